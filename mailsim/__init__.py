@@ -1,0 +1,49 @@
+"""mailsim: an educational simulation of how an e-mail travels.
+
+>>> import mailsim
+>>> result = mailsim.run(mailsim.load("scenarios/classroom.yaml"))
+>>> result.messages[["id", "recipient", "status"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailsim.errors import InputError, ScenarioError
+from mailsim.result import Result
+from mailsim.scenario import Scenario, load, loads
+from mailsim.stepper import Stepper
+
+__version__ = "0.1.0"
+__all__ = [
+    "InputError",
+    "Result",
+    "Scenario",
+    "ScenarioError",
+    "Stepper",
+    "__version__",
+    "load",
+    "loads",
+    "run",
+]
+
+
+def run(scenario: Scenario, seed: int = 0) -> Result:
+    """Simulate ``scenario`` with ``seed``: a pure function of the two."""
+    from mailsim.world import World
+
+    world = World(scenario, seed)
+    world.run()
+    return world_result(world)
+
+
+def world_result(world: Any) -> Result:
+    return Result(
+        scenario=world.scenario,
+        seed=world.seed,
+        version=__version__,
+        end_time=world.env.now,
+        recorder=world.recorder,
+        copies=world.copies,
+        epoch=world.epoch,
+    )

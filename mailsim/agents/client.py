@@ -1,0 +1,98 @@
+"""A user's mail program (MUA): submits messages to its outgoing server on port 587 with
+STARTTLS and AUTH, and checks its mailbox over POP3 every ``poll`` interval."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from mailsim.message import Copy, Message
+from mailsim.protocols import Commands, Content, Reply, Step, Transcript, pop3, smtp
+from mailsim.scenario import User
+from mailsim.session import Session
+
+if TYPE_CHECKING:
+    from mailsim.world import World
+
+
+class MailClient:
+    def __init__(self, world: World, name: str) -> None:
+        self.world = world
+        self.name = name
+        self.host = world.hosts[name]
+
+    def submit(self, message: Message, user: User) -> Generator[simpy.Event, Any, None]:
+        """Send ``message`` to the user's submission server (RFC 6409)."""
+        world = self.world
+        assert user.smtp is not None  # checked by the scenario loader
+        copies = world.new_copies(message)
+        msa = world.mtas[user.smtp]
+        server, work = msa.server("submission", self.name)
+        session = Session(world, self.name, msa.name, "smtp", message.id)
+        handed: dict[str, float] = {}
+
+        def on_server(step: Step, replies: list[Reply], s: Session) -> None:
+            if isinstance(step, Content) and replies[0].code.startswith("2"):
+                taken = [c for c in copies if c.recipient in server.last_recipients]
+                for copy in taken:
+                    handed[copy.recipient] = world.env.now
+                msa.receive(taken, s, server, {})
+
+        config = smtp.ClientConfig(
+            helo=self.host,
+            port=smtp.SUBMISSION_PORT,
+            starttls=True,
+            auth=(message.sender, user.password),
+        )
+        envelope = smtp.Envelope(message.sender, message.recipients, message.size)
+        transcript: Transcript = yield from session.play(
+            smtp.client(config, envelope), server, work, msa.slot, on_server=on_server
+        )
+        for copy in copies:
+            reply = transcript.replies.get(copy.recipient, transcript.final)
+            end = handed.get(copy.recipient, world.env.now)
+            world.record_hop(
+                copy, session, "submission", end, 1, reply, transcript.tls, transcript.authenticated
+            )
+            if copy.recipient not in handed:
+                # The mail program shows the error to its user; the message never left.
+                world.finish(copy, "bounced", str(reply) if reply else "not accepted")
+
+    def poll(self, address: str, user: User) -> Generator[simpy.Event, Any, None]:
+        """Check the mailbox every ``user.poll`` seconds, from ``user.poll_start`` on."""
+        env = self.world.env
+        due = user.poll_start
+        while True:
+            if due > env.now:
+                yield env.timeout(due - env.now)
+            yield from self.check(address, user)
+            due += user.poll
+
+    def check(self, address: str, user: User) -> Generator[simpy.Event, Any, None]:
+        """One POP3 session: retrieve every message and delete it from the server."""
+        world = self.world
+        assert user.mailbox is not None
+        pop = world.pops[user.mailbox]
+        server, held = pop.pop3_server(address, user.password)
+        ids = " ".join(sorted({c.message.id for c in held}))
+        session = Session(world, self.name, pop.name, "pop3", ids)
+        taken: list[Copy] = []
+
+        def on_client(step: Step, replies: list[Reply], s: Session) -> None:
+            line = step.lines[0] if isinstance(step, Commands) else ""
+            if line.startswith("RETR ") and replies[0].code == "+OK":
+                copy = held[int(line.split()[1]) - 1]
+                taken.append(copy)
+                world.retrieve(copy, s)
+
+        retrieval: pop3.Retrieval = yield from session.play(
+            pop3.client(address, user.password, starttls=True),
+            server,
+            pop.work,
+            pop.slot,
+            on_client=on_client,
+        )
+        if retrieval.committed:
+            pop.remove(address, taken)

@@ -1,0 +1,79 @@
+"""The mailbox server: receives copies over LMTP from the MX and serves them over POP3."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import simpy
+
+from mailsim.message import Copy, Stamp
+from mailsim.protocols import pop3, smtp
+from mailsim.scenario import PopNode
+from mailsim.session import Session, Work
+
+if TYPE_CHECKING:
+    from mailsim.world import World
+
+
+class MailboxServer:
+    def __init__(self, world: World, name: str, spec: PopNode) -> None:
+        self.world = world
+        self.name = name
+        self.spec = spec
+        self.host = world.hosts[name]
+        self.slot = simpy.Resource(world.env, capacity=spec.concurrency)
+        self.mailboxes: dict[str, list[Copy]] = {}
+        self.serial = 0
+        self.tls = None if spec.tls == "none" else spec.tls
+        proc = spec.processing
+        self.work = Work(proc.command, proc.data, proc.tls, self.tls)
+
+    def server(self, kind: str, client: str) -> tuple[smtp.SmtpServer, Work]:
+        """An LMTP server (RFC 2033) for one delivery session from the MX."""
+        self.serial += 1
+        config = smtp.ServerConfig(
+            host=self.host, kind="lmtp", tls=None, local_users=self.world.mailbox_users
+        )
+        return smtp.SmtpServer(config, smtp.queue_id(self.host, self.serial)), self.work
+
+    def receive(
+        self, copies: list[Copy], session: Session, server: smtp.SmtpServer, pre: dict[str, float]
+    ) -> None:
+        """Final delivery: the copy is in the mailbox (status ``delivered``)."""
+        world = self.world
+        now = world.env.now
+        costs = session.snapshot()
+        for name, value in pre.items():
+            costs[name] = costs.get(name, 0.0) + value
+        for copy in copies:
+            copy.account(now, costs, "queue")
+            copy.stamps.append(
+                Stamp(
+                    helo=server.helo or session.client,
+                    client_host=world.hosts[session.client],
+                    client_ip=world.ips[session.client],
+                    by=self.host,
+                    protocol="LMTP",
+                    queue_id=server.queue_id,
+                    recipient=copy.recipient,
+                    time=now,
+                    tls=None,
+                    software="Dovecot",
+                )
+            )
+            self.mailboxes.setdefault(copy.recipient, []).append(copy)
+            world.deliver(copy)
+
+    def pop3_server(self, user: str, password: str) -> tuple[pop3.Pop3Server, list[Copy]]:
+        """A POP3 server over a snapshot of ``user``'s maildrop, and the copies it holds."""
+        held = list(self.mailboxes.get(user, []))
+        server = pop3.Pop3Server(
+            self.host, [c.message.size for c in held], password=password, tls=self.tls
+        )
+        return server, held
+
+    def remove(self, user: str, copies: list[Copy]) -> None:
+        """POP3 UPDATE state: DELE-marked messages go when QUIT is answered."""
+        box = self.mailboxes.get(user, [])
+        for copy in copies:
+            box.remove(copy)

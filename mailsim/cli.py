@@ -1,0 +1,184 @@
+"""The ``mailsim`` command: run, step, validate, schema. No simulation logic lives here.
+
+Exit codes: 0 ok, 2 bad input (scenario file, option) with one line per problem on
+standard error and never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from mailsim.errors import InputError, Problem
+
+PROTOCOLS = ("tcp", "tls", "dns", "smtp", "lmtp", "pop3")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"mailsim: error: {message}\n")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed takes a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be 0 or more, not {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mailsim",
+        description="Simulate how an e-mail travels: SMTP, DNS and POP3 over a network.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="simulate a scenario and report each message's journey")
+    run.add_argument("scenario", help="scenario file (YAML)")
+    run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    run.add_argument("--json", action="store_true", help="print one JSON document instead")
+    run.add_argument("--out", metavar="DIR", help="write events.csv, hops.csv, messages.csv")
+    run.add_argument("--limit", type=int, default=20, help="messages shown in detail (20)")
+
+    step = sub.add_parser(
+        "step", help="step through a run one protocol event at a time (Enter = next)"
+    )
+    step.add_argument("scenario", help="scenario file (YAML)")
+    step.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    step.add_argument(
+        "--filter", choices=PROTOCOLS, help="show only this protocol (or type `f smtp`)"
+    )
+
+    validate = sub.add_parser("validate", help="check a scenario file and list every problem")
+    validate.add_argument("scenario", nargs="+", help="scenario file(s)")
+
+    sub.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "step":
+            return _step(args, sys.stdin, sys.stdout)
+        if args.command == "validate":
+            return _validate(args)
+        return _schema()
+    except InputError as exc:
+        for problem in exc.problems:
+            print(f"mailsim: {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    import mailsim
+    from mailsim import report
+
+    scenario = mailsim.load(args.scenario)
+    out = _out_dir(args.out) if args.out else None
+    result = mailsim.run(scenario, seed=args.seed)
+    if args.json:
+        print(result.to_json())
+    else:
+        print(report.text(result, limit=args.limit))
+    if out is not None:
+        result.events.to_csv(out / "events.csv", index=False)
+        result.hops.to_csv(out / "hops.csv", index=False)
+        result.messages.to_csv(out / "messages.csv", index=False)
+        if not args.json:
+            print(f"\nwrote events.csv, hops.csv, messages.csv to {out}")
+    return 0
+
+
+def _out_dir(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError([Problem(path, "--out", "exists and is not a directory")])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError([Problem(path, "--out", f"cannot create: {exc.strerror}")]) from None
+    return out
+
+
+def _step(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    import mailsim
+
+    stepper = mailsim.Stepper(mailsim.load(args.scenario), seed=args.seed)
+    protocol = args.filter
+    print("Enter: next event · f PROTOCOL: only that protocol (f: all) · q: quit", file=stdout)
+    while True:
+        snap = stepper.next_event(protocol)
+        if snap is None:
+            print("— end of the run —", file=stdout)
+            from mailsim import report
+
+            print(report.conservation_line(stepper.result()), file=stdout)
+            return 0
+        print(snap, file=stdout)
+        if snap.sessions:
+            print("      open: " + "; ".join(snap.sessions.values()), file=stdout)
+        queued = {k: v for k, v in snap.queues.items() if v}
+        if queued:
+            print("      queued: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in queued.items()))
+        stdout.flush()
+        answer = stdin.readline()
+        if answer == "":  # end of input: run to the end without stopping
+            stdin = _Endless()
+            continue
+        command = answer.strip().split()
+        if command[:1] == ["q"]:
+            return 0
+        if command[:1] == ["f"]:
+            wanted = command[1] if len(command) > 1 else None
+            if wanted is not None and wanted not in PROTOCOLS:
+                print(f"unknown protocol {wanted!r}; use one of {', '.join(PROTOCOLS)}")
+            else:
+                protocol = wanted
+
+
+class _Endless:
+    def readline(self) -> str:
+        return "\n"
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import mailsim
+
+    problems: list[Problem] = []
+    for path in args.scenario:
+        try:
+            scenario = mailsim.load(path)
+        except InputError as exc:
+            problems.extend(exc.problems)
+        else:
+            print(
+                f"{path}: ok ({len(scenario.nodes)} nodes, {len(scenario.links)} links,"
+                f" {len(scenario.users)} users, {len(scenario.messages)} messages)"
+            )
+    if problems:
+        raise InputError(problems)
+    return 0
+
+
+def _schema() -> int:
+    from mailsim.scenario import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

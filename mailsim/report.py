@@ -1,0 +1,69 @@
+"""The plain-text report ``mailsim run`` prints: each message's hops, where its time went,
+and the line that accounts for every message."""
+
+from __future__ import annotations
+
+from mailsim.message import COSTS
+from mailsim.result import Result
+from mailsim.units import format_duration
+
+COST_LABELS = {
+    "network": "network",
+    "tls": "TLS",
+    "dns": "DNS",
+    "server": "server work",
+    "queue": "queueing",
+    "poll": "waiting for the POP poll",
+}
+
+
+def text(result: Result, limit: int = 20) -> str:
+    """A readable report; at most ``limit`` messages are shown in detail."""
+    lines = [
+        f"mailsim {result.version} · scenario {result.scenario.name!r} · seed {result.seed}"
+        f" · simulated {format_duration(result.end_time)}",
+        "",
+    ]
+    hops = result.hops
+    for shown, copy in enumerate(result.copies):
+        if shown >= limit:
+            lines.append(f"… and {len(result.copies) - limit} more (use --json or --out)")
+            break
+        m = copy.message
+        lines.append(f"{m.id}  {m.sender} → {copy.recipient}  “{m.subject}”  {m.size} bytes")
+        mine = hops[(hops["message"] == m.id) & (hops["recipient"] == copy.recipient)]
+        lines.append(
+            f"  {'#':>2}  {'from':<12} {'to':<12} {'protocol':<10} {'start':>11}"
+            f" {'took':>10}  {'TLS':<4} {'auth':<4} outcome"
+        )
+        for h in mine.itertuples():
+            lines.append(
+                f"  {h.index:>2}  {h.src:<12} {h.dst:<12} {h.protocol:<10}"
+                f" {h.start:>10.3f}s {format_duration(h.end - h.start):>10}"
+                f"  {h.tls or '-':<4} {'yes' if h.auth else 'no':<4} {h.outcome}"
+            )
+        status = copy.status
+        if status == "retrieved":
+            total = copy.retrieved_at - copy.submitted_at  # type: ignore[operator]
+            lines.append(f"  retrieved after {format_duration(total)}:")
+            parts = [
+                f"{COST_LABELS[name]} {format_duration(copy.costs[name])}"
+                for name in COSTS
+                if copy.costs[name] >= 5e-7
+            ]
+            lines.append("    " + " + ".join(parts))
+        else:
+            why = f" ({copy.reason})" if copy.reason else ""
+            lines.append(f"  status: {status}{why}")
+        lines.append("")
+    lines.append(conservation_line(result))
+    return "\n".join(lines)
+
+
+def conservation_line(result: Result) -> str:
+    """ "sent N = retrieved a + delivered b + bounced c + expired d + in flight e"."""
+    s = result.summary()
+    return (
+        f"sent {s['sent']} = retrieved {s['retrieved']} + delivered {s['delivered']}"
+        f" + bounced {s['bounced']} + expired {s['expired']} + in flight {s['in_flight']}"
+    )

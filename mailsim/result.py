@@ -1,0 +1,144 @@
+"""The result of one run: DataFrames of events, hops and messages, plus provenance.
+
+Built once from the world's recorder and copies; DataFrames are made on first access.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+
+from mailsim.message import COSTS, Copy
+from mailsim.record import Recorder
+from mailsim.scenario import Scenario
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    seed: int
+    version: str
+    end_time: float
+    recorder: Recorder = field(repr=False)
+    copies: list[Copy] = field(repr=False)
+    epoch: Any = field(repr=False, default=None)
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """One row per protocol step (command, reply, TCP/TLS/DNS message)."""
+        return self.recorder.frame("events")
+
+    @cached_property
+    def hops(self) -> pd.DataFrame:
+        """One row per mail hop of each recipient's copy."""
+        return self.recorder.frame("hops")
+
+    @cached_property
+    def messages(self) -> pd.DataFrame:
+        """One row per message and recipient: its final status, times and delay parts."""
+        rows = []
+        for copy in self.copies:
+            m = copy.message
+            end = copy.retrieved_at if copy.retrieved_at is not None else copy.mark
+            row = {
+                "id": m.id,
+                "sender": m.sender,
+                "recipient": copy.recipient,
+                "subject": m.subject,
+                "size": m.size,
+                "status": copy.status,
+                "submitted_at": copy.submitted_at,
+                "delivered_at": copy.delivered_at,
+                "retrieved_at": copy.retrieved_at,
+                "delay": end - copy.submitted_at,
+                "hops": copy.hops,
+                "reason": copy.reason,
+            }
+            row.update({f"{name}_time": copy.costs[name] for name in COSTS})
+            rows.append(row)
+        columns = [
+            "id", "sender", "recipient", "subject", "size", "status", "submitted_at",
+            "delivered_at", "retrieved_at", "delay", "hops", "reason",
+            *(f"{name}_time" for name in COSTS),
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
+    def copy(self, message: str, recipient: str | None = None) -> Copy:
+        for copy in self.copies:
+            if copy.message.id == message and recipient in (None, copy.recipient):
+                return copy
+        raise KeyError(f"no message {message!r}" + (f" to {recipient}" if recipient else ""))
+
+    def email(self, message: str, recipient: str | None = None) -> EmailMessage:
+        """The RFC 5322 form of a copy, with its Received chain, as its recipient sees it."""
+        return self.copy(message, recipient).to_email(self.epoch)
+
+    def message_events(self, message: str) -> pd.DataFrame:
+        """The protocol steps that served ``message`` (POP3 sessions may serve several)."""
+        events = self.events
+        mask = events["message"].str.split().apply(lambda ids: message in ids)
+        return events[mask]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of DESIGN.md: messages with their hops, plus provenance."""
+        hops = self.hops
+        out = []
+        for copy in self.copies:
+            mine = hops[
+                (hops["message"] == copy.message.id) & (hops["recipient"] == copy.recipient)
+            ]
+            out.append(
+                {
+                    "id": copy.message.id,
+                    "sender": copy.message.sender,
+                    "recipient": copy.recipient,
+                    "status": copy.status,
+                    "reason": copy.reason,
+                    "submitted_at": _num(copy.submitted_at),
+                    "delivered_at": _num(copy.delivered_at),
+                    "retrieved_at": _num(copy.retrieved_at),
+                    "delay": {name: _num(copy.costs[name]) for name in COSTS},
+                    "hops": [
+                        {
+                            "index": int(h.index),
+                            "src": h.src,
+                            "dst": h.dst,
+                            "protocol": h.protocol,
+                            "start": _num(h.start),
+                            "end": _num(h.end),
+                            "attempts": int(h.attempts),
+                            "outcome": h.outcome,
+                            "tls": h.tls or None,
+                            "auth": bool(h.auth),
+                        }
+                        for h in mine.itertuples()
+                    ],
+                }
+            )
+        return {
+            "scenario": self.scenario.name,
+            "seed": self.seed,
+            "mailsim": self.version,
+            "end_time": _num(self.end_time),
+            "summary": self.summary(),
+            "messages": out,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def summary(self) -> dict[str, int]:
+        counts = {"sent": len(self.copies)}
+        for status in ("retrieved", "delivered", "bounced", "expired", "in_flight"):
+            counts[status] = sum(1 for c in self.copies if c.status == status)
+        return counts
+
+
+def _num(value: float | None) -> float | None:
+    """Seconds rounded to the microsecond: exact enough, and stable in JSON."""
+    return None if value is None else round(float(value), 6)

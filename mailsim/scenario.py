@@ -1,0 +1,558 @@
+"""Scenario files: YAML read with ``safe_load`` rules, validated by pydantic, cross-checked.
+
+This is the only module that opens scenario files. A scenario describes a small world:
+nodes with a role, network links, DNS zones, users and their mail programs, messages and
+traffic. Every problem found is reported at once, one line each, naming the file, the
+line and the key path (see :mod:`mailsim.errors`), with "did you mean …" for misspelt
+names, so a student fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
+
+from mailsim.errors import Problem, ScenarioError
+from mailsim.units import parse_duration, parse_rate, parse_size
+
+# --- unit-bearing field types -------------------------------------------------------------
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {"type": ["string", "number"], "description": 'a duration: "20ms", "5min", "2h"'}
+    ),
+]
+Size = Annotated[
+    float,
+    BeforeValidator(parse_size),
+    WithJsonSchema({"type": ["string", "number"], "description": 'a size: "20KB", "1MB"'}),
+]
+Bandwidth = Annotated[
+    float,
+    BeforeValidator(parse_rate),
+    WithJsonSchema({"type": ["string", "number"], "description": 'a bandwidth: "50Mbps"'}),
+]
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*/\s*(s|sec|min|h|d)\s*$")
+
+
+def _parse_per_second(value: Any) -> float:
+    """Rates of events such as "10/h" or "2/min" → events per second."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _RATE.match(str(value))
+    if not match:
+        raise ValueError(f'{value!r} is not a rate; write it like "10/h" or "2/min"')
+    return float(match.group(1)) / parse_duration("1" + match.group(2))
+
+
+PerSecond = Annotated[
+    float,
+    BeforeValidator(_parse_per_second),
+    WithJsonSchema({"type": ["string", "number"], "description": 'a rate: "10/h", "2/min"'}),
+]
+
+TlsVersion = Literal["1.3", "1.2", "none"]
+ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- nodes ----------------------------------------------------------------------------------
+
+
+class _NodeBase(_Model):
+    host: str | None = Field(None, description="fully qualified host name (default: node name)")
+    ip: str | None = Field(None, description="IPv4 address (default: assigned from TEST-NET)")
+    pos: tuple[float, float] | None = Field(None, description="position in drawings")
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.IPv4Address(value)
+        return value
+
+
+class ClientNode(_NodeBase):
+    """A user's mail program (MUA): submits on 587, polls POP3."""
+
+    role: Literal["client"]
+
+
+class Processing(_Model):
+    """Server work per step. Order of magnitude of a Postfix/Dovecot server on a small
+    machine: sub-millisecond per command, a few ms to write and fsync a queue file before
+    answering 250 to the end of DATA (RFC 5321 §6.1 requires the message to be safe)."""
+
+    command: Duration = Field(0.0005, ge=0, description="per SMTP/POP3 command")
+    data: Duration = Field(0.005, ge=0, description="end of DATA: queue file written, fsync")
+    tls: Duration = Field(0.001, ge=0, description="server's TLS handshake computation")
+
+
+class SmtpNode(_NodeBase):
+    """A mail server (MTA): submission (MSA) on 587, relay and MX on 25."""
+
+    role: Literal["smtp"]
+    domains: list[str] = Field(default_factory=list, description="final destination for")
+    tls: TlsVersion = Field("1.3", description="STARTTLS offered with this TLS version")
+    auth: Literal["required", "optional", "none"] = Field(
+        "required", description="AUTH on submission (RFC 6409 §4.3 requires it)"
+    )
+    pipelining: bool = Field(True, description="advertise PIPELINING (RFC 2920)")
+    concurrency: int = Field(100, ge=1, description="parallel sessions (Postfix: 100)")
+    processing: Processing = Field(default_factory=Processing)
+    relayhost: str | None = Field(None, description="smart host for all non-local mail")
+    mynetworks: list[str] = Field(default_factory=list, description="may relay without AUTH")
+    resolver: str | None = Field(None, description="DNS resolver node (default: the only one)")
+    message_size_limit: Size = Field(10_240_000, gt=0, description="Postfix default")
+
+
+class DnsNode(_NodeBase):
+    """A caching DNS resolver answering from the scenario's zones."""
+
+    role: Literal["dns"]
+    recursion_time: Duration = Field(
+        0.08, ge=0, description="cost of a cache miss (dnslab: partial miss 30–80 ms)"
+    )
+    processing: Duration = Field(0.0001, ge=0, description="cost of a cache hit")
+
+
+class PopNode(_NodeBase):
+    """The mailbox server: LMTP in (from the MX), POP3 out (to the user's client)."""
+
+    role: Literal["pop"]
+    tls: TlsVersion = Field("1.3", description="STLS offered with this TLS version")
+    concurrency: int = Field(100, ge=1)
+    processing: Processing = Field(default_factory=Processing)
+
+
+class RouterNode(_NodeBase):
+    """A plain router: the network between mail nodes."""
+
+    role: Literal["router"]
+
+
+ROLES = ("client", "smtp", "dns", "pop", "router")
+Node = Annotated[
+    ClientNode | SmtpNode | DnsNode | PopNode | RouterNode, Field(discriminator="role")
+]
+
+
+class Link(_Model):
+    """A network link. ``latency`` is one-way propagation delay, so RTT = 2 × latency."""
+
+    between: tuple[str, str]
+    latency: Duration = Field(ge=0)
+    jitter: Duration = Field(0.0, ge=0, description="extra delay, uniform in [0, jitter]")
+    bandwidth: Bandwidth = Field(1e9, gt=0)
+
+
+# --- DNS, users, traffic ----------------------------------------------------------------------
+
+
+class MxRecord(_Model):
+    preference: int = Field(ge=0, le=65535)
+    host: str
+
+
+class Zone(_Model):
+    ttl: Duration = Field(3600, ge=0, description="record TTL (3600 s: the common default)")
+    mx: list[MxRecord] = Field(default_factory=list)
+    a: dict[str, str] = Field(default_factory=dict, description="host → IPv4 or node name")
+
+
+class Dns(_Model):
+    zones: dict[str, Zone] = Field(default_factory=dict)
+
+
+class User(_Model):
+    client: str = Field(description="the node running this user's mail program")
+    smtp: str | None = Field(None, description="outgoing (submission) server node")
+    mailbox: str | None = Field(None, description="the pop node holding this user's mailbox")
+    password: str = "secret"
+    poll: Duration = Field(
+        600, gt=0, description="POP3 check interval (Thunderbird's default: 10 min)"
+    )
+    poll_start: Duration = Field(0.0, ge=0, description="time of the first poll")
+
+
+class MessageSpec(_Model):
+    id: str | None = None
+    at: Duration = Field(ge=0)
+    sender: str = Field(alias="from")
+    to: list[str]
+    size: Size = Field(20_000, gt=0)
+    subject: str = "Hello"
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class Traffic(_Model):
+    """Poisson traffic: each sender writes at ``rate`` to recipients picked uniformly."""
+
+    sender: list[str] = Field(alias="from")
+    to: list[str]
+    rate: PerSecond = Field(gt=0, description='per sender, e.g. "10/h"')
+    size: Size = Field(20_000, gt=0)
+    start: Duration = Field(0.0, ge=0)
+    stop: Duration | None = Field(None, ge=0)
+    subject: str = "Traffic"
+
+    @field_validator("to", "sender", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class Scenario(_Model):
+    """A validated, immutable description of a world; :func:`mailsim.run` simulates it."""
+
+    name: str = "scenario"
+    description: str = ""
+    start: str = Field(
+        "2026-11-02T09:00:00+01:00", description="wall-clock date of t = 0 in headers"
+    )
+    duration: Duration = Field(86400, gt=0, description="longest simulated time")
+    nodes: dict[str, Node]
+    links: list[Link] = Field(default_factory=list)
+    dns: Dns = Field(default_factory=Dns)
+    users: dict[str, User] = Field(default_factory=dict)
+    messages: list[MessageSpec] = Field(default_factory=list)
+    traffic: list[Traffic] = Field(default_factory=list)
+
+    def nodes_of(self, role: str) -> list[str]:
+        return [name for name, node in self.nodes.items() if node.role == role]
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """safe_load's rules, plus an error for a key given twice (YAML would keep the last)."""
+
+
+def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{key!r} is given twice (first on line {seen[key] + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def _lines(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Key path → 1-based line, for every key and list item of a composed YAML tree."""
+    out: dict[tuple[Any, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            out.update(_lines(value_node, (*path, key)))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            out[(*path, index)] = item.start_mark.line + 1
+            out.update(_lines(item, (*path, index)))
+    return out
+
+
+def load(path: str | Path) -> Scenario:
+    """Read, validate and cross-check a scenario file; raise ScenarioError listing all
+    problems."""
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([Problem(name, "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([Problem(name, "", f"cannot read: {exc}")]) from None
+    return loads(text, name)
+
+
+def loads(text: str, name: str = "<scenario>") -> Scenario:
+    """Validate scenario text; ``name`` is used in error messages."""
+    try:
+        tree = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = (exc.problem or str(exc)).strip()
+        raise ScenarioError([Problem(name, "", f"YAML syntax: {problem}", line)]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([Problem(name, "", f"YAML syntax: {exc}")]) from None
+    if data is None:
+        raise ScenarioError([Problem(name, "", "the file is empty; a scenario needs `nodes:`")])
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            [Problem(name, "", f"a scenario is a mapping of keys, got {type(data).__name__}")]
+        )
+    return validate(data, name, _lines(tree))
+
+
+def validate(
+    data: dict[str, Any], name: str = "<scenario>", lines: dict[tuple[Any, ...], int] | None = None
+) -> Scenario:
+    """Validate already-parsed data (from a file, or a dict built in Python)."""
+    lines = lines or {}
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError([_problem(err, name, lines) for err in exc.errors()]) from None
+    problems = check_references(scenario, name, lines)
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic puts the discriminator's value into the path: nodes.pc.client.ip → nodes.pc.ip
+    if len(loc) >= 3 and loc[0] == "nodes" and loc[2] in ROLES:
+        return (*loc[:2], *loc[3:])
+    return loc
+
+
+NODE_MODELS: dict[str, type[BaseModel]] = {
+    "client": ClientNode,
+    "smtp": SmtpNode,
+    "dns": DnsNode,
+    "pop": PopNode,
+    "router": RouterNode,
+}
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _submodel(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(loc: tuple[Any, ...], role: str | None) -> type[BaseModel] | None:
+    """The pydantic model that a key path points into (for "did you mean" on unknown keys)."""
+    model: type[BaseModel] | None = Scenario
+    skip_key = False
+    for part in loc:
+        if skip_key:
+            skip_key = False
+            continue
+        if model is Scenario and part == "nodes":
+            model, skip_key = NODE_MODELS.get(role or ""), True
+        elif model is not None:
+            by_alias = {(f.alias or n): f for n, f in model.model_fields.items()}
+            field = by_alias.get(part)
+            if field is None:
+                return None
+            model = _submodel(field.annotation)
+            skip_key = get_origin(field.annotation) in (dict, list)
+        if model is None:
+            return None
+    return model
+
+
+def _problem(err: Any, name: str, lines: dict[tuple[Any, ...], int]) -> Problem:
+    loc = tuple(err["loc"])
+    role = loc[2] if len(loc) >= 3 and loc[0] == "nodes" and loc[2] in ROLES else None
+    loc = _clean_loc(loc)
+    key = ".".join(str(p) for p in loc)
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1], role)
+        names = [
+            field.alias or field_name
+            for field_name, field in (parent.model_fields.items() if parent else [])
+        ]
+        hint = difflib.get_close_matches(str(loc[-1]), names, n=1)
+        msg = "unknown key" + (f"; did you mean {hint[0]!r}?" if hint else "")
+        if names and not hint:
+            msg += f" (allowed: {', '.join(names)})"
+    elif kind == "union_tag_not_found":
+        msg = f"missing 'role' (one of {', '.join(ROLES)})"
+    elif kind == "union_tag_invalid":
+        tag = err.get("ctx", {}).get("tag")
+        hint = difflib.get_close_matches(str(tag), ROLES, n=1)
+        msg = f"unknown role {tag!r}" + (
+            f"; did you mean {hint[0]!r}?" if hint else f" (one of {', '.join(ROLES)})"
+        )
+        key = key if key.endswith("role") else key + ".role"
+    elif kind == "missing":
+        msg = "required key is missing"
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+        if (kind in ("greater_than_equal", "greater_than") and isinstance(value, str)) or (
+            value is not None and not isinstance(value, dict | list) and "got" not in msg
+        ):
+            msg = f"{msg} (got {value!r})"
+    line = None
+    for depth in range(len(loc), 0, -1):
+        line = lines.get(loc[:depth])
+        if line is not None:
+            break
+    return Problem(name, key, msg, line)
+
+
+def _hint(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_references(
+    scenario: Scenario, name: str = "<scenario>", lines: dict[tuple[Any, ...], int] | None = None
+) -> list[Problem]:
+    """Cross-checks that one field's validation cannot make: names that must exist, roles
+    that must match, addresses that must have a mail program."""
+    lines = lines or {}
+    problems: list[Problem] = []
+    nodes = list(scenario.nodes)
+
+    def add(loc: tuple[Any, ...], message: str) -> None:
+        line = None
+        for depth in range(len(loc), 0, -1):
+            line = lines.get(loc[:depth])
+            if line is not None:
+                break
+        problems.append(Problem(name, ".".join(str(p) for p in loc), message, line))
+
+    def node_ref(loc: tuple[Any, ...], ref: str | None, role: str | None) -> None:
+        if ref is None:
+            return
+        if ref not in scenario.nodes:
+            add(loc, f"unknown node {ref!r}{_hint(ref, nodes)}")
+        elif role and scenario.nodes[ref].role != role:
+            actual = scenario.nodes[ref].role
+            add(loc, f"{ref!r} is a {actual} node; it must be a {role} node")
+
+    seen_links: set[frozenset[str]] = set()
+    for i, link in enumerate(scenario.links):
+        for j, end in enumerate(link.between):
+            node_ref(("links", i, "between", j), end, None)
+        if link.between[0] == link.between[1]:
+            add(
+                ("links", i, "between"),
+                f"a link joins two different nodes, not {link.between[0]!r} to itself",
+            )
+        pair = frozenset(link.between)
+        if pair in seen_links and len(pair) == 2:
+            add(("links", i, "between"), f"{' and '.join(link.between)} are already linked")
+        seen_links.add(pair)
+
+    dns_nodes = scenario.nodes_of("dns")
+    ips: dict[str, str] = {}
+    for node_name, node in scenario.nodes.items():
+        if node.ip is not None:
+            if node.ip in ips:
+                add(("nodes", node_name, "ip"), f"{node.ip} is already {ips[node.ip]!r}'s address")
+            ips[node.ip] = node_name
+        if isinstance(node, SmtpNode):
+            node_ref(("nodes", node_name, "relayhost"), node.relayhost, "smtp")
+            node_ref(("nodes", node_name, "resolver"), node.resolver, "dns")
+            for k, peer in enumerate(node.mynetworks):
+                node_ref(("nodes", node_name, "mynetworks", k), peer, None)
+            if node.resolver is None and node.relayhost is None and len(dns_nodes) != 1:
+                what = "no dns node" if not dns_nodes else f"{len(dns_nodes)} dns nodes"
+                add(("nodes", node_name, "resolver"), f"there are {what}; name the resolver")
+
+    hosts: set[str] = set()
+    for domain, zone in scenario.dns.zones.items():
+        for host, target in zone.a.items():
+            hosts.add(host.lower())
+            try:
+                ipaddress.IPv4Address(target)
+            except ValueError:
+                if target not in scenario.nodes:
+                    add(
+                        ("dns", "zones", domain, "a", host),
+                        f"{target!r} is neither an IPv4 address nor a node{_hint(target, nodes)}",
+                    )
+    for domain, zone in scenario.dns.zones.items():
+        for k, mx in enumerate(zone.mx):
+            if mx.host.lower() not in hosts:
+                add(
+                    ("dns", "zones", domain, "mx", k, "host"),
+                    f"MX host {mx.host!r} has no A record (RFC 5321 §5.1: it must resolve"
+                    " to an address)",
+                )
+
+    users = list(scenario.users)
+    for address, user in scenario.users.items():
+        loc = ("users", address)
+        if not ADDRESS.match(address):
+            add(loc, f"{address!r} is not an e-mail address (local-part@domain)")
+        node_ref((*loc, "client"), user.client, "client")
+        node_ref((*loc, "smtp"), user.smtp, "smtp")
+        node_ref((*loc, "mailbox"), user.mailbox, "pop")
+
+    def address_ref(loc: tuple[Any, ...], address: str, sending: bool) -> None:
+        if not ADDRESS.match(address):
+            add(loc, f"{address!r} is not an e-mail address (local-part@domain)")
+        elif sending:
+            user = scenario.users.get(address)
+            if user is None:
+                add(loc, f"{address!r} has no mail client: add it to users{_hint(address, users)}")
+            elif user.smtp is None:
+                add(loc, f"{address!r} has no outgoing server: set users.{address}.smtp")
+
+    ids: set[str] = set()
+    for i, msg in enumerate(scenario.messages):
+        address_ref(("messages", i, "from"), msg.sender, sending=True)
+        if not msg.to:
+            add(("messages", i, "to"), "a message needs at least one recipient")
+        for k, rcpt in enumerate(msg.to):
+            address_ref(("messages", i, "to", k), rcpt, sending=False)
+        if msg.id is not None:
+            if msg.id in ids:
+                add(("messages", i, "id"), f"message id {msg.id!r} is used twice")
+            ids.add(msg.id)
+        if msg.at > scenario.duration:
+            add(("messages", i, "at"), "is after the end of the run (see `duration`)")
+    for i, gen in enumerate(scenario.traffic):
+        for k, sender in enumerate(gen.sender):
+            address_ref(("traffic", i, "from", k), sender, sending=True)
+        for k, rcpt in enumerate(gen.to):
+            address_ref(("traffic", i, "to", k), rcpt, sending=False)
+        if not gen.to:
+            add(("traffic", i, "to"), "traffic needs at least one recipient")
+    return problems
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of a scenario file, for editors (``mailsim schema``)."""
+    schema = Scenario.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mailsim scenario"
+    return schema

@@ -1,0 +1,100 @@
+"""Human units for scenario files: "20ms", "5min", "2h", "20KB", "50Mbps".
+
+Every value is turned into SI: seconds, bytes, bits per second. Scenario files are
+written by students, so a bare number is accepted too (seconds, bytes, bit/s), and a
+bad unit raises ``ValueError`` with the units that would have worked.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-zµ/]*)\s*$")
+
+DURATION_UNITS: dict[str, float] = {
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "sec": 1.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
+
+# Sizes: decimal prefixes as used by mail servers' size limits (Postfix message_size_limit
+# is in bytes; "10MB" in a scenario means 10,000,000 bytes), binary ones spelled KiB/MiB.
+SIZE_UNITS: dict[str, float] = {
+    "B": 1.0,
+    "KB": 1e3,
+    "kB": 1e3,
+    "MB": 1e6,
+    "GB": 1e9,
+    "KiB": 1024.0,
+    "MiB": 1024.0**2,
+    "GiB": 1024.0**3,
+}
+
+RATE_UNITS: dict[str, float] = {
+    "bps": 1.0,
+    "kbps": 1e3,
+    "Kbps": 1e3,
+    "Mbps": 1e6,
+    "Gbps": 1e9,
+}
+
+
+def _parse(text: str | float | int, units: dict[str, float], what: str) -> float:
+    if isinstance(text, bool):
+        raise ValueError(f"expected a {what} such as {_example(units)}")
+    if isinstance(text, int | float):
+        return float(text)
+    match = _NUMBER.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a {what}; write it like {_example(units)}")
+    number, unit = float(match.group(1)), match.group(2)
+    if unit == "":
+        return number
+    if unit not in units:
+        raise ValueError(
+            f"unknown unit {unit!r} in {text!r}; use one of {', '.join(sorted(set(units)))}"
+        )
+    return number * units[unit]
+
+
+def _example(units: dict[str, float]) -> str:
+    if units is DURATION_UNITS:
+        return '"20ms", "5min" or "2h"'
+    if units is SIZE_UNITS:
+        return '"20KB" or "1MB"'
+    return '"50Mbps" or "1Gbps"'
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from "20ms", "1.5s", "5min", "2h", "5d" (a bare number is seconds)."""
+    return _parse(text, DURATION_UNITS, "duration")
+
+
+def parse_size(text: str | float | int) -> float:
+    """Bytes from "20KB", "1.5MB", "64KiB" (a bare number is bytes)."""
+    return _parse(text, SIZE_UNITS, "size")
+
+
+def parse_rate(text: str | float | int) -> float:
+    """Bits per second from "50Mbps", "1Gbps" (a bare number is bit/s)."""
+    return _parse(text, RATE_UNITS, "bandwidth")
+
+
+def format_duration(seconds: float) -> str:
+    """Readable duration for reports: 0.0123 → "12.3 ms", 420 → "7 min 0 s"."""
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    if seconds < 60:
+        return f"{seconds:.3f} s"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{int(minutes)} min {rest:.0f} s"
+    hours, rest = divmod(seconds, 3600)
+    return f"{int(hours)} h {rest / 60:.0f} min"

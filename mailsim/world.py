@@ -1,0 +1,221 @@
+"""Building a world from a scenario, and running it: the only place that wires agents.
+
+``World(scenario, seed)`` makes a fresh SimPy environment, the network, the recorder and
+one agent per node, and schedules the scenario's messages and traffic. A run never
+changes the scenario, so one scenario drives any number of replications.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from collections.abc import Generator
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import simpy
+
+from mailsim.agents.client import MailClient
+from mailsim.agents.mta import Mta
+from mailsim.agents.pop import MailboxServer
+from mailsim.agents.resolver import Resolver
+from mailsim.message import Copy, Message
+from mailsim.network import Topology
+from mailsim.protocols import Reply
+from mailsim.protocols.dns import ZoneData
+from mailsim.record import Recorder
+from mailsim.rng import stream
+from mailsim.scenario import DnsNode, PopNode, Scenario, SmtpNode
+from mailsim.session import Session
+
+# Addresses for nodes without one: the documentation ranges of RFC 5737.
+_TEST_NETS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+TERMINAL = ("retrieved", "bounced", "expired")
+
+
+class World:
+    def __init__(self, scenario: Scenario, seed: int = 0) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.env = simpy.Environment()
+        self.network = Topology(scenario, seed)
+        self.recorder = Recorder()
+        self.epoch = datetime.fromisoformat(scenario.start)
+        self._sessions = itertools.count(1)
+        self.open_sessions: dict[int, str] = {}
+        self._assign_addresses()
+        self.zones = {
+            domain.lower(): ZoneData(
+                ttl=zone.ttl,
+                mx=tuple((mx.preference, mx.host.lower()) for mx in zone.mx),
+                a={host.lower(): self._ip_of(target) for host, target in zone.a.items()},
+            )
+            for domain, zone in scenario.dns.zones.items()
+        }
+        self.credentials = {address: user.password for address, user in scenario.users.items()}
+        self.mailbox_users = frozenset(
+            address.lower() for address, user in scenario.users.items() if user.mailbox
+        )
+        self.resolvers = {
+            n: Resolver(self, n, s) for n, s in scenario.nodes.items() if isinstance(s, DnsNode)
+        }
+        self.mtas = {
+            n: Mta(self, n, s) for n, s in scenario.nodes.items() if isinstance(s, SmtpNode)
+        }
+        self.pops = {
+            n: MailboxServer(self, n, s)
+            for n, s in scenario.nodes.items()
+            if isinstance(s, PopNode)
+        }
+        self.clients = {n: MailClient(self, n) for n in scenario.nodes_of("client")}
+        self.copies: list[Copy] = []
+        self._open = 0  # copies not yet in a terminal state
+        self._generators = 0  # traffic generators still producing
+        self.done = self.env.event()
+        self._mx_rngs: dict[str, np.random.Generator] = {}
+        self._schedule()
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def _assign_addresses(self) -> None:
+        taken = {node.ip for node in self.scenario.nodes.values() if node.ip}
+        free = (
+            str(ip)
+            for net in _TEST_NETS
+            for ip in ipaddress.ip_network(net).hosts()
+            if str(ip) not in taken
+        )
+        self.ips: dict[str, str] = {}
+        self.hosts: dict[str, str] = {}
+        for name, node in self.scenario.nodes.items():
+            self.ips[name] = node.ip or next(free)
+            self.hosts[name] = node.host or name
+        self.node_by_ip = {ip: name for name, ip in self.ips.items()}
+
+    def _ip_of(self, target: str) -> str:
+        return self.ips.get(target, target)
+
+    def resolver_for(self, node: str) -> Resolver:
+        spec = self.scenario.nodes[node]
+        name = getattr(spec, "resolver", None) or next(iter(self.resolvers))
+        return self.resolvers[name]
+
+    def mx_rng(self, node: str) -> np.random.Generator:
+        """Per-MTA stream for shuffling equal-preference MX hosts (RFC 5321 §5.1)."""
+        if node not in self._mx_rngs:
+            self._mx_rngs[node] = stream(self.seed, "mx-order", node)
+        return self._mx_rngs[node]
+
+    def new_session_id(self) -> int:
+        return next(self._sessions)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        scenario = self.scenario
+        for i, spec in enumerate(scenario.messages):
+            message = Message(
+                id=spec.id or f"m{i + 1}",
+                sender=spec.sender,
+                recipients=tuple(spec.to),
+                size=int(spec.size),
+                subject=spec.subject,
+                created_at=spec.at,
+            )
+            self.env.process(self._send_at(message))
+        for g, traffic in enumerate(scenario.traffic):
+            for sender in traffic.sender:
+                self._generators += 1
+                self.env.process(self._traffic(g, sender))
+        for address, user in scenario.users.items():
+            if user.mailbox:
+                self.env.process(self.clients[user.client].poll(address, user))
+        self._open += sum(len(spec.to) for spec in scenario.messages)
+
+    def _send_at(self, message: Message) -> Generator[simpy.Event, Any, None]:
+        if message.created_at > self.env.now:
+            yield self.env.timeout(message.created_at - self.env.now)
+        user = self.scenario.users[message.sender]
+        yield from self.clients[user.client].submit(message, user)
+
+    def _traffic(self, g: int, sender: str) -> Generator[simpy.Event, Any, None]:
+        """Poisson arrivals: exponential gaps with mean 1/rate, a uniform recipient."""
+        spec = self.scenario.traffic[g]
+        rng = stream(self.seed, "traffic", str(g), sender)
+        stop = min(spec.stop if spec.stop is not None else np.inf, self.scenario.duration)
+        recipients = [r for r in spec.to if r != sender] or list(spec.to)
+        at = spec.start
+        for n in itertools.count(1):
+            at += float(rng.exponential(1.0 / spec.rate))
+            if at >= stop:
+                break
+            rcpt = recipients[int(rng.integers(len(recipients)))]
+            yield self.env.timeout(at - self.env.now)
+            message = Message(
+                f"t{g + 1}.{sender.split('@')[0]}.{n}", sender, (rcpt,), int(spec.size),
+                spec.subject, at,
+            )  # fmt: skip
+            self._open += 1
+            self.env.process(self._send_at(message))
+        self._generators -= 1
+        self._check_done()
+
+    def new_copies(self, message: Message) -> list[Copy]:
+        now = self.env.now
+        copies = [Copy(message, rcpt, submitted_at=now, mark=now) for rcpt in message.recipients]
+        self.copies.extend(copies)
+        return copies
+
+    def deliver(self, copy: Copy) -> None:
+        copy.status = "delivered"
+        copy.delivered_at = self.env.now
+
+    def retrieve(self, copy: Copy, session: Session) -> None:
+        now = self.env.now
+        copy.account(now, session.snapshot(), "poll")
+        copy.retrieved_at = now
+        self.record_hop(copy, session, "pop3", now, 1, Reply("+OK", ("retrieved",)), None, True)
+        self.finish(copy, "retrieved", "")
+
+    def finish(self, copy: Copy, status: str, reason: str) -> None:
+        copy.status = status
+        if reason:
+            copy.reason = reason
+        if status in TERMINAL:
+            self._open -= 1
+            self._check_done()
+
+    def _check_done(self) -> None:
+        if self._open == 0 and self._generators == 0 and not self.done.triggered:
+            self.done.succeed()
+
+    def record_hop(
+        self,
+        copy: Copy,
+        session: Session,
+        protocol: str,
+        end: float,
+        attempts: int,
+        reply: Reply | None,
+        tls: str | None,
+        auth: bool,
+    ) -> None:
+        if protocol == "pop3":
+            src, dst = session.server_node, session.client
+        else:
+            src, dst = session.client, session.server_node
+        copy.hops += 1
+        self.recorder.hop(
+            copy.message.id, copy.recipient, copy.hops, src, dst, protocol, session.id,
+            session.start, end, attempts, str(reply) if reply else "", reply.code if reply else "",
+            tls or "", auth,
+        )  # fmt: skip
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(self, until: float | None = None) -> None:
+        """Run until every message has ended, or the scenario's duration is over."""
+        limit = self.scenario.duration if until is None else until
+        if not self.done.triggered:
+            self.env.run(until=self.env.any_of([self.done, self.env.timeout(limit - self.env.now)]))

@@ -1,0 +1,22 @@
+import json
+
+from mailsim.cli import main
+from tests.conftest import SCENARIOS
+
+
+def test_classroom_message_is_retrieved_over_four_hops(capsys):
+    assert main(["run", str(SCENARIOS / "classroom.yaml"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (message,) = doc["messages"]
+    assert message["status"] == "retrieved"
+    hops = [(h["src"], h["dst"], h["protocol"]) for h in message["hops"]]
+    assert hops == [
+        ("alice-pc", "msa-school", "submission"),
+        ("msa-school", "mx-home", "smtp"),
+        ("mx-home", "pop-home", "lmtp"),
+        ("pop-home", "bob-pc", "pop3"),
+    ]
+    submission = message["hops"][0]
+    assert submission["tls"] == "1.3"
+    assert submission["auth"] is True
+    assert message["hops"][1]["auth"] is False

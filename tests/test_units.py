@@ -1,0 +1,60 @@
+import pytest
+
+from mailsim.units import format_duration, parse_duration, parse_rate, parse_size
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("20ms", 0.02),
+        ("1.5s", 1.5),
+        ("5min", 300.0),
+        ("2h", 7200.0),
+        ("5d", 432000.0),
+        ("250us", 0.00025),
+        (" 3 s ", 3.0),
+        (7, 7.0),
+        (0.5, 0.5),
+        ("1e3ms", 1.0),
+    ],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("text", "nbytes"),
+    [("20KB", 20_000), ("1MB", 1_000_000), ("64KiB", 65_536), ("512B", 512), (100, 100)],
+)
+def test_sizes(text, nbytes):
+    assert parse_size(text) == nbytes
+
+
+@pytest.mark.parametrize(
+    ("text", "bps"), [("50Mbps", 50e6), ("1Gbps", 1e9), ("56kbps", 56e3), (1000, 1000.0)]
+)
+def test_rates(text, bps):
+    assert parse_rate(text) == bps
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "fragment"),
+    [
+        (parse_duration, "20 parsecs", "unknown unit 'parsecs'"),
+        (parse_duration, "fast", "not a duration"),
+        (parse_size, "20KBs", "unknown unit 'KBs'"),
+        (parse_rate, "50MB", "unknown unit 'MB'"),
+        (parse_duration, True, "expected a duration"),
+    ],
+)
+def test_bad_units_say_what_works(parse, text, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        parse(text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.0123, "12.3 ms"), (1.5, "1.500 s"), (420, "7 min 0 s"), (7260, "2 h 1 min")],
+)
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text

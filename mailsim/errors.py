@@ -23,6 +23,18 @@ class Problem:
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 
+def key_path(loc: tuple[object, ...]) -> str:
+    """``("users", "a@x.example", "smtp")`` → ``users["a@x.example"].smtp``: keys that hold
+    dots (domains, addresses) are quoted so that the path stays unambiguous."""
+    out = ""
+    for part in loc:
+        if isinstance(part, str) and "." in part:
+            out += f'["{part}"]'
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
 class InputError(Exception):
     """Bad input (scenario file, CLI option, mail file): exit code 2, never a traceback."""
 

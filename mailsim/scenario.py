@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
+import networkx as nx
 import yaml
 from pydantic import (
     BaseModel,
@@ -26,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from mailsim.errors import Problem, ScenarioError
+from mailsim.errors import Problem, ScenarioError, key_path
 from mailsim.units import parse_duration, parse_rate, parse_size
 
 # --- unit-bearing field types -------------------------------------------------------------
@@ -253,15 +254,19 @@ class _Loader(yaml.SafeLoader):
     """safe_load's rules, plus an error for a key given twice (YAML would keep the last)."""
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    pass
+
+
 def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
+            raise _DuplicateKey(
                 None,
                 None,
-                f"{key!r} is given twice (first on line {seen[key] + 1})",
+                f"{key!r} is given twice (first on line {seen[key] + 1}); names must be unique",
                 key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line
@@ -309,7 +314,9 @@ def loads(text: str, name: str = "<scenario>") -> Scenario:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = (exc.problem or str(exc)).strip()
-        raise ScenarioError([Problem(name, "", f"YAML syntax: {problem}", line)]) from None
+        if not isinstance(exc, _DuplicateKey):
+            problem = f"YAML syntax: {problem}"
+        raise ScenarioError([Problem(name, "", problem, line)]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([Problem(name, "", f"YAML syntax: {exc}")]) from None
     if data is None:
@@ -329,7 +336,7 @@ def validate(
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([_problem(err, name, lines) for err in exc.errors()]) from None
+        raise ScenarioError([_problem(err, name, lines, data) for err in exc.errors()]) from None
     problems = check_references(scenario, name, lines)
     if problems:
         raise ScenarioError(problems)
@@ -384,11 +391,22 @@ def _model_at(loc: tuple[Any, ...], role: str | None) -> type[BaseModel] | None:
     return model
 
 
-def _problem(err: Any, name: str, lines: dict[tuple[Any, ...], int]) -> Problem:
+def _raw(data: Any, loc: tuple[Any, ...]) -> Any:
+    """The value as written in the file at ``loc`` (before unit parsing)."""
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _problem(err: Any, name: str, lines: dict[tuple[Any, ...], int], data: Any) -> Problem:
     loc = tuple(err["loc"])
     role = loc[2] if len(loc) >= 3 and loc[0] == "nodes" and loc[2] in ROLES else None
     loc = _clean_loc(loc)
-    key = ".".join(str(p) for p in loc)
+    written = _raw(data, loc)
+    key = key_path(loc)
     kind = err["type"]
     value = err.get("input")
     if kind == "extra_forbidden":
@@ -414,16 +432,24 @@ def _problem(err: Any, name: str, lines: dict[tuple[Any, ...], int]) -> Problem:
         msg = "required key is missing"
     else:
         msg = err["msg"].removeprefix("Value error, ")
-        if (kind in ("greater_than_equal", "greater_than") and isinstance(value, str)) or (
-            value is not None and not isinstance(value, dict | list) and "got" not in msg
-        ):
-            msg = f"{msg} (got {value!r})"
+        limit = err.get("ctx", {}).get("ge", err.get("ctx", {}).get("gt"))
+        if kind == "greater_than_equal" and limit == 0:
+            msg = "must not be negative"
+        elif kind == "greater_than" and limit == 0:
+            msg = "must be greater than zero"
+        shown = written if written is not None else value
+        if shown is not None and not isinstance(shown, dict | list) and repr(shown) not in msg:
+            msg = f"{msg} (got {shown!r})"
     line = None
     for depth in range(len(loc), 0, -1):
         line = lines.get(loc[:depth])
         if line is not None:
             break
     return Problem(name, key, msg, line)
+
+
+def _a(role: str) -> str:
+    return ("an " if role in ("smtp",) else "a ") + role
 
 
 def _hint(name: str, candidates: list[str]) -> str:
@@ -446,7 +472,7 @@ def check_references(
             line = lines.get(loc[:depth])
             if line is not None:
                 break
-        problems.append(Problem(name, ".".join(str(p) for p in loc), message, line))
+        problems.append(Problem(name, key_path(loc), message, line))
 
     def node_ref(loc: tuple[Any, ...], ref: str | None, role: str | None) -> None:
         if ref is None:
@@ -455,7 +481,7 @@ def check_references(
             add(loc, f"unknown node {ref!r}{_hint(ref, nodes)}")
         elif role and scenario.nodes[ref].role != role:
             actual = scenario.nodes[ref].role
-            add(loc, f"{ref!r} is a {actual} node; it must be a {role} node")
+            add(loc, f"{ref!r} is {_a(actual)} node; it must be {_a(role)} node")
 
     seen_links: set[frozenset[str]] = set()
     for i, link in enumerate(scenario.links):
@@ -508,6 +534,14 @@ def check_references(
                     " to an address)",
                 )
 
+    graph = nx.Graph()
+    graph.add_nodes_from(scenario.nodes)
+    graph.add_edges_from(link.between for link in scenario.links if set(link.between) <= set(nodes))
+
+    def connected(loc: tuple[Any, ...], a: str, b: str | None) -> None:
+        if b is not None and a in graph and b in graph and not nx.has_path(graph, a, b):
+            add(loc, f"no network path from {a!r} to {b!r}: add a link")
+
     users = list(scenario.users)
     for address, user in scenario.users.items():
         loc = ("users", address)
@@ -516,6 +550,14 @@ def check_references(
         node_ref((*loc, "client"), user.client, "client")
         node_ref((*loc, "smtp"), user.smtp, "smtp")
         node_ref((*loc, "mailbox"), user.mailbox, "pop")
+        connected((*loc, "smtp"), user.client, user.smtp)
+        connected((*loc, "mailbox"), user.client, user.mailbox)
+    for node_name, node in scenario.nodes.items():
+        if isinstance(node, SmtpNode):
+            resolver = node.resolver or (dns_nodes[0] if len(dns_nodes) == 1 else None)
+            if node.relayhost is None:
+                connected(("nodes", node_name, "resolver"), node_name, resolver)
+            connected(("nodes", node_name, "relayhost"), node_name, node.relayhost)
 
     def address_ref(loc: tuple[Any, ...], address: str, sending: bool) -> None:
         if not ADDRESS.match(address):

@@ -217,5 +217,9 @@ class World:
     def run(self, until: float | None = None) -> None:
         """Run until every message has ended, or the scenario's duration is over."""
         limit = self.scenario.duration if until is None else until
+        env = self.env
         if not self.done.triggered:
-            self.env.run(until=self.env.any_of([self.done, self.env.timeout(limit - self.env.now)]))
+            env.run(until=env.any_of([self.done, env.timeout(limit - env.now)]))
+        # Every message has ended: let the sessions under way close properly (QUIT).
+        while self.open_sessions and env.peek() <= limit:
+            env.step()

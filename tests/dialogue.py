@@ -1,0 +1,31 @@
+"""Play a pure client dialogue against a pure server, with no network and no SimPy."""
+
+from __future__ import annotations
+
+from mailsim.protocols import Commands, Connect, Content, Reply, TlsHandshake
+
+
+def play(dialogue, server, tls_version: str = "1.3"):
+    """Run to the end; return (result, transcript of (sent, reply codes) per step)."""
+    transcript: list[tuple[str, tuple[str, ...]]] = []
+    try:
+        step = next(dialogue)
+        while True:
+            if isinstance(step, Connect):
+                replies = [server.greeting()]
+                sent = f"connect:{step.port}"
+            elif isinstance(step, Commands):
+                replies = [server.handle(line) for line in step.lines]
+                sent = " | ".join(step.shown or step.lines)
+            elif isinstance(step, TlsHandshake):
+                server.tls_started(tls_version)
+                replies = [Reply("TLS", (tls_version,))]
+                sent = "tls"
+            else:
+                assert isinstance(step, Content)
+                replies = server.end_of_data()
+                sent = "content"
+            transcript.append((sent, tuple(r.code for r in replies)))
+            step = dialogue.send(replies)
+    except StopIteration as stop:
+        return stop.value, transcript

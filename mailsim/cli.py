@@ -132,7 +132,8 @@ def _step(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
             print("      open: " + "; ".join(snap.sessions.values()), file=stdout)
         queued = {k: v for k, v in snap.queues.items() if v}
         if queued:
-            print("      queued: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in queued.items()))
+            queues = "; ".join(f"{k}: {', '.join(v)}" for k, v in queued.items())
+            print(f"      queued: {queues}", file=stdout)
         stdout.flush()
         answer = stdin.readline()
         if answer == "":  # end of input: run to the end without stopping

@@ -1,0 +1,219 @@
+"""The ``mailsim`` command: exit codes, one-line errors naming file and key, outputs."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mailsim import cli
+from mailsim.cli import main
+from tests.conftest import SCENARIOS
+
+GOOD = textwrap.dedent(
+    """\
+    nodes:
+      pc: {role: client}
+      msa: {role: smtp, domains: [a.example]}
+      pop: {role: pop}
+      dns: {role: dns}
+    links:
+      - {between: [pc, msa], latency: 5ms}
+      - {between: [msa, pop], latency: 1ms}
+      - {between: [msa, dns], latency: 1ms}
+      - {between: [pc, pop], latency: 5ms}
+    users:
+      u@a.example: {client: pc, smtp: msa, mailbox: pop}
+    messages:
+      - {at: 1s, from: u@a.example, to: u@a.example}
+    """
+)
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def errors_of(capsys, argv: list[str]) -> list[str]:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return captured.err.strip().splitlines()
+
+
+BAD = [
+    # (what, edit of GOOD, expected line fragment)
+    ("yaml syntax", lambda s: s.replace("{role: dns}", "{role: dns"), ":6: YAML syntax"),
+    ("empty", lambda s: "", "the file is empty"),
+    ("unknown key", lambda s: s.replace("{role: pop}", "{role: pop, concurency: 3}"),
+     ":4: nodes.pop.concurency: unknown key; did you mean 'concurrency'?"),
+    ("wrong type", lambda s: s.replace("{role: pop}", "{role: pop, concurrency: many}"),
+     ":4: nodes.pop.concurrency: Input should be a valid integer"),
+    ("bad unit", lambda s: s.replace("latency: 5ms}\n  - {between: [msa, pop]", "latency: 5 lightyears}\n  - {between: [msa, pop]"),
+     ":7: links.0.latency: unknown unit 'lightyears'"),
+    ("negative latency", lambda s: s.replace("latency: 1ms}\n  - {between: [msa, dns]", "latency: -1ms}\n  - {between: [msa, dns]"),
+     ":8: links.1.latency: must not be negative (got '-1ms')"),
+    ("duplicate node", lambda s: s.replace("  dns: {role: dns}", "  dns: {role: dns}\n  pop: {role: pop}"),
+     ":6: 'pop' is given twice (first on line 4)"),
+    ("link to unknown node", lambda s: s.replace("[msa, dns]", "[msa, dnss]"),
+     ":9: links.2.between.1: unknown node 'dnss'; did you mean 'dns'?"),
+    ("mailbox on a non-pop node", lambda s: s.replace("mailbox: pop}", "mailbox: msa}"),
+     """:12: users["u@a.example"].mailbox: 'msa' is an smtp node; it must be a pop node"""),
+    ("sender without client", lambda s: s.replace("from: u@a.example", "from: v@a.example"),
+     """:14: messages.0.from: 'v@a.example' has no mail client: add it to users"""),
+    ("misspelt sender", lambda s: s.replace("from: u@a.example", "from: uu@a.example"),
+     "did you mean 'u@a.example'?"),
+    ("unknown role", lambda s: s.replace("{role: dns}", "{role: dnss}"),
+     ":5: nodes.dns.role: unknown role 'dnss'; did you mean 'dns'?"),
+    ("missing role", lambda s: s.replace("{role: dns}", "{host: d.example}"),
+     ":5: nodes.dns: missing 'role' (one of client, smtp, dns, pop, router)"),
+    ("missing required key", lambda s: s.replace("{at: 1s, ", "{"),
+     ":14: messages.0.at: required key is missing"),
+    ("not a mapping", lambda s: "- just\n- a list\n", "a scenario is a mapping of keys"),
+    ("no path", lambda s: s.replace("  - {between: [pc, msa], latency: 5ms}\n", "").replace("  - {between: [pc, pop], latency: 5ms}\n", ""),
+     """users["u@a.example"].smtp: no network path from 'pc' to 'msa': add a link"""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "edit", "fragment"), BAD, ids=[b[0] for b in BAD])
+def test_bad_scenario_exits_2_with_one_line_naming_file_and_key(
+    tmp_path, capsys, what, edit, fragment
+):
+    path = write(tmp_path, edit(GOOD))
+    for command in ("run", "validate"):
+        lines = errors_of(capsys, [command, str(path)])
+        assert any(fragment in line for line in lines), lines
+        assert all(line.startswith(f"mailsim: {path}") for line in lines), lines
+
+
+def test_good_scenario_is_valid(tmp_path, capsys):
+    assert main(["validate", str(write(tmp_path, GOOD))]) == 0
+    assert "ok (4 nodes, 4 links, 1 users, 1 messages)" in capsys.readouterr().out
+
+
+def test_every_problem_is_listed_at_once(tmp_path, capsys):
+    text = GOOD.replace("[msa, dns]", "[msa, dnss]").replace("mailbox: pop}", "mailbox: msa}")
+    lines = errors_of(capsys, ["validate", str(write(tmp_path, text))])
+    assert [line.split(": ")[2] for line in lines] == [
+        "links.2.between.1",
+        'users["u@a.example"].mailbox',
+        "nodes.msa.resolver",  # the misspelt link leaves msa without a path to dns
+    ]
+
+
+def test_missing_file(capsys, tmp_path):
+    lines = errors_of(capsys, ["run", str(tmp_path / "nope.yaml")])
+    assert lines == [f"mailsim: {tmp_path / 'nope.yaml'}: no such file"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["run", "x.yaml", "--seed", "abc"], "--seed takes a whole number, not 'abc'"),
+        (["run", "x.yaml", "--seed", "-1"], "--seed must be 0 or more"),
+        (["run"], "the following arguments are required: scenario"),
+        (["fly"], "invalid choice: 'fly'"),
+        (["step", "x.yaml", "--filter", "ftp"], "invalid choice: 'ftp'"),
+    ],
+)
+def test_bad_options_exit_2(capsys, argv, fragment):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_out_must_be_a_directory(tmp_path, capsys):
+    blocker = write(tmp_path, "x", "file.txt")
+    lines = errors_of(capsys, ["run", str(SCENARIOS / "classroom.yaml"), "--out", str(blocker)])
+    assert lines == [f"mailsim: {blocker}: --out: exists and is not a directory"]
+
+
+def test_same_seed_gives_byte_identical_json(capsys):
+    outputs = []
+    for _ in range(2):
+        assert main(["run", str(SCENARIOS / "classroom.yaml"), "--json", "--seed", "7"]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    assert json.loads(outputs[0])["seed"] == 7
+
+
+def test_json_contract(capsys):
+    main(["run", str(SCENARIOS / "classroom.yaml"), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    message = doc["messages"][0]
+    assert set(message) >= {"id", "sender", "recipient", "status", "submitted_at",
+                            "delivered_at", "retrieved_at", "hops"}  # fmt: skip
+    for hop in message["hops"]:
+        assert set(hop) >= {"index", "src", "dst", "protocol", "start", "end", "attempts",
+                            "outcome", "tls"}  # fmt: skip
+    assert [h["index"] for h in message["hops"]] == [1, 2, 3, 4]
+    assert message["submitted_at"] == 10.0
+    assert doc["summary"] == {"sent": 1, "retrieved": 1, "delivered": 0, "bounced": 0,
+                              "expired": 0, "in_flight": 0}  # fmt: skip
+
+
+def test_text_report_shows_hops_delay_parts_and_conservation(capsys):
+    assert main(["run", str(SCENARIOS / "classroom.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "alice-pc     msa-school   submission" in out
+    assert "waiting for the POP poll" in out
+    assert "sent 1 = retrieved 1 + delivered 0 + bounced 0 + expired 0 + in flight 0" in out
+
+
+def test_out_writes_three_tables(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "classroom.yaml"), "--out", str(out)]) == 0
+    hops = pd.read_csv(out / "hops.csv")
+    assert list(hops["protocol"]) == ["submission", "smtp", "lmtp", "pop3"]
+    messages = pd.read_csv(out / "messages.csv")
+    assert list(messages["status"]) == ["retrieved"]
+    events = pd.read_csv(out / "events.csv")
+    assert {"SYN", "EHLO", "STARTTLS", "RETR"} <= set(events["step"])
+
+
+def test_schema_is_json_schema(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "mailsim scenario"
+    assert "nodes" in schema["required"]
+    assert schema["$defs"]["Link"]["properties"]["latency"]["type"] == ["string", "number"]
+
+
+def test_step_filters_and_quits(monkeypatch, capsys):
+    args = cli.build_parser().parse_args(["step", str(SCENARIOS / "classroom.yaml")])
+    stdin = io.StringIO("\nf smtp\n\n\nq\n")
+    out = io.StringIO()
+    assert cli._step(args, stdin, out) == 0
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("#")]
+    assert "bob-pc → pop-home  tcp" in lines[0]  # the first poll at t = 0
+    assert "SYN-ACK" in lines[1]
+    assert all(" smtp" in line for line in lines[2:])
+    assert len(lines) == 5
+
+
+def test_step_to_the_end_without_input():
+    args = cli.build_parser().parse_args(
+        ["step", str(SCENARIOS / "same-domain.yaml"), "--filter", "lmtp"]
+    )
+    out = io.StringIO()
+    assert cli._step(args, io.StringIO(""), out) == 0
+    text = out.getvalue()
+    assert "LHLO" in text
+    assert "sent 1 = retrieved 1" in text
+
+
+def test_python_m_mailsim_is_the_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "mailsim", "validate", str(SCENARIOS / "classroom.yaml")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr

@@ -43,8 +43,7 @@ class Stepper:
 
     @property
     def finished(self) -> bool:
-        env = self.world.env
-        return self.world.done.triggered or env.peek() > self._limit
+        return self.world.finished(self._limit)
 
     def next_event(self, protocol: str | None = None) -> Snapshot | None:
         """The next recorded event (only of ``protocol`` if given), or None at the end."""

@@ -214,6 +214,11 @@ class World:
 
     # -- running -----------------------------------------------------------------------------
 
+    def finished(self, limit: float) -> bool:
+        """Every message has ended and its sessions have closed, or time is up."""
+        done = self.done.triggered and not self.open_sessions
+        return done or self.env.peek() > limit
+
     def run(self, until: float | None = None) -> None:
         """Run until every message has ended, or the scenario's duration is over."""
         limit = self.scenario.duration if until is None else until

@@ -1,0 +1,139 @@
+"""Invariants over random small worlds (hypothesis): nothing lost, nothing twice, time
+never goes back, the delay parts add up, and the same seed gives the same result."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mailsim
+from mailsim.message import COSTS
+from mailsim.scenario import validate
+
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci")
+
+latency = st.floats(min_value=0.0001, max_value=0.08).map(lambda s: f"{s * 1000:.3f}ms")
+
+
+@st.composite
+def worlds(draw: Any) -> dict[str, Any]:
+    n_domains = draw(st.integers(1, 3))
+    nodes: dict[str, Any] = {
+        "core": {"role": "router"},
+        "dns": {"role": "dns", "recursion_time": draw(st.sampled_from(["20ms", "80ms"]))},
+    }
+    links = [{"between": ["core", "dns"], "latency": draw(latency)}]
+    zones: dict[str, Any] = {}
+    users: dict[str, Any] = {}
+    for d in range(n_domains):
+        domain = f"d{d}.example"
+        nodes[f"mta{d}"] = {
+            "role": "smtp",
+            "domains": [domain],
+            "host": f"mail.{domain}",
+            "tls": draw(st.sampled_from(["1.3", "1.2", "none"])),
+            "pipelining": draw(st.booleans()),
+            "concurrency": draw(st.integers(1, 3)),
+        }
+        nodes[f"pop{d}"] = {"role": "pop", "tls": draw(st.sampled_from(["1.3", "none"]))}
+        nodes[f"r{d}"] = {"role": "router"}
+        links += [
+            {"between": [f"mta{d}", f"r{d}"], "latency": draw(latency), "jitter": "1ms"},
+            {"between": [f"pop{d}", f"mta{d}"], "latency": draw(latency)},
+            {"between": [f"r{d}", "core"], "latency": draw(latency),
+             "bandwidth": draw(st.sampled_from(["10Mbps", "1Gbps"]))},
+            {"between": [f"pop{d}", f"r{d}"], "latency": draw(latency)},
+        ]  # fmt: skip
+        zones[domain] = {
+            "ttl": draw(st.sampled_from([60, 3600])),
+            "mx": [{"preference": 10, "host": f"mail.{domain}"}],
+            "a": {f"mail.{domain}": f"mta{d}"},
+        }
+        for u in range(draw(st.integers(1, 3))):
+            client = f"c{d}{u}"
+            nodes[client] = {"role": "client"}
+            links.append({"between": [client, f"r{d}"], "latency": draw(latency)})
+            users[f"u{u}@{domain}"] = {
+                "client": client,
+                "smtp": f"mta{d}",
+                "mailbox": f"pop{d}",
+                "poll": draw(st.sampled_from(["1min", "5min", "10min"])),
+                "poll_start": draw(st.sampled_from([0, 17, 250])),
+            }
+    addresses = sorted(users)
+    messages = [
+        {
+            "at": draw(st.floats(0, 600)),
+            "from": draw(st.sampled_from(addresses)),
+            "to": draw(st.lists(st.sampled_from(addresses), min_size=1, max_size=3, unique=True)),
+            "size": draw(st.integers(100, 200_000)),
+        }
+        for _ in range(draw(st.integers(1, 6)))
+    ]
+    return {"name": "random", "duration": "1d", "nodes": nodes, "links": links,
+            "dns": {"zones": zones}, "users": users, "messages": messages}  # fmt: skip
+
+
+@given(world=worlds(), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=40)
+def test_every_message_ends_once_and_time_never_goes_back(world, seed):
+    scenario = validate(world)
+    result = mailsim.run(scenario, seed=seed)
+    messages = result.messages
+    sent = sum(len(m["to"]) for m in world["messages"])
+    # Nothing lost, nothing twice: one row per (message, recipient), each retrieved.
+    assert len(messages) == sent
+    assert not messages.duplicated(["id", "recipient"]).any()
+    assert set(messages["status"]) == {"retrieved"}
+    # Time never goes back: events are recorded as they arrive, in order.
+    arrive = result.recorder.events["arrive"]
+    assert all(a <= b for a, b in itertools.pairwise(arrive))
+    assert all(t <= a for t, a in zip(result.recorder.events["time"], arrive, strict=True))
+    # Along each copy's journey: submitted ≤ delivered ≤ retrieved, hops in order.
+    assert (messages["submitted_at"] <= messages["delivered_at"]).all()
+    assert (messages["delivered_at"] <= messages["retrieved_at"]).all()
+    hops = result.hops
+    assert (hops["start"] <= hops["end"]).all()
+    for _, journey in hops.groupby(["message", "recipient"]):
+        protocols = list(journey["protocol"])
+        assert (protocols[0], protocols[-1]) == ("submission", "pop3")
+        assert journey["start"].is_monotonic_increasing
+    # The delay parts add up to the end-to-end delay.
+    parts = messages[[f"{name}_time" for name in COSTS]].sum(axis=1)
+    assert (parts - messages["delay"]).abs().max() < 1e-6
+    assert (messages[[f"{name}_time" for name in COSTS]] >= -1e-9).all().all()
+
+
+@given(world=worlds(), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=15)
+def test_same_seed_same_result(world, seed):
+    scenario = validate(world)
+    assert mailsim.run(scenario, seed=seed).to_json() == mailsim.run(scenario, seed=seed).to_json()
+
+
+def test_jitter_draws_depend_on_the_seed():
+    data = mailsim.load("scenarios/classroom.yaml").model_dump(by_alias=True, exclude_none=True)
+    for link in data["links"]:
+        link["jitter"] = "5ms"
+    scenario = validate(data)
+    runs = {mailsim.run(scenario, seed=s).messages["delivered_at"].iloc[0] for s in range(3)}
+    assert len(runs) == 3
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_changing_one_link_leaves_other_links_draws_alone(seed):
+    """Common random numbers: each link has its own stream, keyed by its two ends."""
+    data = mailsim.load("scenarios/classroom.yaml").model_dump(by_alias=True, exclude_none=True)
+    for link in data["links"]:
+        link["jitter"] = "5ms"
+    base = mailsim.run(validate(data), seed=seed)
+    data["links"][-1]["latency"] = 0.05  # bob's access link, used only by POP3
+    changed = mailsim.run(validate(data), seed=seed)
+    assert base.messages["delivered_at"].iloc[0] == changed.messages["delivered_at"].iloc[0]

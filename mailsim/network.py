@@ -16,11 +16,11 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from functools import cache
 
 import networkx as nx
 import numpy as np
 
+from mailsim.faults import Faults
 from mailsim.rng import stream
 from mailsim.scenario import Scenario
 
@@ -28,6 +28,7 @@ MSS = 1460  # bytes per TCP segment on Ethernet (1500 MTU − 40 bytes of header
 INITIAL_WINDOW = 10  # segments, RFC 6928
 TCP_SYN = 60  # bytes of a SYN or SYN-ACK with options
 TCP_ACK = 52
+INITIAL_RTO = 1.0  # seconds, RFC 6298 §2.1; doubled after each loss (§5.5)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class NoRoute(Exception):
 class Topology:
     """The scenario's network as a networkx graph, with cached paths and timing."""
 
-    def __init__(self, scenario: Scenario, seed: int) -> None:
+    def __init__(self, scenario: Scenario, seed: int, faults: Faults | None = None) -> None:
         graph = nx.Graph()
         for name, node in scenario.nodes.items():
             graph.add_node(name, role=node.role)
@@ -62,13 +63,32 @@ class Topology:
             for link in scenario.links
             if link.jitter > 0
         }
-        self.path = cache(self._path)
+        self._loss_rng = {
+            frozenset(link.between): stream(seed, "loss", *sorted(link.between))
+            for link in scenario.links
+        }
+        self.faults = faults
+        self._paths: dict[tuple[str, str, frozenset[frozenset[str]]], Path | None] = {}
 
-    def _path(self, src: str, dst: str) -> Path:
+    def path(self, src: str, dst: str, t: float | None = None) -> Path:
+        """The lowest-latency path at time ``t`` (avoiding links that are down then)."""
+        down = self.faults.links_down(t) if self.faults and t is not None else frozenset()
+        key = (src, dst, down)
+        if key not in self._paths:
+            self._paths[key] = self._path(src, dst, down)
+        path = self._paths[key]
+        if path is None:
+            raise NoRoute(f"no network path from {src} to {dst}")
+        return path
+
+    def _path(self, src: str, dst: str, down: frozenset[frozenset[str]]) -> Path | None:
+        graph = self.graph
+        if down:
+            graph = nx.restricted_view(graph, [], [tuple(pair) for pair in down])
         try:
-            nodes = nx.shortest_path(self.graph, src, dst, weight="latency")
+            nodes = nx.shortest_path(graph, src, dst, weight="latency")
         except (nx.NetworkXNoPath, nx.NodeNotFound):
-            raise NoRoute(f"no network path from {src} to {dst}") from None
+            return None
         pairs = list(itertools.pairwise(nodes))
         edges = [self.graph.edges[a, b] for a, b in pairs]
         return Path(
@@ -78,9 +98,9 @@ class Topology:
             jittery=tuple(pair for pair, e in zip(pairs, edges, strict=True) if e["jitter"] > 0),
         )
 
-    def reachable(self, src: str, dst: str) -> bool:
+    def reachable(self, src: str, dst: str, t: float | None = None) -> bool:
         try:
-            self.path(src, dst)
+            self.path(src, dst, t)
         except NoRoute:
             return False
         return True
@@ -89,20 +109,41 @@ class Topology:
         """Round-trip time without jitter or transmission: 2 × the path's latency."""
         return self.path(src, dst).rtt
 
-    def transfer_time(self, src: str, dst: str, nbytes: int) -> float:
-        """Seconds for ``nbytes`` sent in one flight from ``src`` to reach ``dst``."""
+    def transfer_time(self, src: str, dst: str, nbytes: int, t: float | None = None) -> float:
+        """Seconds for ``nbytes`` sent in one flight at time ``t`` from ``src`` to reach
+        ``dst``; raises NoRoute when no path carries traffic then."""
         if src == dst:
             return 0.0
-        path = self.path(src, dst)
+        path = self.path(src, dst, t)
         time = path.latency + nbytes * 8 / path.bottleneck
         for a, b in path.jittery:
             jitter = self.graph.edges[a, b]["jitter"]
             time += float(self._rng[frozenset((a, b))].uniform(0.0, jitter))
+        if self.faults and t is not None:
+            time += self._retransmissions(path, nbytes, t)
         return time
 
-    def bulk_time(self, src: str, dst: str, nbytes: int) -> float:
+    def _retransmissions(self, path: Path, nbytes: int, t: float) -> float:
+        """Time lost to packet loss: each lost flight waits a retransmission timeout."""
+        assert self.faults is not None
+        extra = 0.0
+        segments = max(1, math.ceil(nbytes / MSS))
+        for a, b in itertools.pairwise(path.nodes):
+            rate = self.faults.loss(a, b, t)
+            if rate <= 0:
+                continue
+            lost = 1 - (1 - rate) ** segments  # some segment of the flight is lost
+            rng = self._loss_rng[frozenset((a, b))]
+            rto = INITIAL_RTO
+            while rng.random() < lost:
+                extra += rto
+                rto *= 2
+        return extra
+
+    def bulk_time(self, src: str, dst: str, nbytes: int, t: float | None = None) -> float:
         """Like :meth:`transfer_time`, plus the round trips TCP slow start adds."""
-        return self.transfer_time(src, dst, nbytes) + slow_start_rounds(nbytes) * self.rtt(src, dst)
+        rounds = slow_start_rounds(nbytes)
+        return self.transfer_time(src, dst, nbytes, t) + rounds * self.rtt(src, dst)
 
 
 def slow_start_rounds(nbytes: int) -> int:

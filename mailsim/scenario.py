@@ -109,6 +109,21 @@ class Processing(_Model):
     tls: Duration = Field(0.001, ge=0, description="server's TLS handshake computation")
 
 
+class QueueSettings(_Model):
+    """The deferred queue (Postfix names and defaults, postconf(5)); ``policy`` picks the
+    retry schedule: ``postfix`` (backoff from time in queue), ``rfc`` (RFC 5321 §4.5.4.1's
+    guidance: two attempts in the first hour, then every two hours) or ``exim`` (Exim's
+    default rule F,2h,15m; G,16h,1h,1.5; F,4d,6h)."""
+
+    policy: Literal["postfix", "rfc", "exim"] = "postfix"
+    queue_run_delay: Duration = Field(300, gt=0)
+    minimal_backoff_time: Duration = Field(300, ge=0)
+    maximal_backoff_time: Duration = Field(4000, ge=0)
+    maximal_queue_lifetime: Duration = Field(5 * 86400, ge=0)
+    bounce_queue_lifetime: Duration = Field(5 * 86400, ge=0)
+    delay_warning_time: Duration = Field(0, ge=0, description="0 = no delay warnings")
+
+
 class SmtpNode(_NodeBase):
     """A mail server (MTA): submission (MSA) on 587, relay and MX on 25."""
 
@@ -125,6 +140,7 @@ class SmtpNode(_NodeBase):
     mynetworks: list[str] = Field(default_factory=list, description="may relay without AUTH")
     resolver: str | None = Field(None, description="DNS resolver node (default: the only one)")
     message_size_limit: Size = Field(10_240_000, gt=0, description="Postfix default")
+    queue: QueueSettings = Field(default_factory=QueueSettings)
 
 
 class DnsNode(_NodeBase):
@@ -227,6 +243,122 @@ class Traffic(_Model):
         return [value] if isinstance(value, str) else value
 
 
+class _Window(_Model):
+    start: Duration = Field(0.0, ge=0, description="when the fault begins")
+    end: Duration | None = Field(None, ge=0, description="when it ends (default: never)")
+
+    def active(self, t: float) -> bool:
+        return self.start <= t and (self.end is None or t < self.end)
+
+
+class DownFault(_Window):
+    """The server refuses connections (TCP RST): ``Connection refused``."""
+
+    kind: Literal["down"]
+    node: str
+
+
+class CrashFault(_Model):
+    """The server machine dies at ``at``: sessions in flight get no more replies; it comes
+    back after ``restart``. What it had answered 250 for is on disk and survives."""
+
+    kind: Literal["crash"]
+    node: str
+    at: Duration = Field(ge=0)
+    restart: Duration = Field(600, gt=0, description="time until it is up again")
+
+
+class SlowFault(_Window):
+    """The server works ``factor`` times slower (a loaded machine, a content filter)."""
+
+    kind: Literal["slow"]
+    node: str
+    factor: float = Field(10, gt=0)
+
+
+class OverloadFault(_Window):
+    """The server greets with 421 and closes: too many connections."""
+
+    kind: Literal["overload"]
+    node: str
+
+
+class HangFault(_Window):
+    """The server accepts connections and commands but stops answering: clients wait for
+    their per-command timeouts (RFC 5321 §4.5.3.2)."""
+
+    kind: Literal["hang"]
+    node: str
+
+
+class DnsFault(_Window):
+    """Look-ups of ``domain`` answer NXDOMAIN (the domain does not exist) or SERVFAIL (its
+    name servers are broken)."""
+
+    kind: Literal["nxdomain", "servfail"]
+    domain: str
+
+
+class ResolverDownFault(_Window):
+    """The resolver does not answer: queries time out."""
+
+    kind: Literal["resolver-down"]
+    node: str
+
+
+class LinkDownFault(_Window):
+    """The link carries nothing; traffic takes another path if there is one."""
+
+    kind: Literal["link-down"]
+    between: tuple[str, str]
+
+
+class LossFault(_Window):
+    """Each packet on the link is lost with probability ``rate``; TCP retransmits it after
+    its retransmission timeout (1 s initially, RFC 6298), doubling on each further loss."""
+
+    kind: Literal["loss"]
+    between: tuple[str, str]
+    rate: float = Field(gt=0, lt=1)
+
+
+class GreylistFault(_Window):
+    """postgrey on the server: a new (client, sender, recipient) triplet gets
+    ``450 4.7.1`` until ``delay`` has passed since its first attempt (postgrey: 300 s)."""
+
+    kind: Literal["greylist"]
+    node: str
+    delay: Duration = Field(300, ge=0)
+
+
+class MailboxFullFault(_Window):
+    """The user's mailbox is over quota: 452 (temporary) or 552 (permanent) at RCPT."""
+
+    kind: Literal["mailbox-full"]
+    user: str
+    code: Literal[452, 552] = 552
+
+
+Fault = Annotated[
+    DownFault
+    | CrashFault
+    | SlowFault
+    | OverloadFault
+    | HangFault
+    | DnsFault
+    | ResolverDownFault
+    | LinkDownFault
+    | LossFault
+    | GreylistFault
+    | MailboxFullFault,
+    Field(discriminator="kind"),
+]
+FAULT_KINDS = (
+    "down", "crash", "slow", "overload", "hang", "nxdomain", "servfail", "resolver-down",
+    "link-down", "loss", "greylist", "mailbox-full",
+)  # fmt: skip
+
+
 class Scenario(_Model):
     """A validated, immutable description of a world; :func:`mailsim.run` simulates it."""
 
@@ -242,6 +374,7 @@ class Scenario(_Model):
     users: dict[str, User] = Field(default_factory=dict)
     messages: list[MessageSpec] = Field(default_factory=list)
     traffic: list[Traffic] = Field(default_factory=list)
+    faults: list[Fault] = Field(default_factory=list)
 
     def nodes_of(self, role: str) -> list[str]:
         return [name for name, node in self.nodes.items() if node.role == role]
@@ -343,11 +476,19 @@ def validate(
     return scenario
 
 
+# Lists of tagged unions: (top-level key, tag field, tag values).
+_TAGGED = {"nodes": ("role", ROLES), "faults": ("kind", FAULT_KINDS)}
+
+
+def _tag_in(loc: tuple[Any, ...]) -> str | None:
+    """The discriminator value pydantic put in the path (nodes.pc.client.ip), if any."""
+    if len(loc) >= 3 and loc[0] in _TAGGED and loc[2] in _TAGGED[loc[0]][1]:
+        return str(loc[2])
+    return None
+
+
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    # pydantic puts the discriminator's value into the path: nodes.pc.client.ip → nodes.pc.ip
-    if len(loc) >= 3 and loc[0] == "nodes" and loc[2] in ROLES:
-        return (*loc[:2], *loc[3:])
-    return loc
+    return (*loc[:2], *loc[3:]) if _tag_in(loc) else loc
 
 
 NODE_MODELS: dict[str, type[BaseModel]] = {
@@ -357,6 +498,13 @@ NODE_MODELS: dict[str, type[BaseModel]] = {
     "pop": PopNode,
     "router": RouterNode,
 }
+
+
+def _fault_model(kind: str) -> type[BaseModel] | None:
+    for model in get_args(get_args(Fault)[0]):
+        if kind in get_args(model.model_fields["kind"].annotation):
+            return model  # type: ignore[no-any-return]
+    return None
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:
@@ -379,6 +527,8 @@ def _model_at(loc: tuple[Any, ...], role: str | None) -> type[BaseModel] | None:
             continue
         if model is Scenario and part == "nodes":
             model, skip_key = NODE_MODELS.get(role or ""), True
+        elif model is Scenario and part == "faults":
+            model, skip_key = _fault_model(role or ""), True
         elif model is not None:
             by_alias = {(f.alias or n): f for n, f in model.model_fields.items()}
             field = by_alias.get(part)
@@ -403,7 +553,7 @@ def _raw(data: Any, loc: tuple[Any, ...]) -> Any:
 
 def _problem(err: Any, name: str, lines: dict[tuple[Any, ...], int], data: Any) -> Problem:
     loc = tuple(err["loc"])
-    role = loc[2] if len(loc) >= 3 and loc[0] == "nodes" and loc[2] in ROLES else None
+    role = _tag_in(loc)
     loc = _clean_loc(loc)
     written = _raw(data, loc)
     key = key_path(loc)
@@ -419,15 +569,17 @@ def _problem(err: Any, name: str, lines: dict[tuple[Any, ...], int], data: Any) 
         msg = "unknown key" + (f"; did you mean {hint[0]!r}?" if hint else "")
         if names and not hint:
             msg += f" (allowed: {', '.join(names)})"
-    elif kind == "union_tag_not_found":
-        msg = f"missing 'role' (one of {', '.join(ROLES)})"
-    elif kind == "union_tag_invalid":
-        tag = err.get("ctx", {}).get("tag")
-        hint = difflib.get_close_matches(str(tag), ROLES, n=1)
-        msg = f"unknown role {tag!r}" + (
-            f"; did you mean {hint[0]!r}?" if hint else f" (one of {', '.join(ROLES)})"
-        )
-        key = key if key.endswith("role") else key + ".role"
+    elif kind in ("union_tag_not_found", "union_tag_invalid"):
+        field, options = _TAGGED.get(loc[0], ("role", ROLES))
+        if kind == "union_tag_not_found":
+            msg = f"missing {field!r} (one of {', '.join(options)})"
+        else:
+            tag = err.get("ctx", {}).get("tag")
+            hint = difflib.get_close_matches(str(tag), options, n=1)
+            msg = f"unknown {field} {tag!r}" + (
+                f"; did you mean {hint[0]!r}?" if hint else f" (one of {', '.join(options)})"
+            )
+            key = key if key.endswith(field) else f"{key}.{field}"
     elif kind == "missing":
         msg = "required key is missing"
     else:
@@ -582,6 +734,40 @@ def check_references(
             ids.add(msg.id)
         if msg.at > scenario.duration:
             add(("messages", i, "at"), "is after the end of the run (see `duration`)")
+    server_roles = {"down", "crash", "slow", "overload", "hang", "greylist"}
+    for i, fault in enumerate(scenario.faults):
+        loc = ("faults", i)
+        if fault.kind in server_roles:
+            node = getattr(fault, "node")  # noqa: B009
+            if node not in scenario.nodes:
+                add((*loc, "node"), f"unknown node {node!r}{_hint(node, nodes)}")
+            elif scenario.nodes[node].role not in ("smtp", "pop"):
+                add(
+                    (*loc, "node"),
+                    f"{node!r} is {_a(scenario.nodes[node].role)} node; a {fault.kind} fault needs a server (smtp or pop)",
+                )
+        elif isinstance(fault, ResolverDownFault):
+            node_ref((*loc, "node"), fault.node, "dns")
+        elif isinstance(fault, LinkDownFault | LossFault):
+            if frozenset(fault.between) not in seen_links:
+                add(
+                    (*loc, "between"),
+                    f"there is no link between {fault.between[0]!r} and {fault.between[1]!r}",
+                )
+        elif isinstance(fault, DnsFault):
+            zones = list(scenario.dns.zones)
+            if fault.domain not in scenario.dns.zones:
+                add(
+                    (*loc, "domain"),
+                    f"{fault.domain!r} is not a zone in dns.zones{_hint(fault.domain, zones)}",
+                )
+        elif isinstance(fault, MailboxFullFault):
+            user = scenario.users.get(fault.user)
+            if user is None or user.mailbox is None:
+                add((*loc, "user"), f"{fault.user!r} has no mailbox{_hint(fault.user, users)}")
+        window = fault if isinstance(fault, _Window) else None
+        if window is not None and window.end is not None and window.end <= window.start:
+            add((*loc, "end"), "must be after start")
     for i, gen in enumerate(scenario.traffic):
         for k, sender in enumerate(gen.sender):
             address_ref(("traffic", i, "from", k), sender, sending=True)

@@ -5,21 +5,31 @@ across the network, lets the server state machine answer, waits exactly as long 
 network and the server take, records each step, and sends the replies back into the
 dialogue. Every wait is booked under one cost (network, tls, server, queue), so a
 session's duration is fully explained by its parts.
+
+Faults change what happens on the wire, not the dialogues: a refused or unanswered
+connection, a server that stops answering or crashes, a link that is down. The client
+then waits for its per-command timeout (RFC 5321 §4.5.3.2), the connection is lost, and
+the dialogue receives a temporary failure for everything still outstanding. A server
+that commits a message after its client has given up keeps it: the client will try
+again, and the recipient may get the message twice (RFC 5321 §6.1, §4.5.3.2.6).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy
 
-from mailsim.network import TCP_ACK, TCP_SYN
-from mailsim.protocols import Commands, Connect, Content, Reply, Step, TlsHandshake, tls
+from mailsim.network import TCP_ACK, TCP_SYN, NoRoute
+from mailsim.protocols import Commands, Connect, Content, Reply, Step, TlsHandshake, pop3, smtp, tls
 
 if TYPE_CHECKING:
     from mailsim.world import World
+
+TCP_RST = 40
 
 
 class Server(Protocol):
@@ -41,6 +51,7 @@ class Work:
 
 
 Observer = Callable[[Step, list[Reply], "Session"], None]
+Events = Generator[simpy.Event, Any, Any]
 
 
 class Session:
@@ -64,6 +75,15 @@ class Session:
         self.start = self.env.now
         self.costs: dict[str, float] = {"network": 0.0, "tls": 0.0, "server": 0.0, "queue": 0.0}
         self._pending = 0  # bytes owed to the next client flight (TLS 1.3 Finished)
+        self.dead: Reply | None = None  # set when the connection is lost
+        self.client_gone = False  # the client gave up while the server still worked
+        self.late: list[simpy.Process] = []
+        pop = protocol == "pop3"
+        self._timeout = pop3.timeout if pop else smtp.timeout
+        self._lost = pop3.lost if pop else smtp.lost
+        self._connect_timeout = pop3.CONNECT_TIMEOUT if pop else smtp.CONNECT_TIMEOUT
+        self._faults = world.faults
+        self._host = world.hosts[server_node]
 
     # -- waiting and recording -------------------------------------------------------------
 
@@ -71,14 +91,15 @@ class Session:
         self.costs[cost] += seconds
         return self.env.timeout(seconds)
 
-    def _send(
-        self, src: str, dst: str, nbytes: int, cost: str, bulk: bool = False
-    ) -> Generator[simpy.Event, Any, tuple[float, float]]:
-        net = self.world.network
-        took = net.bulk_time(src, dst, nbytes) if bulk else net.transfer_time(src, dst, nbytes)
-        sent = self.env.now
-        yield self._wait(took, cost)
-        return sent, self.env.now
+    def _transit(self, src: str, dst: str, nbytes: int, bulk: bool = False) -> float:
+        """How long the flight takes if sent now; inf when no path carries it."""
+        net, now = self.world.network, self.env.now
+        try:
+            if bulk:
+                return net.bulk_time(src, dst, nbytes, now)
+            return net.transfer_time(src, dst, nbytes, now)
+        except NoRoute:
+            return math.inf
 
     def _record(
         self,
@@ -109,92 +130,218 @@ class Session:
         slot: simpy.Resource | None = None,
         on_server: Observer | None = None,
         on_client: Observer | None = None,
-    ) -> Generator[simpy.Event, Any, Any]:
+    ) -> Events:
         """Run ``dialogue`` against ``server`` to its end; return the dialogue's result.
 
         ``on_server`` is called when the server has answered a step (before the reply
         travels back); ``on_client`` when the reply has reached the client."""
-        request = None
+        self._request: simpy.Event | None = None
+        self._slot = slot
         opened = self.world.open_sessions
         opened[self.id] = f"{self.client} → {self.server_node} ({self.protocol})"
         try:
             step = next(dialogue)
             while True:
-                if isinstance(step, Connect):
-                    request = slot.request() if slot is not None else None
-                    replies = yield from self._connect(server, work, request)
+                if self.dead is not None:
+                    replies = [self.dead] * _expected(step)
+                elif isinstance(step, Connect):
+                    replies = yield from self._connect(step, server, work)
                 elif isinstance(step, Commands):
                     replies = yield from self._commands(step, server, work, on_server)
                 elif isinstance(step, TlsHandshake):
                     replies = yield from self._handshake(step, server, work)
                 else:
                     replies = yield from self._content(step, server, work, on_server)
-                if on_client is not None:
+                if on_client is not None and self.dead is None:
                     on_client(step, replies, self)
                 step = dialogue.send(replies)
         except StopIteration as stop:
             return stop.value
         finally:
             opened.pop(self.id, None)
-            if request is not None:
-                if request.triggered:
-                    slot.release(request)  # type: ignore[union-attr]
-                else:
-                    request.cancel()
+            self._release()
 
-    def _connect(
-        self, server: Server, work: Work, request: simpy.Event | None
-    ) -> Generator[simpy.Event, Any, list[Reply]]:
-        c, s = self.client, self.server_node
-        times = yield from self._send(c, s, TCP_SYN, "network")
-        self._record(times, c, s, "tcp", "SYN", "", "SYN", TCP_SYN)
-        times = yield from self._send(s, c, TCP_SYN, "network")
-        self._record(times, s, c, "tcp", "SYN-ACK", "", "SYN-ACK", TCP_SYN)
-        times = yield from self._send(c, s, TCP_ACK, "network")
-        self._record(times, c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
-        if request is not None:
-            # All server processes busy: the connection waits in the listen queue.
-            before = self.env.now
-            yield request
-            self.costs["queue"] += self.env.now - before
-        yield self._wait(work.command, "server")
-        greeting = server.greeting()
-        times = yield from self._send(s, c, greeting.size, "network")
+    def _release(self) -> None:
+        request, self._request = self._request, None
+        if request is not None and self._slot is not None:
+            if request.triggered:
+                self._slot.release(request)  # type: ignore[arg-type]
+            else:
+                request.cancel()  # type: ignore[attr-defined]
+
+    def _give_up(self, deadline: float, why: str) -> Events:
+        """No reply in time: wait for the client's timeout, then drop the connection."""
+        wait = max(0.0, deadline - self.env.now)
+        yield self._wait(wait, "network")
+        now = self.env.now
         self._record(
-            times, s, c, self.protocol, greeting.code, greeting.code, str(greeting), greeting.size
+            (now, now), self.server_node, self.client, self.protocol, "timeout", "", why, 0
         )
-        return [greeting]
+        self.dead = self._lost(why)
+        self._release()
+        return [self.dead]
+
+    def _answer(
+        self,
+        step: Step,
+        work: float,
+        cost: str,
+        answer: Callable[[], list[Reply]],
+        deadline: float,
+        back_cost: str,
+        on_server: Observer | None = None,
+        record: Callable[[tuple[float, float], list[Reply]], None] | None = None,
+        size: int | None = None,
+    ) -> Events:
+        """The server works on what has just reached it and answers, unless it hangs,
+        crashes, or is slower than the client's patience; the replies travel back.
+        Returns the replies, or the connection-lost reply when the client gave up."""
+        env, c, s, faults = self.env, self.client, self.server_node, self._faults
+        why = f"no reply within {self._timeout(step):.0f} s"
+        if faults.hangs(s, env.now):
+            return (yield from self._give_up(deadline, why))
+        seconds = work * faults.slowness(s, env.now)
+        done = env.now + seconds
+        if faults.crash_between(s, env.now, done) is not None:
+            return (yield from self._give_up(deadline, why))
+        if done > deadline:
+            # The server goes on working after the client has hung up: if it commits,
+            # the message is now in two places.
+            self.late.append(env.process(self._late(step, done, answer, on_server)))
+            return (yield from self._give_up(deadline, why))
+        yield self._wait(seconds, cost)
+        replies = answer()
+        nbytes = sum(r.size for r in replies) if size is None else size
+        took = self._transit(s, c, nbytes, bulk=nbytes > 1460)
+        self.client_gone = env.now + took > deadline
+        if on_server is not None:
+            on_server(step, replies, self)
+        if self.client_gone:
+            return (yield from self._give_up(deadline, why))
+        sent = env.now
+        yield self._wait(took, back_cost)
+        times = (sent, env.now)
+        if record is not None:
+            record(times, replies)
+        else:
+            for reply in replies:
+                self._record(
+                    times, s, c, self.protocol, reply.code, reply.code, str(reply), reply.size
+                )
+        return replies
+
+    def _late(
+        self, step: Step, at: float, answer: Callable[[], list[Reply]], on_server: Observer | None
+    ) -> Events:
+        yield self.env.timeout(at - self.env.now)
+        if self._faults.crashed(self.server_node, self.env.now):
+            return
+        replies = answer()
+        self.client_gone = True
+        if on_server is not None:
+            on_server(step, replies, self)
+
+    def _send(self, nbytes: int, cost: str, deadline: float, bulk: bool = False) -> Events:
+        """Carry a client flight to the server; None if it cannot arrive in time."""
+        took = self._transit(self.client, self.server_node, nbytes, bulk)
+        sent = self.env.now
+        if sent + took > deadline:
+            yield from self._give_up(
+                deadline, "no route to the server" if took == math.inf else "sending timed out"
+            )
+            return None
+        yield self._wait(took, cost)
+        return (sent, self.env.now)
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def _connect(self, step: Connect, server: Server, work: Work) -> Events:
+        env, c, s, faults = self.env, self.client, self.server_node, self._faults
+        start = env.now
+        syn = self._transit(c, s, TCP_SYN)
+        if syn == math.inf or faults.crashed(s, start + syn):
+            # Nothing answers the SYN (no route, or a dead machine): SYN retransmissions
+            # until the client's connect timeout.
+            yield self._wait(self._connect_timeout, "network")
+            self._record((start, start), c, s, "tcp", "SYN", "", "SYN (no answer)", TCP_SYN)
+            why = f"connect to {self._host}:{step.port}: Connection timed out"
+            self._record((env.now, env.now), s, c, "tcp", "timeout", "", why, 0)
+            self.dead = self._lost(why)
+            return [self.dead]
+        yield self._wait(syn, "network")
+        self._record((start, env.now), c, s, "tcp", "SYN", "", "SYN", TCP_SYN)
+        if faults.refuses(s, env.now):
+            sent = env.now
+            yield self._wait(self._transit(s, c, TCP_RST), "network")
+            self._record(
+                (sent, env.now), s, c, "tcp", "RST", "", "RST (connection refused)", TCP_RST
+            )
+            self.dead = self._lost(f"connect to {self._host}:{step.port}: Connection refused")
+            return [self.dead]
+        sent = env.now
+        yield self._wait(self._transit(s, c, TCP_SYN), "network")
+        self._record((sent, env.now), s, c, "tcp", "SYN-ACK", "", "SYN-ACK", TCP_SYN)
+        deadline = env.now + self._timeout(step)
+        sent = env.now
+        yield self._wait(self._transit(c, s, TCP_ACK), "network")
+        self._record((sent, env.now), c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
+        if faults.overloaded(s, env.now) and not faults.hangs(s, env.now):
+            busy = Reply("421", ("4.3.2 All server ports are busy",))
+            replies = yield from self._answer(
+                step, work.command, "server", lambda: [busy], deadline, "network"
+            )
+            self.dead = self.dead or busy
+            return replies
+        if self._slot is not None:
+            # All server processes busy: the connection waits in the listen queue.
+            self._request = self._slot.request()
+            before = env.now
+            yield self._request | env.timeout(max(0.0, deadline - env.now))
+            self.costs["queue"] += env.now - before
+            if not self._request.triggered:
+                return (
+                    yield from self._give_up(deadline, "no greeting: all server processes busy")
+                )
+        return (
+            yield from self._answer(
+                step, work.command, "server", lambda: [server.greeting()], deadline, "network"
+            )
+        )
 
     def _commands(
         self, step: Commands, server: Server, work: Work, on_server: Observer | None
-    ) -> Generator[simpy.Event, Any, list[Reply]]:
+    ) -> Events:
         c, s = self.client, self.server_node
+        deadline = self.env.now + self._timeout(step)
         nbytes = step.size + self._pending
         self._pending = 0
-        times = yield from self._send(c, s, nbytes, step.cost)
+        times = yield from self._send(nbytes, step.cost, deadline)
+        if times is None:
+            return [self.dead] * len(step.lines)
         shown = step.shown or step.lines
         for line, text in zip(step.lines, shown, strict=True):
             verb = line.split(" ", 1)[0].upper()
             self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2)
-        replies = [server.handle(line) for line in step.lines]
-        yield self._wait(
-            work.command * len(step.lines), "server" if step.cost == "network" else step.cost
+        cost = "server" if step.cost == "network" else step.cost
+        replies = yield from self._answer(
+            step,
+            work.command * len(step.lines),
+            cost,
+            lambda: [server.handle(line) for line in step.lines],
+            deadline,
+            step.cost,
+            on_server,
         )
-        if on_server is not None:
-            on_server(step, replies, self)
-        size = sum(r.size for r in replies)
-        times = yield from self._send(s, c, size, step.cost, bulk=size > 1460)
-        for reply in replies:
-            self._record(times, s, c, self.protocol, reply.code, reply.code, str(reply), reply.size)
-        return replies
+        return replies if self.dead is None else [self.dead] * len(step.lines)
 
-    def _handshake(
-        self, step: TlsHandshake, server: Server, work: Work
-    ) -> Generator[simpy.Event, Any, list[Reply]]:
+    def _handshake(self, step: TlsHandshake, server: Server, work: Work) -> Events:
         c, s = self.client, self.server_node
         version = tls.negotiate(step.version, work.tls_version) or step.version
         for flight in tls.HANDSHAKES[version]:
-            times = yield from self._send(c, s, flight.client_bytes, "tls")
+            deadline = self.env.now + self._timeout(step)
+            times = yield from self._send(flight.client_bytes, "tls", deadline)
+            if times is None:
+                return [self.dead]
             self._record(
                 times,
                 c,
@@ -205,36 +352,47 @@ class Session:
                 flight.client_label,
                 flight.client_bytes,
             )
-            yield self._wait(work.tls, "tls")
-            times = yield from self._send(s, c, flight.server_bytes, "tls")
-            self._record(
-                times,
-                s,
-                c,
-                "tls",
-                flight.server_label,
-                "",
-                flight.server_label,
-                flight.server_bytes,
-            )
+
+            def record(times: tuple[float, float], _: list[Reply], f: tls.Flight = flight) -> None:
+                self._record(times, s, c, "tls", f.server_label, "", f.server_label, f.server_bytes)
+
+            yield from self._answer(
+                step, work.tls, "tls", lambda: [], deadline, "tls", record=record,
+                size=flight.server_bytes,
+            )  # fmt: skip
+            if self.dead is not None:
+                return [self.dead]
         self._pending = tls.TRAILING_CLIENT_BYTES[version]
         server.tls_started(version)
         return [Reply("TLS", (version,))]
 
     def _content(
         self, step: Content, server: Server, work: Work, on_server: Observer | None
-    ) -> Generator[simpy.Event, Any, list[Reply]]:
+    ) -> Events:
         c, s = self.client, self.server_node
+        deadline = self.env.now + self._timeout(step)
         nbytes = step.size + 5 + self._pending  # the message, then <CRLF>.<CRLF>
         self._pending = 0
-        times = yield from self._send(c, s, nbytes, step.cost, bulk=True)
+        times = yield from self._send(nbytes, step.cost, deadline, bulk=True)
+        if times is None:
+            return [self.dead] * step.replies
         self._record(times, c, s, self.protocol, "message", "", f"({step.size} bytes) .", nbytes)
-        yield self._wait(work.data, "server")
-        replies = server.end_of_data()  # type: ignore[attr-defined]
-        if on_server is not None:
-            on_server(step, replies, self)
-        size = sum(r.size for r in replies)
-        times = yield from self._send(s, c, size, step.cost)
-        for reply in replies:
-            self._record(times, s, c, self.protocol, reply.code, reply.code, str(reply), reply.size)
-        return list(replies)
+        replies = yield from self._answer(
+            step,
+            work.data,
+            "server",
+            lambda: list(server.end_of_data()),  # type: ignore[attr-defined]
+            deadline,
+            step.cost,
+            on_server,
+        )
+        return replies if self.dead is None else [self.dead] * step.replies
+
+
+def _expected(step: Step) -> int:
+    """How many replies a step gets (for steps after the connection was lost)."""
+    if isinstance(step, Commands):
+        return len(step.lines)
+    if isinstance(step, Content):
+        return step.replies
+    return 1

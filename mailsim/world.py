@@ -20,6 +20,7 @@ from mailsim.agents.client import MailClient
 from mailsim.agents.mta import Mta
 from mailsim.agents.pop import MailboxServer
 from mailsim.agents.resolver import Resolver
+from mailsim.faults import Faults
 from mailsim.message import Copy, Message
 from mailsim.network import Topology
 from mailsim.protocols import Reply
@@ -39,7 +40,8 @@ class World:
         self.scenario = scenario
         self.seed = seed
         self.env = simpy.Environment()
-        self.network = Topology(scenario, seed)
+        self.faults = Faults(scenario)
+        self.network = Topology(scenario, seed, self.faults)
         self.recorder = Recorder()
         self.epoch = datetime.fromisoformat(scenario.start)
         self._sessions = itertools.count(1)

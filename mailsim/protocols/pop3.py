@@ -152,3 +152,16 @@ def client(
     (bye,) = yield Commands(("QUIT",))
     out.committed = bye.code == "+OK"
     return out
+
+
+# A mail program's patience: Thunderbird waits 100 s (mailnews.tcptimeout) for a reply.
+CONNECT_TIMEOUT = 30.0
+TIMEOUT = 100.0
+
+
+def timeout(step: Step) -> float:
+    return TIMEOUT
+
+
+def lost(text: str) -> Reply:
+    return Reply("-ERR", (f"[SYS/TEMP] {text}",))

@@ -320,3 +320,41 @@ def client(config: ClientConfig, envelope: Envelope) -> Generator[Step, list[Rep
         fail_all(data if data is not None else mail_reply)
     yield Commands(("QUIT",))
     return out
+
+
+# Client timeouts (seconds): Postfix's defaults (postconf(5)), at or above the minimums
+# of RFC 5321 §4.5.3.2. A timeout on one command ends the session; the message is
+# deferred and tried again later.
+CONNECT_TIMEOUT = 30.0  # smtp_connect_timeout
+TIMEOUTS: dict[str, float] = {
+    "greeting": 300.0,  # smtp_helo_timeout (RFC: 5 min for the 220)
+    "EHLO": 300.0,
+    "LHLO": 300.0,
+    "STARTTLS": 300.0,  # smtp_starttls_timeout
+    "AUTH": 300.0,
+    "MAIL": 300.0,  # smtp_mail_timeout (RFC §4.5.3.2.2)
+    "RCPT": 300.0,  # smtp_rcpt_timeout (RFC §4.5.3.2.3)
+    "DATA": 120.0,  # smtp_data_init_timeout (RFC §4.5.3.2.4)
+    "content": 600.0,  # smtp_data_done_timeout (RFC §4.5.3.2.6: 10 min after ".")
+    "RSET": 20.0,
+    "QUIT": 300.0,
+    "tls": 300.0,
+}
+
+
+def timeout(step: Step) -> float:
+    """How long the client waits for the reply to ``step`` before it gives up."""
+    if isinstance(step, Connect):
+        return TIMEOUTS["greeting"]
+    if isinstance(step, Content):
+        return TIMEOUTS["content"]
+    if isinstance(step, TlsHandshake):
+        return TIMEOUTS["tls"]
+    return TIMEOUTS.get(step.lines[0].split(" ", 1)[0].upper(), 300.0)
+
+
+def lost(text: str) -> Reply:
+    """What the client concludes when the connection fails: a temporary error (Postfix
+    logs e.g. "conversation with … timed out while receiving the initial server greeting"
+    and defers with 4.4.2)."""
+    return Reply("421", (f"4.4.2 {text}",))

@@ -1,0 +1,109 @@
+"""What is broken when: the scenario's faults, asked by time.
+
+Agents and sessions ask here whether a server is up, how slow it is, whether a link
+carries traffic; the answers depend only on the scenario and the simulated time.
+"""
+
+from __future__ import annotations
+
+from mailsim.scenario import (
+    CrashFault,
+    DnsFault,
+    DownFault,
+    GreylistFault,
+    HangFault,
+    LinkDownFault,
+    LossFault,
+    MailboxFullFault,
+    OverloadFault,
+    ResolverDownFault,
+    Scenario,
+    SlowFault,
+)
+
+
+class Faults:
+    def __init__(self, scenario: Scenario) -> None:
+        self.all = list(scenario.faults)
+        self._crashes: dict[str, list[tuple[float, float]]] = {}
+        for fault in self.all:
+            if isinstance(fault, CrashFault):
+                self._crashes.setdefault(fault.node, []).append(
+                    (fault.at, fault.at + fault.restart)
+                )
+
+    def __bool__(self) -> bool:
+        return bool(self.all)
+
+    def crashed(self, node: str, t: float) -> bool:
+        """Between a crash and its restart."""
+        return any(a <= t < b for a, b in self._crashes.get(node, ()))
+
+    def crash_between(self, node: str, t0: float, t1: float) -> float | None:
+        """The moment ``node`` crashes within (t0, t1], if it does."""
+        for at, _ in self._crashes.get(node, ()):
+            if t0 < at <= t1:
+                return at
+        return None
+
+    def refuses(self, node: str, t: float) -> bool:
+        """Connection refused: the service is down (a crashed machine answers nothing)."""
+        return any(isinstance(f, DownFault) and f.node == node and f.active(t) for f in self.all)
+
+    def overloaded(self, node: str, t: float) -> bool:
+        return any(
+            isinstance(f, OverloadFault) and f.node == node and f.active(t) for f in self.all
+        )
+
+    def hangs(self, node: str, t: float) -> bool:
+        """The server answers nothing: it hangs, or its machine has crashed."""
+        if self.crashed(node, t):
+            return True
+        return any(isinstance(f, HangFault) and f.node == node and f.active(t) for f in self.all)
+
+    def slowness(self, node: str, t: float) -> float:
+        factor = 1.0
+        for f in self.all:
+            if isinstance(f, SlowFault) and f.node == node and f.active(t):
+                factor *= f.factor
+        return factor
+
+    def dns_rcode(self, domain: str, t: float) -> str | None:
+        """NXDOMAIN or SERVFAIL forced on ``domain`` (and names under it), or None."""
+        domain = domain.lower()
+        for f in self.all:
+            if isinstance(f, DnsFault) and f.active(t):
+                zone = f.domain.lower()
+                if domain == zone or domain.endswith("." + zone):
+                    return f.kind.upper()
+        return None
+
+    def resolver_down(self, node: str, t: float) -> bool:
+        return any(
+            isinstance(f, ResolverDownFault) and f.node == node and f.active(t) for f in self.all
+        )
+
+    def links_down(self, t: float) -> frozenset[frozenset[str]]:
+        return frozenset(
+            frozenset(f.between) for f in self.all if isinstance(f, LinkDownFault) and f.active(t)
+        )
+
+    def loss(self, a: str, b: str, t: float) -> float:
+        """Probability that a packet crossing link a–b is lost."""
+        keep = 1.0
+        for f in self.all:
+            if isinstance(f, LossFault) and set(f.between) == {a, b} and f.active(t):
+                keep *= 1 - f.rate
+        return 1 - keep
+
+    def greylist(self, node: str, t: float) -> GreylistFault | None:
+        for f in self.all:
+            if isinstance(f, GreylistFault) and f.node == node and f.active(t):
+                return f
+        return None
+
+    def mailbox_full(self, user: str, t: float) -> int | None:
+        for f in self.all:
+            if isinstance(f, MailboxFullFault) and f.user == user and f.active(t):
+                return f.code
+        return None

@@ -45,5 +45,6 @@ def world_result(world: Any) -> Result:
         end_time=world.env.now,
         recorder=world.recorder,
         copies=world.copies,
+        duplicates=world.duplicates,
         epoch=world.epoch,
     )

@@ -8,13 +8,22 @@ the account of where its time went.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.message import Message as MimeMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime
 
-# Where a copy's time goes; the parts add up to its end-to-end delay.
-COSTS = ("network", "tls", "dns", "server", "queue", "poll")
+# Where a copy's time goes; the parts add up to its end-to-end delay. "retry" is the time
+# lost to failed attempts and to waiting for the next one.
+COSTS = ("network", "tls", "dns", "server", "queue", "retry", "poll")
+
+# Postfix's bounce_size_limit: a bounce carries at most this much of the original.
+BOUNCE_SIZE_LIMIT = 50_000
 
 # Every (message, recipient) ends in exactly one of these (DESIGN.md principle 5).
 STATUSES = ("retrieved", "delivered", "bounced", "expired", "in_flight")
@@ -27,17 +36,61 @@ CIPHERS = {
 
 
 @dataclass(frozen=True)
+class Failure:
+    """One recipient in a delivery status notification (RFC 3464 §2.3)."""
+
+    recipient: str
+    action: str  # "failed" or "delayed"
+    status: str  # enhanced status code, RFC 3463
+    diagnostic: str  # the reply that decided it
+    remote_mta: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a bounce reports: who reports, about which message, which recipients."""
+
+    reporting_mta: str
+    original: Message
+    failures: tuple[Failure, ...]
+    arrival: float
+
+
+@dataclass(frozen=True)
 class Message:
     id: str
-    sender: str
+    sender: str  # "" is the null reverse-path of bounces (RFC 5321 §4.5.5)
     recipients: tuple[str, ...]
     size: int
     subject: str
     created_at: float
+    report: Report | None = None  # set on bounces
 
     @property
     def message_id(self) -> str:
-        return f"<{self.id}@{self.sender.rsplit('@', 1)[-1]}>"
+        domain = (self.report.reporting_mta if self.report else self.sender).rsplit("@", 1)[-1]
+        return f"<{self.id}@{domain}>"
+
+    @property
+    def is_bounce(self) -> bool:
+        return self.sender == ""
+
+
+def enhanced_status(reply: str, default: str) -> str:
+    """The RFC 3463 code in a reply text ("550 5.1.1 …" → "5.1.1")."""
+    match = re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b", reply)
+    return match.group(1) if match else default
+
+
+def bounce_message(id: str, report: Report, now: float, delayed: bool = False) -> Message:
+    """A delivery status notification for ``report.original``, from MAILER-DAEMON with a
+    null sender, back to the original sender."""
+    original = report.original
+    subject = (
+        "Delayed Mail (still being retried)" if delayed else "Undelivered Mail Returned to Sender"
+    )
+    size = 2500 + min(original.size, BOUNCE_SIZE_LIMIT)
+    return Message(id, "", (original.sender,), size, subject, now, report)
 
 
 @dataclass(frozen=True)
@@ -66,7 +119,7 @@ class Stamp:
         )
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: two copies are never "the same"
 class Copy:
     """One recipient's copy of a message on its way."""
 
@@ -81,6 +134,13 @@ class Copy:
     hops: int = 0
     costs: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COSTS, 0.0))
     mark: float = 0.0  # the time up to which ``costs`` accounts
+    duplicate_of: Copy | None = None  # set on a second copy made by a lost 250
+    hops_failed: int = 0  # failed attempts at the current hop
+    warned: bool = False  # a "delayed" DSN went out for it
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.duplicate_of is not None
 
     def account(self, now: float, session_costs: dict[str, float], gap: str) -> None:
         """Add a session's costs; the rest of the time since the last mark was ``gap``
@@ -89,24 +149,83 @@ class Copy:
         for name, value in session_costs.items():
             self.costs[name] += value
             spent += value
-        self.costs[gap] += max(0.0, now - self.mark - spent)
+        rest = now - self.mark - spent
+        self.costs[gap] += rest if rest > 1e-9 else 0.0
         self.mark = now
 
-    def to_email(self, epoch: datetime) -> EmailMessage:
+    def to_email(self, epoch: datetime) -> MimeMessage:
         """The copy as its recipient's mail program sees it (RFC 5322)."""
-        msg = EmailMessage()
+        if self.message.report is not None:
+            msg: MimeMessage = _dsn(self.message, self.message.report, epoch)
+        else:
+            msg = EmailMessage()
+        trace = MimeMessage()
         if self.delivered_at is not None:
-            msg["Return-Path"] = f"<{self.message.sender}>"
+            trace["Return-Path"] = f"<{self.message.sender}>"
         for stamp in reversed(self.stamps):  # each server prepends its own (RFC 5321 §4.4)
-            msg["Received"] = stamp.render(epoch)
+            trace["Received"] = stamp.render(epoch)
         m = self.message
-        msg["Message-ID"] = m.message_id
-        msg["Date"] = format_datetime(epoch + timedelta(seconds=m.created_at))
-        msg["From"] = m.sender
-        msg["To"] = ", ".join(m.recipients)
-        msg["Subject"] = m.subject
-        msg.set_content(_body(m))
+        top = [*trace.items()]
+        top += [
+            ("Message-ID", m.message_id),
+            ("Date", format_datetime(epoch + timedelta(seconds=m.created_at))),
+        ]
+        if m.report is None:
+            top += [("From", m.sender), ("To", ", ".join(m.recipients)), ("Subject", m.subject)]
+            msg.set_content(_body(m))  # type: ignore[attr-defined]
+        existing = list(msg.items())
+        for name in {name for name, _ in existing}:
+            del msg[name]
+        for name, value in [*top, *existing]:
+            msg[name] = value
         return msg
+
+
+def _dsn(message: Message, report: Report, epoch: datetime) -> MimeMessage:
+    """RFC 3464 multipart/report: a text for people, message/delivery-status for
+    programs, and the original's headers."""
+    original = report.original
+    mta = report.reporting_mta
+    dsn = MIMEMultipart("report", report_type="delivery-status")
+    dsn["From"] = f"MAILER-DAEMON@{mta} (Mail Delivery System)"
+    dsn["To"] = original.sender
+    dsn["Subject"] = message.subject
+    delayed = all(f.action == "delayed" for f in report.failures)
+    lines = [
+        f"This is the mail system at host {mta}.",
+        "",
+        "Your message could not be delivered yet; the mail system will keep trying."
+        if delayed
+        else "I'm sorry to have to inform you that your message could not be delivered "
+        "to one or more recipients.",
+        "",
+    ]
+    lines += [f"<{f.recipient}>: {f.diagnostic}" for f in report.failures]
+    dsn.attach(MIMEText("\n".join(lines) + "\n"))
+    fields = [
+        f"Reporting-MTA: dns; {mta}",
+        f"Arrival-Date: {format_datetime(epoch + timedelta(seconds=report.arrival))}",
+        "",
+    ]
+    for f in report.failures:
+        fields += [
+            f"Final-Recipient: rfc822; {f.recipient}",
+            f"Action: {f.action}",
+            f"Status: {f.status}",
+        ]
+        if f.remote_mta:
+            fields.append(f"Remote-MTA: dns; {f.remote_mta}")
+        fields += [f"Diagnostic-Code: smtp; {f.diagnostic}", ""]
+    status = MIMENonMultipart("message", "delivery-status")
+    status.set_payload("\n".join(fields))
+    dsn.attach(status)
+    headers = MIMENonMultipart("text", "rfc822-headers")
+    headers.set_payload(
+        f"From: {original.sender}\nTo: {', '.join(original.recipients)}\n"
+        f"Subject: {original.subject}\nMessage-ID: {original.message_id}\n"
+    )
+    dsn.attach(headers)
+    return dsn
 
 
 def _body(message: Message) -> str:

@@ -13,6 +13,7 @@ COST_LABELS = {
     "dns": "DNS",
     "server": "server work",
     "queue": "queueing",
+    "retry": "failed attempts and retry waits",
     "poll": "waiting for the POP poll",
 }
 
@@ -61,9 +62,18 @@ def text(result: Result, limit: int = 20) -> str:
 
 
 def conservation_line(result: Result) -> str:
-    """ "sent N = retrieved a + delivered b + bounced c + expired d + in flight e"."""
+    """The line that accounts for every message people sent, by final state, and one for
+    the bounces sent back if there were any."""
     s = result.summary()
-    return (
+    line = (
         f"sent {s['sent']} = retrieved {s['retrieved']} + delivered {s['delivered']}"
         f" + bounced {s['bounced']} + expired {s['expired']} + in flight {s['in_flight']}"
+        f" (duplicates {s['duplicates']})"
     )
+    if s["bounces_sent"]:
+        line += (
+            f"\nbounces sent back {s['bounces_sent']} = retrieved {s['bounces_retrieved']}"
+            f" + delivered {s['bounces_delivered']} + undeliverable"
+            f" {s['bounces_undeliverable']} + in flight {s['bounces_in_flight']}"
+        )
+    return line

@@ -26,6 +26,7 @@ class Result:
     end_time: float
     recorder: Recorder = field(repr=False)
     copies: list[Copy] = field(repr=False)
+    duplicates: list[Copy] = field(repr=False, default_factory=list)
     epoch: Any = field(repr=False, default=None)
 
     @cached_property
@@ -47,6 +48,7 @@ class Result:
             end = copy.retrieved_at if copy.retrieved_at is not None else copy.mark
             row = {
                 "id": m.id,
+                "kind": "bounce" if m.is_bounce else "message",
                 "sender": m.sender,
                 "recipient": copy.recipient,
                 "subject": m.subject,
@@ -58,12 +60,15 @@ class Result:
                 "delay": end - copy.submitted_at,
                 "hops": copy.hops,
                 "reason": copy.reason,
+                "duplicates": sum(
+                    1 for d in self.duplicates if d.duplicate_of is copy and d.delivered_at
+                ),
             }
             row.update({f"{name}_time": copy.costs[name] for name in COSTS})
             rows.append(row)
         columns = [
-            "id", "sender", "recipient", "subject", "size", "status", "submitted_at",
-            "delivered_at", "retrieved_at", "delay", "hops", "reason",
+            "id", "kind", "sender", "recipient", "subject", "size", "status", "submitted_at",
+            "delivered_at", "retrieved_at", "delay", "hops", "reason", "duplicates",
             *(f"{name}_time" for name in COSTS),
         ]  # fmt: skip
         return pd.DataFrame(rows, columns=columns)
@@ -133,9 +138,21 @@ class Result:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def summary(self) -> dict[str, int]:
-        counts = {"sent": len(self.copies)}
+        """Counts of (message, recipient) by final state, for the messages people sent;
+        ``duplicates``: extra copies made by a lost 250; ``bounces_*``: the notifications
+        sent back, by their own final state."""
+        mail = [c for c in self.copies if not c.message.is_bounce]
+        bounces = [c for c in self.copies if c.message.is_bounce]
+        counts = {"sent": len(mail)}
         for status in ("retrieved", "delivered", "bounced", "expired", "in_flight"):
-            counts[status] = sum(1 for c in self.copies if c.status == status)
+            counts[status] = sum(1 for c in mail if c.status == status)
+        counts["duplicates"] = sum(1 for c in self.duplicates if c.delivered_at is not None)
+        counts["bounces_sent"] = len(bounces)
+        for status in ("retrieved", "delivered", "in_flight"):
+            counts[f"bounces_{status}"] = sum(1 for c in bounces if c.status == status)
+        counts["bounces_undeliverable"] = sum(
+            1 for c in bounces if c.status in ("bounced", "expired")
+        )
         return counts
 
 

@@ -21,13 +21,13 @@ from mailsim.agents.mta import Mta
 from mailsim.agents.pop import MailboxServer
 from mailsim.agents.resolver import Resolver
 from mailsim.faults import Faults
-from mailsim.message import Copy, Message
+from mailsim.message import Copy, Failure, Message, Report, bounce_message
 from mailsim.network import Topology
 from mailsim.protocols import Reply
 from mailsim.protocols.dns import ZoneData
 from mailsim.record import Recorder
 from mailsim.rng import stream
-from mailsim.scenario import DnsNode, PopNode, Scenario, SmtpNode
+from mailsim.scenario import CrashFault, DnsNode, PopNode, Scenario, SmtpNode
 from mailsim.session import Session
 
 # Addresses for nodes without one: the documentation ranges of RFC 5737.
@@ -72,6 +72,8 @@ class World:
         }
         self.clients = {n: MailClient(self, n) for n in scenario.nodes_of("client")}
         self.copies: list[Copy] = []
+        self.duplicates: list[Copy] = []
+        self._reports = itertools.count(1)
         self._open = 0  # copies not yet in a terminal state
         self._generators = 0  # traffic generators still producing
         self.done = self.env.event()
@@ -133,6 +135,9 @@ class World:
         for address, user in scenario.users.items():
             if user.mailbox:
                 self.env.process(self.clients[user.client].poll(address, user))
+        for fault in scenario.faults:
+            if isinstance(fault, CrashFault):
+                self.env.process(self._crash(fault.node, fault.at, fault.at + fault.restart))
         self._open += sum(len(spec.to) for spec in scenario.messages)
 
     def _send_at(self, message: Message) -> Generator[simpy.Event, Any, None]:
@@ -163,6 +168,39 @@ class World:
         self._generators -= 1
         self._check_done()
 
+    def _crash(self, node: str, at: float, restart_at: float) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(at)
+        mta = self.mtas.get(node)
+        if mta is not None:
+            mta.crash(restart_at)
+
+    def duplicate(self, copy: Copy) -> Copy:
+        """A second copy of ``copy`` where one hop committed it and the other never heard
+        so (RFC 5321 §6.1): both go on, and the recipient may get the message twice."""
+        second = Copy(
+            copy.message,
+            copy.recipient,
+            submitted_at=copy.submitted_at,
+            stamps=list(copy.stamps),
+            hops=copy.hops,
+            costs=dict(copy.costs),
+            mark=copy.mark,
+            duplicate_of=copy,
+        )
+        self.duplicates.append(second)
+        return second
+
+    def send_report(self, mta: Mta, copy: Copy, failure: Failure, delayed: bool = False) -> None:
+        """A delivery status notification (RFC 3464) from ``mta`` to the copy's sender,
+        queued there like any message."""
+        now = self.env.now
+        original = copy.message
+        report = Report(mta.host, original, (failure,), copy.submitted_at)
+        message = bounce_message(f"{original.id}.dsn{next(self._reports)}", report, now, delayed)
+        (dsn,) = self.new_copies(message)
+        self._open += 1
+        mta.enqueue([dsn])
+
     def new_copies(self, message: Message) -> list[Copy]:
         now = self.env.now
         copies = [Copy(message, rcpt, submitted_at=now, mark=now) for rcpt in message.recipients]
@@ -184,7 +222,7 @@ class World:
         copy.status = status
         if reason:
             copy.reason = reason
-        if status in TERMINAL:
+        if status in TERMINAL and not copy.is_duplicate:
             self._open -= 1
             self._check_done()
 

@@ -158,7 +158,10 @@ def test_json_contract(capsys):
     assert [h["index"] for h in message["hops"]] == [1, 2, 3, 4]
     assert message["submitted_at"] == 10.0
     assert doc["summary"] == {"sent": 1, "retrieved": 1, "delivered": 0, "bounced": 0,
-                              "expired": 0, "in_flight": 0}  # fmt: skip
+                              "expired": 0, "in_flight": 0, "duplicates": 0,
+                              "bounces_sent": 0, "bounces_retrieved": 0,
+                              "bounces_delivered": 0, "bounces_in_flight": 0,
+                              "bounces_undeliverable": 0}  # fmt: skip
 
 
 def test_text_report_shows_hops_delay_parts_and_conservation(capsys):
@@ -166,7 +169,11 @@ def test_text_report_shows_hops_delay_parts_and_conservation(capsys):
     out = capsys.readouterr().out
     assert "alice-pc     msa-school   submission" in out
     assert "waiting for the POP poll" in out
-    assert "sent 1 = retrieved 1 + delivered 0 + bounced 0 + expired 0 + in flight 0" in out
+    assert (
+        "sent 1 = retrieved 1 + delivered 0 + bounced 0 + expired 0 + in flight 0 (duplicates 0)"
+        in out
+    )
+    assert "bounces sent back" not in out
 
 
 def test_out_writes_three_tables(tmp_path, capsys):

@@ -1,6 +1,12 @@
 """A mail server (MTA): takes messages in (submission on 587, relay on 25), queues them,
 and delivers each copy to its next hop: the mailbox server over LMTP for its own domains,
-a smart host if it has one, otherwise the recipient domain's MX found in DNS."""
+a smart host if it has one, otherwise the recipient domain's MX found in DNS.
+
+Its queue manager follows Postfix: a message is tried as soon as it arrives; a 4xx reply
+or a failed connection defers it and it is tried again on the chosen retry schedule
+(:mod:`mailsim.retry`), the MX hosts in order of preference within each attempt; a 5xx
+reply, or a message that outlives the queue lifetime, is returned to its sender with a
+delivery status notification — unless it is itself a bounce (RFC 5321 §4.5.5)."""
 
 from __future__ import annotations
 
@@ -9,14 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from mailsim.message import Copy, Stamp
+from mailsim.message import Copy, Failure, Stamp, enhanced_status
 from mailsim.protocols import Content, Reply, Step, Transcript, dns, smtp
-from mailsim.retry import PostfixPolicy
+from mailsim.retry import Schedule
 from mailsim.scenario import SmtpNode
 from mailsim.session import Session, Work
 
 if TYPE_CHECKING:
     from mailsim.world import World
+
+# postgrey's reply for a new triplet, as Postfix passes it on (DEFER_IF_PERMIT → 450).
+GREYLISTED = "4.7.1 <{rcpt}>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/{domain}.html"
 
 
 def stamp_protocol(tls: str | None, authenticated: bool, lmtp: bool = False) -> str:
@@ -34,8 +43,20 @@ class Mta:
         self.slot = simpy.Resource(world.env, capacity=spec.concurrency)
         self.serial = 0
         self.queue: list[Copy] = []
-        self.policy = PostfixPolicy()
+        q = spec.queue
+        self.schedule = Schedule(
+            q.policy,
+            q.queue_run_delay,
+            q.minimal_backoff_time,
+            q.maximal_backoff_time,
+            q.maximal_queue_lifetime,
+            q.bounce_queue_lifetime,
+        )
         self.domains = frozenset(d.lower() for d in spec.domains)
+        self.greylist: dict[tuple[str, str, str], float] = {}  # triplet → first seen
+        self.deliveries: set[simpy.Process] = set()
+        self.in_hand: set[Copy] = set()  # answered 250 by the next hop, reply not yet read
+        self.up_at = 0.0  # when it is back after a crash
 
     # -- the server side -------------------------------------------------------------------
 
@@ -54,10 +75,31 @@ class Mta:
             relay_allowed=client in spec.mynetworks,
             credentials=self.world.credentials,
             local_users=self.world.mailbox_users,
+            rcpt_check=self._greylist_check(client) if kind == "relay" else None,
         )
         self.serial += 1
         work = Work(spec.processing.command, spec.processing.data, spec.processing.tls, tls)
         return smtp.SmtpServer(config, smtp.queue_id(self.host, self.serial)), work
+
+    def _greylist_check(self, client: str) -> smtp.RcptCheck | None:
+        world = self.world
+        if not world.faults.greylist(self.name, world.env.now):
+            return None
+        # postgrey keys on the client's /24 network, the sender and the recipient.
+        network = world.ips[client].rsplit(".", 1)[0]
+
+        def check(sender: str, rcpt: str) -> Reply | None:
+            now = world.env.now
+            fault = world.faults.greylist(self.name, now)
+            if fault is None:
+                return None
+            first = self.greylist.setdefault((network, sender, rcpt.lower()), now)
+            if now - first >= fault.delay:
+                return None
+            domain = rcpt.rsplit("@", 1)[-1]
+            return Reply("450", (GREYLISTED.format(rcpt=rcpt, domain=domain),))
+
+        return check
 
     def receive(
         self, copies: list[Copy], session: Session, server: smtp.SmtpServer, pre: dict[str, float]
@@ -70,7 +112,8 @@ class Mta:
             costs[name] = costs.get(name, 0.0) + value
         protocol = stamp_protocol(server.tls_active, bool(server.authenticated))
         for copy in copies:
-            copy.account(now, costs, "queue")
+            copy.account(now, costs, "retry" if copy.hops_failed else "queue")
+            copy.hops_failed = 0
             copy.stamps.append(
                 Stamp(
                     helo=server.helo or session.client,
@@ -84,8 +127,13 @@ class Mta:
                     tls=server.tls_active,
                 )
             )
-            self.queue.append(copy)
-        world.env.process(self.deliver(copies, now))
+        self.enqueue(copies)
+
+    def enqueue(self, copies: list[Copy]) -> None:
+        """Put copies in the queue and start delivering them."""
+        self.queue.extend(copies)
+        process = self.world.env.process(self._deliver(copies, self.world.env.now))
+        self.deliveries.add(process)
 
     # -- the client side -------------------------------------------------------------------
 
@@ -98,56 +146,127 @@ class Mta:
             return ("relay", self.spec.relayhost)
         return ("mx", domain)
 
-    def deliver(self, copies: list[Copy], arrived_at: float) -> Generator[simpy.Event, Any, None]:
+    def crash(self, restart_at: float) -> None:
+        """The machine dies: every delivery under way stops where it is. What is in the
+        queue is on disk and is delivered after the restart."""
+        self.up_at = restart_at
+        for process in list(self.deliveries):
+            if process.is_alive:
+                process.interrupt("crash")
+
+    def _deliver(self, copies: list[Copy], arrived_at: float) -> Generator[simpy.Event, Any, None]:
         """Hand every copy to its next hop; copies with the same next hop share a session."""
         groups: dict[tuple[str, str], list[Copy]] = {}
         for copy in copies:
             groups.setdefault(self.next_hop(copy), []).append(copy)
-        for (kind, target), group in groups.items():
-            self.world.env.process(self._deliver_group(kind, target, group, arrived_at))
-        yield self.world.env.timeout(0)
+        env = self.world.env
+        try:
+            for (kind, target), group in groups.items():
+                process = env.process(self._deliver_group(kind, target, group, arrived_at))
+                self.deliveries.add(process)
+            yield env.timeout(0)
+        finally:
+            self.deliveries.discard(env.active_process)  # type: ignore[arg-type]
 
     def _deliver_group(
         self, kind: str, target: str, copies: list[Copy], arrived_at: float
     ) -> Generator[simpy.Event, Any, None]:
-        world, env = self.world, self.world.env
-        attempts = 0
-        while copies:
-            attempts += 1
-            pre = {"dns": 0.0}
-            if kind == "mx":
-                candidates, failure = yield from self._mx_candidates(target, copies, pre)
-            else:
-                candidates, failure = [target], None
-            decided: dict[str, Reply] = {}
-            for candidate in candidates:
-                if not world.network.reachable(self.name, candidate):
-                    failure = Reply("451", (f"4.4.1 connect to {candidate}: No route to host",))
+        _world, env = self.world, self.world.env
+        failures: list[float] = []
+        warning = self.spec.queue.delay_warning_time
+        try:
+            while copies:
+                try:
+                    decided = yield from self._attempt(kind, target, copies, len(failures) + 1)
+                except simpy.Interrupt:
+                    # Crashed mid-attempt: after the restart, try again at once. A copy the
+                    # next hop had already accepted is there now, and a second one stays.
+                    copies = [self._stay(c) if c in self.in_hand else c for c in copies]
+                    yield env.timeout(max(0.0, self.up_at - env.now))
                     continue
-                decided = yield from self._transfer(kind, candidate, copies, pre, attempts)
-                if any(not r.code.startswith("4") for r in decided.values()):
-                    break  # this MX decided (RFC 5321 §5.1: try the next only on failure)
-            remaining = []
-            for copy in copies:
-                reply = decided.get(copy.recipient, failure or Reply("451", ("4.3.0 deferred",)))
-                if reply.code.startswith("2"):
-                    self.queue.remove(copy)
-                elif reply.code.startswith("5"):
-                    self.queue.remove(copy)
-                    world.finish(copy, "bounced", str(reply))
-                else:
-                    remaining.append(copy)
-                    copy.reason = str(reply)
-            copies = remaining
-            if not copies:
-                return
-            retry_at = self.policy.next_attempt(arrived_at, env.now)
-            if retry_at is None:
+                remaining = []
                 for copy in copies:
-                    self.queue.remove(copy)
-                    world.finish(copy, "expired", copy.reason)
-                return
-            yield env.timeout(retry_at - env.now)
+                    reply = decided[copy.recipient]
+                    if reply.code.startswith("2"):
+                        self.queue.remove(copy)
+                    elif reply.code.startswith("5"):
+                        self.queue.remove(copy)
+                        code = enhanced_status(str(reply), "5.0.0")
+                        self._return(copy, "bounced", str(reply), code, str(reply), target)
+                    else:
+                        remaining.append(copy)
+                        copy.reason = str(reply)
+                        copy.hops_failed += 1
+                copies = remaining
+                if not copies:
+                    return
+                failures.append(env.now)
+                bounce = copies[0].message.is_bounce
+                retry_at = self.schedule.next_attempt(arrived_at, failures, bounce)
+                if retry_at is None:
+                    for copy in copies:
+                        self.queue.remove(copy)
+                        why = f"delivery time expired; last reply: {copy.reason}"
+                        self._return(copy, "expired", why, "4.4.7", copy.reason, target)
+                    return
+                if warning and not bounce and env.now - arrived_at >= warning:
+                    self._warn([c for c in copies if not c.warned], arrived_at)
+                try:
+                    yield env.timeout(retry_at - env.now)
+                except simpy.Interrupt:
+                    yield env.timeout(max(0.0, self.up_at - env.now))
+        finally:
+            self.deliveries.discard(env.active_process)  # type: ignore[arg-type]
+
+    def _attempt(
+        self, kind: str, target: str, copies: list[Copy], attempt: int
+    ) -> Generator[simpy.Event, Any, dict[str, Reply]]:
+        """One delivery attempt: DNS, then each MX host in turn until one decides."""
+        pre = {"dns": 0.0}
+        failure: Reply | None = None
+        if kind == "mx":
+            candidates, failure = yield from self._mx_candidates(target, copies, pre)
+        elif kind == "lmtp" and not target:
+            candidates = []
+            failure = Reply("550", ("5.1.1 User unknown in local recipient table",))
+        else:
+            candidates = [target]
+        decided: dict[str, Reply] = {}
+        for candidate in candidates:
+            decided = yield from self._transfer(kind, candidate, copies, pre, attempt)
+            if any(not r.code.startswith("4") for r in decided.values()):
+                break  # this host decided (RFC 5321 §5.1: try the next only on failure)
+            failure = next(iter(decided.values()), failure)
+        fallback = failure or Reply("451", ("4.3.0 deferred",))
+        return {c.recipient: decided.get(c.recipient, fallback) for c in copies}
+
+    def _stay(self, copy: Copy) -> Copy:
+        """The copy went ahead, but this side never read the 250: it keeps a second one."""
+        second = self.world.duplicate(copy)
+        self.queue.remove(copy)
+        self.queue.append(second)
+        self.in_hand.discard(copy)
+        return second
+
+    def _return(
+        self, copy: Copy, status: str, reason: str, code: str, diagnostic: str, target: str
+    ) -> None:
+        """Give a copy up and tell its sender (never for a bounce: RFC 5321 §4.5.5)."""
+        world = self.world
+        world.finish(copy, status, reason)
+        if copy.message.is_bounce or copy.is_duplicate:
+            return
+        remote = world.hosts.get(target)
+        failure = Failure(copy.recipient, "failed", code, diagnostic, remote)
+        world.send_report(self, copy, failure)
+
+    def _warn(self, copies: list[Copy], arrived_at: float) -> None:
+        """delay_warning_time passed: tell the sender the mail is still being retried."""
+        for copy in copies:
+            copy.warned = True
+            code = enhanced_status(copy.reason, "4.0.0")
+            failure = Failure(copy.recipient, "delayed", code, copy.reason)
+            self.world.send_report(self, copy, failure, delayed=True)
 
     def _mx_candidates(
         self, domain: str, copies: list[Copy], pre: dict[str, float]
@@ -158,24 +277,29 @@ class Mta:
         message = copies[0].message.id
         answer, took = yield from resolver.query(self.name, domain, "MX", message)
         pre["dns"] += took
+        rcpt = copies[0].recipient
         if answer.rcode == "NXDOMAIN":
-            return [], Reply(
-                "550", (f"5.1.2 <{copies[0].recipient}>: Host or domain name not found",)
-            )
+            # Postfix: "Host or domain name not found. Name service error … Host not found"
+            return [], Reply("550", (f"5.4.4 <{rcpt}>: Host or domain name not found",))
         if answer.rcode != "NOERROR":
-            return [], Reply("451", (f"4.4.3 Host or domain name lookup failed: {answer.rcode}",))
+            return [], Reply(
+                "451", (f"4.4.3 Host or domain name lookup failed: {answer.rcode}, try again",)
+            )
         hosts = dns.mx_hosts(answer, domain, world.mx_rng(self.name))
         nodes: list[str] = []
+        failure: Reply | None = None
         for host in hosts:
             a, took = yield from resolver.query(self.name, host, "A", message)
             pre["dns"] += took
+            if a.rcode not in ("NOERROR", "NXDOMAIN"):
+                failure = Reply("451", (f"4.4.3 {host}: lookup failed: {a.rcode}, try again",))
             for ip in a.records:
                 node = world.node_by_ip.get(str(ip))
                 if node is not None and node != self.name:
                     nodes.append(node)
-        if not nodes:
-            return [], Reply("550", (f"5.4.4 <{copies[0].recipient}>: MX host has no address",))
-        return nodes, None
+        if not nodes and failure is None:
+            failure = Reply("550", (f"5.4.4 <{rcpt}>: MX host has no usable address",))
+        return nodes, failure
 
     def _transfer(
         self, kind: str, target: str, copies: list[Copy], pre: dict[str, float], attempt: int
@@ -198,8 +322,13 @@ class Mta:
                     for rcpt, reply in zip(server.last_recipients, finals, strict=True)
                     if reply.code.startswith("2")
                 ]
-                for copy in taken:
-                    handed[copy.recipient] = world.env.now
+                if s.client_gone:
+                    # The server commits after this side stopped waiting: a second copy.
+                    taken = [world.duplicate(copy) for copy in taken]
+                else:
+                    for copy in taken:
+                        handed[copy.recipient] = world.env.now
+                        self.in_hand.add(copy)
                 agent.receive(taken, s, server, pre)
 
         config = smtp.ClientConfig(
@@ -213,6 +342,7 @@ class Mta:
             smtp.client(config, envelope), server, work, agent.slot, on_server=on_server
         )
         for copy in copies:
+            self.in_hand.discard(copy)
             reply = transcript.replies.get(copy.recipient, transcript.final)
             world.record_hop(
                 copy,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from mailsim.message import Copy, Stamp
-from mailsim.protocols import pop3, smtp
+from mailsim.protocols import Reply, pop3, smtp
 from mailsim.scenario import PopNode
 from mailsim.session import Session, Work
 
@@ -32,9 +32,21 @@ class MailboxServer:
         """An LMTP server (RFC 2033) for one delivery session from the MX."""
         self.serial += 1
         config = smtp.ServerConfig(
-            host=self.host, kind="lmtp", tls=None, local_users=self.world.mailbox_users
+            host=self.host,
+            kind="lmtp",
+            tls=None,
+            local_users=self.world.mailbox_users,
+            rcpt_check=self._quota,
         )
         return smtp.SmtpServer(config, smtp.queue_id(self.host, self.serial)), self.work
+
+    def _quota(self, sender: str, rcpt: str) -> Reply | None:
+        """Dovecot's quota check at RCPT: a full mailbox refuses new mail."""
+        code = self.world.faults.mailbox_full(rcpt, self.world.env.now)
+        if code is None:
+            return None
+        enhanced = "5.2.2" if code == 552 else "4.2.2"
+        return Reply(str(code), (f"{enhanced} <{rcpt}> Quota exceeded (mailbox for user is full)",))
 
     def receive(
         self, copies: list[Copy], session: Session, server: smtp.SmtpServer, pre: dict[str, float]
@@ -46,7 +58,8 @@ class MailboxServer:
         for name, value in pre.items():
             costs[name] = costs.get(name, 0.0) + value
         for copy in copies:
-            copy.account(now, costs, "queue")
+            copy.account(now, costs, "retry" if copy.hops_failed else "queue")
+            copy.hops_failed = 0
             copy.stamps.append(
                 Stamp(
                     helo=server.helo or session.client,

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from mailsim.network import NoRoute
 from mailsim.protocols import dns
 from mailsim.scenario import DnsNode
 
 if TYPE_CHECKING:
     from mailsim.world import World
+
+STUB_TIMEOUT = 5.0
+STUB_ATTEMPTS = 2
 
 
 class Resolver:
@@ -29,16 +34,34 @@ class Resolver:
         start = env.now
         session = world.new_session_id()
         size = dns.query_size(qname)
-        took = world.network.transfer_time(asker, self.name, size)
-        yield env.timeout(took)
-        world.recorder.event(
-            start, env.now, message, session, asker, self.name, "dns", f"query {qtype}", "",
-            f"{qtype}? {qname}", size,
-        )  # fmt: skip
+        try:
+            took = world.network.transfer_time(asker, self.name, size, env.now)
+        except NoRoute:
+            took = math.inf
+        if took < STUB_TIMEOUT:
+            yield env.timeout(took)
+            world.recorder.event(
+                start, env.now, message, session, asker, self.name, "dns", f"query {qtype}", "",
+                f"{qtype}? {qname}", size,
+            )  # fmt: skip
+        if took >= STUB_TIMEOUT or world.faults.resolver_down(self.name, env.now):
+            # No answer: the stub resolver tries again, then gives up (glibc resolv.conf
+            # defaults: timeout 5 s, attempts 2).
+            yield env.timeout(start + STUB_TIMEOUT * STUB_ATTEMPTS - env.now)
+            now = env.now
+            world.recorder.event(
+                now, now, message, session, self.name, asker, "dns", "timeout", "",
+                f"{qtype}? {qname}: no answer from the resolver", 0,
+            )  # fmt: skip
+            return dns.Answer(qname, qtype, "SERVFAIL"), env.now - start
         answer = self.cache.get(qname, qtype, env.now)
         if answer is None:
             yield env.timeout(self.spec.recursion_time)
-            answer = dns.lookup(world.zones, qname, qtype)
+            forced = world.faults.dns_rcode(qname, env.now)
+            if forced is not None:
+                answer = dns.Answer(qname.lower(), qtype, forced)  # type: ignore[arg-type]
+            else:
+                answer = dns.lookup(world.zones, qname, qtype)
             self.cache.put(answer, env.now)
             how = "cache miss"
         else:
@@ -46,7 +69,12 @@ class Resolver:
             how = "cache hit"
         sent = env.now
         size = answer.wire_size()
-        yield env.timeout(world.network.transfer_time(self.name, asker, size))
+        try:
+            back = world.network.transfer_time(self.name, asker, size, env.now)
+        except NoRoute:  # the way back went down meanwhile: the stub resolver gives up
+            yield env.timeout(max(0.0, start + STUB_TIMEOUT * STUB_ATTEMPTS - env.now))
+            return dns.Answer(qname, qtype, "SERVFAIL"), env.now - start
+        yield env.timeout(back)
         world.recorder.event(
             sent, env.now, message, session, self.name, asker, "dns", "answer", answer.rcode,
             f"{qname} {answer} ({how})", size,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import zlib
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,6 +21,7 @@ RELAY_PORT = 25  # RFC 5321
 LMTP_PORT = 24  # RFC 2033 (Dovecot's LMTP listens here or on a UNIX socket)
 
 Kind = Literal["submission", "relay", "lmtp"]
+RcptCheck = Callable[[str, str], Reply | None]  # (sender, recipient) → a refusal, or None
 
 _PATH = re.compile(r"^(MAIL FROM|RCPT TO):\s*<([^>]*)>", re.IGNORECASE)
 
@@ -38,6 +39,7 @@ class ServerConfig:
     local_domains: frozenset[str] = frozenset()
     relay_allowed: bool = False  # the client is in mynetworks
     local_users: frozenset[str] | None = None  # None: any address at a local domain
+    rcpt_check: RcptCheck | None = None  # site policy: greylisting, quota
     credentials: dict[str, str] = field(default_factory=dict)
 
 
@@ -175,6 +177,10 @@ class SmtpServer:
                     f"5.1.1 <{rcpt}>: Recipient address rejected: User unknown in virtual mailbox table",
                 ),
             )
+        if self.config.rcpt_check is not None:
+            refusal = self.config.rcpt_check(self.sender, rcpt)
+            if refusal is not None:
+                return refusal
         self.recipients.append(rcpt)
         return Reply("250", ("2.1.5 Ok",))
 

@@ -135,6 +135,7 @@ class Copy:
     costs: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COSTS, 0.0))
     mark: float = 0.0  # the time up to which ``costs`` accounts
     duplicate_of: Copy | None = None  # set on a second copy made by a lost 250
+    duplicated_in: int | None = None  # the session whose 250 was lost
     hops_failed: int = 0  # failed attempts at the current hop
     warned: bool = False  # a "delayed" DSN went out for it
 

@@ -129,6 +129,9 @@ class SmtpNode(_NodeBase):
 
     role: Literal["smtp"]
     domains: list[str] = Field(default_factory=list, description="final destination for")
+    relay_domains: list[str] = Field(
+        default_factory=list, description="accepted from anyone and relayed on (backup MX)"
+    )
     tls: TlsVersion = Field("1.3", description="STARTTLS offered with this TLS version")
     auth: Literal["required", "optional", "none"] = Field(
         "required", description="AUTH on submission (RFC 6409 §4.3 requires it)"
@@ -210,6 +213,9 @@ class User(_Model):
         600, gt=0, description="POP3 check interval (Thunderbird's default: 10 min)"
     )
     poll_start: Duration = Field(0.0, ge=0, description="time of the first poll")
+    outbox_retry: Duration = Field(
+        300, gt=0, description="how soon the mail program resends after a temporary failure"
+    )
 
 
 class MessageSpec(_Model):

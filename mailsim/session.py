@@ -266,7 +266,7 @@ class Session:
             self._record((start, start), c, s, "tcp", "SYN", "", "SYN (no answer)", TCP_SYN)
             why = f"connect to {self._host}:{step.port}: Connection timed out"
             self._record((env.now, env.now), s, c, "tcp", "timeout", "", why, 0)
-            self.dead = self._lost(why)
+            self.dead = self._lost(why, "4.4.1")
             return [self.dead]
         yield self._wait(syn, "network")
         self._record((start, env.now), c, s, "tcp", "SYN", "", "SYN", TCP_SYN)
@@ -276,7 +276,9 @@ class Session:
             self._record(
                 (sent, env.now), s, c, "tcp", "RST", "", "RST (connection refused)", TCP_RST
             )
-            self.dead = self._lost(f"connect to {self._host}:{step.port}: Connection refused")
+            self.dead = self._lost(
+                f"connect to {self._host}:{step.port}: Connection refused", "4.4.1"
+            )
             return [self.dead]
         sent = env.now
         yield self._wait(self._transit(s, c, TCP_SYN), "network")

@@ -93,8 +93,11 @@ def format_duration(seconds: float) -> str:
         return f"{seconds * 1e3:.1f} ms"
     if seconds < 60:
         return f"{seconds:.3f} s"
-    if seconds < 3600:
-        minutes, rest = divmod(seconds, 60)
-        return f"{int(minutes)} min {rest:.0f} s"
-    hours, rest = divmod(seconds, 3600)
-    return f"{int(hours)} h {rest / 60:.0f} min"
+    if seconds < 3600 - 0.5:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest} s"
+    hours, rest = divmod(round(seconds / 60), 60)
+    if hours < 24:
+        return f"{hours} h {rest} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"

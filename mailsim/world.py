@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import re
 from collections.abc import Generator
 from datetime import datetime
 from typing import Any
@@ -174,7 +175,7 @@ class World:
         if mta is not None:
             mta.crash(restart_at)
 
-    def duplicate(self, copy: Copy) -> Copy:
+    def duplicate(self, copy: Copy, session: int) -> Copy:
         """A second copy of ``copy`` where one hop committed it and the other never heard
         so (RFC 5321 §6.1): both go on, and the recipient may get the message twice."""
         second = Copy(
@@ -186,6 +187,7 @@ class World:
             costs=dict(copy.costs),
             mark=copy.mark,
             duplicate_of=copy,
+            duplicated_in=session,
         )
         self.duplicates.append(second)
         return second
@@ -241,15 +243,33 @@ class World:
         tls: str | None,
         auth: bool,
     ) -> None:
+        """One mail hop (or one failed attempt at it) of one copy, played as ``session``."""
         if protocol == "pop3":
             src, dst = session.server_node, session.client
         else:
             src, dst = session.client, session.server_node
+        self.record_attempt(
+            copy, src, dst, protocol, session.id, session.start, end, attempts, reply, tls, auth
+        )
+
+    def record_attempt(
+        self,
+        copy: Copy,
+        src: str,
+        dst: str,
+        protocol: str,
+        session: int,
+        start: float,
+        end: float,
+        attempts: int,
+        reply: Reply | None,
+        tls: str | None = None,
+        auth: bool = False,
+    ) -> None:
         copy.hops += 1
         self.recorder.hop(
-            copy.message.id, copy.recipient, copy.hops, src, dst, protocol, session.id,
-            session.start, end, attempts, str(reply) if reply else "", reply.code if reply else "",
-            tls or "", auth,
+            copy.message.id, copy.recipient, copy.hops, src, dst, protocol, session,
+            start, end, attempts, str(reply) if reply else "", _code(reply), tls or "", auth,
         )  # fmt: skip
 
     # -- running -----------------------------------------------------------------------------
@@ -268,3 +288,14 @@ class World:
         # Every message has ended: let the sessions under way close properly (QUIT).
         while self.open_sessions and env.peek() <= limit:
             env.step()
+
+
+def _code(reply: Reply | None) -> str:
+    """The reply code for the hop table; for a failure the client concluded itself (no
+    server said anything), the enhanced status it logs, e.g. "4.4.1"."""
+    if reply is None:
+        return ""
+    if reply.local:
+        match = re.search(r"\((\d\.\d+\.\d+)\)$", reply.text)
+        return match.group(1) if match else "4.4.2"
+    return reply.code

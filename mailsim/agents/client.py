@@ -24,20 +24,50 @@ class MailClient:
         self.host = world.hosts[name]
 
     def submit(self, message: Message, user: User) -> Generator[simpy.Event, Any, None]:
-        """Send ``message`` to the user's submission server (RFC 6409)."""
+        """Send ``message`` to the user's submission server (RFC 6409). A temporary
+        failure leaves it in the mail program's Outbox, sent again every
+        ``user.outbox_retry``; a permanent one is shown to the user, and it never leaves."""
+        world = self.world
+        copies = world.new_copies(message)
+        attempt = 0
+        while copies:
+            attempt += 1
+            decided = yield from self._submit_once(message, user, copies, attempt)
+            waiting = []
+            for copy in copies:
+                reply = decided.get(copy.recipient)
+                if reply is None:
+                    continue  # accepted: the server has it
+                if reply.code.startswith(("4", "-")) or reply.local:
+                    copy.reason = str(reply)
+                    copy.hops_failed += 1
+                    waiting.append(copy)
+                else:
+                    world.finish(copy, "bounced", str(reply))
+            copies = waiting
+            if copies:
+                yield world.env.timeout(user.outbox_retry)
+
+    def _submit_once(
+        self, message: Message, user: User, copies: list[Copy], attempt: int
+    ) -> Generator[simpy.Event, Any, dict[str, Reply | None]]:
+        """One submission session; the reply for each copy not accepted (None if it was)."""
         world = self.world
         assert user.smtp is not None  # checked by the scenario loader
-        copies = world.new_copies(message)
         msa = world.mtas[user.smtp]
         server, work = msa.server("submission", self.name)
         session = Session(world, self.name, msa.name, "smtp", message.id)
         handed: dict[str, float] = {}
+        by_rcpt = {copy.recipient: copy for copy in copies}
 
         def on_server(step: Step, replies: list[Reply], s: Session) -> None:
             if isinstance(step, Content) and replies[0].code.startswith("2"):
-                taken = [c for c in copies if c.recipient in server.last_recipients]
-                for copy in taken:
-                    handed[copy.recipient] = world.env.now
+                taken = [by_rcpt[r] for r in server.last_recipients]
+                if s.client_gone:
+                    taken = [world.duplicate(copy, s.id) for copy in taken]
+                else:
+                    for copy in taken:
+                        handed[copy.recipient] = world.env.now
                 msa.receive(taken, s, server, {})
 
         config = smtp.ClientConfig(
@@ -46,19 +76,20 @@ class MailClient:
             starttls=True,
             auth=(message.sender, user.password),
         )
-        envelope = smtp.Envelope(message.sender, message.recipients, message.size)
+        envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
         transcript: Transcript = yield from session.play(
             smtp.client(config, envelope), server, work, msa.slot, on_server=on_server
         )
+        decided: dict[str, Reply | None] = {}
         for copy in copies:
             reply = transcript.replies.get(copy.recipient, transcript.final)
             end = handed.get(copy.recipient, world.env.now)
             world.record_hop(
-                copy, session, "submission", end, 1, reply, transcript.tls, transcript.authenticated
-            )
-            if copy.recipient not in handed:
-                # The mail program shows the error to its user; the message never left.
-                world.finish(copy, "bounced", str(reply) if reply else "not accepted")
+                copy, session, "submission", end, attempt, reply, transcript.tls,
+                transcript.authenticated,
+            )  # fmt: skip
+            decided[copy.recipient] = None if copy.recipient in handed else reply
+        return decided
 
     def poll(self, address: str, user: User) -> Generator[simpy.Event, Any, None]:
         """Check the mailbox every ``user.poll`` seconds, from ``user.poll_start`` on."""

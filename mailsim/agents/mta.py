@@ -56,6 +56,7 @@ class Mta:
         self.greylist: dict[tuple[str, str, str], float] = {}  # triplet → first seen
         self.deliveries: set[simpy.Process] = set()
         self.in_hand: set[Copy] = set()  # answered 250 by the next hop, reply not yet read
+        self._cut: dict[Copy, int] = {}  # copy → the session a crash cut
         self.up_at = 0.0  # when it is back after a crash
 
     # -- the server side -------------------------------------------------------------------
@@ -72,6 +73,7 @@ class Mta:
             pipelining=spec.pipelining,
             size_limit=int(spec.message_size_limit),
             local_domains=self.domains,
+            relay_domains=frozenset(d.lower() for d in spec.relay_domains),
             relay_allowed=client in spec.mynetworks,
             credentials=self.world.credentials,
             local_users=self.world.mailbox_users,
@@ -182,6 +184,7 @@ class Mta:
                     # Crashed mid-attempt: after the restart, try again at once. A copy the
                     # next hop had already accepted is there now, and a second one stays.
                     copies = [self._stay(c) if c in self.in_hand else c for c in copies]
+                    self._cut.clear()
                     yield env.timeout(max(0.0, self.up_at - env.now))
                     continue
                 remaining = []
@@ -222,10 +225,20 @@ class Mta:
         self, kind: str, target: str, copies: list[Copy], attempt: int
     ) -> Generator[simpy.Event, Any, dict[str, Reply]]:
         """One delivery attempt: DNS, then each MX host in turn until one decides."""
+        world = self.world
         pre = {"dns": 0.0}
         failure: Reply | None = None
         if kind == "mx":
+            start = world.env.now
             candidates, failure = yield from self._mx_candidates(target, copies, pre)
+            if not candidates:
+                # The attempt ended in DNS: show it as an attempt that reached no server.
+                resolver = world.resolver_for(self.name).name
+                for copy in copies:
+                    world.record_attempt(
+                        copy, self.name, resolver, "dns", 0, start, world.env.now, attempt,
+                        failure,
+                    )  # fmt: skip
         elif kind == "lmtp" and not target:
             candidates = []
             failure = Reply("550", ("5.1.1 User unknown in local recipient table",))
@@ -242,7 +255,7 @@ class Mta:
 
     def _stay(self, copy: Copy) -> Copy:
         """The copy went ahead, but this side never read the 250: it keeps a second one."""
-        second = self.world.duplicate(copy)
+        second = self.world.duplicate(copy, self._cut.get(copy, 0))
         self.queue.remove(copy)
         self.queue.append(second)
         self.in_hand.discard(copy)
@@ -253,12 +266,11 @@ class Mta:
     ) -> None:
         """Give a copy up and tell its sender (never for a bounce: RFC 5321 §4.5.5)."""
         world = self.world
+        if not (copy.message.is_bounce or copy.is_duplicate):
+            remote = world.hosts.get(target)
+            failure = Failure(copy.recipient, "failed", code, diagnostic, remote)
+            world.send_report(self, copy, failure)
         world.finish(copy, status, reason)
-        if copy.message.is_bounce or copy.is_duplicate:
-            return
-        remote = world.hosts.get(target)
-        failure = Failure(copy.recipient, "failed", code, diagnostic, remote)
-        world.send_report(self, copy, failure)
 
     def _warn(self, copies: list[Copy], arrived_at: float) -> None:
         """delay_warning_time passed: tell the sender the mail is still being retried."""
@@ -282,8 +294,10 @@ class Mta:
             # Postfix: "Host or domain name not found. Name service error … Host not found"
             return [], Reply("550", (f"5.4.4 <{rcpt}>: Host or domain name not found",))
         if answer.rcode != "NOERROR":
+            # Postfix's wording for SERVFAIL and for a resolver that does not answer.
             return [], Reply(
-                "451", (f"4.4.3 Host or domain name lookup failed: {answer.rcode}, try again",)
+                "451",
+                (f"4.4.3 Name service error for name={domain} type=MX: Host not found, try again",),
             )
         hosts = dns.mx_hosts(answer, domain, world.mx_rng(self.name))
         nodes: list[str] = []
@@ -324,7 +338,7 @@ class Mta:
                 ]
                 if s.client_gone:
                     # The server commits after this side stopped waiting: a second copy.
-                    taken = [world.duplicate(copy) for copy in taken]
+                    taken = [world.duplicate(copy, s.id) for copy in taken]
                 else:
                     for copy in taken:
                         handed[copy.recipient] = world.env.now
@@ -338,9 +352,18 @@ class Mta:
             lmtp=lmtp,
         )
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
-        transcript: Transcript = yield from session.play(
-            smtp.client(config, envelope), server, work, agent.slot, on_server=on_server
-        )
+        try:
+            transcript: Transcript = yield from session.play(
+                smtp.client(config, envelope), server, work, agent.slot, on_server=on_server
+            )
+        except simpy.Interrupt:
+            cut = smtp.lost(f"session cut short: {self.host} crashed")
+            for copy in copies:
+                self._cut[copy] = session.id
+                copy.hops_failed += 1
+                end = handed.get(copy.recipient, world.env.now)
+                world.record_hop(copy, session, session.protocol, end, attempt, cut, None, False)
+            raise
         for copy in copies:
             self.in_hand.discard(copy)
             reply = transcript.replies.get(copy.recipient, transcript.final)

@@ -24,6 +24,7 @@ class Reply:
     lines: tuple[str, ...] = ()
     data: tuple[str, ...] = ()  # POP3 multi-line body (CAPA, LIST), ended by "."
     payload: int = 0  # bytes of content carried after the reply (POP3 RETR)
+    local: bool = False  # concluded by the client (refused, timed out), not sent by a server
 
     @property
     def text(self) -> str:
@@ -50,6 +51,8 @@ class Reply:
         return len(self.wire().encode()) + self.payload
 
     def __str__(self) -> str:
+        if self.local:
+            return self.text
         return f"{self.code} {self.text}".strip()
 
 

@@ -163,5 +163,5 @@ def timeout(step: Step) -> float:
     return TIMEOUT
 
 
-def lost(text: str) -> Reply:
-    return Reply("-ERR", (f"[SYS/TEMP] {text}",))
+def lost(text: str, status: str = "") -> Reply:
+    return Reply("-ERR", (text,), local=True)

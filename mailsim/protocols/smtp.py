@@ -37,6 +37,7 @@ class ServerConfig:
     pipelining: bool = True
     size_limit: int = 10_240_000  # Postfix message_size_limit
     local_domains: frozenset[str] = frozenset()
+    relay_domains: frozenset[str] = frozenset()  # Postfix relay_domains: a backup MX
     relay_allowed: bool = False  # the client is in mynetworks
     local_users: frozenset[str] | None = None  # None: any address at a local domain
     rcpt_check: RcptCheck | None = None  # site policy: greylisting, quota
@@ -164,7 +165,9 @@ class SmtpServer:
         rcpt = match.group(2)
         domain = rcpt.rsplit("@", 1)[-1].lower()
         local = domain in self.config.local_domains
-        may_relay = self.authenticated or self.config.relay_allowed
+        may_relay = (
+            self.authenticated or self.config.relay_allowed or domain in self.config.relay_domains
+        )
         if not local and not may_relay and not self.lmtp:
             return Reply("554", (f"5.7.1 <{rcpt}>: Relay access denied",))
         users = self.config.local_users
@@ -359,8 +362,7 @@ def timeout(step: Step) -> float:
     return TIMEOUTS.get(step.lines[0].split(" ", 1)[0].upper(), 300.0)
 
 
-def lost(text: str) -> Reply:
-    """What the client concludes when the connection fails: a temporary error (Postfix
-    logs e.g. "conversation with … timed out while receiving the initial server greeting"
-    and defers with 4.4.2)."""
-    return Reply("421", (f"4.4.2 {text}",))
+def lost(text: str, status: str = "4.4.2") -> Reply:
+    """What the client concludes when the connection fails: a temporary error, as Postfix
+    logs it ("connect to …: Connection refused" is 4.4.1, a session cut short 4.4.2)."""
+    return Reply("421", (f"{text} ({status})",), local=True)

@@ -203,22 +203,23 @@ def _dsn(message: Message, report: Report, epoch: datetime) -> MimeMessage:
     ]
     lines += [f"<{f.recipient}>: {f.diagnostic}" for f in report.failures]
     dsn.attach(MIMEText("\n".join(lines) + "\n"))
-    fields = [
-        f"Reporting-MTA: dns; {mta}",
-        f"Arrival-Date: {format_datetime(epoch + timedelta(seconds=report.arrival))}",
-        "",
-    ]
+    # message/delivery-status holds blocks of header fields: one for the message, then
+    # one per recipient (RFC 3464 §2.2, §2.3).
+    per_message = MimeMessage()
+    per_message["Reporting-MTA"] = f"dns; {mta}"
+    per_message["Arrival-Date"] = format_datetime(epoch + timedelta(seconds=report.arrival))
+    blocks = [per_message]
     for f in report.failures:
-        fields += [
-            f"Final-Recipient: rfc822; {f.recipient}",
-            f"Action: {f.action}",
-            f"Status: {f.status}",
-        ]
+        block = MimeMessage()
+        block["Final-Recipient"] = f"rfc822; {f.recipient}"
+        block["Action"] = f.action
+        block["Status"] = f.status
         if f.remote_mta:
-            fields.append(f"Remote-MTA: dns; {f.remote_mta}")
-        fields += [f"Diagnostic-Code: smtp; {f.diagnostic}", ""]
+            block["Remote-MTA"] = f"dns; {f.remote_mta}"
+        block["Diagnostic-Code"] = f"smtp; {f.diagnostic}"
+        blocks.append(block)
     status = MIMENonMultipart("message", "delivery-status")
-    status.set_payload("\n".join(fields))
+    status.set_payload(blocks)  # type: ignore[arg-type]
     dsn.attach(status)
     headers = MIMENonMultipart("text", "rfc822-headers")
     headers.set_payload(

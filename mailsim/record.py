@@ -39,6 +39,7 @@ HOP_COLUMNS = (
     "code",
     "tls",  # "1.3", "1.2" or "" (plaintext)
     "auth",
+    "duplicate",  # a hop of a second copy made by a lost 250
 )
 
 
@@ -76,8 +77,9 @@ class Recorder:
             frame = frame.sort_values("time", kind="stable", ignore_index=True)
         else:
             # A hop is recorded when its session ends; number them in journey order.
-            frame = frame.sort_values(["message", "recipient", "start"], kind="stable")
-            frame["index"] = frame.groupby(["message", "recipient"]).cumcount() + 1
+            keys = ["message", "recipient", "duplicate"]
+            frame = frame.sort_values([*keys, "start"], kind="stable")
+            frame["index"] = frame.groupby(keys).cumcount() + 1
             frame = frame.reset_index(drop=True)
         for name in ("protocol", "src", "dst", "step", "code", "tls"):
             if name in frame:

@@ -32,7 +32,9 @@ def text(result: Result, limit: int = 20) -> str:
             break
         m = copy.message
         lines.append(f"{m.id}  {m.sender} → {copy.recipient}  “{m.subject}”  {m.size} bytes")
-        mine = hops[(hops["message"] == m.id) & (hops["recipient"] == copy.recipient)]
+        mine = hops[
+            (hops["message"] == m.id) & (hops["recipient"] == copy.recipient) & ~hops["duplicate"]
+        ]
         lines.append(
             f"  {'#':>2}  {'from':<12} {'to':<12} {'protocol':<10} {'start':>11}"
             f" {'took':>10}  {'TLS':<4} {'auth':<4} outcome"
@@ -56,6 +58,12 @@ def text(result: Result, limit: int = 20) -> str:
         else:
             why = f" ({copy.reason})" if copy.reason else ""
             lines.append(f"  status: {status}{why}")
+        for dup in result.duplicates:
+            if dup.duplicate_of is copy and dup.delivered_at is not None:
+                lines.append(
+                    f"  + a second copy (its 250 was lost on the way) reached the mailbox at"
+                    f" {dup.delivered_at:.3f}s"
+                )
         lines.append("")
     lines.append(conservation_line(result))
     return "\n".join(lines)

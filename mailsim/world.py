@@ -270,6 +270,7 @@ class World:
         self.recorder.hop(
             copy.message.id, copy.recipient, copy.hops, src, dst, protocol, session,
             start, end, attempts, str(reply) if reply else "", _code(reply), tls or "", auth,
+            copy.is_duplicate,
         )  # fmt: skip
 
     # -- running -----------------------------------------------------------------------------

@@ -1,0 +1,386 @@
+"""Faults, retries and bounces, checked against the rules that decide them."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import math
+from typing import Any
+
+import pytest
+
+import mailsim
+from mailsim.scenario import validate
+from tests.conftest import SCENARIOS
+
+
+def load(name: str) -> dict[str, Any]:
+    return mailsim.load(SCENARIOS / f"{name}.yaml").model_dump(by_alias=True, exclude_none=True)
+
+
+def run(data: dict[str, Any], seed: int = 0) -> mailsim.Result:
+    return mailsim.run(validate(data), seed=seed)
+
+
+def attempts(result: mailsim.Result, message: str) -> tuple[list[float], list[float], list[str]]:
+    """For the relay hop of ``message``: when each attempt began (its MX query), when it
+    ended, and its outcome code."""
+    events = result.events
+    queries = events[(events["message"] == message) & (events["step"] == "query MX")]
+    hops = result.hops
+    relay = hops[(hops["message"] == message) & (hops["protocol"].isin(["smtp", "dns"]))]
+    relay = relay[relay["src"] != "alice-pc"]
+    return list(queries["time"]), list(relay["end"]), list(relay["code"])
+
+
+# -- retry schedules, recomputed here from each policy's own rule --------------------------
+
+
+def postfix_next(arrived: float, failed_at: float) -> float:
+    backoff = min(max(failed_at - arrived, 300.0), 4000.0)  # qmgr: time in queue, clamped
+    return math.ceil((failed_at + backoff) / 300.0) * 300.0  # next deferred-queue scan
+
+
+def rfc_next(k: int, failed_at: float) -> float:
+    return failed_at + (1800.0 if k < 2 else 7200.0)  # 30 min, 30 min, then 2 h
+
+
+def exim_next(first: float, earlier_in_g: int, failed_at: float) -> float:
+    elapsed = failed_at - first
+    if elapsed < 2 * 3600:
+        return failed_at + 900.0  # F,2h,15m
+    if elapsed < 16 * 3600:
+        return failed_at + 3600.0 * 1.5**earlier_in_g  # G,16h,1h,1.5
+    return failed_at + 6 * 3600.0  # F,4d,6h
+
+
+def test_two_hour_outage_attempt_times_follow_each_retry_policy():
+    result = mailsim.run(mailsim.load(SCENARIOS / "retry-policies.yaml"))
+    hops = result.hops
+    for message in ("postfix", "rfc", "exim"):
+        mine = hops[hops["message"] == message]
+        arrived = mine[mine["protocol"] == "submission"]["end"].iloc[0]
+        relay = mine[mine["protocol"] == "smtp"]
+        ends, codes = list(relay["end"]), list(relay["code"])
+        events = result.events
+        starts = list(
+            events[(events["message"] == message) & (events["step"] == "query MX")]["time"]
+        )
+        assert codes[-1] == "250"
+        assert all(code == "4.4.1" for code in codes[:-1])  # connection refused
+        assert starts[0] == pytest.approx(arrived)  # the first attempt is immediate
+        expected = []
+        for k, failed_at in enumerate(ends[:-1]):
+            if message == "postfix":
+                expected.append(postfix_next(arrived, failed_at))
+            elif message == "rfc":
+                expected.append(rfc_next(k, failed_at))
+            else:
+                in_g = sum(1 for t in ends[:k] if t - ends[0] >= 7200)
+                expected.append(exim_next(ends[0], in_g, failed_at))
+        assert starts[1:] == pytest.approx(expected, abs=1e-9), message
+        # The MX is back at 7200 s: the first attempt after that succeeds, none before.
+        assert starts[-2] < 7200 <= starts[-1]
+    postfix_starts = [
+        round(t) for t in result.events.query("message == 'postfix' and step == 'query MX'")["time"]
+    ]
+    assert postfix_starts == [10, 600, 1200, 2400, 4800, 9000]
+
+
+def test_policy_unit_rules():
+    from mailsim.retry import Schedule, exim_next, scan_after
+
+    assert scan_after(310.0, 300.0) == 600.0
+    assert scan_after(600.0, 300.0) == 600.0
+    postfix = Schedule()
+    assert postfix.next_attempt(0.0, [10.0]) == 600.0
+    assert postfix.next_attempt(0.0, [10.0, 600.0]) == 1200.0
+    assert postfix.next_attempt(0.0, [5 * 86400.0]) is None  # queue lifetime reached
+    assert Schedule(policy="rfc").next_attempt(0.0, [0.0, 1800.0, 3600.0]) == 3600.0 + 7200.0
+    assert exim_next([0.0, 7300.0]) == 7300.0 + 3600.0
+    assert exim_next([0.0, 7300.0, 10900.0]) == 10900.0 + 5400.0
+    assert exim_next([0.0, 4 * 86400.0]) is None
+
+
+# -- greylisting ------------------------------------------------------------------------------
+
+
+def test_greylisting_delays_the_first_message_by_what_the_defaults_imply():
+    result = mailsim.run(mailsim.load(SCENARIOS / "greylisting.yaml"))
+    starts, ends, codes = attempts(result, "m1")
+    assert codes == ["450", "250"]
+    # First try refused 450 4.7.1; Postfix retries after its 300 s minimal backoff, at the
+    # next 300 s queue scan; by then more than postgrey's 300 s have passed.
+    assert starts[1] == postfix_next(starts[0], ends[0]) == 600.0
+    assert starts[1] - ends[0] >= 300
+    outcome = result.hops.query("message == 'm1' and code == '450'")["outcome"].iloc[0]
+    assert outcome.startswith(
+        "450 4.7.1 <bob@home.example>: Recipient address rejected: Greylisted"
+    )
+    # The second message from the same sender to the same recipient is not delayed.
+    _, _, codes2 = attempts(result, "m2")
+    assert codes2 == ["250"]
+    m2 = result.messages.set_index("id").loc["m2"]
+    assert m2["retry_time"] == 0
+    assert result.messages.set_index("id").loc["m1", "retry_time"] > 500
+
+
+def test_greylisting_a_retry_too_soon_is_refused_again():
+    data = load("greylisting")
+    data["faults"][0]["delay"] = "15min"  # longer than Postfix's first backoff
+    result = run(data)
+    _, _, codes = attempts(result, "m1")
+    assert codes == ["450", "450", "250"]
+
+
+# -- crashes, timeouts and duplicates ------------------------------------------------------
+
+
+def test_crash_right_after_250_loses_nothing():
+    result = mailsim.run(mailsim.load(SCENARIOS / "server-crash.yaml"))
+    m1 = result.hops[result.hops["message"] == "m1"]
+    # The school's server relayed once: the MX's 250 was a promise kept across the crash.
+    assert list(m1[m1["protocol"] == "smtp"]["code"]) == ["250"]
+    lmtp = m1[m1["protocol"] == "lmtp"]
+    assert list(lmtp["code"]) == ["4.4.2", "250"]
+    crash, restart = 10.91, 10.91 + 600
+    assert lmtp["start"].iloc[1] == pytest.approx(restart)  # delivered right after restart
+    assert set(result.messages["status"]) == {"retrieved"}
+    assert result.summary()["duplicates"] == 0
+    assert lmtp["start"].iloc[0] < crash < lmtp["end"].iloc[0] + 1e-9
+
+
+def test_connection_to_a_crashed_machine_times_out_after_30_s():
+    result = mailsim.run(mailsim.load(SCENARIOS / "server-crash.yaml"))
+    m2 = result.hops.query("message == 'm2' and protocol == 'smtp'")
+    first = m2.iloc[0]
+    assert first["outcome"] == "connect to mx.home.example:25: Connection timed out (4.4.1)"
+    assert first["end"] - first["start"] == pytest.approx(30.0)
+
+
+def slow_mx(seconds_after_dot: float) -> dict[str, Any]:
+    """The MX needs ``seconds_after_dot`` after the first message's "." (which reaches it
+    at 11.018 s): a slow-down just then."""
+    data = load("classroom")
+    factor = seconds_after_dot / 0.005  # the default end-of-DATA work
+    data["faults"] = [
+        {"kind": "slow", "node": "mx-home", "factor": factor, "start": 11.0, "end": 11.05}
+    ]
+    return data
+
+
+def test_a_timeout_after_the_dot_makes_a_duplicate():
+    # The MX takes 11 minutes after "." (a content filter stuck): longer than the 10 min
+    # the client waits (RFC 5321 §4.5.3.2.6). The MX then commits the message anyway; the
+    # school's server, which never saw the 250, sends it again.
+    result = run(slow_mx(660))
+    relay = result.hops.query("protocol == 'smtp' and not duplicate")
+    assert relay["code"].iloc[0] == "4.4.2"
+    assert relay["end"].iloc[0] - relay["start"].iloc[0] > 600
+    summary = result.summary()
+    assert summary["duplicates"] == 1
+    assert summary["retrieved"] == 1
+    assert result.messages["duplicates"].tolist() == [1]
+    (dup,) = result.duplicates
+    # The duplicate came from a session whose message had been sent but whose 250 was not read.
+    steps = result.events[result.events["session"] == dup.duplicated_in]
+    assert "message" in set(steps["step"])
+    assert not ((steps["step"] == "250") & steps["detail"].str.contains("queued")).any()
+
+
+def test_a_slow_server_within_the_timeout_makes_no_duplicate():
+    result = run(slow_mx(540))
+    assert result.summary()["duplicates"] == 0
+    assert list(result.hops.query("protocol == 'smtp'")["code"]) == ["250"]
+
+
+def test_server_that_hangs_costs_the_client_its_greeting_timeout():
+    data = load("classroom")
+    data["faults"] = [{"kind": "hang", "node": "mx-home", "start": 0, "end": "5min"}]
+    result = run(data)
+    relay = result.hops.query("protocol == 'smtp'")
+    first = relay.iloc[0]
+    assert first["outcome"] == "no reply within 300 s (4.4.2)"
+    # SYN, SYN-ACK, ACK, then 300 s waiting for the 220 greeting (smtp_helo_timeout).
+    rtt = 2 * 0.047
+    assert first["end"] - first["start"] == pytest.approx(rtt + 300.0, abs=1e-3)
+    assert list(relay["code"]) == ["4.4.2", "250"]
+
+
+def test_overloaded_server_greets_with_421_and_the_message_waits():
+    data = load("classroom")
+    data["faults"] = [{"kind": "overload", "node": "mx-home", "start": 0, "end": "5min"}]
+    result = run(data)
+    relay = result.hops.query("protocol == 'smtp'")
+    assert relay["outcome"].iloc[0] == "421 4.3.2 All server ports are busy"
+    assert list(relay["code"]) == ["421", "250"]
+
+
+# -- DNS and network faults ---------------------------------------------------------------
+
+
+def test_nxdomain_is_permanent_and_bounces():
+    data = load("unknown-user")
+    data["messages"][0]["to"] = ["bob@home.example"]
+    data["faults"] = [{"kind": "nxdomain", "domain": "home.example"}]
+    result = run(data)
+    m1 = result.messages.set_index("id").loc["m1"]
+    assert m1["status"] == "bounced"
+    assert m1["reason"] == "550 5.4.4 <bob@home.example>: Host or domain name not found"
+    assert result.summary()["bounces_retrieved"] == 1
+
+
+def test_servfail_is_temporary():
+    data = load("classroom")
+    data["faults"] = [{"kind": "servfail", "domain": "home.example", "end": "2min"}]
+    result = run(data)
+    dns = result.hops.query("protocol == 'dns'")
+    assert list(dns["code"]) == ["451"]
+    assert result.messages["status"].tolist() == ["retrieved"]
+
+
+def test_link_down_means_connection_timeouts_until_it_is_back():
+    data = load("classroom")
+    data["faults"] = [{"kind": "link-down", "between": ["r-school", "r-home"], "end": "15min"}]
+    result = run(data)
+    relay = result.hops.query("protocol == 'smtp'")
+    assert set(relay["code"][:-1]) == {"4.4.1"}
+    assert relay["start"].iloc[-1] >= 900
+    assert result.messages["status"].tolist() == ["retrieved"]
+
+
+def test_link_down_with_a_detour_takes_the_detour():
+    data = load("classroom")
+    data["links"].append({"between": ["r-school", "mx-home"], "latency": "100ms"})
+    data["faults"] = [{"kind": "link-down", "between": ["r-school", "r-home"]}]
+    result = run(data)
+    assert list(result.hops.query("protocol == 'smtp'")["code"]) == ["250"]
+
+
+def test_packet_loss_adds_retransmission_timeouts():
+    base = run(load("classroom"))
+    data = load("classroom")
+    data["faults"] = [{"kind": "loss", "between": ["r-school", "r-home"], "rate": 0.2}]
+    lossy = [run(data, seed=s) for s in range(3)]
+    relay_time = [
+        r.hops.query("protocol == 'smtp'")["end"].iloc[-1]
+        - r.hops.query("protocol == 'smtp'")["start"].iloc[-1]
+        for r in lossy
+    ]
+    clean = base.hops.query("protocol == 'smtp'")
+    clean_time = clean["end"].iloc[0] - clean["start"].iloc[0]
+    assert all(t >= clean_time - 1e-9 for t in relay_time)
+    assert max(relay_time) >= clean_time + 1.0  # at least one 1 s RTO somewhere
+    assert run(data, seed=1).to_json() == lossy[1].to_json()
+
+
+# -- bounces ----------------------------------------------------------------------------------
+
+
+def test_bounce_is_an_rfc_3464_report_from_the_null_sender():
+    result = mailsim.run(mailsim.load(SCENARIOS / "unknown-user.yaml"))
+    dsn = result.messages.set_index("id").loc["m1.dsn1"]
+    assert dsn["kind"] == "bounce"
+    assert dsn["sender"] == ""
+    assert dsn["status"] == "retrieved"
+    text = result.email("m1.dsn1").as_string()
+    parsed = email.message_from_string(text, policy=email.policy.default)
+    assert parsed.get_content_type() == "multipart/report"
+    assert parsed.get_param("report-type") == "delivery-status"
+    parts = [part.get_content_type() for part in parsed.iter_parts()]
+    assert parts == ["text/plain", "message/delivery-status", "text/rfc822-headers"]
+    assert "Action: failed" in text
+    assert "Status: 5.1.1" in text
+    assert "Final-Recipient: rfc822; bobby@home.example" in text
+    assert "Reporting-MTA: dns; mail.school.example" in text
+    assert parsed["Return-Path"] == "<>"
+    # It travelled on the null reverse-path (RFC 5321 §4.5.5).
+    mail_from = result.events.query("message == 'm1.dsn1' and step == 'MAIL'")["detail"]
+    assert mail_from.iloc[0].startswith("MAIL FROM:<>")
+
+
+def test_a_bounce_that_cannot_be_delivered_is_not_bounced_again():
+    data = load("unknown-user")
+    del data["users"]["alice@school.example"]["mailbox"]  # Alice has no mailbox
+    result = run(data)
+    summary = result.summary()
+    assert summary["bounced"] == 1
+    assert summary["bounces_sent"] == 1
+    assert summary["bounces_undeliverable"] == 1
+    assert len(result.messages) == 2  # no bounce of the bounce
+
+
+def test_expired_message_is_returned_with_status_4_4_7():
+    data = load("mx-down")
+    data["nodes"]["msa-school"]["queue"] = {"maximal_queue_lifetime": "1h"}
+    result = run(data)
+    m1 = result.messages.set_index("id").loc["m1"]
+    assert m1["status"] == "expired"
+    assert m1["reason"].startswith("delivery time expired")
+    text = result.email("m1.dsn1").as_string()
+    assert "Status: 4.4.7" in text
+    assert "Action: failed" in text
+    # Given up at the first failed attempt once the message is an hour old: 4800 s.
+    expired_at = result.messages.set_index("id").loc["m1.dsn1", "submitted_at"]
+    assert 3600 <= expired_at < 4900
+
+
+def test_delay_warning_tells_the_sender_and_delivery_goes_on():
+    data = load("mx-down")
+    data["nodes"]["msa-school"]["queue"] = {"delay_warning_time": "1h"}
+    result = run(data)
+    messages = result.messages.set_index("id")
+    assert messages.loc["m1", "status"] == "retrieved"
+    assert messages.loc["m1.dsn1", "subject"] == "Delayed Mail (still being retried)"
+    assert "Action: delayed" in result.email("m1.dsn1").as_string()
+    assert len(messages) == 2  # one warning only
+
+
+def test_conservation_line_in_the_report(capsys):
+    from mailsim.cli import main
+
+    main(["run", str(SCENARIOS / "unknown-user.yaml")])
+    out = capsys.readouterr().out
+    assert (
+        "sent 1 = retrieved 0 + delivered 0 + bounced 1 + expired 0 + in flight 0 (duplicates 0)"
+        in out
+    )
+    assert "bounces sent back 1 = retrieved 1 + delivered 0 + undeliverable 0 + in flight 0" in out
+
+
+def test_mailbox_full_452_is_retried_by_the_mx_552_bounces():
+    result = mailsim.run(mailsim.load(SCENARIOS / "mailbox-full.yaml"))
+    lmtp = result.hops.query("protocol == 'lmtp' and message == 'm1'")
+    assert set(lmtp["code"][:-1]) == {"452"}
+    assert lmtp["code"].iloc[-1] == "250"
+    assert lmtp["start"].iloc[-1] >= 3600
+    data = load("mailbox-full")
+    data["faults"][0]["code"] = 552
+    bounced = run(data).messages.set_index("id")
+    assert bounced.loc["m1", "status"] == "bounced"
+    assert bounced.loc["m1", "reason"].startswith("552 5.2.2 <bob@home.example> Quota exceeded")
+
+
+def test_backup_mx_takes_the_message_and_queues_it():
+    result = mailsim.run(mailsim.load(SCENARIOS / "backup-mx.yaml"))
+    hops = result.hops
+    first = hops[(hops["src"] == "msa-school") & (hops["protocol"] == "smtp")]
+    # One attempt: the primary refused, the backup (preference 20) accepted.
+    assert list(zip(first["dst"], first["code"], first["attempts"], strict=True)) == [
+        ("mx-home", "4.4.1", 1),
+        ("backup-mx", "250", 1),
+    ]
+    onward = hops[hops["src"] == "backup-mx"]
+    assert set(onward["dst"]) == {"mx-home"}
+    assert onward["code"].iloc[-1] == "250"
+    assert onward["start"].iloc[-1] >= 3600
+
+
+def test_submission_refused_temporarily_stays_in_the_outbox():
+    data = load("classroom")
+    data["faults"] = [{"kind": "down", "node": "msa-school", "end": "1min"}]
+    result = run(data)
+    sub = result.hops.query("protocol == 'submission'")
+    assert list(sub["code"]) == ["4.4.1", "250"]
+    assert sub["start"].iloc[1] == pytest.approx(10 + 300.0 + sub["end"].iloc[0] - 10, abs=1e-6)
+    assert result.messages["status"].tolist() == ["retrieved"]

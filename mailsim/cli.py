@@ -16,6 +16,7 @@ from typing import TextIO
 from mailsim.errors import InputError, Problem
 
 PROTOCOLS = ("tcp", "tls", "dns", "smtp", "lmtp", "pop3")
+PLOTS = ("route", "sequence", "timeline", "delays")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON document instead")
     run.add_argument("--out", metavar="DIR", help="write events.csv, hops.csv, messages.csv")
     run.add_argument("--limit", type=int, default=20, help="messages shown in detail (20)")
+    run.add_argument(
+        "--plots", metavar="DIR", help="write route.png, sequence.png, timeline.png, delays.png"
+    )
+    run.add_argument("--eml", metavar="DIR", help="write each delivered copy as an .eml file")
+
+    plot = sub.add_parser("plot", help="draw one figure of a run to a PNG, SVG or PDF file")
+    plot.add_argument("kind", choices=PLOTS, help="which figure")
+    plot.add_argument("scenario", help="scenario file (YAML)")
+    plot.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
+    plot.add_argument("--message", metavar="ID", help="message to draw (default: the first)")
+    plot.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
 
     step = sub.add_parser(
         "step", help="step through a run one protocol event at a time (Enter = next)"
@@ -73,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _step(args, sys.stdin, sys.stdout)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "plot":
+            return _plot(args)
         return _schema()
     except InputError as exc:
         for problem in exc.problems:
@@ -93,6 +107,23 @@ def _run(args: argparse.Namespace) -> int:
         print(result.to_json())
     else:
         print(report.text(result, limit=args.limit))
+    plots = _out_dir(args.plots, "--plots") if args.plots else None
+    eml = _out_dir(args.eml, "--eml") if args.eml else None
+    if plots is not None:
+        from mailsim.plot.files import save_all
+
+        written = save_all(result, plots)
+        if not args.json:
+            print(f"\nwrote {', '.join(p.name for p in written)} to {plots}")
+    if eml is not None:
+        names = []
+        for copy in result.copies:
+            if copy.delivered_at is not None:
+                name = _safe_name(f"{copy.message.id}-{copy.recipient}.eml")
+                (eml / name).write_bytes(copy.to_email(result.epoch).as_bytes())
+                names.append(name)
+        if not args.json:
+            print(f"\nwrote {len(names)} .eml files to {eml}")
     if out is not None:
         result.events.to_csv(out / "events.csv", index=False)
         result.hops.to_csv(out / "hops.csv", index=False)
@@ -102,15 +133,48 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _out_dir(path: str) -> Path:
+def _out_dir(path: str, option: str = "--out") -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
-        raise InputError([Problem(path, "--out", "exists and is not a directory")])
+        raise InputError([Problem(path, option, "exists and is not a directory")])
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError([Problem(path, "--out", f"cannot create: {exc.strerror}")]) from None
+        raise InputError([Problem(path, option, f"cannot create: {exc.strerror}")]) from None
     return out
+
+
+def _safe_name(name: str) -> str:
+    """A file name made only of safe characters (addresses and ids come from scenarios)."""
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)
+
+
+def _plot(args: argparse.Namespace) -> int:
+    import mailsim
+    from mailsim.plot.files import FORMATS, save
+
+    output = Path(args.output)
+    if output.suffix.lower() not in FORMATS:
+        raise InputError(
+            [Problem(args.output, "-o", f"unknown format; use one of {', '.join(FORMATS)}")]
+        )
+    if not output.parent.is_dir():
+        raise InputError([Problem(args.output, "-o", "the folder does not exist")])
+    result = mailsim.run(mailsim.load(args.scenario), seed=args.seed)
+    ids = [c.message.id for c in result.copies]
+    if args.message is not None and args.message not in ids:
+        import difflib
+
+        close = difflib.get_close_matches(args.message, ids, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f" (messages: {', '.join(ids[:8])})"
+        raise InputError(
+            [Problem(args.scenario, "--message", f"no message {args.message!r}{hint}")]
+        )
+    if not ids and args.kind != "route":
+        raise InputError([Problem(args.scenario, "messages", "the run has no message to draw")])
+    save(result, args.kind, output, args.message)
+    print(f"wrote {output}")
+    return 0
 
 
 def _step(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:

@@ -262,8 +262,8 @@ class Session:
         if syn == math.inf or faults.crashed(s, start + syn):
             # Nothing answers the SYN (no route, or a dead machine): SYN retransmissions
             # until the client's connect timeout.
-            yield self._wait(self._connect_timeout, "network")
             self._record((start, start), c, s, "tcp", "SYN", "", "SYN (no answer)", TCP_SYN)
+            yield self._wait(self._connect_timeout, "network")
             why = f"connect to {self._host}:{step.port}: Connection timed out"
             self._record((env.now, env.now), s, c, "tcp", "timeout", "", why, 0)
             self.dead = self._lost(why, "4.4.1")

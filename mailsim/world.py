@@ -213,11 +213,11 @@ class World:
         copy.status = "delivered"
         copy.delivered_at = self.env.now
 
-    def retrieve(self, copy: Copy, session: Session) -> None:
+    def retrieve(self, copy: Copy, session: Session, tls: str | None) -> None:
         now = self.env.now
         copy.account(now, session.snapshot(), "poll")
         copy.retrieved_at = now
-        self.record_hop(copy, session, "pop3", now, 1, Reply("+OK", ("retrieved",)), None, True)
+        self.record_hop(copy, session, "pop3", now, 1, Reply("+OK", ("retrieved",)), tls, True)
         self.finish(copy, "retrieved", "")
 
     def finish(self, copy: Copy, status: str, reason: str) -> None:

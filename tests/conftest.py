@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures render without a screen
+
 import pytest
+from hypothesis import HealthCheck, settings
 
 import mailsim
+
+# Property tests: the same examples on every run in CI; `--hypothesis-profile explore`
+# searches further with fresh random examples.
+_common = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", derandomize=True, max_examples=40, **_common)
+settings.register_profile("explore", max_examples=400, **_common)
+settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

@@ -116,7 +116,7 @@ class MailClient:
             if line.startswith("RETR ") and replies[0].code == "+OK":
                 copy = held[int(line.split()[1]) - 1]
                 taken.append(copy)
-                world.retrieve(copy, s)
+                world.retrieve(copy, s, server.tls_active)
 
         retrieval: pop3.Retrieval = yield from session.play(
             pop3.client(address, user.password, starttls=True),

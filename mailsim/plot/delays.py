@@ -1,0 +1,83 @@
+"""Where the time went: per message, the end-to-end delay split into its parts (stacked
+bars, like Postfix's ``delays=a/b/c/d``); for many messages, the distribution (ECDF)
+with its percentiles."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.patches import Patch
+
+from mailsim.message import COSTS
+from mailsim.plot import style
+from mailsim.result import Result
+from mailsim.units import format_duration
+
+MANY = 30  # above this many copies, draw the distribution instead of one bar each
+
+
+def delays(result: Result, message: str | None = None, *, ax: Axes | None = None) -> Axes:
+    """Stacked delay parts per copy (or of one ``message``); an ECDF for many copies."""
+    frame = result.messages
+    frame = frame[frame["retrieved_at"].notna()]
+    if message is not None:
+        frame = frame[frame["id"] == message]
+    if len(frame) > MANY:
+        return _ecdf(result, frame["delay"].to_numpy(), ax)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12.8, max(2.6, 0.5 * len(frame) + 2.0)), layout="constrained")
+    longest = float(frame["delay"].max()) if len(frame) else 1.0
+    scale, unit = (
+        (1.0, "s") if longest < 120 else (60.0, "min") if longest < 7200 else (3600.0, "h")
+    )
+    labels = []
+    for row, item in enumerate(frame.itertuples()):
+        left = 0.0
+        for cost in COSTS:
+            width = float(getattr(item, f"{cost}_time"))
+            if width > 0:
+                ax.barh(row, width / scale, left=left / scale, color=style.COST[cost],
+                        height=0.6, gid=f"delay-{cost}")  # fmt: skip
+            left += width
+        ax.text(left / scale, row, f"  {format_duration(item.delay)}", va="center", fontsize=8)
+        labels.append(f"{item.id} → {item.recipient}")
+    # The legend says how much each part is: small parts are invisible next to long waits.
+    handles = []
+    for cost in COSTS:
+        total = frame[f"{cost}_time"]
+        if total.sum() <= 0:
+            continue
+        value = total.iloc[0] if len(frame) == 1 else total.mean()
+        prefix = "" if len(frame) == 1 else "mean "
+        label = f"{style.COST_LABEL[cost]}: {prefix}{format_duration(float(value))}"
+        handles.append(Patch(color=style.COST[cost], label=label))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
+              frameon=False)  # fmt: skip
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{unit} from submission to retrieval")
+    ax.set_xlim(0, longest / scale * 1.15)
+    ax.set_title("Where the time went: end-to-end delay of each message, by part", loc="left",
+                 fontsize=11)  # fmt: skip
+    return ax
+
+
+def _ecdf(result: Result, values: np.ndarray, ax: Axes | None) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
+    values = np.sort(values)
+    share = np.arange(1, len(values) + 1) / len(values)
+    ax.step(values / 60, share, where="post", color=style.OKABE_ITO["blue"], lw=2, gid="ecdf")
+    for q, colour in ((50, "green"), (90, "orange"), (99, "vermillion")):
+        v = float(np.percentile(values, q))
+        ax.axvline(v / 60, color=style.OKABE_ITO[colour], ls="--", lw=1)
+        ax.text(v / 60, 0.02 + q / 500, f" p{q} = {format_duration(v)}", fontsize=9,
+                color=style.OKABE_ITO[colour])  # fmt: skip
+    ax.set_xlabel("end-to-end delay, submission to retrieval (minutes)")
+    ax.set_ylabel("share of messages retrieved within")
+    ax.set_ylim(0, 1.02)
+    ax.grid(color="#eeeeee")
+    ax.set_title(f"Delivery delay of {len(values)} messages — scenario {result.scenario.name!r}",
+                 loc="left", fontsize=11)  # fmt: skip
+    return ax

@@ -1,0 +1,133 @@
+"""One message's route over the network: the topology, and its mail hops as numbered
+arrows labelled with their duration and TLS; failed attempts in the warning colour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from mailsim.plot import style
+from mailsim.plot.topology import domain_of, positions
+from mailsim.result import Result
+from mailsim.units import format_duration
+
+
+def route(
+    result: Result,
+    message: str | None = None,
+    *,
+    recipient: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw the network and the route of ``message`` (default: the first one)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
+    scenario = result.scenario
+    pos = positions(result)
+    _domains(ax, result, pos)
+    for link in scenario.links:
+        (x0, y0), (x1, y1) = pos[link.between[0]], pos[link.between[1]]
+        ax.plot([x0, x1], [y0, y1], color="#cccccc", lw=1.5, zorder=1)
+    for role, (marker, colour, size) in style.ROLE.items():
+        names = [n for n, node in scenario.nodes.items() if node.role == role]
+        if not names:
+            continue
+        ax.scatter(
+            [pos[n][0] for n in names], [pos[n][1] for n in names], s=size, marker=marker,
+            color=colour, edgecolor="white", linewidth=1.5, zorder=3,
+            label=style.ROLE_LABEL[role],
+        )  # fmt: skip
+        for n in names:
+            if role != "router":
+                ax.annotate(n, pos[n], xytext=(0, -18), textcoords="offset points",
+                            ha="center", va="top", fontsize=9, zorder=4)  # fmt: skip
+    title = "Network"
+    copy = None
+    if result.copies:
+        copy = result.copy(message or result.copies[0].message.id, recipient)
+        title = _hops(ax, result, copy.message.id, copy.recipient, pos)
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [
+        Line2D([], [], color=style.OUTCOME["ok"], lw=2.5, label="hop, encrypted (TLS)"),
+        Line2D([], [], color=style.OUTCOME["ok"], lw=2.5, ls="--", label="hop, plaintext"),
+        Line2D([], [], color=style.OUTCOME["temporary"], lw=2, ls=":", label="failed attempt"),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9,
+              frameon=False, borderaxespad=0.0)  # fmt: skip
+    ax.set_title(title, fontsize=12, loc="left")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.margins(0.12)
+    ax.set_axis_off()
+    return ax
+
+
+def _domains(ax: Axes, result: Result, pos: dict[str, tuple[float, float]]) -> None:
+    """A light box around the nodes of each mail domain, labelled with its name."""
+    groups: dict[str, list[str]] = {}
+    for name in result.scenario.nodes:
+        domain = domain_of(result.scenario, name)
+        if domain:
+            groups.setdefault(domain, []).append(name)
+    pad = 0.25
+    for domain, names in sorted(groups.items()):
+        xs = [pos[n][0] for n in names]
+        ys = [pos[n][1] for n in names]
+        box = FancyBboxPatch(
+            (min(xs) - pad, min(ys) - pad), max(xs) - min(xs) + 2 * pad,
+            max(ys) - min(ys) + 2 * pad, boxstyle="round,pad=0.02,rounding_size=0.15",
+            facecolor="#f2f2f2", edgecolor="#bbbbbb", lw=1, zorder=0,
+        )  # fmt: skip
+        ax.add_patch(box)
+        ax.text(min(xs) - pad + 0.05, max(ys) + pad - 0.05, domain, fontsize=9,
+                color="#555555", va="top", zorder=0)  # fmt: skip
+
+
+def _hops(
+    ax: Axes, result: Result, message: str, recipient: str, pos: dict[str, tuple[float, float]]
+) -> str:
+    hops = result.hops
+    mine = hops[
+        (hops["message"] == message) & (hops["recipient"] == recipient) & ~hops["duplicate"]
+    ]
+    seen: dict[tuple[str, str], int] = {}
+    for hop in mine.itertuples():
+        if hop.src == hop.dst or hop.src not in pos or hop.dst not in pos:
+            continue
+        outcome = style.outcome_of(str(hop.code))
+        n = seen.get((hop.src, hop.dst), 0)
+        seen[(hop.src, hop.dst)] = n + 1
+        kwargs: dict[str, Any] = {
+            "arrowstyle": "-|>,head_length=0.7,head_width=0.35",
+            "connectionstyle": f"arc3,rad={0.18 + 0.1 * n}",
+            "lw": 2.5 if outcome == "ok" else 1.6,
+            "color": style.OUTCOME["ok"] if outcome == "ok" else style.OUTCOME[outcome],
+            "linestyle": ("-" if hop.tls else "--") if outcome == "ok" else ":",
+            "shrinkA": 14,
+            "shrinkB": 14,
+            "zorder": 5,
+        }
+        arrow = FancyArrowPatch(pos[hop.src], pos[hop.dst], **kwargs)
+        arrow.set_gid(f"hop-{hop.index}")
+        ax.add_patch(arrow)
+        if outcome == "ok":
+            tls = f" · TLS {hop.tls}" if hop.tls else " · plaintext"
+            label = f"{hop.index}  {format_duration(hop.end - hop.start)}{tls}"
+        else:
+            label = f"{hop.index}  ✗ {hop.code}"
+        (x0, y0), (x1, y1) = pos[hop.src], pos[hop.dst]
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+        dx, dy = x1 - x0, y1 - y0
+        bend = 0.18 + 0.1 * n
+        ax.annotate(label, (mx - dy * bend * 0.6, my + dx * bend * 0.6), ha="center",
+                    va="center", fontsize=8.5, zorder=6, color=kwargs["color"],
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})  # fmt: skip
+    copy = result.copy(message, recipient)
+    status = copy.status
+    if copy.retrieved_at is not None:
+        status += f" after {format_duration(copy.retrieved_at - copy.submitted_at)}"
+    sender = copy.message.sender or "<> (bounce)"
+    return f"Route of {message}: {sender} → {recipient} — {status}"

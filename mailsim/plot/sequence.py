@@ -1,0 +1,184 @@
+"""The ladder (sequence) diagram of one message: a lane per node, time running down, an
+arrow per exchange from its sending to its arrival, labelled with the command or reply.
+
+Mail spans milliseconds inside a session and minutes to days between sessions, so the
+time axis is nonlinear, in the spirit of OMNeT++'s sequence chart: between consecutive
+moments the drawn distance grows with the logarithm of the real interval (so a longer
+transit is always a steeper arrow), and a wait longer than ``cut`` seconds is cut out and
+labelled, e.g. "⋯ 4 min 49 s waiting for the POP poll ⋯".
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+
+from mailsim.plot import style
+from mailsim.result import Result
+from mailsim.units import format_duration
+
+TAU = 0.001  # seconds: intervals are drawn as log(1 + Δt / TAU)
+MIN_STEP = 0.9  # drawn units between two moments at least (room for a label)
+GAP = 2.5  # drawn units of a cut wait
+UNIT_INCHES = 0.2
+
+
+def exchanges(result: Result, message: str) -> pd.DataFrame:
+    """The message's protocol steps, one row per arrow: commands sent together (a
+    pipelined group) share an arrow and a label."""
+    events = result.message_events(message)
+    rows = []
+    for (time, arrive, src, dst, protocol), group in events.groupby(
+        ["time", "arrive", "src", "dst", "protocol"], sort=False, observed=True
+    ):
+        details = [str(d) for d in group["detail"]]
+        rows.append(
+            {
+                "time": time, "arrive": arrive, "src": src, "dst": dst, "protocol": protocol,
+                "step": str(group["step"].iloc[0]), "code": str(group["code"].iloc[0]),
+                "label": " · ".join(details),
+            }
+        )  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["time", "arrive", "src", "dst", "protocol", "step",
+                                        "code", "label"])  # fmt: skip
+    return frame.sort_values(["time", "arrive"], kind="stable", ignore_index=True)
+
+
+class TimeScale:
+    """Real seconds → drawn units, with long waits cut out."""
+
+    def __init__(self, moments: list[float], cut: float) -> None:
+        self.points: list[tuple[float, float]] = []
+        self.gaps: list[tuple[float, float, float, float]] = []  # t0, t1, y0, y1
+        y = 0.0
+        previous: float | None = None
+        for t in sorted(set(moments)):
+            if previous is not None:
+                delta = t - previous
+                if delta > cut:
+                    self.gaps.append((previous, t, y, y + GAP))
+                    y += GAP
+                else:
+                    y += max(MIN_STEP, math.log1p(delta / TAU) * 0.45)
+            self.points.append((t, y))
+            previous = t
+        self._times = [p[0] for p in self.points]
+
+    def __call__(self, t: float) -> float:
+        import bisect
+
+        i = bisect.bisect_left(self._times, t)
+        if i < len(self._times) and self._times[i] == t:
+            return self.points[i][1]
+        # Between two known moments: interpolate (only labels land here).
+        (t0, y0), (t1, y1) = self.points[max(i - 1, 0)], self.points[min(i, len(self.points) - 1)]
+        return y0 if t1 == t0 else y0 + (y1 - y0) * (t - t0) / (t1 - t0)
+
+    @property
+    def height(self) -> float:
+        return self.points[-1][1] if self.points else 0.0
+
+
+def sequence(
+    result: Result,
+    message: str | None = None,
+    *,
+    ax: Axes | None = None,
+    cut: float = 5.0,
+    protocols: tuple[str, ...] | None = None,
+) -> Axes:
+    """Draw the ladder diagram of ``message`` (default: the first one)."""
+    message = message or result.copies[0].message.id
+    rows = exchanges(result, message)
+    if protocols is not None:
+        rows = rows[rows["protocol"].isin(protocols)]
+    lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))
+    x = {name: 2.0 * i for i, name in enumerate(lanes)}
+    scale = TimeScale([*rows["time"], *rows["arrive"]], cut)
+    if ax is None:
+        height = max(4.0, scale.height * UNIT_INCHES + 1.5)
+        _, ax = plt.subplots(figsize=(max(8.0, 2.2 * len(lanes) + 2), height), layout="constrained")
+    top, bottom = -1.0, scale.height + 1.0
+    roles = {n: result.scenario.nodes[n].role for n in lanes}
+    for name in lanes:
+        _, colour, _ = style.ROLE[roles[name]]
+        ax.plot([x[name], x[name]], [top, bottom], color="#bbbbbb", lw=1, zorder=1)
+        ax.text(x[name], top - 0.3, name, ha="center", va="bottom", fontsize=10,
+                fontweight="bold", color=colour)  # fmt: skip
+    for t0, t1, y0, y1 in scale.gaps:
+        ax.axhspan(y0 + 0.3, y1 - 0.3, color="#f0f0f0", zorder=0)
+        label = f"⋯ {format_duration(t1 - t0)} {_why(result, message, t0, t1)} ⋯"
+        ax.text(sum(x.values()) / max(len(x), 1), (y0 + y1) / 2, label, ha="center",
+                va="center", fontsize=9, style="italic", color="#555555")  # fmt: skip
+    for row in rows.itertuples():
+        y0, y1 = scale(row.time), scale(row.arrive)
+        colour = style.PROTOCOL.get(row.protocol, "#333333")
+        if row.step == "timeout":
+            ax.plot(
+                [x[row.dst]], [y1], marker="X", color=style.OUTCOME["temporary"], ms=9, zorder=4
+            )
+            ax.text(x[row.dst] + 0.1, y1, f"timeout: {_short(row.label)}", fontsize=7.5,
+                    va="center", color=style.OUTCOME["temporary"])  # fmt: skip
+            continue
+        if row.code:
+            outcome = style.outcome_of(row.code)
+            if outcome != "ok":
+                colour = style.OUTCOME[outcome]
+        arrow = ax.annotate(
+            "", xy=(x[row.dst], y1), xytext=(x[row.src], y0),
+            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.3, "shrinkA": 0, "shrinkB": 0},
+            zorder=3,
+        )  # fmt: skip
+        arrow.set_gid("exchange")
+        ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, _short(row.label), ha="center",
+                va="bottom", fontsize=7.5, color=colour, zorder=4,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})  # fmt: skip
+    _time_ticks(ax, scale)
+    ax.set_ylim(bottom, top - 1.2)
+    ax.set_xlim(-1.2, 2.0 * max(len(lanes) - 1, 1) + 1.2)
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    copy = result.copy(message)
+    ax.set_title(
+        f"Every exchange of {message} ({copy.message.sender or '<>'} → {', '.join(copy.message.recipients)})"
+        " — time runs down; long waits are cut",
+        loc="left", fontsize=11,
+    )  # fmt: skip
+    handles = [Line2D([], [], color=c, lw=2, label=p.upper() if p != "pop3" else "POP3")
+               for p, c in style.PROTOCOL.items() if p in set(rows["protocol"]) or p == "tcp"]  # fmt: skip
+    handles.append(Line2D([], [], color=style.OUTCOME["temporary"], lw=2, label="4xx / timeout"))
+    handles.append(Line2D([], [], color=style.OUTCOME["permanent"], lw=2, label="5xx"))
+    ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False, ncols=2)
+    return ax
+
+
+def _short(text: str, width: int = 64) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _why(result: Result, message: str, t0: float, t1: float) -> str:
+    """What the message was waiting for during a cut wait."""
+    hops = result.hops
+    mine = hops[hops["message"] == message]
+    starting = mine[(mine["start"] >= t1 - 1e-9) & (mine["start"] <= t1 + 1.0)]
+    if not starting.empty and (starting["protocol"] == "pop3").any():
+        return "waiting for the POP poll"
+    failed = mine[(mine["end"] <= t0 + 1e-6) & ~mine["code"].astype(str).str.startswith(("2", "+"))]
+    if not failed.empty:
+        return "waiting to try again"
+    return "waiting"
+
+
+def _time_ticks(ax: Axes, scale: TimeScale) -> None:
+    """A tick at the start of each stretch of activity, in real time."""
+    ticks: list[tuple[float, str]] = []
+    starts = [scale.points[0][0], *(t1 for _, t1, _, _ in scale.gaps)] if scale.points else []
+    for t in starts:
+        ticks.append((scale(t), f"{t:.3f} s"))
+    ax.set_yticks([y for y, _ in ticks], [label for _, label in ticks], fontsize=8)
+    ax.set_ylabel("time (nonlinear)")

@@ -1,0 +1,81 @@
+"""One palette for every figure: a colour per protocol, per outcome, per delay part, per
+role. Okabe & Ito's colour-blind-safe palette (2008), so that no pair is told apart by
+red/green alone; line styles and markers carry the same meaning a second time."""
+
+from __future__ import annotations
+
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#7F7F7F",
+    "black": "#000000",
+}
+
+PROTOCOL = {
+    "tcp": OKABE_ITO["grey"],
+    "tls": OKABE_ITO["orange"],
+    "dns": OKABE_ITO["sky"],
+    "submission": OKABE_ITO["blue"],
+    "smtp": OKABE_ITO["blue"],
+    "lmtp": OKABE_ITO["green"],
+    "pop3": OKABE_ITO["purple"],
+}
+
+OUTCOME = {
+    "ok": OKABE_ITO["green"],
+    "temporary": OKABE_ITO["orange"],  # 4xx, timeouts: tried again
+    "permanent": OKABE_ITO["vermillion"],  # 5xx: returned to the sender
+}
+
+COST = {
+    "network": OKABE_ITO["blue"],
+    "tls": OKABE_ITO["orange"],
+    "dns": OKABE_ITO["sky"],
+    "server": OKABE_ITO["green"],
+    "queue": OKABE_ITO["grey"],
+    "retry": OKABE_ITO["vermillion"],
+    "poll": OKABE_ITO["purple"],
+}
+
+COST_LABEL = {
+    "network": "network",
+    "tls": "TLS",
+    "dns": "DNS",
+    "server": "server work",
+    "queue": "queueing",
+    "retry": "failed attempts & retry waits",
+    "poll": "waiting for the POP poll",
+}
+
+ROLE = {
+    # role: (marker, colour, size)
+    "client": ("s", OKABE_ITO["blue"], 380),
+    "smtp": ("D", OKABE_ITO["vermillion"], 380),
+    "dns": ("^", OKABE_ITO["sky"], 380),
+    "pop": ("o", OKABE_ITO["green"], 420),
+    "router": (".", OKABE_ITO["grey"], 120),
+}
+
+ROLE_LABEL = {
+    "client": "mail program (MUA)",
+    "smtp": "mail server (MTA)",
+    "dns": "DNS resolver",
+    "pop": "mailbox server (POP3)",
+    "router": "router",
+}
+
+
+def outcome_of(code: str) -> str:
+    """ok / temporary / permanent from a reply code or enhanced status (first digit)."""
+    if code.startswith(("2", "+")) or code == "NOERROR":
+        return "ok"
+    if code == "NXDOMAIN":
+        return "permanent"
+    if code.startswith("5") or code.startswith("-"):
+        return "permanent"
+    return "temporary"

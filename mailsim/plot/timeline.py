@@ -1,0 +1,85 @@
+"""A Gantt chart of many messages: for each (message, recipient), its hops as bars, and
+the waits between them — queued, waiting to try again, waiting for the POP poll; failed
+attempts marked with their reply codes."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.patches import Patch
+
+from mailsim.plot import style
+from mailsim.result import Result
+
+WAITS = {
+    "queued": ("#d9d9d9", ""),
+    "retry": (style.OUTCOME["temporary"], "///"),
+    "poll": (style.COST["poll"], ""),
+}
+
+
+def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes:
+    """Draw the first ``limit`` copies' journeys against time (minutes)."""
+    copies = result.copies[:limit]
+    if ax is None:
+        _, ax = plt.subplots(
+            figsize=(12.8, max(3.0, 0.45 * len(copies) + 1.8)), layout="constrained"
+        )
+    hops = result.hops
+    hops = hops[~hops["duplicate"]]
+    end_time = max(result.end_time, 1.0)
+    scale, unit = (60.0, "min") if end_time < 4 * 3600 else (3600.0, "h")
+    min_width = end_time / scale / 400  # keep millisecond sessions visible
+    labels = []
+    for row, copy in enumerate(copies):
+        mine = hops[(hops["message"] == copy.message.id) & (hops["recipient"] == copy.recipient)]
+        labels.append(f"{copy.message.id} → {copy.recipient}")
+        previous_end = copy.submitted_at
+        previous_failed = False
+        for hop in mine.itertuples():
+            if hop.start > previous_end:
+                kind = (
+                    "retry" if previous_failed else ("poll" if hop.protocol == "pop3" else "queued")
+                )
+                colour, hatch = WAITS[kind]
+                ax.barh(row, (hop.start - previous_end) / scale, left=previous_end / scale,
+                        height=0.35, color=colour, hatch=hatch, edgecolor="white", lw=0,
+                        gid=f"wait-{kind}")  # fmt: skip
+            outcome = style.outcome_of(str(hop.code))
+            colour = (
+                style.PROTOCOL.get(hop.protocol, "#333333")
+                if outcome == "ok"
+                else style.OUTCOME[outcome]
+            )
+            width = max((hop.end - hop.start) / scale, min_width)
+            ax.barh(row, width, left=hop.start / scale, height=0.7, color=colour, gid="hop")
+            if outcome != "ok":
+                ax.text(hop.start / scale, row - 0.42, str(hop.code), fontsize=7,
+                        color=colour, ha="center", va="bottom")  # fmt: skip
+            previous_end = max(previous_end, hop.end)
+            previous_failed = outcome != "ok"
+        if copy.status in ("bounced", "expired"):
+            ax.text(previous_end / scale, row, f"  {copy.status}", va="center", fontsize=8,
+                    color=style.OUTCOME["permanent"])  # fmt: skip
+    ax.set_yticks(range(len(copies)), labels, fontsize=8)
+    ax.set_ylim(len(copies) - 0.4, -0.9)  # room above the first row for reply codes
+    ax.set_xlabel(f"time since the start of the run ({unit})")
+    ax.set_xlim(0, end_time / scale * 1.02)
+    handles = [
+        Patch(color=style.PROTOCOL["smtp"], label="SMTP hop (submission, relay)"),
+        Patch(color=style.PROTOCOL["lmtp"], label="LMTP hop (into the mailbox)"),
+        Patch(color=style.PROTOCOL["pop3"], label="POP3 hop (retrieval)"),
+        Patch(color=WAITS["queued"][0], label="queued"),
+        Patch(facecolor=WAITS["retry"][0], hatch="///", label="waiting to try again"),
+        Patch(color=WAITS["poll"][0], label="waiting for the POP poll"),
+        Patch(color=style.OUTCOME["temporary"], label="failed attempt (4xx, timeout)"),
+        Patch(color=style.OUTCOME["permanent"], label="refused (5xx)"),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
+              frameon=False)  # fmt: skip
+    noun = "copy" if len(copies) == 1 else "copies"
+    ax.set_title(f"Journeys of {len(copies)} message {noun} — scenario {result.scenario.name!r}",
+                 loc="left", fontsize=11)  # fmt: skip
+    ax.grid(axis="x", color="#eeeeee")
+    ax.set_axisbelow(True)
+    return ax

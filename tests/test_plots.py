@@ -1,0 +1,141 @@
+"""Figures: they render headless for every shipped scenario, and what they draw is the
+data: one ladder arrow per exchange, one route arrow per hop, delay segments that add up."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.patches import FancyArrowPatch, Rectangle
+
+import mailsim
+from mailsim import plot
+from mailsim.cli import main
+from mailsim.plot.sequence import exchanges
+from tests.conftest import SCENARIOS
+
+SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
+
+
+@pytest.fixture(scope="module", params=SHIPPED, ids=[p.stem for p in SHIPPED])
+def result(request) -> mailsim.Result:
+    return mailsim.run(mailsim.load(request.param))
+
+
+@pytest.fixture
+def ax():
+    fig, ax = plt.subplots()
+    yield ax
+    plt.close(fig)
+
+
+def test_sequence_has_one_arrow_per_exchange(result, ax):
+    message = result.copies[0].message.id
+    before = plt.get_fignums()
+    assert plot.sequence(result, message, ax=ax) is ax
+    assert plt.get_fignums() == before  # drew on the given Axes, made no figure
+    rows = exchanges(result, message)
+    arrows = [a for a in ax.texts if a.get_gid() == "exchange"]
+    assert len(arrows) == (rows["step"] != "timeout").sum()
+    labels = {t.get_text() for t in ax.texts}
+    if "STARTTLS" in set(rows["label"]):
+        assert "STARTTLS" in labels
+    assert ax.get_title(loc="left").startswith(f"Every exchange of {message}")
+
+
+def test_route_has_one_arrow_per_hop(result, ax):
+    copy = result.copies[0]
+    assert plot.route(result, copy.message.id, ax=ax) is ax
+    hops = result.hops
+    mine = hops[(hops["message"] == copy.message.id) & (hops["recipient"] == copy.recipient)
+                & ~hops["duplicate"] & (hops["src"].astype(str) != hops["dst"].astype(str))]  # fmt: skip
+    arrows = [
+        p
+        for p in ax.patches
+        if isinstance(p, FancyArrowPatch) and (p.get_gid() or "").startswith("hop-")
+    ]
+    assert len(arrows) == len(mine)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "mail server (MTA)" in legend
+    assert "failed attempt" in legend
+
+
+def test_delay_segments_add_up_to_the_end_to_end_delay(result, ax):
+    plot.delays(result, ax=ax)
+    retrieved = result.messages[result.messages["retrieved_at"].notna()]
+    bars = [
+        p
+        for p in ax.patches
+        if isinstance(p, Rectangle) and (p.get_gid() or "").startswith("delay-")
+    ]
+    if retrieved.empty:
+        assert bars == []
+        return
+    longest = retrieved["delay"].max()
+    scale = 1.0 if longest < 120 else 60.0 if longest < 7200 else 3600.0
+    for row, item in enumerate(retrieved.itertuples()):
+        mine = [b for b in bars if abs(b.get_y() + b.get_height() / 2 - row) < 1e-9]
+        assert sum(b.get_width() for b in mine) * scale == pytest.approx(
+            item.delay, rel=1e-6, abs=1e-6
+        )
+
+
+def test_timeline_draws_every_hop(result, ax):
+    plot.timeline(result, ax=ax)
+    hops = result.hops[~result.hops["duplicate"]]
+    bars = [p for p in ax.patches if p.get_gid() == "hop"]
+    assert len(bars) == len(hops)
+
+
+def test_delays_of_many_messages_is_an_ecdf_with_percentiles(ax):
+    data = mailsim.load(SCENARIOS / "classroom.yaml").model_dump(by_alias=True, exclude_none=True)
+    data["messages"] = []
+    data["duration"] = "10h"
+    data["users"]["alice@school.example"]["mailbox"] = None
+    data["traffic"] = [{"from": "alice@school.example", "to": "bob@home.example", "rate": "10/h"}]
+    result = mailsim.run(mailsim.scenario.validate(dict(data.items())))  # type: ignore[attr-defined]
+    plot.delays(result, ax=ax)
+    assert [line.get_gid() for line in ax.lines].count("ecdf") == 1
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "p50 =" in texts
+    assert "p99 =" in texts
+
+
+def test_cli_writes_the_four_pictures(tmp_path, capsys):
+    assert main(["run", str(SCENARIOS / "classroom.yaml"), "--plots", str(tmp_path)]) == 0
+    for name in ("route", "sequence", "timeline", "delays"):
+        data = (tmp_path / f"{name}.png").read_bytes()
+        assert data.startswith(b"\x89PNG")
+    assert plt.get_fignums() == []
+
+
+def test_cli_plot_one_figure(tmp_path, capsys):
+    out = tmp_path / "ladder.svg"
+    assert main(["plot", "sequence", str(SCENARIOS / "classroom.yaml"), "-o", str(out)]) == 0
+    assert out.read_text().lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--message", "m9"], "--message: no message 'm9' (messages: m1)"),
+        (["--message", "m1x"], "--message: no message 'm1x'; did you mean 'm1'?"),
+        (["-o", "x.gif"], "-o: unknown format; use one of .png, .svg, .pdf"),
+        (["-o", "/no/such/folder/x.png"], "-o: the folder does not exist"),
+    ],
+)
+def test_cli_plot_bad_options_exit_2(tmp_path, capsys, argv, fragment):
+    args = ["plot", "route", str(SCENARIOS / "classroom.yaml")]
+    if "-o" not in argv:
+        args += ["-o", str(tmp_path / "x.png")]
+    assert main(args + argv) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_eml_files_parse_back(tmp_path):
+    import email
+    import email.policy
+
+    assert main(["run", str(SCENARIOS / "classroom.yaml"), "--eml", str(tmp_path), "--json"]) == 0
+    (path,) = tmp_path.glob("*.eml")
+    parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert len(parsed.get_all("Received")) == 3

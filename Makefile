@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SCENARIO ?= scenarios/classroom.yaml
 
-.PHONY: run test lint install install-test clean
+.PHONY: run test lint install install-test docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: install-test
 
 test: lint
 	MPLBACKEND=Agg $(BIN)/python -m pytest
+
+# The classroom pictures shown in README.md, drawn anew from the simulation.
+docs: install
+	$(BIN)/mailsim run scenarios/classroom.yaml --plots docs/classroom > /dev/null
+	MAILSIM_FRAMES=32 $(BIN)/mailsim plot animate scenarios/classroom.yaml -o docs/classroom/route.gif
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -16,7 +16,7 @@ from typing import TextIO
 from mailsim.errors import InputError, Problem
 
 PROTOCOLS = ("tcp", "tls", "dns", "smtp", "lmtp", "pop3")
-PLOTS = ("route", "sequence", "timeline", "delays")
+PLOTS = ("route", "sequence", "timeline", "delays", "animate")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--eml", metavar="DIR", help="write each delivered copy as an .eml file")
 
-    plot = sub.add_parser("plot", help="draw one figure of a run to a PNG, SVG or PDF file")
+    plot = sub.add_parser(
+        "plot", help="draw one figure of a run (PNG, SVG, PDF; animate: GIF or HTML)"
+    )
     plot.add_argument("kind", choices=PLOTS, help="which figure")
     plot.add_argument("scenario", help="scenario file (YAML)")
     plot.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
@@ -151,12 +153,13 @@ def _safe_name(name: str) -> str:
 
 def _plot(args: argparse.Namespace) -> int:
     import mailsim
-    from mailsim.plot.files import FORMATS, save
+    from mailsim.plot.files import ANIMATION_FORMATS, FORMATS, save
 
     output = Path(args.output)
-    if output.suffix.lower() not in FORMATS:
+    formats = ANIMATION_FORMATS if args.kind == "animate" else FORMATS
+    if output.suffix.lower() not in formats:
         raise InputError(
-            [Problem(args.output, "-o", f"unknown format; use one of {', '.join(FORMATS)}")]
+            [Problem(args.output, "-o", f"unknown format; use one of {', '.join(formats)}")]
         )
     if not output.parent.is_dir():
         raise InputError([Problem(args.output, "-o", "the folder does not exist")])

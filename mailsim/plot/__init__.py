@@ -1,13 +1,14 @@
-"""Figures of a Result: ``route``, ``sequence``, ``timeline``, ``delays``.
+"""Figures of a Result: ``route``, ``sequence``, ``timeline``, ``delays``, ``animate``.
 
 Each takes a :class:`mailsim.Result` (and a message id where it fits) and an optional
 matplotlib ``Axes``, draws on it and returns it; it never calls ``plt.show()`` and never
 changes rcParams. matplotlib is imported only here and below.
 """
 
+from mailsim.plot.animate import animate
 from mailsim.plot.delays import delays
 from mailsim.plot.route import route
 from mailsim.plot.sequence import sequence
 from mailsim.plot.timeline import timeline
 
-__all__ = ["delays", "route", "sequence", "timeline"]
+__all__ = ["animate", "delays", "route", "sequence", "timeline"]

@@ -11,9 +11,19 @@ from mailsim import plot
 from mailsim.result import Result
 
 FORMATS = (".png", ".svg", ".pdf")
+ANIMATION_FORMATS = (".gif", ".html")
 
 
 def save(result: Result, kind: str, path: Path, message: str | None = None) -> Path:
+    if kind == "animate":
+        from matplotlib.animation import PillowWriter
+
+        animation = plot.animate(result, message)
+        if path.suffix.lower() == ".html":
+            path.write_text(animation.to_jshtml(), encoding="utf-8")
+        else:
+            animation.save(path, writer=PillowWriter(fps=8), dpi=60)
+        return path
     draw = getattr(plot, kind)
     ax = draw(result, message) if kind in ("route", "sequence", "delays") else draw(result)
     try:

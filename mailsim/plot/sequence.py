@@ -41,10 +41,12 @@ def exchanges(result: Result, message: str) -> pd.DataFrame:
                 "time": time, "arrive": arrive, "src": src, "dst": dst, "protocol": protocol,
                 "step": str(group["step"].iloc[0]), "code": str(group["code"].iloc[0]),
                 "label": " · ".join(details),
+                "steps": tuple(str(x) for x in group["step"]),
+                "codes": tuple(str(x) for x in group["code"]),
             }
         )  # fmt: skip
     frame = pd.DataFrame(rows, columns=["time", "arrive", "src", "dst", "protocol", "step",
-                                        "code", "label"])  # fmt: skip
+                                        "code", "label", "steps", "codes"])  # fmt: skip
     return frame.sort_values(["time", "arrive"], kind="stable", ignore_index=True)
 
 
@@ -90,10 +92,16 @@ def sequence(
     ax: Axes | None = None,
     cut: float = 5.0,
     protocols: tuple[str, ...] | None = None,
+    rows: pd.DataFrame | None = None,
+    highlight: int | None = None,
 ) -> Axes:
-    """Draw the ladder diagram of ``message`` (default: the first one)."""
+    """Draw the ladder diagram of ``message`` (default: the first one).
+
+    ``rows`` draws only those exchanges (a window of :func:`exchanges`), and
+    ``highlight`` emphasises the exchange with that index (the step-through viewer)."""
     message = message or result.copies[0].message.id
-    rows = exchanges(result, message)
+    if rows is None:
+        rows = exchanges(result, message)
     if protocols is not None:
         rows = rows[rows["protocol"].isin(protocols)]
     lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))
@@ -117,6 +125,10 @@ def sequence(
     for row in rows.itertuples():
         y0, y1 = scale(row.time), scale(row.arrive)
         colour = style.PROTOCOL.get(row.protocol, "#333333")
+        current = row.Index == highlight
+        if current:
+            ax.axhspan(min(y0, y1) - 0.35, max(y0, y1) + 0.35, color=style.OKABE_ITO["yellow"],
+                       alpha=0.35, zorder=0)  # fmt: skip
         if row.step == "timeout":
             ax.plot(
                 [x[row.dst]], [y1], marker="X", color=style.OUTCOME["temporary"], ms=9, zorder=4
@@ -130,7 +142,8 @@ def sequence(
                 colour = style.OUTCOME[outcome]
         arrow = ax.annotate(
             "", xy=(x[row.dst], y1), xytext=(x[row.src], y0),
-            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.3, "shrinkA": 0, "shrinkB": 0},
+            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.6 if current else 1.3,
+                        "shrinkA": 0, "shrinkB": 0},
             zorder=3,
         )  # fmt: skip
         arrow.set_gid("exchange")

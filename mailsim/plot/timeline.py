@@ -14,7 +14,7 @@ from mailsim.result import Result
 WAITS = {
     "queued": ("#d9d9d9", ""),
     "retry": (style.OUTCOME["temporary"], "///"),
-    "poll": (style.COST["poll"], ""),
+    "poll": ("#EBD0E1", ""),  # a pale version of the POP3 colour: waiting, not working
 }
 
 

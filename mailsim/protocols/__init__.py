@@ -113,3 +113,69 @@ class Transcript:
 
     def accepted(self) -> list[str]:
         return [rcpt for rcpt, reply in self.replies.items() if reply.code.startswith("2")]
+
+
+# What a reply code or protocol step means, in a learner's words (RFC 5321 §4.2.2-4.2.3,
+# RFC 1939, RFC 1035 §4.1.1, RFC 793). The client acts on the code alone, and on its
+# first digit when it does not know the code (RFC 5321 §4.2.1).
+MEANINGS: dict[str, str] = {
+    "220": "service ready (greeting, or ready to start TLS)",
+    "221": "closing the connection",
+    "235": "authentication succeeded",
+    "250": "requested action okay, completed",
+    "354": "start mail input; end with <CRLF>.<CRLF>",
+    "421": "service not available, closing the connection (temporary)",
+    "450": "mailbox unavailable, try again later (temporary: greylisting, policy)",
+    "451": "local error in processing (temporary)",
+    "452": "insufficient storage (temporary)",
+    "500": "syntax error, command unrecognised",
+    "501": "syntax error in parameters",
+    "502": "command not implemented",
+    "503": "bad sequence of commands",
+    "530": "authentication required",
+    "535": "authentication credentials invalid",
+    "550": "mailbox unavailable (permanent: no such user, policy)",
+    "552": "exceeded storage allocation (permanent)",
+    "553": "mailbox name not allowed",
+    "554": "transaction failed (permanent: e.g. relay access denied)",
+    "+OK": "POP3: success",
+    "-ERR": "POP3: failure",
+    "NOERROR": "DNS: the name exists; here are its records",
+    "NXDOMAIN": "DNS: no such domain (final)",
+    "SERVFAIL": "DNS: the server could not answer (try again)",
+    "SYN": "TCP: the client asks to open a connection",
+    "SYN-ACK": "TCP: the server agrees",
+    "ACK": "TCP: the client confirms; the connection is open",
+    "RST": "TCP: connection refused (nothing listens on that port)",
+    "EHLO": "SMTP: hello, and tell me your extensions",
+    "LHLO": "LMTP: hello (the LMTP form of EHLO)",
+    "STARTTLS": "switch this connection to TLS",
+    "AUTH": "log in (RFC 4954); PLAIN sends the password, so only inside TLS",
+    "MAIL": "the envelope sender (where bounces go)",
+    "RCPT": "one envelope recipient",
+    "DATA": "ready to send the message",
+    "message": "the message itself, ended by a line with a single dot",
+    "QUIT": "goodbye",
+    "CAPA": "POP3: which extensions do you have?",
+    "STLS": "POP3: switch this connection to TLS",
+    "USER": "POP3: the user name",
+    "PASS": "POP3: the password",
+    "STAT": "POP3: how many messages, how many bytes?",
+    "LIST": "POP3: the size of each message",
+    "RETR": "POP3: send me message n",
+    "DELE": "POP3: delete message n when I QUIT",
+    "timeout": "no reply in time: the client gives up on this connection",
+}
+
+
+def meaning(step: str, code: str = "") -> str:
+    """A learner's explanation of a protocol step or reply code ("" if none is known)."""
+    if code and code in MEANINGS:
+        return MEANINGS[code]
+    if step in MEANINGS:
+        return MEANINGS[step]
+    if step.startswith("query "):
+        return f"DNS: where is the {step.split()[1]} record of this name?"
+    if code[:1] in "45" and len(code) == 3:
+        return "temporary failure: try again later" if code[0] == "4" else "permanent failure"
+    return ""

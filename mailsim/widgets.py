@@ -1,0 +1,151 @@
+"""Step through a message's journey in a notebook, as in Packet Tracer's simulation mode:
+Next, Back, Play and a slider over the exchanges, a filter by protocol, and for each step
+the route and the ladder with the step highlighted and what it means in words.
+
+Without a widget front end (a script, CI) the same object draws any step as a figure:
+``StepViewer(result).draw(5)``. The widgets need ipywidgets (``pip install
+mailsim[notebooks]``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch
+
+from mailsim.plot import style
+from mailsim.plot.route import route
+from mailsim.plot.sequence import exchanges, sequence
+from mailsim.plot.topology import positions
+from mailsim.protocols import meaning
+from mailsim.result import Result
+
+WINDOW = 7  # exchanges shown before and after the current one in the ladder
+
+
+class StepViewer:
+    """The exchanges of one message (default: the first), one step at a time."""
+
+    def __init__(
+        self, result: Result, message: str | None = None, protocols: tuple[str, ...] | None = None
+    ) -> None:
+        self.result = result
+        self.message = message or result.copies[0].message.id
+        self._all = exchanges(result, self.message)
+        self.protocols = protocols
+        self.step = 0
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The exchanges shown: all, or those of the chosen protocols."""
+        if not self.protocols:
+            return self._all
+        return self._all[self._all["protocol"].isin(self.protocols)]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def detail(self, step: int) -> str:
+        """What happens at ``step``, in words: who sends what to whom, and what it means."""
+        row = self.rows.iloc[step]
+        took = row["arrive"] - row["time"]
+        lines = [
+            f"Step {step + 1} of {len(self)} · t = {row['time']:.6f} s · {row['protocol'].upper()}",
+            f"{row['src']} → {row['dst']}: {row['label']}",
+            f"arrives {took * 1000:.3f} ms later" if took > 0 else "",
+        ]
+        # A pipelined group carries several commands or replies: explain each once.
+        seen = []
+        for one_step, code in zip(row["steps"], row["codes"], strict=True):
+            what = meaning(one_step, code)
+            label = code or one_step
+            if what and (label, what) not in seen:
+                seen.append((label, what))
+        for label, what in seen:
+            prefix = f"{label}: " if len(seen) > 1 else ""
+            lines.append(f"meaning: {prefix}{what}")
+        return "\n".join(line for line in lines if line)
+
+    def draw(self, step: int, fig: Figure | None = None) -> Figure:
+        """The route with the current exchange, the ladder around it, and the words."""
+        if fig is None:
+            fig = plt.figure(figsize=(12.8, 7.2), layout="constrained")
+        fig.clear()
+        rows = self.rows
+        step = max(0, min(step, len(rows) - 1))
+        grid = fig.add_gridspec(2, 2, height_ratios=[5, 1], width_ratios=[1.3, 1])
+        ax_route, ax_ladder = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+        ax_text = fig.add_subplot(grid[1, :])
+        route(self.result, self.message, ax=ax_route)
+        ax_route.get_legend().remove()
+        ax_route.set_title(ax_route.get_title(loc="left"), loc="left", fontsize=9)
+        if len(rows):
+            current = rows.iloc[step]
+            pos = positions(self.result)
+            arrow = FancyArrowPatch(
+                pos[current["src"]], pos[current["dst"]], arrowstyle="-|>,head_length=0.9,head_width=0.5",
+                color=style.OKABE_ITO["yellow"], lw=6, alpha=0.9, zorder=2, shrinkA=12, shrinkB=12,
+            )  # fmt: skip
+            arrow.set_gid("current")
+            ax_route.add_patch(arrow)
+            window = rows.iloc[max(0, step - WINDOW) : step + WINDOW + 1]
+            sequence(
+                self.result, self.message, ax=ax_ladder, rows=window, highlight=rows.index[step]
+            )
+            ax_ladder.set_title(f"exchanges around step {step + 1}", loc="left", fontsize=9)
+            ax_ladder.get_legend().remove()
+        ax_text.set_axis_off()
+        ax_text.text(0.0, 1.0, self.detail(step) if len(rows) else "no exchange", va="top",
+                     family="monospace", fontsize=10, transform=ax_text.transAxes)  # fmt: skip
+        self.step = step
+        return fig
+
+    # -- the widgets -----------------------------------------------------------------------
+
+    def widget(self) -> Any:
+        """Next, Back, Play, a slider and a protocol filter, redrawing the step."""
+        import ipywidgets as w
+
+        out = w.Output()
+        slider = w.IntSlider(value=0, min=0, max=max(len(self) - 1, 0), description="step")
+        play = w.Play(value=0, min=0, max=slider.max, interval=800, description="Play")
+        w.jslink((play, "value"), (slider, "value"))
+        back, forward = w.Button(description="◀ Back"), w.Button(description="Next ▶")
+        choices = sorted(set(self._all["protocol"]))
+        only = w.SelectMultiple(options=choices, value=tuple(choices), description="show", rows=3)
+        fig = plt.figure(figsize=(12.8, 7.2), layout="constrained")
+        plt.close(fig)  # drawn into the Output below, not by pyplot's own display
+
+        def show(step: int) -> None:
+            self.draw(step, fig)
+            out.clear_output(wait=True)
+            with out:
+                from IPython.display import display
+
+                display(fig)
+
+        def on_slide(change: dict[str, Any]) -> None:
+            show(int(change["new"]))
+
+        def on_filter(change: dict[str, Any]) -> None:
+            self.protocols = tuple(change["new"]) or None
+            slider.max = play.max = max(len(self) - 1, 0)
+            slider.value = min(slider.value, slider.max)
+            show(slider.value)
+
+        slider.observe(on_slide, names="value")
+        only.observe(on_filter, names="value")
+        back.on_click(lambda _: setattr(slider, "value", max(slider.value - 1, 0)))
+        forward.on_click(lambda _: setattr(slider, "value", min(slider.value + 1, slider.max)))
+        show(0)
+        self._controls = {
+            "slider": slider,
+            "play": play,
+            "back": back,
+            "next": forward,
+            "filter": only,
+        }
+        return w.VBox([w.HBox([back, forward, play, slider]), only, out])

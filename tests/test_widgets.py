@@ -1,0 +1,92 @@
+"""The step-through viewer and the animation: the drawing logic headless, the widget
+callbacks with ipywidgets (no front end is needed to run them)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pytest
+
+from mailsim.plot import animate
+from mailsim.plot.sequence import exchanges
+from mailsim.widgets import StepViewer
+
+
+def test_viewer_steps_through_every_exchange_of_the_message(classroom_result):
+    viewer = StepViewer(classroom_result)
+    assert len(viewer) == len(exchanges(classroom_result, "m1"))
+    assert viewer.detail(0).splitlines()[
+        1
+    ] == "bob-pc → pop-home: SYN" or "alice-pc" in viewer.detail(0)
+    text = viewer.detail(10)
+    assert "EHLO alice-pc.school.example" in text
+    assert "meaning: SMTP: hello, and tell me your extensions" in text
+
+
+def test_viewer_draws_a_step_with_the_current_exchange_highlighted(classroom_result):
+    viewer = StepViewer(classroom_result)
+    fig = viewer.draw(12)
+    try:
+        route_ax, ladder_ax, text_ax = fig.axes
+        current = [p for p in route_ax.patches if p.get_gid() == "current"]
+        assert len(current) == 1
+        assert "Step 13 of" in text_ax.texts[0].get_text()
+        thick = [
+            a
+            for a in ladder_ax.texts
+            if a.get_gid() == "exchange" and a.arrow_patch.get_linewidth() > 2
+        ]
+        assert len(thick) == 1
+    finally:
+        plt.close(fig)
+
+
+def test_viewer_filter_by_protocol(classroom_result):
+    viewer = StepViewer(classroom_result, protocols=("dns",))
+    assert len(viewer) == 4
+    assert "meaning: DNS: where is the MX record of this name?" in viewer.detail(0)
+
+
+def test_reply_code_meanings(classroom_result):
+    viewer = StepViewer(classroom_result, protocols=("smtp",))
+    details = [viewer.detail(i) for i in range(len(viewer))]
+    assert any("meaning: 354: start mail input; end with <CRLF>.<CRLF>" in d for d in details)
+    assert any("meaning: authentication succeeded" in d for d in details)
+
+
+def test_widget_buttons_move_the_step(classroom_result):
+    pytest.importorskip("ipywidgets")
+    viewer = StepViewer(classroom_result)
+    box = viewer.widget()
+    controls = viewer._controls
+    assert box.children[0].children[0] is controls["back"]
+    controls["next"].click()
+    controls["next"].click()
+    assert viewer.step == 2
+    controls["back"].click()
+    assert viewer.step == 1
+    controls["filter"].value = ("smtp",)
+    assert controls["slider"].max == len(viewer) - 1
+    assert all(p == "smtp" for p in viewer.rows["protocol"])
+
+
+def test_animation_frames_follow_the_route(classroom_result, monkeypatch):
+    monkeypatch.setenv("MAILSIM_FRAMES", "8")
+    animation = animate(classroom_result, "m1")
+    html = animation.to_jshtml()
+    assert "<img" in html or "animation" in html.lower()
+    assert plt.get_fignums() == []
+
+
+def test_cli_animate_writes_a_gif(tmp_path, monkeypatch, capsys):
+    from mailsim.cli import main
+    from tests.conftest import SCENARIOS
+
+    monkeypatch.setenv("MAILSIM_FRAMES", "4")
+    out = tmp_path / "route.gif"
+    assert main(["plot", "animate", str(SCENARIOS / "classroom.yaml"), "-o", str(out)]) == 0
+    assert out.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+    assert (
+        main(["plot", "animate", str(SCENARIOS / "classroom.yaml"), "-o", str(tmp_path / "x.png")])
+        == 2
+    )
+    assert "use one of .gif, .html" in capsys.readouterr().err

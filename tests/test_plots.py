@@ -53,7 +53,12 @@ def test_route_has_one_arrow_per_hop(result, ax):
         for p in ax.patches
         if isinstance(p, FancyArrowPatch) and (p.get_gid() or "").startswith("hop-")
     ]
-    assert len(arrows) == len(mine)
+    # One arrow per hop; repeated failures of one hop with one code share an arrow.
+    covered = []
+    for arrow in arrows:
+        first, last = map(int, arrow.get_gid().split("-")[1:])
+        covered += range(first, last + 1)
+    assert sorted(covered) == sorted(mine["index"])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "mail server (MTA)" in legend
     assert "failed attempt" in legend

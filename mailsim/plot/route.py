@@ -82,8 +82,8 @@ def _domains(ax: Axes, result: Result, pos: dict[str, tuple[float, float]]) -> N
             facecolor="#f2f2f2", edgecolor="#bbbbbb", lw=1, zorder=0,
         )  # fmt: skip
         ax.add_patch(box)
-        ax.text(min(xs) - pad + 0.05, max(ys) + pad - 0.05, domain, fontsize=9,
-                color="#555555", va="top", zorder=0)  # fmt: skip
+        ax.text(min(xs) - pad + 0.05, max(ys) + pad + 0.04, domain, fontsize=9,
+                color="#555555", va="bottom", zorder=0)  # fmt: skip
 
 
 def _hops(
@@ -94,15 +94,17 @@ def _hops(
         (hops["message"] == message) & (hops["recipient"] == recipient) & ~hops["duplicate"]
     ]
     seen: dict[tuple[str, str], int] = {}
-    for hop in mine.itertuples():
+    for group in _grouped(mine):
+        hop, last = group[0], group[-1]
         if hop.src == hop.dst or hop.src not in pos or hop.dst not in pos:
             continue
         outcome = style.outcome_of(str(hop.code))
         n = seen.get((hop.src, hop.dst), 0)
         seen[(hop.src, hop.dst)] = n + 1
+        bend = 0.18 + 0.16 * n
         kwargs: dict[str, Any] = {
             "arrowstyle": "-|>,head_length=0.7,head_width=0.35",
-            "connectionstyle": f"arc3,rad={0.18 + 0.1 * n}",
+            "connectionstyle": f"arc3,rad={bend}",
             "lw": 2.5 if outcome == "ok" else 1.6,
             "color": style.OUTCOME["ok"] if outcome == "ok" else style.OUTCOME[outcome],
             "linestyle": ("-" if hop.tls else "--") if outcome == "ok" else ":",
@@ -111,18 +113,24 @@ def _hops(
             "zorder": 5,
         }
         arrow = FancyArrowPatch(pos[hop.src], pos[hop.dst], **kwargs)
-        arrow.set_gid(f"hop-{hop.index}")
+        arrow.set_gid(f"hop-{hop.index}-{last.index}")
         ax.add_patch(arrow)
+        numbers = f"{hop.index}" if len(group) == 1 else f"{hop.index}–{last.index}"
         if outcome == "ok":
             tls = f" · TLS {hop.tls}" if hop.tls else " · plaintext"
-            label = f"{hop.index}  {format_duration(hop.end - hop.start)}{tls}"
+            label = f"{numbers}  {format_duration(hop.end - hop.start)}{tls}"
         else:
-            label = f"{hop.index}  ✗ {hop.code}"
+            times = f" ×{len(group)}" if len(group) > 1 else ""
+            label = f"{numbers}  ✗ {hop.code}{times}"
         (x0, y0), (x1, y1) = pos[hop.src], pos[hop.dst]
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-        dx, dy = x1 - x0, y1 - y0
-        bend = 0.18 + 0.1 * n
-        ax.annotate(label, (mx - dy * bend * 0.6, my + dx * bend * 0.6), ha="center",
+        # On the arc (matplotlib's arc3: a quadratic Bézier through the control point
+        # midpoint + rad · (dy, −dx)); arrows between the same two nodes put their labels
+        # at different places along the arc so that they do not cover each other.
+        cx, cy = (x0 + x1) / 2 + bend * (y1 - y0), (y0 + y1) / 2 - bend * (x1 - x0)
+        t = 0.5 - 0.2 * (n % 3) if n else 0.5
+        lx = (1 - t) ** 2 * x0 + 2 * t * (1 - t) * cx + t**2 * x1
+        ly = (1 - t) ** 2 * y0 + 2 * t * (1 - t) * cy + t**2 * y1
+        ax.annotate(label, (lx, ly), ha="center",
                     va="center", fontsize=8.5, zorder=6, color=kwargs["color"],
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})  # fmt: skip
     copy = result.copy(message, recipient)
@@ -131,3 +139,19 @@ def _hops(
         status += f" after {format_duration(copy.retrieved_at - copy.submitted_at)}"
     sender = copy.message.sender or "<> (bounce)"
     return f"Route of {message}: {sender} → {recipient} — {status}"
+
+
+def _grouped(hops: Any) -> list[list[Any]]:
+    """Consecutive failed attempts on the same hop with the same code share one arrow."""
+    groups: list[list[Any]] = []
+    for hop in hops.itertuples():
+        last = groups[-1][-1] if groups else None
+        if (
+            last is not None
+            and style.outcome_of(str(hop.code)) != "ok"
+            and (last.src, last.dst, str(last.code)) == (hop.src, hop.dst, str(hop.code))
+        ):
+            groups[-1].append(hop)
+        else:
+            groups.append([hop])
+    return groups

@@ -136,10 +136,11 @@ def sequence(
             ax.text(x[row.dst] + 0.1, y1, f"timeout: {_short(row.label)}", fontsize=7.5,
                     va="center", color=style.OUTCOME["temporary"])  # fmt: skip
             continue
-        if row.code:
-            outcome = style.outcome_of(row.code)
-            if outcome != "ok":
-                colour = style.OUTCOME[outcome]
+        outcomes = {style.outcome_of(code) for code in row.codes if code}
+        for worst in ("permanent", "temporary"):  # a group is as bad as its worst reply
+            if worst in outcomes:
+                colour = style.OUTCOME[worst]
+                break
         arrow = ax.annotate(
             "", xy=(x[row.dst], y1), xytext=(x[row.src], y0),
             arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.6 if current else 1.3,

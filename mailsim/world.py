@@ -31,8 +31,9 @@ from mailsim.rng import stream
 from mailsim.scenario import CrashFault, DnsNode, PopNode, Scenario, SmtpNode
 from mailsim.session import Session
 
-# Addresses for nodes without one: the documentation ranges of RFC 5737.
-_TEST_NETS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+# Addresses for nodes without one: the documentation ranges of RFC 5737, then the
+# benchmarking range of RFC 2544 for large worlds.
+_TEST_NETS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15")
 TERMINAL = ("retrieved", "bounced", "expired")
 
 

@@ -40,7 +40,14 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
                 ax.barh(row, width / scale, left=left / scale, color=style.COST[cost],
                         height=0.6, gid=f"delay-{cost}")  # fmt: skip
             left += width
-        ax.text(left / scale, row, f"  {format_duration(item.delay)}", va="center", fontsize=8)
+        # The working parts are too small to see next to the waits: say them in words.
+        working = " + ".join(
+            f"{style.COST_LABEL[c]} {format_duration(float(getattr(item, f'{c}_time')))}"
+            for c in ("network", "tls", "dns", "server")
+            if float(getattr(item, f"{c}_time")) > 0
+        )
+        ax.text(left / scale, row, f"  {format_duration(item.delay)}", va="center", fontsize=9)
+        ax.text(0, row - 0.42, f" {working}", va="center", fontsize=7.5, color="#333333")
         labels.append(f"{item.id} → {item.recipient}")
     # The legend says how much each part is: small parts are invisible next to long waits.
     handles = []
@@ -48,18 +55,18 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
         total = frame[f"{cost}_time"]
         if total.sum() <= 0:
             continue
-        value = total.iloc[0] if len(frame) == 1 else total.mean()
-        prefix = "" if len(frame) == 1 else "mean "
-        label = f"{style.COST_LABEL[cost]}: {prefix}{format_duration(float(value))}"
+        label = style.COST_LABEL[cost]
+        if len(frame) == 1:
+            label += f": {format_duration(float(total.iloc[0]))}"
         handles.append(Patch(color=style.COST[cost], label=label))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
               frameon=False)  # fmt: skip
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.invert_yaxis()
+    ax.set_ylim(len(labels) - 0.5, -0.75)  # top row first, with room for its words
     ax.set_xlabel(f"{unit} from submission to retrieval")
     ax.set_xlim(0, longest / scale * 1.15)
-    ax.set_title("Where the time went: end-to-end delay of each message, by part", loc="left",
-                 fontsize=11)  # fmt: skip
+    ax.set_title(f"Where the time went: end-to-end delay of each message, by part — scenario"
+                 f" {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
     return ax
 
 

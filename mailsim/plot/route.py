@@ -56,8 +56,10 @@ def route(
         Line2D([], [], color=style.OUTCOME["ok"], lw=2.5, ls="--", label="hop, plaintext"),
         Line2D([], [], color=style.OUTCOME["temporary"], lw=2, ls=":", label="failed attempt"),
     ]
+    handles.append(Line2D([], [], color=style.OUTCOME["permanent"], lw=2, ls=":",
+                          label="refused (5xx)"))  # fmt: skip
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9,
-              frameon=False, borderaxespad=0.0)  # fmt: skip
+              frameon=False, borderaxespad=0.0, labelspacing=1.0, markerscale=0.6)  # fmt: skip
     ax.set_title(title, fontsize=12, loc="left")
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.12)
@@ -110,6 +112,7 @@ def _hops(
             "linestyle": ("-" if hop.tls else "--") if outcome == "ok" else ":",
             "shrinkA": 14,
             "shrinkB": 14,
+            "mutation_scale": 16,  # arrowheads large enough to show the direction
             "zorder": 5,
         }
         arrow = FancyArrowPatch(pos[hop.src], pos[hop.dst], **kwargs)
@@ -138,7 +141,9 @@ def _hops(
     if copy.retrieved_at is not None:
         status += f" after {format_duration(copy.retrieved_at - copy.submitted_at)}"
     sender = copy.message.sender or "<> (bounce)"
-    return f"Route of {message}: {sender} → {recipient} — {status}"
+    return (
+        f"Route of {message}: {sender} → {recipient} — {status} (scenario {result.scenario.name!r})"
+    )
 
 
 def _grouped(hops: Any) -> list[list[Any]]:

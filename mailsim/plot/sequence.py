@@ -136,11 +136,11 @@ def sequence(
             ax.text(x[row.dst] + 0.1, y1, f"timeout: {_short(row.label)}", fontsize=7.5,
                     va="center", color=style.OUTCOME["temporary"])  # fmt: skip
             continue
-        outcomes = {style.outcome_of(code) for code in row.codes if code}
-        for worst in ("permanent", "temporary"):  # a group is as bad as its worst reply
-            if worst in outcomes:
-                colour = style.OUTCOME[worst]
-                break
+        # A group of replies takes the colour of its first failure: after a refused RCPT,
+        # DATA's "554 no valid recipients" is a consequence, not the cause.
+        failures = [style.outcome_of(c) for c in row.codes if c and style.outcome_of(c) != "ok"]
+        if failures:
+            colour = style.OUTCOME[failures[0]]
         arrow = ax.annotate(
             "", xy=(x[row.dst], y1), xytext=(x[row.src], y0),
             arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.6 if current else 1.3,
@@ -160,14 +160,21 @@ def sequence(
     copy = result.copy(message)
     ax.set_title(
         f"Every exchange of {message} ({copy.message.sender or '<>'} → {', '.join(copy.message.recipients)})"
-        " — time runs down; long waits are cut",
+        f" — scenario {result.scenario.name!r}; time runs down, long waits are cut",
         loc="left", fontsize=11,
     )  # fmt: skip
     handles = [Line2D([], [], color=c, lw=2, label=p.upper() if p != "pop3" else "POP3")
                for p, c in style.PROTOCOL.items() if p in set(rows["protocol"]) or p == "tcp"]  # fmt: skip
-    handles.append(Line2D([], [], color=style.OUTCOME["temporary"], lw=2, label="4xx / timeout"))
-    handles.append(Line2D([], [], color=style.OUTCOME["permanent"], lw=2, label="5xx"))
-    ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False, ncols=2)
+    handles.append(
+        Line2D(
+            [], [], color=style.OUTCOME["temporary"], lw=2, label="temporary failure (4xx, timeout)"
+        )
+    )
+    handles.append(
+        Line2D([], [], color=style.OUTCOME["permanent"], lw=2, label="permanent failure (5xx)")
+    )
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9,
+              frameon=False)  # fmt: skip
     return ax
 
 
@@ -177,6 +184,10 @@ def _short(text: str, width: int = 64) -> str:
 
 def _why(result: Result, message: str, t0: float, t1: float) -> str:
     """What the message was waiting for during a cut wait."""
+    events = result.events
+    timeouts = events[(events["step"] == "timeout") & ((events["time"] - t1).abs() < 1e-6)]
+    if not timeouts.empty:
+        return "no reply: waiting for the client's timeout"
     hops = result.hops
     mine = hops[hops["message"] == message]
     starting = mine[(mine["start"] >= t1 - 1e-9) & (mine["start"] <= t1 + 1.0)]

@@ -16,9 +16,10 @@ OKABE_ITO = {
     "black": "#000000",
 }
 
+# Orange and vermillion are kept for failures (temporary, permanent) in every figure.
 PROTOCOL = {
     "tcp": OKABE_ITO["grey"],
-    "tls": OKABE_ITO["orange"],
+    "tls": OKABE_ITO["black"],
     "dns": OKABE_ITO["sky"],
     "submission": OKABE_ITO["blue"],
     "smtp": OKABE_ITO["blue"],
@@ -34,12 +35,12 @@ OUTCOME = {
 
 COST = {
     "network": OKABE_ITO["blue"],
-    "tls": OKABE_ITO["orange"],
+    "tls": OKABE_ITO["black"],
     "dns": OKABE_ITO["sky"],
     "server": OKABE_ITO["green"],
     "queue": OKABE_ITO["grey"],
-    "retry": OKABE_ITO["vermillion"],
-    "poll": OKABE_ITO["purple"],
+    "retry": OKABE_ITO["orange"],  # waits caused by temporary failures
+    "poll": "#EBD0E1",  # a pale POP3 colour: waiting for the mail program, not working
 }
 
 COST_LABEL = {
@@ -72,7 +73,7 @@ ROLE_LABEL = {
 
 def outcome_of(code: str) -> str:
     """ok / temporary / permanent from a reply code or enhanced status (first digit)."""
-    if code.startswith(("2", "+")) or code == "NOERROR":
+    if code.startswith(("2", "3", "+")) or code == "NOERROR":
         return "ok"
     if code == "NXDOMAIN":
         return "permanent"

@@ -14,7 +14,7 @@ from mailsim.result import Result
 WAITS = {
     "queued": ("#d9d9d9", ""),
     "retry": (style.OUTCOME["temporary"], "///"),
-    "poll": ("#EBD0E1", ""),  # a pale version of the POP3 colour: waiting, not working
+    "poll": (style.COST["poll"], ""),
 }
 
 
@@ -55,7 +55,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes
             ax.barh(row, width, left=hop.start / scale, height=0.7, color=colour, gid="hop")
             if outcome != "ok":
                 ax.text(hop.start / scale, row - 0.42, str(hop.code), fontsize=7,
-                        color=colour, ha="center", va="bottom")  # fmt: skip
+                        color=colour, ha="left", va="bottom")  # fmt: skip
             previous_end = max(previous_end, hop.end)
             previous_failed = outcome != "ok"
         if copy.status in ("bounced", "expired"):

@@ -69,7 +69,6 @@ class Topology:
         }
         self.faults = faults
         self._paths: dict[tuple[str, str, frozenset[frozenset[str]]], Path | None] = {}
-        self._trees: dict[tuple[str, frozenset[frozenset[str]]], dict[str, list[str]]] = {}
 
     def path(self, src: str, dst: str, t: float | None = None) -> Path:
         """The lowest-latency path at time ``t`` (avoiding links that are down then)."""
@@ -83,16 +82,12 @@ class Topology:
         return path
 
     def _path(self, src: str, dst: str, down: frozenset[frozenset[str]]) -> Path | None:
-        # One Dijkstra per source (and set of links down) gives the paths to every node.
-        tree = self._trees.get((src, down))
-        if tree is None:
-            graph = self.graph
-            if down:
-                graph = nx.restricted_view(graph, [], [tuple(pair) for pair in down])
-            tree = nx.single_source_dijkstra_path(graph, src, weight="latency")
-            self._trees[(src, down)] = tree
-        nodes = tree.get(dst)
-        if nodes is None:
+        graph = self.graph
+        if down:
+            graph = nx.restricted_view(graph, [], [tuple(pair) for pair in down])
+        try:
+            nodes = nx.shortest_path(graph, src, dst, weight="latency")
+        except (nx.NetworkXNoPath, nx.NodeNotFound):
             return None
         pairs = list(itertools.pairwise(nodes))
         edges = [self.graph.edges[a, b] for a, b in pairs]

@@ -10,7 +10,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 import mailsim
 from mailsim import plot
 from mailsim.cli import main
-from mailsim.plot.sequence import exchanges
+from mailsim.plot.sequence import collapse_repeats, exchanges
 from tests.conftest import SCENARIOS
 
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
@@ -33,7 +33,7 @@ def test_sequence_has_one_arrow_per_exchange(result, ax):
     before = plt.get_fignums()
     assert plot.sequence(result, message, ax=ax) is ax
     assert plt.get_fignums() == before  # drew on the given Axes, made no figure
-    rows = exchanges(result, message)
+    rows, _ = collapse_repeats(exchanges(result, message))
     arrows = [a for a in ax.texts if a.get_gid() == "exchange"]
     assert len(arrows) == (rows["step"] != "timeout").sum()
     labels = {t.get_text() for t in ax.texts}
@@ -76,7 +76,7 @@ def test_delay_segments_add_up_to_the_end_to_end_delay(result, ax):
         assert bars == []
         return
     longest = retrieved["delay"].max()
-    scale = 1.0 if longest < 120 else 60.0 if longest < 7200 else 3600.0
+    scale = 1.0 if longest < 120 else 60.0 if longest < 4 * 3600 else 3600.0
     for row, item in enumerate(retrieved.itertuples()):
         mine = [b for b in bars if abs(b.get_y() + b.get_height() / 2 - row) < 1e-9]
         assert sum(b.get_width() for b in mine) * scale == pytest.approx(
@@ -144,3 +144,29 @@ def test_eml_files_parse_back(tmp_path):
     (path,) = tmp_path.glob("*.eml")
     parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert len(parsed.get_all("Received")) == 3
+
+
+def test_repeated_failed_attempts_collapse_into_one_labelled_cut(ax):
+    result = mailsim.run(mailsim.load(SCENARIOS / "mx-down.yaml"))
+    rows, cuts = collapse_repeats(exchanges(result, "m1"))
+    assert len(cuts) == 1
+    # Attempts at 600, 1200, 2400 and 4800 s fail alike (the first one rides with the
+    # submission): 600 s and 4800 s stay, the two between are cut.
+    assert cuts[0][1] == "2 more attempts just like the one above, at 20 min 0 s, 40 min 0 s"
+    plot.sequence(result, "m1", ax=ax)
+    texts = [t.get_text() for t in ax.texts]
+    assert any("2 more attempts just like the one above" in t for t in texts)
+    assert len(rows) < len(exchanges(result, "m1"))
+
+
+def test_crash_is_marked_on_the_ladder(ax):
+    result = mailsim.run(mailsim.load(SCENARIOS / "server-crash.yaml"))
+    plot.sequence(result, "m1", ax=ax)
+    assert any(t.get_text().startswith("mx-home crashes (back after 10 min 0 s)") for t in ax.texts)
+
+
+def test_plots_dir_has_a_route_and_ladder_per_message(tmp_path):
+    assert main(["run", str(SCENARIOS / "unknown-user.yaml"), "--plots", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["delays.png", "route-m1.dsn1.png", "route.png", "sequence-m1.dsn1.png",
+                     "sequence.png", "timeline.png"]  # fmt: skip

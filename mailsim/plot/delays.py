@@ -28,9 +28,7 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
     if ax is None:
         _, ax = plt.subplots(figsize=(12.8, max(2.6, 0.5 * len(frame) + 2.0)), layout="constrained")
     longest = float(frame["delay"].max()) if len(frame) else 1.0
-    scale, unit = (
-        (1.0, "s") if longest < 120 else (60.0, "min") if longest < 7200 else (3600.0, "h")
-    )
+    scale, unit = style.time_unit(longest)
     labels = []
     for row, item in enumerate(frame.itertuples()):
         left = 0.0

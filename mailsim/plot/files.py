@@ -33,7 +33,17 @@ def save(result: Result, kind: str, path: Path, message: str | None = None) -> P
     return path
 
 
+PER_MESSAGE = 10  # route and ladder of at most this many messages besides the first
+
+
 def save_all(result: Result, folder: Path) -> list[Path]:
-    """route.png, sequence.png (the first message), timeline.png, delays.png."""
+    """route.png, sequence.png (the first message), timeline.png, delays.png, and for
+    the next messages (bounces included) route-ID.png and sequence-ID.png."""
     kinds = ("route", "sequence", "timeline", "delays") if result.copies else ("route",)
-    return [save(result, kind, folder / f"{kind}.png") for kind in kinds]
+    written = [save(result, kind, folder / f"{kind}.png") for kind in kinds]
+    ids = list(dict.fromkeys(c.message.id for c in result.copies))
+    for message in ids[1 : PER_MESSAGE + 1]:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in message)
+        for kind in ("route", "sequence"):
+            written.append(save(result, kind, folder / f"{kind}-{safe}.png", message))
+    return written

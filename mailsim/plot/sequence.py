@@ -100,8 +100,9 @@ def sequence(
     ``rows`` draws only those exchanges (a window of :func:`exchanges`), and
     ``highlight`` emphasises the exchange with that index (the step-through viewer)."""
     message = message or result.copies[0].message.id
+    repeats: list[tuple[float, str]] = []
     if rows is None:
-        rows = exchanges(result, message)
+        rows, repeats = collapse_repeats(exchanges(result, message), cut)
     if protocols is not None:
         rows = rows[rows["protocol"].isin(protocols)]
     lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))
@@ -117,9 +118,12 @@ def sequence(
         ax.plot([x[name], x[name]], [top, bottom], color="#bbbbbb", lw=1, zorder=1)
         ax.text(x[name], top - 0.3, name, ha="center", va="bottom", fontsize=10,
                 fontweight="bold", color=colour)  # fmt: skip
+    repeated = dict(repeats)
     for t0, t1, y0, y1 in scale.gaps:
         ax.axhspan(y0 + 0.3, y1 - 0.3, color="#f0f0f0", zorder=0)
         label = f"⋯ {format_duration(t1 - t0)} {_why(result, message, t0, t1)} ⋯"
+        if t1 in repeated:
+            label = f"⋯ {format_duration(t1 - t0)}: {repeated[t1]} ⋯"
         ax.text(sum(x.values()) / max(len(x), 1), (y0 + y1) / 2, label, ha="center",
                 va="center", fontsize=9, style="italic", color="#555555")  # fmt: skip
     for row in rows.itertuples():
@@ -151,6 +155,7 @@ def sequence(
         ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, _short(row.label), ha="center",
                 va="bottom", fontsize=7.5, color=colour, zorder=4,
                 bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})  # fmt: skip
+    _crashes(ax, result, x, scale, rows)
     _time_ticks(ax, scale)
     ax.set_ylim(bottom, top - 1.2)
     ax.set_xlim(-1.2, 2.0 * max(len(lanes) - 1, 1) + 1.2)
@@ -176,6 +181,65 @@ def sequence(
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9,
               frameon=False)  # fmt: skip
     return ax
+
+
+def collapse_repeats(
+    rows: pd.DataFrame, cut: float = 5.0
+) -> tuple[pd.DataFrame, list[tuple[float, str]]]:
+    """Three or more identical stretches of activity in a row (the same exchanges, the
+    same outcome: a retried attempt failing again) keep only the first and the last; the
+    ones between become part of a labelled cut. Returns the rows kept and, for each cut,
+    (the time the cut ends, its label)."""
+    if rows.empty:
+        return rows, []
+    # Stretches: runs of exchanges with no pause longer than ``cut`` between them.
+    starts = rows["time"].to_numpy()
+    ends = rows["arrive"].cummax().to_numpy()
+    stretch = [0]
+    for k in range(1, len(rows)):
+        stretch.append(stretch[-1] + (1 if starts[k] - ends[k - 1] > cut else 0))
+    rows = rows.assign(stretch=stretch)
+    groups = [g for _, g in rows.groupby("stretch", sort=True)]
+    signature = [tuple(zip(g["src"], g["dst"], g["step"], g["code"], strict=True)) for g in groups]
+    drop: set[int] = set()
+    cuts: list[tuple[float, str]] = []
+    i = 0
+    while i < len(groups):
+        j = i
+        while j + 1 < len(groups) and signature[j + 1] == signature[i]:
+            j += 1
+        if j - i >= 2:
+            middle = range(i + 1, j)
+            drop.update(middle)
+            when = ", ".join(format_duration(groups[m]["time"].iloc[0]) for m in middle)
+            noun = "attempt" if len(middle) == 1 else "attempts"
+            cuts.append((float(groups[j]["time"].iloc[0]),
+                         f"{len(middle)} more {noun} just like the one above, at {when}"))  # fmt: skip
+        i = j + 1
+    kept = rows[~rows["stretch"].isin(drop)].drop(columns="stretch")
+    return kept.reset_index(drop=True), cuts
+
+
+def _crashes(
+    ax: Axes, result: Result, x: dict[str, float], scale: TimeScale, rows: pd.DataFrame
+) -> None:
+    """Mark the moment a server crashed on its lane, if the ladder shows that moment."""
+    from mailsim.scenario import CrashFault
+
+    if rows.empty:
+        return
+    first, last = rows["time"].min(), rows["arrive"].max()
+    for fault in result.scenario.faults:
+        if isinstance(fault, CrashFault) and fault.node in x and first <= fault.at <= last:
+            if any(t0 < fault.at < t1 for t0, t1, _, _ in scale.gaps):
+                continue
+            y = scale(fault.at)
+            ax.plot(
+                [x[fault.node]], [y], marker="X", ms=14, color=style.OUTCOME["permanent"], zorder=6
+            )
+            ax.text(x[fault.node] + 0.15, y, f"{fault.node} crashes (back after"
+                    f" {format_duration(fault.restart)})", fontsize=8.5, va="center",
+                    color=style.OUTCOME["permanent"], zorder=6)  # fmt: skip
 
 
 def _short(text: str, width: int = 64) -> str:

@@ -80,3 +80,12 @@ def outcome_of(code: str) -> str:
     if code.startswith("5") or code.startswith("-"):
         return "permanent"
     return "temporary"
+
+
+def time_unit(seconds: float) -> tuple[float, str]:
+    """One choice of unit for every figure: seconds, minutes or hours by the span shown."""
+    if seconds < 120:
+        return 1.0, "s"
+    if seconds < 4 * 3600:
+        return 60.0, "min"
+    return 3600.0, "h"

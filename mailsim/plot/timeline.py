@@ -28,7 +28,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes
     hops = result.hops
     hops = hops[~hops["duplicate"]]
     end_time = max(result.end_time, 1.0)
-    scale, unit = (60.0, "min") if end_time < 4 * 3600 else (3600.0, "h")
+    scale, unit = style.time_unit(end_time)
     min_width = end_time / scale / 400  # keep millisecond sessions visible
     labels = []
     for row, copy in enumerate(copies):

@@ -20,3 +20,15 @@ def test_classroom_message_is_retrieved_over_four_hops(capsys):
     assert submission["tls"] == "1.3"
     assert submission["auth"] is True
     assert message["hops"][1]["auth"] is False
+
+
+def test_readme_shows_what_make_run_prints(capsys):
+    """The quickstart's sample output is the real output of the classroom scenario."""
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("m1  alice@school.example → bob@home.example")
+    shown = readme[start : readme.index("```", start)].strip().splitlines()
+    assert main(["run", str(SCENARIOS / "classroom.yaml")]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[2:] == shown

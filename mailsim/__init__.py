@@ -28,11 +28,13 @@ __all__ = [
 ]
 
 
-def run(scenario: Scenario, seed: int = 0) -> Result:
-    """Simulate ``scenario`` with ``seed``: a pure function of the two."""
+def run(scenario: Scenario, seed: int = 0, detail: str = "full") -> Result:
+    """Simulate ``scenario`` with ``seed``: a pure function of the two. ``detail`` says
+    what is kept: ``full`` (every protocol step), ``hops`` (one row per mail hop) or
+    ``outcomes`` (one row per message and recipient); the timings are the same."""
     from mailsim.world import World
 
-    world = World(scenario, seed)
+    world = World(scenario, seed, detail)
     world.run()
     return world_result(world)
 

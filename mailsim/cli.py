@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="scenario file (YAML)")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     run.add_argument("--json", action="store_true", help="print one JSON document instead")
+    run.add_argument(
+        "--detail",
+        choices=("full", "hops", "outcomes"),
+        default="full",
+        help="keep every protocol step (full), one row per hop, or outcomes only",
+    )
     run.add_argument("--out", metavar="DIR", help="write events.csv, hops.csv, messages.csv")
     run.add_argument("--limit", type=int, default=20, help="messages shown in detail (20)")
     run.add_argument(
@@ -104,7 +110,9 @@ def _run(args: argparse.Namespace) -> int:
 
     scenario = mailsim.load(args.scenario)
     out = _out_dir(args.out) if args.out else None
-    result = mailsim.run(scenario, seed=args.seed)
+    if args.plots and args.detail != "full":
+        raise InputError([Problem(args.plots, "--plots", "needs --detail full (the default)")])
+    result = mailsim.run(scenario, seed=args.seed, detail=args.detail)
     if args.json:
         print(result.to_json())
     else:

@@ -29,6 +29,8 @@ INITIAL_WINDOW = 10  # segments, RFC 6928
 TCP_SYN = 60  # bytes of a SYN or SYN-ACK with options
 TCP_ACK = 52
 INITIAL_RTO = 1.0  # seconds, RFC 6298 §2.1; doubled after each loss (§5.5)
+MAX_RTO = 120.0  # RFC 6298 §2.5: a maximum of at least 60 s
+MAX_RETRANSMISSIONS = 15  # Linux tcp_retries2: then the connection is given up
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,9 @@ class Topology:
             return False
         return True
 
-    def rtt(self, src: str, dst: str) -> float:
+    def rtt(self, src: str, dst: str, t: float | None = None) -> float:
         """Round-trip time without jitter or transmission: 2 × the path's latency."""
-        return self.path(src, dst).rtt
+        return self.path(src, dst, t).rtt
 
     def transfer_time(self, src: str, dst: str, nbytes: int, t: float | None = None) -> float:
         """Seconds for ``nbytes`` sent in one flight at time ``t`` from ``src`` to reach
@@ -135,15 +137,17 @@ class Topology:
             lost = 1 - (1 - rate) ** segments  # some segment of the flight is lost
             rng = self._loss_rng[frozenset((a, b))]
             rto = INITIAL_RTO
-            while rng.random() < lost:
+            for _ in range(MAX_RETRANSMISSIONS):
+                if rng.random() >= lost:
+                    break
                 extra += rto
-                rto *= 2
+                rto = min(rto * 2, MAX_RTO)
         return extra
 
     def bulk_time(self, src: str, dst: str, nbytes: int, t: float | None = None) -> float:
         """Like :meth:`transfer_time`, plus the round trips TCP slow start adds."""
         rounds = slow_start_rounds(nbytes)
-        return self.transfer_time(src, dst, nbytes, t) + rounds * self.rtt(src, dst)
+        return self.transfer_time(src, dst, nbytes, t) + rounds * self.rtt(src, dst, t)
 
 
 def slow_start_rounds(nbytes: int) -> int:

@@ -43,14 +43,30 @@ HOP_COLUMNS = (
 )
 
 
-class Recorder:
-    """Columnar store of events and hops for one run."""
+# What is kept: every protocol step, one row per mail hop, or only each copy's outcome
+# (the messages table, which is built from the copies themselves).
+DETAILS = ("full", "hops", "outcomes")
 
-    def __init__(self) -> None:
+
+class Recorder:
+    """Columnar store of events and hops for one run, at a chosen level of detail. The
+    level changes only what is kept, never what is simulated: timings are the same."""
+
+    def __init__(self, detail: str = "full") -> None:
+        if detail not in DETAILS:
+            raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
+        self.detail = detail
         self.events: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
         self.hops: dict[str, list[Any]] = {c: [] for c in HOP_COLUMNS}
         self._event_cols = [self.events[c] for c in EVENT_COLUMNS]
         self._hop_cols = [self.hops[c] for c in HOP_COLUMNS]
+        if detail != "full":
+            self.event = self._skip  # type: ignore[method-assign]
+        if detail == "outcomes":
+            self.hop = self._skip  # type: ignore[method-assign]
+
+    def _skip(self, *values: Any) -> None:
+        """Not kept at this level of detail."""
 
     def event(self, *values: Any) -> None:
         """Append one protocol step; values in EVENT_COLUMNS order."""

@@ -43,10 +43,10 @@ class Schedule:
         one is now) of a message queued at ``arrived_at``; None: give it up now."""
         now = failures[-1]
         lifetime = self.bounce_queue_lifetime if bounce else self.maximal_queue_lifetime
-        if self.policy == "exim":
-            return exim_next(failures)
         if now - arrived_at >= lifetime:
             return None
+        if self.policy == "exim":
+            return exim_next(failures)
         if self.policy == "rfc":
             return now + (1800.0 if len(failures) <= 2 else 7200.0)
         backoff = min(max(now - arrived_at, self.minimal_backoff_time), self.maximal_backoff_time)

@@ -288,7 +288,11 @@ class Session:
         yield self._wait(self._transit(c, s, TCP_ACK), "network")
         self._record((sent, env.now), c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
         if faults.overloaded(s, env.now) and not faults.hangs(s, env.now):
-            busy = Reply("421", ("4.3.2 All server ports are busy",))
+            busy = (
+                Reply("-ERR", ("[SYS/TEMP] Too many connections",))
+                if self.protocol == "pop3"
+                else Reply("421", ("4.3.2 All server ports are busy",))
+            )
             replies = yield from self._answer(
                 step, work.command, "server", lambda: [busy], deadline, "network"
             )

@@ -28,7 +28,7 @@ from mailsim.protocols import Reply
 from mailsim.protocols.dns import ZoneData
 from mailsim.record import Recorder
 from mailsim.rng import stream
-from mailsim.scenario import CrashFault, DnsNode, PopNode, Scenario, SmtpNode
+from mailsim.scenario import CrashFault, DnsNode, PopNode, Scenario, SmtpNode, User
 from mailsim.session import Session
 
 # Addresses for nodes without one: the documentation ranges of RFC 5737, then the
@@ -38,13 +38,13 @@ TERMINAL = ("retrieved", "bounced", "expired")
 
 
 class World:
-    def __init__(self, scenario: Scenario, seed: int = 0) -> None:
+    def __init__(self, scenario: Scenario, seed: int = 0, detail: str = "full") -> None:
         self.scenario = scenario
         self.seed = seed
         self.env = simpy.Environment()
         self.faults = Faults(scenario)
         self.network = Topology(scenario, seed, self.faults)
-        self.recorder = Recorder()
+        self.recorder = Recorder(detail)
         self.epoch = datetime.fromisoformat(scenario.start)
         self._sessions = itertools.count(1)
         self.open_sessions: dict[int, str] = {}
@@ -58,6 +58,7 @@ class World:
             for domain, zone in scenario.dns.zones.items()
         }
         self.credentials = {address: user.password for address, user in scenario.users.items()}
+        self._users = {address.lower(): user for address, user in scenario.users.items()}
         self.mailbox_users = frozenset(
             address.lower() for address, user in scenario.users.items() if user.mailbox
         )
@@ -214,8 +215,19 @@ class World:
         copy.status = "delivered"
         copy.delivered_at = self.env.now
 
+    def user(self, address: str) -> User | None:
+        """The scenario's user with this address (domains and, in practice, local parts
+        are compared without regard to case)."""
+        return self._users.get(address.lower())
+
     def retrieve(self, copy: Copy, session: Session, tls: str | None) -> None:
         now = self.env.now
+        if copy.retrieved_at is not None:
+            # Downloaded again: the last session ended before QUIT, so the server kept it.
+            self.record_hop(
+                copy, session, "pop3", now, 2, Reply("+OK", ("retrieved again",)), tls, True
+            )
+            return
         copy.account(now, session.snapshot(), "poll")
         copy.retrieved_at = now
         self.record_hop(copy, session, "pop3", now, 1, Reply("+OK", ("retrieved",)), tls, True)

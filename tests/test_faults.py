@@ -384,3 +384,78 @@ def test_submission_refused_temporarily_stays_in_the_outbox():
     assert list(sub["code"]) == ["4.4.1", "250"]
     assert sub["start"].iloc[1] == pytest.approx(10 + 300.0 + sub["end"].iloc[0] - 10, abs=1e-6)
     assert result.messages["status"].tolist() == ["retrieved"]
+
+
+# -- regressions found in review --------------------------------------------------------------
+
+
+def test_heavy_packet_loss_ends_instead_of_retrying_forever():
+    data = load("classroom")
+    data["messages"][0]["size"] = "1MB"
+    data["faults"] = [{"kind": "loss", "between": ["r-school", "r-home"], "rate": 0.5}]
+    result = run(data)  # TCP gives up after 15 retransmissions; the session times out
+    assert result.messages["status"].tolist() in (["in_flight"], ["retrieved"])
+
+
+def test_a_message_downloaded_twice_is_counted_once():
+    data = load("classroom")
+    data["messages"].append({"id": "m2", "at": "700s", "from": "alice@school.example",
+                             "to": "bob@home.example"})  # fmt: skip
+    # The first retrieval's session hangs after RETR: no QUIT, so the server keeps m1.
+    data["faults"] = [{"kind": "hang", "node": "pop-home", "start": 300.17, "end": 300.5}]
+    result = run(data)
+    assert result.messages.set_index("id")["status"].to_dict() == {
+        "m1": "retrieved",
+        "m2": "retrieved",
+    }
+    again = result.hops.query("message == 'm1' and protocol == 'pop3'")
+    assert list(again["outcome"]) == ["+OK retrieved", "+OK retrieved again"]
+
+
+def test_overlapping_crashes_of_one_server():
+    data = load("mx-down")
+    data["faults"] += [
+        {"kind": "crash", "node": "msa-school", "at": "100s", "restart": "10min"},
+        {"kind": "crash", "node": "msa-school", "at": "200s", "restart": "10min"},
+    ]
+    result = run(data)
+    assert result.messages["status"].tolist() == ["retrieved"]
+    assert run(data).to_json() == result.to_json()
+
+
+def test_crash_after_reading_the_250_makes_no_duplicate():
+    data = load("classroom")
+    data["faults"] = [{"kind": "crash", "node": "msa-school", "at": 11.1, "restart": "1min"}]
+    result = run(data)  # the MSA dies during QUIT, after it read the MX's 250
+    assert result.summary()["duplicates"] == 0
+    assert list(result.hops.query("protocol == 'smtp'")["code"]) == ["250"]
+
+
+def test_a_backup_mx_never_sends_to_an_mx_no_better_than_itself():
+    data = load("backup-mx")
+    data["nodes"]["backup2"] = {"role": "smtp", "host": "backup2.home.example",
+                                "relay_domains": ["home.example"]}  # fmt: skip
+    data["links"].append({"between": ["backbone", "backup2"], "latency": "30ms"})
+    zone = data["dns"]["zones"]["home.example"]
+    zone["mx"].append({"preference": 30, "host": "backup2.home.example"})
+    zone["a"]["backup2.home.example"] = "backup2"
+    result = run(data)
+    between = result.hops.query(
+        "src in ['backup-mx', 'backup2'] and dst in ['backup-mx', 'backup2']"
+    )
+    assert between.empty  # RFC 5321 §5.1: drop own preference and higher
+    assert result.messages["status"].tolist() == ["retrieved"]
+
+
+def test_recipient_address_case_does_not_matter():
+    data = load("classroom")
+    data["messages"][0]["to"] = ["Bob@home.example"]
+    result = run(data)
+    assert result.messages["status"].tolist() == ["retrieved"]
+
+
+def test_exim_policy_honours_the_queue_lifetime():
+    data = load("mx-down")
+    data["faults"][0]["end"] = "1d"
+    data["nodes"]["msa-school"]["queue"] = {"policy": "exim", "maximal_queue_lifetime": "1h"}
+    assert run(data).messages.set_index("id").loc["m1", "status"] == "expired"

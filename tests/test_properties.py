@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 import mailsim
 from mailsim.message import COSTS
 from mailsim.scenario import validate
+from tests.conftest import SCENARIOS
 
 latency = st.floats(min_value=0.0001, max_value=0.08).map(lambda s: f"{s * 1000:.3f}ms")
 
@@ -229,3 +231,28 @@ def test_with_faults_nothing_is_lost_and_every_bounce_is_accounted_for(world, se
 def test_with_faults_same_seed_same_result(world, seed):
     scenario = validate(world)
     assert mailsim.run(scenario, seed=seed).to_json() == mailsim.run(scenario, seed=seed).to_json()
+
+
+# -- detail levels ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_detail_level_gives_the_same_message_timings(path):
+    scenario = mailsim.load(path)
+    columns = ["id", "recipient", "status", "submitted_at", "delivered_at", "retrieved_at",
+               *(f"{name}_time" for name in COSTS)]  # fmt: skip
+    full = mailsim.run(scenario, detail="full")
+    for detail in ("hops", "outcomes"):
+        other = mailsim.run(scenario, detail=detail)
+        pd.testing.assert_frame_equal(other.messages[columns], full.messages[columns])
+        assert other.events.empty
+    assert len(mailsim.run(scenario, detail="hops").hops) == len(full.hops)
+    assert mailsim.run(scenario, detail="outcomes").hops.empty
+
+
+@given(world=faulty_worlds(), seed=st.integers(0, 2**32 - 1))
+def test_detail_levels_agree_on_random_worlds(world, seed):
+    scenario = validate(world)
+    full = mailsim.run(scenario, seed=seed).messages
+    lean = mailsim.run(scenario, seed=seed, detail="outcomes").messages
+    pd.testing.assert_frame_equal(full, lean)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from mailsim.world import World
 
 # postgrey's reply for a new triplet, as Postfix passes it on (DEFER_IF_PERMIT → 450).
+HOPCOUNT_LIMIT = 50  # Postfix hopcount_limit (RFC 5321 §6.3: "at least 100")
+
 GREYLISTED = "4.7.1 <{rcpt}>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/{domain}.html"
 
 
@@ -54,9 +56,12 @@ class Mta:
         )
         self.domains = frozenset(d.lower() for d in spec.domains)
         self.greylist: dict[tuple[str, str, str], float] = {}  # triplet → first seen
-        self.deliveries: set[simpy.Process] = set()
+        # Ordered (a dict, not a set): crash interrupts must reach processes in a fixed
+        # order, or the same seed could give different results.
+        self.deliveries: dict[simpy.Process, None] = {}
         self.in_hand: set[Copy] = set()  # answered 250 by the next hop, reply not yet read
         self._cut: dict[Copy, int] = {}  # copy → the session a crash cut
+        self._acknowledged: set[Copy] = set()  # 250 read before a crash cut the session
         self.up_at = 0.0  # when it is back after a crash
 
     # -- the server side -------------------------------------------------------------------
@@ -132,17 +137,23 @@ class Mta:
         self.enqueue(copies)
 
     def enqueue(self, copies: list[Copy]) -> None:
-        """Put copies in the queue and start delivering them."""
+        """Put copies in the queue and start delivering them; copies with the same next
+        hop share a session."""
         self.queue.extend(copies)
-        process = self.world.env.process(self._deliver(copies, self.world.env.now))
-        self.deliveries.add(process)
+        env = self.world.env
+        groups: dict[tuple[str, str], list[Copy]] = {}
+        for copy in copies:
+            groups.setdefault(self.next_hop(copy), []).append(copy)
+        for (kind, target), group in groups.items():
+            process = env.process(self._deliver_group(kind, target, group, env.now))
+            self.deliveries[process] = None
 
     # -- the client side -------------------------------------------------------------------
 
     def next_hop(self, copy: Copy) -> tuple[str, str]:
         domain = copy.recipient.rsplit("@", 1)[-1].lower()
         if domain in self.domains:
-            user = self.world.scenario.users.get(copy.recipient)
+            user = self.world.user(copy.recipient)
             return ("lmtp", user.mailbox if user and user.mailbox else "")
         if self.spec.relayhost:
             return ("relay", self.spec.relayhost)
@@ -151,24 +162,21 @@ class Mta:
     def crash(self, restart_at: float) -> None:
         """The machine dies: every delivery under way stops where it is. What is in the
         queue is on disk and is delivered after the restart."""
-        self.up_at = restart_at
+        self.up_at = max(self.up_at, restart_at)
         for process in list(self.deliveries):
             if process.is_alive:
                 process.interrupt("crash")
 
-    def _deliver(self, copies: list[Copy], arrived_at: float) -> Generator[simpy.Event, Any, None]:
-        """Hand every copy to its next hop; copies with the same next hop share a session."""
-        groups: dict[tuple[str, str], list[Copy]] = {}
-        for copy in copies:
-            groups.setdefault(self.next_hop(copy), []).append(copy)
+    def _sleep_until(self, t: float) -> Generator[simpy.Event, Any, None]:
+        """Wait until ``t`` and until the machine is up; a crash meanwhile only makes
+        the wait longer."""
         env = self.world.env
-        try:
-            for (kind, target), group in groups.items():
-                process = env.process(self._deliver_group(kind, target, group, arrived_at))
-                self.deliveries.add(process)
-            yield env.timeout(0)
-        finally:
-            self.deliveries.discard(env.active_process)  # type: ignore[arg-type]
+        while True:
+            try:
+                yield env.timeout(max(0.0, max(t, self.up_at) - env.now))
+                return
+            except simpy.Interrupt:
+                continue
 
     def _deliver_group(
         self, kind: str, target: str, copies: list[Copy], arrived_at: float
@@ -178,14 +186,23 @@ class Mta:
         warning = self.spec.queue.delay_warning_time
         try:
             while copies:
+                copies = self._drop_loops(copies, target)
+                if not copies:
+                    return
                 try:
                     decided = yield from self._attempt(kind, target, copies, len(failures) + 1)
                 except simpy.Interrupt:
                     # Crashed mid-attempt: after the restart, try again at once. A copy the
-                    # next hop had already accepted is there now, and a second one stays.
+                    # next hop had accepted before this side read its 250 is there now,
+                    # and a second one stays here (RFC 5321 §6.1).
+                    for copy in copies:
+                        if copy in self._acknowledged:
+                            self.queue.remove(copy)  # its 250 was read: it is delivered
+                    copies = [c for c in copies if c not in self._acknowledged]
                     copies = [self._stay(c) if c in self.in_hand else c for c in copies]
                     self._cut.clear()
-                    yield env.timeout(max(0.0, self.up_at - env.now))
+                    self._acknowledged.clear()
+                    yield from self._sleep_until(self.up_at)
                     continue
                 remaining = []
                 for copy in copies:
@@ -213,13 +230,10 @@ class Mta:
                         self._return(copy, "expired", why, "4.4.7", copy.reason, target)
                     return
                 if warning and not bounce and env.now - arrived_at >= warning:
-                    self._warn([c for c in copies if not c.warned], arrived_at)
-                try:
-                    yield env.timeout(retry_at - env.now)
-                except simpy.Interrupt:
-                    yield env.timeout(max(0.0, self.up_at - env.now))
+                    self._warn([c for c in copies if not (c.warned or c.is_duplicate)])
+                yield from self._sleep_until(retry_at)
         finally:
-            self.deliveries.discard(env.active_process)  # type: ignore[arg-type]
+            self.deliveries.pop(env.active_process, None)  # type: ignore[arg-type]
 
     def _attempt(
         self, kind: str, target: str, copies: list[Copy], attempt: int
@@ -272,7 +286,20 @@ class Mta:
             world.send_report(self, copy, failure)
         world.finish(copy, status, reason)
 
-    def _warn(self, copies: list[Copy], arrived_at: float) -> None:
+    def _drop_loops(self, copies: list[Copy], target: str) -> list[Copy]:
+        """Copies that have passed too many servers (RFC 5321 §6.3; Postfix's
+        hopcount_limit is 50) are in a loop: they are returned, not sent on."""
+        fine = []
+        for copy in copies:
+            if len(copy.stamps) < HOPCOUNT_LIMIT:
+                fine.append(copy)
+                continue
+            self.queue.remove(copy)
+            why = "554 5.4.6 Too many hops: mail forwarding loop"
+            self._return(copy, "bounced", why, "5.4.6", why, target)
+        return fine
+
+    def _warn(self, copies: list[Copy]) -> None:
         """delay_warning_time passed: tell the sender the mail is still being retried."""
         for copy in copies:
             copy.warned = True
@@ -299,7 +326,7 @@ class Mta:
                 "451",
                 (f"4.4.3 Name service error for name={domain} type=MX: Host not found, try again",),
             )
-        hosts = dns.mx_hosts(answer, domain, world.mx_rng(self.name))
+        hosts = dns.mx_hosts(answer, domain, world.mx_rng(self.name), own_host=self.host)
         nodes: list[str] = []
         failure: Reply | None = None
         for host in hosts:
@@ -345,6 +372,14 @@ class Mta:
                         self.in_hand.add(copy)
                 agent.receive(taken, s, server, pre)
 
+        def on_client(step: Step, replies: list[Reply], s: Session) -> None:
+            if isinstance(step, Content):
+                # This side has read the 250: the copy is the next hop's now, even if
+                # this machine crashes before QUIT.
+                acknowledged.update(c for c in copies if c in self.in_hand)
+                self.in_hand.difference_update(copies)
+
+        acknowledged: set[Copy] = set()
         config = smtp.ClientConfig(
             helo=self.host,
             port=smtp.LMTP_PORT if lmtp else smtp.RELAY_PORT,
@@ -354,14 +389,20 @@ class Mta:
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
         try:
             transcript: Transcript = yield from session.play(
-                smtp.client(config, envelope), server, work, agent.slot, on_server=on_server
-            )
+                smtp.client(config, envelope), server, work, agent.slot,
+                on_server=on_server, on_client=on_client,
+            )  # fmt: skip
         except simpy.Interrupt:
             cut = smtp.lost(f"session cut short: {self.host} crashed")
+            ok = Reply("250", ("2.0.0 Ok (accepted before the crash)",))
             for copy in copies:
+                end = handed.get(copy.recipient, world.env.now)
+                if copy in acknowledged:
+                    self._acknowledged.add(copy)
+                    world.record_hop(copy, session, session.protocol, end, attempt, ok, None, False)
+                    continue
                 self._cut[copy] = session.id
                 copy.hops_failed += 1
-                end = handed.get(copy.recipient, world.env.now)
                 world.record_hop(copy, session, session.protocol, end, attempt, cut, None, False)
             raise
         for copy in copies:

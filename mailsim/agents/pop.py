@@ -74,12 +74,12 @@ class MailboxServer:
                     software="Dovecot",
                 )
             )
-            self.mailboxes.setdefault(copy.recipient, []).append(copy)
+            self.mailboxes.setdefault(copy.recipient.lower(), []).append(copy)
             world.deliver(copy)
 
     def pop3_server(self, user: str, password: str) -> tuple[pop3.Pop3Server, list[Copy]]:
         """A POP3 server over a snapshot of ``user``'s maildrop, and the copies it holds."""
-        held = list(self.mailboxes.get(user, []))
+        held = list(self.mailboxes.get(user.lower(), []))
         server = pop3.Pop3Server(
             self.host, [c.message.size for c in held], password=password, tls=self.tls
         )
@@ -87,6 +87,6 @@ class MailboxServer:
 
     def remove(self, user: str, copies: list[Copy]) -> None:
         """POP3 UPDATE state: DELE-marked messages go when QUIT is answered."""
-        box = self.mailboxes.get(user, [])
+        box = self.mailboxes.get(user.lower(), [])
         for copy in copies:
             box.remove(copy)

@@ -81,14 +81,22 @@ def lookup(zones: Mapping[str, ZoneData], name: str, qtype: QType) -> Answer:
     return Answer(name, qtype, "NOERROR", (ip,) if ip else (), zone.ttl)
 
 
-def mx_hosts(answer: Answer, domain: str, rng: np.random.Generator) -> list[str]:
+def mx_hosts(
+    answer: Answer, domain: str, rng: np.random.Generator, own_host: str | None = None
+) -> list[str]:
     """Hosts to try, best first. RFC 5321 §5.1: lower preference first, equal preferences
-    in random order; no MX records at all means the domain itself (the implicit MX)."""
+    in random order; no MX records at all means the domain itself (the implicit MX); a
+    server that finds its own name in the list drops it and every MX of equal or higher
+    preference (a backup MX only sends to better ones), so that mail cannot loop."""
     if answer.rcode != "NOERROR":
         return []
     if not answer.records:
         return [domain]
     records: Sequence[tuple[int, str]] = answer.records  # type: ignore[assignment]
+    if own_host is not None:
+        own = [pref for pref, host in records if host.lower() == own_host.lower()]
+        if own:
+            records = [(pref, host) for pref, host in records if pref < min(own)]
     by_pref: dict[int, list[str]] = {}
     for pref, host in records:
         by_pref.setdefault(pref, []).append(host)

@@ -111,6 +111,12 @@ class SmtpServer:
 
     _cmd_lhlo = _cmd_ehlo
 
+    def _cmd_helo(self, line: str) -> Reply:
+        """Plain SMTP's greeting (RFC 5321 §4.1.1.1): no extensions offered."""
+        self.helo = line.split(" ", 1)[1] if " " in line else ""
+        self._reset()
+        return Reply("250", (self.config.host,))
+
     def _cmd_starttls(self, line: str) -> Reply:
         if not self.config.tls or self.tls_active:
             return Reply("502", ("5.5.1 Error: command not implemented",))

@@ -46,20 +46,23 @@ class Faults:
                 return at
         return None
 
+    def _on(self, kind: type, node: str, t: float) -> bool:
+        """A fault of ``kind`` on ``node`` is in force at ``t``."""
+        return any(
+            isinstance(f, kind) and getattr(f, "node", None) == node and f.active(t)
+            for f in self.all
+        )
+
     def refuses(self, node: str, t: float) -> bool:
         """Connection refused: the service is down (a crashed machine answers nothing)."""
-        return any(isinstance(f, DownFault) and f.node == node and f.active(t) for f in self.all)
+        return self._on(DownFault, node, t)
 
     def overloaded(self, node: str, t: float) -> bool:
-        return any(
-            isinstance(f, OverloadFault) and f.node == node and f.active(t) for f in self.all
-        )
+        return self._on(OverloadFault, node, t)
 
     def hangs(self, node: str, t: float) -> bool:
         """The server answers nothing: it hangs, or its machine has crashed."""
-        if self.crashed(node, t):
-            return True
-        return any(isinstance(f, HangFault) and f.node == node and f.active(t) for f in self.all)
+        return self.crashed(node, t) or self._on(HangFault, node, t)
 
     def slowness(self, node: str, t: float) -> float:
         factor = 1.0
@@ -79,9 +82,7 @@ class Faults:
         return None
 
     def resolver_down(self, node: str, t: float) -> bool:
-        return any(
-            isinstance(f, ResolverDownFault) and f.node == node and f.active(t) for f in self.all
-        )
+        return self._on(ResolverDownFault, node, t)
 
     def links_down(self, t: float) -> frozenset[frozenset[str]]:
         return frozenset(

@@ -218,6 +218,11 @@ class User(_Model):
     )
 
 
+def _listed(value: Any) -> Any:
+    """One address may be written without a list around it."""
+    return [value] if isinstance(value, str) else value
+
+
 class MessageSpec(_Model):
     id: str | None = None
     at: Duration = Field(ge=0)
@@ -226,10 +231,7 @@ class MessageSpec(_Model):
     size: Size = Field(20_000, gt=0)
     subject: str = "Hello"
 
-    @field_validator("to", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    _one_or_many = field_validator("to", mode="before")(lambda value: _listed(value))
 
 
 class Traffic(_Model):
@@ -243,10 +245,7 @@ class Traffic(_Model):
     stop: Duration | None = Field(None, ge=0)
     subject: str = "Traffic"
 
-    @field_validator("to", "sender", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    _one_or_many = field_validator("to", "sender", mode="before")(lambda value: _listed(value))
 
 
 class _Window(_Model):
@@ -598,12 +597,16 @@ def _problem(err: Any, name: str, lines: dict[tuple[Any, ...], int], data: Any) 
         shown = written if written is not None else value
         if shown is not None and not isinstance(shown, dict | list) and repr(shown) not in msg:
             msg = f"{msg} (got {shown!r})"
-    line = None
+    return Problem(name, key, msg, _line_of(lines, loc))
+
+
+def _line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    """The line of ``loc`` in the file, or of the nearest key above it that has one."""
     for depth in range(len(loc), 0, -1):
         line = lines.get(loc[:depth])
         if line is not None:
-            break
-    return Problem(name, key, msg, line)
+            return line
+    return None
 
 
 def _a(role: str) -> str:
@@ -625,12 +628,7 @@ def check_references(
     nodes = list(scenario.nodes)
 
     def add(loc: tuple[Any, ...], message: str) -> None:
-        line = None
-        for depth in range(len(loc), 0, -1):
-            line = lines.get(loc[:depth])
-            if line is not None:
-                break
-        problems.append(Problem(name, key_path(loc), message, line))
+        problems.append(Problem(name, key_path(loc), message, _line_of(lines, loc)))
 
     def node_ref(loc: tuple[Any, ...], ref: str | None, role: str | None) -> None:
         if ref is None:

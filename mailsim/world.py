@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import re
 from collections.abc import Generator
 from datetime import datetime
 from typing import Any
@@ -22,7 +21,7 @@ from mailsim.agents.mta import Mta
 from mailsim.agents.pop import MailboxServer
 from mailsim.agents.resolver import Resolver
 from mailsim.faults import Faults
-from mailsim.message import Copy, Failure, Message, Report, bounce_message
+from mailsim.message import Copy, Failure, Message, Report, bounce_message, enhanced_status
 from mailsim.network import Topology
 from mailsim.protocols import Reply
 from mailsim.protocols.dns import ZoneData
@@ -310,6 +309,5 @@ def _code(reply: Reply | None) -> str:
     if reply is None:
         return ""
     if reply.local:
-        match = re.search(r"\((\d\.\d+\.\d+)\)$", reply.text)
-        return match.group(1) if match else "4.4.2"
+        return enhanced_status(reply.text, "4.4.2")
     return reply.code

@@ -36,7 +36,7 @@ class Answer:
 
     def wire_size(self) -> int:
         """Bytes of the UDP answer: header, question, one resource record per record."""
-        question = 12 + len(self.name) + 2 + 4 + 11  # header, QNAME, QTYPE/QCLASS, EDNS OPT
+        question = query_size(self.name)
         per_record = 12 + (2 + 2 + 16 if self.qtype == "MX" else 4)
         return question + per_record * len(self.records)
 
@@ -51,6 +51,7 @@ class Answer:
 
 
 def query_size(name: str) -> int:
+    """Bytes of a query: header, QNAME, QTYPE and QCLASS, and an EDNS OPT record."""
     return 12 + len(name) + 2 + 4 + 11
 
 

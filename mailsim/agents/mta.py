@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from mailsim.message import Copy, Failure, Stamp, enhanced_status
-from mailsim.protocols import Content, Reply, Step, Transcript, dns, smtp
+from mailsim.protocols import Content, Reply, Step, Transcript, dns, policy, smtp
 from mailsim.retry import Schedule
 from mailsim.scenario import SmtpNode
 from mailsim.session import Session, Work
@@ -24,12 +24,8 @@ from mailsim.session import Session, Work
 if TYPE_CHECKING:
     from mailsim.world import World
 
+
 # postgrey's reply for a new triplet, as Postfix passes it on (DEFER_IF_PERMIT → 450).
-HOPCOUNT_LIMIT = 50  # Postfix hopcount_limit (RFC 5321 §6.3: "at least 100")
-
-GREYLISTED = "4.7.1 <{rcpt}>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/{domain}.html"
-
-
 def stamp_protocol(tls: str | None, authenticated: bool, lmtp: bool = False) -> str:
     """``with`` keyword of a Received header (RFC 3848): ESMTP, ESMTPS, ESMTPSA, LMTP…"""
     base = "LMTP" if lmtp else "ESMTP"
@@ -55,7 +51,7 @@ class Mta:
             q.bounce_queue_lifetime,
         )
         self.domains = frozenset(d.lower() for d in spec.domains)
-        self.greylist: dict[tuple[str, str, str], float] = {}  # triplet → first seen
+        self.greylist = policy.Greylist()
         # Ordered (a dict, not a set): crash interrupts must reach processes in a fixed
         # order, or the same seed could give different results.
         self.deliveries: dict[simpy.Process, None] = {}
@@ -92,19 +88,14 @@ class Mta:
         world = self.world
         if not world.faults.greylist(self.name, world.env.now):
             return None
-        # postgrey keys on the client's /24 network, the sender and the recipient.
-        network = world.ips[client].rsplit(".", 1)[0]
+        ip = world.ips[client]
 
         def check(sender: str, rcpt: str) -> Reply | None:
             now = world.env.now
             fault = world.faults.greylist(self.name, now)
             if fault is None:
                 return None
-            first = self.greylist.setdefault((network, sender, rcpt.lower()), now)
-            if now - first >= fault.delay:
-                return None
-            domain = rcpt.rsplit("@", 1)[-1]
-            return Reply("450", (GREYLISTED.format(rcpt=rcpt, domain=domain),))
+            return self.greylist.check(ip, sender, rcpt, now, fault.delay)
 
         return check
 
@@ -255,7 +246,7 @@ class Mta:
                     )  # fmt: skip
         elif kind == "lmtp" and not target:
             candidates = []
-            failure = Reply("550", ("5.1.1 User unknown in local recipient table",))
+            failure = policy.unknown_local_user()
         else:
             candidates = [target]
         decided: dict[str, Reply] = {}
@@ -291,11 +282,11 @@ class Mta:
         hopcount_limit is 50) are in a loop: they are returned, not sent on."""
         fine = []
         for copy in copies:
-            if len(copy.stamps) < HOPCOUNT_LIMIT:
+            if len(copy.stamps) < policy.HOPCOUNT_LIMIT:
                 fine.append(copy)
                 continue
             self.queue.remove(copy)
-            why = "554 5.4.6 Too many hops: mail forwarding loop"
+            why = str(policy.too_many_hops())
             self._return(copy, "bounced", why, "5.4.6", why, target)
         return fine
 
@@ -317,15 +308,8 @@ class Mta:
         answer, took = yield from resolver.query(self.name, domain, "MX", message)
         pre["dns"] += took
         rcpt = copies[0].recipient
-        if answer.rcode == "NXDOMAIN":
-            # Postfix: "Host or domain name not found. Name service error … Host not found"
-            return [], Reply("550", (f"5.4.4 <{rcpt}>: Host or domain name not found",))
         if answer.rcode != "NOERROR":
-            # Postfix's wording for SERVFAIL and for a resolver that does not answer.
-            return [], Reply(
-                "451",
-                (f"4.4.3 Name service error for name={domain} type=MX: Host not found, try again",),
-            )
+            return [], policy.lookup_failed(answer.rcode, domain, rcpt)
         hosts = dns.mx_hosts(answer, domain, world.mx_rng(self.name), own_host=self.host)
         nodes: list[str] = []
         failure: Reply | None = None
@@ -333,13 +317,13 @@ class Mta:
             a, took = yield from resolver.query(self.name, host, "A", message)
             pre["dns"] += took
             if a.rcode not in ("NOERROR", "NXDOMAIN"):
-                failure = Reply("451", (f"4.4.3 {host}: lookup failed: {a.rcode}, try again",))
+                failure = policy.lookup_failed(a.rcode, host, rcpt, "A")
             for ip in a.records:
                 node = world.node_by_ip.get(str(ip))
                 if node is not None and node != self.name:
                     nodes.append(node)
         if not nodes and failure is None:
-            failure = Reply("550", (f"5.4.4 <{rcpt}>: MX host has no usable address",))
+            failure = policy.no_usable_mx(rcpt)
         return nodes, failure
 
     def _transfer(

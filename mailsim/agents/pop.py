@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from mailsim.message import Copy, Stamp
-from mailsim.protocols import Reply, pop3, smtp
+from mailsim.protocols import Reply, policy, pop3, smtp
 from mailsim.scenario import PopNode
 from mailsim.session import Session, Work
 
@@ -43,10 +43,7 @@ class MailboxServer:
     def _quota(self, sender: str, rcpt: str) -> Reply | None:
         """Dovecot's quota check at RCPT: a full mailbox refuses new mail."""
         code = self.world.faults.mailbox_full(rcpt, self.world.env.now)
-        if code is None:
-            return None
-        enhanced = "5.2.2" if code == 552 else "4.2.2"
-        return Reply(str(code), (f"{enhanced} <{rcpt}> Quota exceeded (mailbox for user is full)",))
+        return None if code is None else policy.quota_exceeded(rcpt, code)
 
     def receive(
         self, copies: list[Copy], session: Session, server: smtp.SmtpServer, pre: dict[str, float]

@@ -1,0 +1,66 @@
+"""Site policies and the replies a mail server gives when it cannot go on, as pure logic:
+greylisting (postgrey), quota (Dovecot), and Postfix's wording for routing failures.
+Agents supply the time and the facts; the decisions and the texts live here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mailsim.protocols import Reply
+
+HOPCOUNT_LIMIT = 50  # Postfix hopcount_limit (RFC 5321 §6.3 asks for at least 100)
+
+
+@dataclass
+class Greylist:
+    """postgrey: a (client network, sender, recipient) triplet seen for the first time is
+    refused for ``delay`` seconds (default 300) with a temporary 450 4.7.1; after that
+    it passes. Clients are keyed by their /24 network, as postgrey does by default."""
+
+    first_seen: dict[tuple[str, str, str], float] = field(default_factory=dict)
+
+    def check(
+        self, client_ip: str, sender: str, rcpt: str, now: float, delay: float
+    ) -> Reply | None:
+        network = client_ip.rsplit(".", 1)[0]
+        first = self.first_seen.setdefault((network, sender, rcpt.lower()), now)
+        if now - first >= delay:
+            return None
+        domain = rcpt.rsplit("@", 1)[-1]
+        return Reply(
+            "450",
+            (
+                f"4.7.1 <{rcpt}>: Recipient address rejected: Greylisted, see"
+                f" http://postgrey.schweikert.ch/help/{domain}.html",
+            ),
+        )
+
+
+def quota_exceeded(rcpt: str, code: int) -> Reply:
+    """Dovecot's answer at RCPT for a full mailbox: 452 (try later) or 552 (final)."""
+    enhanced = "5.2.2" if code == 552 else "4.2.2"
+    return Reply(str(code), (f"{enhanced} <{rcpt}> Quota exceeded (mailbox for user is full)",))
+
+
+def lookup_failed(rcode: str, domain: str, rcpt: str, qtype: str = "MX") -> Reply:
+    """What Postfix concludes from DNS (RFC 5321 §5.1): a name that does not exist is
+    final; a server that cannot answer, or no answer at all, is temporary."""
+    if rcode == "NXDOMAIN":
+        return Reply("550", (f"5.4.4 <{rcpt}>: Host or domain name not found",))
+    return Reply(
+        "451",
+        (f"4.4.3 Name service error for name={domain} type={qtype}: Host not found, try again",),
+    )
+
+
+def no_usable_mx(rcpt: str) -> Reply:
+    return Reply("550", (f"5.4.4 <{rcpt}>: MX host has no usable address",))
+
+
+def unknown_local_user() -> Reply:
+    return Reply("550", ("5.1.1 User unknown in local recipient table",))
+
+
+def too_many_hops() -> Reply:
+    """A message that has passed HOPCOUNT_LIMIT servers is in a loop (RFC 5321 §6.3)."""
+    return Reply("554", ("5.4.6 Too many hops: mail forwarding loop",))

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
     plot.add_argument("--message", metavar="ID", help="message to draw (default: the first)")
     plot.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    plot.add_argument(
+        "--page", type=int, metavar="N", help="sequence: only page N, at 1280×720 (a projector)"
+    )
 
     step = sub.add_parser(
         "step", help="step through a run one protocol event at a time (Enter = next)"
@@ -183,7 +186,18 @@ def _plot(args: argparse.Namespace) -> int:
         )
     if not ids and args.kind != "route":
         raise InputError([Problem(args.scenario, "messages", "the run has no message to draw")])
-    save(result, args.kind, output, args.message)
+    if args.page is not None:
+        from mailsim.plot.sequence import pages
+
+        count = pages(result, args.message)
+        if args.kind != "sequence" or not 1 <= args.page <= count:
+            why = (
+                "only the sequence has pages"
+                if args.kind != "sequence"
+                else f"there are {count} pages"
+            )
+            raise InputError([Problem(args.scenario, "--page", f"no page {args.page}: {why}")])
+    save(result, args.kind, output, args.message, page=args.page)
     print(f"wrote {output}")
     return 0
 

@@ -168,5 +168,40 @@ def test_crash_is_marked_on_the_ladder(ax):
 def test_plots_dir_has_a_route_and_ladder_per_message(tmp_path):
     assert main(["run", str(SCENARIOS / "unknown-user.yaml"), "--plots", str(tmp_path)]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["delays.png", "route-m1.dsn1.png", "route.png", "sequence-m1.dsn1.png",
-                     "sequence.png", "timeline.png"]  # fmt: skip
+    assert [n for n in names if "page" not in n] == [
+        "delays.png", "route-m1.dsn1.png", "route.png", "sequence-m1.dsn1.png", "sequence.png",
+        "timeline.png",
+    ]  # fmt: skip
+
+
+def test_ladder_pages_fit_a_projector_and_cover_every_exchange():
+    from mailsim.plot.sequence import PER_PAGE, pages
+
+    result = mailsim.run(mailsim.load(SCENARIOS / "classroom.yaml"))
+    rows, _ = collapse_repeats(exchanges(result, "m1"))
+    count = pages(result, "m1")
+    assert count == -(-len(rows) // PER_PAGE)
+    drawn = 0
+    for page in range(1, count + 1):
+        ax = plot.sequence(result, "m1", page=page)
+        try:
+            drawn += sum(1 for a in ax.texts if a.get_gid() == "exchange")
+            assert ax.get_title(loc="left").endswith(f"page {page} of {count}")
+            width, height = ax.figure.get_size_inches() * ax.figure.dpi
+            assert (round(width), round(height)) == (1280, 720)
+        finally:
+            plt.close(ax.figure)
+    assert drawn == (rows["step"] != "timeout").sum()
+    with pytest.raises(ValueError, match="page must be from 1 to"):
+        plot.sequence(result, "m1", page=count + 1)
+
+
+def test_plots_dir_has_projector_pages(tmp_path):
+    from PIL import Image
+
+    assert main(["run", str(SCENARIOS / "classroom.yaml"), "--plots", str(tmp_path)]) == 0
+    page_files = sorted(tmp_path.glob("sequence-page*.png"))
+    assert len(page_files) == 5
+    for path in page_files:
+        with Image.open(path) as image:
+            assert image.size == (1280, 720)

@@ -8,13 +8,16 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from mailsim import plot
+from mailsim.plot.sequence import pages
 from mailsim.result import Result
 
 FORMATS = (".png", ".svg", ".pdf")
 ANIMATION_FORMATS = (".gif", ".html")
 
 
-def save(result: Result, kind: str, path: Path, message: str | None = None) -> Path:
+def save(
+    result: Result, kind: str, path: Path, message: str | None = None, page: int | None = None
+) -> Path:
     if kind == "animate":
         from matplotlib.animation import PillowWriter
 
@@ -25,7 +28,10 @@ def save(result: Result, kind: str, path: Path, message: str | None = None) -> P
             animation.save(path, writer=PillowWriter(fps=8), dpi=60)
         return path
     draw = getattr(plot, kind)
-    ax = draw(result, message) if kind in ("route", "sequence", "delays") else draw(result)
+    if kind == "sequence":
+        ax = draw(result, message, page=page)
+    else:
+        ax = draw(result, message) if kind in ("route", "delays") else draw(result)
     try:
         ax.figure.savefig(path, dpi=100)
     finally:
@@ -41,6 +47,10 @@ def save_all(result: Result, folder: Path) -> list[Path]:
     the next messages (bounces included) route-ID.png and sequence-ID.png."""
     kinds = ("route", "sequence", "timeline", "delays") if result.copies else ("route",)
     written = [save(result, kind, folder / f"{kind}.png") for kind in kinds]
+    if result.copies:
+        # The ladder again, in 1280×720 pages for a projector.
+        for page in range(1, pages(result) + 1):
+            written.append(save(result, "sequence", folder / f"sequence-page{page}.png", page=page))
     ids = list(dict.fromkeys(c.message.id for c in result.copies))
     for message in ids[1 : PER_MESSAGE + 1]:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in message)

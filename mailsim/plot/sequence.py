@@ -25,6 +25,7 @@ TAU = 0.001  # seconds: intervals are drawn as log(1 + Δt / TAU)
 MIN_STEP = 0.9  # drawn units between two moments at least (room for a label)
 GAP = 2.5  # drawn units of a cut wait
 UNIT_INCHES = 0.2
+PER_PAGE = 16  # exchanges per page that fit a 1280×720 screen with readable labels
 
 
 def exchanges(result: Result, message: str) -> pd.DataFrame:
@@ -48,6 +49,13 @@ def exchanges(result: Result, message: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["time", "arrive", "src", "dst", "protocol", "step",
                                         "code", "label", "steps", "codes"])  # fmt: skip
     return frame.sort_values(["time", "arrive"], kind="stable", ignore_index=True)
+
+
+def pages(result: Result, message: str | None = None, per_page: int = PER_PAGE) -> int:
+    """How many pages :func:`sequence` needs for ``message`` at ``per_page``."""
+    message = message or result.copies[0].message.id
+    rows, _ = collapse_repeats(exchanges(result, message))
+    return max(1, -(-len(rows) // per_page))
 
 
 class TimeScale:
@@ -94,20 +102,31 @@ def sequence(
     protocols: tuple[str, ...] | None = None,
     rows: pd.DataFrame | None = None,
     highlight: int | None = None,
+    page: int | None = None,
+    per_page: int = PER_PAGE,
 ) -> Axes:
     """Draw the ladder diagram of ``message`` (default: the first one).
 
-    ``rows`` draws only those exchanges (a window of :func:`exchanges`), and
-    ``highlight`` emphasises the exchange with that index (the step-through viewer)."""
+    ``page`` draws only that page of ``per_page`` exchanges on a 1280×720 figure, for a
+    projector (see :func:`pages`); ``rows`` draws only those exchanges (a window of
+    :func:`exchanges`), and ``highlight`` emphasises the exchange with that index (the
+    step-through viewer)."""
     message = message or result.copies[0].message.id
     repeats: list[tuple[float, str]] = []
     if rows is None:
         rows, repeats = collapse_repeats(exchanges(result, message), cut)
     if protocols is not None:
         rows = rows[rows["protocol"].isin(protocols)]
-    lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))
+    lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))  # the same on every page
+    count = max(1, -(-len(rows) // per_page))
+    if page is not None:
+        if not 1 <= page <= count:
+            raise ValueError(f"page must be from 1 to {count}, not {page}")
+        rows = rows.iloc[(page - 1) * per_page : page * per_page]
     x = {name: 2.0 * i for i, name in enumerate(lanes)}
     scale = TimeScale([*rows["time"], *rows["arrive"]], cut)
+    if ax is None and page is not None:
+        _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
     if ax is None:
         height = max(4.0, scale.height * UNIT_INCHES + 1.5)
         _, ax = plt.subplots(figsize=(max(8.0, 2.2 * len(lanes) + 2), height), layout="constrained")
@@ -165,7 +184,8 @@ def sequence(
     copy = result.copy(message)
     ax.set_title(
         f"Every exchange of {message} ({copy.message.sender or '<>'} → {', '.join(copy.message.recipients)})"
-        f" — scenario {result.scenario.name!r}; time runs down, long waits are cut",
+        f" — scenario {result.scenario.name!r}; time runs down, long waits are cut"
+        + (f" — page {page} of {count}" if page is not None else ""),
         loc="left", fontsize=11,
     )  # fmt: skip
     handles = [Line2D([], [], color=c, lw=2, label=p.upper() if p != "pop3" else "POP3")

@@ -130,9 +130,15 @@ def _hops(
         # midpoint + rad · (dy, −dx)); arrows between the same two nodes put their labels
         # at different places along the arc so that they do not cover each other.
         cx, cy = (x0 + x1) / 2 + bend * (y1 - y0), (y0 + y1) / 2 - bend * (x1 - x0)
-        t = 0.5 - 0.2 * (n % 3) if n else 0.5
-        lx = (1 - t) ** 2 * x0 + 2 * t * (1 - t) * cx + t**2 * x1
-        ly = (1 - t) ** 2 * y0 + 2 * t * (1 - t) * cy + t**2 * y1
+
+        # Along the arc, the first place clear of the nodes and their names.
+        first = 0.5 - 0.2 * (n % 3) if n else 0.5
+        spots = [_on_arc((x0, y0), (cx, cy), (x1, y1), t) for t in (first, 0.4, 0.6, 0.3, 0.7)]
+        # … or, for a short flat arc among names, pushed out on the side the arc bulges to.
+        length = max(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, 1e-9)
+        out_x, out_y = (y1 - y0) / length, -(x1 - x0) / length
+        spots += [(spots[0][0] + out_x * k, spots[0][1] + out_y * k) for k in (0.3, 0.45)]
+        lx, ly = max(spots, key=lambda p: min(_clearance(p, pos), 0.2))
         ax.annotate(label, (lx, ly), ha="center",
                     va="center", fontsize=8.5, zorder=6, color=kwargs["color"],
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})  # fmt: skip
@@ -160,3 +166,22 @@ def _grouped(hops: Any) -> list[list[Any]]:
         else:
             groups.append([hop])
     return groups
+
+
+def _clearance(point: tuple[float, float], pos: dict[str, tuple[float, float]]) -> float:
+    """How far a label centred at ``point`` stays from every node and node name (drawn
+    just below its node): a label is about 0.9 units wide in the shipped layouts."""
+    x, y = point
+    return min(
+        max(abs(x - nx) - 0.45, 0.0) + abs(y - ny)
+        for nx, ny0 in pos.values()
+        for ny in (ny0, ny0 - 0.12)
+    )
+
+
+def _on_arc(
+    p0: tuple[float, float], c: tuple[float, float], p1: tuple[float, float], t: float
+) -> tuple[float, float]:
+    """The point at ``t`` of the quadratic Bézier curve p0 → c → p1 (matplotlib's arc3)."""
+    a, b, d = (1 - t) ** 2, 2 * t * (1 - t), t**2
+    return (a * p0[0] + b * c[0] + d * p1[0], a * p0[1] + b * c[1] + d * p1[1])

@@ -284,10 +284,23 @@ def _why(result: Result, message: str, t0: float, t1: float) -> str:
 
 
 def _time_ticks(ax: Axes, scale: TimeScale) -> None:
-    """A tick at the start of each stretch of activity, in real time."""
-    ticks: list[tuple[float, str]] = []
-    starts = [scale.points[0][0], *(t1 for _, t1, _, _ in scale.gaps)] if scale.points else []
-    for t in starts:
-        ticks.append((scale(t), f"{t:.3f} s"))
-    ax.set_yticks([y for y, _ in ticks], [label for _, label in ticks], fontsize=8)
-    ax.set_ylabel("time (nonlinear)")
+    """Real time at the start of each stretch of activity (bold), and within a stretch
+    every few drawn units, as milliseconds since the stretch began."""
+    if not scale.points:
+        return
+    starts = [scale.points[0][0], *(t1 for _, t1, _, _ in scale.gaps)]
+    ticks: dict[float, str] = {}
+    for i, start in enumerate(starts):
+        end = scale.gaps[i][0] if i < len(scale.gaps) else scale.points[-1][0]
+        ticks[scale(start)] = f"{start:.3f} s"
+        last_y = scale(start)
+        for t, y in scale.points:
+            if start < t <= end and y - last_y >= 8.0:
+                ticks[y] = f"+{(t - start) * 1000:.1f} ms"
+                last_y = y
+    ys = sorted(ticks)
+    ax.set_yticks(ys, [ticks[y] for y in ys], fontsize=8)
+    for label in ax.get_yticklabels():
+        if label.get_text().endswith(" s"):
+            label.set_fontweight("bold")
+    ax.set_ylabel("time (nonlinear: long waits cut)")

@@ -224,3 +224,12 @@ def test_python_m_mailsim_is_the_command():
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    done = subprocess.run(
+        f"{sys.executable} -m mailsim run {SCENARIOS / 'mx-down.yaml'} --json | head -1",
+        shell=True, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.stdout == "{\n"
+    assert "Traceback" not in done.stderr

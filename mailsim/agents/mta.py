@@ -187,7 +187,7 @@ class Mta:
                     # next hop had accepted before this side read its 250 is there now,
                     # and a second one stays here (RFC 5321 §6.1).
                     for copy in copies:
-                        if copy in self._acknowledged:
+                        if copy in self._acknowledged and copy in self.queue:
                             self.queue.remove(copy)  # its 250 was read: it is delivered
                     copies = [c for c in copies if c not in self._acknowledged]
                     copies = [self._stay(c) if c in self.in_hand else c for c in copies]
@@ -199,7 +199,8 @@ class Mta:
                 for copy in copies:
                     reply = decided[copy.recipient]
                     if reply.code.startswith("2"):
-                        self.queue.remove(copy)
+                        if copy in self.queue:  # gone already if its 250 was read
+                            self.queue.remove(copy)
                     elif reply.code.startswith("5"):
                         self.queue.remove(copy)
                         code = enhanced_status(str(reply), "5.0.0")
@@ -360,8 +361,11 @@ class Mta:
             if isinstance(step, Content):
                 # This side has read the 250: the copy is the next hop's now, even if
                 # this machine crashes before QUIT.
-                acknowledged.update(c for c in copies if c in self.in_hand)
+                taken = [c for c in copies if c in self.in_hand]
+                acknowledged.update(taken)
                 self.in_hand.difference_update(copies)
+                for copy in taken:
+                    self.queue.remove(copy)  # Postfix deletes the queue file now
 
         acknowledged: set[Copy] = set()
         config = smtp.ClientConfig(

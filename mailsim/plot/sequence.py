@@ -119,12 +119,25 @@ def sequence(
         rows = rows[rows["protocol"].isin(protocols)]
     lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))  # the same on every page
     count = max(1, -(-len(rows) // per_page))
+    if page is not None and not 1 <= page <= count:
+        raise ValueError(f"page must be from 1 to {count}, not {page}")
+    # A long wait at a page break is drawn on both pages: the moment the previous page
+    # ended opens this one, and the moment the next page begins closes it.
+    edges: list[float] = []
     if page is not None:
-        if not 1 <= page <= count:
-            raise ValueError(f"page must be from 1 to {count}, not {page}")
-        rows = rows.iloc[(page - 1) * per_page : page * per_page]
+        every = rows
+        rows = every.iloc[(page - 1) * per_page : page * per_page]
+        first, last = (page - 1) * per_page, min(page * per_page, len(every)) - 1
+        if first > 0:
+            before = float(every["arrive"].iloc[:first].max())
+            if rows["time"].min() - before > cut:
+                edges.append(before)
+        if last + 1 < len(every):
+            after = float(every["time"].iloc[last + 1])
+            if after - rows["arrive"].max() > cut:
+                edges.append(after)
     x = {name: 2.0 * i for i, name in enumerate(lanes)}
-    scale = TimeScale([*rows["time"], *rows["arrive"]], cut)
+    scale = TimeScale([*rows["time"], *rows["arrive"], *edges], cut)
     if ax is None and page is not None:
         _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
     if ax is None:

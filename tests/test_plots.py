@@ -41,7 +41,7 @@ def test_sequence_has_one_arrow_per_exchange(result, ax):
     for label in rows[rows["step"] != "timeout"]["label"]:
         shown = label if len(label) <= 64 else label[:63] + "…"
         assert shown in labels, shown
-    assert ax.get_title(loc="left").startswith(f"Every exchange of {message}")
+    assert ax.get_title(loc="left").startswith(f"Every exchange of message {message!r}")
 
 
 def test_route_has_one_arrow_per_hop(result, ax):

@@ -146,9 +146,10 @@ def _hops(
     status = copy.status
     if copy.retrieved_at is not None:
         status += f" after {format_duration(copy.retrieved_at - copy.submitted_at)}"
-    sender = copy.message.sender or "<> (bounce)"
+    sender = copy.message.sender or "the mail system (a bounce)"
     return (
-        f"Route of {message}: {sender} → {recipient} — {status} (scenario {result.scenario.name!r})"
+        f"Route of message {message!r}: {sender} → {recipient} — {status}"
+        f" (scenario {result.scenario.name!r})"
     )
 
 

@@ -196,7 +196,7 @@ def sequence(
         ax.spines[side].set_visible(False)
     copy = result.copy(message)
     ax.set_title(
-        f"Every exchange of {message} ({copy.message.sender or '<>'} → {', '.join(copy.message.recipients)})"
+        f"Every exchange of message {message!r} ({copy.message.sender or 'a bounce'} → {', '.join(copy.message.recipients)})"
         f" — scenario {result.scenario.name!r}; time runs down, long waits are cut"
         + (f" — page {page} of {count}" if page is not None else ""),
         loc="left", fontsize=11,

@@ -21,7 +21,15 @@ from mailsim.agents.mta import Mta
 from mailsim.agents.pop import MailboxServer
 from mailsim.agents.resolver import Resolver
 from mailsim.faults import Faults
-from mailsim.message import Copy, Failure, Message, Report, bounce_message, enhanced_status
+from mailsim.message import (
+    Copy,
+    Failure,
+    Message,
+    Report,
+    Stamp,
+    bounce_message,
+    enhanced_status,
+)
 from mailsim.network import Topology
 from mailsim.protocols import Reply
 from mailsim.protocols.dns import ZoneData
@@ -209,6 +217,40 @@ class World:
         copies = [Copy(message, rcpt, submitted_at=now, mark=now) for rcpt in message.recipients]
         self.copies.extend(copies)
         return copies
+
+    def arrive(
+        self,
+        copies: list[Copy],
+        session: Session,
+        server: Any,
+        pre: dict[str, float],
+        by: str,
+        protocol: str,
+        software: str,
+    ) -> None:
+        """Copies a server has just committed (250 to the end of DATA): book where their
+        time went since the last hop, and stamp them with a Received header."""
+        now = self.env.now
+        costs = session.snapshot()
+        for name, value in pre.items():
+            costs[name] = costs.get(name, 0.0) + value
+        for copy in copies:
+            copy.account(now, costs, "retry" if copy.hops_failed else "queue")
+            copy.hops_failed = 0
+            copy.stamps.append(
+                Stamp(
+                    helo=server.helo or session.client,
+                    client_host=self.hosts[session.client],
+                    client_ip=self.ips[session.client],
+                    by=by,
+                    protocol=protocol,
+                    queue_id=server.queue_id,
+                    recipient=copy.recipient,
+                    time=now,
+                    tls=server.tls_active,
+                    software=software,
+                )
+            )
 
     def deliver(self, copy: Copy) -> None:
         copy.status = "delivered"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from mailsim.message import Copy, Failure, Stamp, enhanced_status
+from mailsim.message import Copy, Failure, enhanced_status
 from mailsim.protocols import Content, Reply, Step, Transcript, dns, policy, smtp
 from mailsim.retry import Schedule
 from mailsim.scenario import SmtpNode
@@ -103,28 +103,8 @@ class Mta:
         self, copies: list[Copy], session: Session, server: smtp.SmtpServer, pre: dict[str, float]
     ) -> None:
         """Copies the server has just answered 250 for: they are ours now (RFC 5321 §6.1)."""
-        now = self.world.env.now
-        world = self.world
-        costs = session.snapshot()
-        for name, value in pre.items():
-            costs[name] = costs.get(name, 0.0) + value
         protocol = stamp_protocol(server.tls_active, bool(server.authenticated))
-        for copy in copies:
-            copy.account(now, costs, "retry" if copy.hops_failed else "queue")
-            copy.hops_failed = 0
-            copy.stamps.append(
-                Stamp(
-                    helo=server.helo or session.client,
-                    client_host=world.hosts[session.client],
-                    client_ip=world.ips[session.client],
-                    by=self.host,
-                    protocol=protocol,
-                    queue_id=server.queue_id,
-                    recipient=copy.recipient,
-                    time=now,
-                    tls=server.tls_active,
-                )
-            )
+        self.world.arrive(copies, session, server, pre, self.host, protocol, "Postfix")
         self.enqueue(copies)
 
     def enqueue(self, copies: list[Copy]) -> None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from mailsim.message import Copy, Stamp
+from mailsim.message import Copy
 from mailsim.protocols import Reply, policy, pop3, smtp
 from mailsim.scenario import PopNode
 from mailsim.session import Session, Work
@@ -50,27 +50,8 @@ class MailboxServer:
     ) -> None:
         """Final delivery: the copy is in the mailbox (status ``delivered``)."""
         world = self.world
-        now = world.env.now
-        costs = session.snapshot()
-        for name, value in pre.items():
-            costs[name] = costs.get(name, 0.0) + value
+        world.arrive(copies, session, server, pre, self.host, "LMTP", "Dovecot")
         for copy in copies:
-            copy.account(now, costs, "retry" if copy.hops_failed else "queue")
-            copy.hops_failed = 0
-            copy.stamps.append(
-                Stamp(
-                    helo=server.helo or session.client,
-                    client_host=world.hosts[session.client],
-                    client_ip=world.ips[session.client],
-                    by=self.host,
-                    protocol="LMTP",
-                    queue_id=server.queue_id,
-                    recipient=copy.recipient,
-                    time=now,
-                    tls=None,
-                    software="Dovecot",
-                )
-            )
             self.mailboxes.setdefault(copy.recipient.lower(), []).append(copy)
             world.deliver(copy)
 

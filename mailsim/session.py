@@ -77,7 +77,6 @@ class Session:
         self._pending = 0  # bytes owed to the next client flight (TLS 1.3 Finished)
         self.dead: Reply | None = None  # set when the connection is lost
         self.client_gone = False  # the client gave up while the server still worked
-        self.late: list[simpy.Process] = []
         pop = protocol == "pop3"
         self._timeout = pop3.timeout if pop else smtp.timeout
         self._lost = pop3.lost if pop else smtp.lost
@@ -207,7 +206,7 @@ class Session:
         if done > deadline:
             # The server goes on working after the client has hung up: if it commits,
             # the message is now in two places.
-            self.late.append(env.process(self._late(step, done, answer, on_server)))
+            env.process(self._late(step, done, answer, on_server))
             return (yield from self._give_up(deadline, why))
         yield self._wait(seconds, cost)
         replies = answer()

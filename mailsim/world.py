@@ -184,6 +184,14 @@ class World:
         if mta is not None:
             mta.crash(restart_at)
 
+    def committed(self, copies: list[Copy], session: Session) -> list[Copy]:
+        """What the next hop now holds: these copies, or, when the client stopped waiting
+        before the server committed, second copies, while the client keeps the first
+        ones and sends them again (RFC 5321 §6.1, §4.5.3.2.6)."""
+        if session.client_gone:
+            return [self.duplicate(copy, session.id) for copy in copies]
+        return copies
+
     def duplicate(self, copy: Copy, session: int) -> Copy:
         """A second copy of ``copy`` where one hop committed it and the other never heard
         so (RFC 5321 §6.1): both go on, and the recipient may get the message twice."""

@@ -62,12 +62,9 @@ class MailClient:
 
         def on_server(step: Step, replies: list[Reply], s: Session) -> None:
             if isinstance(step, Content) and replies[0].code.startswith("2"):
-                taken = [by_rcpt[r] for r in server.last_recipients]
-                if s.client_gone:
-                    taken = [world.duplicate(copy, s.id) for copy in taken]
-                else:
-                    for copy in taken:
-                        handed[copy.recipient] = world.env.now
+                taken = world.committed([by_rcpt[r] for r in server.last_recipients], s)
+                if not s.client_gone:
+                    handed.update((copy.recipient, world.env.now) for copy in taken)
                 msa.receive(taken, s, server, {})
 
         config = smtp.ClientConfig(

@@ -328,10 +328,8 @@ class Mta:
                     for rcpt, reply in zip(server.last_recipients, finals, strict=True)
                     if reply.code.startswith("2")
                 ]
-                if s.client_gone:
-                    # The server commits after this side stopped waiting: a second copy.
-                    taken = [world.duplicate(copy, s.id) for copy in taken]
-                else:
+                taken = world.committed(taken, s)
+                if not s.client_gone:
                     for copy in taken:
                         handed[copy.recipient] = world.env.now
                         self.in_hand.add(copy)

@@ -109,7 +109,6 @@ class Transcript:
     authenticated: bool = False
     queue_id: str | None = None
     final: Reply | None = None  # the reply that ended the session
-    esmtp: bool = True
 
     def accepted(self) -> list[str]:
         return [rcpt for rcpt, reply in self.replies.items() if reply.code.startswith("2")]

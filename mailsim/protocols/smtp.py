@@ -55,7 +55,6 @@ class SmtpServer:
         self.helo: str | None = None
         self.sender: str | None = None
         self.recipients: list[str] = []
-        self.in_data = False
         self.last_recipients: list[str] = []
 
     @property
@@ -198,12 +197,10 @@ class SmtpServer:
             return Reply("503", ("5.5.1 Error: need RCPT command",))
         if not self.recipients:
             return Reply("554", ("5.5.1 Error: no valid recipients",))
-        self.in_data = True
         return Reply("354", ("End data with <CR><LF>.<CR><LF>",))
 
     def end_of_data(self) -> list[Reply]:
         """Replies to the final ``.``: one under SMTP, one per recipient under LMTP."""
-        self.in_data = False
         self.last_recipients = list(self.recipients)
         if self.lmtp:
             replies = [

@@ -57,7 +57,3 @@ def negotiate(client_max: str, server: str | None) -> str | None:
     if server is None:
         return None
     return min(client_max, server, key=float)
-
-
-def round_trips(version: str) -> int:
-    return len(HANDSHAKES[version])

@@ -286,6 +286,9 @@ class World:
         copy.status = status
         if reason:
             copy.reason = reason
+        if status in ("bounced", "expired"):
+            # The journey ends here: its last stretch was the failed attempt(s) and waits.
+            copy.account(self.env.now, {}, "retry")
         if status in TERMINAL and not copy.is_duplicate:
             self._open -= 1
             self._check_done()

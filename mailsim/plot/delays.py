@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
@@ -18,13 +19,17 @@ MANY = 30  # above this many copies, draw the distribution instead of one bar ea
 
 
 def delays(result: Result, message: str | None = None, *, ax: Axes | None = None) -> Axes:
-    """Stacked delay parts per copy (or of one ``message``); an ECDF for many copies."""
+    """Stacked delay parts per copy (or of one ``message``); an ECDF for many copies.
+
+    Copies that were never retrieved (bounced, expired, still on their way) get a bar too,
+    below the retrieved ones: the time they spent until their journey ended, and why."""
     frame = result.messages
-    frame = frame[frame["retrieved_at"].notna()]
     if message is not None:
         frame = frame[frame["id"] == message]
-    if len(frame) > MANY:
-        return _ecdf(result, frame["delay"].to_numpy(), ax)
+    retrieved = frame["retrieved_at"].notna()
+    if retrieved.sum() > MANY:
+        return _ecdf(result, frame.loc[retrieved, "delay"].to_numpy(), ax, len(frame))
+    frame = frame.sort_values("retrieved_at", key=lambda c: c.isna(), kind="stable")
     if ax is None:
         _, ax = plt.subplots(figsize=(12.8, max(2.6, 0.5 * len(frame) + 2.0)), layout="constrained")
     longest = float(frame["delay"].max()) if len(frame) else 1.0
@@ -44,7 +49,12 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
             for c in ("network", "tls", "dns", "server")
             if float(getattr(item, f"{c}_time")) > 0
         )
-        ax.text(left / scale, row, f"  {format_duration(item.delay)}", va="center", fontsize=9)
+        words = f"  {format_duration(item.delay)}"
+        if pd.isna(item.retrieved_at):
+            reason = f": {_short(str(item.reason))}" if item.reason else ""
+            words = f"  {item.status} after {format_duration(item.delay)}{reason}"
+        colour = "#000000" if pd.notna(item.retrieved_at) else style.OUTCOME["permanent"]
+        ax.text(left / scale, row, words, va="center", fontsize=9, color=colour)
         ax.text(0, row - 0.42, f" {working}", va="center", fontsize=7.5, color="#333333")
         labels.append(f"{item.id} → {item.recipient}")
     # The legend says how much each part is: small parts are invisible next to long waits.
@@ -61,14 +71,18 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
               frameon=False)  # fmt: skip
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_ylim(len(labels) - 0.5, -0.75)  # top row first, with room for its words
-    ax.set_xlabel(f"{unit} from submission to retrieval")
+    ax.set_xlabel(f"{unit} from submission to retrieval (or to where the journey ended)")
     ax.set_xlim(0, longest / scale * 1.15)
     ax.set_title(f"Where the time went: end-to-end delay of each message, by part — scenario"
                  f" {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
     return ax
 
 
-def _ecdf(result: Result, values: np.ndarray, ax: Axes | None) -> Axes:
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _ecdf(result: Result, values: np.ndarray, ax: Axes | None, copies: int) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
     values = np.sort(values)
@@ -83,6 +97,6 @@ def _ecdf(result: Result, values: np.ndarray, ax: Axes | None) -> Axes:
     ax.set_ylabel("share of messages retrieved within")
     ax.set_ylim(0, 1.02)
     ax.grid(color="#eeeeee")
-    ax.set_title(f"Delivery delay of {len(values)} messages — scenario {result.scenario.name!r}",
-                 loc="left", fontsize=11)  # fmt: skip
+    ax.set_title(f"Delivery delay of the {len(values)} of {copies} message copies that were"
+                 f" retrieved — scenario {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
     return ax

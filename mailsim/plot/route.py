@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from mailsim.plot import style
+from mailsim.plot import labels, style
 from mailsim.plot.topology import domain_of, positions
 from mailsim.result import Result
 from mailsim.units import format_duration
@@ -28,6 +28,7 @@ def route(
         _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
     scenario = result.scenario
     pos = positions(result)
+    named: list[str] = []
     _domains(ax, result, pos)
     for link in scenario.links:
         (x0, y0), (x1, y1) = pos[link.between[0]], pos[link.between[1]]
@@ -41,15 +42,21 @@ def route(
             color=colour, edgecolor="white", linewidth=1.5, zorder=3,
             label=style.ROLE_LABEL[role],
         )  # fmt: skip
-        for n in names:
-            if role != "router":
-                ax.annotate(n, pos[n], xytext=(0, -18), textcoords="offset points",
-                            ha="center", va="top", fontsize=9, zorder=4)  # fmt: skip
+        if role != "router":
+            named += names
     title = "Network"
-    copy = None
+    hop_labels: list[labels.Movable] = []
     if result.copies:
         copy = result.copy(message or result.copies[0].message.id, recipient)
-        title = _hops(ax, result, copy.message.id, copy.recipient, pos)
+        title = _hops(ax, result, copy.message.id, copy.recipient, pos, hop_labels)
+    # A node's name goes below it, or where no hop arrow crosses it: above, right, left.
+    name_labels = []
+    for n in named:
+        text = ax.annotate(n, pos[n], xytext=(0, -18), textcoords="offset points",
+                           ha="center", va="top", fontsize=9, zorder=4)  # fmt: skip
+        spots = [((0, -18), "center", "top"), ((0, 18), "center", "bottom"),
+                 ((16, 0), "left", "center"), ((-16, 0), "right", "center")]  # fmt: skip
+        name_labels.append(labels.Movable(text, spots))
     handles, _ = ax.get_legend_handles_labels()
     handles += [
         Line2D([], [], color=style.OUTCOME["ok"], lw=2.5, label="hop, encrypted (TLS)"),
@@ -64,6 +71,10 @@ def route(
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.12)
     ax.set_axis_off()
+    domains = [t for t in ax.texts if t.get_gid() == "domain"]
+    arrows = [arrow for item in hop_labels for arrow in item.own]
+    nodes = [c for c in ax.collections if c.get_label() in style.ROLE_LABEL.values()]
+    labels.place(ax, [*name_labels, *hop_labels], domains, arrows, nodes)
     return ax
 
 
@@ -85,12 +96,19 @@ def _domains(ax: Axes, result: Result, pos: dict[str, tuple[float, float]]) -> N
         )  # fmt: skip
         ax.add_patch(box)
         ax.text(min(xs) - pad + 0.05, max(ys) + pad + 0.04, domain, fontsize=9,
-                color="#555555", va="bottom", zorder=0)  # fmt: skip
+                color="#555555", va="bottom", zorder=0, gid="domain")  # fmt: skip
 
 
 def _hops(
-    ax: Axes, result: Result, message: str, recipient: str, pos: dict[str, tuple[float, float]]
+    ax: Axes,
+    result: Result,
+    message: str,
+    recipient: str,
+    pos: dict[str, tuple[float, float]],
+    hop_labels: list[labels.Movable],
 ) -> str:
+    """Draw the hop arrows and their labels (``hop_labels`` receives them, to be placed
+    once the figure is laid out); returns the title."""
     hops = result.hops
     mine = hops[
         (hops["message"] == message) & (hops["recipient"] == recipient) & ~hops["duplicate"]
@@ -131,17 +149,19 @@ def _hops(
         # at different places along the arc so that they do not cover each other.
         cx, cy = (x0 + x1) / 2 + bend * (y1 - y0), (y0 + y1) / 2 - bend * (x1 - x0)
 
-        # Along the arc, the first place clear of the nodes and their names.
+        # On the arc (its middle first), or pushed out on the side it bulges to; arrows
+        # between the same two nodes start at different places along it.
         first = 0.5 - 0.2 * (n % 3) if n else 0.5
         spots = [_on_arc((x0, y0), (cx, cy), (x1, y1), t) for t in (first, 0.4, 0.6, 0.3, 0.7)]
-        # … or, for a short flat arc among names, pushed out on the side the arc bulges to.
         length = max(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, 1e-9)
         out_x, out_y = (y1 - y0) / length, -(x1 - x0) / length
+        spots[1:1] = [(spots[0][0] + out_x * k, spots[0][1] + out_y * k) for k in (0.12, 0.2)]
         spots += [(spots[0][0] + out_x * k, spots[0][1] + out_y * k) for k in (0.3, 0.45)]
-        lx, ly = max(spots, key=lambda p: min(_clearance(p, pos), 0.2))
-        ax.annotate(label, (lx, ly), ha="center",
-                    va="center", fontsize=8.5, zorder=6, color=kwargs["color"],
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})  # fmt: skip
+        best = spots[0]
+        text = ax.text(*best, label, ha="center", va="center", fontsize=8.5, zorder=6,
+                       color=kwargs["color"],
+                       bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})  # fmt: skip
+        hop_labels.append(labels.Movable(text, spots, own=(arrow,)))
     copy = result.copy(message, recipient)
     status = copy.status
     if copy.retrieved_at is not None:
@@ -167,17 +187,6 @@ def _grouped(hops: Any) -> list[list[Any]]:
         else:
             groups.append([hop])
     return groups
-
-
-def _clearance(point: tuple[float, float], pos: dict[str, tuple[float, float]]) -> float:
-    """How far a label centred at ``point`` stays from every node and node name (drawn
-    just below its node): a label is about 0.9 units wide in the shipped layouts."""
-    x, y = point
-    return min(
-        max(abs(x - nx) - 0.45, 0.0) + abs(y - ny)
-        for nx, ny0 in pos.values()
-        for ny in (ny0, ny0 - 0.12)
-    )
 
 
 def _on_arc(

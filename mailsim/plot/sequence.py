@@ -14,10 +14,11 @@ import math
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from mailsim.plot import style
+from mailsim.plot import labels, style
 from mailsim.result import Result
 from mailsim.units import format_duration
 
@@ -150,14 +151,19 @@ def sequence(
         ax.plot([x[name], x[name]], [top, bottom], color="#bbbbbb", lw=1, zorder=1)
         ax.text(x[name], top - 0.3, name, ha="center", va="bottom", fontsize=10,
                 fontweight="bold", color=colour)  # fmt: skip
+    fixed = list(ax.texts)  # the lane names
+    movable: list[labels.Movable] = []
+    arrows: list[Artist] = []
+    marks: list[Line2D] = []  # timeouts and crashes
     repeated = dict(repeats)
     for t0, t1, y0, y1 in scale.gaps:
         ax.axhspan(y0 + 0.3, y1 - 0.3, color="#f0f0f0", zorder=0)
         label = f"⋯ {format_duration(t1 - t0)} {_why(result, message, t0, t1)} ⋯"
         if t1 in repeated:
             label = f"⋯ {format_duration(t1 - t0)}: {repeated[t1]} ⋯"
-        ax.text(sum(x.values()) / max(len(x), 1), (y0 + y1) / 2, label, ha="center",
-                va="center", fontsize=9, style="italic", color="#555555")  # fmt: skip
+        fixed.append(ax.text(sum(x.values()) / max(len(x), 1), (y0 + y1) / 2, label,
+                             ha="center", va="center", fontsize=9, style="italic",
+                             color="#555555"))  # fmt: skip
     for row in rows.itertuples():
         y0, y1 = scale(row.time), scale(row.arrive)
         colour = style.PROTOCOL.get(row.protocol, "#333333")
@@ -166,11 +172,10 @@ def sequence(
             ax.axhspan(min(y0, y1) - 0.35, max(y0, y1) + 0.35, color=style.OKABE_ITO["yellow"],
                        alpha=0.35, zorder=0)  # fmt: skip
         if row.step == "timeout":
-            ax.plot(
-                [x[row.dst]], [y1], marker="X", color=style.OUTCOME["temporary"], ms=9, zorder=4
-            )
-            ax.text(x[row.dst] + 0.1, y1, f"timeout: {_short(row.label)}", fontsize=7.5,
-                    va="center", color=style.OUTCOME["temporary"])  # fmt: skip
+            marks.extend(ax.plot([x[row.dst]], [y1], marker="X", ms=9,
+                                 color=style.OUTCOME["temporary"], zorder=4))  # fmt: skip
+            fixed.append(ax.text(x[row.dst] + 0.1, y1, f"timeout: {_short(row.label)}",
+                                 fontsize=8, va="center", color=style.OUTCOME["temporary"]))  # fmt: skip
             continue
         # A group of replies takes the colour of its first failure: after a refused RCPT,
         # DATA's "554 no valid recipients" is a consequence, not the cause.
@@ -184,10 +189,20 @@ def sequence(
             zorder=3,
         )  # fmt: skip
         arrow.set_gid("exchange")
-        ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, _short(row.label), ha="center",
-                va="bottom", fontsize=7.5, color=colour, zorder=4,
-                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})  # fmt: skip
-    _crashes(ax, result, x, scale, rows)
+        text = ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, _short(row.label),
+                       ha="center", va="bottom", fontsize=8, color=colour, zorder=4,
+                       bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})  # fmt: skip
+        # On the arrow, at its middle if that is free, else further along it; above the
+        # arrow first, then below.
+        x0, x1 = x[row.src], x[row.dst]
+        spots = [
+            (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va)
+            for va in ("bottom", "top")
+            for t in (0.5, 0.35, 0.65, 0.2, 0.8)
+        ]
+        movable.append(labels.Movable(text, spots, own=(arrow.arrow_patch,)))
+        arrows.append(arrow.arrow_patch)
+    crashes = _crashes(ax, result, x, scale, rows, marks)
     _time_ticks(ax, scale)
     ax.set_ylim(bottom, top - 1.2)
     ax.set_xlim(-1.2, 2.0 * max(len(lanes) - 1, 1) + 1.2)
@@ -195,10 +210,11 @@ def sequence(
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     copy = result.copy(message)
+    sender = copy.message.sender or "the mail system (a bounce)"
     ax.set_title(
-        f"Every exchange of message {message!r} ({copy.message.sender or 'a bounce'} → {', '.join(copy.message.recipients)})"
-        f" — scenario {result.scenario.name!r}; time runs down, long waits are cut"
-        + (f" — page {page} of {count}" if page is not None else ""),
+        f"Every exchange of message {message!r}: {sender} → {', '.join(copy.message.recipients)}"
+        + (f" — page {page} of {count}" if page is not None else "")
+        + f"\nscenario {result.scenario.name!r}; time runs down, long waits are cut",
         loc="left", fontsize=11,
     )  # fmt: skip
     handles = [Line2D([], [], color=c, lw=2, label=p.upper() if p != "pop3" else "POP3")
@@ -211,8 +227,15 @@ def sequence(
     handles.append(
         Line2D([], [], color=style.OUTCOME["permanent"], lw=2, label="permanent failure (5xx)")
     )
+    if (rows["step"] == "timeout").any():
+        handles.append(Line2D([], [], color=style.OUTCOME["temporary"], marker="X", ms=9, lw=0,
+                              label="no reply: the client's timeout"))  # fmt: skip
+    if crashes:
+        handles.append(Line2D([], [], color=style.OUTCOME["permanent"], marker="X", ms=12, lw=0,
+                              label="server crash"))  # fmt: skip
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9,
               frameon=False)  # fmt: skip
+    labels.place(ax, [*crashes, *movable], fixed, arrows, marks)
     return ax
 
 
@@ -254,25 +277,35 @@ def collapse_repeats(
 
 
 def _crashes(
-    ax: Axes, result: Result, x: dict[str, float], scale: TimeScale, rows: pd.DataFrame
-) -> None:
-    """Mark the moment a server crashed on its lane, if the ladder shows that moment."""
+    ax: Axes,
+    result: Result,
+    x: dict[str, float],
+    scale: TimeScale,
+    rows: pd.DataFrame,
+    marks: list[Line2D],
+) -> list[labels.Movable]:
+    """Mark the moment a server crashed on its lane, if the ladder shows that moment; the
+    words go right of the mark, or left, wherever no arrow crosses them."""
     from mailsim.scenario import CrashFault
 
+    texts: list[labels.Movable] = []
     if rows.empty:
-        return
+        return texts
     first, last = rows["time"].min(), rows["arrive"].max()
     for fault in result.scenario.faults:
         if isinstance(fault, CrashFault) and fault.node in x and first <= fault.at <= last:
             if any(t0 < fault.at < t1 for t0, t1, _, _ in scale.gaps):
                 continue
             y = scale(fault.at)
-            ax.plot(
-                [x[fault.node]], [y], marker="X", ms=14, color=style.OUTCOME["permanent"], zorder=6
-            )
-            ax.text(x[fault.node] + 0.15, y, f"{fault.node} crashes (back after"
-                    f" {format_duration(fault.restart)})", fontsize=8.5, va="center",
-                    color=style.OUTCOME["permanent"], zorder=6)  # fmt: skip
+            marks.extend(ax.plot([x[fault.node]], [y], marker="X", ms=14,
+                                 color=style.OUTCOME["permanent"], zorder=6))  # fmt: skip
+            text = ax.text(x[fault.node] + 0.15, y, f"{fault.node} crashes (back after"
+                           f" {format_duration(fault.restart)})", fontsize=8.5,
+                           va="center", color=style.OUTCOME["permanent"], zorder=6)  # fmt: skip
+            spots = [(x[fault.node] + side * 0.15, y + dy, "center", ha)
+                     for dy in (0.0, 0.4, -0.4, 0.8, -0.8) for side, ha in ((1, "left"), (-1, "right"))]  # fmt: skip
+            texts.append(labels.Movable(text, spots))
+    return texts
 
 
 def _short(text: str, width: int = 64) -> str:

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
+from mailsim.plot import labels as labels_
 from mailsim.plot import style
 from mailsim.result import Result
 
@@ -31,6 +32,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes
     scale, unit = style.time_unit(end_time)
     min_width = end_time / scale / 400  # keep millisecond sessions visible
     labels = []
+    codes: list[tuple[int, labels_.Movable]] = []
     for row, copy in enumerate(copies):
         mine = hops[(hops["message"] == copy.message.id) & (hops["recipient"] == copy.recipient)]
         labels.append(f"{copy.message.id} → {copy.recipient}")
@@ -54,8 +56,11 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes
             width = max((hop.end - hop.start) / scale, min_width)
             ax.barh(row, width, left=hop.start / scale, height=0.7, color=colour, gid="hop")
             if outcome != "ok":
-                ax.text(hop.start / scale, row - 0.42, str(hop.code), fontsize=7,
-                        color=colour, ha="left", va="bottom")  # fmt: skip
+                text = ax.text(hop.start / scale, row - 0.42, str(hop.code), fontsize=8,
+                               color=colour, ha="left", va="bottom")  # fmt: skip
+                spots = [(hop.start / scale, row - 0.42, "bottom"),
+                         (hop.start / scale, row + 0.42, "top")]  # fmt: skip
+                codes.append((row, labels_.Movable(text, spots)))
             previous_end = max(previous_end, hop.end)
             previous_failed = outcome != "ok"
         if copy.status in ("bounced", "expired"):
@@ -82,4 +87,26 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes
                  loc="left", fontsize=11)  # fmt: skip
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
+    _codes(ax, codes)
     return ax
+
+
+def _codes(ax: Axes, codes: list[tuple[int, labels_.Movable]]) -> None:
+    """Reply codes above (or below) their failed attempts; where attempts come too close
+    together to label each, the label before them counts them: "4.4.1 ×3"."""
+    free = labels_.place(ax, [item for _, item in codes], fixed=[])
+    groups: dict[int, list[list[str]]] = {}  # row → [[shown code, hidden codes…], …]
+    texts: dict[int, list[labels_.Movable]] = {}
+    for (row, item), ok in zip(codes, free, strict=True):
+        code = item.text.get_text()
+        if ok or row not in groups:
+            groups.setdefault(row, []).append([code])
+            texts.setdefault(row, []).append(item)
+        else:
+            item.text.set_visible(False)
+            groups[row][-1].append(code)
+    for row, runs in groups.items():
+        for run, item in zip(runs, texts[row], strict=True):
+            if len(run) > 1:
+                same = len(set(run)) == 1
+                item.text.set_text(f"{run[0]} ×{len(run)}" if same else f"{run[0]} and others")

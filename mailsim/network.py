@@ -65,12 +65,13 @@ class Topology:
             for link in scenario.links
             if link.jitter > 0
         }
-        self._loss_rng = {
-            frozenset(link.between): stream(seed, "loss", *sorted(link.between))
-            for link in scenario.links
-        }
+        self._seed = seed
+        # Loss streams only for the links that ever lose packets, made on first use
+        # (a stream costs ~0.1 ms to seed; large worlds have thousands of links).
+        self._loss_rng: dict[frozenset[str], np.random.Generator] = {}
         self.faults = faults
         self._paths: dict[tuple[str, str, frozenset[frozenset[str]]], Path | None] = {}
+        self._core: dict[tuple[str, str, frozenset[frozenset[str]]], tuple[str, ...]] = {}
 
     def path(self, src: str, dst: str, t: float | None = None) -> Path:
         """The lowest-latency path at time ``t`` (avoiding links that are down then)."""
@@ -87,10 +88,24 @@ class Topology:
         graph = self.graph
         if down:
             graph = nx.restricted_view(graph, [], [tuple(pair) for pair in down])
-        try:
-            nodes = nx.shortest_path(graph, src, dst, weight="latency")
-        except (nx.NetworkXNoPath, nx.NodeNotFound):
+        if src not in graph or dst not in graph:
             return None
+        # A host with a single link reaches everything through its neighbour: search
+        # between the neighbours and share that search among all hosts behind them
+        # (a large world has thousands of hosts and a few dozen routers).
+        a, b = _through(graph, src), _through(graph, dst)
+        if a in (dst, b) or b == src:
+            a, b = src, dst
+        core = self._core.get((a, b, down))
+        if core is None:
+            try:
+                core = tuple(nx.shortest_path(graph, a, b, weight="latency"))
+            except nx.NetworkXNoPath:
+                core = ()
+            self._core[(a, b, down)] = core
+        if not core:
+            return None
+        nodes = [*([src] if a != src else []), *core, *([dst] if b != dst else [])]
         pairs = list(itertools.pairwise(nodes))
         edges = [self.graph.edges[a, b] for a, b in pairs]
         return Path(
@@ -135,7 +150,10 @@ class Topology:
             if rate <= 0:
                 continue
             lost = 1 - (1 - rate) ** segments  # some segment of the flight is lost
-            rng = self._loss_rng[frozenset((a, b))]
+            key = frozenset((a, b))
+            rng = self._loss_rng.get(key)
+            if rng is None:
+                rng = self._loss_rng[key] = stream(self._seed, "loss", *sorted(key))
             rto = INITIAL_RTO
             for _ in range(MAX_RETRANSMISSIONS):
                 if rng.random() >= lost:
@@ -160,3 +178,10 @@ def slow_start_rounds(nbytes: int) -> int:
         sent += window
         rounds += 1
     return rounds
+
+
+def _through(graph: nx.Graph, node: str) -> str:
+    """The neighbour every path from ``node`` goes through, if it has only one link."""
+    if graph.degree(node) == 1:
+        return next(iter(graph.neighbors(node)))
+    return node

@@ -9,6 +9,7 @@ tests play the very same client dialogues against a real SMTP server.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 # What a step costs in the delay breakdown: "network" for the protocol's own round trips,
@@ -46,8 +47,9 @@ class Reply:
         body.append(f"{self.code} {self.lines[-1]}")
         return "\r\n".join(body) + "\r\n"
 
-    @property
+    @cached_property
     def size(self) -> int:
+        """Bytes on the wire (cached: a reply is immutable, and sizes are asked often)."""
         return len(self.wire().encode()) + self.payload
 
     def __str__(self) -> str:

@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate a scenario and report each message's journey")
     run.add_argument("scenario", help="scenario file (YAML)")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    run.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="change a scenario value, e.g. links.msa-school/r-school.latency=150ms (repeatable)",
+    )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print one JSON document instead")
     run.add_argument(
         "--detail",
@@ -68,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--message", metavar="ID", help="message to draw (default: the first)")
     plot.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     plot.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="change a scenario value, e.g. links.msa-school/r-school.latency=150ms (repeatable)",
+    )  # fmt: skip
+    plot.add_argument(
         "--page", type=int, metavar="N", help="sequence: only page N, at 1280×720 (a projector)"
     )
 
@@ -77,11 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("scenario", help="scenario file (YAML)")
     step.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     step.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="change a scenario value, e.g. links.msa-school/r-school.latency=150ms (repeatable)",
+    )  # fmt: skip
+    step.add_argument(
         "--filter", choices=PROTOCOLS, help="show only this protocol (or type `f smtp`)"
     )
 
     validate = sub.add_parser("validate", help="check a scenario file and list every problem")
     validate.add_argument("scenario", nargs="+", help="scenario file(s)")
+    validate.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="change a scenario value, e.g. links.msa-school/r-school.latency=150ms (repeatable)",
+    )  # fmt: skip
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
     return parser
@@ -117,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
     import mailsim
     from mailsim import report
 
-    scenario = mailsim.load(args.scenario)
+    scenario = mailsim.load(args.scenario, args.overrides)
     out = _out_dir(args.out) if args.out else None
     if args.plots and args.detail != "full":
         raise InputError([Problem(args.plots, "--plots", "needs --detail full (the default)")])
@@ -180,7 +196,7 @@ def _plot(args: argparse.Namespace) -> int:
         )
     if not output.parent.is_dir():
         raise InputError([Problem(args.output, "-o", "the folder does not exist")])
-    result = mailsim.run(mailsim.load(args.scenario), seed=args.seed)
+    result = mailsim.run(mailsim.load(args.scenario, args.overrides), seed=args.seed)
     ids = [c.message.id for c in result.copies]
     if args.message is not None and args.message not in ids:
         import difflib
@@ -211,7 +227,7 @@ def _plot(args: argparse.Namespace) -> int:
 def _step(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     import mailsim
 
-    stepper = mailsim.Stepper(mailsim.load(args.scenario), seed=args.seed)
+    stepper = mailsim.Stepper(mailsim.load(args.scenario, args.overrides), seed=args.seed)
     protocol = args.filter
     print("Enter: next event · f PROTOCOL: only that protocol (f: all) · q: quit", file=stdout)
     while True:
@@ -256,7 +272,7 @@ def _validate(args: argparse.Namespace) -> int:
     problems: list[Problem] = []
     for path in args.scenario:
         try:
-            scenario = mailsim.load(path)
+            scenario = mailsim.load(path, args.overrides)
         except InputError as exc:
             problems.extend(exc.problems)
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -28,6 +29,8 @@ from pydantic import (
 )
 
 from mailsim.errors import Problem, ScenarioError, key_path
+from mailsim.overrides import apply as apply_overrides
+from mailsim.overrides import error as override_error
 from mailsim.units import parse_duration, parse_rate, parse_size
 
 # --- unit-bearing field types -------------------------------------------------------------
@@ -429,9 +432,10 @@ def _lines(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any
     return out
 
 
-def load(path: str | Path) -> Scenario:
-    """Read, validate and cross-check a scenario file; raise ScenarioError listing all
-    problems."""
+def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read, validate and cross-check a scenario file, after the ``KEY=VALUE`` changes
+    of ``overrides`` (``--set``, see :mod:`mailsim.overrides`); raise ScenarioError
+    listing all problems."""
     path = Path(path)
     name = str(path)
     try:
@@ -440,10 +444,10 @@ def load(path: str | Path) -> Scenario:
         raise ScenarioError([Problem(name, "", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(name, "", f"cannot read: {exc}")]) from None
-    return loads(text, name)
+    return loads(text, name, overrides)
 
 
-def loads(text: str, name: str = "<scenario>") -> Scenario:
+def loads(text: str, name: str = "<scenario>", overrides: Sequence[str] = ()) -> Scenario:
     """Validate scenario text; ``name`` is used in error messages."""
     try:
         tree = yaml.compose(text, Loader=_Loader)
@@ -463,7 +467,39 @@ def loads(text: str, name: str = "<scenario>") -> Scenario:
         raise ScenarioError(
             [Problem(name, "", f"a scenario is a mapping of keys, got {type(data).__name__}")]
         )
-    return validate(data, name, _lines(tree))
+    lines = _lines(tree)
+    if not overrides:
+        return validate(data, name, lines)
+    changed = [key_path(loc) for loc in apply_overrides(data, list(overrides), _override_value)]
+    lines = {loc: n for loc, n in lines.items() if key_path(loc) not in changed}
+    try:
+        return validate(data, name, lines)
+    except ScenarioError as exc:
+        # A problem in a value set on the command line is reported as the option's.
+        raise ScenarioError(
+            [
+                Problem("--set", p.key, p.message)
+                if any(_within(p.key, k) or _within(k, p.key) for k in changed)
+                else p
+                for p in exc.problems
+            ]
+        ) from None
+
+
+def _within(key: str, outer: str) -> bool:
+    """``key`` is ``outer`` or a path inside it."""
+    return key == outer or key.startswith((outer + ".", outer + "["))
+
+
+def _override_value(key: str, text: str) -> Any:
+    """A ``--set`` value, read as YAML like the file (``150ms``, ``3``, ``[a, b]``)."""
+    if not text.strip():
+        return None
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+        raise override_error(key, f"the value {text!r} is not valid YAML: {problem}") from None
 
 
 def validate(

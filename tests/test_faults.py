@@ -226,7 +226,8 @@ def test_nxdomain_is_permanent_and_bounces():
     result = run(data)
     m1 = result.messages.set_index("id").loc["m1"]
     assert m1["status"] == "bounced"
-    assert m1["reason"] == "550 5.4.4 <bob@home.example>: Host or domain name not found"
+    # Concluded by msa-school itself: no server replied 550, so no reply code.
+    assert m1["reason"] == "5.4.4 <bob@home.example>: Host or domain name not found"
     assert result.summary()["bounces_retrieved"] == 1
 
 
@@ -235,7 +236,7 @@ def test_servfail_is_temporary():
     data["faults"] = [{"kind": "servfail", "domain": "home.example", "end": "2min"}]
     result = run(data)
     dns = result.hops.query("protocol == 'dns'")
-    assert list(dns["code"]) == ["451"]
+    assert list(dns["code"]) == ["4.4.3"]  # what Postfix logs: dsn=4.4.3, no server said 451
     assert result.messages["status"].tolist() == ["retrieved"]
 
 

@@ -75,7 +75,13 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes
         Patch(color=style.PROTOCOL["lmtp"], label="LMTP hop (into the mailbox)"),
         Patch(color=style.PROTOCOL["pop3"], label="POP3 hop (retrieval)"),
         Patch(color=WAITS["queued"][0], label="queued"),
-        Patch(facecolor=WAITS["retry"][0], hatch="///", label="waiting to try again"),
+        Patch(
+            facecolor=WAITS["retry"][0],
+            hatch="///",
+            edgecolor="white",
+            lw=0,
+            label="waiting to try again",
+        ),  # drawn as the bars are
         Patch(color=WAITS["poll"][0], label="waiting for the POP poll"),
         Patch(color=style.OUTCOME["temporary"], label="failed attempt (4xx, timeout)"),
         Patch(color=style.OUTCOME["permanent"], label="refused (5xx)"),

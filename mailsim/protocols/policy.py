@@ -45,16 +45,19 @@ def quota_exceeded(rcpt: str, code: int) -> Reply:
 def lookup_failed(rcode: str, domain: str, rcpt: str, qtype: str = "MX") -> Reply:
     """What Postfix concludes from DNS (RFC 5321 §5.1): a name that does not exist is
     final; a server that cannot answer, or no answer at all, is temporary."""
+    # Concluded by the sending MTA itself (local=True): no server said 451 or 550, so the
+    # hop shows the enhanced status Postfix logs (dsn=4.4.3, dsn=5.4.4).
     if rcode == "NXDOMAIN":
-        return Reply("550", (f"5.4.4 <{rcpt}>: Host or domain name not found",))
+        return Reply("550", (f"5.4.4 <{rcpt}>: Host or domain name not found",), local=True)
     return Reply(
         "451",
         (f"4.4.3 Name service error for name={domain} type={qtype}: Host not found, try again",),
+        local=True,
     )
 
 
 def no_usable_mx(rcpt: str) -> Reply:
-    return Reply("550", (f"5.4.4 <{rcpt}>: MX host has no usable address",))
+    return Reply("550", (f"5.4.4 <{rcpt}>: MX host has no usable address",), local=True)
 
 
 def unknown_local_user() -> Reply:

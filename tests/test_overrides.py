@@ -1,0 +1,105 @@
+"""``--set KEY=VALUE``: the paths a student writes, the values validated like the file,
+and one line naming the key for everything wrong (exit 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+import mailsim
+from mailsim.cli import main
+from mailsim.errors import InputError
+from mailsim.overrides import segments
+from tests.conftest import SCENARIOS
+from tests.test_timing import RELAY_RTTS
+
+CLASSROOM = SCENARIOS / "classroom.yaml"
+
+
+def relay_hop(*overrides: str) -> float:
+    result = mailsim.run(mailsim.load(CLASSROOM, list(overrides)))
+    hop = result.hops.set_index("protocol").loc["smtp"]
+    return float(hop["end"] - hop["start"])
+
+
+def test_a_link_named_by_its_ends_changes_the_relay_by_its_round_trips():
+    """The relay hop ends when mx-home has the message and sends its 250: every round
+    trip of the session but QUIT's, less the 250's way back. 100 ms more one way on the
+    backbone is 2 × 100 ms more per round trip."""
+    before = relay_hop()
+    after = relay_hop("links.r-school/r-home.latency=145ms")
+    assert after - before == pytest.approx((RELAY_RTTS - 1 - 0.5) * 2 * 0.100, abs=1e-9)
+    # Either order of the ends, or the link's position, name the same link.
+    assert relay_hop("links.r-home/r-school.latency=145ms") == pytest.approx(after, abs=1e-12)
+    assert relay_hop("links.3.latency=145ms") == pytest.approx(after, abs=1e-12)
+
+
+def test_keys_with_dots_plain_or_quoted():
+    plain = mailsim.load(CLASSROOM, ["users.bob@home.example.poll=2min"])
+    quoted = mailsim.load(CLASSROOM, ['users["bob@home.example"].poll=2min'])
+    assert plain.users["bob@home.example"].poll == quoted.users["bob@home.example"].poll == 120.0
+
+
+def test_a_section_the_file_leaves_out_is_filled_in():
+    scenario = mailsim.load(CLASSROOM, ["nodes.mx-home.processing.command=40ms"])
+    assert scenario.nodes["mx-home"].processing.command == pytest.approx(0.040)
+
+
+def test_later_assignments_win_and_an_empty_value_is_null():
+    assert mailsim.load(CLASSROOM).users["bob@home.example"].mailbox == "pop-home"
+    scenario = mailsim.load(
+        CLASSROOM,
+        ["links.3.latency=10ms", "links.3.latency=20ms", "users.bob@home.example.mailbox="],
+    )
+    assert scenario.links[3].latency == pytest.approx(0.020)
+    assert scenario.users["bob@home.example"].mailbox is None
+
+
+def test_segments():
+    assert segments('users["a@b.example"].poll') == [("users", False), ("a@b.example", True),
+                                                     ("poll", False)]  # fmt: skip
+    assert segments("links.a/b.latency") == [("links", False), ("a/b", False), ("latency", False)]
+
+
+@pytest.mark.parametrize(
+    ("assignment", "line"),
+    [
+        ("links.r-school/r-hom.latency=1ms",
+         "--set: links.r-school/r-hom.latency: no link between r-school and r-hom (links: "
+         "alice-pc/msa-school, msa-school/dns, msa-school/r-school, r-school/r-home, "
+         "r-home/mx-home, mx-home/pop-home, r-home/bob-pc)"),
+        ("links.r-school/r-home.latency=fast",
+         "--set: links.3.latency: 'fast' is not a duration; write it like \"20ms\", \"5min\" or \"2h\""),
+        ("links.9.latency=1ms", "--set: links.9.latency: links has 7 items, there is no item 9"),
+        ("nodes.mx-home.processing.comand=1ms",
+         "--set: nodes.mx-home.processing.comand: unknown key; did you mean 'command'?"),
+        ('users["bob@home.example"].poll=-1',
+         "--set: users[\"bob@home.example\"].poll: must be greater than zero (got -1)"),
+        ("latency", "--set: latency: expected KEY=VALUE, e.g. links.msa-school/mx-home.latency=150ms"),
+        ("links.3.latency=[1",
+         "--set: links.3.latency: the value '[1' is not valid YAML: expected ',' or ']', but got "
+         "'<stream end>'"),
+        ("links.3.latency.x=1", "--set: links.3.latency.x: links.3.latency is a single value "
+         "('45ms'), it has no 'x'"),
+        ("seed.x=1", "--set: seed: unknown key (allowed: name, description, start, duration, "
+         "nodes, links, dns, users, messages, traffic, faults)"),
+    ],
+)  # fmt: skip
+def test_bad_overrides_exit_2_with_one_line_naming_the_key(capsys, assignment, line):
+    for command in ("run", "validate"):
+        assert main([command, str(CLASSROOM), "--set", assignment]) == 2
+        err = capsys.readouterr().err
+        assert err == f"mailsim: {line}\n"
+        assert "Traceback" not in err
+
+
+def test_every_bad_override_is_reported_at_once():
+    with pytest.raises(InputError) as caught:
+        mailsim.load(CLASSROOM, ["links.9.latency=1ms", "nope", "links.3.latency=2ms"])
+    assert [p.key for p in caught.value.problems] == ["links.9.latency", "nope"]
+
+
+def test_run_with_set_changes_the_report(capsys):
+    assert main(["run", str(CLASSROOM), "--set", "users.bob@home.example.poll=10min"]) == 0
+    out = capsys.readouterr().out
+    # bob's program polls at 10 min instead of 5 min: m1 (sent at 10 s) waits for it.
+    assert "retrieved after 9 min 50 s" in out

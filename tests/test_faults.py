@@ -460,3 +460,23 @@ def test_exim_policy_honours_the_queue_lifetime():
     data["faults"][0]["end"] = "1d"
     data["nodes"]["msa-school"]["queue"] = {"policy": "exim", "maximal_queue_lifetime": "1h"}
     assert run(data).messages.set_index("id").loc["m1", "status"] == "expired"
+
+
+def test_a_silent_resolver_is_asked_twice_5_s_apart_then_given_up():
+    """dns-outage: glibc's stub resolver (timeout 5 s, attempts 2) asks, asks again
+    after 5 s, and gives up 10 s after the first query; when the resolver is back
+    (1200 s), the 1500 s attempt gets its answer from the first query."""
+    result = mailsim.run(mailsim.load(SCENARIOS / "dns-outage.yaml"))
+    events = result.events
+    dns = events[(events["protocol"] == "dns") & (events["message"] == "m1")]
+    steps = list(zip(dns["step"], dns["time"].round(6), strict=True))
+    first = steps[0][1]
+    assert steps[:3] == [
+        ("query MX", first),
+        ("query MX", round(first + 5.0, 6)),
+        ("timeout", round(first + 10.0, 6)),
+    ]
+    assert steps[3:6] == [("query MX", 600.0), ("query MX", 605.0), ("timeout", 610.0)]
+    assert steps[6] == ("query MX", 1500.0)
+    assert steps[7][0] == "answer"
+    assert "again, after 5 s" in str(dns["detail"].iloc[1])

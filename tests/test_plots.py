@@ -10,7 +10,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 import mailsim
 from mailsim import plot
 from mailsim.cli import main
-from mailsim.plot.sequence import collapse_repeats, exchanges
+from mailsim.plot.sequence import collapse_repeats, exchanges, short_label
 from tests.conftest import SCENARIOS
 
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
@@ -36,11 +36,13 @@ def test_sequence_has_one_arrow_per_exchange(result, ax):
     rows, _ = collapse_repeats(exchanges(result, message))
     arrows = [a for a in ax.texts if a.get_gid() == "exchange"]
     assert len(arrows) == (rows["step"] != "timeout").sum()
-    # Each arrow carries its exchange's label (long lines shortened with "…").
+    # Each arrow carries its exchange's label (long lines shortened, keeping the start).
     labels = [t.get_text() for t in ax.texts]
     for label in rows[rows["step"] != "timeout"]["label"]:
-        shown = label if len(label) <= 64 else label[:63] + "…"
+        shown = short_label(label)
         assert shown in labels, shown
+        assert len(shown) <= 72
+        assert shown.split(" ")[0] == label.split(" ")[0]  # the same command or code
     assert ax.get_title(loc="left").startswith(f"Every exchange of message {message!r}")
 
 
@@ -63,7 +65,12 @@ def test_route_has_one_arrow_per_hop(result, ax):
     assert sorted(covered) == sorted(mine["index"])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "mail server (MTA)" in legend
-    assert "failed attempt" in legend
+    # Failure colours are explained exactly when some hop is drawn in them.
+    codes = mine["code"].astype(str)
+    temporary = codes.str.startswith("4").any()
+    refused = codes.str.startswith("5").any()
+    assert ("failed attempt (4xx, timeout)" in legend) == temporary
+    assert ("refused (5xx)" in legend) == refused
 
 
 def test_delay_segments_add_up_to_the_end_to_end_delay(result, ax):
@@ -211,3 +218,14 @@ def test_plots_dir_has_projector_pages(tmp_path):
     for path in page_files:
         with Image.open(path) as image:
             assert image.size == (1280, 720)
+
+
+def test_a_long_reply_keeps_its_reason():
+    greylisted = ("450 4.7.1 <bob@home.example>: Recipient address rejected: Greylisted, see"
+                  " http://postgrey.schweikert.ch/help/home.example.html")  # fmt: skip
+    assert short_label(greylisted).startswith("450 4.7.1 Recipient address rejected: Greylisted")
+    group = "MAIL FROM:<alice@school.example> SIZE=20000 · RCPT TO:<bob@home.example> · DATA"
+    assert (
+        short_label(group) == "MAIL FROM:<alice@school.example> · RCPT TO:<bob@home.example> · DATA"
+    )
+    assert short_label("QUIT") == "QUIT"

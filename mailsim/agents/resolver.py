@@ -34,19 +34,27 @@ class Resolver:
         start = env.now
         session = world.new_session_id()
         size = dns.query_size(qname)
-        try:
-            took = world.network.transfer_time(asker, self.name, size, env.now)
-        except NoRoute:
-            took = math.inf
-        if took < STUB_TIMEOUT:
+        # The stub resolver asks, waits up to 5 s, asks again, waits 5 s more, and gives
+        # up (glibc resolv.conf defaults: timeout 5 s, attempts 2).
+        for attempt in range(STUB_ATTEMPTS):
+            sent = start + attempt * STUB_TIMEOUT
+            if sent > env.now:
+                yield env.timeout(sent - env.now)
+            try:
+                took = world.network.transfer_time(asker, self.name, size, env.now)
+            except NoRoute:
+                took = math.inf
+            if took >= STUB_TIMEOUT:
+                continue  # lost on the way: nothing to draw, the stub waits
             yield env.timeout(took)
+            again = f" (again, after {STUB_TIMEOUT:.0f} s)" if attempt else ""
             world.recorder.event(
-                start, env.now, message, session, asker, self.name, "dns", f"query {qtype}", "",
-                f"{qtype}? {qname}", size,
+                sent, env.now, message, session, asker, self.name, "dns", f"query {qtype}", "",
+                f"{qtype}? {qname}{again}", size,
             )  # fmt: skip
-        if took >= STUB_TIMEOUT or world.faults.resolver_down(self.name, env.now):
-            # No answer: the stub resolver tries again, then gives up (glibc resolv.conf
-            # defaults: timeout 5 s, attempts 2).
+            if not world.faults.resolver_down(self.name, env.now):
+                break
+        else:
             yield env.timeout(start + STUB_TIMEOUT * STUB_ATTEMPTS - env.now)
             now = env.now
             world.recorder.event(

@@ -15,6 +15,8 @@ from mailsim.plot import style
 from mailsim.result import Result
 from mailsim.units import format_duration
 
+SHORT = {"network": "network", "tls": "TLS", "dns": "DNS", "server": "server",
+         "queue": "queue", "retry": "retries", "poll": "POP wait"}  # fmt: skip
 MANY = 30  # above this many copies, draw the distribution instead of one bar each
 
 
@@ -43,10 +45,12 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
                 ax.barh(row, width / scale, left=left / scale, color=style.COST[cost],
                         height=0.6, gid=f"delay-{cost}")  # fmt: skip
             left += width
-        # The working parts are too small to see next to the waits: say them in words.
+        # The working parts are too small to see next to the waits: say every part in
+        # words (short names: the legend has the long ones), so that they add up to the
+        # number at the end of the bar.
         working = " + ".join(
-            f"{style.COST_LABEL[c]} {format_duration(float(getattr(item, f'{c}_time')))}"
-            for c in ("network", "tls", "dns", "server")
+            f"{SHORT[c]} {format_duration(float(getattr(item, f'{c}_time')))}"
+            for c in COSTS
             if float(getattr(item, f"{c}_time")) > 0
         )
         words = f"  {format_duration(item.delay)}"
@@ -55,7 +59,8 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
             words = f"  {item.status} after {format_duration(item.delay)}{reason}"
         colour = "#000000" if pd.notna(item.retrieved_at) else style.OUTCOME["permanent"]
         ax.text(left / scale, row, words, va="center", fontsize=9, color=colour)
-        ax.text(0, row - 0.42, f" {working}", va="center", fontsize=7.5, color="#333333")
+        if len(frame) > 1:  # one copy: the legend says each part's value already
+            ax.text(0, row - 0.42, f" {working}", va="center", fontsize=8, color="#333333")
         labels.append(f"{item.id} → {item.recipient}")
     # The legend says how much each part is: small parts are invisible next to long waits.
     handles = []

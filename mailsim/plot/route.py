@@ -7,6 +7,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
@@ -44,6 +45,10 @@ def route(
         )  # fmt: skip
         if role != "router":
             named += names
+        else:
+            for n in names:  # routers: small, grey, out of the way
+                ax.annotate(n, pos[n], xytext=(0, 7), textcoords="offset points", ha="center",
+                            va="bottom", fontsize=8, color="#666666", zorder=2, gid="router")  # fmt: skip
     title = "Network"
     hop_labels: list[labels.Movable] = []
     if result.copies:
@@ -61,17 +66,19 @@ def route(
     handles += [
         Line2D([], [], color=style.OUTCOME["ok"], lw=2.5, label="hop, encrypted (TLS)"),
         Line2D([], [], color=style.OUTCOME["ok"], lw=2.5, ls="--", label="hop, plaintext"),
-        Line2D([], [], color=style.OUTCOME["temporary"], lw=2, ls=":", label="failed attempt"),
     ]
-    handles.append(Line2D([], [], color=style.OUTCOME["permanent"], lw=2, ls=":",
-                          label="refused (5xx)"))  # fmt: skip
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9,
+    drawn = {p.get_edgecolor()[:3] for p in ax.patches if (p.get_gid() or "").startswith("hop-")}
+    for outcome, label in (("temporary", "failed attempt (4xx, timeout)"),
+                           ("permanent", "refused (5xx)")):  # fmt: skip
+        if to_rgb(style.OUTCOME[outcome]) in drawn:
+            handles.append(Line2D([], [], color=style.OUTCOME[outcome], lw=2, ls=":", label=label))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9,
               frameon=False, borderaxespad=0.0, labelspacing=1.0, markerscale=0.6)  # fmt: skip
     ax.set_title(title, fontsize=12, loc="left")
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.12)
     ax.set_axis_off()
-    domains = [t for t in ax.texts if t.get_gid() == "domain"]
+    domains = [t for t in ax.texts if t.get_gid() in ("domain", "router")]
     arrows = [arrow for item in hop_labels for arrow in item.own]
     nodes = [c for c in ax.collections if c.get_label() in style.ROLE_LABEL.values()]
     labels.place(ax, [*name_labels, *hop_labels], domains, arrows, nodes)

@@ -11,6 +11,7 @@ labelled, e.g. "⋯ 4 min 49 s waiting for the POP poll ⋯".
 from __future__ import annotations
 
 import math
+import re
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -155,6 +156,7 @@ def sequence(
     movable: list[labels.Movable] = []
     arrows: list[Artist] = []
     marks: list[Line2D] = []  # timeouts and crashes
+    used: set[str] = set()  # failure colours drawn, for the legend
     repeated = dict(repeats)
     for t0, t1, y0, y1 in scale.gaps:
         ax.axhspan(y0 + 0.3, y1 - 0.3, color="#f0f0f0", zorder=0)
@@ -174,14 +176,17 @@ def sequence(
         if row.step == "timeout":
             marks.extend(ax.plot([x[row.dst]], [y1], marker="X", ms=9,
                                  color=style.OUTCOME["temporary"], zorder=4))  # fmt: skip
-            fixed.append(ax.text(x[row.dst] + 0.1, y1, f"timeout: {_short(row.label)}",
+            fixed.append(ax.text(x[row.dst] + 0.1, y1, f"timeout: {short_label(row.label)}",
                                  fontsize=8, va="center", color=style.OUTCOME["temporary"]))  # fmt: skip
             continue
         # A group of replies takes the colour of its first failure: after a refused RCPT,
         # DATA's "554 no valid recipients" is a consequence, not the cause.
         failures = [style.outcome_of(c) for c in row.codes if c and style.outcome_of(c) != "ok"]
+        if row.step == "RST" or row.label == "SYN (no answer)":
+            failures = ["temporary"]  # a refused or unanswered connection: tried again later
         if failures:
             colour = style.OUTCOME[failures[0]]
+            used.add(failures[0])
         arrow = ax.annotate(
             "", xy=(x[row.dst], y1), xytext=(x[row.src], y0),
             arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.6 if current else 1.3,
@@ -189,7 +194,7 @@ def sequence(
             zorder=3,
         )  # fmt: skip
         arrow.set_gid("exchange")
-        text = ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, _short(row.label),
+        text = ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, short_label(row.label),
                        ha="center", va="bottom", fontsize=8, color=colour, zorder=4,
                        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})  # fmt: skip
         # On the arrow, at its middle if that is free, else further along it; above the
@@ -219,14 +224,12 @@ def sequence(
     )  # fmt: skip
     handles = [Line2D([], [], color=c, lw=2, label=p.upper() if p != "pop3" else "POP3")
                for p, c in style.PROTOCOL.items() if p in set(rows["protocol"]) or p == "tcp"]  # fmt: skip
-    handles.append(
-        Line2D(
-            [], [], color=style.OUTCOME["temporary"], lw=2, label="temporary failure (4xx, timeout)"
-        )
-    )
-    handles.append(
-        Line2D([], [], color=style.OUTCOME["permanent"], lw=2, label="permanent failure (5xx)")
-    )
+    if "temporary" in used:
+        handles.append(Line2D([], [], color=style.OUTCOME["temporary"], lw=2,
+                              label="temporary failure (4xx, refused)"))  # fmt: skip
+    if "permanent" in used:
+        handles.append(Line2D([], [], color=style.OUTCOME["permanent"], lw=2,
+                              label="permanent failure (5xx)"))  # fmt: skip
     if (rows["step"] == "timeout").any():
         handles.append(Line2D([], [], color=style.OUTCOME["temporary"], marker="X", ms=9, lw=0,
                               label="no reply: the client's timeout"))  # fmt: skip
@@ -308,7 +311,12 @@ def _crashes(
     return texts
 
 
-def _short(text: str, width: int = 64) -> str:
+def short_label(text: str, width: int = 72) -> str:
+    """A label that fits between lanes: a long reply loses its ``<address>:`` (the reason
+    after it is what a class reads) and MAIL FROM its parameters, then the tail goes."""
+    if len(text) > width:
+        text = re.sub(r"^(\d{3}[ -](?:\d\.\d{1,3}\.\d{1,3} )?)<[^>]*>:? ", r"\1", text)
+        text = re.sub(r" (SIZE|BODY)=\S+", "", text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -323,6 +331,16 @@ def _why(result: Result, message: str, t0: float, t1: float) -> str:
     starting = mine[(mine["start"] >= t1 - 1e-9) & (mine["start"] <= t1 + 1.0)]
     if not starting.empty and (starting["protocol"] == "pop3").any():
         return "waiting for the POP poll"
+    from mailsim.scenario import CrashFault
+
+    for fault in result.scenario.faults:
+        # A server that is down for the whole wait: the message waits for it to restart.
+        if (
+            isinstance(fault, CrashFault)
+            and fault.at <= t0 + 1e-6
+            and t1 <= fault.at + fault.restart + 1.0
+        ):
+            return f"{fault.node} is down, until it restarts at {fault.at + fault.restart:.1f} s"
     failed = mine[(mine["end"] <= t0 + 1e-6) & ~mine["code"].astype(str).str.startswith(("2", "+"))]
     if not failed.empty:
         return "waiting to try again"

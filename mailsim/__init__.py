@@ -13,6 +13,7 @@ from mailsim.errors import InputError, ScenarioError
 from mailsim.result import Result
 from mailsim.scenario import Scenario, load, loads
 from mailsim.stepper import Stepper
+from mailsim.sweep import sweep
 
 __version__ = "0.1.0"
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "load",
     "loads",
     "run",
+    "sweep",
 ]
 
 

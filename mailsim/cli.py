@@ -1,4 +1,4 @@
-"""The ``mailsim`` command: run, step, validate, schema. No simulation logic lives here.
+"""The ``mailsim`` command: run, step, plot, sweep, validate, schema. No simulation logic lives here.
 
 Exit codes: 0 ok, 2 bad input (scenario file, option) with one line per problem on
 standard error and never a traceback.
@@ -23,6 +23,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(2, f"mailsim: error: {message}\n")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _seed(text: str) -> int:
@@ -92,6 +102,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--filter", choices=PROTOCOLS, help="show only this protocol (or type `f smtp`)"
     )
 
+    sweep = sub.add_parser(
+        "sweep", help="run a scenario over a grid of values × replications (a what-if study)"
+    )
+    sweep.add_argument("scenario", help="scenario file (YAML)")
+    sweep.add_argument(
+        "--vary", action="append", required=True, metavar="KEY=V1,V2,…",
+        help="a key (as for --set) and the values to try, e.g. links.a/b.latency=10ms,100ms",
+    )  # fmt: skip
+    sweep.add_argument("--replications", type=_count, default=10, metavar="R",
+                       help="runs per grid point, each with its own seed (default 10)")  # fmt: skip
+    sweep.add_argument("--seed", type=_seed, default=0, help="seed of the seeds (default 0)")
+    sweep.add_argument("--workers", type=_count, metavar="N",
+                       help="processes running the runs (default: all cores)")  # fmt: skip
+    sweep.add_argument("--detail", choices=("full", "hops", "outcomes"), default="outcomes",
+                       help="what each run keeps (default outcomes: fastest)")  # fmt: skip
+    sweep.add_argument("--out", required=True, metavar="DIR",
+                       help="write sweep.csv, runs.csv, sweep.png and run.json here")  # fmt: skip
+    sweep.add_argument("--quiet", action="store_true", help="no progress line")
+    sweep.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="change a scenario value at every grid point (repeatable)",
+    )  # fmt: skip
+
     validate = sub.add_parser("validate", help="check a scenario file and list every problem")
     validate.add_argument("scenario", nargs="+", help="scenario file(s)")
     validate.add_argument(
@@ -114,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.command == "plot":
             return _plot(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _schema()
     except InputError as exc:
         for problem in exc.problems:
@@ -264,6 +299,40 @@ def _step(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
 class _Endless:
     def readline(self) -> str:
         return "\n"
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from mailsim.sweep import describe, save, sweep, terminal_progress
+
+    vary: dict[str, list[str]] = {}
+    problems = []
+    for item in args.vary:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        parts = [v.strip() for v in values.split(",")]
+        if not sep or not key or not all(parts):
+            problems.append(Problem("--vary", key or item, "expected KEY=V1,V2,…, e.g. "
+                                    "links.msa-school/mx-home.latency=10ms,100ms"))  # fmt: skip
+        elif key in vary:
+            problems.append(
+                Problem("--vary", key, "varied twice; list all its values in one --vary")
+            )
+        else:
+            vary[key] = parts
+    if problems:
+        raise InputError(problems)
+    out = _out_dir(args.out)
+    quiet = args.quiet or not sys.stderr.isatty()
+    runs: list[dict[str, object]] = []
+    table = sweep(
+        args.scenario, vary, args.replications, args.seed, overrides=args.overrides,
+        workers=args.workers, detail=args.detail, runs=runs,
+        progress=None if quiet else terminal_progress,
+    )  # fmt: skip
+    written = save(table, runs, out, args.scenario, vary, args)
+    print(describe(table, list(vary)))
+    print(f"\nwrote {', '.join(p.name for p in written)} to {out}")
+    return 0
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ def test_only_the_scenario_loader_reads_yaml():
 def test_public_api():
     assert set(mailsim.__all__) == {
         "InputError", "Result", "Scenario", "ScenarioError", "Stepper", "__version__",
-        "load", "loads", "run",
+        "load", "loads", "run", "sweep",
     }  # fmt: skip
     for name in mailsim.__all__:
         assert hasattr(mailsim, name)

@@ -4,6 +4,7 @@ back to its Agg backend without a display)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 
@@ -32,6 +33,18 @@ def save(
         ax = draw(result, message, page=page)
     else:
         ax = draw(result, message) if kind in ("route", "delays") else draw(result)
+    try:
+        ax.figure.savefig(path, dpi=100)
+    finally:
+        plt.close(ax.figure)
+    return path
+
+
+def save_curve(table: Any, keys: list[str], path: Path) -> Path:
+    """A sweep's curve with its confidence band (see :func:`mailsim.plot.delays.curve`)."""
+    from mailsim.plot.delays import curve
+
+    ax = curve(table, keys)
     try:
         ax.figure.savefig(path, dpi=100)
     finally:

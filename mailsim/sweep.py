@@ -1,0 +1,288 @@
+"""What-if studies: a scenario run over a grid of ``--set`` values × replications.
+
+Replication ``r`` runs with the same seed at every grid point (common random numbers:
+every component draws from its own stream keyed by its name, see :mod:`mailsim.rng`), so
+that the difference between two grid points comes from the parameter, not from noise.
+The seeds come from ``numpy.random.SeedSequence(seed).spawn(replications)``.
+
+Each run is summarised by a few numbers (its delays, delivery ratio, bounces, retries);
+each grid point by their mean over the replications with a 95 % confidence interval
+(Student's t), the way OMNeT++'s parameter studies report them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# Per run: what a what-if question asks about. "transfer" is submission to delivery into
+# the recipient's mailbox (no poll wait): the part latency and server speed act on.
+METRICS = (
+    "delay_mean", "delay_median", "delay_p95", "transfer_mean", "delivery_ratio",
+    "bounces", "retries",
+)  # fmt: skip
+
+# Student's t, 97.5th percentile (two-sided 95 %), by degrees of freedom: NIST/SEMATECH
+# e-Handbook of Statistical Methods, table 1.3.6.7.2. Between rows, the next lower row
+# (a slightly wider, conservative interval); beyond the table, the normal 1.960.
+T975 = {
+    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+    9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120,
+    17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064,
+    25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 50: 2.009,
+    60: 2.000, 80: 1.990, 100: 1.984,
+}  # fmt: skip
+
+
+def seeds(seed: int, replications: int) -> list[int]:
+    """One run seed per replication, the same at every grid point."""
+    children = np.random.SeedSequence(seed).spawn(replications)
+    return [int(child.generate_state(1)[0]) for child in children]
+
+
+def grid(vary: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
+    """Every combination of the varied values, the first key varying slowest."""
+    keys = list(vary)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*vary.values())]
+
+
+def run_once(task: tuple[str, tuple[str, ...], dict[str, str], int, str]) -> dict[str, Any]:
+    """One run of the study: load with the overrides, simulate, summarise."""
+    import mailsim
+
+    path, fixed, point, seed, detail = task
+    overrides = [*fixed, *(f"{key}={value}" for key, value in point.items())]
+    result = mailsim.run(mailsim.load(path, overrides), seed=seed, detail=detail)
+    return {**point, "seed": seed, **summarise(result)}
+
+
+def summarise(result: Any) -> dict[str, float]:
+    """The numbers of one run (see METRICS); delays in seconds, over retrieved copies."""
+    messages = result.messages
+    sent = messages[messages["kind"] == "message"]
+    retrieved = sent[sent["retrieved_at"].notna()]
+    delivered = sent[sent["delivered_at"].notna()]
+    hops = result.hops
+    failed = hops[~hops["code"].astype(str).str.startswith(("2", "+"))]
+    delays = retrieved["delay"].to_numpy(dtype=float)
+    transfer = (delivered["delivered_at"] - delivered["submitted_at"]).to_numpy(dtype=float)
+    return {
+        "delay_mean": float(delays.mean()) if len(delays) else math.nan,
+        "delay_median": float(np.median(delays)) if len(delays) else math.nan,
+        "delay_p95": float(np.percentile(delays, 95)) if len(delays) else math.nan,
+        "transfer_mean": float(transfer.mean()) if len(transfer) else math.nan,
+        "delivery_ratio": len(delivered) / len(sent) if len(sent) else math.nan,
+        "bounces": float((sent["status"] == "bounced").sum()),
+        "retries": float(len(failed)),
+    }
+
+
+def confidence(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and its 95 % confidence interval (Student's t) of independent replications."""
+    values = values[~np.isnan(values)]
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(values.mean())
+    if n == 1:
+        return mean, math.nan, math.nan
+    df = n - 1
+    t = T975[max(k for k in T975 if k <= df)] if df <= max(T975) else 1.960
+    half = t * float(values.std(ddof=1)) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def table(runs: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """One row per grid point: each metric's mean over the replications, with ``_lo``
+    and ``_hi`` columns for its 95 % confidence interval, and ``runs``."""
+    rows = []
+    for point, group in runs.groupby(list(keys), sort=False):
+        point = point if isinstance(point, tuple) else (point,)
+        row: dict[str, Any] = dict(zip(keys, point, strict=True))
+        row["runs"] = len(group)
+        for metric in METRICS:
+            mean, lo, hi = confidence(group[metric].to_numpy(dtype=float))
+            row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = mean, lo, hi
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def sweep(
+    scenario: str | Path,
+    vary: Mapping[str, Sequence[str]],
+    replications: int = 10,
+    seed: int = 0,
+    *,
+    overrides: Sequence[str] = (),
+    workers: int | None = None,
+    detail: str = "outcomes",
+    progress: Callable[[int, int], None] | None = None,
+    runs: list[dict[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Run ``scenario`` at every point of the ``vary`` grid (KEY → values, as for
+    ``--set``), ``replications`` times each; return one row per grid point.
+
+    ``workers`` processes run the runs (default: all cores; 1 runs them here);
+    ``progress(done, total)`` is called after each run; ``runs``, if given, receives one
+    dict per run (its seed and numbers)."""
+    if replications < 1:
+        raise ValueError("replications must be at least 1")
+    points = grid(vary)
+    tasks = [
+        (str(scenario), tuple(overrides), point, s, detail)
+        for point in points
+        for s in seeds(seed, replications)
+    ]
+    _check(scenario, overrides, points)
+    done: list[dict[str, Any]] = []
+    for row in _execute(tasks, workers):
+        done.append(row)
+        if progress is not None:
+            progress(len(done), len(tasks))
+    if runs is not None:
+        runs.extend(done)
+    frame = pd.DataFrame(done)
+    return table(frame, list(vary))
+
+
+def _check(scenario: str | Path, overrides: Sequence[str], points: list[dict[str, str]]) -> None:
+    """Every grid point loads, before any run starts: a typo fails at once, naming it."""
+    import mailsim
+    from mailsim.errors import InputError, Problem
+
+    problems = []
+    seen: set[str] = set()
+    for point in points:
+        try:
+            mailsim.load(scenario, [*overrides, *(f"{k}={v}" for k, v in point.items())])
+        except InputError as exc:
+            for problem in exc.problems:
+                if problem.file == "--set" and any(_inside(problem.key, k) for k in point):
+                    problem = Problem("--vary", problem.key, problem.message)
+                if str(problem) not in seen:
+                    seen.add(str(problem))
+                    problems.append(problem)
+    if problems:
+        raise InputError(problems)
+
+
+def _inside(key: str, varied: str) -> bool:
+    """A problem's key names the varied key or a path within it (links.a/b.latency is
+    reported as links.3.latency: compare the last part)."""
+    return key == varied or key.split(".")[-1] == varied.split(".")[-1]
+
+
+def _execute(tasks: list[Any], workers: int | None) -> Iterable[dict[str, Any]]:
+    """Results in task order, from this process or a pool of ``workers`` processes."""
+    if workers == 1 or len(tasks) == 1:
+        yield from map(run_once, tasks)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(run_once, tasks, chunksize=1)
+
+
+def terminal_progress(done: int, total: int) -> None:
+    """``runs 12/40`` on one line of standard error, rewritten in place."""
+    end = "\n" if done == total else ""
+    print(f"\rruns {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def save(
+    table: pd.DataFrame,
+    runs: list[dict[str, Any]],
+    out: Path,
+    scenario: str | Path,
+    vary: Mapping[str, Sequence[str]],
+    args: Any,
+) -> list[Path]:
+    """sweep.parquet (with pyarrow) or sweep.csv, runs.csv, sweep.png and run.json: the
+    last has all it takes to reproduce every number (the seeds, the overrides, versions)."""
+    import json
+    import platform
+    from importlib import metadata
+
+    from mailsim.plot.files import save_curve
+
+    written = []
+    try:
+        import pyarrow  # noqa: F401
+
+        path = out / "sweep.parquet"
+        table.to_parquet(path, index=False)
+    except ImportError:
+        path = out / "sweep.csv"
+        table.to_csv(path, index=False)
+    written.append(path)
+    pd.DataFrame(runs).to_csv(out / "runs.csv", index=False)
+    written.append(out / "runs.csv")
+    written.append(save_curve(table, list(vary), out / "sweep.png"))
+    versions = {"python": platform.python_version()}
+    for package in ("mailsim", "simpy", "numpy", "pandas", "networkx", "pydantic"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "unknown"
+    record = {
+        "scenario": str(scenario),
+        "scenario_text": Path(scenario).read_text(encoding="utf-8"),
+        "set": list(args.overrides),
+        "vary": {key: list(values) for key, values in vary.items()},
+        "replications": args.replications,
+        "seed": args.seed,
+        "seeds": seeds(args.seed, args.replications),
+        "detail": args.detail,
+        "versions": versions,
+        "command": "mailsim sweep " + " ".join(_quote(a) for a in sys.argv[2:]),
+    }
+    (out / "run.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    written.append(out / "run.json")
+    return written
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def describe(table: pd.DataFrame, keys: Sequence[str]) -> str:
+    """The table as text for the terminal: one line per grid point."""
+    from mailsim.units import format_duration
+
+    def span(row: Any, metric: str) -> str:
+        mean, lo, hi = row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"]
+        if math.isnan(mean):
+            return "-"
+        if math.isnan(lo):
+            return format_duration(mean)
+        return f"{format_duration(mean)} ({format_duration(max(lo, 0.0))}–{format_duration(hi)})"
+
+    header = [*keys, "runs", "submission→delivery", "end-to-end delay", "delivered", "bounces"]
+    lines = [header]
+    for _, row in table.iterrows():
+        lines.append(
+            [
+                *(str(row[k]) for k in keys),
+                str(row["runs"]),
+                span(row, "transfer_mean"),
+                span(row, "delay_mean"),
+                f"{row['delivery_ratio']:.0%}" if not math.isnan(row["delivery_ratio"]) else "-",
+                f"{row['bounces']:.1f}",
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = [
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
+    ]
+    return (
+        "\n".join(t.rstrip() for t in text)
+        + "\n(means over the replications, 95 % confidence intervals)"
+    )

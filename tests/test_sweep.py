@@ -1,0 +1,117 @@
+"""What-if sweeps: the grid × replications, common random numbers, confidence intervals,
+the same table from any number of workers, and the files the CLI writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mailsim
+from mailsim.cli import main
+from mailsim.sweep import confidence, grid, seeds
+from tests.conftest import SCENARIOS
+from tests.test_timing import RELAY_RTTS
+
+CLASSROOM = SCENARIOS / "classroom.yaml"
+BACKBONE = "links.r-school/r-home.latency"
+# The relay hop is the only one crossing the backbone; it ends when mx-home sends its 250
+# (all round trips but QUIT's, less the 250's way back): 2 × 8.5 s per second of latency.
+SLOPE = 2 * (RELAY_RTTS - 1 - 0.5)
+
+
+def test_seeds_come_from_one_seed_sequence_and_grids_are_complete():
+    expected = [int(c.generate_state(1)[0]) for c in np.random.SeedSequence(7).spawn(3)]
+    assert seeds(7, 3) == expected
+    assert len(set(seeds(7, 20))) == 20
+    assert grid({"a": ["1", "2"], "b": ["x", "y", "z"]}) == [
+        {"a": "1", "b": "x"}, {"a": "1", "b": "y"}, {"a": "1", "b": "z"},
+        {"a": "2", "b": "x"}, {"a": "2", "b": "y"}, {"a": "2", "b": "z"},
+    ]  # fmt: skip
+
+
+def test_confidence_interval_is_students_t():
+    values = np.array([1.0, 2.0, 3.0, 4.0])
+    mean, lo, hi = confidence(values)
+    half = 3.182 * values.std(ddof=1) / 2  # t(0.975, 3 df) · s / √4
+    assert (mean, lo, hi) == pytest.approx((2.5, 2.5 - half, 2.5 + half))
+    assert np.isnan(confidence(np.array([5.0]))[1])
+
+
+def test_latency_slope_is_the_round_trips_and_jitter_cancels_between_points():
+    """With 20 ms of jitter on the backbone every run differs, but replication r draws
+    the same jitter at every grid point: the difference is exactly the round trips'."""
+    runs: list[dict] = []
+    table = mailsim.sweep(
+        CLASSROOM, {BACKBONE: ["10ms", "100ms", "300ms"]}, replications=5, seed=1,
+        overrides=["links.r-school/r-home.jitter=20ms"], workers=1, runs=runs,
+    )  # fmt: skip
+    assert list(table[BACKBONE]) == ["10ms", "100ms", "300ms"]
+    assert list(table["runs"]) == [5, 5, 5]
+    frame = pd.DataFrame(runs)
+    wide = frame.pivot(index="seed", columns=BACKBONE, values="transfer_mean")
+    assert wide["10ms"].std() > 1e-3  # the jitter is there …
+    # … and cancels: each replication's difference is the protocol's alone.
+    diff = (wide["300ms"] - wide["10ms"]).to_numpy()
+    assert diff == pytest.approx(np.full(5, SLOPE * 0.290), abs=1e-9)
+    # The table's slope, from its means, lies within the points' confidence intervals.
+    low, high = table.iloc[0], table.iloc[2]
+    assert (high["transfer_mean"] - low["transfer_mean"]) / 0.290 == pytest.approx(SLOPE)
+    assert low["transfer_mean_lo"] < low["transfer_mean"] < low["transfer_mean_hi"]
+    assert table["delivery_ratio"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_one_worker_and_two_give_the_same_table():
+    vary = {BACKBONE: ["20ms", "80ms"]}
+    fixed = ["links.r-school/r-home.jitter=5ms"]
+    one = mailsim.sweep(CLASSROOM, vary, 3, seed=4, overrides=fixed, workers=1)
+    two = mailsim.sweep(CLASSROOM, vary, 3, seed=4, overrides=fixed, workers=2)
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_cli_writes_the_table_the_runs_the_curve_and_what_reproduces_them(tmp_path, capsys):
+    out = tmp_path / "study"
+    argv = ["sweep", str(CLASSROOM), "--vary", f"{BACKBONE}=10ms,50ms", "--replications", "2",
+            "--seed", "3", "--workers", "1", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "submission→delivery" in printed
+    names = sorted(p.name for p in out.iterdir())
+    assert names in (
+        ["run.json", "runs.csv", "sweep.csv", "sweep.png"],
+        ["run.json", "runs.csv", "sweep.parquet", "sweep.png"],
+    )
+    record = json.loads((out / "run.json").read_text())
+    assert record["seeds"] == seeds(3, 2)
+    assert record["vary"] == {BACKBONE: ["10ms", "50ms"]}
+    assert set(record["versions"]) >= {"python", "mailsim", "simpy"}
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 4
+    # Every number is reproduced by a plain run with the recorded seed and value.
+    first = runs.iloc[0]
+    again = mailsim.run(mailsim.load(CLASSROOM, [f"{BACKBONE}={first[BACKBONE]}"]),
+                        seed=int(first["seed"]), detail="outcomes")  # fmt: skip
+    delivered = again.messages.iloc[0]
+    assert delivered["delivered_at"] - delivered["submitted_at"] == pytest.approx(
+        first["transfer_mean"], abs=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    ("vary", "line"),
+    [
+        (f"{BACKBONE}=10ms,fast",
+         "--vary: links.3.latency: 'fast' is not a duration; write it like \"20ms\", \"5min\" or \"2h\""),
+        (BACKBONE, f"--vary: {BACKBONE}: expected KEY=V1,V2,…, e.g. "
+         "links.msa-school/mx-home.latency=10ms,100ms"),
+        ("links.r-school/x.latency=1ms", "--vary: links.r-school/x.latency: no link between "
+         "r-school and x (links: alice-pc/msa-school, msa-school/dns, msa-school/r-school, "
+         "r-school/r-home, r-home/mx-home, mx-home/pop-home, r-home/bob-pc)"),
+    ],
+)  # fmt: skip
+def test_bad_vary_exits_2_with_one_line_naming_the_key(tmp_path, capsys, vary, line):
+    argv = ["sweep", str(CLASSROOM), "--vary", vary, "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"mailsim: {line}\n"

@@ -1,14 +1,18 @@
 """The recorder: every protocol step, mail hop and outcome, appended to columns.
 
 Agents are handed one Recorder when the world is built and never keep records of their
-own. Rows are appended to per-column lists of primitives; DataFrames are made only when
-a Result is asked for them.
+own. Protocol steps go into typed arrays — times as doubles, sessions and sizes as
+4-byte integers, every text (node, protocol, verb, code, the line itself) as a 4-byte code into
+one shared vocabulary, since the same few hundred strings recur — about 52 bytes a step;
+DataFrames are made only when a Result is asked for them.
 """
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 EVENT_COLUMNS = (
@@ -43,6 +47,11 @@ HOP_COLUMNS = (
 )
 
 
+# Typed array codes of the numeric event columns; every other column is text, stored as
+# an "i" (4-byte) code into the recorder's vocabulary.
+_EVENT_TYPES = {"time": "d", "arrive": "d", "session": "i", "bytes": "i"}
+_NUMPY = {"d": np.float64, "i": np.int32}
+
 # What is kept: every protocol step, one row per mail hop, or only each copy's outcome
 # (the messages table, which is built from the copies themselves).
 DETAILS = ("full", "hops", "outcomes")
@@ -56,9 +65,13 @@ class Recorder:
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
         self.detail = detail
-        self.events: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
+        # Events: one typed array per column; text columns hold codes into ``words``.
+        self.events: dict[str, array[Any]] = {
+            c: array(_EVENT_TYPES.get(c, "i")) for c in EVENT_COLUMNS
+        }
+        self.words: list[str] = []
+        self._code_of: dict[str, int] = {}
         self.hops: dict[str, list[Any]] = {c: [] for c in HOP_COLUMNS}
-        self._event_cols = [self.events[c] for c in EVENT_COLUMNS]
         self._hop_cols = [self.hops[c] for c in HOP_COLUMNS]
         if detail != "full":
             self.event = self._skip  # type: ignore[method-assign]
@@ -68,10 +81,40 @@ class Recorder:
     def _skip(self, *values: Any) -> None:
         """Not kept at this level of detail."""
 
-    def event(self, *values: Any) -> None:
-        """Append one protocol step; values in EVENT_COLUMNS order."""
-        for column, value in zip(self._event_cols, values, strict=True):
-            column.append(value)
+    def event(
+        self,
+        time: float,
+        arrive: float,
+        message: str,
+        session: int,
+        src: str,
+        dst: str,
+        protocol: str,
+        step: str,
+        code: str,
+        detail: str,
+        nbytes: int,
+    ) -> None:
+        """Append one protocol step (the columns of EVENT_COLUMNS, in order)."""
+        e, word = self.events, self._word
+        e["time"].append(time)
+        e["arrive"].append(arrive)
+        e["message"].append(word(message))
+        e["session"].append(session)
+        e["src"].append(word(src))
+        e["dst"].append(word(dst))
+        e["protocol"].append(word(protocol))
+        e["step"].append(word(step))
+        e["code"].append(word(code))
+        e["detail"].append(word(detail))
+        e["bytes"].append(nbytes)
+
+    def _word(self, text: str) -> int:
+        code = self._code_of.get(text)
+        if code is None:
+            code = self._code_of[text] = len(self.words)
+            self.words.append(text)
+        return code
 
     def hop(self, *values: Any) -> None:
         """Append one mail hop of one recipient's copy; values in HOP_COLUMNS order."""
@@ -83,10 +126,26 @@ class Recorder:
         return len(self.events["time"])
 
     def event_row(self, i: int) -> dict[str, Any]:
-        return {c: self.events[c][i] for c in EVENT_COLUMNS}
+        words = self.words
+        return {
+            c: self.events[c][i] if c in _EVENT_TYPES else words[self.events[c][i]]
+            for c in EVENT_COLUMNS
+        }
 
     def frame(self, table: str) -> pd.DataFrame:
-        columns = self.events if table == "events" else self.hops
+        if table == "events":
+            words = np.array(self.words, dtype=object)
+            columns: dict[str, Any] = {
+                # Copies: the run may go on (a stepper) and the arrays grow.
+                c: np.frombuffer(self.events[c], dtype=_NUMPY[_EVENT_TYPES[c]]).astype(
+                    np.float64 if _EVENT_TYPES[c] == "d" else np.int64
+                )
+                if c in _EVENT_TYPES
+                else words[np.frombuffer(self.events[c], dtype=np.int32)]
+                for c in EVENT_COLUMNS
+            }
+        else:
+            columns = self.hops
         frame = pd.DataFrame(columns)
         if table == "events":
             # Rows are appended when a step arrives; the table reads in order of sending.

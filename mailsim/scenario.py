@@ -72,7 +72,15 @@ PerSecond = Annotated[
     WithJsonSchema({"type": ["string", "number"], "description": 'a rate: "10/h", "2/min"'}),
 ]
 
-TlsVersion = Literal["1.3", "1.2", "none"]
+
+def _tls_version(value: Any) -> Any:
+    """YAML reads ``tls: 1.2`` as a number; a version is meant."""
+    if isinstance(value, float) and value in (1.2, 1.3):
+        return str(value)
+    return value
+
+
+TlsVersion = Annotated[Literal["1.3", "1.2", "none"], BeforeValidator(_tls_version)]
 ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 

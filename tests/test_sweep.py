@@ -115,3 +115,41 @@ def test_bad_vary_exits_2_with_one_line_naming_the_key(tmp_path, capsys, vary, l
     argv = ["sweep", str(CLASSROOM), "--vary", vary, "--out", str(tmp_path / "o")]
     assert main(argv) == 2
     assert capsys.readouterr().err == f"mailsim: {line}\n"
+
+
+TRANSATLANTIC = SCENARIOS / "transatlantic.yaml"
+MX_LINK = "links.r-london/r-newyork.latency"
+
+
+def test_transatlantic_delivery_rises_with_the_slope_the_round_trips_predict():
+    """The acceptance study: the MX link from 10 ms to 300 ms, 20 replications. The line
+    through the means has the protocol's slope, and the slope the round trips predict
+    lies within what the confidence intervals allow."""
+    latencies = ["10ms", "45ms", "80ms", "150ms", "300ms"]
+    table = mailsim.sweep(TRANSATLANTIC, {MX_LINK: latencies}, replications=20, seed=0,
+                          workers=1)  # fmt: skip
+    x = np.array([0.010, 0.045, 0.080, 0.150, 0.300])
+    y = table["transfer_mean"].to_numpy()
+    fitted = np.polyfit(x, y, 1)[0]
+    assert fitted == pytest.approx(SLOPE, abs=1e-6)
+    first, last = table.iloc[0], table.iloc[-1]
+    steepest = (last["transfer_mean_hi"] - first["transfer_mean_lo"]) / 0.290
+    flattest = (last["transfer_mean_lo"] - first["transfer_mean_hi"]) / 0.290
+    assert flattest <= SLOPE <= steepest
+    assert steepest - flattest > 0  # the jitter makes an interval, not a point
+    assert (table["delivery_ratio"] == 1.0).all()
+
+
+@pytest.mark.parametrize(
+    ("override", "round_trips"),
+    [
+        ("nodes.mx-college.pipelining=false", RELAY_RTTS - 1.5 + 2),  # MAIL, RCPT, DATA apart
+        ("nodes.mx-college.tls=1.2", RELAY_RTTS - 1.5 + 1),  # a two-round-trip handshake
+        ("nodes.mx-college.tls=none", RELAY_RTTS - 1.5 - 3),  # no STARTTLS, TLS, 2nd EHLO
+    ],
+)
+def test_the_round_trip_count_is_the_lever(override, round_trips):
+    table = mailsim.sweep(TRANSATLANTIC, {MX_LINK: ["10ms", "300ms"]}, replications=3,
+                          overrides=[override], workers=1)  # fmt: skip
+    slope = (table["transfer_mean"].iloc[1] - table["transfer_mean"].iloc[0]) / 0.290
+    assert slope == pytest.approx(2 * round_trips, abs=1e-6)

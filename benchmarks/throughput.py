@@ -129,6 +129,19 @@ def main() -> None:
     result = mailsim.run(scenario, seed=args.seed, detail=args.detail)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    # What the recorded events cost: the peak above that of the same run keeping only
+    # outcomes (the world, the messages and their copies are the same in both).
+    floor = peak
+    if args.detail != "outcomes":
+        del result
+        gc.collect()
+        tracemalloc.start()
+        result_floor = mailsim.run(scenario, seed=args.seed, detail="outcomes")
+        _, floor = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        del result_floor
+        gc.collect()
+        result = mailsim.run(scenario, seed=args.seed, detail=args.detail)
     # The baseline needs every session's exchanges: take them from a full-detail run.
     full = result if args.detail == "full" else mailsim.run(scenario, seed=args.seed)
     n_messages = len(result.copies)
@@ -141,6 +154,10 @@ def main() -> None:
           f" {len(shape)} sessions in {took:.2f} s")  # fmt: skip
     print(f"  {n_messages / took:,.0f} messages/s, {n_events / took:,.0f} events/s,"
           f" peak memory {peak / 2**20:.0f} MiB ({peak / max(n_events, 1):.0f} B per event)")  # fmt: skip
+    if args.detail != "outcomes":
+        recorded = full.recorder.n_events if args.detail == "full" else len(result.hops)
+        print(f"  recorded rows cost {(peak - floor) / max(recorded, 1):.0f} B each (peak"
+              f" {peak / 2**20:.0f} MiB − {floor / 2**20:.0f} MiB keeping outcomes only)")  # fmt: skip
     print(f"  retrieved {summary['retrieved']}, delivered {summary['delivered']},"
           f" in flight {summary['in_flight']}")  # fmt: skip
     print(f"bare SimPy, same sessions: {base_events} timeouts in {base_took:.2f} s,"

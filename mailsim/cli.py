@@ -115,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seed", type=_seed, default=0, help="seed of the seeds (default 0)")
     sweep.add_argument("--workers", type=_count, metavar="N",
                        help="processes running the runs (default: all cores)")  # fmt: skip
-    sweep.add_argument("--detail", choices=("full", "hops", "outcomes"), default="outcomes",
-                       help="what each run keeps (default outcomes: fastest)")  # fmt: skip
+    sweep.add_argument("--detail", choices=("full", "hops", "outcomes"), default="hops",
+                       help="what each run keeps (default hops; outcomes is faster but"
+                            " cannot count failed attempts)")  # fmt: skip
     sweep.add_argument("--out", required=True, metavar="DIR",
                        help="write sweep.csv, runs.csv, sweep.png and run.json here")  # fmt: skip
     sweep.add_argument("--quiet", action="store_true", help="no progress line")
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for run.json
     try:
         if args.command == "run":
             return _run(args)
@@ -302,7 +304,7 @@ class _Endless:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from mailsim.sweep import describe, save, sweep, terminal_progress
+    from mailsim.sweep import check, describe, save, sweep, terminal_progress
 
     vary: dict[str, list[str]] = {}
     problems = []
@@ -321,7 +323,8 @@ def _sweep(args: argparse.Namespace) -> int:
             vary[key] = parts
     if problems:
         raise InputError(problems)
-    out = _out_dir(args.out)
+    text, _ = check(args.scenario, vary, args.replications, args.overrides)
+    out = _out_dir(args.out)  # only once the study is known to be sound
     quiet = args.quiet or not sys.stderr.isatty()
     runs: list[dict[str, object]] = []
     table = sweep(
@@ -329,7 +332,7 @@ def _sweep(args: argparse.Namespace) -> int:
         workers=args.workers, detail=args.detail, runs=runs,
         progress=None if quiet else terminal_progress,
     )  # fmt: skip
-    written = save(table, runs, out, args.scenario, vary, args)
+    written = save(table, runs, out, args.scenario, text, vary, args, args.argv)
     print(describe(table, list(vary)))
     print(f"\nwrote {', '.join(p.name for p in written)} to {out}")
     return 0

@@ -120,7 +120,7 @@ def _mapping_key(node: dict[str, Any], parts: list[tuple[str, bool]], i: int) ->
 
 
 def _list_index(items: list[Any], text: str, loc: list[Any], key: str) -> int:
-    if text.lstrip("-").isdigit():
+    if re.fullmatch(r"-?[0-9]+", text):
         index = int(text)
         if not -len(items) <= index < len(items):
             raise _error(key, f"{_dotted(loc)} has {len(items)} items, there is no item {index}")

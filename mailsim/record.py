@@ -50,7 +50,6 @@ HOP_COLUMNS = (
 # Typed array codes of the numeric event columns; every other column is text, stored as
 # an "i" (4-byte) code into the recorder's vocabulary.
 _EVENT_TYPES = {"time": "d", "arrive": "d", "session": "i", "bytes": "i"}
-_NUMPY = {"d": np.float64, "i": np.int32}
 
 # What is kept: every protocol step, one row per mail hop, or only each copy's outcome
 # (the messages table, which is built from the copies themselves).
@@ -100,14 +99,21 @@ class Recorder:
         e["time"].append(time)
         e["arrive"].append(arrive)
         e["message"].append(word(message))
-        e["session"].append(session)
+        try:
+            e["session"].append(session)
+            e["bytes"].append(nbytes)
+        except OverflowError:  # beyond 4-byte integers (a message over 2 GiB): widen
+            rows = len(e["time"]) - 1  # the complete rows before this one
+            for name in ("session", "bytes"):
+                e[name] = array("q", e[name][:rows])
+            e["session"].append(session)
+            e["bytes"].append(nbytes)
         e["src"].append(word(src))
         e["dst"].append(word(dst))
         e["protocol"].append(word(protocol))
         e["step"].append(word(step))
         e["code"].append(word(code))
         e["detail"].append(word(detail))
-        e["bytes"].append(nbytes)
 
     def _word(self, text: str) -> int:
         code = self._code_of.get(text)
@@ -135,13 +141,14 @@ class Recorder:
     def frame(self, table: str) -> pd.DataFrame:
         if table == "events":
             words = np.array(self.words, dtype=object)
+            # Copies (np.array reads each array's own item type): the run may go on (a
+            # stepper) and the arrays grow.
             columns: dict[str, Any] = {
-                # Copies: the run may go on (a stepper) and the arrays grow.
-                c: np.frombuffer(self.events[c], dtype=_NUMPY[_EVENT_TYPES[c]]).astype(
-                    np.float64 if _EVENT_TYPES[c] == "d" else np.int64
+                c: np.array(
+                    self.events[c], dtype=np.float64 if c in ("time", "arrive") else np.int64
                 )
                 if c in _EVENT_TYPES
-                else words[np.frombuffer(self.events[c], dtype=np.int32)]
+                else words[np.array(self.events[c], dtype=np.int64)]
                 for c in EVENT_COLUMNS
             }
         else:

@@ -9,6 +9,7 @@ names, so a student fixes a file in one pass.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import ipaddress
 import re
@@ -28,7 +29,7 @@ from pydantic import (
     field_validator,
 )
 
-from mailsim.errors import Problem, ScenarioError, key_path
+from mailsim.errors import InputError, Problem, ScenarioError, key_path
 from mailsim.overrides import apply as apply_overrides
 from mailsim.overrides import error as override_error
 from mailsim.units import parse_duration, parse_rate, parse_size
@@ -444,15 +445,35 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     """Read, validate and cross-check a scenario file, after the ``KEY=VALUE`` changes
     of ``overrides`` (``--set``, see :mod:`mailsim.overrides`); raise ScenarioError
     listing all problems."""
-    path = Path(path)
+    return loads(read(path), str(path), overrides)
+
+
+def read(path: str | Path) -> str:
+    """The text of a scenario file, or a ScenarioError saying why it cannot be read."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError([Problem(name, "", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(name, "", f"cannot read: {exc}")]) from None
-    return loads(text, name, overrides)
+
+
+def override_paths(text: str, name: str, keys: list[str]) -> dict[str, str]:
+    """Where each ``--set`` key lands in the scenario, as error messages name it (a link
+    by its ends becomes ``links.3.latency``); keys that do not resolve are left out."""
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return {}
+    paths = {}
+    for key in keys:
+        try:
+            (loc,) = apply_overrides(copy.deepcopy(data), [f"{key}="], lambda k, t: None)
+        except (InputError, TypeError, AttributeError):
+            continue
+        paths[key] = key_path(loc)
+    return paths
 
 
 def loads(text: str, name: str = "<scenario>", overrides: Sequence[str] = ()) -> Scenario:

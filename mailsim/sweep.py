@@ -32,13 +32,14 @@ METRICS = (
 
 # Student's t, 97.5th percentile (two-sided 95 %), by degrees of freedom: NIST/SEMATECH
 # e-Handbook of Statistical Methods, table 1.3.6.7.2. Between rows, the next lower row
-# (a slightly wider, conservative interval); beyond the table, the normal 1.960.
+# (a slightly wider, conservative interval); beyond the table, its last row (the normal
+# distribution's 1.960 is the limit).
 T975 = {
     1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
     9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120,
     17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064,
     25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 50: 2.009,
-    60: 2.000, 80: 1.990, 100: 1.984,
+    60: 2.000, 80: 1.990, 100: 1.984, 120: 1.980,
 }  # fmt: skip
 
 
@@ -54,24 +55,30 @@ def grid(vary: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*vary.values())]
 
 
-def run_once(task: tuple[str, tuple[str, ...], dict[str, str], int, str]) -> dict[str, Any]:
-    """One run of the study: load with the overrides, simulate, summarise."""
+Task = tuple[str, str, tuple[str, ...], dict[str, str], int, str]
+
+
+def run_once(task: Task) -> dict[str, Any]:
+    """One run of the study: the scenario text with the overrides, simulated, summed up.
+    The text travels with the task: a file edited during a long sweep changes nothing."""
     import mailsim
 
-    path, fixed, point, seed, detail = task
+    text, name, fixed, point, seed, detail = task
     overrides = [*fixed, *(f"{key}={value}" for key, value in point.items())]
-    result = mailsim.run(mailsim.load(path, overrides), seed=seed, detail=detail)
+    result = mailsim.run(mailsim.loads(text, name, overrides), seed=seed, detail=detail)
     return {**point, "seed": seed, **summarise(result)}
 
 
 def summarise(result: Any) -> dict[str, float]:
-    """The numbers of one run (see METRICS); delays in seconds, over retrieved copies."""
+    """The numbers of one run (see METRICS); delays in seconds, over retrieved copies.
+    Failed attempts are counted from the hop table: NaN when the run kept outcomes only."""
     messages = result.messages
     sent = messages[messages["kind"] == "message"]
     retrieved = sent[sent["retrieved_at"].notna()]
     delivered = sent[sent["delivered_at"].notna()]
     hops = result.hops
     failed = hops[~hops["code"].astype(str).str.startswith(("2", "+"))]
+    retries = math.nan if result.recorder.detail == "outcomes" else float(len(failed))
     delays = retrieved["delay"].to_numpy(dtype=float)
     transfer = (delivered["delivered_at"] - delivered["submitted_at"]).to_numpy(dtype=float)
     return {
@@ -81,7 +88,7 @@ def summarise(result: Any) -> dict[str, float]:
         "transfer_mean": float(transfer.mean()) if len(transfer) else math.nan,
         "delivery_ratio": len(delivered) / len(sent) if len(sent) else math.nan,
         "bounces": float((sent["status"] == "bounced").sum()),
-        "retries": float(len(failed)),
+        "retries": retries,
     }
 
 
@@ -95,7 +102,7 @@ def confidence(values: np.ndarray) -> tuple[float, float, float]:
     if n == 1:
         return mean, math.nan, math.nan
     df = n - 1
-    t = T975[max(k for k in T975 if k <= df)] if df <= max(T975) else 1.960
+    t = T975[max(k for k in T975 if k <= df)]
     half = t * float(values.std(ddof=1)) / math.sqrt(n)
     return mean, mean - half, mean + half
 
@@ -123,7 +130,7 @@ def sweep(
     *,
     overrides: Sequence[str] = (),
     workers: int | None = None,
-    detail: str = "outcomes",
+    detail: str = "hops",
     progress: Callable[[int, int], None] | None = None,
     runs: list[dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
@@ -132,16 +139,14 @@ def sweep(
 
     ``workers`` processes run the runs (default: all cores; 1 runs them here);
     ``progress(done, total)`` is called after each run; ``runs``, if given, receives one
-    dict per run (its seed and numbers)."""
-    if replications < 1:
-        raise ValueError("replications must be at least 1")
-    points = grid(vary)
-    tasks = [
-        (str(scenario), tuple(overrides), point, s, detail)
+    dict per run (its seed and numbers). ``detail="outcomes"`` is fastest but cannot
+    count failed attempts (``retries`` is NaN)."""
+    text, points = check(scenario, vary, replications, overrides)
+    tasks: list[Task] = [
+        (text, str(scenario), tuple(overrides), point, s, detail)
         for point in points
         for s in seeds(seed, replications)
     ]
-    _check(scenario, overrides, points)
     done: list[dict[str, Any]] = []
     for row in _execute(tasks, workers):
         done.append(row)
@@ -149,35 +154,52 @@ def sweep(
             progress(len(done), len(tasks))
     if runs is not None:
         runs.extend(done)
-    frame = pd.DataFrame(done)
-    return table(frame, list(vary))
+    return table(pd.DataFrame(done), list(vary))
 
 
-def _check(scenario: str | Path, overrides: Sequence[str], points: list[dict[str, str]]) -> None:
-    """Every grid point loads, before any run starts: a typo fails at once, naming it."""
+def check(
+    scenario: str | Path,
+    vary: Mapping[str, Sequence[str]],
+    replications: int = 1,
+    overrides: Sequence[str] = (),
+) -> tuple[str, list[dict[str, str]]]:
+    """Before any run starts, every grid point must load: a typo fails at once, naming
+    it (``--vary`` for a varied key, ``--set`` for a fixed one). Returns the scenario's
+    text and the grid."""
     import mailsim
     from mailsim.errors import InputError, Problem
+    from mailsim.scenario import override_paths, read
 
-    problems = []
+    if replications < 1:
+        raise ValueError("replications must be at least 1")
+    if not vary or not all(vary.values()):
+        raise ValueError("vary needs at least one key with at least one value")
+    problems = [
+        Problem("--vary", key, f"{value!r} is listed twice: each grid point is run once")
+        for key, values in vary.items()
+        for value in sorted({v for v in values if list(values).count(v) > 1})
+    ]
+    if problems:
+        raise InputError(problems)
+    text = read(scenario)
+    varied = set(override_paths(text, str(scenario), list(vary)).values())
+    points = grid(vary)
     seen: set[str] = set()
     for point in points:
         try:
-            mailsim.load(scenario, [*overrides, *(f"{k}={v}" for k, v in point.items())])
+            mailsim.loads(
+                text, str(scenario), [*overrides, *(f"{k}={v}" for k, v in point.items())]
+            )
         except InputError as exc:
             for problem in exc.problems:
-                if problem.file == "--set" and any(_inside(problem.key, k) for k in point):
+                if problem.file == "--set" and (problem.key in varied or problem.key in point):
                     problem = Problem("--vary", problem.key, problem.message)
                 if str(problem) not in seen:
                     seen.add(str(problem))
                     problems.append(problem)
     if problems:
         raise InputError(problems)
-
-
-def _inside(key: str, varied: str) -> bool:
-    """A problem's key names the varied key or a path within it (links.a/b.latency is
-    reported as links.3.latency: compare the last part)."""
-    return key == varied or key.split(".")[-1] == varied.split(".")[-1]
+    return text, points
 
 
 def _execute(tasks: list[Any], workers: int | None) -> Iterable[dict[str, Any]]:
@@ -200,8 +222,10 @@ def save(
     runs: list[dict[str, Any]],
     out: Path,
     scenario: str | Path,
+    text: str,
     vary: Mapping[str, Sequence[str]],
     args: Any,
+    command: Sequence[str],
 ) -> list[Path]:
     """sweep.parquet (with pyarrow) or sweep.csv, runs.csv, sweep.png and run.json: the
     last has all it takes to reproduce every number (the seeds, the overrides, versions)."""
@@ -232,7 +256,7 @@ def save(
             versions[package] = "unknown"
     record = {
         "scenario": str(scenario),
-        "scenario_text": Path(scenario).read_text(encoding="utf-8"),
+        "scenario_text": text,
         "set": list(args.overrides),
         "vary": {key: list(values) for key, values in vary.items()},
         "replications": args.replications,
@@ -240,7 +264,7 @@ def save(
         "seeds": seeds(args.seed, args.replications),
         "detail": args.detail,
         "versions": versions,
-        "command": "mailsim sweep " + " ".join(_quote(a) for a in sys.argv[2:]),
+        "command": "mailsim " + " ".join(_quote(a) for a in command),
     }
     (out / "run.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     written.append(out / "run.json")

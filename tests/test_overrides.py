@@ -103,3 +103,15 @@ def test_run_with_set_changes_the_report(capsys):
     out = capsys.readouterr().out
     # bob's program polls at 10 min instead of 5 min: m1 (sent at 10 s) waits for it.
     assert "retrieved after 9 min 50 s" in out
+
+
+@pytest.mark.parametrize("index", ["--1", "²", "1.5"])
+def test_odd_list_positions_are_an_error_not_a_crash(index):
+    with pytest.raises(InputError) as caught:
+        mailsim.load(CLASSROOM, [f"links.{index}.latency=1ms"])
+    assert caught.value.problems[0].file == "--set"
+
+
+def test_negative_positions_count_from_the_end():
+    scenario = mailsim.load(CLASSROOM, ["links.-1.latency=9ms"])
+    assert scenario.links[-1].latency == pytest.approx(0.009)

@@ -153,3 +153,34 @@ def test_the_round_trip_count_is_the_lever(override, round_trips):
                           overrides=[override], workers=1)  # fmt: skip
     slope = (table["transfer_mean"].iloc[1] - table["transfer_mean"].iloc[0]) / 0.290
     assert slope == pytest.approx(2 * round_trips, abs=1e-6)
+
+
+def test_a_grid_point_listed_twice_or_an_empty_grid_is_refused():
+    with pytest.raises(mailsim.InputError) as caught:
+        mailsim.sweep(CLASSROOM, {BACKBONE: ["10ms", "10ms"]}, replications=2, workers=1)
+    assert (
+        str(caught.value)
+        == f"--vary: {BACKBONE}: '10ms' is listed twice: each grid point is run once"
+    )
+    with pytest.raises(ValueError, match="at least one key"):
+        mailsim.sweep(CLASSROOM, {}, replications=2)
+    with pytest.raises(ValueError, match="at least one key"):
+        mailsim.sweep(CLASSROOM, {BACKBONE: []}, replications=2)
+
+
+def test_a_bad_fixed_value_is_blamed_on_set_not_on_vary(tmp_path, capsys):
+    argv = ["sweep", str(CLASSROOM), "--vary", f"{BACKBONE}=10ms",
+            "--set", "links.r-home/mx-home.latency=fast", "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("mailsim: --set: links.4.latency: 'fast'")
+    assert not (tmp_path / "o").exists()  # nothing made for a study that cannot run
+
+
+def test_failed_attempts_need_the_hop_table():
+    mx_down = SCENARIOS / "mx-down.yaml"
+    hops = mailsim.sweep(mx_down, {"duration": ["6h"]}, replications=1, workers=1)
+    outcomes = mailsim.sweep(mx_down, {"duration": ["6h"]}, replications=1, workers=1,
+                             detail="outcomes")  # fmt: skip
+    assert hops["retries"].iloc[0] == 5.0  # refused at 0, 10, 20, 40, 80 min
+    assert np.isnan(outcomes["retries"].iloc[0])
+    assert hops["transfer_mean"].iloc[0] == outcomes["transfer_mean"].iloc[0]

@@ -4,6 +4,8 @@ with its percentiles."""
 
 from __future__ import annotations
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -131,7 +133,11 @@ def curve(
     key, others = keys[0], keys[1:]
     values = list(dict.fromkeys(str(v) for v in table[key]))
     try:
-        xs = {v: parse_duration(v) for v in values}  # latencies, timeouts: a real axis
+        # Durations written with their unit (10ms, 5min): a real time axis. Bare numbers
+        # (a TLS version, a count) and words are categories, in the order given.
+        if not all(re.fullmatch(r"\s*[0-9.]+\s*[a-zA-Z]+\s*", v) for v in values):
+            raise ValueError("not durations")
+        xs = {v: parse_duration(v) for v in values}
         numeric = True
     except ValueError:
         xs = {v: float(i) for i, v in enumerate(values)}

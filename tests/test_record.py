@@ -1,0 +1,27 @@
+"""The recorder: typed columns with one vocabulary, decoded exactly into DataFrames."""
+
+from __future__ import annotations
+
+from mailsim.record import Recorder
+
+
+def test_rows_come_back_exactly_and_huge_sizes_widen_the_column():
+    recorder = Recorder("full")
+    recorder.event(1.0, 1.5, "m1", 7, "a", "b", "smtp", "EHLO", "", "EHLO a", 20)
+    recorder.event(2.0, 2.5, "m1", 7, "b", "a", "smtp", "250", "250", "250 ok", 10)
+    recorder.event(3.0, 9.0, "m1", 2**33, "a", "b", "smtp", "message", "", "(3 GB) .", 3 * 10**9)
+    frame = recorder.frame("events")
+    assert list(frame["bytes"]) == [20, 10, 3 * 10**9]
+    assert list(frame["session"]) == [7, 7, 2**33]
+    assert list(frame["src"].astype(str)) == ["a", "b", "a"]
+    assert list(frame["detail"]) == ["EHLO a", "250 ok", "(3 GB) ."]
+    assert recorder.event_row(1)["code"] == "250"
+    assert len(recorder.words) == len(set(recorder.words))  # each text stored once
+
+
+def test_a_frame_taken_mid_run_does_not_stop_the_recording():
+    recorder = Recorder("full")
+    recorder.event(1.0, 1.5, "m1", 1, "a", "b", "tcp", "SYN", "", "SYN", 40)
+    assert len(recorder.frame("events")) == 1
+    recorder.event(2.0, 2.5, "m1", 1, "b", "a", "tcp", "SYN-ACK", "", "SYN-ACK", 40)
+    assert len(recorder.frame("events")) == 2

@@ -400,8 +400,9 @@ class Scenario(_Model):
 # --- loading ----------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """safe_load's rules, plus an error for a key given twice (YAML would keep the last)."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """safe_load's rules, plus an error for a key given twice (YAML would keep the last).
+    libyaml's parser where PyYAML has it: ten times faster on large worlds."""
 
 
 class _DuplicateKey(yaml.constructor.ConstructorError):
@@ -479,8 +480,12 @@ def override_paths(text: str, name: str, keys: list[str]) -> dict[str, str]:
 def loads(text: str, name: str = "<scenario>", overrides: Sequence[str] = ()) -> Scenario:
     """Validate scenario text; ``name`` is used in error messages."""
     try:
-        tree = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
+        loader = _Loader(text)
+        try:  # one parse: the node tree gives the line numbers, then the data
+            tree = loader.get_single_node()
+            data = loader.construct_document(tree) if tree is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

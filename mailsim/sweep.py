@@ -207,7 +207,10 @@ def _execute(tasks: list[Any], workers: int | None) -> Iterable[dict[str, Any]]:
     if workers == 1 or len(tasks) == 1:
         yield from map(run_once, tasks)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield from pool.map(run_once, tasks, chunksize=1)
 
 

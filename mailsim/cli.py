@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seed", type=_seed, default=0, help="seed of the seeds (default 0)")
     sweep.add_argument("--workers", type=_count, metavar="N",
                        help="processes running the runs (default: all cores)")  # fmt: skip
+    sweep.add_argument("--dask", metavar="ADDRESS",
+                       help="run on a Dask cluster, e.g. tcp://scheduler:8786 (mailsim[dask])")  # fmt: skip
     sweep.add_argument("--detail", choices=("full", "hops", "outcomes"), default="hops",
                        help="what each run keeps (default hops; outcomes is faster but"
                             " cannot count failed attempts)")  # fmt: skip
@@ -324,18 +326,36 @@ def _sweep(args: argparse.Namespace) -> int:
     if problems:
         raise InputError(problems)
     text, _ = check(args.scenario, vary, args.replications, args.overrides)
+    client = _dask_client(args.dask) if args.dask else None
     out = _out_dir(args.out)  # only once the study is known to be sound
     quiet = args.quiet or not sys.stderr.isatty()
     runs: list[dict[str, object]] = []
     table = sweep(
         args.scenario, vary, args.replications, args.seed, overrides=args.overrides,
-        workers=args.workers, detail=args.detail, runs=runs,
+        workers=args.workers, client=client, detail=args.detail, runs=runs,
         progress=None if quiet else terminal_progress,
     )  # fmt: skip
+    if client is not None:
+        client.close()
     written = save(table, runs, out, args.scenario, text, vary, args, args.argv)
     print(describe(table, list(vary)))
     print(f"\nwrote {', '.join(p.name for p in written)} to {out}")
     return 0
+
+
+def _dask_client(address: str) -> object:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError(
+            [Problem("--dask", address, "needs Dask: pip install 'mailsim[dask]'")]
+        ) from None
+    try:
+        return Client(address, timeout=10)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(
+            [Problem("--dask", address, f"cannot reach the scheduler: {exc}")]
+        ) from None
 
 
 def _validate(args: argparse.Namespace) -> int:

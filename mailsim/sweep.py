@@ -130,6 +130,7 @@ def sweep(
     *,
     overrides: Sequence[str] = (),
     workers: int | None = None,
+    client: Any = None,
     detail: str = "hops",
     progress: Callable[[int, int], None] | None = None,
     runs: list[dict[str, Any]] | None = None,
@@ -137,7 +138,9 @@ def sweep(
     """Run ``scenario`` at every point of the ``vary`` grid (KEY → values, as for
     ``--set``), ``replications`` times each; return one row per grid point.
 
-    ``workers`` processes run the runs (default: all cores; 1 runs them here);
+    ``workers`` processes run the runs (default: all cores; 1 runs them here), or the
+    workers of ``client``, a ``dask.distributed.Client``, when one is given (the same
+    seeds give the same table either way);
     ``progress(done, total)`` is called after each run; ``runs``, if given, receives one
     dict per run (its seed and numbers). ``detail="outcomes"`` is fastest but cannot
     count failed attempts (``retries`` is NaN)."""
@@ -148,7 +151,8 @@ def sweep(
         for s in seeds(seed, replications)
     ]
     done: list[dict[str, Any]] = []
-    for row in _execute(tasks, workers):
+    results = _on_dask(client, tasks) if client is not None else _execute(tasks, workers)
+    for row in results:
         done.append(row)
         if progress is not None:
             progress(len(done), len(tasks))
@@ -200,6 +204,22 @@ def check(
     if problems:
         raise InputError(problems)
     return text, points
+
+
+def _on_dask(client: Any, tasks: list[Task]) -> Iterable[dict[str, Any]]:
+    """Results in task order from a Dask cluster (``pip install mailsim[dask]``)."""
+    from distributed import as_completed
+
+    futures = client.map(run_once, tasks, pure=False)
+    index = {future.key: i for i, future in enumerate(futures)}
+    results: list[dict[str, Any] | None] = [None] * len(tasks)
+    ready = 0
+    for future in as_completed(futures):
+        results[index[future.key]] = future.result()
+        # Hand results on in task order, as soon as the next one in line is there.
+        while ready < len(results) and results[ready] is not None:
+            yield results[ready]  # type: ignore[misc]
+            ready += 1
 
 
 def _execute(tasks: list[Any], workers: int | None) -> Iterable[dict[str, Any]]:

@@ -184,3 +184,31 @@ def test_failed_attempts_need_the_hop_table():
     assert hops["retries"].iloc[0] == 5.0  # refused at 0, 10, 20, 40, 80 min
     assert np.isnan(outcomes["retries"].iloc[0])
     assert hops["transfer_mean"].iloc[0] == outcomes["transfer_mean"].iloc[0]
+
+
+def test_a_dask_cluster_gives_the_same_table_as_local_processes():
+    distributed = pytest.importorskip("distributed")
+    vary = {BACKBONE: ["20ms", "80ms"]}
+    fixed = ["links.r-school/r-home.jitter=5ms"]
+    local = mailsim.sweep(CLASSROOM, vary, 3, seed=9, overrides=fixed, workers=2)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        seen: list[tuple[int, int]] = []
+        on_dask = mailsim.sweep(CLASSROOM, vary, 3, seed=9, overrides=fixed, client=client,
+                                progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+    pd.testing.assert_frame_equal(local, on_dask)
+    assert seen == [(k, 6) for k in range(1, 7)]
+
+
+def test_an_unreachable_dask_scheduler_is_one_line(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    argv = ["sweep", str(CLASSROOM), "--vary", f"{BACKBONE}=10ms", "--dask",
+            "tcp://127.0.0.1:9", "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mailsim: --dask: tcp://127.0.0.1:9: cannot reach the scheduler")
+    assert err.count("\n") == 1

@@ -11,6 +11,7 @@ import pytest
 
 import mailsim
 from mailsim.cli import main
+from mailsim.network import Topology
 from mailsim.sweep import confidence, grid, seeds
 from tests.conftest import SCENARIOS
 from tests.test_timing import RELAY_RTTS
@@ -212,3 +213,26 @@ def test_an_unreachable_dask_scheduler_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("mailsim: --dask: tcp://127.0.0.1:9: cannot reach the scheduler")
     assert err.count("\n") == 1
+
+
+def test_tls_versions_the_round_trips_are_the_lever():
+    """tls-versions.yaml: one message to four equally distant MX hosts. Against TLS 1.3
+    with PIPELINING: TLS 1.2 costs one round trip (and one more handshake flight of
+    server work), no PIPELINING two round trips, no STARTTLS saves three round trips and
+    the work of STARTTLS, the second EHLO and the handshake."""
+    # Links so fast that sending takes no time: only round trips and server work remain.
+    fast = [f"links.{i}.bandwidth=1000000000Gbps" for i in range(10)]
+    scenario = mailsim.load(SCENARIOS / "tls-versions.yaml", fast)
+    result = mailsim.run(scenario)
+    rtt = Topology(scenario, 0).rtt("msa-school", "mx-modern")
+    assert rtt == pytest.approx(0.090)
+    work = scenario.nodes["mx-modern"].processing
+    hops = result.hops[result.hops["protocol"] == "smtp"]
+    took = {str(d): e - s for d, s, e in zip(hops["dst"], hops["start"], hops["end"], strict=True)}
+    base = took["mx-modern"]
+    assert took["mx-tls12"] - base == pytest.approx(rtt + work.tls, abs=1e-9)
+    assert took["mx-nopipe"] - base == pytest.approx(2 * rtt, abs=1e-9)
+    assert took["mx-plain"] - base == pytest.approx(
+        -(3 * rtt + work.tls + 2 * work.command), abs=1e-9
+    )
+    assert (result.messages["status"] == "delivered").all()

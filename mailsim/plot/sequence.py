@@ -198,13 +198,17 @@ def sequence(
                        ha="center", va="bottom", fontsize=8, color=colour, zorder=4,
                        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})  # fmt: skip
         # On the arrow, at its middle if that is free, else further along it; above the
-        # arrow first, then below.
+        # arrow first, then below; last, starting at its left end or ending at its right
+        # one (a long label on an arrow near the edge of the diagram).
         x0, x1 = x[row.src], x[row.dst]
         spots = [
             (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va)
             for va in ("bottom", "top")
             for t in (0.5, 0.35, 0.65, 0.2, 0.8)
         ]
+        (xl, yl), (xr, yr) = sorted([(x0, y0), (x1, y1)])
+        spots += [(xl + 0.15, yl + (yr - yl) * 0.1, va, "left") for va in ("bottom", "top")]
+        spots += [(xr - 0.15, yr - (yr - yl) * 0.1, va, "right") for va in ("bottom", "top")]
         movable.append(labels.Movable(text, spots, own=(arrow.arrow_patch,)))
         arrows.append(arrow.arrow_patch)
     crashes = _crashes(ax, result, x, scale, rows, marks)
@@ -216,8 +220,10 @@ def sequence(
         ax.spines[side].set_visible(False)
     copy = result.copy(message)
     sender = copy.message.sender or "the mail system (a bounce)"
+    recipients = copy.message.recipients
+    to = ", ".join(recipients) if len(recipients) <= 2 else f"{len(recipients)} recipients"
     ax.set_title(
-        f"Every exchange of message {message!r}: {sender} → {', '.join(copy.message.recipients)}"
+        f"Every exchange of message {message!r}: {sender} → {to}"
         + (f" — page {page} of {count}" if page is not None else "")
         + f"\nscenario {result.scenario.name!r}; time runs down, long waits are cut",
         loc="left", fontsize=11,

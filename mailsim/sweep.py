@@ -24,10 +24,11 @@ import numpy as np
 import pandas as pd
 
 # Per run: what a what-if question asks about. "transfer" is submission to delivery into
-# the recipient's mailbox (no poll wait): the part latency and server speed act on.
+# the recipient's mailbox (no poll wait): the part latency and server speed act on;
+# "queue" is the part of it spent waiting for a busy server (listen queue, queue manager).
 METRICS = (
-    "delay_mean", "delay_median", "delay_p95", "transfer_mean", "delivery_ratio",
-    "bounces", "retries",
+    "delay_mean", "delay_median", "delay_p95", "transfer_mean", "queue_mean",
+    "delivery_ratio", "bounces", "retries",
 )  # fmt: skip
 
 # Student's t, 97.5th percentile (two-sided 95 %), by degrees of freedom: NIST/SEMATECH
@@ -86,6 +87,7 @@ def summarise(result: Any) -> dict[str, float]:
         "delay_median": float(np.median(delays)) if len(delays) else math.nan,
         "delay_p95": float(np.percentile(delays, 95)) if len(delays) else math.nan,
         "transfer_mean": float(transfer.mean()) if len(transfer) else math.nan,
+        "queue_mean": float(sent["queue_time"].mean()) if len(sent) else math.nan,
         "delivery_ratio": len(delivered) / len(sent) if len(sent) else math.nan,
         "bounces": float((sent["status"] == "bounced").sum()),
         "retries": retries,

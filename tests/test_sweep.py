@@ -236,3 +236,20 @@ def test_tls_versions_the_round_trips_are_the_lever():
         -(3 * rtt + work.tls + 2 * work.command), abs=1e-9
     )
     assert (result.messages["status"] == "delivered").all()
+
+
+def test_slow_server_waiting_grows_faster_than_the_scan_and_a_second_process_cures_it():
+    """slow-server.yaml: one session at a time, a scan at the end of DATA. Doubling the
+    scan more than doubles the waiting in the listen queue (the server is busy more of
+    the time, and each wait is longer); a second process removes most of it."""
+    slow = SCENARIOS / "slow-server.yaml"
+    vary = {"nodes.mx-home.concurrency": ["1", "2"], "nodes.mx-home.processing.data": ["2s", "4s"]}
+    table = mailsim.sweep(slow, vary, replications=3, workers=1).set_index(list(vary))
+    queue = table["queue_mean"]
+    assert queue[("1", "4s")] > 4 * queue[("1", "2s")] > 0
+    assert queue[("2", "2s")] < queue[("1", "2s")] / 5
+    assert queue[("2", "4s")] < queue[("1", "4s")] / 5
+    # The scan is in every delivery: 2 s more scan, at least 2 s more delivery time.
+    transfer = table["transfer_mean"]
+    assert transfer[("2", "4s")] - transfer[("2", "2s")] > 2.0
+    assert (table["delivery_ratio"] == 1.0).all()

@@ -49,7 +49,13 @@ def place(
     frame = ax.get_window_extent(renderer)
     taken = [_box(t, renderer) for t in fixed if t.get_visible() and t.get_text()]
     taken += [box for marker in markers for box in _marker_boxes(marker, figure.dpi)]
-    paths = [(line, _display_path(line)) for line in lines]
+    # Plain (x0, y0, x1, y1) tuples for the many overlap tests: Bbox.overlaps is slow.
+    boxes = [tuple(b.extents) for b in taken]
+    paths = [
+        (line, piece, tuple(extent.extents))
+        for line in lines
+        for piece, extent in _display_path(line)
+    ]
     free = []
     for item in movable:
         # The first spot with nothing in the way; failing that, the one least in the way
@@ -58,13 +64,13 @@ def place(
         for k, spot in enumerate(item.spots):
             _move(item.text, spot)
             box = _box(item.text, renderer)
+            edges = tuple(box.extents)
             cost = 0.0 if _inside(box, frame) else 100.0
-            cost += 10.0 * sum(box.overlaps(other) for other in taken)
+            cost += 10.0 * sum(_overlap(edges, other) for other in boxes)
             cost += sum(
                 piece.intersects_bbox(box, filled=False)
-                for line, pieces in paths
-                if line not in item.own
-                for piece in pieces
+                for line, piece, extent in paths
+                if _overlap(extent, edges) and line not in item.own  # cheap tests first
             )
             if best is None or cost < best[0]:
                 best = (cost, k)
@@ -73,8 +79,13 @@ def place(
         assert best is not None, "a label needs at least one spot"
         free.append(best[0] == 0.0)
         _move(item.text, item.spots[best[1]])
-        taken.append(_box(item.text, renderer))
+        boxes.append(tuple(_box(item.text, renderer).extents))
     return free
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Two (x0, y0, x1, y1) boxes share some area or touch."""
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
 def _renderer(figure: Figure) -> Any:
@@ -119,11 +130,13 @@ def _inside(box: Bbox, frame: Bbox) -> bool:
     )
 
 
-def _display_path(line: Artist) -> list[Path]:
+def _display_path(line: Artist) -> list[tuple[Path, Bbox]]:
     """An arrow (FancyArrowPatch) or a Line2D as drawn, in pixels, as polylines (curves
-    flattened: ``Path.intersects_bbox`` misreads a CLOSEPOLY's placeholder vertex)."""
+    flattened: ``Path.intersects_bbox`` misreads a CLOSEPOLY's placeholder vertex), each
+    with its extent."""
     path = line.get_transform().transform_path(line.get_path())  # type: ignore[attr-defined]
-    return [Path(polygon) for polygon in path.to_polygons(closed_only=False)]
+    pieces = [Path(polygon) for polygon in path.to_polygons(closed_only=False)]
+    return [(piece, piece.get_extents()) for piece in pieces]
 
 
 def _marker_boxes(markers: Artist, dpi: float) -> list[Bbox]:

@@ -7,6 +7,7 @@ standard error and never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -306,7 +307,7 @@ class _Endless:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from mailsim.sweep import check, describe, save, sweep, terminal_progress
+    from mailsim.sweep import TerminalProgress, check, describe, save, sweep
 
     vary: dict[str, list[str]] = {}
     problems = []
@@ -330,11 +331,11 @@ def _sweep(args: argparse.Namespace) -> int:
     out = _out_dir(args.out)  # only once the study is known to be sound
     quiet = args.quiet or not sys.stderr.isatty()
     runs: list[dict[str, object]] = []
-    table = sweep(
-        args.scenario, vary, args.replications, args.seed, overrides=args.overrides,
-        workers=args.workers, client=client, detail=args.detail, runs=runs,
-        progress=None if quiet else terminal_progress,
-    )  # fmt: skip
+    with contextlib.nullcontext(None) if quiet else TerminalProgress() as bar:
+        table = sweep(
+            args.scenario, vary, args.replications, args.seed, overrides=args.overrides,
+            workers=args.workers, client=client, detail=args.detail, runs=runs, progress=bar,
+        )  # fmt: skip
     if client is not None:
         client.close()
     written = save(table, runs, out, args.scenario, text, vary, args, args.argv)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -134,7 +133,7 @@ def sweep(
     workers: int | None = None,
     client: Any = None,
     detail: str = "hops",
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
     runs: list[dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Run ``scenario`` at every point of the ``vary`` grid (KEY → values, as for
@@ -142,8 +141,8 @@ def sweep(
 
     ``workers`` processes run the runs (default: all cores; 1 runs them here), or the
     workers of ``client``, a ``dask.distributed.Client``, when one is given (the same
-    seeds give the same table either way);
-    ``progress(done, total)`` is called after each run; ``runs``, if given, receives one
+    seeds give the same table either way); ``progress=True`` shows a tqdm bar (in a
+    notebook, a widget), a callable ``progress(done, total)`` is called after each run; ``runs``, if given, receives one
     dict per run (its seed and numbers). ``detail="outcomes"`` is fastest but cannot
     count failed attempts (``retries`` is NaN)."""
     text, points = check(scenario, vary, replications, overrides)
@@ -154,10 +153,21 @@ def sweep(
     ]
     done: list[dict[str, Any]] = []
     results = _on_dask(client, tasks) if client is not None else _execute(tasks, workers)
-    for row in results:
-        done.append(row)
-        if progress is not None:
-            progress(len(done), len(tasks))
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(tasks), desc="runs", unit="run")
+    try:
+        for row in results:
+            done.append(row)
+            if bar is not None:
+                bar.update(1)
+            elif callable(progress):
+                progress(len(done), len(tasks))
+    finally:
+        if bar is not None:
+            bar.close()
     if runs is not None:
         runs.extend(done)
     return table(pd.DataFrame(done), list(vary))
@@ -236,10 +246,37 @@ def _execute(tasks: list[Any], workers: int | None) -> Iterable[dict[str, Any]]:
         yield from pool.map(run_once, tasks, chunksize=1)
 
 
-def terminal_progress(done: int, total: int) -> None:
-    """``runs 12/40`` on one line of standard error, rewritten in place."""
-    end = "\n" if done == total else ""
-    print(f"\rruns {done}/{total}", end=end, file=sys.stderr, flush=True)
+class TerminalProgress:
+    """A rich progress bar on standard error (runs done, elapsed, time left), for the
+    command line; use as a context manager and pass the object as ``progress``."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            "runs", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), console=Console(stderr=True),
+        )  # fmt: skip
+        self._task: Any = None
+
+    def __enter__(self) -> TerminalProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._task is None:
+            self._task = self._bar.add_task("runs", total=total)
+        self._bar.update(self._task, completed=done)
 
 
 def save(

@@ -12,7 +12,7 @@ import pytest
 import mailsim
 from mailsim.cli import main
 from mailsim.network import Topology
-from mailsim.sweep import confidence, grid, seeds
+from mailsim.sweep import TerminalProgress, confidence, grid, seeds
 from tests.conftest import SCENARIOS
 from tests.test_timing import RELAY_RTTS
 
@@ -253,3 +253,12 @@ def test_slow_server_waiting_grows_faster_than_the_scan_and_a_second_process_cur
     transfer = table["transfer_mean"]
     assert transfer[("2", "4s")] - transfer[("2", "2s")] > 2.0
     assert (table["delivery_ratio"] == 1.0).all()
+
+
+def test_progress_bars_count_the_runs(capsys):
+    mailsim.sweep(CLASSROOM, {BACKBONE: ["10ms", "20ms"]}, 2, workers=1, progress=True)
+    assert "4/4" in capsys.readouterr().err  # tqdm: a notebook widget, or text here
+    with TerminalProgress() as bar:  # rich, for the command line
+        bar(1, 2)
+        bar(2, 2)
+    assert "2/2" in capsys.readouterr().err

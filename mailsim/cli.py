@@ -10,7 +10,7 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -26,24 +26,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"mailsim: error: {message}\n")
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"takes a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
+def _whole(minimum: int, name: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+    prefix = f"{name} " if name else ""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{prefix}takes a whole number, not {text!r}"
+            ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{prefix}must be {minimum} or more, not {value}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed takes a whole number, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed must be 0 or more, not {value}")
-    return value
+_count = _whole(1)
+_seed = _whole(0, "--seed")
 
 
 def build_parser() -> argparse.ArgumentParser:

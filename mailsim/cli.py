@@ -181,9 +181,12 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError([Problem(args.plots, "--plots", "needs --detail full (the default)")])
     result = mailsim.run(scenario, seed=args.seed, detail=args.detail)
     if args.json:
-        print(result.to_json())
+        document = result.to_dict()
+        if args.overrides:
+            document["set"] = list(args.overrides)  # provenance: how to run it again
+        print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
-        print(report.text(result, limit=args.limit))
+        print(report.text(result, limit=args.limit, overrides=args.overrides))
     plots = _out_dir(args.plots, "--plots") if args.plots else None
     eml = _out_dir(args.eml, "--eml") if args.eml else None
     if plots is not None:

@@ -3,6 +3,8 @@ and the line that accounts for every message."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mailsim.message import COSTS
 from mailsim.result import Result
 from mailsim.units import format_duration
@@ -18,11 +20,14 @@ COST_LABELS = {
 }
 
 
-def text(result: Result, limit: int = 20) -> str:
-    """A readable report; at most ``limit`` messages are shown in detail."""
+def text(result: Result, limit: int = 20, overrides: Sequence[str] = ()) -> str:
+    """A readable report; at most ``limit`` messages are shown in detail. ``overrides``
+    (the ``--set`` changes) are named in the first line, so that a copied report says
+    how to run it again."""
+    changed = "".join(f" · --set {o}" for o in overrides)
     lines = [
         f"mailsim {result.version} · scenario {result.scenario.name!r} · seed {result.seed}"
-        f" · simulated {format_duration(result.end_time)}",
+        f"{changed} · simulated {format_duration(result.end_time)}",
         "",
     ]
     hops = result.hops

@@ -100,6 +100,10 @@ def test_every_bad_override_is_reported_at_once():
 def test_run_with_set_changes_the_report(capsys):
     assert main(["run", str(CLASSROOM), "--set", "users.bob@home.example.poll=10min"]) == 0
     out = capsys.readouterr().out
+    # The first line says how to run it again.
+    assert out.splitlines()[0].startswith(
+        "mailsim 0.1.0 · scenario 'classroom' · seed 0 · --set users.bob@home.example.poll=10min"
+    )
     # bob's program polls at 10 min instead of 5 min: m1 (sent at 10 s) waits for it.
     assert "retrieved after 9 min 50 s" in out
 
@@ -114,3 +118,13 @@ def test_odd_list_positions_are_an_error_not_a_crash(index):
 def test_negative_positions_count_from_the_end():
     scenario = mailsim.load(CLASSROOM, ["links.-1.latency=9ms"])
     assert scenario.links[-1].latency == pytest.approx(0.009)
+
+
+def test_json_names_the_overrides(capsys):
+    import json
+
+    assert main(["run", str(CLASSROOM), "--json", "--set", "links.3.latency=50ms"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["set"] == ["links.3.latency=50ms"]
+    assert main(["run", str(CLASSROOM), "--json"]) == 0
+    assert "set" not in json.loads(capsys.readouterr().out)

@@ -319,7 +319,7 @@ def _sweep(args: argparse.Namespace) -> int:
     for item in args.vary:
         key, sep, values = item.partition("=")
         key = key.strip()
-        parts = [v.strip() for v in values.split(",")]
+        parts = [v.strip() for v in _split_values(values)]
         if not sep or not key or not all(parts):
             problems.append(Problem("--vary", key or item, "expected KEY=V1,V2,…, e.g. "
                                     "links.msa-school/mx-home.latency=10ms,100ms"))  # fmt: skip
@@ -347,6 +347,27 @@ def _sweep(args: argparse.Namespace) -> int:
     print(describe(table, list(vary)))
     print(f"\nwrote {', '.join(p.name for p in written)} to {out}")
     return 0
+
+
+def _split_values(text: str) -> list[str]:
+    """``10ms,100ms`` → two values; commas inside brackets or quotes stay in their value
+    (``[0, 0],[0, 1]`` is two positions)."""
+    values, depth, quote, current = [], 0, "", ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            values.append(current)
+            current = ""
+            continue
+        current += char
+    return [*values, current]
 
 
 def _dask_client(address: str) -> object:

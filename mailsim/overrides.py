@@ -86,7 +86,7 @@ def _resolve(data: dict[str, Any], key: str) -> tuple[Any, Any, tuple[Any, ...]]
     while True:
         text = parts[i][0]
         if isinstance(node, dict):
-            step, i = _mapping_key(node, parts, i)
+            step, i = _mapping_key(node, parts, i, key)
         elif isinstance(node, list):
             step = _list_index(node, text, loc, key)
             i += 1
@@ -101,7 +101,9 @@ def _resolve(data: dict[str, Any], key: str) -> tuple[Any, Any, tuple[Any, ...]]
         node = node[step]
 
 
-def _mapping_key(node: dict[str, Any], parts: list[tuple[str, bool]], i: int) -> tuple[str, int]:
+def _mapping_key(
+    node: dict[str, Any], parts: list[tuple[str, bool]], i: int, key: str
+) -> tuple[str, int]:
     """The key at ``parts[i]``: unquoted parts may join with dots into a key that holds
     dots (``alice@school.example``); the longest existing key wins."""
     text, quoted = parts[i]
@@ -116,6 +118,13 @@ def _mapping_key(node: dict[str, Any], parts: list[tuple[str, bool]], i: int) ->
                 best = (joined, j + 1)
         if best is not None:
             return best
+        if i + 1 < len(parts) and any("." in str(k) for k in node):
+            # A new key among keys that hold dots (an address, a domain): where it ends
+            # cannot be told, so ask for the quoted form rather than guess.
+            before = ".".join(p for p, _ in parts[:i])
+            name = ".".join(p for p, _ in parts[i:-1])
+            raise _error(key, f"there is no {name!r} in {before}; a new name that holds dots"
+                              f' is written quoted: {before}["{name}"].{parts[-1][0]}')  # fmt: skip
     return text, i + 1
 
 

@@ -128,3 +128,15 @@ def test_json_names_the_overrides(capsys):
     assert document["set"] == ["links.3.latency=50ms"]
     assert main(["run", str(CLASSROOM), "--json"]) == 0
     assert "set" not in json.loads(capsys.readouterr().out)
+
+
+def test_a_new_name_with_dots_must_be_quoted(capsys):
+    assert (
+        main(["validate", str(CLASSROOM), "--set", "users.carol@home.example.client=bob-pc"]) == 2
+    )
+    assert capsys.readouterr().err == (
+        "mailsim: --set: users.carol@home.example.client: there is no 'carol@home.example' in"
+        ' users; a new name that holds dots is written quoted: users["carol@home.example"].client\n'
+    )
+    scenario = mailsim.load(CLASSROOM, ['users["carol@home.example"].client=bob-pc'])
+    assert scenario.users["carol@home.example"].client == "bob-pc"

@@ -262,3 +262,11 @@ def test_progress_bars_count_the_runs(capsys):
         bar(1, 2)
         bar(2, 2)
     assert "2/2" in capsys.readouterr().err
+
+
+def test_vary_values_may_hold_commas_inside_brackets(tmp_path, capsys):
+    argv = ["sweep", str(CLASSROOM), "--vary", "nodes.bob-pc.pos=[5, 1],[6, 0]",
+            "--replications", "1", "--workers", "1", "--quiet", "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(argv) == 0
+    runs = pd.read_csv(tmp_path / "o" / "runs.csv")
+    assert list(runs["nodes.bob-pc.pos"]) == ["[5, 1]", "[6, 0]"]

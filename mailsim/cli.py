@@ -48,6 +48,15 @@ _count = _whole(1)
 _seed = _whole(0, "--seed")
 
 
+def _add_set(
+    parser: argparse.ArgumentParser,
+    help: str = "change a scenario value, e.g. links.msa-school/r-school.latency=150ms (repeatable)",
+) -> None:
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides", help=help
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mailsim",
@@ -58,10 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate a scenario and report each message's journey")
     run.add_argument("scenario", help="scenario file (YAML)")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    run.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-        help="change a scenario value, e.g. links.msa-school/r-school.latency=150ms (repeatable)",
-    )  # fmt: skip
+    _add_set(run)
     run.add_argument("--json", action="store_true", help="print one JSON document instead")
     run.add_argument(
         "--detail",
@@ -84,10 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
     plot.add_argument("--message", metavar="ID", help="message to draw (default: the first)")
     plot.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    plot.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-        help="change a scenario value, e.g. links.msa-school/r-school.latency=150ms (repeatable)",
-    )  # fmt: skip
+    _add_set(plot)
     plot.add_argument(
         "--page", type=int, metavar="N", help="sequence: only page N, at 1280×720 (a projector)"
     )
@@ -97,10 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     step.add_argument("scenario", help="scenario file (YAML)")
     step.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    step.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-        help="change a scenario value, e.g. links.msa-school/r-school.latency=150ms (repeatable)",
-    )  # fmt: skip
+    _add_set(step)
     step.add_argument(
         "--filter", choices=PROTOCOLS, help="show only this protocol (or type `f smtp`)"
     )
@@ -126,17 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", required=True, metavar="DIR",
                        help="write sweep.csv, runs.csv, sweep.png and run.json here")  # fmt: skip
     sweep.add_argument("--quiet", action="store_true", help="no progress line")
-    sweep.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-        help="change a scenario value at every grid point (repeatable)",
-    )  # fmt: skip
+    _add_set(sweep, "change a scenario value at every grid point (repeatable)")
 
     validate = sub.add_parser("validate", help="check a scenario file and list every problem")
     validate.add_argument("scenario", nargs="+", help="scenario file(s)")
-    validate.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-        help="change a scenario value, e.g. links.msa-school/r-school.latency=150ms (repeatable)",
-    )  # fmt: skip
+    _add_set(validate)
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
     return parser

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -326,17 +327,11 @@ def save(
         "seeds": seeds(args.seed, args.replications),
         "detail": args.detail,
         "versions": versions,
-        "command": "mailsim " + " ".join(_quote(a) for a in command),
+        "command": shlex.join(["mailsim", *command]),
     }
     (out / "run.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     written.append(out / "run.json")
     return written
-
-
-def _quote(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
 
 
 def describe(table: pd.DataFrame, keys: Sequence[str]) -> str:

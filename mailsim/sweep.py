@@ -199,7 +199,12 @@ def check(
     if problems:
         raise InputError(problems)
     text = read(scenario)
-    varied = set(override_paths(text, str(scenario), list(vary)).values())
+    fixed = [o.partition("=")[0].strip() for o in overrides]
+    where = override_paths(text, str(scenario), [*vary, *fixed])
+    problems += _same_value_twice(list(vary), fixed, where)
+    if problems:
+        raise InputError(problems)
+    varied = {where[key] for key in vary if key in where}
     points = grid(vary)
     seen: set[str] = set()
     for point in points:
@@ -217,6 +222,33 @@ def check(
     if problems:
         raise InputError(problems)
     return text, points
+
+
+def _same_value_twice(vary: list[str], fixed: list[str], where: Mapping[str, str]) -> list[Any]:
+    """One scenario value under two spellings (``links.0.latency`` and
+    ``links.a/b.latency``): varied twice, the grid would pit one against the other;
+    varied and set, one silently wins."""
+    from mailsim.errors import Problem
+
+    problems = []
+    first: dict[str, str] = {}
+    for key in vary:
+        path = where.get(key)
+        if path is None:
+            continue
+        if path in first:
+            problems.append(
+                Problem("--vary", key, f"is {path}, already varied as {first[path]}: vary it once")
+            )
+        else:
+            first[path] = key
+    for key in fixed:
+        path = where.get(key)
+        if path in first:
+            problems.append(
+                Problem("--set", key, f"is {path}, also varied as {first[path]}: drop one")
+            )
+    return problems
 
 
 def _on_dask(client: Any, tasks: list[Task]) -> Iterable[dict[str, Any]]:

@@ -169,6 +169,21 @@ def test_a_grid_point_listed_twice_or_an_empty_grid_is_refused():
         mailsim.sweep(CLASSROOM, {BACKBONE: []}, replications=2)
 
 
+def test_one_value_under_two_spellings_is_varied_once(tmp_path, capsys):
+    """links.3 and links.r-home/r-school are the same link: a grid over both would run
+    points where one spelling overrides the other, and a --set of it would be lost."""
+    argv = ["sweep", str(CLASSROOM), "--vary", f"{BACKBONE}=10ms,20ms",
+            "--vary", "links.r-home/r-school.latency=30ms", "--vary", "links.3.jitter=1ms",
+            "--set", "links.3.latency=5ms", "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(argv) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "mailsim: --vary: links.r-home/r-school.latency: is links.3.latency, already varied"
+        f" as {BACKBONE}: vary it once",
+        f"mailsim: --set: links.3.latency: is links.3.latency, also varied as {BACKBONE}: drop one",
+    ]
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_bad_fixed_value_is_blamed_on_set_not_on_vary(tmp_path, capsys):
     argv = ["sweep", str(CLASSROOM), "--vary", f"{BACKBONE}=10ms",
             "--set", "links.r-home/mx-home.latency=fast", "--out", str(tmp_path / "o")]  # fmt: skip

@@ -14,6 +14,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -30,6 +31,7 @@ from pydantic import (
 )
 
 from mailsim.errors import InputError, Problem, ScenarioError, key_path
+from mailsim.groups import RANGE, expand, is_glob, resolve, resolve_all
 from mailsim.overrides import apply as apply_overrides
 from mailsim.overrides import error as override_error
 from mailsim.units import parse_duration, parse_rate, parse_size
@@ -216,6 +218,15 @@ class Dns(_Model):
     zones: dict[str, Zone] = Field(default_factory=dict)
 
 
+def _duration_or_spread(value: Any) -> Any:
+    if value == "spread":
+        return value
+    seconds = parse_duration(value)
+    if seconds < 0:
+        raise ValueError("must be 0 or more")
+    return seconds
+
+
 class User(_Model):
     client: str = Field(description="the node running this user's mail program")
     smtp: str | None = Field(None, description="outgoing (submission) server node")
@@ -224,7 +235,11 @@ class User(_Model):
     poll: Duration = Field(
         600, gt=0, description="POP3 check interval (Thunderbird's default: 10 min)"
     )
-    poll_start: Duration = Field(0.0, ge=0, description="time of the first poll")
+    poll_start: Annotated[float | Literal["spread"], BeforeValidator(_duration_or_spread)] = Field(
+        0.0,
+        description='time of the first poll; "spread": a group\'s users one after'
+        " another over one poll interval",
+    )
     outbox_retry: Duration = Field(
         300, gt=0, description="how soon the mail program resends after a temporary failure"
     )
@@ -246,12 +261,33 @@ class MessageSpec(_Model):
     _one_or_many = field_validator("to", mode="before")(lambda value: _listed(value))
 
 
+def _profile(value: Any) -> Any:
+    if isinstance(value, list):
+        if len(value) != 24:
+            raise ValueError(f"a profile has one weight per hour, 24 in all, not {len(value)}")
+        if any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in value):
+            raise ValueError("hourly weights are numbers, 0 or more")
+        if max(value) == 0:
+            raise ValueError("at least one hour needs a weight above 0")
+    return value
+
+
 class Traffic(_Model):
-    """Poisson traffic: each sender writes at ``rate`` to recipients picked uniformly."""
+    """Poisson traffic: each sender writes at ``rate`` to recipients picked uniformly;
+    ``from`` and ``to`` take ranges (``staff{1..500}@office.example``) and globs
+    (``*@office.example``) over the users."""
 
     sender: list[str] = Field(alias="from")
     to: list[str]
-    rate: PerSecond = Field(gt=0, description='per sender, e.g. "10/h"')
+    rate: PerSecond = Field(
+        gt=0, description='per sender, e.g. "10/h"; with a profile, at the busiest hour'
+    )
+    profile: Annotated[Literal["flat", "working-day"] | list[float], BeforeValidator(_profile)] = (
+        Field(
+            "flat",
+            description='"working-day", or 24 hourly weights by local time (see `start`)',
+        )
+    )
     size: Size = Field(20_000, gt=0)
     start: Duration = Field(0.0, ge=0)
     stop: Duration | None = Field(None, ge=0)
@@ -392,6 +428,28 @@ class Scenario(_Model):
     messages: list[MessageSpec] = Field(default_factory=list)
     traffic: list[Traffic] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
+
+    @cached_property
+    def accounts(self) -> dict[str, User]:
+        """Every mail user, groups written out (``staff{1..500}@…`` → 500 users); with
+        ``poll_start: spread`` a group's users poll one after another, not all at once."""
+        everyone: dict[str, User] = {}
+        for key, user in self.users.items():
+            try:
+                addresses = expand(key)
+            except ValueError:  # reported by check_references
+                addresses = [key]
+            for i, address in enumerate(addresses):
+                if user.poll_start == "spread":
+                    start = user.poll * i / len(addresses)
+                    everyone[address] = user.model_copy(update={"poll_start": start})
+                else:
+                    everyone[address] = user
+        return everyone
+
+    def addresses(self, items: Sequence[str]) -> list[str]:
+        """A ``from``/``to`` list with its ranges and globs resolved, each address once."""
+        return resolve_all(items, list(self.accounts))
 
     def nodes_of(self, role: str) -> list[str]:
         return [name for name, node in self.nodes.items() if node.role == role]
@@ -768,11 +826,26 @@ def check_references(
         if b is not None and a in graph and b in graph and not nx.has_path(graph, a, b):
             add(loc, f"no network path from {a!r} to {b!r}: add a link")
 
-    users = list(scenario.users)
+    declared: dict[str, str] = {}  # address → the users key that declares it
+    for key in scenario.users:
+        try:
+            addresses = expand(key)
+        except ValueError as exc:
+            add(("users", key), str(exc))
+            continue
+        if not ADDRESS.match(addresses[0]):
+            add(("users", key), f"{addresses[0]!r} is not an e-mail address (local-part@domain)")
+        for address in addresses:
+            if address.lower() in declared:
+                add(
+                    ("users", key),
+                    f"{address!r} is already declared by {declared[address.lower()]!r}",
+                )
+                break
+            declared[address.lower()] = key
+    users = list(scenario.accounts)
     for address, user in scenario.users.items():
         loc = ("users", address)
-        if not ADDRESS.match(address):
-            add(loc, f"{address!r} is not an e-mail address (local-part@domain)")
         node_ref((*loc, "client"), user.client, "client")
         node_ref((*loc, "smtp"), user.smtp, "smtp")
         node_ref((*loc, "mailbox"), user.mailbox, "pop")
@@ -785,19 +858,39 @@ def check_references(
                 connected(("nodes", node_name, "resolver"), node_name, resolver)
             connected(("nodes", node_name, "relayhost"), node_name, node.relayhost)
 
-    def address_ref(loc: tuple[Any, ...], address: str, sending: bool) -> None:
-        if not ADDRESS.match(address):
-            add(loc, f"{address!r} is not an e-mail address (local-part@domain)")
-        elif sending:
-            user = scenario.users.get(address)
-            if user is None:
-                add(loc, f"{address!r} has no mail client: add it to users{_hint(address, users)}")
+    def address_ref(loc: tuple[Any, ...], item: str, sending: bool) -> None:
+        """An address, a range or a glob; a range's faults are said once, for its first
+        address, with how many more share them."""
+        try:
+            addresses = resolve(item, users)
+        except ValueError as exc:
+            add(loc, str(exc))
+            return
+        faults: dict[str, list[str]] = {}
+        for address in addresses:
+            if not ADDRESS.match(address):
+                fault = "is not an e-mail address (local-part@domain)"
+            elif not sending:
+                continue
+            elif (user := scenario.accounts.get(address)) is None:
+                fault = "has no mail client: add it to users"
             elif user.smtp is None:
-                add(loc, f"{address!r} has no outgoing server: set users.{address}.smtp")
+                where = key_path(("users", declared.get(address.lower(), address), "smtp"))
+                fault = f"has no outgoing server: set {where}"
+            else:
+                continue
+            faults.setdefault(fault, []).append(address)
+        for fault, which in faults.items():
+            more = f" (and {len(which) - 1} more)" if len(which) > 1 else ""
+            hint = _hint(which[0], users) if fault.endswith("users") and not more else ""
+            add(loc, f"{which[0]!r}{more} {fault}{hint}")
 
     ids: set[str] = set()
     for i, msg in enumerate(scenario.messages):
-        address_ref(("messages", i, "from"), msg.sender, sending=True)
+        if RANGE.search(msg.sender) or is_glob(msg.sender):
+            add(("messages", i, "from"), "a message has one sender; for many, use traffic")
+        else:
+            address_ref(("messages", i, "from"), msg.sender, sending=True)
         if not msg.to:
             add(("messages", i, "to"), "a message needs at least one recipient")
         for k, rcpt in enumerate(msg.to):
@@ -836,7 +929,7 @@ def check_references(
                     f"{fault.domain!r} is not a zone in dns.zones{_hint(fault.domain, zones)}",
                 )
         elif isinstance(fault, MailboxFullFault):
-            user = scenario.users.get(fault.user)
+            user = scenario.accounts.get(fault.user)
             if user is None or user.mailbox is None:
                 add((*loc, "user"), f"{fault.user!r} has no mailbox{_hint(fault.user, users)}")
         window = fault if isinstance(fault, _Window) else None

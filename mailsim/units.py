@@ -70,8 +70,16 @@ def _example(units: dict[str, float]) -> str:
     return '"50Mbps" or "1Gbps"'
 
 
+_PART = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([A-Za-zµ]+)")
+
+
 def parse_duration(text: str | float | int) -> float:
-    """Seconds from "20ms", "1.5s", "5min", "2h", "5d" (a bare number is seconds)."""
+    """Seconds from "20ms", "1.5s", "5min", "2h", "5d" (a bare number is seconds), or
+    a sum of them written as on a clock: "1h30min", "2d 12h"."""
+    if isinstance(text, str) and not _NUMBER.match(text):
+        parts = list(_PART.finditer(text))
+        if len(parts) > 1 and "".join(p.group(0) for p in parts).strip() == text.strip():
+            return sum(_parse(p.group(0), DURATION_UNITS, "duration") for p in parts)
     return _parse(text, DURATION_UNITS, "duration")
 
 

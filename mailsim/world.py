@@ -37,6 +37,7 @@ from mailsim.record import Recorder
 from mailsim.rng import stream
 from mailsim.scenario import CrashFault, DnsNode, PopNode, Scenario, SmtpNode, User
 from mailsim.session import Session
+from mailsim.traffic import arrivals, seconds_into_day
 
 # Addresses for nodes without one: the documentation ranges of RFC 5737, then the
 # benchmarking range of RFC 2544 for large worlds.
@@ -64,10 +65,11 @@ class World:
             )
             for domain, zone in scenario.dns.zones.items()
         }
-        self.credentials = {address: user.password for address, user in scenario.users.items()}
-        self._users = {address.lower(): user for address, user in scenario.users.items()}
+        accounts = scenario.accounts
+        self.credentials = {address: user.password for address, user in accounts.items()}
+        self._users = {address.lower(): user for address, user in accounts.items()}
         self.mailbox_users = frozenset(
-            address.lower() for address, user in scenario.users.items() if user.mailbox
+            address.lower() for address, user in accounts.items() if user.mailbox
         )
         self.resolvers = {
             n: Resolver(self, n, s) for n, s in scenario.nodes.items() if isinstance(s, DnsNode)
@@ -86,6 +88,7 @@ class World:
         self._reports = itertools.count(1)
         self._open = 0  # copies not yet in a terminal state
         self._generators = 0  # traffic generators still producing
+        self._clock = seconds_into_day(scenario.start)  # local time of day at t = 0
         self.done = self.env.event()
         self._mx_rngs: dict[str, np.random.Generator] = {}
         self._schedule()
@@ -132,42 +135,43 @@ class World:
             message = Message(
                 id=spec.id or f"m{i + 1}",
                 sender=spec.sender,
-                recipients=tuple(spec.to),
+                recipients=tuple(scenario.addresses(spec.to)),
                 size=int(spec.size),
                 subject=spec.subject,
                 created_at=spec.at,
             )
             self.env.process(self._send_at(message))
         for g, traffic in enumerate(scenario.traffic):
-            for sender in traffic.sender:
+            recipients = scenario.addresses(traffic.to)
+            for sender in scenario.addresses(traffic.sender):
                 self._generators += 1
-                self.env.process(self._traffic(g, sender))
-        for address, user in scenario.users.items():
+                self.env.process(self._traffic(g, sender, recipients))
+        for address, user in scenario.accounts.items():
             if user.mailbox:
                 self.env.process(self.clients[user.client].poll(address, user))
         for fault in scenario.faults:
             if isinstance(fault, CrashFault):
                 self.env.process(self._crash(fault.node, fault.at, fault.at + fault.restart))
-        self._open += sum(len(spec.to) for spec in scenario.messages)
+        self._open += sum(len(scenario.addresses(spec.to)) for spec in scenario.messages)
 
     def _send_at(self, message: Message) -> Generator[simpy.Event, Any, None]:
         if message.created_at > self.env.now:
             yield self.env.timeout(message.created_at - self.env.now)
-        user = self.scenario.users[message.sender]
+        user = self.scenario.accounts[message.sender]
         yield from self.clients[user.client].submit(message, user)
 
-    def _traffic(self, g: int, sender: str) -> Generator[simpy.Event, Any, None]:
-        """Poisson arrivals: exponential gaps with mean 1/rate, a uniform recipient."""
+    def _traffic(
+        self, g: int, sender: str, recipients: list[str]
+    ) -> Generator[simpy.Event, Any, None]:
+        """Poisson arrivals (following the generator's hourly profile), each to one
+        recipient picked uniformly, never the sender."""
         spec = self.scenario.traffic[g]
         rng = stream(self.seed, "traffic", str(g), sender)
         stop = min(spec.stop if spec.stop is not None else np.inf, self.scenario.duration)
-        recipients = [r for r in spec.to if r != sender] or list(spec.to)
-        at = spec.start
-        for n in itertools.count(1):
-            at += float(rng.exponential(1.0 / spec.rate))
-            if at >= stop:
-                break
-            rcpt = recipients[int(rng.integers(len(recipients)))]
+        others = [r for r in recipients if r != sender] or recipients
+        times = arrivals(rng, spec.rate, spec.start, stop, spec.profile, self._clock)
+        for n, at in enumerate(times, start=1):
+            rcpt = others[int(rng.integers(len(others)))]
             yield self.env.timeout(at - self.env.now)
             message = Message(
                 f"t{g + 1}.{sender.split('@')[0]}.{n}", sender, (rcpt,), int(spec.size),

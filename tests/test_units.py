@@ -16,6 +16,9 @@ from mailsim.units import format_duration, parse_duration, parse_rate, parse_siz
         (7, 7.0),
         (0.5, 0.5),
         ("1e3ms", 1.0),
+        ("1h30min", 5400.0),
+        ("2d 12h", 216000.0),
+        ("1min 0.5s", 60.5),
     ],
 )
 def test_durations(text, seconds):
@@ -42,6 +45,8 @@ def test_rates(text, bps):
     [
         (parse_duration, "20 parsecs", "unknown unit 'parsecs'"),
         (parse_duration, "fast", "not a duration"),
+        (parse_duration, "1h 30parsecs", "unknown unit 'parsecs'"),
+        (parse_duration, "1h30", "not a duration"),
         (parse_size, "20KBs", "unknown unit 'KBs'"),
         (parse_rate, "50MB", "unknown unit 'MB'"),
         (parse_duration, True, "expected a duration"),

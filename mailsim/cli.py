@@ -17,7 +17,7 @@ from typing import TextIO
 from mailsim.errors import InputError, Problem
 
 PROTOCOLS = ("tcp", "tls", "dns", "smtp", "lmtp", "pop3")
-PLOTS = ("route", "sequence", "timeline", "delays", "animate")
+PLOTS = ("route", "sequence", "timeline", "delays", "load", "animate")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="write events.csv, hops.csv, messages.csv")
     run.add_argument("--limit", type=int, default=20, help="messages shown in detail (20)")
     run.add_argument(
-        "--plots", metavar="DIR", help="write route.png, sequence.png, timeline.png, delays.png"
+        "--plots",
+        metavar="DIR",
+        help="write route.png, sequence.png, timeline.png, delays.png (load.png: many messages)",
     )
     run.add_argument("--eml", metavar="DIR", help="write each delivered copy as an .eml file")
 

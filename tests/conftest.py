@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -29,3 +30,10 @@ def classroom() -> mailsim.Scenario:
 @pytest.fixture(scope="session")
 def classroom_result(classroom: mailsim.Scenario) -> mailsim.Result:
     return mailsim.run(classroom, seed=0)
+
+
+@functools.cache
+def shipped(path: Path) -> mailsim.Result:
+    """A shipped scenario's run at seed 0, full detail, made once per test session: the
+    golden, plot and layout tests all look at the same run (busy-office takes a minute)."""
+    return mailsim.run(mailsim.load(path), seed=0)

@@ -16,8 +16,9 @@ from matplotlib.text import Text
 
 import mailsim
 from mailsim import plot
+from mailsim.plot.delays import MANY
 from mailsim.plot.sequence import pages
-from tests.conftest import SCENARIOS
+from tests.conftest import SCENARIOS, shipped
 
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
 SLACK = 1.0  # pixels: anti-aliased edges may touch
@@ -70,13 +71,15 @@ def figures(result: mailsim.Result) -> Iterator[tuple[str, Figure]]:
         yield f"route {message}", plot.route(result, message).figure
     yield "timeline", plot.timeline(result).figure
     yield "delays", plot.delays(result).figure
+    if len(result.copies) > MANY:
+        yield "load", plot.load(result).figure
     for page in range(1, pages(result) + 1):
         yield f"ladder page {page}", plot.sequence(result, page=page).figure
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_no_label_covers_another(path):
-    result = mailsim.run(mailsim.load(path))
+    result = shipped(path)
     found = []
     for name, figure in figures(result):
         try:

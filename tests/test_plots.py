@@ -12,14 +12,14 @@ from mailsim import plot
 from mailsim.cli import main
 from mailsim.plot.delays import MANY
 from mailsim.plot.sequence import collapse_repeats, exchanges, short_label
-from tests.conftest import SCENARIOS
+from tests.conftest import SCENARIOS, shipped
 
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
 
 
 @pytest.fixture(scope="module", params=SHIPPED, ids=[p.stem for p in SHIPPED])
 def result(request) -> mailsim.Result:
-    return mailsim.run(mailsim.load(request.param))
+    return shipped(request.param)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Figures of a Result: ``route``, ``sequence``, ``timeline``, ``delays``, ``animate``.
+"""Figures of a Result: ``route``, ``sequence``, ``timeline``, ``delays``, ``load``,
+``animate``.
 
 Each takes a :class:`mailsim.Result` (and a message id where it fits) and an optional
 matplotlib ``Axes``, draws on it and returns it; it never calls ``plt.show()`` and never
@@ -7,8 +8,9 @@ changes rcParams. matplotlib is imported only here and below.
 
 from mailsim.plot.animate import animate
 from mailsim.plot.delays import delays
+from mailsim.plot.load import load
 from mailsim.plot.route import route
 from mailsim.plot.sequence import sequence
 from mailsim.plot.timeline import timeline
 
-__all__ = ["animate", "delays", "route", "sequence", "timeline"]
+__all__ = ["animate", "delays", "load", "route", "sequence", "timeline"]

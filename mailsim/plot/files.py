@@ -9,6 +9,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from mailsim import plot
+from mailsim.plot.delays import MANY
 from mailsim.plot.sequence import pages
 from mailsim.result import Result
 
@@ -56,9 +57,11 @@ PER_MESSAGE = 10  # route and ladder of at most this many messages besides the f
 
 
 def save_all(result: Result, folder: Path) -> list[Path]:
-    """route.png, sequence.png (the first message), timeline.png, delays.png, and for
-    the next messages (bounces included) route-ID.png and sequence-ID.png."""
+    """route.png, sequence.png (the first message), timeline.png, delays.png, load.png
+    when there are many messages, and for the next messages (bounces included) route-ID.png and sequence-ID.png."""
     kinds = ("route", "sequence", "timeline", "delays") if result.copies else ("route",)
+    if len(result.copies) > MANY:
+        kinds += ("load",)
     written = [save(result, kind, folder / f"{kind}.png") for kind in kinds]
     if result.copies:
         # The ladder again, in 1280×720 pages for a projector.

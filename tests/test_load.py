@@ -1,0 +1,109 @@
+"""busy-office.yaml: a working day of 500 people — the load follows the clock, the
+server keeps up, the poll is what people wait for; with one slow scanner it does not keep
+up. Every number its comment states is checked here, from the scenario's own numbers."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import mailsim
+from mailsim import plot
+from mailsim.traffic import WORKING_DAY
+from tests.conftest import SCENARIOS, shipped
+
+BUSY = SCENARIOS / "busy-office.yaml"
+OPEN = range(7, 19)  # the run: 07:00 to 19:00, local time
+
+
+@pytest.fixture(scope="module")
+def day() -> mailsim.Result:
+    return shipped(BUSY)
+
+
+def per_hour(result: mailsim.Result, hour: int) -> np.ndarray:
+    """Message copies submitted in the local hour ``hour`` (07:00 is t = 0)."""
+    frame = result.messages
+    at = frame["submitted_at"]
+    return frame[(frame["kind"] == "message") & (at // 3600 == hour - 7)]
+
+
+def test_nothing_is_lost_in_a_day_of_17000_messages(day):
+    summary = day.summary()
+    assert summary["sent"] == summary["retrieved"] == len(day.messages) == 17004
+    assert len(day.scenario.accounts) == 540
+
+
+def test_each_person_sends_what_the_profile_and_rate_say(day):
+    """3.5/h in the busiest hour × the weights of 07:00–19:00 (8.95 peak hours) ≈ 31 per
+    person; contacts 4/h → 35.8."""
+    hours = sum(WORKING_DAY[h] for h in OPEN)
+    assert hours == pytest.approx(8.95)
+    sent = day.messages.groupby("sender").size()
+    staff = sent[sent.index.str.endswith("@office.example")]
+    contacts = sent[sent.index.str.endswith("@partner.example")]
+    assert staff.mean() == pytest.approx(3.5 * hours, rel=0.03)
+    assert contacts.mean() == pytest.approx(4 * hours, rel=0.05)
+
+
+def test_the_late_morning_is_three_times_as_busy_as_the_early_morning(day):
+    early = len(per_hour(day, 7))
+    rush = (len(per_hour(day, 10)) + len(per_hour(day, 11))) / 2
+    # Expected from the profile: 0.35 of the peak at 7:00, 1.0 at 10:00 and 11:00.
+    peak = 500 * 3.5 + 40 * 4
+    assert early == pytest.approx(0.35 * peak, rel=0.1)
+    assert rush == pytest.approx(peak, rel=0.05)
+    assert 2.5 < rush / early < 3.5
+
+
+def test_the_server_keeps_up_and_the_poll_is_what_people_wait_for(day):
+    rush = per_hour(day, 11)
+    to_mailbox = rush["delivered_at"] - rush["submitted_at"]
+    # A 1 s scan, round trips and the relay: about 1.2 s; a few hundredths of a second
+    # waiting for one of the 2 scanners.
+    assert to_mailbox.mean() == pytest.approx(1.2, abs=0.05)
+    assert 0.01 < rush["queue_time"].mean() < 0.1
+    assert per_hour(day, 7)["queue_time"].mean() < rush["queue_time"].mean()
+    # Outlook's 30-minute send/receive: a median of 15 minutes for staff, whatever the
+    # server does; the partner's 10-minute poll: 5 minutes.
+    frame = day.messages
+    staff = frame[frame["recipient"].str.endswith("@office.example")]
+    partner = frame[frame["recipient"].str.endswith("@partner.example")]
+    assert staff["delay"].median() == pytest.approx(15 * 60, rel=0.05)
+    assert partner["delay"].median() == pytest.approx(5 * 60, rel=0.05)
+    assert staff["poll_time"].sum() > 0.99 * staff["delay"].sum()
+
+
+def test_with_one_slow_scanner_the_queue_grows_until_lunch_and_drains_after():
+    """concurrency 1, 2 s scans: the rush needs ~2,000 × 2 s of scanning an hour."""
+    slow = mailsim.load(
+        BUSY,
+        ["nodes.mail-office.concurrency=1", "nodes.mail-office.processing.data=2s",
+         "duration=6.5h"],
+    )  # fmt: skip
+    result = mailsim.run(slow, detail="outcomes")
+
+    def mean_to_mailbox(hour: int) -> float:
+        rows = per_hour(result, hour)
+        return float((rows["delivered_at"] - rows["submitted_at"]).mean())
+
+    seven, nine, eleven, one = (mean_to_mailbox(h) for h in (7, 9, 11, 13))
+    assert seven < 5
+    assert nine > 10 * seven
+    assert eleven > 5 * 60  # minutes, not seconds
+    assert one < eleven / 10  # after lunch the queue is gone
+
+
+def test_the_load_plot_draws_every_message_once_per_bin(day):
+    ax = plot.load(day)
+    try:
+        bars = ax.patches
+        width = bars[1].get_x() - bars[0].get_x()  # hours
+        assert width == pytest.approx(0.25)  # 12.5 h of run → 15-minute bins
+        counted = sum(bar.get_height() * width for bar in bars)
+        assert counted == pytest.approx(17004)
+        assert ax.xaxis.get_major_formatter()(7.0, None) == "07:00"
+        assert len(ax.figure.axes[1].get_lines()) == 3
+    finally:
+        plt.close(ax.figure)

@@ -95,11 +95,15 @@ def _ecdf(result: Result, values: np.ndarray, ax: Axes | None, copies: int) -> A
     values = np.sort(values)
     share = np.arange(1, len(values) + 1) / len(values)
     ax.step(values / 60, share, where="post", color=style.OKABE_ITO["blue"], lw=2, gid="ecdf")
-    for q, colour in ((50, "green"), (90, "orange"), (99, "vermillion")):
+    right = float(values[-1]) / 60 if len(values) else 1.0
+    # Each percentile's label at its own height, so that close lines keep them apart;
+    # labels of lines near the right edge go to the left of their line.
+    for y, q, colour in ((0.10, 50, "green"), (0.18, 90, "orange"), (0.26, 99, "vermillion")):
         v = float(np.percentile(values, q))
         ax.axvline(v / 60, color=style.OKABE_ITO[colour], ls="--", lw=1)
-        ax.text(v / 60, 0.02 + q / 500, f" p{q} = {format_duration(v)}", fontsize=9,
-                color=style.OKABE_ITO[colour])  # fmt: skip
+        near_edge = v / 60 > 0.75 * right
+        ax.text(v / 60, y, f" p{q} = {format_duration(v)} " , fontsize=9,
+                ha="right" if near_edge else "left", color=style.OKABE_ITO[colour])  # fmt: skip
     ax.set_xlabel("end-to-end delay, submission to retrieval (minutes)")
     ax.set_ylabel("share of messages retrieved within")
     ax.set_ylim(0, 1.02)

@@ -174,10 +174,10 @@ def _hops(
     if copy.retrieved_at is not None:
         status += f" after {format_duration(copy.retrieved_at - copy.submitted_at)}"
     sender = copy.message.sender or "the mail system (a bounce)"
-    return (
-        f"Route of message {message!r}: {sender} → {recipient} — {status}"
-        f" (scenario {result.scenario.name!r})"
-    )
+    title = f"Route of message {message!r}: {sender} → {recipient} — {status}"
+    scenario = f"(scenario {result.scenario.name!r})"
+    # One line where it fits the figure's width at 12 pt, else the scenario below.
+    return f"{title} {scenario}" if len(title) + len(scenario) < 110 else f"{title}\n{scenario}"
 
 
 def _grouped(hops: Any) -> list[list[Any]]:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mailsim.errors import InputError, ScenarioError
@@ -30,14 +31,20 @@ __all__ = [
 ]
 
 
-def run(scenario: Scenario, seed: int = 0, detail: str = "full") -> Result:
+def run(
+    scenario: Scenario,
+    seed: int = 0,
+    detail: str = "full",
+    progress: Callable[[float, float], None] | None = None,
+) -> Result:
     """Simulate ``scenario`` with ``seed``: a pure function of the two. ``detail`` says
     what is kept: ``full`` (every protocol step), ``hops`` (one row per mail hop) or
-    ``outcomes`` (one row per message and recipient); the timings are the same."""
+    ``outcomes`` (one row per message and recipient); the timings are the same.
+    ``progress(now, duration)``, if given, follows the simulated time of a long run."""
     from mailsim.world import World
 
     world = World(scenario, seed, detail)
-    world.run()
+    world.run(progress=progress)
     return world_result(world)
 
 

@@ -12,9 +12,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from mailsim.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    from mailsim.sweep import TerminalProgress
 
 PROTOCOLS = ("tcp", "tls", "dns", "smtp", "lmtp", "pop3")
 PLOTS = ("route", "sequence", "timeline", "delays", "load", "animate")
@@ -83,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write route.png, sequence.png, timeline.png, delays.png (load.png: many messages)",
     )
     run.add_argument("--eml", metavar="DIR", help="write each delivered copy as an .eml file")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
 
     plot = sub.add_parser(
         "plot", help="draw one figure of a run (PNG, SVG, PDF; animate: GIF or HTML)"
@@ -167,6 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _clock_bar() -> TerminalProgress:
+    """A bar of simulated time, for runs long enough to wait for (a day of an office);
+    it disappears when the run is done."""
+    from mailsim.sweep import TerminalProgress
+
+    return TerminalProgress("simulating", count=False)
+
+
 def _run(args: argparse.Namespace) -> int:
     import mailsim
     from mailsim import report
@@ -175,7 +187,9 @@ def _run(args: argparse.Namespace) -> int:
     out = _out_dir(args.out) if args.out else None
     if args.plots and args.detail != "full":
         raise InputError([Problem(args.plots, "--plots", "needs --detail full (the default)")])
-    result = mailsim.run(scenario, seed=args.seed, detail=args.detail)
+    quiet = args.quiet or not sys.stderr.isatty()
+    with contextlib.nullcontext(None) if quiet else _clock_bar() as bar:
+        result = mailsim.run(scenario, seed=args.seed, detail=args.detail, progress=bar)
     if args.json:
         document = result.to_dict()
         if args.overrides:

@@ -281,21 +281,24 @@ def _execute(tasks: list[Any], workers: int | None) -> Iterable[dict[str, Any]]:
 
 class TerminalProgress:
     """A rich progress bar on standard error (runs done, elapsed, time left), for the
-    command line; use as a context manager and pass the object as ``progress``."""
+    command line; use as a context manager and pass the object as ``progress``. With
+    ``count=False`` it shows a percentage instead of "done/total" (simulated time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "runs", count: bool = True) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            TaskProgressColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
 
+        done = MofNCompleteColumn() if count else TaskProgressColumn()
         self._bar = Progress(
-            "runs", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TimeRemainingColumn(), console=Console(stderr=True),
+            what, BarColumn(), done, TimeElapsedColumn(), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=not count,
         )  # fmt: skip
         self._task: Any = None
 
@@ -306,9 +309,9 @@ class TerminalProgress:
     def __exit__(self, *exc: object) -> None:
         self._bar.stop()
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: float, total: float) -> None:
         if self._task is None:
-            self._task = self._bar.add_task("runs", total=total)
+            self._task = self._bar.add_task("", total=total)
         self._bar.update(self._task, completed=done)
 
 

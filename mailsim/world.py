@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import datetime
 from typing import Any
 
@@ -349,12 +349,22 @@ class World:
         done = self.done.triggered and not self.open_sessions
         return done or self.env.peek() > limit
 
-    def run(self, until: float | None = None) -> None:
-        """Run until every message has ended, or the scenario's duration is over."""
+    def run(
+        self, until: float | None = None, progress: Callable[[float, float], None] | None = None
+    ) -> None:
+        """Run until every message has ended, or the scenario's duration is over.
+        ``progress(now, limit)`` is told the simulated time 100 times on the way (a run
+        stopped and resumed processes the same events in the same order)."""
         limit = self.scenario.duration if until is None else until
         env = self.env
-        if not self.done.triggered:
-            env.run(until=env.any_of([self.done, env.timeout(limit - env.now)]))
+        stops = [limit] if progress is None else [limit * k / 100 for k in range(1, 101)]
+        for stop in stops:
+            if self.done.triggered:
+                break
+            if stop > env.now:
+                env.run(until=env.any_of([self.done, env.timeout(stop - env.now)]))
+            if progress is not None:
+                progress(env.now, limit)
         # Every message has ended: let the sessions under way close properly (QUIT).
         while self.open_sessions and env.peek() <= limit:
             env.step()

@@ -233,6 +233,21 @@ def test_with_faults_same_seed_same_result(world, seed):
     assert mailsim.run(scenario, seed=seed).to_json() == mailsim.run(scenario, seed=seed).to_json()
 
 
+@given(world=faulty_worlds(), seed=st.integers(0, 2**32 - 1))
+def test_following_the_progress_of_a_run_changes_nothing(world, seed):
+    """A run with a progress callback stops and resumes 100 times: same events, same
+    order, same result; the callback sees simulated time go forward to the end."""
+    scenario = validate(world)
+    seen: list[tuple[float, float]] = []
+    followed = mailsim.run(scenario, seed=seed, progress=lambda now, end: seen.append((now, end)))
+    plain = mailsim.run(scenario, seed=seed)
+    assert followed.to_json() == plain.to_json()
+    pd.testing.assert_frame_equal(followed.events, plain.events)
+    assert seen
+    assert all(end == scenario.duration for _, end in seen)
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
+
+
 # -- detail levels ---------------------------------------------------------------------------
 
 

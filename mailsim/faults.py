@@ -6,6 +6,8 @@ carries traffic; the answers depend only on the scenario and the simulated time.
 
 from __future__ import annotations
 
+import itertools
+
 from mailsim.scenario import (
     CrashFault,
     DnsFault,
@@ -19,6 +21,7 @@ from mailsim.scenario import (
     ResolverDownFault,
     Scenario,
     SlowFault,
+    StripStarttlsFault,
 )
 
 
@@ -108,3 +111,11 @@ class Faults:
             if isinstance(f, MailboxFullFault) and f.user == user and f.active(t):
                 return f.code
         return None
+
+    def strips_starttls(self, nodes: tuple[str, ...], t: float) -> bool:
+        """A man in the middle on a link of this path deletes STARTTLS at ``t``."""
+        links = {frozenset(pair) for pair in itertools.pairwise(nodes)}
+        return any(
+            isinstance(f, StripStarttlsFault) and frozenset(f.between) in links and f.active(t)
+            for f in self.all
+        )

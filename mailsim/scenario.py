@@ -147,6 +147,11 @@ class SmtpNode(_NodeBase):
         default_factory=list, description="accepted from anyone and relayed on (backup MX)"
     )
     tls: TlsVersion = Field("1.3", description="STARTTLS offered with this TLS version")
+    outgoing_tls: Literal["may", "encrypt", "none"] = Field(
+        "may",
+        description="TLS when relaying (Postfix smtp_tls_security_level; may: STARTTLS when"
+        " offered, as Debian and most distributions set it; encrypt: defer without it)",
+    )
     auth: Literal["required", "optional", "none"] = Field(
         "required", description="AUTH on submission (RFC 6409 §4.3 requires it)"
     )
@@ -242,6 +247,12 @@ class User(_Model):
     )
     outbox_retry: Duration = Field(
         300, gt=0, description="how soon the mail program resends after a temporary failure"
+    )
+    security: Literal["auto", "starttls", "tls", "none"] = Field(
+        "auto",
+        description="the mail program's connection security (Thunderbird's words):"
+        " STARTTLS required on 587 and 110, implicit TLS on 465 and 995 (RFC 8314), or"
+        " none; auto: what account setup picks, STARTTLS if the server offers it, else none",
     )
 
 
@@ -375,6 +386,15 @@ class LossFault(_Window):
     rate: float = Field(gt=0, lt=1)
 
 
+class StripStarttlsFault(_Window):
+    """A man in the middle on the link deletes STARTTLS (and POP3's STLS) from the
+    server's capability list, as seen in the wild (the "STARTTLS stripping" of RFC 3207
+    §6 and RFC 8314 §1): a client that only *may* use TLS goes on in plaintext."""
+
+    kind: Literal["strip-starttls"]
+    between: tuple[str, str]
+
+
 class GreylistFault(_Window):
     """postgrey on the server: a new (client, sender, recipient) triplet gets
     ``450 4.7.1`` until ``delay`` has passed since its first attempt (postgrey: 300 s)."""
@@ -403,12 +423,13 @@ Fault = Annotated[
     | LinkDownFault
     | LossFault
     | GreylistFault
-    | MailboxFullFault,
+    | MailboxFullFault
+    | StripStarttlsFault,
     Field(discriminator="kind"),
 ]
 FAULT_KINDS = (
     "down", "crash", "slow", "overload", "hang", "nxdomain", "servfail", "resolver-down",
-    "link-down", "loss", "greylist", "mailbox-full",
+    "link-down", "loss", "greylist", "mailbox-full", "strip-starttls",
 )  # fmt: skip
 
 
@@ -915,7 +936,7 @@ def check_references(
                 )
         elif isinstance(fault, ResolverDownFault):
             node_ref((*loc, "node"), fault.node, "dns")
-        elif isinstance(fault, LinkDownFault | LossFault):
+        elif isinstance(fault, LinkDownFault | LossFault | StripStarttlsFault):
             if frozenset(fault.between) not in seen_links:
                 add(
                     (*loc, "between"),

@@ -145,6 +145,7 @@ class Session:
                     replies = [self.dead] * _expected(step)
                 elif isinstance(step, Connect):
                     replies = yield from self._connect(step, server, work)
+                    replies = replies * (_expected(step) // len(replies))  # failed early
                 elif isinstance(step, Commands):
                     replies = yield from self._commands(step, server, work, on_server)
                 elif isinstance(step, TlsHandshake):
@@ -252,6 +253,14 @@ class Session:
         yield self._wait(took, cost)
         return (sent, self.env.now)
 
+    def _stripped(self) -> bool:
+        """Does a STARTTLS-stripping man in the middle sit on the way back now?"""
+        try:
+            path = self.world.network.path(self.server_node, self.client, self.env.now)
+        except NoRoute:
+            return False
+        return self._faults.strips_starttls(path.nodes, self.env.now)
+
     # -- the steps -------------------------------------------------------------------------
 
     def _connect(self, step: Connect, server: Server, work: Work) -> Events:
@@ -269,7 +278,8 @@ class Session:
             return [self.dead]
         yield self._wait(syn, "network")
         self._record((start, env.now), c, s, "tcp", "SYN", "", "SYN", TCP_SYN)
-        if faults.refuses(s, env.now):
+        # A server without TLS does not listen on the implicit-TLS ports (465, 995).
+        if faults.refuses(s, env.now) or (step.tls and work.tls_version is None):
             sent = env.now
             yield self._wait(self._transit(s, c, TCP_RST), "network")
             self._record(
@@ -307,11 +317,16 @@ class Session:
                 return (
                     yield from self._give_up(deadline, "no greeting: all server processes busy")
                 )
-        return (
-            yield from self._answer(
-                step, work.command, "server", lambda: [server.greeting()], deadline, "network"
-            )
+        hello: list[Reply] = []
+        if step.tls:  # implicit TLS: the handshake before anything else (RFC 8314 §3.3)
+            hello = yield from self._tls(step, step.tls, server, work)
+            if self.dead is not None:
+                return hello
+            deadline = env.now + self._timeout(step)
+        greeting = yield from self._answer(
+            step, work.command, "server", lambda: [server.greeting()], deadline, "network"
         )
+        return [*hello, *greeting] if self.dead is None else greeting
 
     def _commands(
         self, step: Commands, server: Server, work: Work, on_server: Observer | None
@@ -328,11 +343,18 @@ class Session:
             verb = line.split(" ", 1)[0].upper()
             self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2)
         cost = "server" if step.cost == "network" else step.cost
+
+        def answer() -> list[Reply]:
+            replies = [server.handle(line) for line in step.lines]
+            if self._faults and self._stripped():
+                replies = [_without_starttls(reply) for reply in replies]
+            return replies
+
         replies = yield from self._answer(
             step,
             work.command * len(step.lines),
             cost,
-            lambda: [server.handle(line) for line in step.lines],
+            answer,
             deadline,
             step.cost,
             on_server,
@@ -340,8 +362,12 @@ class Session:
         return replies if self.dead is None else [self.dead] * len(step.lines)
 
     def _handshake(self, step: TlsHandshake, server: Server, work: Work) -> Events:
+        return (yield from self._tls(step, step.version, server, work))
+
+    def _tls(self, step: Step, offered: str, server: Server, work: Work) -> Events:
+        """The TLS handshake's flights (after STARTTLS, or right after connecting)."""
         c, s = self.client, self.server_node
-        version = tls.negotiate(step.version, work.tls_version) or step.version
+        version = tls.negotiate(offered, work.tls_version) or offered
         for flight in tls.HANDSHAKES[version]:
             deadline = self.env.now + self._timeout(step)
             times = yield from self._send(flight.client_bytes, "tls", deadline)
@@ -394,8 +420,19 @@ class Session:
         return replies if self.dead is None else [self.dead] * step.replies
 
 
+def _without_starttls(reply: Reply) -> Reply:
+    """The reply as a STARTTLS-stripping man in the middle passes it on."""
+    lines = tuple(line for line in reply.lines if line.upper() != "STARTTLS")
+    data = tuple(line for line in reply.data if line.upper() != "STLS")
+    if lines == reply.lines and data == reply.data:
+        return reply
+    return Reply(reply.code, lines, data, reply.payload, reply.local)
+
+
 def _expected(step: Step) -> int:
     """How many replies a step gets (for steps after the connection was lost)."""
+    if isinstance(step, Connect):
+        return 2 if step.tls else 1
     if isinstance(step, Commands):
         return len(step.lines)
     if isinstance(step, Content):

@@ -165,7 +165,7 @@ def test_lmtp_answers_once_per_recipient_after_the_dot():
         ),
         queue_id="Q1",
     )
-    config = ClientConfig(helo="mx.home.example", port=24, starttls=False, lmtp=True)
+    config = ClientConfig(helo="mx.home.example", port=24, tls="none", lmtp=True)
     out, transcript = play(
         client(config, Envelope("s@x.example", ("a@h.example", "b@h.example"), 10)), lmtp
     )

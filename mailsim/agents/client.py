@@ -67,10 +67,12 @@ class MailClient:
                     handed.update((copy.recipient, world.env.now) for copy in taken)
                 msa.receive(taken, s, server, {})
 
+        security = _security(user, msa.spec.tls)
         config = smtp.ClientConfig(
             helo=self.host,
-            port=smtp.SUBMISSION_PORT,
-            starttls=True,
+            port=smtp.SUBMISSIONS_PORT if security == "tls" else smtp.SUBMISSION_PORT,
+            tls="none" if security == "none" else "encrypt",
+            implicit=security == "tls",
             auth=(message.sender, user.password),
         )
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
@@ -104,6 +106,7 @@ class MailClient:
         assert user.mailbox is not None
         pop = world.pops[user.mailbox]
         server, held = pop.pop3_server(address, user.password)
+        security = _security(user, pop.spec.tls)
         ids = " ".join(sorted({c.message.id for c in held}))
         session = Session(world, self.name, pop.name, "pop3", ids)
         taken: list[Copy] = []
@@ -116,7 +119,12 @@ class MailClient:
                 world.retrieve(copy, s, server.tls_active)
 
         retrieval: pop3.Retrieval = yield from session.play(
-            pop3.client(address, user.password, starttls=True),
+            pop3.client(
+                address,
+                user.password,
+                tls="none" if security == "none" else "encrypt",
+                implicit=security == "tls",
+            ),
             server,
             pop.work,
             pop.slot,
@@ -124,3 +132,12 @@ class MailClient:
         )
         if retrieval.committed:
             pop.remove(address, taken)
+
+
+def _security(user: User, server_tls: str) -> str:
+    """The connection security the mail program uses: as set, or for ``auto`` what
+    account setup (Thunderbird's autoconfig) picks — STARTTLS when the server offers
+    TLS, none when it does not."""
+    if user.security != "auto":
+        return user.security
+    return "starttls" if server_tls != "none" else "none"

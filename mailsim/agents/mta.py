@@ -349,7 +349,7 @@ class Mta:
         config = smtp.ClientConfig(
             helo=self.host,
             port=smtp.LMTP_PORT if lmtp else smtp.RELAY_PORT,
-            starttls=not lmtp,
+            tls="none" if lmtp else self.spec.outgoing_tls,
             lmtp=lmtp,
         )
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)

@@ -60,10 +60,13 @@ class Reply:
 
 @dataclass(frozen=True)
 class Connect:
-    """Open a TCP connection (SYN, SYN-ACK, ACK) and read the server's greeting."""
+    """Open a TCP connection (SYN, SYN-ACK, ACK) and read the server's greeting. With
+    ``tls`` (implicit TLS, RFC 8314: ports 465 and 995) the TLS handshake comes first and
+    the replies are the handshake's ``Reply("TLS", (version,))``, then the greeting."""
 
     port: int
     cost: Cost = "network"
+    tls: str | None = None
 
 
 @dataclass(frozen=True)

@@ -118,22 +118,33 @@ class Retrieval:
 
 
 def client(
-    user: str, password: str, starttls: bool = True
+    user: str, password: str, tls: str = "may", implicit: bool = False
 ) -> Generator[Step, list[Reply], Retrieval]:
     """A mail program checking its mailbox: CAPA, STLS, USER/PASS, STAT, LIST, then RETR
-    and DELE each message (Thunderbird's default is not to leave mail on the server)."""
+    and DELE each message (Thunderbird's default is not to leave mail on the server).
+    ``tls``: ``may`` (STLS when offered), ``encrypt`` (give up without it, before the
+    password is sent), ``none``; ``implicit``: TLS before the greeting, on 995."""
     out = Retrieval()
-    (greeting,) = yield Connect(POP3_PORT)
+    if implicit:
+        hello, greeting = yield Connect(POP3S_PORT, tls="1.3")
+        out.tls = hello.text if hello.code == "TLS" else None
+    else:
+        (greeting,) = yield Connect(POP3_PORT)
     if greeting.code != "+OK":
         out.error = greeting
         return out
     (capa,) = yield Commands(("CAPA",))
-    if starttls and "STLS" in capa.data:
+    if tls != "none" and not out.tls and "STLS" in capa.data:
         (ready,) = yield Commands(("STLS",), cost="tls")
         if ready.code == "+OK":
             (hello,) = yield TlsHandshake("1.3")
             out.tls = hello.text
             yield Commands(("CAPA",), cost="tls")  # RFC 2595 §4: discard and ask again
+    if tls == "encrypt" and not out.tls:
+        out.error = Reply("-ERR", ("TLS is required, but the server does not offer STLS",),
+                          local=True)  # fmt: skip
+        yield Commands(("QUIT",))
+        return out
     (reply,) = yield Commands((f"USER {user}",))
     (reply,) = yield Commands((f"PASS {password}",), shown=("PASS ********",))
     if reply.code != "+OK":

@@ -17,6 +17,7 @@ from typing import Literal
 from mailsim.protocols import Commands, Connect, Content, Reply, Step, TlsHandshake, Transcript
 
 SUBMISSION_PORT = 587  # RFC 6409
+SUBMISSIONS_PORT = 465  # RFC 8314 §3.3: submission over implicit TLS
 RELAY_PORT = 25  # RFC 5321
 LMTP_PORT = 24  # RFC 2033 (Dovecot's LMTP listens here or on a UNIX socket)
 
@@ -236,14 +237,28 @@ class Envelope:
     size: int
 
 
+TlsPolicy = Literal["may", "encrypt", "none"]
+
+
 @dataclass(frozen=True)
 class ClientConfig:
+    """``tls`` is Postfix's smtp_tls_security_level: ``may`` uses STARTTLS when the server
+    offers it and goes on in plaintext when not; ``encrypt`` defers the message instead
+    (4.7.4); ``none`` never asks. ``implicit`` starts TLS before the greeting (465)."""
+
     helo: str
     port: int = RELAY_PORT
-    starttls: bool = True  # use STARTTLS when the server offers it (Postfix: "may")
+    tls: TlsPolicy = "may"
+    implicit: bool = False
     auth: tuple[str, str] | None = None  # (user, password) for AUTH PLAIN
     pipelining: bool = True  # use PIPELINING when offered
     lmtp: bool = False
+
+
+def tls_required(what: str) -> Reply:
+    """What a client that requires TLS concludes when it is not offered (Postfix:
+    "TLS is required, but was not offered by host …", status 4.7.4)."""
+    return Reply("421", (f"TLS is required, but {what} (4.7.4)",), local=True)
 
 
 def capabilities(ehlo: Reply) -> set[str]:
@@ -266,7 +281,11 @@ def client(config: ClientConfig, envelope: Envelope) -> Generator[Step, list[Rep
         for rcpt in rcpts:
             out.replies.setdefault(rcpt, reply)
 
-    (greeting,) = yield Connect(config.port)
+    if config.implicit:
+        hello, greeting = yield Connect(config.port, tls="1.3")
+        out.tls = hello.text if hello.code == "TLS" else None
+    else:
+        (greeting,) = yield Connect(config.port)
     if greeting.code != "220":
         fail_all(greeting)
         return out
@@ -277,14 +296,20 @@ def client(config: ClientConfig, envelope: Envelope) -> Generator[Step, list[Rep
         yield Commands(("QUIT",))
         return out
     caps = capabilities(ehlo)
-    if config.starttls and "STARTTLS" in caps:
+    if config.tls != "none" and not out.tls and "STARTTLS" in caps:
         (ready,) = yield Commands(("STARTTLS",), cost="tls")
         if ready.code == "220":
             (hello,) = yield TlsHandshake("1.3")
             out.tls = hello.text
             (ehlo,) = yield Commands((f"{verb} {config.helo}",), cost="tls")
             caps = capabilities(ehlo)
-    if config.auth is not None and "AUTH" in caps:
+    if config.tls == "encrypt" and not out.tls:
+        fail_all(tls_required("was not offered by the server"))
+        yield Commands(("QUIT",))
+        return out
+    # A mail program set to no encryption sends its password whether or not AUTH is
+    # offered yet (Postfix offers it only under TLS: the reply is 530 5.7.0).
+    if config.auth is not None and ("AUTH" in caps or config.tls == "none"):
         user, password = config.auth
         (auth,) = yield Commands(
             (f"AUTH PLAIN {auth_plain(user, password)}",), shown=("AUTH PLAIN ********",)

@@ -1,0 +1,131 @@
+"""Encryption per hop: STARTTLS may/encrypt, implicit TLS (RFC 8314), the mail program's
+connection security, and a man in the middle who strips STARTTLS."""
+
+from __future__ import annotations
+
+import pytest
+
+import mailsim
+from tests.conftest import SCENARIOS, shipped
+
+DOWNGRADE = SCENARIOS / "tls-downgrade.yaml"
+CLASSROOM = SCENARIOS / "classroom.yaml"
+ALICE = 'users["alice@school.example"]'
+BOB = 'users["bob@home.example"]'
+REQUIRED = "TLS is required, but was not offered by the server (4.7.4)"
+
+
+def hops_of(result: mailsim.Result, message: str):
+    hops = result.hops
+    return hops[hops["message"] == message].reset_index(drop=True)
+
+
+def session_steps(result: mailsim.Result, session: int) -> list[str]:
+    events = result.events
+    return list(events.loc[events["session"] == session, "step"])
+
+
+def test_opportunistic_tls_goes_on_in_plaintext_when_starttls_is_stripped():
+    result = shipped(DOWNGRADE)
+    relay = hops_of(result, "m1").iloc[1]
+    assert (relay["src"], relay["dst"], relay["code"], relay["tls"]) == (
+        "msa-school", "mx-home", "250", "",
+    )  # fmt: skip
+    steps = session_steps(result, int(relay["session"]))
+    assert "STARTTLS" not in steps
+    assert "ClientHello (key share)" not in steps
+    assert result.copy("m1").status == "retrieved"
+
+
+def test_required_tls_defers_until_the_man_in_the_middle_is_gone():
+    result = shipped(DOWNGRADE)
+    relays = hops_of(result, "m2")
+    relays = relays[relays["protocol"] == "smtp"]
+    before, after = relays[relays["start"] < 3600], relays[relays["start"] >= 3600]
+    assert len(before) == 4  # 10 s, then Postfix's backoff: 600, 1200, 2400 s
+    assert set(before["code"]) == {"4.7.4"}
+    assert set(before["outcome"]) == {REQUIRED}
+    assert set(before["tls"]) == {""}
+    # The client reads the EHLO reply, finds no STARTTLS and says QUIT: no envelope,
+    # no message on the wire.
+    steps = session_steps(result, int(before.iloc[0]["session"]))
+    assert steps == ["SYN", "SYN-ACK", "ACK", "220", "EHLO", "250", "QUIT", "221"]
+    (first_after,) = after.itertuples()
+    assert (first_after.code, first_after.tls) == ("250", "1.3")
+    assert first_after.start == pytest.approx(4800, abs=1)
+    assert result.copy("m2").status == "retrieved"
+
+
+def test_implicit_tls_saves_the_starttls_round_trips_and_leaves_nothing_to_strip():
+    """alice (465) and carol (587, STARTTLS) submit over the same 2 ms link: implicit TLS
+    skips STARTTLS and the second EHLO, 2 round trips and 2 commands' work."""
+    result = shipped(DOWNGRADE)
+    alice, carol = hops_of(result, "m1").iloc[0], hops_of(result, "m2").iloc[0]
+    took = (alice["end"] - alice["start"], carol["end"] - carol["start"])
+    # (and the ~190 bytes of those four lines at 100 Mbps: 15 µs)
+    assert took[1] - took[0] == pytest.approx(2 * (2 * 0.002) + 2 * 0.0005, abs=2e-5)
+    assert alice["tls"] == carol["tls"] == "1.3"
+    steps = session_steps(result, int(alice["session"]))
+    assert steps[:6] == ["SYN", "SYN-ACK", "ACK", "ClientHello (key share)",
+                         "ServerHello, Certificate, Finished", "220"]  # fmt: skip
+    assert "STARTTLS" not in steps
+
+
+def test_a_mail_program_without_encryption_gives_its_password_away_or_is_refused():
+    """Postfix offers AUTH only under TLS: a program set to no encryption that sends
+    its password anyway gets 530 5.7.0 — after the password crossed the wire."""
+    result = mailsim.run(mailsim.load(CLASSROOM, [f"{ALICE}.security=none"]))
+    (submission,) = hops_of(result, "m1").itertuples()
+    assert submission.outcome == "530 5.7.0 Must issue a STARTTLS command first"
+    assert submission.tls == ""
+    assert result.copy("m1").status == "bounced"
+    events = result.events
+    sent = events[(events["session"] == submission.session) & (events["step"] == "AUTH")]
+    assert list(sent["detail"]) == ["AUTH PLAIN ********"]
+
+
+def test_required_starttls_without_a_tls_server_stays_in_the_outbox():
+    scenario = mailsim.load(
+        CLASSROOM, [f"{ALICE}.security=starttls", "nodes.msa-school.tls=none", "duration=12min"]
+    )
+    result = mailsim.run(scenario)
+    attempts = hops_of(result, "m1")
+    assert list(attempts["start"]) == [10.0, pytest.approx(310, abs=0.1),
+                                       pytest.approx(610, abs=0.1)]  # fmt: skip
+    assert set(attempts["code"]) == {"4.7.4"}
+    assert result.copy("m1").status == "in_flight"
+
+
+def test_implicit_tls_to_a_server_without_tls_finds_the_port_closed():
+    scenario = mailsim.load(CLASSROOM, [f"{ALICE}.security=tls", "nodes.msa-school.tls=none",
+                                        "duration=1min"])  # fmt: skip
+    (attempt,) = hops_of(mailsim.run(scenario), "m1").itertuples()
+    assert attempt.outcome == ("connect to mail.school.example:465: Connection refused (4.4.1)")
+
+
+def test_pop3_in_plaintext_sends_user_and_pass_in_the_clear():
+    result = mailsim.run(mailsim.load(CLASSROOM, [f"{BOB}.security=none"]))
+    pop = hops_of(result, "m1").iloc[-1]
+    assert (pop["protocol"], pop["tls"]) == ("pop3", "")
+    steps = session_steps(result, int(pop["session"]))
+    assert "STLS" not in steps
+    assert {"USER", "PASS", "RETR"} <= set(steps)
+
+
+def test_pop3_requiring_tls_gives_up_before_the_password():
+    scenario = mailsim.load(CLASSROOM, [f"{BOB}.security=starttls", "nodes.pop-home.tls=none"])
+    result = mailsim.run(scenario)
+    assert result.copy("m1").status == "delivered"  # on the server, never fetched
+    events = result.events
+    pop = events[events["protocol"] == "pop3"]
+    assert "PASS" not in set(pop["step"])
+    assert "CAPA" in set(pop["step"])
+
+
+def test_pop3s_implicit_tls_on_995():
+    result = mailsim.run(mailsim.load(CLASSROOM, [f"{BOB}.security=tls"]))
+    pop = hops_of(result, "m1").iloc[-1]
+    assert pop["tls"] == "1.3"
+    steps = session_steps(result, int(pop["session"]))
+    assert steps[3] == "ClientHello (key share)"
+    assert "STLS" not in steps

@@ -58,4 +58,5 @@ def world_result(world: Any) -> Result:
         copies=world.copies,
         duplicates=world.duplicates,
         epoch=world.epoch,
+        heard=world.overheard,
     )

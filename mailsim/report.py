@@ -4,7 +4,9 @@ and the line that accounts for every message."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from mailsim.eavesdrop import summary
 from mailsim.message import COSTS
 from mailsim.result import Result
 from mailsim.units import format_duration
@@ -70,8 +72,47 @@ def text(result: Result, limit: int = 20, overrides: Sequence[str] = ()) -> str:
                     f" {dup.delivered_at:.3f}s"
                 )
         lines.append("")
+    lines += eavesdropping(result, limit)
     lines.append(conservation_line(result))
     return "\n".join(lines)
+
+
+def eavesdropping(result: Result, limit: int = 20) -> list[str]:
+    """For each eavesdropper, each session that crossed its link: what it could read."""
+    heard = result.overheard
+    lines: list[str] = []
+    for spy in result.scenario.eavesdroppers:
+        a, b = spy.between
+        lines.append(f"What {spy.name}, listening on {a}–{b}, could read:")
+        mine = heard[heard["eavesdropper"] == spy.name]
+        table = summary(mine) if len(mine) else None
+        if table is None:
+            lines += ["  nothing: no session crossed the link", ""]
+            continue
+        messages = mine.groupby("session")["message"].first()
+        for shown, row in enumerate(table.itertuples()):
+            if shown >= limit:
+                lines.append(f"  … and {len(table) - limit} more sessions")
+                break
+            who = messages[row.session] or "(a poll, no mail)"
+            lines.append(f"  {who}  {row.src} → {row.dst} ({row.protocol}): {_read(row)}")
+        lines.append("")
+    return lines
+
+
+def _read(row: Any) -> str:
+    secrets = [k for k in row.plaintext if k != "commands"]
+    if secrets:
+        return "in plaintext — " + "; ".join(row.details)
+    if "TLS records" in row.read:
+        first = (
+            "STLS: the greeting and CAPA"
+            if row.protocol == "pop3"
+            else "STARTTLS: the greeting and EHLO"
+        )
+        before = f" (before {first})" if row.plaintext else ""
+        return f"only TLS records, {row.tls_bytes:,} bytes{before}"
+    return "the commands and replies, no message"
 
 
 def conservation_line(result: Result) -> str:

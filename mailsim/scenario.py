@@ -433,6 +433,14 @@ FAULT_KINDS = (
 )  # fmt: skip
 
 
+class Eavesdropper(_Model):
+    """Someone who reads everything that crosses one link (a tapped cable, a hostile
+    Wi-Fi, a router of a provider one does not trust)."""
+
+    name: str = "eve"
+    between: tuple[str, str]
+
+
 class Scenario(_Model):
     """A validated, immutable description of a world; :func:`mailsim.run` simulates it."""
 
@@ -449,6 +457,7 @@ class Scenario(_Model):
     messages: list[MessageSpec] = Field(default_factory=list)
     traffic: list[Traffic] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
+    eavesdroppers: list[Eavesdropper] = Field(default_factory=list)
 
     @cached_property
     def accounts(self) -> dict[str, User]:
@@ -956,6 +965,16 @@ def check_references(
         window = fault if isinstance(fault, _Window) else None
         if window is not None and window.end is not None and window.end <= window.start:
             add((*loc, "end"), "must be after start")
+    names: set[str] = set()
+    for i, spy in enumerate(scenario.eavesdroppers):
+        if frozenset(spy.between) not in seen_links:
+            add(
+                ("eavesdroppers", i, "between"),
+                f"there is no link between {spy.between[0]!r} and {spy.between[1]!r}",
+            )
+        if spy.name in names:
+            add(("eavesdroppers", i, "name"), f"{spy.name!r} is used twice: name each one")
+        names.add(spy.name)
     for i, gen in enumerate(scenario.traffic):
         for k, sender in enumerate(gen.sender):
             address_ref(("traffic", i, "from", k), sender, sending=True)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy
 
+from mailsim.eavesdrop import read, taps_on
 from mailsim.network import TCP_ACK, TCP_SYN, NoRoute
 from mailsim.protocols import Commands, Connect, Content, Reply, Step, TlsHandshake, pop3, smtp, tls
 
@@ -83,6 +84,15 @@ class Session:
         self._connect_timeout = pop3.CONNECT_TIMEOUT if pop else smtp.CONNECT_TIMEOUT
         self._faults = world.faults
         self._host = world.hosts[server_node]
+        self._encrypted = False  # TLS is on: an eavesdropper sees only records
+        self._user: str | None = None  # POP3 USER, for what PASS gives away
+        self._taps: list[str] = []
+        if world.taps:
+            try:
+                path = world.network.path(client, server_node, self.env.now)
+                self._taps = taps_on(world.taps, path.nodes)
+            except NoRoute:
+                pass
 
     # -- waiting and recording -------------------------------------------------------------
 
@@ -115,6 +125,18 @@ class Session:
             times[0], times[1], self.message, self.id, src, dst, protocol, step, code, detail,
             nbytes,
         )  # fmt: skip
+
+    def _overhear(
+        self, times: tuple[float, float], src: str, dst: str, what: str, detail: str, nbytes: int
+    ) -> None:
+        """What the eavesdroppers on this session's path read of one step."""
+        if self._encrypted and what not in ("connection", "TLS records"):
+            what, detail = "TLS records", f"{nbytes} bytes"
+        for name in self._taps:
+            self.world.overheard.add(
+                name, times[0], self.id, self.message, src, dst, self.protocol, what, detail,
+                nbytes,
+            )  # fmt: skip
 
     def snapshot(self) -> dict[str, float]:
         return dict(self.costs)
@@ -228,6 +250,11 @@ class Session:
                 self._record(
                     times, s, c, self.protocol, reply.code, reply.code, str(reply), reply.size
                 )
+        if self._taps:
+            for reply in replies:
+                kind = "headers and body" if reply.payload else "commands"
+                detail = f"a message of {reply.payload} bytes" if reply.payload else str(reply)
+                self._overhear(times, s, c, kind, detail, reply.size)
         return replies
 
     def _late(
@@ -278,6 +305,9 @@ class Session:
             return [self.dead]
         yield self._wait(syn, "network")
         self._record((start, env.now), c, s, "tcp", "SYN", "", "SYN", TCP_SYN)
+        if self._taps:
+            where = f"{self.world.ips[c]} → {self.world.ips[s]} port {step.port}"
+            self._overhear((start, env.now), c, s, "connection", where, TCP_SYN)
         # A server without TLS does not listen on the implicit-TLS ports (465, 995).
         if faults.refuses(s, env.now) or (step.tls and work.tls_version is None):
             sent = env.now
@@ -342,6 +372,11 @@ class Session:
         for line, text in zip(step.lines, shown, strict=True):
             verb = line.split(" ", 1)[0].upper()
             self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2)
+            if self._taps:
+                if verb == "USER":
+                    self._user = line.split(" ", 1)[-1]
+                what, detail = read(line, self._user)
+                self._overhear(times, c, s, what, detail, len(line) + 2)
         cost = "server" if step.cost == "network" else step.cost
 
         def answer() -> list[Reply]:
@@ -383,9 +418,13 @@ class Session:
                 flight.client_label,
                 flight.client_bytes,
             )
+            if self._taps:
+                self._overhear(times, c, s, "TLS records", flight.client_label, flight.client_bytes)
 
             def record(times: tuple[float, float], _: list[Reply], f: tls.Flight = flight) -> None:
                 self._record(times, s, c, "tls", f.server_label, "", f.server_label, f.server_bytes)
+                if self._taps:
+                    self._overhear(times, s, c, "TLS records", f.server_label, f.server_bytes)
 
             yield from self._answer(
                 step, work.tls, "tls", lambda: [], deadline, "tls", record=record,
@@ -395,6 +434,7 @@ class Session:
                 return [self.dead]
         self._pending = tls.TRAILING_CLIENT_BYTES[version]
         server.tls_started(version)
+        self._encrypted = True
         return [Reply("TLS", (version,))]
 
     def _content(
@@ -408,6 +448,9 @@ class Session:
         if times is None:
             return [self.dead] * step.replies
         self._record(times, c, s, self.protocol, "message", "", f"({step.size} bytes) .", nbytes)
+        if self._taps:
+            what = f"a message of {step.size} bytes"
+            self._overhear(times, c, s, "headers and body", what, nbytes)
         replies = yield from self._answer(
             step,
             work.data,

@@ -129,3 +129,108 @@ def test_pop3s_implicit_tls_on_995():
     steps = session_steps(result, int(pop["session"]))
     assert steps[3] == "ClientHello (key share)"
     assert "STLS" not in steps
+
+
+# --- eavesdroppers: free-vs-paid-provider.yaml --------------------------------------------
+
+PROVIDERS = SCENARIOS / "free-vs-paid-provider.yaml"
+
+
+@pytest.fixture(scope="module")
+def heard():
+    from mailsim.eavesdrop import summary
+
+    result = shipped(PROVIDERS)
+    table = summary(result.overheard)
+    messages = result.overheard.groupby("session")["message"].first()
+    table["message"] = table["session"].map(messages)
+    return table
+
+
+def sessions_of(heard, message: str):
+    return heard[heard["message"].str.split().apply(lambda ids: message in ids)]
+
+
+def test_eve_reads_the_body_on_every_plaintext_hop(heard):
+    """alice's message and carol's answer to her: submission, relay, relay, POP3 — each
+    crosses the backbone in plaintext, and eve reads the message each time."""
+    for message, hops in (("m1", {("alice-pc", "msa-free"), ("msa-free", "mx-college")}),
+                          ("m3", {("mx-college", "msa-free"), ("alice-pc", "pop-free")})):  # fmt: skip
+        seen = sessions_of(heard, message)
+        assert set(zip(seen["src"], seen["dst"], strict=True)) == hops
+        assert all("headers and body" in read for read in seen["read"])
+        assert all(tls == 0 for tls in seen["tls_bytes"])
+    submission = sessions_of(heard, "m1").iloc[0]
+    assert submission["details"] == [
+        "alice@freemail.example / wonderland (AUTH PLAIN is base64, not encryption)",
+        "MAIL FROM:<alice@freemail.example> SIZE=20000",
+        "RCPT TO:<carol@college.example>",
+        "a message of 20000 bytes",
+    ]
+    fetch = sessions_of(heard, "m3")
+    fetch = fetch[fetch["dst"] == "pop-free"].iloc[0]
+    assert fetch["details"][0] == "alice@freemail.example / wonderland (POP3 PASS)"
+
+
+def test_eve_reads_nothing_but_tls_on_the_encrypted_hops(heard):
+    for message in ("m2", "m4"):
+        for row in sessions_of(heard, message).itertuples():
+            assert row.details == []
+            assert row.tls_bytes > 20_000  # the message went by, encrypted
+            assert set(row.read) <= {"TLS records", "connection", "commands"}
+    # dave's mail program uses implicit TLS (465, 995): not even a greeting in plaintext.
+    for row in heard[heard["src"] == "dave-pc"].itertuples():
+        assert row.read == ["TLS records", "connection"]
+    # College and paidmail talk STARTTLS: the greeting and EHLO go by in plaintext.
+    relay = sessions_of(heard, "m2")
+    assert relay[relay["src"] == "msa-paid"].iloc[0]["plaintext"] == ["commands"]
+
+
+def test_the_report_says_what_eve_read(capsys):
+    from mailsim.cli import main
+
+    assert main(["run", str(PROVIDERS), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "What eve, listening on r-west–r-east, could read:" in out
+    assert "  m2  dave-pc → msa-paid (smtp): only TLS records, 25,114 bytes\n" in out
+    assert "m1  msa-free → mx-college (smtp): in plaintext — MAIL FROM:" in out
+
+
+def test_the_route_marks_the_tap_and_every_plaintext_hop():
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch
+
+    from mailsim import plot
+
+    result = shipped(PROVIDERS)
+    for message in ("m1", "m2"):
+        ax = plot.route(result, message)
+        try:
+            hops = result.hops.set_index(["message", "index"])
+            marks = [c for c in ax.collections if c.get_gid() == "eavesdropper"]
+            assert len(marks) == 1
+            assert "eve listens" in [t.get_text() for t in ax.texts]
+            for arrow in ax.patches:
+                if isinstance(arrow, FancyArrowPatch) and (arrow.get_gid() or "").startswith(
+                    "hop-"
+                ):
+                    index = int(arrow.get_gid().split("-")[1])
+                    plaintext = hops.loc[(message, index), "tls"] == ""
+                    assert (arrow.get_linestyle() != "-") == plaintext
+        finally:
+            plt.close(ax.figure)
+
+
+def test_an_eavesdropper_on_a_missing_link_is_named():
+    with pytest.raises(mailsim.ScenarioError) as caught:
+        mailsim.load(
+            CLASSROOM,
+            [
+                "eavesdroppers=[{between: [alice-pc, bob-pc]}, {between: [r-school, r-home]}, {between: [r-home, mx-home]}]"
+            ],
+        )
+    assert [p.message for p in caught.value.problems] == [
+        "there is no link between 'alice-pc' and 'bob-pc'",
+        "'eve' is used twice: name each one",
+        "'eve' is used twice: name each one",
+    ]

@@ -49,6 +49,7 @@ def route(
             for n in names:  # routers: small, grey, out of the way
                 ax.annotate(n, pos[n], xytext=(0, 7), textcoords="offset points", ha="center",
                             va="bottom", fontsize=8, color="#666666", zorder=2, gid="router")  # fmt: skip
+    spies = _eavesdroppers(ax, scenario, pos)
     title = "Network"
     hop_labels: list[labels.Movable] = []
     if result.copies:
@@ -81,8 +82,28 @@ def route(
     domains = [t for t in ax.texts if t.get_gid() in ("domain", "router")]
     arrows = [arrow for item in hop_labels for arrow in item.own]
     nodes = [c for c in ax.collections if c.get_label() in style.ROLE_LABEL.values()]
-    labels.place(ax, [*name_labels, *hop_labels], domains, arrows, nodes)
+    labels.place(ax, [*name_labels, *hop_labels, *spies], domains, arrows, nodes)
     return ax
+
+
+def _eavesdroppers(
+    ax: Axes, scenario: Any, pos: dict[str, tuple[float, float]]
+) -> list[labels.Movable]:
+    """A mark on each tapped link, with who listens there (labels placed later)."""
+    placed = []
+    for spy in scenario.eavesdroppers:
+        (x0, y0), (x1, y1) = pos[spy.between[0]], pos[spy.between[1]]
+        middle = ((x0 + x1) / 2, (y0 + y1) / 2)
+        ax.scatter(*middle, s=220, marker="X", color=style.OKABE_ITO["black"],
+                   edgecolor="white", linewidth=1.2, zorder=5, label="eavesdropper",
+                   gid="eavesdropper")  # fmt: skip
+        text = ax.annotate(f"{spy.name} listens", middle, xytext=(0, 12),
+                           textcoords="offset points", ha="center", va="bottom", fontsize=9,
+                           color=style.OKABE_ITO["black"], zorder=5)  # fmt: skip
+        spots = [((0, 12), "center", "bottom"), ((0, -12), "center", "top"),
+                 ((12, 0), "left", "center"), ((-12, 0), "right", "center")]  # fmt: skip
+        placed.append(labels.Movable(text, spots))
+    return placed
 
 
 def _domains(ax: Axes, result: Result, pos: dict[str, tuple[float, float]]) -> None:

@@ -160,6 +160,11 @@ class SmtpNode(_NodeBase):
     processing: Processing = Field(default_factory=Processing)
     relayhost: str | None = Field(None, description="smart host for all non-local mail")
     mynetworks: list[str] = Field(default_factory=list, description="may relay without AUTH")
+    open_relay: bool = Field(
+        False,
+        description="relays for anyone on port 25, no AUTH asked (a misconfiguration spammers"
+        " look for; Postfix's default answers 554 5.7.1 Relay access denied)",
+    )
     resolver: str | None = Field(None, description="DNS resolver node (default: the only one)")
     message_size_limit: Size = Field(10_240_000, gt=0, description="Postfix default")
     queue: QueueSettings = Field(default_factory=QueueSettings)
@@ -247,6 +252,14 @@ class User(_Model):
     )
     outbox_retry: Duration = Field(
         300, gt=0, description="how soon the mail program resends after a temporary failure"
+    )
+    typo: str | None = Field(
+        None, description="a wrong password the mail program sends: the server says 535 5.7.8"
+    )
+    spam_bot: bool = Field(
+        False,
+        description="sends through its smtp server on port 25 without logging in, as spam"
+        " bots do: only an open relay passes it on",
     )
     security: Literal["auto", "starttls", "tls", "none"] = Field(
         "auto",

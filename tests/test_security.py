@@ -234,3 +234,39 @@ def test_an_eavesdropper_on_a_missing_link_is_named():
         "'eve' is used twice: name each one",
         "'eve' is used twice: name each one",
     ]
+
+
+# --- authentication and relaying: open-relay.yaml ------------------------------------------
+
+RELAY = SCENARIOS / "open-relay.yaml"
+
+
+def test_an_open_relay_passes_the_bots_spam_on_and_a_closed_one_refuses_it():
+    result = shipped(RELAY)
+    spam = hops_of(result, "spam-old")
+    assert list(zip(spam["src"], spam["dst"], spam["code"], strict=True)) == [
+        ("bot-pc", "relay-old", "250"), ("relay-old", "mx-target", "250"),
+        ("mx-target", "pop-target", "250"), ("pop-target", "target-pc", "+OK"),
+    ]  # fmt: skip
+    assert not spam.iloc[0]["auth"]
+    assert result.copy("spam-old").status == "retrieved"
+    (refused,) = hops_of(result, "spam-new").itertuples()
+    assert refused.outcome == "554 5.7.1 <victim@target.example>: Relay access denied"
+    assert result.copy("spam-new").status == "bounced"
+    # The bot spoke on port 25 and never sent AUTH.
+    steps = session_steps(result, int(refused.session))
+    assert "AUTH" not in steps
+    assert steps[steps.index("RCPT") + 3] == "554"
+
+
+def test_the_servers_own_users_relay_after_auth_and_a_typo_gets_535():
+    result = shipped(RELAY)
+    sam = hops_of(result, "sam")
+    assert (sam.iloc[0]["protocol"], sam.iloc[0]["auth"], sam.iloc[1]["code"]) == (
+        "submission", True, "250",
+    )  # fmt: skip
+    (ria,) = hops_of(result, "ria").itertuples()
+    assert ria.outcome == "535 5.7.8 Error: authentication failed: authentication failure"
+    assert not ria.auth
+    steps = session_steps(result, int(ria.session))
+    assert steps[-4:] == ["AUTH", "535", "QUIT", "221"]

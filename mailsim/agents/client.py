@@ -55,7 +55,8 @@ class MailClient:
         world = self.world
         assert user.smtp is not None  # checked by the scenario loader
         msa = world.mtas[user.smtp]
-        server, work = msa.server("submission", self.name)
+        bot = user.spam_bot
+        server, work = msa.server("relay" if bot else "submission", self.name)
         session = Session(world, self.name, msa.name, "smtp", message.id)
         handed: dict[str, float] = {}
         by_rcpt = {copy.recipient: copy for copy in copies}
@@ -73,8 +74,10 @@ class MailClient:
             port=smtp.SUBMISSIONS_PORT if security == "tls" else smtp.SUBMISSION_PORT,
             tls="none" if security == "none" else "encrypt",
             implicit=security == "tls",
-            auth=(message.sender, user.password),
+            auth=(message.sender, user.typo if user.typo is not None else user.password),
         )
+        if bot:  # straight to port 25, no login: relay abuse
+            config = smtp.ClientConfig(helo=self.host, port=smtp.RELAY_PORT, tls="may")
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
         transcript: Transcript = yield from session.play(
             smtp.client(config, envelope), server, work, msa.slot, on_server=on_server
@@ -84,7 +87,7 @@ class MailClient:
             reply = transcript.replies.get(copy.recipient, transcript.final)
             end = handed.get(copy.recipient, world.env.now)
             world.record_hop(
-                copy, session, "submission", end, attempt, reply, transcript.tls,
+                copy, session, "smtp" if bot else "submission", end, attempt, reply, transcript.tls,
                 transcript.authenticated,
             )  # fmt: skip
             decided[copy.recipient] = None if copy.recipient in handed else reply

@@ -75,7 +75,7 @@ class Mta:
             size_limit=int(spec.message_size_limit),
             local_domains=self.domains,
             relay_domains=frozenset(d.lower() for d in spec.relay_domains),
-            relay_allowed=client in spec.mynetworks,
+            relay_allowed=spec.open_relay or client in spec.mynetworks,
             credentials=self.world.credentials,
             local_users=self.world.mailbox_users,
             rcpt_check=self._greylist_check(client) if kind == "relay" else None,

@@ -65,6 +65,12 @@ class Message:
     subject: str
     created_at: float
     report: Report | None = None  # set on bounces
+    header_from: str | None = None  # a From: line other than the envelope sender (forged)
+
+    @property
+    def author(self) -> str:
+        """The address in the From: line (RFC 5322): what the recipient sees."""
+        return self.header_from or self.sender
 
     @property
     def message_id(self) -> str:
@@ -138,6 +144,10 @@ class Copy:
     duplicated_in: int | None = None  # the session whose 250 was lost
     hops_failed: int = 0  # failed attempts at the current hop
     warned: bool = False  # a "delayed" DSN went out for it
+    dkim_domain: str | None = None  # the d= of its DKIM signature, once a server signed it
+    dkim_broken: bool = False  # a server changed the body after it was signed
+    authentication: str | None = None  # the MX's Authentication-Results (RFC 8601)
+    folder: str = "inbox"  # "spam" when DMARC's policy is quarantine
 
     @property
     def is_duplicate(self) -> bool:
@@ -163,6 +173,8 @@ class Copy:
         trace = MimeMessage()
         if self.delivered_at is not None:
             trace["Return-Path"] = f"<{self.message.sender}>"
+        if self.authentication is not None:
+            trace["Authentication-Results"] = self.authentication
         for stamp in reversed(self.stamps):  # each server prepends its own (RFC 5321 §4.4)
             trace["Received"] = stamp.render(epoch)
         m = self.message
@@ -172,7 +184,7 @@ class Copy:
             ("Date", format_datetime(epoch + timedelta(seconds=m.created_at))),
         ]
         if m.report is None:
-            top += [("From", m.sender), ("To", ", ".join(m.recipients)), ("Subject", m.subject)]
+            top += [("From", m.author), ("To", ", ".join(m.recipients)), ("Subject", m.subject)]
             msg.set_content(_body(m))  # type: ignore[attr-defined]
         existing = list(msg.items())
         for name in {name for name, _ in existing}:

@@ -52,6 +52,11 @@ def text(result: Result, limit: int = 20, overrides: Sequence[str] = ()) -> str:
                 f" {h.start:>10.3f}s {format_duration(h.end - h.start):>10}"
                 f"  {h.tls or '-':<4} {'yes' if h.auth else 'no':<4} {h.outcome}"
             )
+        checked = copy.authentication
+        if checked and any(f"{check}=none" not in checked for check in ("spf", "dkim", "dmarc")):
+            lines.append(f"  Authentication-Results: {checked}")
+        if copy.folder != "inbox":
+            lines.append(f"  put in the {copy.folder} folder (DMARC: p=quarantine)")
         status = copy.status
         if status == "retrieved":
             total = copy.retrieved_at - copy.submitted_at  # type: ignore[operator]

@@ -72,13 +72,15 @@ class Result:
                 "duplicates": sum(
                     1 for d in self.duplicates if d.duplicate_of is copy and d.delivered_at
                 ),
+                "folder": copy.folder,
+                "authentication": copy.authentication,
             }
             row.update({f"{name}_time": copy.costs[name] for name in COSTS})
             rows.append(row)
         columns = [
             "id", "kind", "sender", "recipient", "subject", "size", "status", "submitted_at",
-            "delivered_at", "retrieved_at", "delay", "hops", "reason", "duplicates",
-            *(f"{name}_time" for name in COSTS),
+            "delivered_at", "retrieved_at", "delay", "hops", "reason", "duplicates", "folder",
+            "authentication", *(f"{name}_time" for name in COSTS),
         ]  # fmt: skip
         return pd.DataFrame(rows, columns=columns)
 
@@ -116,6 +118,8 @@ class Result:
                     "submitted_at": _num(copy.submitted_at),
                     "delivered_at": _num(copy.delivered_at),
                     "retrieved_at": _num(copy.retrieved_at),
+                    "folder": copy.folder,
+                    "authentication": copy.authentication,
                     "delay": {name: _num(copy.costs[name]) for name in COSTS},
                     "hops": [
                         {

@@ -160,6 +160,16 @@ class SmtpNode(_NodeBase):
     processing: Processing = Field(default_factory=Processing)
     relayhost: str | None = Field(None, description="smart host for all non-local mail")
     mynetworks: list[str] = Field(default_factory=list, description="may relay without AUTH")
+    dkim_sign: list[str] = Field(
+        default_factory=list,
+        description="domains whose mail this server signs with DKIM (OpenDKIM's SigningTable)",
+    )
+    modifies_body: bool = Field(
+        False, description="adds a footer to every message it passes on (breaks DKIM)"
+    )
+    sender_checks: bool = Field(
+        True, description="checks SPF, DKIM and DMARC on mail for its own domains"
+    )
     open_relay: bool = Field(
         False,
         description="relays for anyone on port 25, no AUTH asked (a misconfiguration spammers"
@@ -222,6 +232,15 @@ class Zone(_Model):
     ttl: Duration = Field(3600, ge=0, description="record TTL (3600 s: the common default)")
     mx: list[MxRecord] = Field(default_factory=list)
     a: dict[str, str] = Field(default_factory=dict, description="host → IPv4 or node name")
+    spf: str | None = Field(
+        None, description='SPF TXT record, e.g. "v=spf1 a:mail.school.example -all" (RFC 7208)'
+    )
+    dkim: str | None = Field(
+        None, description="DKIM selector whose public key the zone publishes (RFC 6376)"
+    )
+    dmarc: str | None = Field(
+        None, description='DMARC record at _dmarc, e.g. "v=DMARC1; p=reject" (RFC 7489)'
+    )
 
 
 class Dns(_Model):
@@ -278,6 +297,11 @@ class MessageSpec(_Model):
     id: str | None = None
     at: Duration = Field(ge=0)
     sender: str = Field(alias="from")
+    header_from: str | None = Field(
+        None,
+        description="the From: line the recipient sees, when the sender writes someone"
+        " else's (a forgery); the envelope sender stays `from`",
+    )
     to: list[str]
     size: Size = Field(20_000, gt=0)
     subject: str = "Hello"

@@ -32,7 +32,7 @@ from mailsim.message import (
     enhanced_status,
 )
 from mailsim.network import Topology
-from mailsim.protocols import Reply
+from mailsim.protocols import Reply, sender_auth
 from mailsim.protocols.dns import ZoneData
 from mailsim.record import Recorder
 from mailsim.rng import stream
@@ -127,6 +127,34 @@ class World:
             self._mx_rngs[node] = stream(self.seed, "mx-order", node)
         return self._mx_rngs[node]
 
+    def authenticate(self, receiver: str, client: str, copy: Copy) -> sender_auth.Verdict:
+        """SPF, DKIM and DMARC for ``copy`` arriving at ``receiver`` from node ``client``,
+        from the records in the scenario's zones (see :mod:`mailsim.protocols.sender_auth`)."""
+        zones = self.scenario.dns.zones
+        lower = {domain.lower(): zone for domain, zone in zones.items()}
+
+        def a_of(host: str) -> list[str]:
+            host = host.lower()
+            return [z.a[host] for z in self.zones.values() if host in z.a]
+
+        def mx_of(domain: str) -> list[str]:
+            zone = self.zones.get(domain.lower())
+            return [ip for _, host in (zone.mx if zone else ()) for ip in a_of(host)]
+
+        message = copy.message
+        mail_from = message.sender.rsplit("@", 1)[-1].lower()
+        author = message.author.rsplit("@", 1)[-1].lower()
+        zone = lower.get(mail_from)
+        spf = sender_auth.spf(zone.spf if zone else None, mail_from, self.ips[client], a_of, mx_of)
+        if copy.dkim_domain is None:
+            dkim = "none"
+        else:
+            signer = lower.get(copy.dkim_domain)
+            dkim = "fail" if copy.dkim_broken or signer is None or not signer.dkim else "pass"
+        author_zone = lower.get(author)
+        policy = sender_auth.Dmarc.parse(author_zone.dmarc if author_zone else None)
+        return sender_auth.verdict(receiver, mail_from, author, spf, dkim, copy.dkim_domain, policy)
+
     def new_session_id(self) -> int:
         return next(self._sessions)
 
@@ -142,6 +170,7 @@ class World:
                 size=int(spec.size),
                 subject=spec.subject,
                 created_at=spec.at,
+                header_from=spec.header_from,
             )
             self.env.process(self._send_at(message))
         for g, traffic in enumerate(scenario.traffic):
@@ -212,6 +241,8 @@ class World:
             mark=copy.mark,
             duplicate_of=copy,
             duplicated_in=session,
+            dkim_domain=copy.dkim_domain,
+            dkim_broken=copy.dkim_broken,
         )
         self.duplicates.append(second)
         return second

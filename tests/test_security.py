@@ -270,3 +270,95 @@ def test_the_servers_own_users_relay_after_auth_and_a_typo_gets_535():
     assert not ria.auth
     steps = session_steps(result, int(ria.session))
     assert steps[-4:] == ["AUTH", "535", "QUIT", "221"]
+
+
+# --- sender authentication: spoofing.yaml and the checks themselves -------------------------
+
+SPOOFING = SCENARIOS / "spoofing.yaml"
+
+
+def test_spf_dkim_and_dmarc_tell_alice_from_mallory():
+    result = shipped(SPOOFING)
+    frame = result.messages.set_index("id")
+    assert frame.loc["m1", "authentication"] == (
+        "mx.home.example; spf=pass smtp.mailfrom=school.example; dkim=pass"
+        " header.d=school.example; dmarc=pass (p=reject) header.from=school.example"
+    )
+    assert (frame.loc["m1", "status"], frame.loc["m1", "folder"]) == ("retrieved", "inbox")
+    # mallory's own SPF passes, for her envelope domain; nothing aligns with school.example.
+    assert frame.loc["m2", "authentication"] == (
+        "mx.home.example; spf=pass smtp.mailfrom=evil.example; dkim=none;"
+        " dmarc=fail (p=reject) header.from=school.example"
+    )
+    assert frame.loc["m2", "status"] == "bounced"
+    assert frame.loc["m2", "reason"] == "550 5.7.1 rejected by DMARC policy for school.example"
+    assert (frame.loc["m3", "status"], frame.loc["m3", "folder"]) == ("retrieved", "spam")
+    assert (
+        "dmarc=fail (p=quarantine) header.from=college.example" in frame.loc["m3", "authentication"]
+    )
+    # No policy published: the forgery reaches the inbox.
+    assert (frame.loc["m4", "status"], frame.loc["m4", "folder"]) == ("retrieved", "inbox")
+    assert "dmarc=none header.from=oldschool.example" in frame.loc["m4", "authentication"]
+
+
+def test_the_delivered_copy_carries_authentication_results_and_the_forged_from():
+    email = shipped(SPOOFING).email("m4")
+    assert email["From"] == "head@oldschool.example"
+    assert email["Return-Path"] == "<mallory@evil.example>"
+    assert email["Authentication-Results"].startswith("mx.home.example; spf=pass")
+    headers = list(email.keys())
+    assert headers.index("Authentication-Results") < headers.index("Received")
+
+
+def test_a_relay_that_changes_the_body_breaks_dkim_and_dmarc_passes_on_spf():
+    """school's mail goes out through a gateway that adds a disclaimer after msa-school
+    signed: dkim=fail; the gateway is in school's SPF, so DMARC still passes."""
+    from mailsim.scenario import validate
+
+    data = mailsim.load(SPOOFING).model_dump(by_alias=True, exclude_none=True)
+    data["nodes"]["msa-school"]["relayhost"] = "gw-school"
+    data["nodes"]["gw-school"] = {"role": "smtp", "host": "gw.school.example", "mynetworks": ["msa-school"],
+                                  "modifies_body": True}  # fmt: skip
+    data["links"] += [{"between": ["msa-school", "gw-school"], "latency": 0.001},
+                      {"between": ["gw-school", "r-net"], "latency": 0.001}]  # fmt: skip
+    school = data["dns"]["zones"]["school.example"]
+    school["a"]["gw.school.example"] = "gw-school"
+    school["spf"] = "v=spf1 a:gw.school.example -all"
+    scenario = validate(data)
+    frame = mailsim.run(scenario).messages.set_index("id")
+    assert "spf=pass" in frame.loc["m1", "authentication"]
+    assert "dkim=fail header.d=school.example" in frame.loc["m1", "authentication"]
+    assert "dmarc=pass" in frame.loc["m1", "authentication"]
+
+
+@pytest.mark.parametrize(
+    ("record", "ip", "result"),
+    [
+        ("v=spf1 ip4:192.0.2.0/24 -all", "192.0.2.7", "pass"),
+        ("v=spf1 ip4:192.0.2.0/24 -all", "198.51.100.7", "fail"),
+        ("v=spf1 ip4:192.0.2.0/24 ~all", "198.51.100.7", "softfail"),
+        ("v=spf1 ?all", "198.51.100.7", "neutral"),
+        ("v=spf1 a -all", "192.0.2.10", "pass"),
+        ("v=spf1 mx -all", "192.0.2.25", "pass"),
+        ("v=spf1 -a +all", "192.0.2.10", "fail"),
+        ("v=spf1 ip4:192.0.2.1", "192.0.2.9", "neutral"),
+        ("v=spf1 include:_spf.example.net -all", "192.0.2.9", "permerror"),
+        (None, "192.0.2.9", "none"),
+    ],
+)
+def test_spf_evaluates_mechanisms_in_order(record, ip, result):
+    from mailsim.protocols.sender_auth import spf
+
+    a = {"x.example": ["192.0.2.10"], "mx.x.example": ["192.0.2.25"]}
+    got = spf(record, "x.example", ip, lambda h: a.get(h, []), lambda d: a["mx.x.example"])
+    assert got == result
+
+
+def test_alignment_and_dmarc_records():
+    from mailsim.protocols.sender_auth import Dmarc, aligned
+
+    assert aligned("mail.school.example", "school.example")
+    assert not aligned("evil.example", "school.example")
+    assert Dmarc.parse("v=DMARC1; p=quarantine; rua=mailto:d@x.example") == Dmarc("quarantine")
+    assert Dmarc.parse("v=spf1 -all") is None
+    assert Dmarc.parse(None) is None

@@ -62,8 +62,11 @@ class Mta:
 
     # -- the server side -------------------------------------------------------------------
 
-    def server(self, kind: smtp.Kind, client: str) -> tuple[smtp.SmtpServer, Work]:
-        """A fresh server state machine for one incoming session from node ``client``."""
+    def server(
+        self, kind: smtp.Kind, client: str, incoming: list[Copy] | None = None
+    ) -> tuple[smtp.SmtpServer, Work]:
+        """A fresh server state machine for one incoming session from node ``client``
+        (carrying ``incoming``: the copies the sender will offer, for the sender checks)."""
         spec = self.spec
         tls = None if spec.tls == "none" else spec.tls
         config = smtp.ServerConfig(
@@ -79,6 +82,7 @@ class Mta:
             credentials=self.world.credentials,
             local_users=self.world.mailbox_users,
             rcpt_check=self._greylist_check(client) if kind == "relay" else None,
+            end_check=self._sender_check(client, incoming) if kind == "relay" else None,
         )
         self.serial += 1
         work = Work(spec.processing.command, spec.processing.data, spec.processing.tls, tls)
@@ -99,10 +103,40 @@ class Mta:
 
         return check
 
+    def _sender_check(self, client: str, incoming: list[Copy] | None) -> smtp.EndCheck | None:
+        """At the end of DATA, for mail to our own domains: SPF, DKIM, DMARC; the verdict
+        goes on the copies (Authentication-Results, spam folder), a DMARC reject is the
+        reply."""
+        mine = [
+            c for c in incoming or ()
+            if c.recipient.rsplit("@", 1)[-1].lower() in self.domains and not c.message.is_bounce
+        ]  # fmt: skip
+        if not self.spec.sender_checks or not mine:
+            return None
+
+        def check() -> Reply | None:
+            verdict = self.world.authenticate(self.host, client, mine[0])
+            for copy in mine:
+                copy.authentication = verdict.header
+                copy.folder = "spam" if verdict.action == "spam folder" else "inbox"
+            refusal = verdict.reply
+            return Reply(refusal[0], (refusal[1],)) if refusal else None
+
+        return check
+
     def receive(
         self, copies: list[Copy], session: Session, server: smtp.SmtpServer, pre: dict[str, float]
     ) -> None:
-        """Copies the server has just answered 250 for: they are ours now (RFC 5321 §6.1)."""
+        """Copies the server has just answered 250 for: they are ours now (RFC 5321 §6.1).
+        A server that adds a footer breaks the DKIM signatures already on them; one that
+        signs for the From domain signs what its own users submit."""
+        signs = {d.lower() for d in self.spec.dkim_sign}
+        for copy in copies:
+            if self.spec.modifies_body and copy.dkim_domain is not None:
+                copy.dkim_broken = True
+            domain = copy.message.author.rsplit("@", 1)[-1].lower()
+            if copy.dkim_domain is None and domain in signs and server.authenticated:
+                copy.dkim_domain = domain
         protocol = stamp_protocol(server.tls_active, bool(server.authenticated))
         self.world.arrive(copies, session, server, pre, self.host, protocol, "Postfix")
         self.enqueue(copies)
@@ -314,7 +348,9 @@ class Mta:
         world = self.world
         lmtp = kind == "lmtp"
         agent = world.pops[target] if lmtp else world.mtas[target]
-        server, work = agent.server("lmtp" if lmtp else "relay", self.name)
+        server, work = (
+            agent.server("lmtp", self.name) if lmtp else agent.server("relay", self.name, copies)
+        )
         by_rcpt = {copy.recipient: copy for copy in copies}
         message = copies[0].message
         session = Session(world, self.name, target, "lmtp" if lmtp else "smtp", message.id)

@@ -23,6 +23,7 @@ LMTP_PORT = 24  # RFC 2033 (Dovecot's LMTP listens here or on a UNIX socket)
 
 Kind = Literal["submission", "relay", "lmtp"]
 RcptCheck = Callable[[str, str], Reply | None]  # (sender, recipient) → a refusal, or None
+EndCheck = Callable[[], Reply | None]  # after the message: a refusal (DMARC), or None
 
 _PATH = re.compile(r"^(MAIL FROM|RCPT TO):\s*<([^>]*)>", re.IGNORECASE)
 
@@ -42,6 +43,7 @@ class ServerConfig:
     relay_allowed: bool = False  # the client is in mynetworks
     local_users: frozenset[str] | None = None  # None: any address at a local domain
     rcpt_check: RcptCheck | None = None  # site policy: greylisting, quota
+    end_check: EndCheck | None = None  # content policy after the ".": sender authentication
     credentials: dict[str, str] = field(default_factory=dict)
 
 
@@ -203,6 +205,11 @@ class SmtpServer:
     def end_of_data(self) -> list[Reply]:
         """Replies to the final ``.``: one under SMTP, one per recipient under LMTP."""
         self.last_recipients = list(self.recipients)
+        refusal = self.config.end_check() if self.config.end_check else None
+        if refusal is not None:
+            self.last_recipients = []
+            self._reset()
+            return [refusal]
         if self.lmtp:
             replies = [
                 Reply("250", (f"2.0.0 <{rcpt}> {self.queue_id} Saved",)) for rcpt in self.recipients

@@ -80,7 +80,7 @@ def test_segments():
         ("links.3.latency.x=1", "--set: links.3.latency.x: links.3.latency is a single value "
          "('45ms'), it has no 'x'"),
         ("seed.x=1", "--set: seed: unknown key (allowed: name, description, start, duration, "
-         "nodes, links, dns, users, messages, traffic, faults)"),
+         "nodes, links, dns, users, messages, traffic, faults, eavesdroppers)"),
     ],
 )  # fmt: skip
 def test_bad_overrides_exit_2_with_one_line_naming_the_key(capsys, assignment, line):

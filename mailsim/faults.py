@@ -22,6 +22,7 @@ from mailsim.scenario import (
     Scenario,
     SlowFault,
     StripStarttlsFault,
+    TlsFailFault,
 )
 
 
@@ -59,6 +60,9 @@ class Faults:
     def refuses(self, node: str, t: float) -> bool:
         """Connection refused: the service is down (a crashed machine answers nothing)."""
         return self._on(DownFault, node, t)
+
+    def tls_fails(self, node: str, t: float) -> bool:
+        return self._on(TlsFailFault, node, t)
 
     def overloaded(self, node: str, t: float) -> bool:
         return self._on(OverloadFault, node, t)

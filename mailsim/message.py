@@ -148,6 +148,7 @@ class Copy:
     dkim_broken: bool = False  # a server changed the body after it was signed
     authentication: str | None = None  # the MX's Authentication-Results (RFC 8601)
     folder: str = "inbox"  # "spam" when DMARC's policy is quarantine
+    tls_fallback: bool = False  # a TLS handshake failed: the next attempt is plaintext
 
     @property
     def is_duplicate(self) -> bool:

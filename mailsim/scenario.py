@@ -432,6 +432,15 @@ class StripStarttlsFault(_Window):
     between: tuple[str, str]
 
 
+class TlsFailFault(_Window):
+    """The server's TLS handshakes fail (a broken or incompatible TLS setup): the client
+    gets an alert instead of the server's answer. Postfix with ``may`` defers and sends
+    in plaintext on the next attempt; with ``encrypt`` it keeps deferring (4.7.5)."""
+
+    kind: Literal["tls-fail"]
+    node: str
+
+
 class GreylistFault(_Window):
     """postgrey on the server: a new (client, sender, recipient) triplet gets
     ``450 4.7.1`` until ``delay`` has passed since its first attempt (postgrey: 300 s)."""
@@ -461,12 +470,13 @@ Fault = Annotated[
     | LossFault
     | GreylistFault
     | MailboxFullFault
-    | StripStarttlsFault,
+    | StripStarttlsFault
+    | TlsFailFault,
     Field(discriminator="kind"),
 ]
 FAULT_KINDS = (
     "down", "crash", "slow", "overload", "hang", "nxdomain", "servfail", "resolver-down",
-    "link-down", "loss", "greylist", "mailbox-full", "strip-starttls",
+    "link-down", "loss", "greylist", "mailbox-full", "strip-starttls", "tls-fail",
 )  # fmt: skip
 
 
@@ -968,7 +978,7 @@ def check_references(
             ids.add(msg.id)
         if msg.at > scenario.duration:
             add(("messages", i, "at"), "is after the end of the run (see `duration`)")
-    server_roles = {"down", "crash", "slow", "overload", "hang", "greylist"}
+    server_roles = {"down", "crash", "slow", "overload", "hang", "greylist", "tls-fail"}
     for i, fault in enumerate(scenario.faults):
         loc = ("faults", i)
         if fault.kind in server_roles:

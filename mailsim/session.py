@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mailsim.world import World
 
 TCP_RST = 40
+TLS_ALERT = 7 + 40  # a TLS alert record (RFC 8446 §6) in one TCP segment
 
 
 class Server(Protocol):
@@ -420,6 +421,8 @@ class Session:
             )
             if self._taps:
                 self._overhear(times, c, s, "TLS records", flight.client_label, flight.client_bytes)
+            if self._faults.tls_fails(s, self.env.now):
+                return (yield from self._tls_alert())
 
             def record(times: tuple[float, float], _: list[Reply], f: tls.Flight = flight) -> None:
                 self._record(times, s, c, "tls", f.server_label, "", f.server_label, f.server_bytes)
@@ -436,6 +439,17 @@ class Session:
         server.tls_started(version)
         self._encrypted = True
         return [Reply("TLS", (version,))]
+
+    def _tls_alert(self) -> Events:
+        """The server answers the ClientHello with a fatal alert; the connection ends."""
+        c, s, env = self.client, self.server_node, self.env
+        sent = env.now
+        yield self._wait(self._transit(s, c, TLS_ALERT), "tls")
+        self._record((sent, env.now), s, c, "tls", "Alert", "", "Alert (handshake failure)",
+                     TLS_ALERT)  # fmt: skip
+        self.dead = self._lost("Cannot start TLS: handshake failure", "4.7.5")
+        self._release()
+        return [self.dead]
 
     def _content(
         self, step: Content, server: Server, work: Work, on_server: Observer | None

@@ -362,3 +362,36 @@ def test_alignment_and_dmarc_records():
     assert Dmarc.parse("v=DMARC1; p=quarantine; rua=mailto:d@x.example") == Dmarc("quarantine")
     assert Dmarc.parse("v=spf1 -all") is None
     assert Dmarc.parse(None) is None
+
+
+# --- a failed TLS handshake --------------------------------------------------------------
+
+BROKEN_TLS = "faults=[{kind: tls-fail, node: mx-home, start: 0, end: 20min}]"
+
+
+def test_opportunistic_tls_falls_back_to_plaintext_on_the_next_attempt():
+    """Postfix's "may": a failed handshake defers (4.7.5); the retry goes in plaintext
+    instead of failing again (TLS_README, client_tls_may)."""
+    result = mailsim.run(mailsim.load(CLASSROOM, [BROKEN_TLS]))
+    relays = hops_of(result, "m1")
+    relays = relays[relays["protocol"] == "smtp"]
+    assert list(relays["outcome"].str[:44]) == [
+        "Cannot start TLS: handshake failure (4.7.5)", "250 2.0.0 Ok: queued as ED99800002",
+    ]  # fmt: skip
+    assert list(relays["tls"]) == ["", ""]  # the retry is plaintext, though mx-home offers TLS
+    failed = session_steps(result, int(relays.iloc[0]["session"]))
+    assert failed[failed.index("STARTTLS") :] == [
+        "STARTTLS", "220", "ClientHello (key share)", "Alert",
+    ]  # fmt: skip
+    assert "STARTTLS" not in session_steps(result, int(relays.iloc[1]["session"]))
+
+
+def test_required_tls_keeps_deferring_until_the_handshake_works():
+    result = mailsim.run(
+        mailsim.load(CLASSROOM, [BROKEN_TLS, "nodes.msa-school.outgoing_tls=encrypt"])
+    )
+    relays = hops_of(result, "m1")
+    relays = relays[relays["protocol"] == "smtp"]
+    assert list(relays["code"]) == ["4.7.5", "4.7.5", "250"]
+    assert list(relays["tls"]) == ["", "", "1.3"]
+    assert relays.iloc[2]["start"] == pytest.approx(1200, abs=1)  # after the fault's 20 min

@@ -341,6 +341,14 @@ class Mta:
             failure = policy.no_usable_mx(rcpt)
         return nodes, failure
 
+    def _tls_policy(self, copies: list[Copy]) -> smtp.TlsPolicy:
+        """Postfix's opportunistic TLS: after a failed handshake, the next attempt goes
+        in plaintext rather than never (TLS_README, "client_tls_may")."""
+        policy = self.spec.outgoing_tls
+        if policy == "may" and any(copy.tls_fallback for copy in copies):
+            return "none"
+        return policy
+
     def _transfer(
         self, kind: str, target: str, copies: list[Copy], pre: dict[str, float], attempt: int
     ) -> Generator[simpy.Event, Any, dict[str, Reply]]:
@@ -385,7 +393,7 @@ class Mta:
         config = smtp.ClientConfig(
             helo=self.host,
             port=smtp.LMTP_PORT if lmtp else smtp.RELAY_PORT,
-            tls="none" if lmtp else self.spec.outgoing_tls,
+            tls="none" if lmtp else self._tls_policy(copies),
             lmtp=lmtp,
         )
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
@@ -410,6 +418,8 @@ class Mta:
         for copy in copies:
             self.in_hand.discard(copy)
             reply = transcript.replies.get(copy.recipient, transcript.final)
+            if reply is not None and "Cannot start TLS" in reply.text:
+                copy.tls_fallback = True
             world.record_hop(
                 copy,
                 session,

@@ -138,6 +138,9 @@ def client(
         (ready,) = yield Commands(("STLS",), cost="tls")
         if ready.code == "+OK":
             (hello,) = yield TlsHandshake("1.3")
+            if hello.code != "TLS":  # the handshake failed; the connection is gone
+                out.error = hello
+                return out
             out.tls = hello.text
             yield Commands(("CAPA",), cost="tls")  # RFC 2595 §4: discard and ask again
     if tls == "encrypt" and not out.tls:

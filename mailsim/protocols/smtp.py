@@ -307,6 +307,9 @@ def client(config: ClientConfig, envelope: Envelope) -> Generator[Step, list[Rep
         (ready,) = yield Commands(("STARTTLS",), cost="tls")
         if ready.code == "220":
             (hello,) = yield TlsHandshake("1.3")
+            if hello.code != "TLS":  # the handshake failed; the connection is gone
+                fail_all(hello)
+                return out
             out.tls = hello.text
             (ehlo,) = yield Commands((f"{verb} {config.helo}",), cost="tls")
             caps = capabilities(ehlo)

@@ -174,9 +174,11 @@ class Copy:
         trace = MimeMessage()
         if self.delivered_at is not None:
             trace["Return-Path"] = f"<{self.message.sender}>"
-        if self.authentication is not None:
-            trace["Authentication-Results"] = self.authentication
+        checked_by = (self.authentication or "").split(";", 1)[0]
         for stamp in reversed(self.stamps):  # each server prepends its own (RFC 5321 §4.4)
+            if self.authentication is not None and stamp.by == checked_by:
+                # The MX adds its verdict above its own Received line (RFC 8601 §5).
+                trace["Authentication-Results"] = self.authentication
             trace["Received"] = stamp.render(epoch)
         m = self.message
         top = [*trace.items()]

@@ -139,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(validate)
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
+
+    headers = sub.add_parser(
+        "headers", help="read a real message's route from its Received: headers"
+    )
+    headers.add_argument(
+        "file", help="an .eml file, an mbox (its first message), or - for pasted headers"
+    )
+    headers.add_argument("--json", action="store_true", help="print the route as JSON")
     return parser
 
 
@@ -156,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plot(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "headers":
+            return _headers(args, sys.stdin)
         return _schema()
     except InputError as exc:
         for problem in exc.problems:
@@ -411,6 +421,31 @@ def _validate(args: argparse.Namespace) -> int:
             )
     if problems:
         raise InputError(problems)
+    return 0
+
+
+def _headers(args: argparse.Namespace, stdin: TextIO) -> int:
+    """Everything runs locally: the headers never leave the machine."""
+    from mailsim import trace
+
+    name = "<stdin>" if args.file == "-" else args.file
+    try:
+        if args.file == "-":
+            text = stdin.read()
+        else:
+            text = Path(args.file).read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError([Problem(name, "", f"cannot read it: {exc.strerror}")]) from None
+    route = trace.parse(text)
+    if not route.hops:
+        raise InputError(
+            [Problem(name, "Received", "no Received: headers found; give the whole message"
+                     " or all of its headers (in most mail programs: 'show original')")]
+        )  # fmt: skip
+    if args.json:
+        print(json.dumps(route.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(trace.table(route))
     return 0
 
 

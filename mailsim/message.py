@@ -113,11 +113,12 @@ class Stamp:
     time: float
     tls: str | None
     software: str = "Postfix"
+    skew: float = 0.0  # the stamping server's clock error (seconds)
 
     def render(self, epoch: datetime) -> str:
         """The header's value; the ``email`` package folds it into lines when rendering."""
         tls = f" (using TLSv{self.tls} with cipher {CIPHERS[self.tls]})" if self.tls else ""
-        when = format_datetime(epoch + timedelta(seconds=self.time))
+        when = format_datetime(epoch + timedelta(seconds=self.time + self.skew))
         return (
             f"from {self.helo} ({self.client_host} [{self.client_ip}]){tls}"
             f" by {self.by} ({self.software}) with {self.protocol} id {self.queue_id}"

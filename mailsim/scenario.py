@@ -98,6 +98,11 @@ class _NodeBase(_Model):
     host: str | None = Field(None, description="fully qualified host name (default: node name)")
     ip: str | None = Field(None, description="IPv4 address (default: assigned from TEST-NET)")
     pos: tuple[float, float] | None = Field(None, description="position in drawings")
+    clock_skew: Duration = Field(
+        0.0,
+        description='how far this machine\'s clock is off ("-90s": behind): the times it'
+        " writes in Received: lines lie by this much, as real clocks do",
+    )
 
     @field_validator("ip")
     @classmethod

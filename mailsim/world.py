@@ -295,6 +295,7 @@ class World:
                     time=now,
                     tls=server.tls_active,
                     software=software,
+                    skew=self.scenario.nodes[session.server_node].clock_skew,
                 )
             )
 

@@ -1,0 +1,356 @@
+"""Reading a real message's route from its trace headers (RFC 5321 §4.4, RFC 5322 §3.6.7).
+
+Every server that handles a message puts a ``Received:`` line on top of it: who it came
+from, who took it, with which protocol, when. Read from the bottom up, they are the
+route. Real servers write them in many dialects (Postfix, Exim, Sendmail, qmail,
+Exchange, Gmail, Dovecot's LMTP, webmail's HTTP); this module reads the clauses they
+share and the comments they add (addresses, TLS), and never raises on what it cannot
+read: a header it cannot make sense of becomes a flagged hop, a time that goes backwards
+a warning (the clocks of two servers disagree).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import email.utils
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+KEYWORDS = ("from", "by", "via", "with", "id", "for")
+# RFC 3848's protocol names: an S means TLS, an A means the client authenticated.
+TLS_PROTOCOLS = {"ESMTPS", "ESMTPSA", "LMTPS", "LMTPSA", "SMTPS", "UTF8SMTPS", "UTF8SMTPSA"}
+# TLS as servers note it in comments: "using TLSv1.3", "version=TLS1_2", "(TLS1.3)",
+# "TLS 1.2", "Google Transport Security" (not a host name such as mx.tls12.example).
+_TLS_IN_COMMENT = re.compile(
+    r"(\bTLS ?v?1[._][0-3]|\bSSLv3|Google Transport Security|using TLS)", re.IGNORECASE
+)
+_TLS_VERSION = re.compile(r"\bTLS ?v?(1)[._]([0-3])", re.IGNORECASE)
+_BRACKETED = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]")
+_HELO = re.compile(r"\bhelo[= ]\s*([^\s)]+)", re.IGNORECASE)
+
+
+@dataclass
+class Hop:
+    """One Received header, in the order the message travelled (``index`` 1 is the
+    oldest, the bottom header)."""
+
+    index: int
+    raw: str
+    from_host: str | None = None
+    from_ip: str | None = None
+    by: str | None = None
+    protocol: str | None = None
+    tls: bool = False
+    tls_version: str | None = None
+    id: str | None = None
+    recipient: str | None = None  # the "for" clause
+    time: datetime | None = None
+    delay: float | None = None  # seconds since the previous hop with a time
+    garbled: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "from": self.from_host,
+            "ip": self.from_ip,
+            "by": self.by,
+            "protocol": self.protocol,
+            "tls": self.tls,
+            "tls_version": self.tls_version,
+            "id": self.id,
+            "for": self.recipient,
+            "time": self.time.isoformat() if self.time else None,
+            "delay": self.delay,
+            "garbled": self.garbled,
+            "warnings": self.warnings,
+            "raw": self.raw,
+        }
+
+
+@dataclass
+class Route:
+    """A message's route: its hops oldest first, and what its other headers say."""
+
+    hops: list[Hop]
+    subject: str | None = None
+    sender: str | None = None  # the From: line
+    message_id: str | None = None
+    date: datetime | None = None
+    authentication: list[str] = field(default_factory=list)  # Authentication-Results
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> float | None:
+        """Seconds from the first hop's time to the last one's."""
+        times = [hop.time for hop in self.hops if hop.time is not None]
+        return (times[-1] - times[0]).total_seconds() if len(times) >= 2 else None
+
+    def checks(self) -> dict[str, str]:
+        """SPF, DKIM, DMARC results from the newest Authentication-Results header."""
+        found: dict[str, str] = {}
+        for header in self.authentication[:1]:
+            for method in ("spf", "dkim", "dmarc", "arc"):
+                match = re.search(rf"\b{method}=(\w+)", header, re.IGNORECASE)
+                if match:
+                    found[method] = match.group(1).lower()
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "from": self.sender,
+            "message_id": self.message_id,
+            "date": self.date.isoformat() if self.date else None,
+            "total": self.total,
+            "checks": self.checks(),
+            "warnings": self.warnings,
+            "hops": [hop.to_dict() for hop in self.hops],
+        }
+
+
+# --- reading one header -----------------------------------------------------------------
+
+
+def _split_date(value: str) -> tuple[str, str | None]:
+    """The clauses and the date: the date follows the last ";" outside comments."""
+    depth, cut = 0, -1
+    for i, char in enumerate(value):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif char == ";" and depth == 0:
+            cut = i
+    if cut < 0:
+        return value, None
+    return value[:cut], value[cut + 1 :].strip() or None
+
+
+def _tokens(text: str) -> list[tuple[str, bool]]:
+    """Words and comments (nested parentheses kept whole): (text, is_comment)."""
+    out: list[tuple[str, bool]] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char.isspace():
+            i += 1
+        elif char == "(":
+            depth, start = 0, i
+            while i < len(text):
+                depth += {"(": 1, ")": -1}.get(text[i], 0)
+                i += 1
+                if depth == 0:
+                    break
+            out.append((text[start + 1 : i - 1].strip(), True))
+        else:
+            start = i
+            while i < len(text) and not text[i].isspace() and text[i] != "(":
+                i += 1
+            out.append((text[start:i], False))
+    return out
+
+
+def _clauses(text: str) -> dict[str, tuple[list[str], list[str]]]:
+    """Each keyword's words and comments, in order of appearance; comments before any
+    keyword (qmail's "(qmail 123 invoked from network)") go under ""."""
+    clauses: dict[str, tuple[list[str], list[str]]] = {"": ([], [])}
+    current, commented = "", False
+    for token, comment in _tokens(text):
+        if not comment and token.lower() in KEYWORDS and token.lower() not in clauses:
+            current, commented = token.lower(), False
+            clauses[current] = ([], [])
+        elif comment:
+            clauses[current][1].append(token)
+            commented = True
+        elif commented and current:
+            # Words after a clause's comment are extras (Exim's "tls CIPHER"), not its value.
+            clauses[""][0].append(token)
+        else:
+            clauses[current][0].append(token)
+    return clauses
+
+
+def _ip(text: str) -> str | None:
+    """An IP address written in brackets, or bare, in ``text``."""
+    for candidate in [*_BRACKETED.findall(text), *re.findall(r"[0-9A-Fa-f:.]{7,}", text)]:
+        try:
+            return str(ipaddress.ip_address(candidate.strip(".")))
+        except ValueError:
+            continue
+    return None
+
+
+def _hostname(text: str) -> str | None:
+    text = text.strip().strip("[]").rstrip(".")
+    return text or None
+
+
+def parse_date(text: str) -> tuple[datetime | None, list[str]]:
+    """An RFC 5322 date as servers really write it (extra spaces, no weekday, a time
+    zone name in a comment, single-digit hours); a naive result is read as UTC."""
+    warnings: list[str] = []
+    cleaned = re.sub(r"\([^)]*\)", " ", text)
+    cleaned = " ".join(cleaned.replace(",", ", ").split())
+    try:
+        moment = email.utils.parsedate_to_datetime(cleaned)
+    except (TypeError, ValueError, IndexError):
+        return None, [f"unreadable date {text!r}"]
+    if moment.tzinfo is None:
+        warnings.append(f"no time zone in {text.strip()!r} (-0000): read as UTC")
+        moment = moment.replace(tzinfo=UTC)
+    return moment, warnings
+
+
+def parse_received(value: str, index: int = 0) -> Hop:
+    """One Received header's value."""
+    raw = " ".join(value.split())
+    hop = Hop(index=index, raw=raw)
+    clauses_text, date_text = _split_date(raw)
+    clauses = _clauses(clauses_text)
+    if date_text is None:
+        hop.warnings.append("no date")
+    else:
+        hop.time, warnings = parse_date(date_text)
+        hop.warnings += warnings
+    words, comments = clauses.get("from", ([], []))
+    if "from" in clauses:
+        said = " ".join(comments)
+        helo = _HELO.search(said)
+        word = words[0] if words else None
+        rdns = comments[0].split()[0] if comments and comments[0].split() else None
+        hop.from_ip = _ip(said) or (_ip(word) if word else None)
+        if word and _ip(word) is None and word.lower() != "unknown":
+            hop.from_host = _hostname(word)
+        elif helo:
+            hop.from_host = _hostname(helo.group(1))
+        elif rdns and _ip(rdns) is None and rdns.lower() not in ("helo", "unknown"):
+            hop.from_host = _hostname(rdns)
+        else:
+            hop.from_host = hop.from_ip or (_hostname(word) if word else None)
+    if "by" in clauses and clauses["by"][0]:
+        hop.by = _hostname(clauses["by"][0][0])
+    if "with" in clauses and clauses["with"][0]:
+        hop.protocol = " ".join(clauses["with"][0]).upper()
+    if "id" in clauses and clauses["id"][0]:
+        hop.id = clauses["id"][0][0].rstrip(";")
+    if "for" in clauses and clauses["for"][0]:
+        hop.recipient = clauses["for"][0][0].strip("<>;")
+    every_comment = " ".join(c for _, cs in clauses.values() for c in cs)
+    version = _TLS_VERSION.search(every_comment)
+    if version:
+        hop.tls_version = f"{version.group(1)}.{version.group(2)}"
+    tls_words = " ".join(clauses.get("with", ([], []))[0] + clauses.get("", ([], []))[0])
+    hop.tls = (
+        (hop.protocol or "") in TLS_PROTOCOLS
+        or bool(_TLS_IN_COMMENT.search(every_comment))
+        or bool(re.search(r"\btls\b", tls_words, re.IGNORECASE))
+    )
+    known = any(k in clauses for k in KEYWORDS)
+    if not known and hop.time is None and not clauses[""][1]:
+        hop.garbled = True
+        hop.warnings = ["not a Received header this reader understands"]
+    return hop
+
+
+# --- reading a message ------------------------------------------------------------------
+
+
+def first_message(text: str) -> str:
+    """The headers to read: an mbox's first message, or the text as it is."""
+    if text.startswith("From "):
+        lines = text.splitlines(keepends=True)[1:]
+        for i, line in enumerate(lines):
+            if line.startswith("From ") and i > 0 and not lines[i - 1].strip():
+                return "".join(lines[:i])
+        return "".join(lines)
+    return text
+
+
+def parse(text: str) -> Route:
+    """The route of the message in ``text`` (a whole message, pasted headers, or an
+    mbox). Hops oldest first; delays between consecutive times; warnings, never an
+    exception, for what does not add up."""
+    text = first_message(text.replace("\r\n", "\n")).lstrip("\n")
+    message = email.message_from_string(text, policy=email.policy.compat32)
+    received = message.get_all("Received") or []
+    hops = [parse_received(str(value), i) for i, value in enumerate(reversed(received), 1)]
+    route = Route(hops=hops)
+    route.subject = _plain(message.get("Subject"))
+    route.sender = _plain(message.get("From"))
+    route.message_id = _plain(message.get("Message-ID"))
+    date = message.get("Date")
+    if date:
+        route.date, _ = parse_date(str(date))
+    route.authentication = [" ".join(str(v).split()) for v in
+                            message.get_all("Authentication-Results") or []]  # fmt: skip
+    before: Hop | None = None
+    for hop in hops:
+        if hop.time is None:
+            continue
+        if before is not None and before.time is not None:
+            hop.delay = (hop.time - before.time).total_seconds()
+            if hop.delay < 0:
+                hop.warnings.append(
+                    f"{-hop.delay:.0f} s earlier than hop {before.index}: the two servers'"
+                    " clocks disagree (clock skew)"
+                )
+        before = hop
+    if not hops:
+        route.warnings.append("no Received: headers — paste the full headers of the message")
+    return route
+
+
+def _plain(value: Any) -> str | None:
+    return " ".join(str(value).split()) if value is not None else None
+
+
+# --- the hop table ----------------------------------------------------------------------
+
+
+def table(route: Route) -> str:
+    """The route as a header analyser shows it: one line per hop, its delay and share of
+    the total, then the sender checks and every warning."""
+    from mailsim.units import format_duration
+
+    total = route.total
+    title = f"“{route.subject}”" if route.subject else "the message"
+    lines = [
+        f"Route of {title} from {route.sender or 'an unknown sender'}: {len(route.hops)} hops"
+        + (f", {total:.0f} s in all" if total is not None and total < 60 else "")
+        + (f", {format_duration(total)} in all" if total is not None and total >= 60 else ""),
+        "",
+        f"  {'#':>2}  {'from':<40} {'by':<30} {'with':<10} {'TLS':<5} {'time':<25}"
+        f" {'delay':>10} {'share':>6}",
+    ]
+    for hop in route.hops:
+        if hop.garbled:
+            lines.append(f"  {hop.index:>2}  ?? {hop.raw[:100]}")
+            continue
+        origin = hop.from_host or "-"
+        if hop.from_ip and hop.from_ip != hop.from_host:
+            origin += f" [{hop.from_ip}]"
+        tls = (hop.tls_version or "yes") if hop.tls else "-"
+        when = hop.time.strftime("%Y-%m-%d %H:%M:%S %z") if hop.time else "(no date)"
+        delay = share = ""
+        if hop.delay is not None:  # headers keep whole seconds
+            delay = f"{hop.delay:.0f} s" if abs(hop.delay) < 60 else format_duration(hop.delay)
+            if total:
+                share = f"{100 * hop.delay / total:.0f} %"
+        lines.append(
+            f"  {hop.index:>2}  {origin[:40]:<40} {(hop.by or '-')[:30]:<30}"
+            f" {(hop.protocol or '-')[:10]:<10} {tls:<5} {when:<25} {delay:>10} {share:>6}"
+        )
+    checks = route.checks()
+    if checks:
+        said = " · ".join(f"{name.upper()} {result}" for name, result in checks.items())
+        lines += ["", f"Sender checks (Authentication-Results): {said}"]
+    notes = [f"hop {hop.index}: {w}" for hop in route.hops for w in hop.warnings]
+    notes += route.warnings
+    if notes:
+        lines += ["", "Warnings:", *(f"  {note}" for note in notes)]
+    return "\n".join(lines)

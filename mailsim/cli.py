@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         "file", help="an .eml file, an mbox (its first message), or - for pasted headers"
     )
     headers.add_argument("--json", action="store_true", help="print the route as JSON")
+    headers.add_argument(
+        "--plot", metavar="FILE", help="draw the route and the delay per hop (PNG, SVG, PDF)"
+    )
+    headers.add_argument(
+        "--scenario", metavar="FILE", help="write a scenario that replays the route (YAML)"
+    )
     return parser
 
 
@@ -442,10 +448,28 @@ def _headers(args: argparse.Namespace, stdin: TextIO) -> int:
             [Problem(name, "Received", "no Received: headers found; give the whole message"
                      " or all of its headers (in most mail programs: 'show original')")]
         )  # fmt: skip
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise InputError([Problem(args.plot, "--plot", "write .png, .svg or .pdf")])
     if args.json:
         print(json.dumps(route.to_dict(), indent=2, ensure_ascii=False))
     else:
         print(trace.table(route))
+    if args.plot:
+        import matplotlib.pyplot as plt
+
+        from mailsim.plot.received import received
+
+        ax = received(route)
+        try:
+            ax.figure.savefig(args.plot, dpi=100)
+        finally:
+            plt.close(ax.figure)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if args.scenario:
+        from mailsim.replay import scenario_of
+
+        Path(args.scenario).write_text(scenario_of(route, name), encoding="utf-8")
+        print(f"wrote {args.scenario}", file=sys.stderr)
     return 0
 
 

@@ -79,6 +79,7 @@ class Route:
     hops: list[Hop]
     subject: str | None = None
     sender: str | None = None  # the From: line
+    recipient: str | None = None  # the To: line
     message_id: str | None = None
     date: datetime | None = None
     authentication: list[str] = field(default_factory=list)  # Authentication-Results
@@ -282,6 +283,7 @@ def parse(text: str) -> Route:
     route = Route(hops=hops)
     route.subject = _plain(message.get("Subject"))
     route.sender = _plain(message.get("From"))
+    route.recipient = _plain(message.get("To"))
     route.message_id = _plain(message.get("Message-ID"))
     date = message.get("Date")
     if date:

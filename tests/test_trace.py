@@ -157,3 +157,46 @@ def test_a_server_whose_clock_is_behind_writes_a_hop_that_goes_back_in_time():
         " (clock skew)"
     ]
     assert lmtp.delay == written[2] - written[1]  # pop-home's clock is right
+
+
+def test_a_route_replays_as_a_scenario_through_the_same_servers(tmp_path, capsys):
+    import mailsim
+
+    original = shipped(SCENARIOS / "classroom.yaml")
+    eml = tmp_path / "m1.eml"
+    eml.write_text(original.email("m1").as_string())
+    out = tmp_path / "replay.yaml"
+    assert main(["headers", str(eml), "--scenario", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().err
+    replayed = mailsim.run(mailsim.load(out))
+    copy = replayed.copy("m1")
+    assert copy.status == "retrieved"
+    assert [s.by for s in copy.stamps] == [s.by for s in original.copy("m1").stamps]
+    assert [s.protocol for s in copy.stamps] == ["ESMTPSA", "ESMTPS", "LMTP"]
+
+
+def test_the_plot_draws_one_arrow_per_hop_and_a_skewed_clock_as_a_negative_bar(tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from mailsim.plot.received import received
+    from mailsim.plot.style import OUTCOME
+
+    route = trace.parse(POSTFIX.replace("09:00:13 +0100", "09:00:05 +0100"))
+    ax = received(route)
+    try:
+        arrows = [a for a in ax.texts if getattr(a, "arrow_patch", None) is not None]
+        # qmail's local hop names no hosts; the garbled one is left out.
+        assert len(arrows) == 3
+        bars = [p for p in ax.figure.axes[1].patches if isinstance(p, Rectangle)]
+        widths = [bar.get_width() for bar in bars]
+        assert widths == [2.0, 10.0, -7.0]
+        assert bars[2].get_facecolor()[:3] == plt.matplotlib.colors.to_rgb(OUTCOME["temporary"])
+    finally:
+        plt.close(ax.figure)
+    path = tmp_path / "route.png"
+    source = tmp_path / "m.eml"
+    source.write_text(POSTFIX)
+    assert main(["headers", str(source), "--plot", str(path)]) == 0
+    assert path.stat().st_size > 10_000
+    assert main(["headers", str(source), "--plot", str(tmp_path / "route.txt")]) == 2

@@ -1,0 +1,74 @@
+"""A real message's route, read from its headers (:mod:`mailsim.trace`): the servers in
+the order the message passed them, each hop's protocol and encryption, and below, how
+long each hop took — where a negative bar says two clocks disagree."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+from mailsim.plot import style
+from mailsim.trace import Route
+
+
+def received(route: Route) -> Axes:
+    """Two panels, returned as the top one: the chain of servers with one arrow per
+    hop (solid: TLS, dashed: plaintext), and each hop's delay as a bar."""
+    _, (top, bottom) = plt.subplots(
+        2, 1, figsize=(12.8, 7.2), height_ratios=(1.1, 1.0), layout="constrained"
+    )
+    hops = [hop for hop in route.hops if not hop.garbled]
+    hosts: list[str] = []
+    for hop in hops:
+        for host in (hop.from_host or hop.from_ip or "?", hop.by or "?"):
+            if not hosts or hosts[-1] != host:
+                hosts.append(host)
+    last_lmtp = bool(hops) and (hops[-1].protocol or "").startswith("LMTP")
+    for x, host in enumerate(hosts):
+        y = 0.35 if x % 2 else -0.35  # alternate, so long names do not collide
+        role = "client" if x == 0 else "pop" if last_lmtp and x == len(hosts) - 1 else "smtp"
+        marker, colour, _ = style.ROLE[role]
+        top.scatter([x], [0], s=300, marker=marker, color=colour, zorder=3)
+        top.annotate(host, (x, 0), xytext=(0, 14 if y > 0 else -14), textcoords="offset points",
+                     ha="center", va="bottom" if y > 0 else "top", fontsize=8)  # fmt: skip
+    position = {host: x for x, host in enumerate(hosts)}
+    for hop in hops:
+        a = position.get(hop.from_host or hop.from_ip or "?")
+        b = position.get(hop.by or "?")
+        if a is None or b is None or a == b:
+            continue
+        colour = style.OUTCOME["ok"]
+        top.annotate("", (b, 0), (a, 0), arrowprops={
+            "arrowstyle": "-|>", "color": colour, "lw": 2, "ls": "-" if hop.tls else "--",
+            "shrinkA": 9, "shrinkB": 9,
+        })  # fmt: skip
+        tls = f"TLS {hop.tls_version}" if hop.tls_version else ("TLS" if hop.tls else "plaintext")
+        top.text((a + b) / 2, 0.12 if hop.index % 2 else -0.12, f"{hop.index}: {hop.protocol or '?'}"
+                 f" · {tls}", ha="center", va="center", fontsize=8, color=colour,
+                 bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1})  # fmt: skip
+    top.set_xlim(-0.7, max(len(hosts) - 0.3, 0.7))
+    top.set_ylim(-1, 1)
+    top.set_axis_off()
+    title = f"“{route.subject}”" if route.subject else "a message"
+    top.set_title(f"The route of {title}, read from its {len(route.hops)} Received: headers"
+                  " (oldest first; solid = TLS, dashed = plaintext)", loc="left", fontsize=11)  # fmt: skip
+
+    timed = [hop for hop in hops if hop.delay is not None]
+    labels = [f"hop {hop.index}: → {hop.by or '?'}" for hop in timed]
+    values = [hop.delay for hop in timed]
+    colours = [style.OUTCOME["temporary"] if v < 0 else style.PROTOCOL["smtp"] for v in values]
+    bottom.barh(range(len(timed)), values, color=colours)
+    bottom.set_yticks(range(len(timed)), labels, fontsize=8)
+    bottom.invert_yaxis()
+    bottom.axvline(0, color="#888888", lw=0.8)
+    for i, value in enumerate(values):
+        note = f" {value:.0f} s" + (" — clocks disagree" if value < 0 else "")
+        bottom.text(max(value, 0), i, note, va="center", fontsize=8)
+    bottom.set_xlabel("seconds since the hop before (the headers keep whole seconds)")
+    if route.total is not None:
+        bottom.set_title(f"Delay per hop: {route.total:.0f} s from the first to the last",
+                         loc="left", fontsize=10)  # fmt: skip
+    low = min([0.0, *values])
+    high = max([1.0, *values])
+    bottom.set_xlim(low * 1.3 if low < 0 else 0, high * 1.3)
+    return top

@@ -15,6 +15,7 @@ import email
 import email.policy
 import email.utils
 import ipaddress
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,8 @@ from typing import Any
 
 KEYWORDS = ("from", "by", "via", "with", "id", "for")
 # RFC 3848's protocol names: an S means TLS, an A means the client authenticated.
-TLS_PROTOCOLS = {"ESMTPS", "ESMTPSA", "LMTPS", "LMTPSA", "SMTPS", "UTF8SMTPS", "UTF8SMTPSA"}
+TLS_PROTOCOLS = {"ESMTPS", "ESMTPSA", "LMTPS", "LMTPSA", "SMTPS", "UTF8SMTPS", "UTF8SMTPSA",
+                 "HTTPS"}  # fmt: skip
 # TLS as servers note it in comments: "using TLSv1.3", "version=TLS1_2", "(TLS1.3)",
 # "TLS 1.2", "Google Transport Security" (not a host name such as mx.tls12.example).
 _TLS_IN_COMMENT = re.compile(
@@ -51,6 +53,7 @@ class Hop:
     time: datetime | None = None
     delay: float | None = None  # seconds since the previous hop with a time
     garbled: bool = False
+    note: str | None = None  # a comment before the clauses: "(qmail 123 invoked from network)"
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,6 +70,7 @@ class Hop:
             "time": self.time.isoformat() if self.time else None,
             "delay": self.delay,
             "garbled": self.garbled,
+            "note": self.note,
             "warnings": self.warnings,
             "raw": self.raw,
         }
@@ -251,6 +255,8 @@ def parse_received(value: str, index: int = 0) -> Hop:
         or bool(_TLS_IN_COMMENT.search(every_comment))
         or bool(re.search(r"\btls\b", tls_words, re.IGNORECASE))
     )
+    if clauses[""][1]:
+        hop.note = clauses[""][1][0]
     known = any(k in clauses for k in KEYWORDS)
     if not known and hop.time is None and not clauses[""][1]:
         hop.garbled = True
@@ -290,18 +296,16 @@ def parse(text: str) -> Route:
         route.date, _ = parse_date(str(date))
     route.authentication = [" ".join(str(v).split()) for v in
                             message.get_all("Authentication-Results") or []]  # fmt: skip
-    before: Hop | None = None
-    for hop in hops:
-        if hop.time is None:
+    # A delay is only the hop's own: after a hop without a time there is none.
+    for before, hop in itertools.pairwise(hops):
+        if hop.time is None or before.time is None:
             continue
-        if before is not None and before.time is not None:
-            hop.delay = (hop.time - before.time).total_seconds()
-            if hop.delay < 0:
-                hop.warnings.append(
-                    f"{-hop.delay:.0f} s earlier than hop {before.index}: the two servers'"
-                    " clocks disagree (clock skew)"
-                )
-        before = hop
+        hop.delay = (hop.time - before.time).total_seconds()
+        if hop.delay < 0:
+            hop.warnings.append(
+                f"{-hop.delay:.0f} s earlier than hop {before.index}: the two servers'"
+                " clocks disagree (clock skew)"
+            )
     if not hops:
         route.warnings.append("no Received: headers — paste the full headers of the message")
     return route
@@ -333,9 +337,9 @@ def table(route: Route) -> str:
         if hop.garbled:
             lines.append(f"  {hop.index:>2}  ?? {hop.raw[:100]}")
             continue
-        origin = hop.from_host or "-"
+        origin = hop.from_host or (f"({hop.note})" if hop.note else "-")
         if hop.from_ip and hop.from_ip != hop.from_host:
-            origin += f" [{hop.from_ip}]"
+            origin = f"{origin[: 40 - len(hop.from_ip) - 3]} [{hop.from_ip}]"
         tls = (hop.tls_version or "yes") if hop.tls else "-"
         when = hop.time.strftime("%Y-%m-%d %H:%M:%S %z") if hop.time else "(no date)"
         delay = share = ""

@@ -200,3 +200,27 @@ def test_the_plot_draws_one_arrow_per_hop_and_a_skewed_clock_as_a_negative_bar(t
     assert main(["headers", str(source), "--plot", str(path)]) == 0
     assert path.stat().st_size > 10_000
     assert main(["headers", str(source), "--plot", str(tmp_path / "route.txt")]) == 2
+
+
+EXPECTED = json.loads((CORPUS / "expected.json").read_text())
+
+
+def as_expected(hop: trace.Hop) -> dict:
+    if hop.garbled:
+        return {"garbled": True}
+    return {
+        "from": hop.from_host, "ip": hop.from_ip, "by": hop.by, "protocol": hop.protocol,
+        "tls": hop.tls, "id": hop.id, "for": hop.recipient,
+        "time": hop.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if hop.time else None,
+        "delay": hop.delay,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("path", corpus(), ids=lambda p: p.name)
+def test_every_sample_of_every_dialect_reads_as_expected(path):
+    """Postfix, Exim, Sendmail, qmail, Exchange, Gmail, Dovecot LMTP, webmail, a skewed
+    clock, missing parts, a garbled header, an mbox: hop count, hosts, protocols, TLS,
+    ids, times and delays."""
+    route = trace.parse(path.read_text())
+    assert [as_expected(hop) for hop in route.hops] == EXPECTED[path.name]
+    assert main(["headers", str(path), "--json"]) == 0

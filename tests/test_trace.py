@@ -9,6 +9,8 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailsim import trace
 from mailsim.cli import main
@@ -224,3 +226,25 @@ def test_every_sample_of_every_dialect_reads_as_expected(path):
     route = trace.parse(path.read_text())
     assert [as_expected(hop) for hop in route.hops] == EXPECTED[path.name]
     assert main(["headers", str(path), "--json"]) == 0
+
+
+FRAGMENTS = ["from", "by", "with", "id", "for", "via", "(", ")", "[", "]", ";", "<", ">",
+             "ESMTPS", "mx.example.net", "[192.0.2.1]", "(helo=x.example)", "Mon,",
+             " 2 Nov 2026 ", "09:00:01", "+0100", "-0000", "(CET)", "TLSv1.3", "\n\t", "é"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=8), max_size=30))
+def test_no_received_header_makes_the_reader_raise(parts):
+    text = "".join(f"Received: {' '.join(parts[i::3])}\n" for i in range(3)) + "\nbody\n"
+    route = trace.parse(text)
+    assert len(route.hops) <= 3
+    for hop in route.hops:
+        assert hop.garbled or hop.raw is not None
+    trace.table(route)
+    json.dumps(route.to_dict())
+
+
+@given(st.text(max_size=400))
+def test_any_text_at_all_gives_a_route_or_no_hops(text):
+    route = trace.parse(text)
+    json.dumps(route.to_dict())

@@ -1,12 +1,13 @@
 # Two entry points for a fresh machine with python3, make and git:
 #   make run    create .venv, install mailsim, simulate the classroom scenario
 #   make test   install the test extras, lint, run the whole test suite
+#   make lab    install the notebook extras and open the lessons in JupyterLab
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SCENARIO ?= scenarios/classroom.yaml
 
-.PHONY: run test lint install install-test docs clean
+.PHONY: run test lint install install-test docs lab strip-notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,18 @@ lint: install-test
 
 test: lint
 	MPLBACKEND=Agg $(BIN)/python -m pytest
+
+$(VENV)/.installed-notebooks: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e '.[notebooks]'
+	touch $@
+
+# The lessons, in JupyterLab (a browser tab opens).
+lab: $(VENV)/.installed-notebooks
+	$(BIN)/jupyter lab notebooks/
+
+# Notebooks are committed without outputs (the tests check it).
+strip-notebooks: $(VENV)/.installed-test
+	$(BIN)/python -m mailsim.notebooks strip notebooks/*.ipynb
 
 # The classroom pictures shown in README.md, drawn anew from the simulation.
 docs: install

@@ -72,7 +72,7 @@ class Result:
                 "duplicates": sum(
                     1 for d in self.duplicates if d.duplicate_of is copy and d.delivered_at
                 ),
-                "folder": copy.folder,
+                "folder": copy.folder if copy.delivered_at is not None else None,
                 "authentication": copy.authentication,
             }
             row.update({f"{name}_time": copy.costs[name] for name in COSTS})
@@ -118,7 +118,7 @@ class Result:
                     "submitted_at": _num(copy.submitted_at),
                     "delivered_at": _num(copy.delivered_at),
                     "retrieved_at": _num(copy.retrieved_at),
-                    "folder": copy.folder,
+                    "folder": copy.folder if copy.delivered_at is not None else None,
                     "authentication": copy.authentication,
                     "delay": {name: _num(copy.costs[name]) for name in COSTS},
                     "hops": [

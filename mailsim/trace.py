@@ -324,6 +324,8 @@ def table(route: Route) -> str:
     from mailsim.units import format_duration
 
     total = route.total
+    # Shares of a total only mean something when no clock went backwards.
+    skewed = any(hop.delay is not None and hop.delay < 0 for hop in route.hops)
     title = f"“{route.subject}”" if route.subject else "the message"
     lines = [
         f"Route of {title} from {route.sender or 'an unknown sender'}: {len(route.hops)} hops"
@@ -345,7 +347,7 @@ def table(route: Route) -> str:
         delay = share = ""
         if hop.delay is not None:  # headers keep whole seconds
             delay = f"{hop.delay:.0f} s" if abs(hop.delay) < 60 else format_duration(hop.delay)
-            if total:
+            if total and not skewed:
                 share = f"{100 * hop.delay / total:.0f} %"
         lines.append(
             f"  {hop.index:>2}  {origin[:40]:<40} {(hop.by or '-')[:30]:<30}"

@@ -192,7 +192,7 @@ def test_the_report_says_what_eve_read(capsys):
     assert main(["run", str(PROVIDERS), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "What eve, listening on r-west–r-east, could read:" in out
-    assert "  m2  dave-pc → msa-paid (smtp): only TLS records, 25,114 bytes\n" in out
+    assert "  m2  dave-pc → msa-paid (submission): only TLS records, 25,114 bytes\n" in out
     assert "m1  msa-free → mx-college (smtp): in plaintext — MAIL FROM:" in out
 
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import yaml
-
+from mailsim.scenario import dumps
 from mailsim.trace import Hop, Route
 
 # Round trips of one conversation until the receiving server holds the message
@@ -135,7 +134,4 @@ def scenario_of(route: Route, source: str = "the message") -> str:
         " latencies are the hops' delays\n# spread over their round trips (whole seconds"
         " in the headers: a floor of 0.5 ms).\n# Run it: mailsim run THIS_FILE\n"
     )
-    text = yaml.safe_dump(
-        data, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
-    )
-    return comment + text
+    return comment + dumps(data)

@@ -1037,6 +1037,14 @@ def check_references(
     return problems
 
 
+def dumps(data: dict[str, Any]) -> str:
+    """Scenario data as YAML text, short lists in brackets as people write them (the
+    replay of a real message's route writes its scenario this way)."""
+    return yaml.safe_dump(
+        data, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
+    )
+
+
 def json_schema() -> dict[str, Any]:
     """JSON Schema of a scenario file, for editors (``mailsim schema``)."""
     schema = Scenario.model_json_schema(by_alias=True)

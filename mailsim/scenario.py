@@ -14,6 +14,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -493,12 +494,26 @@ class Eavesdropper(_Model):
     between: tuple[str, str]
 
 
+def _iso(value: Any) -> Any:
+    """YAML reads an unquoted 2026-11-02T09:00:00+01:00 as a date: the text is meant."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a date and time; write it like 2026-11-02T09:00:00+01:00"
+            ) from None
+    return value
+
+
 class Scenario(_Model):
     """A validated, immutable description of a world; :func:`mailsim.run` simulates it."""
 
     name: str = "scenario"
     description: str = ""
-    start: str = Field(
+    start: Annotated[str, BeforeValidator(_iso)] = Field(
         "2026-11-02T09:00:00+01:00", description="wall-clock date of t = 0 in headers"
     )
     duration: Duration = Field(86400, gt=0, description="longest simulated time")

@@ -480,3 +480,15 @@ def test_a_silent_resolver_is_asked_twice_5_s_apart_then_given_up():
     assert steps[6] == ("query MX", 1500.0)
     assert steps[7][0] == "answer"
     assert "again, after 5 s" in str(dns["detail"].iloc[1])
+
+
+def test_a_backup_mx_that_is_the_best_mx_says_the_mail_loops_back():
+    """RFC 5321 §5.1: a server drops itself and worse MX hosts; when it is the best one
+    for a domain it does not deliver, Postfix says 5.4.6 "loops back to myself"."""
+    scenario = mailsim.load(
+        SCENARIOS / "backup-mx.yaml", ['dns.zones["home.example"].mx.1.preference=5']
+    )
+    result = mailsim.run(scenario)
+    copy = result.copy("m1")
+    assert copy.status == "bounced"
+    assert copy.reason == "5.4.6 mail for home.example loops back to myself"

@@ -140,3 +140,13 @@ def test_a_new_name_with_dots_must_be_quoted(capsys):
     )
     scenario = mailsim.load(CLASSROOM, ['users["carol@home.example"].client=bob-pc'])
     assert scenario.users["carol@home.example"].client == "bob-pc"
+
+
+def test_a_start_time_needs_no_quotes_and_a_bad_one_is_named():
+    scenario = mailsim.load(SCENARIOS / "classroom.yaml", ["start=2026-11-02T09:30:00+01:00"])
+    assert scenario.start == "2026-11-02T09:30:00+01:00"
+    with pytest.raises(mailsim.ScenarioError) as caught:
+        mailsim.load(SCENARIOS / "classroom.yaml", ["start=tomorrow"])
+    assert str(caught.value) == (
+        "--set: start: 'tomorrow' is not a date and time; write it like 2026-11-02T09:00:00+01:00"
+    )

@@ -338,7 +338,10 @@ class Mta:
                 if node is not None and node != self.name:
                     nodes.append(node)
         if not nodes and failure is None:
-            failure = policy.no_usable_mx(rcpt)
+            best = min((pref for pref, _ in answer.records), default=None)  # type: ignore[misc]
+            own = [pref for pref, host in answer.records if host.lower() == self.host.lower()]  # type: ignore[misc]
+            looped = best is not None and own and min(own) == best
+            failure = policy.loops_back(domain) if looped else policy.no_usable_mx(rcpt)
         return nodes, failure
 
     def _tls_policy(self, copies: list[Copy]) -> smtp.TlsPolicy:

@@ -60,6 +60,12 @@ def no_usable_mx(rcpt: str) -> Reply:
     return Reply("550", (f"5.4.4 <{rcpt}>: MX host has no usable address",), local=True)
 
 
+def loops_back(domain: str) -> Reply:
+    """This server is the best MX of a domain it is not the final destination for
+    (Postfix: "mail for … loops back to myself", 5.4.6; RFC 5321 §5.1)."""
+    return Reply("554", (f"5.4.6 mail for {domain} loops back to myself",), local=True)
+
+
 def unknown_local_user() -> Reply:
     return Reply("550", ("5.1.1 User unknown in local recipient table",))
 

@@ -35,16 +35,28 @@ def run(
     scenario: Scenario,
     seed: int = 0,
     detail: str = "full",
-    progress: Callable[[float, float], None] | None = None,
+    progress: Callable[[float, float], None] | bool | None = None,
 ) -> Result:
     """Simulate ``scenario`` with ``seed``: a pure function of the two. ``detail`` says
     what is kept: ``full`` (every protocol step), ``hops`` (one row per mail hop) or
     ``outcomes`` (one row per message and recipient); the timings are the same.
-    ``progress(now, duration)``, if given, follows the simulated time of a long run."""
+    ``progress(now, duration)`` follows the simulated time of a long run;
+    ``progress=True`` shows it as a tqdm bar (a widget in a notebook)."""
     from mailsim.world import World
 
     world = World(scenario, seed, detail)
-    world.run(progress=progress)
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        with tqdm(total=round(scenario.duration), desc="simulated s", unit="s") as bar:
+
+            def follow(now: float, limit: float) -> None:
+                bar.update(round(now) - bar.n)
+
+            world.run(progress=follow)
+            bar.update(bar.total - bar.n)  # done: every message ended before the limit
+    else:
+        world.run(progress=progress or None)
     return world_result(world)
 
 

@@ -1,5 +1,6 @@
 import json
 
+import mailsim
 from mailsim.cli import main
 from tests.conftest import SCENARIOS
 
@@ -32,3 +33,9 @@ def test_readme_shows_what_make_run_prints(capsys):
     assert main(["run", str(SCENARIOS / "classroom.yaml")]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[2:] == shown
+
+
+def test_a_long_run_can_show_its_progress_in_a_notebook(capsys):
+    """progress=True: a tqdm bar of simulated time (text here, a widget in Jupyter)."""
+    mailsim.run(mailsim.load(SCENARIOS / "classroom.yaml"), progress=True)
+    assert "3600/3600" in capsys.readouterr().err

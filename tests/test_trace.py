@@ -248,3 +248,11 @@ def test_no_received_header_makes_the_reader_raise(parts):
 def test_any_text_at_all_gives_a_route_or_no_hops(text):
     route = trace.parse(text)
     json.dumps(route.to_dict())
+
+
+def test_the_corpus_is_complete():
+    """Every sample has its expected parse, and every expected parse its sample (a
+    sample left out of git would otherwise just skip its test)."""
+    names = {p.name for p in corpus()}
+    assert len(names) == 12
+    assert names == set(EXPECTED) - {"_notes"}

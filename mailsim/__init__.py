@@ -70,5 +70,4 @@ def world_result(world: Any) -> Result:
         copies=world.copies,
         duplicates=world.duplicates,
         epoch=world.epoch,
-        heard=world.overheard,
     )

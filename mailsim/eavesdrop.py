@@ -18,9 +18,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-COLUMNS = ("eavesdropper", "time", "session", "message", "src", "dst", "protocol", "what",
-           "detail", "bytes")  # fmt: skip
-
 # What one step gives away, in the order a report lists it.
 KINDS = ("password", "envelope", "headers and body", "commands", "TLS records", "connection")
 SECRET = ("password", "envelope", "headers and body")
@@ -58,19 +55,6 @@ def read(line: str, user: str | None) -> tuple[str, str]:
         secret = line.split(" ", 1)[1] if " " in line else ""
         return "password", f"{user or '?'} / {secret} (POP3 PASS)"
     return "commands", line
-
-
-class Log:
-    """What every eavesdropper has seen, as rows; empty when there is no eavesdropper."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[object, ...]] = []
-
-    def add(self, *row: object) -> None:
-        self.rows.append(row)
-
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=list(COLUMNS))
 
 
 def summary(overheard: pd.DataFrame) -> pd.DataFrame:

@@ -47,6 +47,12 @@ HOP_COLUMNS = (
 )
 
 
+# What an eavesdropper read of one step (see :mod:`mailsim.eavesdrop`); kept at every level
+# of detail: it is an outcome of the scenario, like a message's fate.
+OVERHEARD_COLUMNS = ("eavesdropper", "time", "session", "message", "src", "dst", "protocol",
+                     "what", "detail", "bytes")  # fmt: skip
+
+
 # Typed array codes of the numeric event columns; every other column is text, stored as
 # an "i" (4-byte) code into the recorder's vocabulary.
 _EVENT_TYPES = {"time": "d", "arrive": "d", "session": "i", "bytes": "i"}
@@ -71,6 +77,7 @@ class Recorder:
         self.words: list[str] = []
         self._code_of: dict[str, int] = {}
         self.hops: dict[str, list[Any]] = {c: [] for c in HOP_COLUMNS}
+        self.heard: list[tuple[Any, ...]] = []
         self._hop_cols = [self.hops[c] for c in HOP_COLUMNS]
         if detail != "full":
             self.event = self._skip  # type: ignore[method-assign]
@@ -127,6 +134,10 @@ class Recorder:
         for column, value in zip(self._hop_cols, values, strict=True):
             column.append(value)
 
+    def overheard(self, *values: Any) -> None:
+        """Append what one eavesdropper read of one step; values in OVERHEARD_COLUMNS order."""
+        self.heard.append(values)
+
     @property
     def n_events(self) -> int:
         return len(self.events["time"])
@@ -139,6 +150,8 @@ class Recorder:
         }
 
     def frame(self, table: str) -> pd.DataFrame:
+        if table == "overheard":
+            return pd.DataFrame(self.heard, columns=list(OVERHEARD_COLUMNS))
         if table == "events":
             words = np.array(self.words, dtype=object)
             # Copies (np.array reads each array's own item type): the run may go on (a

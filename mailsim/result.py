@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-from mailsim.eavesdrop import Log
 from mailsim.message import COSTS, Copy
 from mailsim.record import Recorder
 from mailsim.scenario import Scenario
@@ -29,14 +28,13 @@ class Result:
     copies: list[Copy] = field(repr=False)
     duplicates: list[Copy] = field(repr=False, default_factory=list)
     epoch: Any = field(repr=False, default=None)
-    heard: Log = field(repr=False, default_factory=Log)
 
     @cached_property
     def overheard(self) -> pd.DataFrame:
         """What the scenario's eavesdroppers read, one row per step that crossed their
         link: the kind ("password", "envelope", "headers and body", "commands", "TLS
         records", "connection") and what exactly (see :mod:`mailsim.eavesdrop`)."""
-        return self.heard.frame()
+        return self.recorder.frame("overheard")
 
     @cached_property
     def events(self) -> pd.DataFrame:

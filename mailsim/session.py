@@ -134,7 +134,7 @@ class Session:
         if self._encrypted and what not in ("connection", "TLS records"):
             what, detail = "TLS records", f"{nbytes} bytes"
         for name in self._taps:
-            self.world.overheard.add(
+            self.world.recorder.overheard(
                 name, times[0], self.id, self.message, src, dst, self.protocol, what, detail,
                 nbytes,
             )  # fmt: skip

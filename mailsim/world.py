@@ -20,7 +20,7 @@ from mailsim.agents.client import MailClient
 from mailsim.agents.mta import Mta
 from mailsim.agents.pop import MailboxServer
 from mailsim.agents.resolver import Resolver
-from mailsim.eavesdrop import Log, Tap
+from mailsim.eavesdrop import Tap
 from mailsim.faults import Faults
 from mailsim.message import (
     Copy,
@@ -55,7 +55,6 @@ class World:
         self.network = Topology(scenario, seed, self.faults)
         self.recorder = Recorder(detail)
         self.taps = [Tap(spy.name, frozenset(spy.between)) for spy in scenario.eavesdroppers]
-        self.overheard = Log()
         self.epoch = datetime.fromisoformat(scenario.start)
         self._sessions = itertools.count(1)
         self.open_sessions: dict[int, str] = {}

@@ -100,10 +100,7 @@ def eavesdropping(result: Result, limit: int = 20) -> list[str]:
                 lines.append(f"  … and {len(table) - limit} more sessions")
                 break
             who = messages[row.session] or "(a poll, no mail)"
-            protocol = row.protocol
-            if protocol == "smtp" and result.scenario.nodes[row.src].role == "client":
-                protocol = "submission"  # a mail program's session, as the hop table says
-            lines.append(f"  {who}  {row.src} → {row.dst} ({protocol}): {_read(row)}")
+            lines.append(f"  {who}  {row.src} → {row.dst} ({row.protocol}): {_read(row)}")
         lines.append("")
     return lines
 

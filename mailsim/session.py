@@ -72,6 +72,7 @@ class Session:
         self.client = client
         self.server_node = server_node
         self.protocol = protocol
+        self.service = protocol  # what the session is for: "submission" is SMTP on 587/465
         self.message = message
         self.id = world.new_session_id()
         self.start = self.env.now
@@ -135,7 +136,7 @@ class Session:
             what, detail = "TLS records", f"{nbytes} bytes"
         for name in self._taps:
             self.world.recorder.overheard(
-                name, times[0], self.id, self.message, src, dst, self.protocol, what, detail,
+                name, times[0], self.id, self.message, src, dst, self.service, what, detail,
                 nbytes,
             )  # fmt: skip
 

@@ -58,6 +58,8 @@ class MailClient:
         bot = user.spam_bot
         server, work = msa.server("relay" if bot else "submission", self.name)
         session = Session(world, self.name, msa.name, "smtp", message.id)
+        if not bot:
+            session.service = "submission"
         handed: dict[str, float] = {}
         by_rcpt = {copy.recipient: copy for copy in copies}
 

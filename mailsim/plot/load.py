@@ -43,7 +43,9 @@ def load(result: Result, *, ax: Axes | None = None, width: float | None = None) 
     ax.set_ylabel("messages sent per hour", color=style.PROTOCOL["submission"])
     ax.set_xlabel("time of day (the scenario's local time)")
     ax.xaxis.set_major_formatter(FuncFormatter(_clock))
-    ax.xaxis.set_major_locator(MultipleLocator(1 if span <= 16 * 3600 else 3))
+    # Ticks a few per axis: every 5 minutes for a half-hour run … every 3 hours for days.
+    step = next(h for h in (1 / 12, 1 / 4, 1, 3) if span / 3600 / h <= 16)
+    ax.xaxis.set_major_locator(MultipleLocator(step))
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlim(starts[0], starts[-1] + width / 3600)
 

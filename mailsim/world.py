@@ -59,6 +59,8 @@ class World:
         self._sessions = itertools.count(1)
         self.open_sessions: dict[int, str] = {}
         self._assign_addresses()
+        # The zones as written (SPF, DKIM, DMARC records), by lower-case domain.
+        self._zone_records = {d.lower(): z for d, z in scenario.dns.zones.items()}
         self.zones = {
             domain.lower(): ZoneData(
                 ttl=zone.ttl,
@@ -129,8 +131,7 @@ class World:
     def authenticate(self, receiver: str, client: str, copy: Copy) -> sender_auth.Verdict:
         """SPF, DKIM and DMARC for ``copy`` arriving at ``receiver`` from node ``client``,
         from the records in the scenario's zones (see :mod:`mailsim.protocols.sender_auth`)."""
-        zones = self.scenario.dns.zones
-        lower = {domain.lower(): zone for domain, zone in zones.items()}
+        lower = self._zone_records
 
         def a_of(host: str) -> list[str]:
             host = host.lower()
@@ -171,6 +172,7 @@ class World:
                 created_at=spec.at,
                 header_from=spec.header_from,
             )
+            self._open += len(message.recipients)
             self.env.process(self._send_at(message))
         for g, traffic in enumerate(scenario.traffic):
             recipients = scenario.addresses(traffic.to)
@@ -183,7 +185,6 @@ class World:
         for fault in scenario.faults:
             if isinstance(fault, CrashFault):
                 self.env.process(self._crash(fault.node, fault.at, fault.at + fault.restart))
-        self._open += sum(len(scenario.addresses(spec.to)) for spec in scenario.messages)
 
     def _send_at(self, message: Message) -> Generator[simpy.Event, Any, None]:
         if message.created_at > self.env.now:

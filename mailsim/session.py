@@ -98,9 +98,9 @@ class Session:
 
     # -- waiting and recording -------------------------------------------------------------
 
-    def _wait(self, seconds: float, cost: str) -> simpy.Timeout:
+    def _wait(self, seconds: float, cost: str) -> Events:
         self.costs[cost] += seconds
-        return self.env.timeout(seconds)
+        return self.world.wait(seconds)
 
     def _transit(self, src: str, dst: str, nbytes: int, bulk: bool = False) -> float:
         """How long the flight takes if sent now; inf when no path carries it."""
@@ -196,7 +196,7 @@ class Session:
     def _give_up(self, deadline: float, why: str) -> Events:
         """No reply in time: wait for the client's timeout, then drop the connection."""
         wait = max(0.0, deadline - self.env.now)
-        yield self._wait(wait, "network")
+        yield from self._wait(wait, "network")
         now = self.env.now
         self._record(
             (now, now), self.server_node, self.client, self.protocol, "timeout", "", why, 0
@@ -233,7 +233,7 @@ class Session:
             # the message is now in two places.
             env.process(self._late(step, done, answer, on_server))
             return (yield from self._give_up(deadline, why))
-        yield self._wait(seconds, cost)
+        yield from self._wait(seconds, cost)
         replies = answer()
         nbytes = sum(r.size for r in replies) if size is None else size
         took = self._transit(s, c, nbytes, bulk=nbytes > 1460)
@@ -243,7 +243,7 @@ class Session:
         if self.client_gone:
             return (yield from self._give_up(deadline, why))
         sent = env.now
-        yield self._wait(took, back_cost)
+        yield from self._wait(took, back_cost)
         times = (sent, env.now)
         if record is not None:
             record(times, replies)
@@ -279,7 +279,7 @@ class Session:
                 deadline, "no route to the server" if took == math.inf else "sending timed out"
             )
             return None
-        yield self._wait(took, cost)
+        yield from self._wait(took, cost)
         return (sent, self.env.now)
 
     def _stripped(self) -> bool:
@@ -300,12 +300,12 @@ class Session:
             # Nothing answers the SYN (no route, or a dead machine): SYN retransmissions
             # until the client's connect timeout.
             self._record((start, start), c, s, "tcp", "SYN", "", "SYN (no answer)", TCP_SYN)
-            yield self._wait(self._connect_timeout, "network")
+            yield from self._wait(self._connect_timeout, "network")
             why = f"connect to {self._host}:{step.port}: Connection timed out"
             self._record((env.now, env.now), s, c, "tcp", "timeout", "", why, 0)
             self.dead = self._lost(why, "4.4.1")
             return [self.dead]
-        yield self._wait(syn, "network")
+        yield from self._wait(syn, "network")
         self._record((start, env.now), c, s, "tcp", "SYN", "", "SYN", TCP_SYN)
         if self._taps:
             where = f"{self.world.ips[c]} → {self.world.ips[s]} port {step.port}"
@@ -313,7 +313,7 @@ class Session:
         # A server without TLS does not listen on the implicit-TLS ports (465, 995).
         if faults.refuses(s, env.now) or (step.tls and work.tls_version is None):
             sent = env.now
-            yield self._wait(self._transit(s, c, TCP_RST), "network")
+            yield from self._wait(self._transit(s, c, TCP_RST), "network")
             self._record(
                 (sent, env.now), s, c, "tcp", "RST", "", "RST (connection refused)", TCP_RST
             )
@@ -322,11 +322,11 @@ class Session:
             )
             return [self.dead]
         sent = env.now
-        yield self._wait(self._transit(s, c, TCP_SYN), "network")
+        yield from self._wait(self._transit(s, c, TCP_SYN), "network")
         self._record((sent, env.now), s, c, "tcp", "SYN-ACK", "", "SYN-ACK", TCP_SYN)
         deadline = env.now + self._timeout(step)
         sent = env.now
-        yield self._wait(self._transit(c, s, TCP_ACK), "network")
+        yield from self._wait(self._transit(c, s, TCP_ACK), "network")
         self._record((sent, env.now), c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
         if faults.overloaded(s, env.now) and not faults.hangs(s, env.now):
             busy = (
@@ -445,7 +445,7 @@ class Session:
         """The server answers the ClientHello with a fatal alert; the connection ends."""
         c, s, env = self.client, self.server_node, self.env
         sent = env.now
-        yield self._wait(self._transit(s, c, TLS_ALERT), "tls")
+        yield from self._wait(self._transit(s, c, TLS_ALERT), "tls")
         self._record((sent, env.now), s, c, "tls", "Alert", "", "Alert (handshake failure)",
                      TLS_ALERT)  # fmt: skip
         self.dead = self._lost("Cannot start TLS: handshake failure", "4.7.5")

@@ -37,7 +37,7 @@ class Stepper:
     def __init__(self, scenario: Scenario, seed: int = 0) -> None:
         from mailsim.world import World
 
-        self.world = World(scenario, seed)
+        self.world = World(scenario, seed, fast_forward=False)  # one event per step
         self._limit = scenario.duration
         self.cursor = 0
 

@@ -39,14 +39,14 @@ class Resolver:
         for attempt in range(STUB_ATTEMPTS):
             sent = start + attempt * STUB_TIMEOUT
             if sent > env.now:
-                yield env.timeout(sent - env.now)
+                yield from world.wait(sent - env.now)
             try:
                 took = world.network.transfer_time(asker, self.name, size, env.now)
             except NoRoute:
                 took = math.inf
             if took >= STUB_TIMEOUT:
                 continue  # lost on the way: nothing to draw, the stub waits
-            yield env.timeout(took)
+            yield from world.wait(took)
             again = f" (again, after {STUB_TIMEOUT:.0f} s)" if attempt else ""
             world.recorder.event(
                 sent, env.now, message, session, asker, self.name, "dns", f"query {qtype}", "",
@@ -55,7 +55,7 @@ class Resolver:
             if not world.faults.resolver_down(self.name, env.now):
                 break
         else:
-            yield env.timeout(start + STUB_TIMEOUT * STUB_ATTEMPTS - env.now)
+            yield from world.wait(start + STUB_TIMEOUT * STUB_ATTEMPTS - env.now)
             now = env.now
             world.recorder.event(
                 now, now, message, session, self.name, asker, "dns", "timeout", "",
@@ -64,7 +64,7 @@ class Resolver:
             return dns.Answer(qname, qtype, "SERVFAIL"), env.now - start
         answer = self.cache.get(qname, qtype, env.now)
         if answer is None:
-            yield env.timeout(self.spec.recursion_time)
+            yield from world.wait(self.spec.recursion_time)
             forced = world.faults.dns_rcode(qname, env.now)
             if forced is not None:
                 answer = dns.Answer(qname.lower(), qtype, forced)  # type: ignore[arg-type]
@@ -73,16 +73,16 @@ class Resolver:
             self.cache.put(answer, env.now)
             how = "cache miss"
         else:
-            yield env.timeout(self.spec.processing)
+            yield from world.wait(self.spec.processing)
             how = "cache hit"
         sent = env.now
         size = answer.wire_size()
         try:
             back = world.network.transfer_time(self.name, asker, size, env.now)
         except NoRoute:  # the way back went down meanwhile: the stub resolver gives up
-            yield env.timeout(max(0.0, start + STUB_TIMEOUT * STUB_ATTEMPTS - env.now))
+            yield from world.wait(max(0.0, start + STUB_TIMEOUT * STUB_ATTEMPTS - env.now))
             return dns.Answer(qname, qtype, "SERVFAIL"), env.now - start
-        yield env.timeout(back)
+        yield from world.wait(back)
         world.recorder.event(
             sent, env.now, message, session, self.name, asker, "dns", "answer", answer.rcode,
             f"{qname} {answer} ({how})", size,

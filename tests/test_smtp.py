@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailsim.protocols import Reply
 from mailsim.protocols.smtp import (
@@ -210,3 +212,19 @@ def test_queue_ids_are_stable_and_distinct():
 
 def test_auth_plain_token_is_rfc_4616():
     assert auth_plain("alice", "pw") == "AGFsaWNlAHB3"
+
+
+_line = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=40
+)
+
+
+@given(
+    code=st.sampled_from(["250", "354", "421", "+OK", "-ERR", "TLS"]),
+    lines=st.lists(_line, max_size=4).map(tuple),
+    data=st.lists(_line, max_size=4).map(tuple),
+    payload=st.integers(0, 10**7),
+)
+def test_a_reply_size_is_its_bytes_on_the_wire(code, lines, data, payload):
+    reply = Reply(code, lines, data if code.startswith(("+", "-")) else (), payload)
+    assert reply.size == len(reply.wire().encode()) + payload

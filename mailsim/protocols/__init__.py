@@ -9,12 +9,15 @@ tests play the very same client dialogues against a real SMTP server.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Literal
 
 # What a step costs in the delay breakdown: "network" for the protocol's own round trips,
 # "tls" for what encryption adds (STARTTLS, the handshake, the EHLO it forces again).
 Cost = Literal["network", "tls"]
+
+
+def _octets(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,18 @@ class Reply:
         body.append(f"{self.code} {self.lines[-1]}")
         return "\r\n".join(body) + "\r\n"
 
-    @cached_property
+    @property
     def size(self) -> int:
-        """Bytes on the wire (cached: a reply is immutable, and sizes are asked often)."""
-        return len(self.wire().encode()) + self.payload
+        """Bytes on the wire: :meth:`wire`'s length, counted without building it (asked
+        for every reply a session carries)."""
+        code = len(self.code)
+        if self.code.startswith(("+", "-")):
+            first = code + 2 + (_octets(self.lines[0]) + 1 if self.lines else 0)
+            body = sum(_octets(line) + 2 for line in self.data) + 3 if self.data else 0
+            return first + body + self.payload
+        if not self.lines:
+            return code + 2 + self.payload
+        return sum(code + 3 + _octets(line) for line in self.lines) + self.payload
 
     def __str__(self) -> str:
         if self.local:

@@ -85,6 +85,9 @@ class Session:
         self._lost = pop3.lost if pop else smtp.lost
         self._connect_timeout = pop3.CONNECT_TIMEOUT if pop else smtp.CONNECT_TIMEOUT
         self._faults = world.faults
+        self._faulty = bool(world.faults)  # else no fault needs asking, step by step
+        self._full = world.recorder.detail == "full"  # else protocol steps are not kept
+        self._fast_forward = world.fast_forward
         self._host = world.hosts[server_node]
         self._encrypted = False  # TLS is on: an eavesdropper sees only records
         self._user: str | None = None  # POP3 USER, for what PASS gives away
@@ -99,8 +102,16 @@ class Session:
     # -- waiting and recording -------------------------------------------------------------
 
     def _wait(self, seconds: float, cost: str) -> Events:
+        """``World.wait``, inlined: a session waits several times per exchange."""
         self.costs[cost] += seconds
-        return self.world.wait(seconds)
+        env = self.env
+        if self._fast_forward:
+            at = env._now + seconds  # type: ignore[attr-defined]
+            queue = env._queue  # type: ignore[attr-defined]
+            if not queue or queue[0][0] > at:
+                env._now = at  # type: ignore[attr-defined]
+                return
+        yield env.timeout(seconds)
 
     def _transit(self, src: str, dst: str, nbytes: int, bulk: bool = False) -> float:
         """How long the flight takes if sent now; inf when no path carries it."""
@@ -220,19 +231,21 @@ class Session:
         """The server works on what has just reached it and answers, unless it hangs,
         crashes, or is slower than the client's patience; the replies travel back.
         Returns the replies, or the connection-lost reply when the client gave up."""
-        env, c, s, faults = self.env, self.client, self.server_node, self._faults
-        why = f"no reply within {self._timeout(step):.0f} s"
-        if faults.hangs(s, env.now):
-            return (yield from self._give_up(deadline, why))
-        seconds = work * faults.slowness(s, env.now)
+        env, c, s = self.env, self.client, self.server_node
+        seconds = work
+        if self._faulty:
+            faults = self._faults
+            if faults.hangs(s, env.now):
+                return (yield from self._give_up(deadline, self._no_reply(step)))
+            seconds = work * faults.slowness(s, env.now)
+            if faults.crash_between(s, env.now, env.now + seconds) is not None:
+                return (yield from self._give_up(deadline, self._no_reply(step)))
         done = env.now + seconds
-        if faults.crash_between(s, env.now, done) is not None:
-            return (yield from self._give_up(deadline, why))
         if done > deadline:
             # The server goes on working after the client has hung up: if it commits,
             # the message is now in two places.
             env.process(self._late(step, done, answer, on_server))
-            return (yield from self._give_up(deadline, why))
+            return (yield from self._give_up(deadline, self._no_reply(step)))
         yield from self._wait(seconds, cost)
         replies = answer()
         nbytes = sum(r.size for r in replies) if size is None else size
@@ -241,13 +254,13 @@ class Session:
         if on_server is not None:
             on_server(step, replies, self)
         if self.client_gone:
-            return (yield from self._give_up(deadline, why))
+            return (yield from self._give_up(deadline, self._no_reply(step)))
         sent = env.now
         yield from self._wait(took, back_cost)
         times = (sent, env.now)
         if record is not None:
             record(times, replies)
-        else:
+        elif self._full:
             for reply in replies:
                 self._record(
                     times, s, c, self.protocol, reply.code, reply.code, str(reply), reply.size
@@ -258,6 +271,9 @@ class Session:
                 detail = f"a message of {reply.payload} bytes" if reply.payload else str(reply)
                 self._overhear(times, s, c, kind, detail, reply.size)
         return replies
+
+    def _no_reply(self, step: Step) -> str:
+        return f"no reply within {self._timeout(step):.0f} s"
 
     def _late(
         self, step: Step, at: float, answer: Callable[[], list[Reply]], on_server: Observer | None
@@ -296,7 +312,7 @@ class Session:
         env, c, s, faults = self.env, self.client, self.server_node, self._faults
         start = env.now
         syn = self._transit(c, s, TCP_SYN)
-        if syn == math.inf or faults.crashed(s, start + syn):
+        if syn == math.inf or (self._faulty and faults.crashed(s, start + syn)):
             # Nothing answers the SYN (no route, or a dead machine): SYN retransmissions
             # until the client's connect timeout.
             self._record((start, start), c, s, "tcp", "SYN", "", "SYN (no answer)", TCP_SYN)
@@ -311,7 +327,8 @@ class Session:
             where = f"{self.world.ips[c]} → {self.world.ips[s]} port {step.port}"
             self._overhear((start, env.now), c, s, "connection", where, TCP_SYN)
         # A server without TLS does not listen on the implicit-TLS ports (465, 995).
-        if faults.refuses(s, env.now) or (step.tls and work.tls_version is None):
+        refused = self._faulty and faults.refuses(s, env.now)
+        if refused or (step.tls and work.tls_version is None):
             sent = env.now
             yield from self._wait(self._transit(s, c, TCP_RST), "network")
             self._record(
@@ -328,7 +345,7 @@ class Session:
         sent = env.now
         yield from self._wait(self._transit(c, s, TCP_ACK), "network")
         self._record((sent, env.now), c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
-        if faults.overloaded(s, env.now) and not faults.hangs(s, env.now):
+        if self._faulty and faults.overloaded(s, env.now) and not faults.hangs(s, env.now):
             busy = (
                 Reply("-ERR", ("[SYS/TEMP] Too many connections",))
                 if self.protocol == "pop3"
@@ -370,20 +387,21 @@ class Session:
         times = yield from self._send(nbytes, step.cost, deadline)
         if times is None:
             return [self.dead] * len(step.lines)
-        shown = step.shown or step.lines
-        for line, text in zip(step.lines, shown, strict=True):
-            verb = line.split(" ", 1)[0].upper()
-            self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2)
-            if self._taps:
-                if verb == "USER":
-                    self._user = line.split(" ", 1)[-1]
-                what, detail = read(line, self._user)
-                self._overhear(times, c, s, what, detail, len(line) + 2)
+        if self._full or self._taps:
+            shown = step.shown or step.lines
+            for line, text in zip(step.lines, shown, strict=True):
+                verb = line.split(" ", 1)[0].upper()
+                self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2)
+                if self._taps:
+                    if verb == "USER":
+                        self._user = line.split(" ", 1)[-1]
+                    what, detail = read(line, self._user)
+                    self._overhear(times, c, s, what, detail, len(line) + 2)
         cost = "server" if step.cost == "network" else step.cost
 
         def answer() -> list[Reply]:
             replies = [server.handle(line) for line in step.lines]
-            if self._faults and self._stripped():
+            if self._faulty and self._stripped():
                 replies = [_without_starttls(reply) for reply in replies]
             return replies
 
@@ -422,7 +440,7 @@ class Session:
             )
             if self._taps:
                 self._overhear(times, c, s, "TLS records", flight.client_label, flight.client_bytes)
-            if self._faults.tls_fails(s, self.env.now):
+            if self._faulty and self._faults.tls_fails(s, self.env.now):
                 return (yield from self._tls_alert())
 
             def record(times: tuple[float, float], _: list[Reply], f: tls.Flight = flight) -> None:

@@ -35,6 +35,9 @@ class Faults:
                 self._crashes.setdefault(fault.node, []).append(
                     (fault.at, fault.at + fault.restart)
                 )
+        # What the network must ask about at every flight (most worlds: nothing).
+        self.links_can_fail = any(isinstance(f, LinkDownFault) for f in self.all)
+        self.lossy = any(isinstance(f, LossFault) for f in self.all)
 
     def __bool__(self) -> bool:
         return bool(self.all)

@@ -45,6 +45,9 @@ class Path:
         return 2 * self.latency
 
 
+_UP: frozenset[frozenset[str]] = frozenset()  # no link down
+
+
 class NoRoute(Exception):
     """No network path between two nodes."""
 
@@ -71,17 +74,29 @@ class Topology:
         self._loss_rng: dict[frozenset[str], np.random.Generator] = {}
         self.faults = faults
         self._paths: dict[tuple[str, str, frozenset[frozenset[str]]], Path | None] = {}
+        # Without link faults a path never changes: found by (src, dst) alone.
+        self._fixed: dict[tuple[str, str], Path] | None = (
+            None if faults and faults.links_can_fail else {}
+        )
+        self._lossy = bool(faults and faults.lossy)
         self._core: dict[tuple[str, str, frozenset[frozenset[str]]], tuple[str, ...]] = {}
 
     def path(self, src: str, dst: str, t: float | None = None) -> Path:
         """The lowest-latency path at time ``t`` (avoiding links that are down then)."""
-        down = self.faults.links_down(t) if self.faults and t is not None else frozenset()
+        fixed = self._fixed
+        if fixed is not None:
+            found = fixed.get((src, dst))
+            if found is not None:
+                return found
+        down = self.faults.links_down(t) if self.faults and t is not None else _UP
         key = (src, dst, down)
         if key not in self._paths:
             self._paths[key] = self._path(src, dst, down)
         path = self._paths[key]
         if path is None:
             raise NoRoute(f"no network path from {src} to {dst}")
+        if fixed is not None:
+            fixed[(src, dst)] = path
         return path
 
     def _path(self, src: str, dst: str, down: frozenset[frozenset[str]]) -> Path | None:
@@ -136,7 +151,7 @@ class Topology:
         for a, b in path.jittery:
             jitter = self.graph.edges[a, b]["jitter"]
             time += float(self._rng[frozenset((a, b))].uniform(0.0, jitter))
-        if self.faults and t is not None:
+        if self._lossy and t is not None:
             time += self._retransmissions(path, nbytes, t)
         return time
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import resource
+import sys
 import time
 import tracemalloc
 from typing import Any
@@ -93,6 +95,26 @@ def baseline(shape: list[tuple[float, int, list[float]]], servers: int) -> tuple
     return time.perf_counter() - began, sum(len(w) for _, _, w in shape)
 
 
+def session_floor(shape: list[tuple[float, int, list[float]]], servers: int) -> float:
+    """Bare SimPy with each session as a single wait (one process, one resource request,
+    one timeout of the session's whole length): what a run that keeps only outcomes
+    cannot beat while every session is a SimPy process."""
+    env = simpy.Environment()
+    slots = [simpy.Resource(env, capacity=100) for _ in range(servers)]
+
+    def session(start: float, server: int, length: float) -> Any:
+        yield env.timeout(start)
+        with slots[server].request() as request:
+            yield request
+            yield env.timeout(length)
+
+    for start, server, waits in shape:
+        env.process(session(start, server, sum(waits)))
+    began = time.perf_counter()
+    env.run()
+    return time.perf_counter() - began
+
+
 def shape_of(result: mailsim.Result) -> list[tuple[float, int, list[float]]]:
     """Each session's start, server and exchange durations, as mailsim measured them."""
     events = result.events
@@ -115,13 +137,29 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20, help="per domain")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--detail", choices=("full", "hops", "outcomes"), default="full")
+    parser.add_argument(
+        "--only-time",
+        action="store_true",
+        help="one timed run, peak RSS only: no tracemalloc runs, no baseline (large runs)",
+    )
     args = parser.parse_args()
 
     scenario = validate(world(args.domains, args.users, args.messages))
     gc.collect()
     began = time.perf_counter()
-    result = mailsim.run(scenario, seed=args.seed, detail=args.detail)
+    result = mailsim.run(scenario, seed=args.seed, detail=args.detail, progress=_progress)
     took = time.perf_counter() - began
+    print(file=sys.stderr)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
+    print(f"world: {args.domains} domains × {args.users} users, {len(scenario.nodes)} nodes")
+    n_messages = len(result.copies)
+    summary = result.summary()
+    print(f"mailsim --detail {args.detail}: {n_messages} messages in {took:.2f} s,"
+          f" {n_messages / took:,.0f} messages/s, peak RSS {rss:,.0f} MiB")  # fmt: skip
+    print(f"  retrieved {summary['retrieved']}, delivered {summary['delivered']},"
+          f" in flight {summary['in_flight']}")  # fmt: skip
+    if args.only_time:
+        return
     # Memory in a second run: tracemalloc slows Python down, so it is not timed.
     del result
     gc.collect()
@@ -144,25 +182,30 @@ def main() -> None:
         result = mailsim.run(scenario, seed=args.seed, detail=args.detail)
     # The baseline needs every session's exchanges: take them from a full-detail run.
     full = result if args.detail == "full" else mailsim.run(scenario, seed=args.seed)
-    n_messages = len(result.copies)
     n_events = full.recorder.n_events  # protocol events simulated (recorded or not)
     shape = shape_of(full)
-    base_took, base_events = baseline(shape, len({s for _, s, _ in shape}))
-    summary = result.summary()
-    print(f"world: {args.domains} domains × {args.users} users, {len(scenario.nodes)} nodes")
-    print(f"mailsim --detail {args.detail}: {n_messages} messages, {n_events} protocol events,"
-          f" {len(shape)} sessions in {took:.2f} s")  # fmt: skip
-    print(f"  {n_messages / took:,.0f} messages/s, {n_events / took:,.0f} events/s,"
-          f" peak memory {peak / 2**20:.0f} MiB ({peak / max(n_events, 1):.0f} B per event)")  # fmt: skip
+    servers = len({s for _, s, _ in shape})
+    base_took, base_events = baseline(shape, servers)
+    floor_took = session_floor(shape, servers)
+    print(f"  {n_events} protocol events, {len(shape)} sessions:"
+          f" {n_events / took:,.0f} events/s,"
+          f" traced peak {peak / 2**20:.0f} MiB ({peak / max(n_events, 1):.0f} B per event)")  # fmt: skip
     if args.detail != "outcomes":
         recorded = full.recorder.n_events if args.detail == "full" else len(result.hops)
         print(f"  recorded rows cost {(peak - floor) / max(recorded, 1):.0f} B each (peak"
               f" {peak / 2**20:.0f} MiB − {floor / 2**20:.0f} MiB keeping outcomes only)")  # fmt: skip
-    print(f"  retrieved {summary['retrieved']}, delivered {summary['delivered']},"
-          f" in flight {summary['in_flight']}")  # fmt: skip
     print(f"bare SimPy, same sessions: {base_events} timeouts in {base_took:.2f} s,"
           f" {base_events / base_took:,.0f} events/s")  # fmt: skip
     print(f"ratio mailsim/baseline events/s: {(n_events / took) / (base_events / base_took):.2f}")
+    per_session = floor_took / len(shape)
+    print(f"bare SimPy, each session one wait: {len(shape)} sessions in {floor_took:.2f} s"
+          f" ({per_session * 1e6:.1f} µs each, {len(shape) / n_messages:.1f} per message):"
+          f" 1,000,000 messages of this world ≥ {per_session * len(shape) / n_messages * 1e6:,.0f} s")  # fmt: skip
+
+
+def _progress(now: float, limit: float) -> None:
+    """Simulated time on stderr, so that a long run shows it is moving."""
+    print(f"\r  simulated {now:,.0f} of {limit:,.0f} s", end="", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

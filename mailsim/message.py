@@ -56,7 +56,7 @@ class Report:
     arrival: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a long run keeps every message
 class Message:
     id: str
     sender: str  # "" is the null reverse-path of bounces (RFC 5321 §4.5.5)
@@ -99,7 +99,7 @@ def bounce_message(id: str, report: Report, now: float, delayed: bool = False) -
     return Message(id, "", (original.sender,), size, subject, now, report)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: three or more per copy, all kept
 class Stamp:
     """One Received header's facts (RFC 5321 §4.4)."""
 
@@ -126,7 +126,8 @@ class Stamp:
         )
 
 
-@dataclass(eq=False)  # compared by identity: two copies are never "the same"
+# Compared by identity: two copies are never "the same". Slots: a long run keeps every copy.
+@dataclass(eq=False, slots=True)
 class Copy:
     """One recipient's copy of a message on its way."""
 

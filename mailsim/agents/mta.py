@@ -10,6 +10,7 @@ delivery status notification — unless it is itself a bounce (RFC 5321 §4.5.5)
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 def stamp_protocol(tls: str | None, authenticated: bool, lmtp: bool = False) -> str:
     """``with`` keyword of a Received header (RFC 3848): ESMTP, ESMTPS, ESMTPSA, LMTP…"""
     base = "LMTP" if lmtp else "ESMTP"
-    return base + ("S" if tls else "") + ("A" if authenticated else "")
+    # Interned: every copy's Received stamp keeps one of these few words.
+    return sys.intern(base + ("S" if tls else "") + ("A" if authenticated else ""))
 
 
 class Mta:
@@ -117,7 +119,7 @@ class Mta:
         def check() -> Reply | None:
             verdict = self.world.authenticate(self.host, client, mine[0])
             for copy in mine:
-                copy.authentication = verdict.header
+                copy.authentication = sys.intern(verdict.header)  # the same for many copies
                 copy.folder = "spam" if verdict.action == "spam folder" else "inbox"
             refusal = verdict.reply
             return Reply(refusal[0], (refusal[1],)) if refusal else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
 import zlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -107,7 +108,8 @@ class SmtpServer:
         return handler(line)
 
     def _cmd_ehlo(self, line: str) -> Reply:
-        self.helo = line.split(" ", 1)[1] if " " in line else ""
+        # Interned: every copy's Received stamp keeps it, and clients repeat their names.
+        self.helo = sys.intern(line.split(" ", 1)[1]) if " " in line else ""
         self._reset()
         return Reply("250", tuple(self.capabilities()))
 
@@ -115,7 +117,7 @@ class SmtpServer:
 
     def _cmd_helo(self, line: str) -> Reply:
         """Plain SMTP's greeting (RFC 5321 §4.1.1.1): no extensions offered."""
-        self.helo = line.split(" ", 1)[1] if " " in line else ""
+        self.helo = sys.intern(line.split(" ", 1)[1]) if " " in line else ""
         self._reset()
         return Reply("250", (self.config.host,))
 

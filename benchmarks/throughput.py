@@ -152,7 +152,7 @@ def main() -> None:
     print(file=sys.stderr)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
     print(f"world: {args.domains} domains × {args.users} users, {len(scenario.nodes)} nodes")
-    n_messages = len(result.copies)
+    n_messages = result.n_messages
     summary = result.summary()
     print(f"mailsim --detail {args.detail}: {n_messages} messages in {took:.2f} s,"
           f" {n_messages / took:,.0f} messages/s, peak RSS {rss:,.0f} MiB")  # fmt: skip

@@ -67,7 +67,7 @@ def world_result(world: Any) -> Result:
         version=__version__,
         end_time=world.env.now,
         recorder=world.recorder,
-        copies=world.copies,
+        copies=list(world.copies.values()),
         duplicates=world.duplicates,
         epoch=world.epoch,
     )

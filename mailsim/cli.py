@@ -203,6 +203,10 @@ def _run(args: argparse.Namespace) -> int:
     out = _out_dir(args.out) if args.out else None
     if args.plots and args.detail != "full":
         raise InputError([Problem(args.plots, "--plots", "needs --detail full (the default)")])
+    if args.eml and args.detail == "outcomes":
+        raise InputError(
+            [Problem(args.eml, "--eml", "needs --detail full or hops (outcomes keeps no copies)")]
+        )
     quiet = args.quiet or not sys.stderr.isatty()
     with contextlib.nullcontext(None) if quiet else _clock_bar() as bar:
         result = mailsim.run(scenario, seed=args.seed, detail=args.detail, progress=bar)

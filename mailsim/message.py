@@ -17,6 +17,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime
+from typing import Any
 
 # Where a copy's time goes; the parts add up to its end-to-end delay. "retry" is the time
 # lost to failed attempts and to waiting for the next one.
@@ -151,6 +152,8 @@ class Copy:
     authentication: str | None = None  # the MX's Authentication-Results (RFC 8601)
     folder: str = "inbox"  # "spam" when DMARC's policy is quarantine
     tls_fallback: bool = False  # a TLS handshake failed: the next attempt is plaintext
+    seq: int = -1  # its place among the run's copies (in order of making); -1: a duplicate
+    row: int = -1  # its row among the recorder's finished copies, once it left only that
 
     @property
     def is_duplicate(self) -> bool:
@@ -166,6 +169,18 @@ class Copy:
         rest = now - self.mark - spent
         self.costs[gap] += rest if rest > 1e-9 else 0.0
         self.mark = now
+
+    def outcome(self) -> tuple[Any, ...]:
+        """Its row of the messages table: the columns of ``record.MESSAGE_COLUMNS`` but
+        ``kind`` and ``duplicates`` (which the row's sender and the run's duplicates tell)."""
+        m = self.message
+        end = self.retrieved_at if self.retrieved_at is not None else self.mark
+        return (
+            m.id, m.sender, self.recipient, m.subject, m.size, self.status, self.submitted_at,
+            self.delivered_at, self.retrieved_at, end - self.submitted_at, self.hops,
+            self.reason, self.folder if self.delivered_at is not None else None,
+            self.authentication, *(self.costs[name] for name in COSTS),
+        )  # fmt: skip
 
     def to_email(self, epoch: datetime) -> MimeMessage:
         """The copy as its recipient's mail program sees it (RFC 5322)."""

@@ -33,14 +33,11 @@ def text(result: Result, limit: int = 20, overrides: Sequence[str] = ()) -> str:
         "",
     ]
     hops = result.hops
-    for shown, copy in enumerate(result.copies):
-        if shown >= limit:
-            lines.append(f"… and {len(result.copies) - limit} more (use --json or --out)")
-            break
-        m = copy.message
-        lines.append(f"{m.id}  {m.sender} → {copy.recipient}  “{m.subject}”  {m.size} bytes")
+    shown = result.messages.head(limit)
+    for m in shown.itertuples():
+        lines.append(f"{m.id}  {m.sender} → {m.recipient}  “{m.subject}”  {m.size} bytes")
         mine = hops[
-            (hops["message"] == m.id) & (hops["recipient"] == copy.recipient) & ~hops["duplicate"]
+            (hops["message"] == m.id) & (hops["recipient"] == m.recipient) & ~hops["duplicate"]
         ]
         lines.append(
             f"  {'#':>2}  {'from':<12} {'to':<12} {'protocol':<10} {'start':>11}"
@@ -52,31 +49,37 @@ def text(result: Result, limit: int = 20, overrides: Sequence[str] = ()) -> str:
                 f" {h.start:>10.3f}s {format_duration(h.end - h.start):>10}"
                 f"  {h.tls or '-':<4} {'yes' if h.auth else 'no':<4} {h.outcome}"
             )
-        checked = copy.authentication
+        checked = m.authentication
         if checked and any(f"{check}=none" not in checked for check in ("spf", "dkim", "dmarc")):
             lines.append(f"  Authentication-Results: {checked}")
-        if copy.folder != "inbox":
-            lines.append(f"  put in the {copy.folder} folder (DMARC: p=quarantine)")
-        status = copy.status
-        if status == "retrieved":
-            total = copy.retrieved_at - copy.submitted_at  # type: ignore[operator]
-            lines.append(f"  retrieved after {format_duration(total)}:")
+        if m.folder not in (None, "inbox"):
+            lines.append(f"  put in the {m.folder} folder (DMARC: p=quarantine)")
+        if m.status == "retrieved":
+            lines.append(f"  retrieved after {format_duration(m.retrieved_at - m.submitted_at)}:")
             parts = [
-                f"{COST_LABELS[name]} {format_duration(copy.costs[name])}"
+                f"{COST_LABELS[name]} {format_duration(getattr(m, f'{name}_time'))}"
                 for name in COSTS
-                if copy.costs[name] >= 5e-7
+                if getattr(m, f"{name}_time") >= 5e-7
             ]
             lines.append("    " + " + ".join(parts))
         else:
-            why = f" ({copy.reason})" if copy.reason else ""
-            lines.append(f"  status: {status}{why}")
+            why = f" ({m.reason})" if m.reason else ""
+            lines.append(f"  status: {m.status}{why}")
         for dup in result.duplicates:
-            if dup.duplicate_of is copy and dup.delivered_at is not None:
+            first = dup.duplicate_of
+            if (
+                first is not None
+                and first.seq >= 0  # a second copy of a copy, not of a second copy
+                and (first.message.id, first.recipient) == (m.id, m.recipient)
+                and dup.delivered_at is not None
+            ):
                 lines.append(
                     f"  + a second copy (its 250 was lost on the way) reached the mailbox at"
                     f" {dup.delivered_at:.3f}s"
                 )
         lines.append("")
+    if len(result.messages) > limit:
+        lines.append(f"… and {len(result.messages) - limit} more (use --json or --out)")
     lines += eavesdropping(result, limit)
     lines.append(conservation_line(result))
     return "\n".join(lines)

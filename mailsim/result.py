@@ -6,15 +6,17 @@ Built once from the world's recorder and copies; DataFrames are made on first ac
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 import pandas as pd
 
 from mailsim.message import COSTS, Copy
-from mailsim.record import Recorder
+from mailsim.record import MESSAGE_COLUMNS, Recorder
 from mailsim.scenario import Scenario
 
 
@@ -49,44 +51,35 @@ class Result:
     @cached_property
     def messages(self) -> pd.DataFrame:
         """One row per message and recipient: its final status, times and delay parts."""
-        rows = []
-        for copy in self.copies:
-            m = copy.message
-            end = copy.retrieved_at if copy.retrieved_at is not None else copy.mark
-            row = {
-                "id": m.id,
-                "kind": "bounce" if m.is_bounce else "message",
-                "sender": m.sender,
-                "recipient": copy.recipient,
-                "subject": m.subject,
-                "size": m.size,
-                "status": copy.status,
-                "submitted_at": copy.submitted_at,
-                "delivered_at": copy.delivered_at,
-                "retrieved_at": copy.retrieved_at,
-                "delay": end - copy.submitted_at,
-                "hops": copy.hops,
-                "reason": copy.reason,
-                "duplicates": sum(
-                    1 for d in self.duplicates if d.duplicate_of is copy and d.delivered_at
-                ),
-                "folder": copy.folder if copy.delivered_at is not None else None,
-                "authentication": copy.authentication,
-            }
-            row.update({f"{name}_time": copy.costs[name] for name in COSTS})
-            rows.append(row)
-        columns = [
-            "id", "kind", "sender", "recipient", "subject", "size", "status", "submitted_at",
-            "delivered_at", "retrieved_at", "delay", "hops", "reason", "duplicates", "folder",
-            "authentication", *(f"{name}_time" for name in COSTS),
-        ]  # fmt: skip
-        return pd.DataFrame(rows, columns=columns)
+        rows = self.recorder.finished_rows()
+        rows += [(copy.seq, copy.outcome()) for copy in self.copies]
+        if self.recorder.finished_ids:  # finished rows first, in the order they finished
+            rows.sort(key=itemgetter(0))
+        extra = Counter(
+            d.duplicate_of.seq for d in self.duplicates if d.duplicate_of and d.delivered_at
+        )
+        table = [
+            (row[0], "bounce" if row[1] == "" else "message", *row[1:12], extra[seq], *row[12:])
+            for seq, row in rows
+        ]
+        return pd.DataFrame(table, columns=list(MESSAGE_COLUMNS))
+
+    @property
+    def n_messages(self) -> int:
+        """Rows of :attr:`messages`, without making the table."""
+        return len(self.recorder.finished_ids) + len(self.copies)
 
     def copy(self, message: str, recipient: str | None = None) -> Copy:
         for copy in self.copies:
             if copy.message.id == message and recipient in (None, copy.recipient):
                 return copy
-        raise KeyError(f"no message {message!r}" + (f" to {recipient}" if recipient else ""))
+        to = f" to {recipient}" if recipient else ""
+        if message in self.recorder.finished_ids:
+            raise KeyError(
+                f"message {message!r}{to} finished, and --detail outcomes kept only its row"
+                " in Result.messages: run with detail='hops' or 'full' to keep the copy"
+            )
+        raise KeyError(f"no message {message!r}{to}")
 
     def email(self, message: str, recipient: str | None = None) -> EmailMessage:
         """The RFC 5322 form of a copy, with its Received chain, as its recipient sees it."""
@@ -100,42 +93,39 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of DESIGN.md: messages with their hops, plus provenance."""
-        hops = self.hops
-        out = []
-        for copy in self.copies:
-            mine = hops[
-                (hops["message"] == copy.message.id) & (hops["recipient"] == copy.recipient)
-            ]
-            out.append(
+        journeys: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for h in self.hops.itertuples():
+            journeys.setdefault((h.message, h.recipient), []).append(
                 {
-                    "id": copy.message.id,
-                    "sender": copy.message.sender,
-                    "recipient": copy.recipient,
-                    "status": copy.status,
-                    "reason": copy.reason,
-                    "submitted_at": _num(copy.submitted_at),
-                    "delivered_at": _num(copy.delivered_at),
-                    "retrieved_at": _num(copy.retrieved_at),
-                    "folder": copy.folder if copy.delivered_at is not None else None,
-                    "authentication": copy.authentication,
-                    "delay": {name: _num(copy.costs[name]) for name in COSTS},
-                    "hops": [
-                        {
-                            "index": int(h.index),
-                            "src": h.src,
-                            "dst": h.dst,
-                            "protocol": h.protocol,
-                            "start": _num(h.start),
-                            "end": _num(h.end),
-                            "attempts": int(h.attempts),
-                            "outcome": h.outcome,
-                            "tls": h.tls or None,
-                            "auth": bool(h.auth),
-                        }
-                        for h in mine.itertuples()
-                    ],
+                    "index": int(h.index),
+                    "src": h.src,
+                    "dst": h.dst,
+                    "protocol": h.protocol,
+                    "start": _num(h.start),
+                    "end": _num(h.end),
+                    "attempts": int(h.attempts),
+                    "outcome": h.outcome,
+                    "tls": h.tls or None,
+                    "auth": bool(h.auth),
                 }
             )
+        out = [
+            {
+                "id": m.id,
+                "sender": m.sender,
+                "recipient": m.recipient,
+                "status": m.status,
+                "reason": m.reason,
+                "submitted_at": _num(m.submitted_at),
+                "delivered_at": _num(m.delivered_at),
+                "retrieved_at": _num(m.retrieved_at),
+                "folder": m.folder,
+                "authentication": m.authentication,
+                "delay": {name: _num(getattr(m, f"{name}_time")) for name in COSTS},
+                "hops": journeys.get((m.id, m.recipient), []),
+            }
+            for m in self.messages.itertuples()
+        ]
         return {
             "scenario": self.scenario.name,
             "seed": self.seed,
@@ -152,21 +142,20 @@ class Result:
         """Counts of (message, recipient) by final state, for the messages people sent;
         ``duplicates``: extra copies made by a lost 250; ``bounces_*``: the notifications
         sent back, by their own final state."""
-        mail = [c for c in self.copies if not c.message.is_bounce]
-        bounces = [c for c in self.copies if c.message.is_bounce]
+        frame = self.messages
+        bounce = frame["kind"] == "bounce"
+        mail, bounces = frame.loc[~bounce, "status"], frame.loc[bounce, "status"]
         counts = {"sent": len(mail)}
         for status in ("retrieved", "delivered", "bounced", "expired", "in_flight"):
-            counts[status] = sum(1 for c in mail if c.status == status)
+            counts[status] = int((mail == status).sum())
         counts["duplicates"] = sum(1 for c in self.duplicates if c.delivered_at is not None)
         counts["bounces_sent"] = len(bounces)
         for status in ("retrieved", "delivered", "in_flight"):
-            counts[f"bounces_{status}"] = sum(1 for c in bounces if c.status == status)
-        counts["bounces_undeliverable"] = sum(
-            1 for c in bounces if c.status in ("bounced", "expired")
-        )
+            counts[f"bounces_{status}"] = int((bounces == status).sum())
+        counts["bounces_undeliverable"] = int(bounces.isin(("bounced", "expired")).sum())
         return counts
 
 
 def _num(value: float | None) -> float | None:
     """Seconds rounded to the microsecond: exact enough, and stable in JSON."""
-    return None if value is None else round(float(value), 6)
+    return None if value is None or value != value else round(float(value), 6)  # NaN: None

@@ -52,7 +52,7 @@ class World:
     ) -> None:
         self.scenario = scenario
         self.seed = seed
-        self.env = simpy.Environment()
+        self.env = simpy.Environment(initial_time=0.0)  # times are floats, from the first
         self.fast_forward = fast_forward
         self.faults = Faults(scenario)
         self.network = Topology(scenario, seed, self.faults)
@@ -90,7 +90,11 @@ class World:
             if isinstance(s, PopNode)
         }
         self.clients = {n: MailClient(self, n) for n in scenario.nodes_of("client")}
-        self.copies: list[Copy] = []
+        # Every copy by its seq, but at ``outcomes``, where a finished copy leaves only
+        # its row in the recorder: memory then grows with the messages still on their way.
+        self.copies: dict[int, Copy] = {}
+        self._retire = detail == "outcomes"
+        self._seqs = itertools.count()
         self.duplicates: list[Copy] = []
         self._reports = itertools.count(1)
         self._open = 0  # copies not yet in a terminal state
@@ -277,8 +281,11 @@ class World:
 
     def new_copies(self, message: Message) -> list[Copy]:
         now = self.env.now
-        copies = [Copy(message, rcpt, submitted_at=now, mark=now) for rcpt in message.recipients]
-        self.copies.extend(copies)
+        copies = []
+        for rcpt in message.recipients:
+            copy = Copy(message, rcpt, submitted_at=now, mark=now, seq=next(self._seqs))
+            copies.append(copy)
+            self.copies[copy.seq] = copy
         return copies
 
     def arrive(
@@ -346,6 +353,9 @@ class World:
             # The journey ends here: its last stretch was the failed attempt(s) and waits.
             copy.account(self.env.now, {}, "retry")
         if status in TERMINAL and not copy.is_duplicate:
+            if self._retire:
+                del self.copies[copy.seq]
+                copy.row = self.recorder.finish(copy.seq, copy.outcome())
             self._open -= 1
             self._check_done()
 
@@ -388,6 +398,8 @@ class World:
         auth: bool = False,
     ) -> None:
         copy.hops += 1
+        if copy.row >= 0:  # finished, and downloaded again: its kept row counts the hop
+            self.recorder.finished_hops(copy.row, copy.hops)
         self.recorder.hop(
             copy.message.id, copy.recipient, copy.hops, src, dst, protocol, session,
             start, end, attempts, str(reply) if reply else "", _code(reply), tls or "", auth,

@@ -137,6 +137,22 @@ def test_out_must_be_a_directory(tmp_path, capsys):
     assert lines == [f"mailsim: {blocker}: --out: exists and is not a directory"]
 
 
+def test_eml_files_need_the_copies_that_outcomes_does_not_keep(tmp_path, capsys):
+    argv = [
+        "run",
+        str(SCENARIOS / "classroom.yaml"),
+        "--detail",
+        "outcomes",
+        "--eml",
+        str(tmp_path),
+    ]
+    lines = errors_of(capsys, argv)
+    assert lines == [
+        f"mailsim: {tmp_path}: --eml: needs --detail full or hops (outcomes keeps no copies)"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_same_seed_gives_byte_identical_json(capsys):
     outputs = []
     for _ in range(2):

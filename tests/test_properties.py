@@ -4,6 +4,7 @@ never goes back, the delay parts add up, and the same seed gives the same result
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import pandas as pd
@@ -12,8 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mailsim
+from mailsim import report
 from mailsim.message import COSTS
 from mailsim.scenario import validate
+from mailsim.world import TERMINAL
 from tests.conftest import SCENARIOS
 
 latency = st.floats(min_value=0.0001, max_value=0.08).map(lambda s: f"{s * 1000:.3f}ms")
@@ -272,10 +275,37 @@ def test_every_detail_level_gives_the_same_message_timings(path):
 
 @given(world=faulty_worlds(), seed=st.integers(0, 2**32 - 1))
 def test_detail_levels_agree_on_random_worlds(world, seed):
+    """At ``outcomes`` a finished copy leaves only its row: the messages table, the
+    summary and the JSON messages are the same as when every copy is kept."""
     scenario = validate(world)
-    full = mailsim.run(scenario, seed=seed).messages
-    lean = mailsim.run(scenario, seed=seed, detail="outcomes").messages
-    pd.testing.assert_frame_equal(full, lean)
+    full = mailsim.run(scenario, seed=seed)
+    lean = mailsim.run(scenario, seed=seed, detail="outcomes")
+    pd.testing.assert_frame_equal(full.messages, lean.messages)
+    assert lean.summary() == full.summary()
+    without_hops = [{**m, "hops": []} for m in full.to_dict()["messages"]]
+    assert lean.to_dict()["messages"] == without_hops
+    # What is kept: the copies still on their way, and a row for each of the others.
+    on_their_way = [c for c in full.copies if c.status not in TERMINAL]
+    assert [(c.message.id, c.recipient) for c in lean.copies] == [
+        (c.message.id, c.recipient) for c in on_their_way
+    ]
+    assert lean.n_messages == len(full.copies)
+
+
+def test_a_report_keeping_outcomes_only_tells_every_message_but_its_hops():
+    scenario = mailsim.load(SCENARIOS / "greylisting.yaml")
+    full = report.text(mailsim.run(scenario), limit=1)
+    lean = report.text(mailsim.run(scenario, detail="outcomes"), limit=1)
+    hop_row = re.compile(r"^ +\d+  \S+ +\S+ +(submission|smtp|lmtp|pop3) ")
+    assert lean == "\n".join(line for line in full.splitlines() if not hop_row.match(line))
+    assert "… and 1 more (use --json or --out)" in lean
+
+
+def test_a_finished_copy_kept_as_a_row_says_how_to_keep_it():
+    result = mailsim.run(mailsim.load(SCENARIOS / "classroom.yaml"), detail="outcomes")
+    assert result.copies == []
+    with pytest.raises(KeyError, match="--detail outcomes kept only its row"):
+        result.email("m1")
 
 
 # -- fast-forwarding -------------------------------------------------------------------------

@@ -135,10 +135,17 @@ class Recorder:
         nbytes: int,
     ) -> None:
         """Append one protocol step (the columns of EVENT_COLUMNS, in order)."""
-        e, word = self.events, self._word
+        e, codes = self.events, self._code_of
+        try:  # the texts' codes, looked up in place: this runs for every step
+            texts = (codes[message], codes[src], codes[dst], codes[protocol], codes[step],
+                     codes[code], codes[detail])  # fmt: skip
+        except KeyError:  # a text not seen before
+            word = self._word
+            texts = (word(message), word(src), word(dst), word(protocol), word(step),
+                     word(code), word(detail))  # fmt: skip
         e["time"].append(time)
         e["arrive"].append(arrive)
-        e["message"].append(word(message))
+        e["message"].append(texts[0])
         try:
             e["session"].append(session)
             e["bytes"].append(nbytes)
@@ -148,12 +155,12 @@ class Recorder:
                 e[name] = array("q", e[name][:rows])
             e["session"].append(session)
             e["bytes"].append(nbytes)
-        e["src"].append(word(src))
-        e["dst"].append(word(dst))
-        e["protocol"].append(word(protocol))
-        e["step"].append(word(step))
-        e["code"].append(word(code))
-        e["detail"].append(word(detail))
+        e["src"].append(texts[1])
+        e["dst"].append(texts[2])
+        e["protocol"].append(texts[3])
+        e["step"].append(texts[4])
+        e["code"].append(texts[5])
+        e["detail"].append(texts[6])
 
     def _word(self, text: str) -> int:
         code = self._code_of.get(text)

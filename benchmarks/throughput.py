@@ -8,7 +8,13 @@ and prints messages/s, protocol events/s and peak memory. It then runs a bare Si
 model with the same sessions — one process per session, one resource request per
 session, one timeout per exchange, with the durations mailsim measured — and prints
 the ratio: how much mailsim's protocol logic, recording and bookkeeping cost on top of
-SimPy's own event loop.
+SimPy's own event loop. Last, the same sessions with each one a single wait: the least
+any run of this world can cost while every session is a SimPy process.
+
+    python benchmarks/throughput.py --messages 1000000 --detail outcomes --only-time
+
+times one run and prints its peak RSS, without the slower memory-traced runs and
+baselines (a million messages take about half an hour).
 """
 
 from __future__ import annotations
@@ -115,6 +121,16 @@ def session_floor(shape: list[tuple[float, int, list[float]]], servers: int) -> 
     return time.perf_counter() - began
 
 
+def events_bytes(recorder: Any) -> tuple[int, int]:
+    """Bytes of the recorder's event columns (as allocated) and of its vocabulary of
+    texts (the strings, their list and their index), counted object by object."""
+    arrays = sum(sys.getsizeof(column) for column in recorder.events.values())
+    words = recorder.words
+    vocabulary = sys.getsizeof(words) + sys.getsizeof(recorder._code_of)
+    vocabulary += sum(sys.getsizeof(word) for word in words)
+    return arrays, vocabulary
+
+
 def shape_of(result: mailsim.Result) -> list[tuple[float, int, list[float]]]:
     """Each session's start, server and exchange durations, as mailsim measured them."""
     events = result.events
@@ -167,8 +183,9 @@ def main() -> None:
     result = mailsim.run(scenario, seed=args.seed, detail=args.detail)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    # What the recorded events cost: the peak above that of the same run keeping only
-    # outcomes (the world, the messages and their copies are the same in both).
+    # What the recorded rows cost: the peak above that of the same run keeping only
+    # outcomes (the world and the messages are the same in both; the finished copies,
+    # kept whole at full and hops, are counted with the rows: what those levels keep).
     floor = peak
     if args.detail != "outcomes":
         del result
@@ -194,6 +211,12 @@ def main() -> None:
         recorded = full.recorder.n_events if args.detail == "full" else len(result.hops)
         print(f"  recorded rows cost {(peak - floor) / max(recorded, 1):.0f} B each (peak"
               f" {peak / 2**20:.0f} MiB − {floor / 2**20:.0f} MiB keeping outcomes only)")  # fmt: skip
+    if args.detail == "full":
+        arrays, vocabulary = events_bytes(full.recorder)
+        print(f"  the events table itself: {(arrays + vocabulary) / max(n_events, 1):.0f} B per"
+              f" event ({arrays / max(n_events, 1):.0f} B of columns,"
+              f" {vocabulary / max(n_events, 1):.0f} B of vocabulary: {len(full.recorder.words):,}"
+              " distinct texts)")  # fmt: skip
     print(f"bare SimPy, same sessions: {base_events} timeouts in {base_took:.2f} s,"
           f" {base_events / base_took:,.0f} events/s")  # fmt: skip
     print(f"ratio mailsim/baseline events/s: {(n_events / took) / (base_events / base_took):.2f}")

@@ -33,8 +33,8 @@ def text(result: Result, limit: int = 20, overrides: Sequence[str] = ()) -> str:
         "",
     ]
     hops = result.hops
-    shown = result.messages.head(limit)
-    for m in shown.itertuples():
+    rows = result.message_rows
+    for m in rows[: max(limit, 0)]:
         lines.append(f"{m.id}  {m.sender} → {m.recipient}  “{m.subject}”  {m.size} bytes")
         mine = hops[
             (hops["message"] == m.id) & (hops["recipient"] == m.recipient) & ~hops["duplicate"]
@@ -67,19 +67,14 @@ def text(result: Result, limit: int = 20, overrides: Sequence[str] = ()) -> str:
             lines.append(f"  status: {m.status}{why}")
         for dup in result.duplicates:
             first = dup.duplicate_of
-            if (
-                first is not None
-                and first.seq >= 0  # a second copy of a copy, not of a second copy
-                and (first.message.id, first.recipient) == (m.id, m.recipient)
-                and dup.delivered_at is not None
-            ):
+            if first is not None and first.seq == m.seq and dup.delivered_at is not None:
                 lines.append(
                     f"  + a second copy (its 250 was lost on the way) reached the mailbox at"
                     f" {dup.delivered_at:.3f}s"
                 )
         lines.append("")
-    if len(result.messages) > limit:
-        lines.append(f"… and {len(result.messages) - limit} more (use --json or --out)")
+    if len(rows) > limit:
+        lines.append(f"… and {len(rows) - max(limit, 0)} more (use --json or --out)")
     lines += eavesdropping(result, limit)
     lines.append(conservation_line(result))
     return "\n".join(lines)

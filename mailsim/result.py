@@ -6,7 +6,7 @@ Built once from the world's recorder and copies; DataFrames are made on first ac
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, namedtuple
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import cached_property
@@ -18,6 +18,9 @@ import pandas as pd
 from mailsim.message import COSTS, Copy
 from mailsim.record import MESSAGE_COLUMNS, Recorder
 from mailsim.scenario import Scenario
+
+# One row of the messages table, with ``seq``: the copy's place among the run's copies.
+MessageRow = namedtuple("MessageRow", ["seq", *MESSAGE_COLUMNS])  # type: ignore[misc]
 
 
 @dataclass
@@ -49,8 +52,9 @@ class Result:
         return self.recorder.frame("hops")
 
     @cached_property
-    def messages(self) -> pd.DataFrame:
-        """One row per message and recipient: its final status, times and delay parts."""
+    def message_rows(self) -> list[MessageRow]:
+        """The rows of :attr:`messages` as Python values (None where a time or text is
+        missing), in the order the copies were made; ``seq`` tells copies apart."""
         rows = self.recorder.finished_rows()
         rows += [(copy.seq, copy.outcome()) for copy in self.copies]
         if self.recorder.finished_ids:  # finished rows first, in the order they finished
@@ -58,11 +62,23 @@ class Result:
         extra = Counter(
             d.duplicate_of.seq for d in self.duplicates if d.duplicate_of and d.delivered_at
         )
-        table = [
-            (row[0], "bounce" if row[1] == "" else "message", *row[1:12], extra[seq], *row[12:])
+        return [
+            MessageRow(
+                seq,
+                row[0],
+                "bounce" if row[1] == "" else "message",
+                *row[1:12],
+                extra[seq],
+                *row[12:],
+            )
             for seq, row in rows
         ]
-        return pd.DataFrame(table, columns=list(MESSAGE_COLUMNS))
+
+    @cached_property
+    def messages(self) -> pd.DataFrame:
+        """One row per message and recipient: its final status, times and delay parts."""
+        frame = pd.DataFrame(self.message_rows, columns=list(MessageRow._fields))
+        return frame.drop(columns="seq")
 
     @property
     def n_messages(self) -> int:
@@ -124,7 +140,7 @@ class Result:
                 "delay": {name: _num(getattr(m, f"{name}_time")) for name in COSTS},
                 "hops": journeys.get((m.id, m.recipient), []),
             }
-            for m in self.messages.itertuples()
+            for m in self.message_rows
         ]
         return {
             "scenario": self.scenario.name,
@@ -142,20 +158,21 @@ class Result:
         """Counts of (message, recipient) by final state, for the messages people sent;
         ``duplicates``: extra copies made by a lost 250; ``bounces_*``: the notifications
         sent back, by their own final state."""
-        frame = self.messages
-        bounce = frame["kind"] == "bounce"
-        mail, bounces = frame.loc[~bounce, "status"], frame.loc[bounce, "status"]
+        mail = [m for m in self.message_rows if m.kind == "message"]
+        bounces = [m for m in self.message_rows if m.kind == "bounce"]
         counts = {"sent": len(mail)}
         for status in ("retrieved", "delivered", "bounced", "expired", "in_flight"):
-            counts[status] = int((mail == status).sum())
+            counts[status] = sum(1 for m in mail if m.status == status)
         counts["duplicates"] = sum(1 for c in self.duplicates if c.delivered_at is not None)
         counts["bounces_sent"] = len(bounces)
         for status in ("retrieved", "delivered", "in_flight"):
-            counts[f"bounces_{status}"] = int((bounces == status).sum())
-        counts["bounces_undeliverable"] = int(bounces.isin(("bounced", "expired")).sum())
+            counts[f"bounces_{status}"] = sum(1 for m in bounces if m.status == status)
+        counts["bounces_undeliverable"] = sum(
+            1 for m in bounces if m.status in ("bounced", "expired")
+        )
         return counts
 
 
 def _num(value: float | None) -> float | None:
     """Seconds rounded to the microsecond: exact enough, and stable in JSON."""
-    return None if value is None or value != value else round(float(value), 6)  # NaN: None
+    return None if value is None else round(float(value), 6)

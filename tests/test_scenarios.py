@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 
 import pytest
 
 import mailsim
+from mailsim import report
 from tests.conftest import ROOT, SCENARIOS, shipped
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -61,3 +63,22 @@ def test_scenario_opens_with_a_comment_on_what_to_look_at(path):
     text = path.read_text()
     assert text.startswith("# ")
     assert "What to look at" in text
+
+
+def _no_constant(name: str) -> None:
+    raise AssertionError(f"{name} in the JSON: not JSON")
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_report_and_json_say_none_where_nothing_is_known(path):
+    """A copy without Authentication-Results or folder (a bounce, a message that never
+    reached a checking MX) has None for them, never NaN: the report reads them, and the
+    JSON stays JSON."""
+    result = shipped(path)
+    text = report.text(result, limit=10_000)
+    assert re.search(r"\bnan\b", text) is None
+    messages = json.loads(result.to_json(), parse_constant=_no_constant)["messages"]
+    assert len(messages) == len(result.messages)
+    for m in messages:
+        assert m["folder"] in (None, "inbox", "spam")
+        assert m["authentication"] is None or m["authentication"].split(";")[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+from collections import Counter
 from collections.abc import Callable, Generator
 from datetime import datetime
 from typing import Any
@@ -197,9 +198,15 @@ class World:
             self.env.process(self._send_at(message))
         for g, traffic in enumerate(scenario.traffic):
             recipients = scenario.addresses(traffic.to)
-            for sender in scenario.addresses(traffic.sender):
+            senders = scenario.addresses(traffic.sender)
+            # Ids name the sender by local part ("t1.alice.3"), or by local part and domain
+            # where two of the generator's senders share one (alice@a, alice@b).
+            locals_ = Counter(sender.split("@")[0] for sender in senders)
+            for sender in senders:
+                local, _, domain = sender.partition("@")
+                name = local if locals_[local] == 1 else f"{local}.{domain}"
                 self._generators += 1
-                self.env.process(self._traffic(g, sender, recipients))
+                self.env.process(self._traffic(g, sender, recipients, name))
         for address, user in scenario.accounts.items():
             if user.mailbox:
                 self.env.process(self.clients[user.client].poll(address, user))
@@ -214,10 +221,11 @@ class World:
         yield from self.clients[user.client].submit(message, user)
 
     def _traffic(
-        self, g: int, sender: str, recipients: list[str]
+        self, g: int, sender: str, recipients: list[str], name: str
     ) -> Generator[simpy.Event, Any, None]:
         """Poisson arrivals (following the generator's hourly profile), each to one
-        recipient picked uniformly, never the sender."""
+        recipient picked uniformly, never the sender; ``name`` is the sender's part of
+        the messages' ids."""
         spec = self.scenario.traffic[g]
         rng = stream(self.seed, "traffic", str(g), sender)
         stop = min(spec.stop if spec.stop is not None else np.inf, self.scenario.duration)
@@ -227,7 +235,7 @@ class World:
             rcpt = others[int(rng.integers(len(others)))]
             yield self.env.timeout(at - self.env.now)
             message = Message(
-                f"t{g + 1}.{sender.split('@')[0]}.{n}", sender, (rcpt,), int(spec.size),
+                f"t{g + 1}.{name}.{n}", sender, (rcpt,), int(spec.size),
                 spec.subject, at,
             )  # fmt: skip
             self._open += 1

@@ -95,6 +95,28 @@ traffic:
     assert (messages["sender"] != messages["recipient"]).all()
 
 
+def test_senders_sharing_a_local_part_get_message_ids_of_their_own():
+    branch = OFFICE.replace(
+        "  boss@office.example: {client: pcs, smtp: mail, mailbox: pop}",
+        "  boss@office.example: {client: pcs, smtp: mail, mailbox: pop}\n"
+        "  boss@branch.example: {client: pcs, smtp: mail}",
+    )
+    traffic = """
+traffic:
+  - {from: [boss@office.example, boss@branch.example, staff001@office.example],
+     to: "staff{002..010}@office.example", rate: 6/h, stop: 1h}
+"""
+    messages = mailsim.run(mailsim.loads(branch + traffic, "branch.yaml"), seed=0).messages
+    assert messages["id"].is_unique
+    ids = zip(messages["id"], messages["sender"], strict=True)
+    prefixes = {message.rsplit(".", 1)[0]: sender for message, sender in ids}
+    assert prefixes == {
+        "t1.boss.office.example": "boss@office.example",
+        "t1.boss.branch.example": "boss@branch.example",
+        "t1.staff001": "staff001@office.example",
+    }
+
+
 @pytest.mark.parametrize(
     ("extra", "line"),
     [

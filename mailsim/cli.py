@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from mailsim.errors import InputError, Problem
+from mailsim.files import WriteError
 
 if TYPE_CHECKING:
     from mailsim.sweep import TerminalProgress
@@ -160,31 +161,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for run.json
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "step":
-            return _step(args, sys.stdin, sys.stdout)
-        if args.command == "validate":
-            return _validate(args)
-        if args.command == "plot":
-            return _plot(args)
-        if args.command == "sweep":
-            return _sweep(args)
-        if args.command == "headers":
-            return _headers(args, sys.stdin)
-        return _schema()
+        code = _command(args)
+        sys.stdout.flush()  # a full disk or device shows here, not at exit
+        return code
     except InputError as exc:
         for problem in exc.problems:
             print(f"mailsim: {problem}", file=sys.stderr)
         return 2
+    except WriteError as exc:
+        print(f"mailsim: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # The reader went away (`mailsim step … | head`): stop quietly, as Unix tools do.
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         return 0
+    except OSError as exc:
+        if exc.errno is None or not _is_stdout_error(exc):
+            raise
+        _drop_stdout()
+        print(f"mailsim: standard output: cannot write: {exc.strerror}", file=sys.stderr)
+        return 1
+
+
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return _run(args)
+    if args.command == "step":
+        return _step(args, sys.stdin, sys.stdout)
+    if args.command == "validate":
+        return _validate(args)
+    if args.command == "plot":
+        return _plot(args)
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "headers":
+        return _headers(args, sys.stdin)
+    return _schema()
+
+
+def _is_stdout_error(exc: OSError) -> bool:
+    """An error writing standard output (``> /dev/full``), not some file of ours: the
+    traceback ends in a print or a flush of stdout."""
+    import errno
+
+    return exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG) and not getattr(
+        exc, "filename", None
+    )
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's own flush at exit finds
+    nothing left to write and says nothing."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _clock_bar() -> TerminalProgress:

@@ -198,6 +198,7 @@ class World:
             self.env.process(self._send_at(message))
         for g, traffic in enumerate(scenario.traffic):
             recipients = scenario.addresses(traffic.to)
+            places = {address: i for i, address in enumerate(recipients)}
             senders = scenario.addresses(traffic.sender)
             # Ids name the sender by local part ("t1.alice.3"), or by local part and domain
             # where two of the generator's senders share one (alice@a, alice@b).
@@ -206,7 +207,7 @@ class World:
                 local, _, domain = sender.partition("@")
                 name = local if locals_[local] == 1 else f"{local}.{domain}"
                 self._generators += 1
-                self.env.process(self._traffic(g, sender, recipients, name))
+                self.env.process(self._traffic(g, sender, recipients, places, name))
         for address, user in scenario.accounts.items():
             if user.mailbox:
                 self.env.process(self.clients[user.client].poll(address, user))
@@ -221,18 +222,24 @@ class World:
         yield from self.clients[user.client].submit(message, user)
 
     def _traffic(
-        self, g: int, sender: str, recipients: list[str], name: str
+        self, g: int, sender: str, recipients: list[str], places: dict[str, int], name: str
     ) -> Generator[simpy.Event, Any, None]:
         """Poisson arrivals (following the generator's hourly profile), each to one
         recipient picked uniformly, never the sender; ``name`` is the sender's part of
-        the messages' ids."""
+        the messages' ids. All senders share one list of recipients: picking among the
+        others skips the sender's own place, so memory grows with senders + recipients,
+        not senders × recipients."""
         spec = self.scenario.traffic[g]
         rng = stream(self.seed, "traffic", str(g), sender)
         stop = min(spec.stop if spec.stop is not None else np.inf, self.scenario.duration)
-        others = [r for r in recipients if r != sender] or recipients
+        own = places.get(sender, -1)
+        if len(recipients) == 1:
+            own = -1  # writing only to oneself: the one recipient it is
+        choices = len(recipients) - (own >= 0)
         times = arrivals(rng, spec.rate, spec.start, stop, spec.profile, self._clock)
         for n, at in enumerate(times, start=1):
-            rcpt = others[int(rng.integers(len(others)))]
+            pick = int(rng.integers(choices))
+            rcpt = recipients[pick + (0 <= own <= pick)]
             yield self.env.timeout(at - self.env.now)
             message = Message(
                 f"t{g + 1}.{name}.{n}", sender, (rcpt,), int(spec.size),

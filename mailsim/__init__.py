@@ -7,11 +7,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from mailsim.budget import MAX_MESSAGES
 from mailsim.errors import InputError, ScenarioError
 from mailsim.result import Result
+from mailsim.rng import check_seed
 from mailsim.scenario import Scenario, load, loads
 from mailsim.stepper import Stepper
 from mailsim.sweep import sweep
@@ -32,18 +35,36 @@ __all__ = [
 
 
 def run(
-    scenario: Scenario,
+    scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any],
     seed: int = 0,
     detail: str = "full",
     progress: Callable[[float, float], None] | bool | None = None,
+    *,
+    max_messages: int = MAX_MESSAGES,
 ) -> Result:
-    """Simulate ``scenario`` with ``seed``: a pure function of the two. ``detail`` says
-    what is kept: ``full`` (every protocol step), ``hops`` (one row per mail hop) or
-    ``outcomes`` (one row per message and recipient); the timings are the same.
-    ``progress(now, duration)`` follows the simulated time of a long run;
-    ``progress=True`` shows it as a tqdm bar (a widget in a notebook)."""
+    """Simulate ``scenario`` with ``seed``: a pure function of the two. ``scenario`` is a
+    :class:`Scenario`, a scenario file's path, or a mapping as a file would hold it.
+    ``detail`` says what is kept: ``full`` (every protocol step), ``hops`` (one row per
+    mail hop) or ``outcomes`` (one row per message and recipient); the timings are the
+    same. ``progress(now, duration)`` follows the simulated time of a long run;
+    ``progress=True`` shows it as a tqdm bar (a widget in a notebook).
+
+    A run that would send more than ``max_messages`` messages, or not fit in half of this
+    machine's memory, is refused before it starts (InputError with the estimate, see
+    :mod:`mailsim.budget`)."""
+    from mailsim import budget
     from mailsim.world import World
 
+    scenario = as_scenario(scenario)
+    seed = check_seed(seed)
+    if detail not in DETAILS:
+        raise ValueError(f"detail is one of {', '.join(DETAILS)}, not {detail!r}")
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise TypeError(
+            "progress takes True (a bar), False or None (none), or a function"
+            f" progress(now, duration); not {progress!r}"
+        )
+    budget.check(scenario, f"scenario {scenario.name!r}", detail, max_messages)
     world = World(scenario, seed, detail)
     if progress is True:
         from tqdm.auto import tqdm
@@ -58,6 +79,26 @@ def run(
     else:
         world.run(progress=progress or None)
     return world_result(world)
+
+
+DETAILS = ("full", "hops", "outcomes")
+
+
+def as_scenario(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any]) -> Scenario:
+    """What a user passes as a scenario — a Scenario, a file's path, or a mapping as the
+    file would hold it — as a validated Scenario (ScenarioError if it is not one)."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, str | os.PathLike):
+        return load(scenario)
+    if isinstance(scenario, Mapping):
+        from mailsim.scenario import validate
+
+        return validate(dict(scenario), "<mapping>")
+    raise TypeError(
+        "a scenario is a Scenario (mailsim.load(path)), a scenario file's path, or a"
+        f" mapping as the file would hold it; not {type(scenario).__name__}"
+    )
 
 
 def world_result(world: Any) -> Result:

@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from mailsim.errors import InputError, Problem
 from mailsim.files import WriteError
@@ -25,9 +25,10 @@ PLOTS = ("route", "sequence", "timeline", "delays", "load", "animate")
 
 
 class _Parser(argparse.ArgumentParser):
+    """Option errors as one line, like every other bad input, pointing at the help."""
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(2, f"mailsim: error: {message}\n")
+        self.exit(2, f"mailsim: error: {message} (see: {self.prog} --help)\n")
 
 
 def _whole(minimum: int, name: str = "") -> Callable[[str], int]:
@@ -61,6 +62,18 @@ def _add_set(
     )
 
 
+def _add_max_messages(parser: argparse.ArgumentParser, per: str = "") -> None:
+    from mailsim.budget import MAX_MESSAGES
+
+    parser.add_argument(
+        "--max-messages",
+        type=_whole(1, "--max-messages"),
+        default=MAX_MESSAGES,
+        metavar="N",
+        help=f"refuse a run estimated to send more (default {MAX_MESSAGES:,}){per}",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mailsim",
@@ -88,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--eml", metavar="DIR", help="write each delivered copy as an .eml file")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_max_messages(run)
 
     plot = sub.add_parser(
         "plot", help="draw one figure of a run (PNG, SVG, PDF; animate: GIF or HTML)"
@@ -101,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument(
         "--page", type=int, metavar="N", help="sequence: only page N, at 1280×720 (a projector)"
     )
+    _add_max_messages(plot)
 
     step = sub.add_parser(
         "step", help="step through a run one protocol event at a time (Enter = next)"
@@ -133,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", required=True, metavar="DIR",
                        help="write sweep.csv, runs.csv, sweep.png and run.json here")  # fmt: skip
     sweep.add_argument("--quiet", action="store_true", help="no progress line")
+    _add_max_messages(sweep, " (per run; a sweep may send ten times as many in all)")
     _add_set(sweep, "change a scenario value at every grid point (repeatable)")
 
     validate = sub.add_parser("validate", help="check a scenario file and list every problem")
@@ -229,19 +245,34 @@ def _clock_bar() -> TerminalProgress:
 
 def _run(args: argparse.Namespace) -> int:
     import mailsim
-    from mailsim import report
+    from mailsim import budget, report
+    from mailsim.files import out_dir
 
     scenario = mailsim.load(args.scenario, args.overrides)
-    out = _out_dir(args.out) if args.out else None
+    problems = []
     if args.plots and args.detail != "full":
-        raise InputError([Problem(args.plots, "--plots", "needs --detail full (the default)")])
+        problems.append(Problem(args.plots, "--plots", "needs --detail full (the default)"))
     if args.eml and args.detail == "outcomes":
-        raise InputError(
-            [Problem(args.eml, "--eml", "needs --detail full or hops (outcomes keeps no copies)")]
+        problems.append(
+            Problem(args.eml, "--eml", "needs --detail full or hops (outcomes keeps no copies)")
         )
+    if problems:
+        raise InputError(problems)
+    # Every output is checked before the run: a long simulation is never lost to a typo.
+    out = out_dir(args.out, "--out") if args.out else None
+    plots = out_dir(args.plots, "--plots") if args.plots else None
+    eml = out_dir(args.eml, "--eml") if args.eml else None
+    tables = out is not None or plots is not None
+    budget.check(scenario, args.scenario, args.detail, args.max_messages, tables)
     quiet = args.quiet or not sys.stderr.isatty()
     with contextlib.nullcontext(None) if quiet else _clock_bar() as bar:
-        result = mailsim.run(scenario, seed=args.seed, detail=args.detail, progress=bar)
+        result = mailsim.run(
+            scenario,
+            seed=args.seed,
+            detail=args.detail,
+            progress=bar,
+            max_messages=args.max_messages,
+        )
     if args.json:
         document = result.to_dict()
         if args.overrides:
@@ -249,8 +280,6 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         print(report.text(result, limit=args.limit, overrides=args.overrides))
-    plots = _out_dir(args.plots, "--plots") if args.plots else None
-    eml = _out_dir(args.eml, "--eml") if args.eml else None
     if plots is not None:
         from mailsim.plot.files import save_all
 
@@ -258,52 +287,55 @@ def _run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"\nwrote {', '.join(p.name for p in written)} to {plots}")
     if eml is not None:
-        names = []
-        for copy in result.copies:
-            if copy.delivered_at is not None:
-                name = _safe_name(f"{copy.message.id}-{copy.recipient}.eml")
-                (eml / name).write_bytes(copy.to_email(result.epoch).as_bytes())
-                names.append(name)
+        count = _write_eml(result, eml)
         if not args.json:
-            print(f"\nwrote {len(names)} .eml files to {eml}")
+            print(f"\nwrote {count} .eml files to {eml}")
     if out is not None:
-        result.events.to_csv(out / "events.csv", index=False)
-        result.hops.to_csv(out / "hops.csv", index=False)
-        result.messages.to_csv(out / "messages.csv", index=False)
+        for table in ("events", "hops", "messages"):
+            _write_csv(getattr(result, table), out / f"{table}.csv")
         if not args.json:
             print(f"\nwrote events.csv, hops.csv, messages.csv to {out}")
     return 0
 
 
-def _out_dir(path: str, option: str = "--out") -> Path:
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise InputError([Problem(path, option, "exists and is not a directory")])
+def _write_eml(result: Any, folder: Path) -> int:
+    """Each delivered copy as ``ID-RECIPIENT.eml``; names made safe and unique (``m/1``
+    and ``m?1`` would both be ``m_1``), so the count said is the count written."""
+    from mailsim.files import unique_name, write_bytes
+
+    taken: set[str] = set()
+    count = 0
+    for copy in result.copies:
+        if copy.delivered_at is not None:
+            name = unique_name(f"{copy.message.id}-{copy.recipient}.eml", taken)
+            write_bytes(folder / name, copy.to_email(result.epoch).as_bytes())
+            count += 1
+    return count
+
+
+def _write_csv(table: Any, path: Path) -> None:
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
     except OSError as exc:
-        raise InputError([Problem(path, option, f"cannot create: {exc.strerror}")]) from None
-    return out
-
-
-def _safe_name(name: str) -> str:
-    """A file name made only of safe characters (addresses and ids come from scenarios)."""
-    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)
+        raise WriteError(path, exc.strerror or str(exc)) from None
 
 
 def _plot(args: argparse.Namespace) -> int:
     import mailsim
+    from mailsim import budget
+    from mailsim.files import out_file
     from mailsim.plot.files import ANIMATION_FORMATS, FORMATS, save
 
-    output = Path(args.output)
+    output = out_file(args.output, "-o")
     formats = ANIMATION_FORMATS if args.kind == "animate" else FORMATS
     if output.suffix.lower() not in formats:
         raise InputError(
             [Problem(args.output, "-o", f"unknown format; use one of {', '.join(formats)}")]
         )
-    if not output.parent.is_dir():
-        raise InputError([Problem(args.output, "-o", "the folder does not exist")])
-    result = mailsim.run(mailsim.load(args.scenario, args.overrides), seed=args.seed)
+    scenario = mailsim.load(args.scenario, args.overrides)
+    budget.check(scenario, args.scenario, "full", args.max_messages, tables=True)
+    with contextlib.nullcontext(None) if not sys.stderr.isatty() else _clock_bar() as bar:
+        result = mailsim.run(scenario, seed=args.seed, progress=bar, max_messages=args.max_messages)
     ids = [c.message.id for c in result.copies]
     if args.message is not None and args.message not in ids:
         import difflib
@@ -374,6 +406,7 @@ class _Endless:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from mailsim.files import out_dir
     from mailsim.sweep import TerminalProgress, check, describe, save, sweep
 
     vary: dict[str, list[str]] = {}
@@ -393,15 +426,18 @@ def _sweep(args: argparse.Namespace) -> int:
             vary[key] = parts
     if problems:
         raise InputError(problems)
-    text, _ = check(args.scenario, vary, args.replications, args.overrides)
+    text, _ = check(
+        args.scenario, vary, args.replications, args.overrides, args.detail, args.max_messages
+    )
     client = _dask_client(args.dask) if args.dask else None
-    out = _out_dir(args.out)  # only once the study is known to be sound
+    out = out_dir(args.out, "--out")  # only once the study is known to be sound
     quiet = args.quiet or not sys.stderr.isatty()
     runs: list[dict[str, object]] = []
     with contextlib.nullcontext(None) if quiet else TerminalProgress() as bar:
         table = sweep(
             args.scenario, vary, args.replications, args.seed, overrides=args.overrides,
             workers=args.workers, client=client, detail=args.detail, runs=runs, progress=bar,
+            max_messages=args.max_messages,
         )  # fmt: skip
     if client is not None:
         client.close()

@@ -21,3 +21,13 @@ def spawn_key(*names: str) -> tuple[int, ...]:
 def stream(seed: int, *names: str) -> np.random.Generator:
     """The Generator of the component called ``names`` in the run seeded with ``seed``."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=spawn_key(*names)))
+
+
+def check_seed(seed: object) -> int:
+    """A seed is a whole number, 0 or more (SeedSequence's entropy); anything else is
+    refused here, in words, rather than deep inside numpy."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed is a whole number, 0 or more; not {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed is a whole number, 0 or more; not {seed}")
+    return int(seed)

@@ -56,7 +56,7 @@ def grid(vary: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*vary.values())]
 
 
-Task = tuple[str, str, tuple[str, ...], dict[str, str], int, str]
+Task = tuple[str, str, tuple[str, ...], dict[str, str], int, str, int]
 
 
 def run_once(task: Task) -> dict[str, Any]:
@@ -64,9 +64,10 @@ def run_once(task: Task) -> dict[str, Any]:
     The text travels with the task: a file edited during a long sweep changes nothing."""
     import mailsim
 
-    text, name, fixed, point, seed, detail = task
+    text, name, fixed, point, seed, detail, max_messages = task
     overrides = [*fixed, *(f"{key}={value}" for key, value in point.items())]
-    result = mailsim.run(mailsim.loads(text, name, overrides), seed=seed, detail=detail)
+    scenario = mailsim.loads(text, name, overrides)
+    result = mailsim.run(scenario, seed=seed, detail=detail, max_messages=max_messages)
     return {**point, "seed": seed, **summarise(result)}
 
 
@@ -125,7 +126,7 @@ def table(runs: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
 
 
 def sweep(
-    scenario: str | Path,
+    scenario: str | Path | Any,
     vary: Mapping[str, Sequence[str]],
     replications: int = 10,
     seed: int = 0,
@@ -136,19 +137,36 @@ def sweep(
     detail: str = "hops",
     progress: Callable[[int, int], None] | bool | None = None,
     runs: list[dict[str, Any]] | None = None,
+    max_messages: int | None = None,
 ) -> pd.DataFrame:
-    """Run ``scenario`` at every point of the ``vary`` grid (KEY → values, as for
-    ``--set``), ``replications`` times each; return one row per grid point.
+    """Run ``scenario`` (a scenario file's path, a Scenario or a mapping) at every point of
+    the ``vary`` grid (KEY → list of values, as for ``--set``), ``replications`` times
+    each; return one row per grid point.
 
     ``workers`` processes run the runs (default: all cores; 1 runs them here), or the
     workers of ``client``, a ``dask.distributed.Client``, when one is given (the same
     seeds give the same table either way); ``progress=True`` shows a tqdm bar (in a
-    notebook, a widget), a callable ``progress(done, total)`` is called after each run; ``runs``, if given, receives one
-    dict per run (its seed and numbers). ``detail="outcomes"`` is fastest but cannot
-    count failed attempts (``retries`` is NaN)."""
-    text, points = check(scenario, vary, replications, overrides)
+    notebook, a widget), a callable ``progress(done, total)`` is called after each run;
+    ``runs``, if given, receives one dict per run (its seed and numbers).
+    ``detail="outcomes"`` is fastest but cannot count failed attempts (``retries`` is
+    NaN). A study that cannot finish (see :mod:`mailsim.budget`: ``max_messages`` per
+    run, ten times that in all) is refused before the first run."""
+    from mailsim.rng import check_seed
+
+    seed = check_seed(seed)
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise TypeError(
+            f"progress takes True, False, None or a function progress(done, total); not {progress!r}"
+        )
+    from mailsim.budget import MAX_MESSAGES
+
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    text, points = check(scenario, vary, replications, overrides, detail, max_messages)
+    name = _name(scenario)
+    limit = MAX_MESSAGES if max_messages is None else max_messages
     tasks: list[Task] = [
-        (text, str(scenario), tuple(overrides), point, s, detail)
+        (text, name, tuple(overrides), point, s, detail, limit)
         for point in points
         for s in seeds(seed, replications)
     ]
@@ -174,44 +192,119 @@ def sweep(
     return table(pd.DataFrame(done), list(vary))
 
 
+def _name(scenario: Any) -> str:
+    """How a study's scenario is named in messages and in run.json."""
+    if isinstance(scenario, str | Path):
+        return str(scenario)
+    return f"<scenario {getattr(scenario, 'name', None) or 'mapping'}>"
+
+
+def _text(scenario: Any) -> str:
+    """The scenario as text (its file's, or written out from a Scenario or a mapping):
+    every grid point changes it with ``--set`` and loads it again."""
+    from mailsim.scenario import Scenario, dumps, read
+
+    if isinstance(scenario, str | Path):
+        return read(scenario)
+    if isinstance(scenario, Scenario):
+        return dumps(scenario.model_dump(mode="json", by_alias=True, exclude_unset=True))
+    if isinstance(scenario, Mapping):
+        return dumps(dict(scenario))
+    raise TypeError(
+        "a sweep's scenario is a scenario file's path, a Scenario or a mapping as the file"
+        f" would hold it; not {type(scenario).__name__}"
+    )
+
+
+def _check_vary(vary: Any) -> None:
+    """``vary`` maps each key to a list of values; say so plainly when it does not."""
+    if not isinstance(vary, Mapping):
+        raise TypeError(
+            "vary maps each key to the values to try, e.g. {'duration': ['1h', '2h']};"
+            f" not {vary!r}"
+        )
+    for key, values in vary.items():
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence | set):
+            raise TypeError(
+                f"vary[{key!r}] is {values!r}: give a list of the values to try, e.g."
+                f" {{{key!r}: [{values!r}]}}"
+            )
+    if not vary or not all(vary.values()):
+        raise ValueError("vary needs at least one key with at least one value")
+
+
 def check(
-    scenario: str | Path,
+    scenario: str | Path | Any,
     vary: Mapping[str, Sequence[str]],
     replications: int = 1,
     overrides: Sequence[str] = (),
+    detail: str = "hops",
+    max_messages: int | None = None,
 ) -> tuple[str, list[dict[str, str]]]:
-    """Before any run starts, every grid point must load: a typo fails at once, naming
-    it (``--vary`` for a varied key, ``--set`` for a fixed one). Returns the scenario's
-    text and the grid."""
+    """Before any run starts, every grid point must load, and the study must be one that
+    can finish: a typo fails at once, naming it (``--vary`` for a varied key, ``--set``
+    for a fixed one), and so does a study too large to run. Returns the scenario's text
+    and the grid."""
     import mailsim
+    from mailsim import budget
     from mailsim.errors import InputError, Problem
-    from mailsim.scenario import override_paths, read
+    from mailsim.scenario import override_paths
 
+    if isinstance(replications, bool) or not isinstance(replications, int):
+        raise TypeError(f"replications is a whole number, 1 or more; not {replications!r}")
     if replications < 1:
         raise ValueError("replications must be at least 1")
-    if not vary or not all(vary.values()):
-        raise ValueError("vary needs at least one key with at least one value")
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    _check_vary(vary)
+    limit = budget.MAX_MESSAGES if max_messages is None else max_messages
+    name = _name(scenario)
+    points_count = math.prod(len(values) for values in vary.values())
+    if points_count > budget.MAX_GRID_POINTS:
+        raise InputError(
+            [
+                Problem(
+                    "--vary",
+                    ", ".join(vary),
+                    f"{points_count:,} grid points (the values multiply out); at most"
+                    f" {budget.MAX_GRID_POINTS:,}: vary fewer values at a time",
+                )
+            ]
+        )
+    if points_count * replications > budget.MAX_RUNS:
+        raise InputError(
+            [
+                Problem(
+                    "--replications",
+                    str(replications),
+                    f"{points_count:,} grid points × {replications:,} replications is"
+                    f" {points_count * replications:,} runs; at most {budget.MAX_RUNS:,}",
+                )
+            ]
+        )
     problems = [
         Problem("--vary", key, f"{value!r} is listed twice: each grid point is run once")
         for key, values in vary.items()
-        for value in sorted({v for v in values if list(values).count(v) > 1})
+        for value in sorted({str(v) for v in values if list(values).count(v) > 1})
     ]
     if problems:
         raise InputError(problems)
-    text = read(scenario)
+    text = _text(scenario)
     fixed = [o.partition("=")[0].strip() for o in overrides]
-    where = override_paths(text, str(scenario), [*vary, *fixed])
+    where = override_paths(text, name, [*vary, *fixed])
     problems += _same_value_twice(list(vary), fixed, where)
     if problems:
         raise InputError(problems)
     varied = {where[key] for key in vary if key in where}
     points = grid(vary)
     seen: set[str] = set()
+    messages = 0.0
     for point in points:
         try:
-            mailsim.loads(
-                text, str(scenario), [*overrides, *(f"{k}={v}" for k, v in point.items())]
+            loaded = mailsim.loads(
+                text, name, [*overrides, *(f"{k}={v}" for k, v in point.items())]
             )
+            messages += budget.check(loaded, name, detail, limit).messages * replications
         except InputError as exc:
             for problem in exc.problems:
                 if problem.file == "--set" and (problem.key in varied or problem.key in point):
@@ -221,6 +314,19 @@ def check(
                     problems.append(problem)
     if problems:
         raise InputError(problems)
+    if messages > budget.SWEEP_FACTOR * limit:
+        raise InputError(
+            [
+                Problem(
+                    name,
+                    "",
+                    f"this study would send about {budget.rounded(messages)} messages in"
+                    f" {len(points) * replications:,} runs, more than"
+                    f" {budget.SWEEP_FACTOR * limit:,} in all: fewer replications or grid"
+                    " points, or allow more with --max-messages (per run)",
+                )
+            ]
+        )
     return text, points
 
 
@@ -282,9 +388,10 @@ def _execute(tasks: list[Any], workers: int | None) -> Iterable[dict[str, Any]]:
 class TerminalProgress:
     """A rich progress bar on standard error (runs done, elapsed, time left), for the
     command line; use as a context manager and pass the object as ``progress``. With
-    ``count=False`` it shows a percentage instead of "done/total" (simulated time)."""
+    ``count=False`` it shows a percentage instead of "done/total" (simulated time). It
+    appears only once the work has lasted ``delay`` seconds: a quick run prints nothing."""
 
-    def __init__(self, what: str = "runs", count: bool = True) -> None:
+    def __init__(self, what: str = "runs", count: bool = True, delay: float = 1.0) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -301,18 +408,29 @@ class TerminalProgress:
             console=Console(stderr=True), transient=not count,
         )  # fmt: skip
         self._task: Any = None
+        self._delay = delay
+        self._since = 0.0
+        self._shown = False
 
     def __enter__(self) -> TerminalProgress:
-        self._bar.start()
+        import time
+
+        self._since = time.monotonic()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
+        if self._shown:
+            self._bar.stop()
 
     def __call__(self, done: float, total: float) -> None:
+        import time
+
         if self._task is None:
             self._task = self._bar.add_task("", total=total)
         self._bar.update(self._task, completed=done)
+        if not self._shown and time.monotonic() - self._since >= self._delay:
+            self._bar.start()
+            self._shown = True
 
 
 def save(
@@ -331,20 +449,25 @@ def save(
     import platform
     from importlib import metadata
 
+    from mailsim.files import WriteError, write_text
     from mailsim.plot.files import save_curve
 
     written = []
     try:
-        import pyarrow  # noqa: F401
+        try:
+            import pyarrow  # noqa: F401
 
-        path = out / "sweep.parquet"
-        table.to_parquet(path, index=False)
-    except ImportError:
-        path = out / "sweep.csv"
-        table.to_csv(path, index=False)
+            path = out / "sweep.parquet"
+            table.to_parquet(path, index=False)
+        except ImportError:
+            path = out / "sweep.csv"
+            table.to_csv(path, index=False)
+        written.append(path)
+        path = out / "runs.csv"
+        pd.DataFrame(runs).to_csv(path, index=False)
+    except OSError as exc:
+        raise WriteError(path, exc.strerror or str(exc)) from None
     written.append(path)
-    pd.DataFrame(runs).to_csv(out / "runs.csv", index=False)
-    written.append(out / "runs.csv")
     written.append(save_curve(table, list(vary), out / "sweep.png"))
     versions = {"python": platform.python_version()}
     for package in ("mailsim", "simpy", "numpy", "pandas", "networkx", "pydantic"):
@@ -364,7 +487,7 @@ def save(
         "versions": versions,
         "command": shlex.join(["mailsim", *command]),
     }
-    (out / "run.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_text(out / "run.json", json.dumps(record, indent=2) + "\n")
     written.append(out / "run.json")
     return written
 

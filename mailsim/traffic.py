@@ -63,3 +63,29 @@ def arrivals(
             return
         if flat or rng.random() < hourly[int((clock + at) % 86400 // 3600)]:
             yield at
+
+
+def expected_count(
+    rate: float,
+    start: float,
+    stop: float,
+    profile: str | Sequence[float] = "flat",
+    clock: float = 0.0,
+) -> float:
+    """How many arrivals :func:`arrivals` yields on average in [start, stop): ``rate``
+    times the integral of the hourly weights over the window (exact, hour by hour)."""
+    if stop <= start:
+        return 0.0
+    hourly = weights(profile)
+    prefix = [0.0]
+    for weight in hourly:
+        prefix.append(prefix[-1] + weight * 3600)
+
+    def integral(t: float) -> float:
+        """∫ weight from local midnight of day 0 to local time ``t``."""
+        days, rest = divmod(t, 86400)
+        hour, into = divmod(rest, 3600)
+        h = int(hour)
+        return days * prefix[24] + prefix[h] + hourly[h] * into
+
+    return rate * (integral(clock + stop) - integral(clock + start))

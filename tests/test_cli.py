@@ -134,7 +134,7 @@ def test_bad_options_exit_2(capsys, argv, fragment):
 def test_out_must_be_a_directory(tmp_path, capsys):
     blocker = write(tmp_path, "x", "file.txt")
     lines = errors_of(capsys, ["run", str(SCENARIOS / "classroom.yaml"), "--out", str(blocker)])
-    assert lines == [f"mailsim: {blocker}: --out: exists and is not a directory"]
+    assert lines == [f"mailsim: {blocker}: --out: exists and is not a folder"]
 
 
 def test_eml_files_need_the_copies_that_outcomes_does_not_keep(tmp_path, capsys):

@@ -273,10 +273,14 @@ def test_slow_server_waiting_grows_faster_than_the_scan_and_a_second_process_cur
 def test_progress_bars_count_the_runs(capsys):
     mailsim.sweep(CLASSROOM, {BACKBONE: ["10ms", "20ms"]}, 2, workers=1, progress=True)
     assert "4/4" in capsys.readouterr().err  # tqdm: a notebook widget, or text here
-    with TerminalProgress() as bar:  # rich, for the command line
+    with TerminalProgress(delay=0) as bar:  # rich, for the command line
         bar(1, 2)
         bar(2, 2)
     assert "2/2" in capsys.readouterr().err
+    with TerminalProgress() as bar:  # work done within a second shows no bar at all
+        bar(1, 2)
+        bar(2, 2)
+    assert capsys.readouterr().err == ""
 
 
 def test_vary_values_may_hold_commas_inside_brackets(tmp_path, capsys):

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import mailsim
+from mailsim import report
 from mailsim.scenario import validate
 from tests.conftest import SCENARIOS
 
@@ -186,6 +187,19 @@ def test_a_timeout_after_the_dot_makes_a_duplicate():
     steps = result.events[result.events["session"] == dup.duplicated_in]
     assert "message" in set(steps["step"])
     assert not ((steps["step"] == "250") & steps["detail"].str.contains("queued")).any()
+    # Reported as a second copy of m1, not as a message of its own.
+    assert len(result.messages) == 1
+    assert dup.duplicate_of is not None
+    assert dup.duplicate_of.message.id == "m1"
+    text = report.text(result)
+    assert text.count("\nm1  ") + text.startswith("m1  ") == 1
+    assert "  + a second copy (its 250 was lost on the way) reached the mailbox at" in text
+    assert text.endswith(
+        "sent 1 = retrieved 1 + delivered 0 + bounced 0 + expired 0 + in flight 0 (duplicates 1)"
+    )
+    document = result.to_dict()
+    assert [m["id"] for m in document["messages"]] == ["m1"]
+    assert document["summary"]["duplicates"] == 1
 
 
 def test_a_slow_server_within_the_timeout_makes_no_duplicate():

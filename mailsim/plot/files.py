@@ -3,12 +3,14 @@ back to its Agg backend without a display)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 
 from mailsim import plot
+from mailsim.files import WriteError, unique_name, write_bytes, write_text
 from mailsim.plot.delays import MANY
 from mailsim.plot.sequence import pages
 from mailsim.result import Result
@@ -20,36 +22,43 @@ ANIMATION_FORMATS = (".gif", ".html")
 def save(
     result: Result, kind: str, path: Path, message: str | None = None, page: int | None = None
 ) -> Path:
+    """Draw one figure into ``path``; WriteError (exit code 1) when it cannot be written."""
     if kind == "animate":
         from matplotlib.animation import PillowWriter
 
         animation = plot.animate(result, message)
         if path.suffix.lower() == ".html":
-            path.write_text(animation.to_jshtml(), encoding="utf-8")
+            write_text(path, animation.to_jshtml())
         else:
-            animation.save(path, writer=PillowWriter(fps=8), dpi=60)
+            try:
+                animation.save(path, writer=PillowWriter(fps=8), dpi=60)
+            except OSError as exc:
+                raise WriteError(path, exc.strerror or str(exc)) from None
         return path
     draw = getattr(plot, kind)
     if kind == "sequence":
         ax = draw(result, message, page=page)
     else:
         ax = draw(result, message) if kind in ("route", "delays") else draw(result)
-    try:
-        ax.figure.savefig(path, dpi=100)
-    finally:
-        plt.close(ax.figure)
+    _write_figure(ax.figure, path)
     return path
+
+
+def _write_figure(figure: Any, path: Path) -> None:
+    """The figure rendered in memory, then written: a full disk is one clear error."""
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, dpi=100, format=path.suffix.lstrip(".").lower() or "png")
+    finally:
+        plt.close(figure)
+    write_bytes(path, buffer.getvalue())
 
 
 def save_curve(table: Any, keys: list[str], path: Path) -> Path:
     """A sweep's curve with its confidence band (see :func:`mailsim.plot.delays.curve`)."""
     from mailsim.plot.delays import curve
 
-    ax = curve(table, keys)
-    try:
-        ax.figure.savefig(path, dpi=100)
-    finally:
-        plt.close(ax.figure)
+    _write_figure(curve(table, keys).figure, path)
     return path
 
 
@@ -68,8 +77,9 @@ def save_all(result: Result, folder: Path) -> list[Path]:
         for page in range(1, pages(result) + 1):
             written.append(save(result, "sequence", folder / f"sequence-page{page}.png", page=page))
     ids = list(dict.fromkeys(c.message.id for c in result.copies))
+    taken = {path.name.lower() for path in written}
     for message in ids[1 : PER_MESSAGE + 1]:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in message)
         for kind in ("route", "sequence"):
-            written.append(save(result, kind, folder / f"{kind}-{safe}.png", message))
+            name = unique_name(f"{kind}-{message}.png", taken)  # m/1 and m?1: two files
+            written.append(save(result, kind, folder / name, message))
     return written

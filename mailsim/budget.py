@@ -38,6 +38,8 @@ MAX_RUNS = 100_000
 MAX_GRID_POINTS = 1_000
 # A sweep may send this many times --max-messages in all, over all its runs.
 SWEEP_FACTOR = 10
+# Worker processes of a sweep per core: more only take turns, and each holds a run.
+WORKERS_PER_CORE = 4
 
 # Costs measured on the project's 2-core machine (benchmarks/README.md, 2026-12-01; the
 # busy office for memory): CPU per session at outcomes (2.14 s / 8,857 sessions), a

@@ -407,7 +407,7 @@ class _Endless:
 
 def _sweep(args: argparse.Namespace) -> int:
     from mailsim.files import out_dir
-    from mailsim.sweep import TerminalProgress, check, describe, save, sweep
+    from mailsim.sweep import TerminalProgress, check, check_workers, describe, save, sweep
 
     vary: dict[str, list[str]] = {}
     problems = []
@@ -426,9 +426,11 @@ def _sweep(args: argparse.Namespace) -> int:
             vary[key] = parts
     if problems:
         raise InputError(problems)
-    text, _ = check(
+    text, points = check(
         args.scenario, vary, args.replications, args.overrides, args.detail, args.max_messages
     )
+    if not args.dask:
+        check_workers(args.workers, len(points) * args.replications)
     client = _dask_client(args.dask) if args.dask else None
     out = out_dir(args.out, "--out")  # only once the study is known to be sound
     quiet = args.quiet or not sys.stderr.isatty()

@@ -163,6 +163,7 @@ def sweep(
     if isinstance(overrides, str):
         overrides = [overrides]
     text, points = check(scenario, vary, replications, overrides, detail, max_messages)
+    workers = check_workers(workers, len(points) * replications) if client is None else None
     name = _name(scenario)
     limit = MAX_MESSAGES if max_messages is None else max_messages
     tasks: list[Task] = [
@@ -371,6 +372,37 @@ def _on_dask(client: Any, tasks: list[Task]) -> Iterable[dict[str, Any]]:
         while ready < len(results) and results[ready] is not None:
             yield results[ready]  # type: ignore[misc]
             ready += 1
+
+
+def check_workers(workers: int | None, runs: int) -> int:
+    """How many processes run a study's ``runs``: ``workers``, or every core; never more
+    than there are runs, and at most four a core — each process holds a whole run in
+    memory, and more processes than cores only take turns."""
+    import os
+
+    from mailsim import budget
+    from mailsim.errors import InputError, Problem
+
+    cores = os.cpu_count() or 1
+    if workers is None:
+        return max(1, min(cores, runs))
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise TypeError(f"workers is a whole number, 1 or more; not {workers!r}")
+    if workers < 1:
+        raise ValueError(f"workers is a whole number, 1 or more; not {workers}")
+    if workers > budget.WORKERS_PER_CORE * cores:
+        raise InputError(
+            [
+                Problem(
+                    "--workers",
+                    str(workers),
+                    f"this machine has {cores} cores: at most"
+                    f" {budget.WORKERS_PER_CORE * cores} processes (more only take turns"
+                    " and each holds a run in memory)",
+                )
+            ]
+        )
+    return min(workers, runs)
 
 
 def _execute(tasks: list[Any], workers: int | None) -> Iterable[dict[str, Any]]:

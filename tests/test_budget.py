@@ -195,3 +195,20 @@ def test_ten_thousand_users_writing_to_each_other_fit(tmp_path):
     assert 250 < len(sent) < 420  # 20,000 × 1/h × 1 min = 333 expected
     assert all(m["sender"] != m["recipient"] for m in sent)
     within(run)
+
+
+def test_more_sweep_processes_than_four_a_core_are_refused(tmp_path):
+    import os
+
+    cores = os.cpu_count() or 1
+    refused(
+        command(
+            "sweep", SCENARIOS / "classroom.yaml", "--vary",
+            "links.r-school/r-home.latency=10ms,20ms", "--workers", str(4 * cores + 1),
+            "--out", tmp_path / "out",
+        ),
+        f"--workers: {4 * cores + 1}: this machine has {cores} cores: at most {4 * cores}"
+        " processes",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="workers is a whole number, 1 or more; not 0"):
+        mailsim.sweep(SCENARIOS / "classroom.yaml", {"duration": ["1h"]}, 1, workers=0)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailsim.budget import MAX_MESSAGES
 from mailsim.errors import InputError, ScenarioError
-from mailsim.result import Result
-from mailsim.rng import check_seed
-from mailsim.scenario import Scenario, load, loads
-from mailsim.stepper import Stepper
-from mailsim.sweep import sweep
+from mailsim.sweep import sweep  # the function; its module imports pandas when it runs
+
+if TYPE_CHECKING:
+    from mailsim.result import Result
+    from mailsim.scenario import Scenario, load, loads
+    from mailsim.stepper import Stepper
 
 __version__ = "0.1.0"
 __all__ = [
@@ -32,6 +33,30 @@ __all__ = [
     "run",
     "sweep",
 ]
+
+# Imported on first use: ``mailsim --help`` or ``mailsim validate`` need neither pandas
+# nor SimPy, and a student waits for every command.
+_LAZY = {
+    "Result": "mailsim.result",
+    "Scenario": "mailsim.scenario",
+    "load": "mailsim.scenario",
+    "loads": "mailsim.scenario",
+    "Stepper": "mailsim.stepper",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mailsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def run(
@@ -53,6 +78,7 @@ def run(
     machine's memory, is refused before it starts (InputError with the estimate, see
     :mod:`mailsim.budget`)."""
     from mailsim import budget
+    from mailsim.rng import check_seed
     from mailsim.world import World
 
     scenario = as_scenario(scenario)
@@ -87,13 +113,13 @@ DETAILS = ("full", "hops", "outcomes")
 def as_scenario(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any]) -> Scenario:
     """What a user passes as a scenario — a Scenario, a file's path, or a mapping as the
     file would hold it — as a validated Scenario (ScenarioError if it is not one)."""
+    from mailsim.scenario import Scenario, load, validate
+
     if isinstance(scenario, Scenario):
         return scenario
     if isinstance(scenario, str | os.PathLike):
         return load(scenario)
     if isinstance(scenario, Mapping):
-        from mailsim.scenario import validate
-
         return validate(dict(scenario), "<mapping>")
     raise TypeError(
         "a scenario is a Scenario (mailsim.load(path)), a scenario file's path, or a"
@@ -102,6 +128,8 @@ def as_scenario(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any])
 
 
 def world_result(world: Any) -> Result:
+    from mailsim.result import Result
+
     return Result(
         scenario=world.scenario,
         seed=world.seed,

@@ -21,10 +21,12 @@ import math
 import os
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mailsim.errors import InputError, Problem
-from mailsim.scenario import Scenario
-from mailsim.traffic import expected_count, seconds_into_day
+
+if TYPE_CHECKING:
+    from mailsim.scenario import Scenario
 
 # A million messages: the largest run measured (27 min and 346 MiB at --detail outcomes,
 # benchmarks/README.md); more is refused unless asked for with --max-messages.
@@ -119,6 +121,8 @@ def _seconds(value: float) -> str:
 def estimate(scenario: Scenario, detail: str = "full", tables: bool = False) -> Estimate:
     """The work of running ``scenario`` at ``detail``; ``tables``: the events, hops and
     messages tables will be built (``--out``, ``--plots``)."""
+    from mailsim.traffic import expected_count, seconds_into_day
+
     duration = scenario.duration
     clock = seconds_into_day(scenario.start)
     messages = float(len(scenario.messages))

@@ -18,10 +18,11 @@ import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: `import mailsim` stays quick
+    import numpy as np
+    import pandas as pd
 
 # Per run: what a what-if question asks about. "transfer" is submission to delivery into
 # the recipient's mailbox (no poll wait): the part latency and server speed act on;
@@ -46,6 +47,8 @@ T975 = {
 
 def seeds(seed: int, replications: int) -> list[int]:
     """One run seed per replication, the same at every grid point."""
+    import numpy as np
+
     children = np.random.SeedSequence(seed).spawn(replications)
     return [int(child.generate_state(1)[0]) for child in children]
 
@@ -74,6 +77,8 @@ def run_once(task: Task) -> dict[str, Any]:
 def summarise(result: Any) -> dict[str, float]:
     """The numbers of one run (see METRICS); delays in seconds, over retrieved copies.
     Failed attempts are counted from the hop table: NaN when the run kept outcomes only."""
+    import numpy as np
+
     messages = result.messages
     sent = messages[messages["kind"] == "message"]
     retrieved = sent[sent["retrieved_at"].notna()]
@@ -97,6 +102,8 @@ def summarise(result: Any) -> dict[str, float]:
 
 def confidence(values: np.ndarray) -> tuple[float, float, float]:
     """Mean and its 95 % confidence interval (Student's t) of independent replications."""
+    import numpy as np
+
     values = values[~np.isnan(values)]
     n = len(values)
     if n == 0:
@@ -113,6 +120,8 @@ def confidence(values: np.ndarray) -> tuple[float, float, float]:
 def table(runs: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """One row per grid point: each metric's mean over the replications, with ``_lo``
     and ``_hi`` columns for its 95 % confidence interval, and ``runs``."""
+    import pandas as pd
+
     rows = []
     for point, group in runs.groupby(list(keys), sort=False):
         point = point if isinstance(point, tuple) else (point,)
@@ -151,6 +160,8 @@ def sweep(
     ``detail="outcomes"`` is fastest but cannot count failed attempts (``retries`` is
     NaN). A study that cannot finish (see :mod:`mailsim.budget`: ``max_messages`` per
     run, ten times that in all) is refused before the first run."""
+    import pandas as pd
+
     from mailsim.rng import check_seed
 
     seed = check_seed(seed)
@@ -480,6 +491,8 @@ def save(
     import json
     import platform
     from importlib import metadata
+
+    import pandas as pd
 
     from mailsim.files import WriteError, write_text
     from mailsim.plot.files import save_curve

@@ -1,5 +1,5 @@
 """The ``mailsim`` command run as a user runs it, with what it cost: exit code, output,
-wall time and peak memory (the child's maximum resident set, from ``wait4``).
+wall time and peak memory (the peak resident set of the child, as it reports it).
 
 Bad input must end in one clean line per problem, exit code 2 (1 for a real I/O
 failure), no traceback, under :data:`MEMORY_MB` and :data:`SECONDS`. The child's address
@@ -10,7 +10,6 @@ the machine down.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,8 +38,21 @@ class Run:
         return self.err.splitlines()
 
 
-def _cap() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (_ADDRESS_SPACE, _ADDRESS_SPACE))
+# The child measures itself: VmHWM is the peak resident set of the program it became
+# (a fork's or vfork's child would otherwise inherit the test process's own peak, which
+# ru_maxrss keeps across exec). It also caps its address space before anything loads.
+_CHILD = """\
+import atexit, os, resource, runpy, sys
+resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
+def peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["MAILSIM_PEAK_FILE"], "w") as out:
+        out.write(kib)
+atexit.register(peak)
+sys.argv[0] = "mailsim"
+runpy.run_module("mailsim", run_name="__main__", alter_sys=True)
+"""
 
 
 def mailsim(
@@ -52,18 +64,22 @@ def mailsim(
 ) -> Run:
     """``python -m mailsim ARGS``; ``stdin`` is bytes or an open file, ``stdout`` an
     open file to write to instead of a pipe (``/dev/full``)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "COLUMNS": "100"}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as peak,
+    ):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "COLUMNS": "100"}
+        env["MAILSIM_PEAK_FILE"] = peak.name
         feed = subprocess.PIPE if isinstance(stdin, bytes) else (stdin or subprocess.DEVNULL)
         started = time.perf_counter()
         child = subprocess.Popen(
-            [sys.executable, "-m", "mailsim", *map(str, args)],
+            [sys.executable, "-c", _CHILD.format(cap=_ADDRESS_SPACE), *map(str, args)],
             stdin=feed,
             stdout=stdout or out,
             stderr=err,
             cwd=cwd or ROOT,
             env=env,
-            preexec_fn=_cap,  # the child runs no threads before exec
         )
         if isinstance(stdin, bytes):
             assert child.stdin is not None
@@ -72,26 +88,24 @@ def mailsim(
                 child.stdin.close()
             except BrokenPipeError:
                 pass  # it stopped reading: what a bounded reader does
-        deadline = started + timeout
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                child.kill()
-                pid, status, usage = os.wait4(child.pid, 0)
-                raise AssertionError(f"mailsim {' '.join(map(str, args))} ran over {timeout} s")
-            time.sleep(0.01)
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            raise AssertionError(
+                f"mailsim {' '.join(map(str, args))} ran over {timeout} s"
+            ) from None
         seconds = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        measured = peak.read().strip()
         return Run(
             code=child.returncode,
             out=out.read().decode("utf-8", "replace"),
             err=err.read().decode("utf-8", "replace"),
             seconds=seconds,
-            peak_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+            peak_mb=int(measured) / 1024 if measured else float("inf"),  # KiB
         )
 
 

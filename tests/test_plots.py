@@ -144,7 +144,7 @@ def test_cli_plot_one_figure(tmp_path, capsys):
         (["--message", "m9"], "--message: no message 'm9' (messages: m1)"),
         (["--message", "m1x"], "--message: no message 'm1x'; did you mean 'm1'?"),
         (["-o", "x.gif"], "-o: unknown format; use one of .png, .svg, .pdf"),
-        (["-o", "/no/such/folder/x.png"], "-o: the folder does not exist"),
+        (["-o", "/no/such/folder/x.png"], "-o: the folder '/no/such/folder' does not exist"),
     ],
 )
 def test_cli_plot_bad_options_exit_2(tmp_path, capsys, argv, fragment):

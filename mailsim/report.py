@@ -3,8 +3,14 @@ and the line that accounts for every message."""
 
 from __future__ import annotations
 
+import io
+import shutil
+import textwrap
 from collections.abc import Sequence
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 from mailsim.eavesdrop import summary
 from mailsim.message import COSTS
@@ -22,36 +28,36 @@ COST_LABELS = {
 }
 
 
-def text(result: Result, limit: int = 20, overrides: Sequence[str] = ()) -> str:
+def text(
+    result: Result, limit: int = 20, overrides: Sequence[str] = (), width: int | None = None
+) -> str:
     """A readable report; at most ``limit`` messages are shown in detail. ``overrides``
     (the ``--set`` changes) are named in the first line, so that a copied report says
-    how to run it again."""
+    how to run it again. Every line fits in ``width`` columns (default: the terminal's,
+    or ``COLUMNS``, or 80): long cells wrap inside their column, long names end in "…"."""
+    width = width or terminal_width()
     changed = "".join(f" · --set {o}" for o in overrides)
-    lines = [
+    lines = wrap(
         f"mailsim {result.version} · scenario {result.scenario.name!r} · seed {result.seed}"
         f"{changed} · simulated {format_duration(result.end_time)}",
-        "",
-    ]
+        width,
+    )
+    lines.append("")
     hops = result.hops
     rows = result.message_rows
     for m in rows[: max(limit, 0)]:
-        lines.append(f"{m.id}  {m.sender} → {m.recipient}  “{m.subject}”  {m.size} bytes")
+        sender = m.sender or "MAILER-DAEMON"  # a bounce: the null sender <>
+        lines += wrap(
+            f"{m.id}  {sender} → {m.recipient}  “{m.subject}”  {m.size:,} bytes", width, 4
+        )
         mine = hops[
             (hops["message"] == m.id) & (hops["recipient"] == m.recipient) & ~hops["duplicate"]
         ]
-        lines.append(
-            f"  {'#':>2}  {'from':<12} {'to':<12} {'protocol':<10} {'start':>11}"
-            f" {'took':>10}  {'TLS':<4} {'auth':<4} outcome"
-        )
-        for h in mine.itertuples():
-            lines.append(
-                f"  {h.index:>2}  {h.src:<12} {h.dst:<12} {h.protocol:<10}"
-                f" {h.start:>10.3f}s {format_duration(h.end - h.start):>10}"
-                f"  {h.tls or '-':<4} {'yes' if h.auth else 'no':<4} {h.outcome}"
-            )
+        if len(mine):
+            lines += hop_table(mine, width)
         checked = m.authentication
         if checked and any(f"{check}=none" not in checked for check in ("spf", "dkim", "dmarc")):
-            lines.append(f"  Authentication-Results: {checked}")
+            lines += wrap(f"  Authentication-Results: {checked}", width, 4)
         if m.folder not in (None, "inbox"):
             lines.append(f"  put in the {m.folder} folder (DMARC: p=quarantine)")
         if m.status == "retrieved":
@@ -61,32 +67,107 @@ def text(result: Result, limit: int = 20, overrides: Sequence[str] = ()) -> str:
                 for name in COSTS
                 if getattr(m, f"{name}_time") >= 5e-7
             ]
-            lines.append("    " + " + ".join(parts))
+            lines += wrap("    " + " + ".join(parts), width, 6)
         else:
             why = f" ({m.reason})" if m.reason else ""
-            lines.append(f"  status: {m.status}{why}")
+            lines += wrap(f"  status: {m.status}{why}", width, 4)
         for dup in result.duplicates:
             first = dup.duplicate_of
             if first is not None and first.seq == m.seq and dup.delivered_at is not None:
-                lines.append(
+                lines += wrap(
                     f"  + a second copy (its 250 was lost on the way) reached the mailbox at"
-                    f" {dup.delivered_at:.3f}s"
+                    f" {dup.delivered_at:.3f}s",
+                    width,
+                    4,
                 )
         lines.append("")
     if len(rows) > limit:
-        lines.append(f"… and {len(rows) - max(limit, 0)} more (use --json or --out)")
-    lines += eavesdropping(result, limit)
-    lines.append(conservation_line(result))
+        lines.append(f"… and {len(rows) - max(limit, 0):,} more (use --json or --out)")
+    lines += eavesdropping(result, limit, width)
+    lines += wrap(conservation_line(result), width, 2)
     return "\n".join(lines)
 
 
-def eavesdropping(result: Result, limit: int = 20) -> list[str]:
+def terminal_width() -> int:
+    """The terminal's width (``COLUMNS`` first, as shells set it), 80 when there is none."""
+    return max(shutil.get_terminal_size((80, 24)).columns, 40)
+
+
+def wrap(line: str, width: int, indent: int = 0) -> list[str]:
+    """One logical line as terminal lines of at most ``width`` columns, the first keeping
+    its own indentation, the others indented by ``indent`` spaces."""
+    return textwrap.wrap(line, width, subsequent_indent=" " * indent, break_on_hyphens=False) or [
+        ""
+    ]
+
+
+# The hop table's columns: (title, how it is laid out). Names stay on one line and are
+# shortened with "…" past their width. The outcome is the last column on a wide terminal
+# and wraps in its cell; on a narrow one (80 columns) it goes under its row, indented.
+_COLUMNS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("#", {"justify": "right", "no_wrap": True}),
+    ("from", {"max_width": 14, "no_wrap": True, "overflow": "ellipsis"}),
+    ("to", {"max_width": 14, "no_wrap": True, "overflow": "ellipsis"}),
+    ("protocol", {"no_wrap": True}),
+    ("start", {"justify": "right", "no_wrap": True}),
+    ("took", {"justify": "right", "no_wrap": True}),
+    ("TLS", {"no_wrap": True}),
+    ("auth", {"no_wrap": True}),
+)
+WIDE = 110  # columns from which the outcome has a column of its own
+
+
+def hop_table(hops: Any, width: int) -> list[str]:
+    """The hops of one copy as a table indented by two columns."""
+    wide = width >= WIDE
+    table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="")
+    for title, layout in _COLUMNS:
+        table.add_column(title, **layout)
+    if wide:
+        table.add_column("outcome", ratio=1, overflow="fold")
+        table.expand = True
+    outcomes = []
+    for h in hops.itertuples():
+        cells = [
+            str(h.index),
+            str(h.src),
+            str(h.dst),
+            str(h.protocol),
+            f"{h.start:.3f}s",
+            format_duration(h.end - h.start),
+            h.tls or "-",
+            "yes" if h.auth else "no",
+        ]
+        table.add_row(*cells, *([str(h.outcome)] if wide else []))
+        outcomes.append(str(h.outcome))
+    lines = ["  " + line for line in render(table, width - 2)]
+    if wide:
+        return lines
+    out = [lines[0]]  # the header, then each one-line row with its outcome under it
+    for row, outcome in zip(lines[1:], outcomes, strict=True):
+        out.append(row)
+        out += wrap(f"      {outcome}", width, 8)
+    return out
+
+
+def render(table: Table, width: int) -> list[str]:
+    """A rich table as plain lines (no colour, no markup read from the cells)."""
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, width=width, color_system=None, highlight=False, emoji=False, markup=False
+    )
+    console.print(table, crop=True)
+    return [line.rstrip() for line in buffer.getvalue().splitlines()]
+
+
+def eavesdropping(result: Result, limit: int = 20, width: int | None = None) -> list[str]:
     """For each eavesdropper, each session that crossed its link: what it could read."""
+    width = width or terminal_width()
     heard = result.overheard
     lines: list[str] = []
     for spy in result.scenario.eavesdroppers:
         a, b = spy.between
-        lines.append(f"What {spy.name}, listening on {a}–{b}, could read:")
+        lines += wrap(f"What {spy.name}, listening on {a}–{b}, could read:", width, 2)
         mine = heard[heard["eavesdropper"] == spy.name]
         table = summary(mine) if len(mine) else None
         if table is None:
@@ -98,7 +179,9 @@ def eavesdropping(result: Result, limit: int = 20) -> list[str]:
                 lines.append(f"  … and {len(table) - limit} more sessions")
                 break
             who = messages[row.session] or "(a poll, no mail)"
-            lines.append(f"  {who}  {row.src} → {row.dst} ({row.protocol}): {_read(row)}")
+            lines += wrap(
+                f"  {who}  {row.src} → {row.dst} ({row.protocol}): {_read(row)}", width, 6
+            )
         lines.append("")
     return lines
 

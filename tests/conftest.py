@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # figures render without a screen
+os.environ["COLUMNS"] = "80"  # reports as on a newcomer's terminal, whatever runs the tests
 
 import pytest
 from hypothesis import HealthCheck, settings

@@ -180,10 +180,11 @@ def test_json_contract(capsys):
                               "bounces_undeliverable": 0}  # fmt: skip
 
 
-def test_text_report_shows_hops_delay_parts_and_conservation(capsys):
+def test_text_report_shows_hops_delay_parts_and_conservation(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
     assert main(["run", str(SCENARIOS / "classroom.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "alice-pc     msa-school   submission" in out
+    assert "  1 alice-pc   msa-school submission  10.000s  50.0 ms 1.3 yes  250 2.0.0 Ok:" in out
     assert "waiting for the POP poll" in out
     assert (
         "sent 1 = retrieved 1 + delivered 0 + bounced 0 + expired 0 + in flight 0 (duplicates 0)"
@@ -264,3 +265,26 @@ def test_quick_commands_import_neither_pandas_nor_matplotlib(argv):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_report_fits_an_80_column_terminal(path, monkeypatch):
+    """Long outcomes wrap inside their cell, long names end in "…"."""
+    from mailsim import report
+    from tests.conftest import shipped
+
+    text = report.text(shipped(path), limit=5, width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_long_node_names_are_shortened_with_a_mark(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    long = "a-mail-server-with-a-very-long-name"
+    text = (SCENARIOS / "classroom.yaml").read_text().replace("msa-school", long)
+    path = tmp_path / "long-names.yaml"
+    path.write_text(text)
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "  1 alice-pc       a-mail-server… submission  10.000s  50.0 ms 1.3 yes\n" in out
+    assert "      250 2.0.0 Ok: queued as 2576400001\n" in out
+    assert max(len(line) for line in out.splitlines()) <= 80

@@ -79,11 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mailsim",
         description="Simulate how an e-mail travels: SMTP, DNS and POP3 over a network.",
     )
+    from mailsim import __version__
+
+    parser.add_argument("--version", action="version", version=f"mailsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="simulate a scenario and report each message's journey")
     run.add_argument("scenario", help="scenario file (YAML)")
-    run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    run.add_argument("--seed", type=_seed, default=0, help="random seed")
     _add_set(run)
     run.add_argument("--json", action="store_true", help="print one JSON document instead")
     run.add_argument(
@@ -93,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep every protocol step (full), one row per hop, or outcomes only",
     )
     run.add_argument("--out", metavar="DIR", help="write events.csv, hops.csv, messages.csv")
-    run.add_argument("--limit", type=int, default=20, help="messages shown in detail (20)")
+    run.add_argument(
+        "--limit", type=_whole(0, "--limit"), default=20, metavar="N",
+        help="messages shown in detail",
+    )  # fmt: skip
     run.add_argument(
         "--plots",
         metavar="DIR",
@@ -110,18 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("scenario", help="scenario file (YAML)")
     plot.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
     plot.add_argument("--message", metavar="ID", help="message to draw (default: the first)")
-    plot.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    plot.add_argument("--seed", type=_seed, default=0, help="random seed")
     _add_set(plot)
     plot.add_argument(
-        "--page", type=int, metavar="N", help="sequence: only page N, at 1280×720 (a projector)"
-    )
+        "--page", type=_whole(1, "--page"), metavar="N",
+        help="sequence: only page N, at 1280×720 (a projector)",
+    )  # fmt: skip
     _add_max_messages(plot)
 
     step = sub.add_parser(
         "step", help="step through a run one protocol event at a time (Enter = next)"
     )
     step.add_argument("scenario", help="scenario file (YAML)")
-    step.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    step.add_argument("--seed", type=_seed, default=0, help="random seed")
     _add_set(step)
     step.add_argument(
         "--filter", choices=PROTOCOLS, help="show only this protocol (or type `f smtp`)"
@@ -136,15 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a key (as for --set) and the values to try, e.g. links.a/b.latency=10ms,100ms",
     )  # fmt: skip
     sweep.add_argument("--replications", type=_count, default=10, metavar="R",
-                       help="runs per grid point, each with its own seed (default 10)")  # fmt: skip
-    sweep.add_argument("--seed", type=_seed, default=0, help="seed of the seeds (default 0)")
+                       help="runs per grid point, each with its own seed")  # fmt: skip
+    sweep.add_argument("--seed", type=_seed, default=0, help="seed of the seeds")
     sweep.add_argument("--workers", type=_count, metavar="N",
                        help="processes running the runs (default: all cores)")  # fmt: skip
     sweep.add_argument("--dask", metavar="ADDRESS",
                        help="run on a Dask cluster, e.g. tcp://scheduler:8786 (mailsim[dask])")  # fmt: skip
     sweep.add_argument("--detail", choices=("full", "hops", "outcomes"), default="hops",
-                       help="what each run keeps (default hops; outcomes is faster but"
-                            " cannot count failed attempts)")  # fmt: skip
+                       help="what each run keeps (outcomes is faster but cannot count"
+                            " failed attempts)")  # fmt: skip
     sweep.add_argument("--out", required=True, metavar="DIR",
                        help="write sweep.csv, runs.csv, sweep.png and run.json here")  # fmt: skip
     sweep.add_argument("--quiet", action="store_true", help="no progress line")
@@ -170,7 +177,62 @@ def build_parser() -> argparse.ArgumentParser:
     headers.add_argument(
         "--scenario", metavar="FILE", help="write a scenario that replays the route (YAML)"
     )
+    for name, command in sub.choices.items():
+        command.formatter_class = _Help
+        command.epilog = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
     return parser
+
+
+# Shown at the end of each command's --help: real commands on the shipped scenarios.
+EXAMPLES = {
+    "run": [
+        "mailsim run scenarios/classroom.yaml",
+        "mailsim run scenarios/mx-down.yaml --plots pictures",
+        "mailsim run scenarios/classroom.yaml --set links.r-school/r-home.latency=150ms",
+    ],
+    "plot": [
+        "mailsim plot route scenarios/classroom.yaml -o route.png",
+        "mailsim plot sequence scenarios/classroom.yaml --page 1 -o ladder-1.png",
+        "mailsim plot animate scenarios/mx-down.yaml -o journey.gif",
+    ],
+    "step": [
+        "mailsim step scenarios/classroom.yaml",
+        "mailsim step scenarios/greylisting.yaml --filter smtp",
+    ],
+    "sweep": [
+        "mailsim sweep scenarios/transatlantic.yaml --vary links.r-london/r-newyork.latency=20ms,80ms"
+        " --out study",
+        "mailsim sweep scenarios/slow-server.yaml --vary nodes.mx-home.concurrency=1,2"
+        " --replications 5 --out study",
+    ],
+    "validate": [
+        "mailsim validate scenarios/classroom.yaml",
+        "mailsim validate my-network.yaml --set duration=2h",
+    ],
+    "schema": ["mailsim schema > mailsim-schema.json"],
+    "headers": [
+        "mailsim headers message.eml",
+        "mailsim headers - < pasted-headers.txt",
+        "mailsim headers message.eml --plot route.png --scenario replay.yaml",
+    ],
+}
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Help as a newcomer reads it: each option's default said, a key such as
+    links.msa-school/r-school.latency never split at its hyphens, examples kept as written."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        quiet = (None, False, [], argparse.SUPPRESS)
+        if action.option_strings and action.default not in quiet and "(default" not in text:
+            text += " (default: %(default)s)"
+        return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

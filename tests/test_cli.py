@@ -288,3 +288,36 @@ def test_long_node_names_are_shortened_with_a_mark(tmp_path, capsys, monkeypatch
     assert "  1 alice-pc       a-mail-server… submission  10.000s  50.0 ms 1.3 yes\n" in out
     assert "      250 2.0.0 Ok: queued as 2576400001\n" in out
     assert max(len(line) for line in out.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("command", sorted(cli.EXAMPLES))
+def test_every_help_ends_with_examples_that_work(command, capsys):
+    """Each example parses, names a shipped scenario, and its --set or --vary key exists
+    in that scenario."""
+    import shlex
+
+    import mailsim
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = capsys.readouterr().out
+    assert help_text.rstrip().endswith(cli.EXAMPLES[command][-1])
+    for example in cli.EXAMPLES[command]:
+        words = shlex.split(example)
+        words = [w for i, w in enumerate(words) if w not in "<>" and words[i - 1] not in "<>"]
+        args = cli.build_parser().parse_args(words[1:])
+        path = getattr(args, "scenario", None)
+        if isinstance(path, list):
+            path = path[0]
+        if not str(path).startswith("scenarios/"):
+            continue
+        changes = list(getattr(args, "overrides", []))
+        changes += [f"{v.partition('=')[0]}={v.partition('=')[2].split(',')[0]}" for v in getattr(args, "vary", None) or []]  # fmt: skip
+        mailsim.load(SCENARIOS.parent / path, changes)
+
+
+def test_version():
+    done = subprocess.run(
+        [sys.executable, "-m", "mailsim", "--version"], capture_output=True, text=True
+    )
+    assert done.stdout.strip() == "mailsim 0.1.0"

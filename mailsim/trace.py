@@ -195,19 +195,38 @@ def _hostname(text: str) -> str | None:
     return text or None
 
 
+def quoted(text: str, room: int = 60) -> str:
+    """``text`` quoted for a message, control characters escaped, cut after ``room``
+    characters: a warning names what it could not read without repeating a megabyte."""
+    return repr(text if len(text) <= room else text[:room] + "…")
+
+
+def _without_comments(text: str) -> str:
+    """``text`` with each "(…)" replaced by a space, in one pass: a regular expression
+    would try every "(" of a comment that never closes against the rest of the text."""
+    out, i = [], 0
+    while (start := text.find("(", i)) >= 0 and (end := text.find(")", start)) >= 0:
+        out += [text[i:start], " "]
+        i = end + 1
+    out.append(text[i:])
+    return "".join(out)
+
+
 def parse_date(text: str) -> tuple[datetime | None, list[str]]:
     """An RFC 5322 date as servers really write it (extra spaces, no weekday, a time
-    zone name in a comment, single-digit hours); a naive result is read as UTC."""
+    zone name in a comment, single-digit hours); a naive result is read as UTC. A date
+    no calendar holds (year 99999999999, hour 99999, or past the year 9999 in UTC) is
+    unreadable, not an error."""
     warnings: list[str] = []
-    cleaned = re.sub(r"\([^)]*\)", " ", text)
-    cleaned = " ".join(cleaned.replace(",", ", ").split())
+    cleaned = " ".join(_without_comments(text).replace(",", ", ").split())
     try:
         moment = email.utils.parsedate_to_datetime(cleaned)
-    except (TypeError, ValueError, IndexError):
-        return None, [f"unreadable date {text!r}"]
-    if moment.tzinfo is None:
-        warnings.append(f"no time zone in {text.strip()!r} (-0000): read as UTC")
-        moment = moment.replace(tzinfo=UTC)
+        if moment.tzinfo is None:
+            warnings.append(f"no time zone in {quoted(text.strip())} (-0000): read as UTC")
+            moment = moment.replace(tzinfo=UTC)
+        moment.astimezone(UTC)  # delays and the JSON compare times in UTC
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None, [f"unreadable date {quoted(text)}"]
     return moment, warnings
 
 

@@ -1,0 +1,88 @@
+"""``mailsim headers`` on input that is large, strange or hostile: a date no calendar
+holds, a device or a pipe instead of a file, a loop of thousands of hops, a file name
+that tries to write YAML, an output that cannot be written. Each ends in a warning on
+its hop or one clean line with exit code 2 (1 for a failed write), within the memory
+and time a classroom laptop has."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from mailsim import trace
+from tests.bounded import mailsim as command
+from tests.bounded import within
+
+CORPUS = Path(__file__).resolve().parent / "data" / "headers"
+START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+
+def hop(i: int, *, tls: str = "", date: str | None = None, by: str | None = None) -> str:
+    """The Received header of hop ``i`` (0 is the oldest), h{i} handing to h{i+1}."""
+    when = date if date is not None else format_datetime(START + timedelta(seconds=i))
+    server = by if by is not None else f"h{i + 1}.example.org"
+    return (
+        f"Received: from h{i}.example.org (h{i}.example.org [192.0.2.{i % 250 + 1}]){tls}\n"
+        f"\tby {server} with ESMTPS id Q{i}; {when}\n"
+    )
+
+
+def message(hops: int, head: str = "From: a@example.org\nSubject: Test\n") -> str:
+    """A message of ``hops`` Received headers, the newest on top."""
+    return "".join(hop(i) for i in reversed(range(hops))) + head + "\nbody\n"
+
+
+def write(folder: Path, text: str, name: str = "m.eml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- 1. dates no calendar holds -----------------------------------------------------------
+
+BAD_DATES = [
+    "Mon, 1 Jan 99999999999999999999 00:00:00 +0000",  # year
+    "Mon, 1 Jan 2026 99999999999:00:00 +0000",  # hour
+    "Mon, 1 Jan 2026 00:99999999999:00 +0000",  # minute
+    "Mon, 1 Jan 2026 00:00:99999999999 +0000",  # second
+    "Mon, 1 Jan 2026 00:00:00 +99999999999",  # time zone
+    "Mon, 1 Jan 2026 25:00:00 +0000",
+    "Mon, 99 Jan 2026 00:00:00 +0000",
+    "Fri, 31 Dec 9999 23:59:59 -2359",  # after year 9999 in UTC
+]
+
+
+@pytest.mark.parametrize("date", BAD_DATES, ids=range(len(BAD_DATES)))
+def test_a_date_the_reader_cannot_use_is_a_warning_on_its_hop(date):
+    assert trace.parse_date(date) == (None, [f"unreadable date {date!r}"])
+    route = trace.parse(hop(2) + hop(1, date=date) + hop(0))
+    assert [h.time is None for h in route.hops] == [False, True, False]
+    assert route.hops[1].warnings == [f"unreadable date {date!r}"]
+    assert [h.delay for h in route.hops] == [None, None, None]
+    assert route.total == 2.0
+
+
+def test_a_date_the_reader_cannot_use_is_shown_not_raised(tmp_path):
+    path = write(tmp_path, hop(1, date=BAD_DATES[0]) + message(1))
+    run = command("headers", path)
+    assert (run.code, run.err) == (0, "")
+    assert f"hop 2: unreadable date '{BAD_DATES[0]}'" in run.out
+    within(run)
+    run = command("headers", path, "--json")
+    assert run.code == 0
+    assert json.loads(run.out)["hops"][1]["warnings"] == [f"unreadable date '{BAD_DATES[0]}'"]
+
+
+def test_comments_that_never_close_are_read_in_linear_time():
+    date = "Mon, 2 Nov 2026 08:00:00 " + "(" * 200_000
+    started = time.perf_counter()
+    route = trace.parse(hop(0, date=date))
+    assert time.perf_counter() - started < 2
+    assert route.hops[0].time == START
+    quoted = repr(date[:60] + "…")
+    assert route.hops[0].warnings == [f"no time zone in {quoted} (-0000): read as UTC"]

@@ -34,6 +34,16 @@ _TLS_VERSION = re.compile(r"\bTLS ?v?(1)[._]([0-3])", re.IGNORECASE)
 _BRACKETED = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]")
 _HELO = re.compile(r"\bhelo[= ]\s*([^\s)]+)", re.IGNORECASE)
 
+# RFC 5321 §6.3: a server that counts Received: headers to find a loop "SHOULD use a
+# large rejection threshold, normally at least 100" (Postfix's hopcount_limit is 50).
+# A route this long is a loop; drawing or replaying it would show nothing more.
+LOOP_HOPS = 100
+# Enough to show a loop whole, ten times over; past it, only the oldest hops are read.
+MAX_HOPS_READ = 1000
+# Headers read, from the bottom: 32 times Sendmail's limit for all the headers of a
+# message (MaxHeadersLength, 32 KB), read in well under a second.
+MAX_HEADER_CHARS = 2**20
+
 
 @dataclass
 class Hop:
@@ -287,25 +297,61 @@ def parse_received(value: str, index: int = 0) -> Hop:
 
 
 def first_message(text: str) -> str:
-    """The headers to read: an mbox's first message, or the text as it is."""
-    if text.startswith("From "):
-        lines = text.splitlines(keepends=True)[1:]
-        for i, line in enumerate(lines):
-            if line.startswith("From ") and i > 0 and not lines[i - 1].strip():
-                return "".join(lines[:i])
-        return "".join(lines)
-    return text
+    """The headers to read: an mbox's first message, or the text as it is. (Found with
+    ``str.find``, in one pass over a mailbox of any size.)"""
+    if not text.startswith("From "):
+        return text
+    start = text.find("\n") + 1
+    if start == 0:
+        return ""
+    # The next message begins with a "From " line after a blank one (mbox, RFC 4155).
+    i = text.find("\nFrom ", start)
+    while i >= 0:
+        if not text[text.rfind("\n", 0, i) + 1 : i].strip():
+            return text[start : i + 1]
+        i = text.find("\nFrom ", i + 1)
+    return text[start:]
+
+
+def _header_section(text: str) -> tuple[str, list[str]]:
+    """The header fields of the first message (the body is never read), at most
+    :data:`MAX_HEADER_CHARS` of them from the bottom, and a warning if that left any
+    out. Servers add their fields on top, so the bottom holds the oldest hops and the
+    sender's own From:, To: and Subject:."""
+    text = first_message(text.replace("\r\n", "\n")).lstrip("\n")
+    end = text.find("\n\n")
+    section = text if end < 0 else text[: end + 1]
+    if len(section) <= MAX_HEADER_CHARS:
+        return section, []
+    # Cut where a field begins: a line that does not start with a space or a tab.
+    cut = section.find("\n", len(section) - MAX_HEADER_CHARS - 1)
+    while cut >= 0 and section[cut + 1 : cut + 2] in (" ", "\t"):
+        cut = section.find("\n", cut + 1)
+    warning = (
+        f"the headers are {len(section) / 2**20:.1f} MiB, more than any real message's;"
+        f" only the last {MAX_HEADER_CHARS / 2**20:.1f} MiB (the oldest Received: headers"
+        " and the sender's own) are read"
+    )
+    return ("" if cut < 0 else section[cut + 1 :]), [warning]
 
 
 def parse(text: str) -> Route:
     """The route of the message in ``text`` (a whole message, pasted headers, or an
     mbox). Hops oldest first; delays between consecutive times; warnings, never an
-    exception, for what does not add up."""
-    text = first_message(text.replace("\r\n", "\n")).lstrip("\n")
-    message = email.message_from_string(text, policy=email.policy.compat32)
+    exception, for what does not add up. Bounded: at most :data:`MAX_HEADER_CHARS` of
+    headers and :data:`MAX_HOPS_READ` hops are read, with a warning when more were there."""
+    section, warnings = _header_section(text)
+    message = email.message_from_string(section, policy=email.policy.compat32)
     received = message.get_all("Received") or []
+    if len(received) > MAX_HOPS_READ:
+        warnings.append(
+            f"{len(received):,} Received: headers; only the oldest {MAX_HOPS_READ:,} are"
+            f" read (from {LOOP_HOPS} hops on, mail servers take a message for a loop:"
+            " RFC 5321 §6.3)"
+        )
+        received = received[-MAX_HOPS_READ:]
     hops = [parse_received(str(value), i) for i, value in enumerate(reversed(received), 1)]
-    route = Route(hops=hops)
+    route = Route(hops=hops, warnings=warnings)
     route.subject = _plain(message.get("Subject"))
     route.sender = _plain(message.get("From"))
     route.recipient = _plain(message.get("To"))

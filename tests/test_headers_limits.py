@@ -86,3 +86,69 @@ def test_comments_that_never_close_are_read_in_linear_time():
     assert route.hops[0].time == START
     quoted = repr(date[:60] + "…")
     assert route.hops[0].warnings == [f"no time zone in {quoted} (-0000): read as UTC"]
+
+
+# --- 6. routes too long to draw, and loops of thousands of hops -------------------------------
+
+
+def test_the_table_and_json_show_every_hop_of_a_long_route(tmp_path):
+    path = write(tmp_path, message(150))
+    run = command("headers", path)
+    assert run.code == 0
+    assert run.out.startswith("Route of “Test” from a@example.org: 150 hops, 2 min 29 s in all")
+    assert sum(1 for line in run.out.splitlines() if "h150.example.org" in line) == 1
+    run = command("headers", path, "--json")
+    assert len(json.loads(run.out)["hops"]) == 150
+    within(run)
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory) -> Path:
+    """60 MB of Received headers: a message that went round in a loop 420,000 times."""
+    path = tmp_path_factory.mktemp("loop") / "loop.eml"
+    with path.open("w", encoding="utf-8") as out:
+        for i in reversed(range(420_000)):
+            out.write(hop(i))
+        out.write("From: a@example.org\nSubject: Loop\n\nbody\n")
+    assert path.stat().st_size > 60 * 10**6
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("json_output", [False, True], ids=["table", "json"])
+def test_a_loop_of_60_mb_is_read_within_bounds_and_says_what_it_left(loop, json_output):
+    run = command("headers", loop, *(["--json"] if json_output else []))
+    assert (run.code, run.err) == (0, "")
+    within(run)
+    if json_output:
+        document = json.loads(run.out)
+        assert len(document["hops"]) == trace.MAX_HOPS_READ
+        assert document["hops"][0]["from"] == "h0.example.org"
+        assert document["subject"] == "Loop"
+        assert any("only the last 1.0 MiB" in w for w in document["warnings"])
+    else:
+        assert run.out.startswith(f"Route of “Loop” from a@example.org: {trace.MAX_HOPS_READ} hops")
+        assert "only the last 1.0 MiB" in run.out
+
+
+def test_more_received_headers_than_read_keeps_the_oldest_and_says_so():
+    route = trace.parse(message(trace.MAX_HOPS_READ + 5))
+    assert len(route.hops) == trace.MAX_HOPS_READ
+    assert route.hops[0].from_host == "h0.example.org"
+    assert route.warnings == [
+        f"{trace.MAX_HOPS_READ + 5:,} Received: headers; only the oldest"
+        f" {trace.MAX_HOPS_READ:,} are read (from 100 hops on, mail servers take a message"
+        " for a loop: RFC 5321 §6.3)"
+    ]
+
+
+def test_headers_larger_than_read_keep_their_bottom_part():
+    pad = "X-Pad: " + "p" * 990 + "\n"
+    text = "Received: from new by top; Mon, 2 Nov 2026 09:00:00 +0000\n" + pad * 1300 + message(2)
+    route = trace.parse(text)
+    assert [h.by for h in route.hops] == ["h1.example.org", "h2.example.org"]
+    assert route.subject == "Test"
+    assert route.warnings == [
+        "the headers are 1.2 MiB, more than any real message's; only the last 1.0 MiB"
+        " (the oldest Received: headers and the sender's own) are read"
+    ]

@@ -380,6 +380,16 @@ def _plain(value: Any) -> str | None:
     return " ".join(str(value).split()) if value is not None else None
 
 
+def shown(text: str) -> str:
+    """``text`` with what a terminal would act on written as an escape (``\\x1b``,
+    ``\\u202e``): control characters, and the invisible marks that reverse the order of
+    what follows. A header can then neither recolour the terminal nor move the table's
+    columns; the JSON keeps the exact text."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 # --- the hop table ----------------------------------------------------------------------
 
 
@@ -391,9 +401,10 @@ def table(route: Route) -> str:
     total = route.total
     # Shares of a total only mean something when no clock went backwards.
     skewed = any(hop.delay is not None and hop.delay < 0 for hop in route.hops)
-    title = f"“{route.subject}”" if route.subject else "the message"
+    title = f"“{shown(route.subject)}”" if route.subject else "the message"
+    sender = shown(route.sender) if route.sender else "an unknown sender"
     lines = [
-        f"Route of {title} from {route.sender or 'an unknown sender'}: {len(route.hops)} hops"
+        f"Route of {title} from {sender}: {len(route.hops)} hops"
         + (f", {total:.0f} s in all" if total is not None and total < 60 else "")
         + (f", {format_duration(total)} in all" if total is not None and total >= 60 else ""),
         "",
@@ -402,9 +413,9 @@ def table(route: Route) -> str:
     ]
     for hop in route.hops:
         if hop.garbled:
-            lines.append(f"  {hop.index:>2}  ?? {hop.raw[:100]}")
+            lines.append(f"  {hop.index:>2}  ?? {shown(hop.raw[:100])}")
             continue
-        origin = hop.from_host or (f"({hop.note})" if hop.note else "-")
+        origin = shown(hop.from_host or (f"({hop.note})" if hop.note else "-"))
         if hop.from_ip and hop.from_ip != hop.from_host:
             origin = f"{origin[: 40 - len(hop.from_ip) - 3]} [{hop.from_ip}]"
         tls = (hop.tls_version or "yes") if hop.tls else "-"
@@ -415,15 +426,15 @@ def table(route: Route) -> str:
             if total and not skewed:
                 share = f"{100 * hop.delay / total:.0f} %"
         lines.append(
-            f"  {hop.index:>2}  {origin[:40]:<40} {(hop.by or '-')[:30]:<30}"
-            f" {(hop.protocol or '-')[:10]:<10} {tls:<5} {when:<25} {delay:>10} {share:>6}"
+            f"  {hop.index:>2}  {origin[:40]:<40} {shown(hop.by or '-')[:30]:<30}"
+            f" {shown(hop.protocol or '-')[:10]:<10} {tls:<5} {when:<25} {delay:>10} {share:>6}"
         )
     checks = route.checks()
     if checks:
-        said = " · ".join(f"{name.upper()} {result}" for name, result in checks.items())
+        said = " · ".join(f"{name.upper()} {shown(result)}" for name, result in checks.items())
         lines += ["", f"Sender checks (Authentication-Results): {said}"]
     notes = [f"hop {hop.index}: {w}" for hop in route.hops for w in hop.warnings]
     notes += route.warnings
     if notes:
-        lines += ["", "Warnings:", *(f"  {note}" for note in notes)]
+        lines += ["", "Warnings:", *(f"  {shown(note)}" for note in notes)]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ and time a classroom laptop has."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -152,3 +153,34 @@ def test_headers_larger_than_read_keep_their_bottom_part():
         "the headers are 1.2 MiB, more than any real message's; only the last 1.0 MiB"
         " (the oldest Received: headers and the sender's own) are read"
     ]
+
+
+# --- 8. what a header says cannot break the table, the terminal or the figure ------------------
+
+HOSTILE = "Received: from e\x1b[31mvil.example (x [192.0.2.1]) by mx\u202ecba.example with ESMTP\x08; Mon, 2 Nov 2026 09:00:01 +0000\n"  # fmt: skip
+
+
+def test_control_and_bidi_characters_are_shown_escaped_in_the_table():
+    text = HOSTILE + hop(0) + "From: a\x07@example.org\nSubject: $x^$ \u2067y\n\n"
+    route = trace.parse(text)
+    table = trace.table(route)
+    assert all(c.isprintable() for line in table.splitlines() for c in line), table
+    assert "e\\x1b[31mvil.example [192.0.2.1]" in table
+    assert "mx\\u202ecba.example" in table
+    assert "ESMTP\\x08" in table
+    assert table.startswith("Route of “$x^$ \\u2067y” from a\\x07@example.org")
+    lines = table.splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("#"))
+    rows = [line for line in lines if re.match(r"  +\d+  ", line)]
+    assert len(rows) == 2
+    assert {len(row) for row in rows} == {len(header)}
+    assert {row.index(" 2026-11-02") for row in rows} == {header.index(" time") + 0}
+
+
+def test_the_json_keeps_the_exact_text(tmp_path):
+    path = write(tmp_path, HOSTILE + hop(0))
+    run = command("headers", path, "--json")
+    assert run.code == 0
+    hops = json.loads(run.out)["hops"]
+    assert hops[1]["from"] == "e\x1b[31mvil.example"
+    assert hops[1]["by"] == "mx\u202ecba.example"

@@ -293,6 +293,17 @@ def parse_received(value: str, index: int = 0) -> Hop:
     return hop
 
 
+def too_long(route: Route, doing: str) -> str | None:
+    """Why ``route`` is too long to ``doing`` ("draw", "replay"), or None: the table
+    shows a loop, a figure or a replay of it would show nothing more."""
+    if len(route.hops) <= LOOP_HOPS:
+        return None
+    return (
+        f"{len(route.hops)} hops, too many to {doing} (at most {LOOP_HOPS}: from"
+        f" {LOOP_HOPS} hops on, mail servers take a message for a loop, RFC 5321 §6.3)"
+    )
+
+
 # --- reading a message ------------------------------------------------------------------
 
 

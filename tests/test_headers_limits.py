@@ -14,8 +14,13 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mailsim import trace
+import mailsim
+from mailsim import replay, trace
+from mailsim.scenario import ADDRESS
 from tests.bounded import mailsim as command
 from tests.bounded import within
 
@@ -87,6 +92,203 @@ def test_comments_that_never_close_are_read_in_linear_time():
     assert route.hops[0].time == START
     quoted = repr(date[:60] + "…")
     assert route.hops[0].warnings == [f"no time zone in {quoted} (-0000): read as UTC"]
+
+
+# --- 3. every replay is a scenario mailsim accepts --------------------------------------------
+
+
+def replayed(text: str, source: str = "the message") -> tuple[dict, mailsim.Scenario]:
+    written = replay.scenario_of(trace.parse(text), source)
+    return yaml.safe_load(written), mailsim.loads(written)
+
+
+def test_a_message_without_from_replays_from_a_placeholder_sender():
+    data, scenario = replayed(message(2, head="Subject: Test\n"))
+    assert list(scenario.users) == ["sender@sender.example", "reader@reader.example"]
+    assert scenario.messages[0].sender == "sender@sender.example"
+    assert "no From: line" in data["description"]
+    assert mailsim.run(scenario).copy("m1").status == "retrieved"
+
+
+@pytest.mark.parametrize("version", ["TLSv1.0", "TLSv1.1", "TLS1_0"])
+def test_tls_1_0_and_1_1_replay_as_1_2_with_a_note(version):
+    text = "".join(
+        hop(i, tls=f" (using {version} with cipher AES128-SHA)" if i == 1 else "")
+        for i in (2, 1, 0)
+    )
+    data, scenario = replayed(text + "From: a@example.org\n\n")
+    assert scenario.nodes["h2"].tls == "1.2"
+    assert data["nodes"]["h2"]["tls"] == "1.2"
+    assert "TLS 1.0 or 1.1" in data["description"]
+    assert "same two round trips" in data["description"]
+    assert mailsim.run(scenario).copy("m1").status == "retrieved"
+
+
+def test_an_internationalised_address_replays_in_its_ascii_form():
+    head = "From: Jörg <jörg@bücher.example>\nTo: ana@例え.テスト\n"
+    data, scenario = replayed(message(2, head=head))
+    assert list(scenario.users) == ["sender@xn--bcher-kva.example", "ana@xn--r8jz45g.xn--zckzah"]
+    assert "'jörg' is not ASCII" in data["description"]
+    assert mailsim.run(scenario).copy("m1").status == "retrieved"
+
+
+def test_a_replay_written_by_the_command_passes_validate(tmp_path):
+    head = "Subject: Test\nTo: ana@例え.テスト\n"
+    text = hop(1, tls=" (using TLSv1.1 with cipher AES128-SHA)") + hop(0) + head + "\n"
+    out = tmp_path / "replay.yaml"
+    assert command("headers", write(tmp_path, text), "--scenario", out).code == 0
+    run = command("validate", out)
+    assert (run.code, run.err) == (0, "")
+
+
+def corpus() -> list[Path]:
+    return sorted(p for p in CORPUS.glob("*") if p.suffix in (".eml", ".mbox"))
+
+
+@pytest.mark.parametrize("path", corpus(), ids=lambda p: p.name)
+def test_every_real_sample_replays_as_a_valid_scenario(path):
+    route = trace.parse(path.read_text(encoding="utf-8"))
+    if not any(h.by and not h.garbled for h in route.hops):
+        assert replay.refusal(route) is not None
+        return
+    strict(yaml.safe_load(replay.scenario_of(route, path.name)))
+    mailsim.loads(replay.scenario_of(route, path.name))
+
+
+HOSTNAME = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*",
+    re.IGNORECASE,
+)
+
+
+def is_hostname(name: str) -> bool:
+    """RFC 1123 §2.1: letters, digits and hyphens, labels of at most 63, 253 in all; a
+    last label of digits alone would be an IPv4 address."""
+    return bool(HOSTNAME.fullmatch(name)) and not name.rsplit(".", 1)[-1].isdigit()
+
+
+def strict(data: dict) -> None:
+    """What a strict validator asks of names, hosts and addresses."""
+    for name, node in data["nodes"].items():
+        assert re.fullmatch(r"[a-z0-9-]{1,63}", name), name
+        if "host" in node:
+            assert is_hostname(node["host"]), node["host"]
+    for domain, zone in data["dns"]["zones"].items():
+        assert is_hostname(domain), domain
+        assert all(is_hostname(host) for host in zone["a"])
+        assert all(is_hostname(mx["host"]) for mx in zone.get("mx", []))
+    for address in data["users"]:
+        assert ADDRESS.match(address), address
+        assert not re.search(r"[*?{}]", address), address
+    for sent in data["messages"]:
+        assert sent["subject"].isprintable(), sent["subject"]
+        assert sent["from"] in data["users"]
+        assert sent["to"] in data["users"]
+    assert all(c.isprintable() or c == "\n" for c in data["description"]), data["description"]
+
+
+ODD_HOSTS = [
+    "mx.example.net", "mail.example.org", "localhost", "unknown", "[192.0.2.1]", "192.0.2.7",
+    "[IPv6:2001:db8::1]", "2001:db8::25", "mail_server.example.com", "bücher.example",
+    "例え.テスト", "a" * 300 + ".example", "x" * 70 + ".example", "-x-.example", "mx..example",
+    ".", "x.", "MX.EXAMPLE.NET", "mx.example.net.", "xn--bcher-kva.example", "a$b.example",
+    "\u202eevil.example", "e\x1bvil.example", "h.123", "-", "(", ";", "from", "by",
+]  # fmt: skip
+PROTOCOLS = ["SMTP", "ESMTP", "ESMTPS", "ESMTPSA", "ESMTPA", "LMTP", "LMTPS", "HTTP", "HTTPS",
+             "UTF8SMTPS", "local", "Microsoft SMTP Server (version=TLS1_2, cipher=X)"]  # fmt: skip
+TLS = ["", "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)", "(version=TLS1_0)",
+       "(TLSv1.1:AES128-SHA:128)", "(using SSLv3)", "(Google Transport Security)"]  # fmt: skip
+ADDRESSES = ["a@example.org", "Jörg <jörg@bücher.example>", "<>", "undisclosed-recipients:;",
+             "a*b@x.example", "{1..3}@x.example", "x@[192.0.2.1]", "ana@例え.テスト",
+             '"john doe"@example.org', "b@" + "c" * 300 + ".example", "@", "a@b"]  # fmt: skip
+
+hosts = st.one_of(
+    st.sampled_from(ODD_HOSTS),
+    st.from_regex(r"[a-z0-9][a-z0-9._-]{0,30}", fullmatch=True),
+    st.text(min_size=1, max_size=20),
+)
+dates = st.one_of(
+    st.datetimes(
+        min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
+    ).map(format_datetime),
+    st.sampled_from(BAD_DATES),
+    st.text(max_size=20),
+)
+
+
+@st.composite
+def received(draw: st.DrawFn) -> str:
+    parts = []
+    if draw(st.booleans()):
+        parts.append(f"from {draw(hosts)} ({draw(hosts)} [{draw(hosts)}])")
+    parts.append(draw(st.sampled_from(TLS)))
+    if draw(st.integers(0, 5)):
+        parts.append(f"by {draw(hosts)}")
+    if draw(st.booleans()):
+        parts.append(f"with {draw(st.sampled_from(PROTOCOLS))}")
+    if draw(st.booleans()):
+        parts.append(f"id {draw(hosts)}")
+    if draw(st.booleans()):
+        parts.append(f"for <{draw(st.sampled_from(ADDRESSES))}>")
+    date = draw(st.one_of(st.none(), dates))
+    return " ".join(parts) + (f"; {date}" if date is not None else "")
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> str:
+    chain = draw(st.lists(received(), min_size=1, max_size=8))
+    text = "".join(f"Received: {value}\n" for value in chain)
+    for field in ("From", "To"):
+        if draw(st.booleans()):
+            text += f"{field}: {draw(st.sampled_from(ADDRESSES) | st.text(max_size=30))}\n"
+    if draw(st.booleans()):
+        text += f"Subject: {draw(st.text(max_size=40))}\n"
+    return text + "\nbody\n"
+
+
+@settings(max_examples=60)
+@given(messages(), st.text(max_size=30))
+def test_any_plausible_chain_replays_as_a_scenario_that_runs(text, source):
+    route = trace.parse(text)
+    trace.table(route)
+    json.dumps(route.to_dict())
+    if replay.refusal(route) is not None:
+        assert not any(h.by and not h.garbled for h in route.hops)
+        with pytest.raises(ValueError, match="nothing to replay"):
+            replay.scenario_of(route, source)
+        return
+    written = replay.scenario_of(route, source)
+    strict(yaml.safe_load(written))
+    result = mailsim.run(mailsim.loads(written))
+    assert len(result.messages) == 1
+
+
+# --- 4. nothing from the input reaches the YAML but as data ------------------------------------
+
+INJECTED = "x\nfaults: [{kind: down, node: mx, start: 0}]\n#"
+
+
+def test_a_file_name_or_subject_cannot_write_yaml_into_the_replay(tmp_path):
+    folded = INJECTED.replace("\n", "\n ")  # a header goes on after a line break and a space
+    path = write(tmp_path, message(2, head=f"Subject: {folded}\n"), name=f"{INJECTED}.eml")
+    out = tmp_path / "replay.yaml"
+    run = command("headers", path, "--scenario", out)
+    assert run.code == 0, run.err
+    data = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert "faults" not in data
+    assert trace.shown(str(path)) in data["description"]
+    assert "x\\nfaults: [{kind: down, node: mx, start: 0}]\\n#.eml" in data["description"]
+    assert data["messages"][0]["subject"] == "x faults: [{kind: down, node: mx, start: 0}] #"
+    comments = [line for line in out.read_text().splitlines() if line.startswith("#")]
+    assert comments
+    assert not any("faults" in line or ".eml" in line for line in comments)
+    assert mailsim.load(out).faults == []
+
+
+def test_control_characters_in_a_subject_are_replayed_escaped():
+    data, scenario = replayed(message(2, head="Subject: a\x1b[2Jb\u202ec\x00\n"))
+    assert data["messages"][0]["subject"] == "a\\x1b[2Jb\\u202ec\\x00"
+    assert scenario.messages[0].subject == "a\\x1b[2Jb\\u202ec\\x00"
 
 
 # --- 6. routes too long to draw, and loops of thousands of hops -------------------------------

@@ -401,6 +401,11 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def _short(text: str, room: int = 200) -> str:
+    """``text`` for one line of the table: escaped, at most ``room`` characters."""
+    return shown(text) if len(text) <= room else shown(text[: room - 1]) + "…"
+
+
 # --- the hop table ----------------------------------------------------------------------
 
 
@@ -412,8 +417,8 @@ def table(route: Route) -> str:
     total = route.total
     # Shares of a total only mean something when no clock went backwards.
     skewed = any(hop.delay is not None and hop.delay < 0 for hop in route.hops)
-    title = f"“{shown(route.subject)}”" if route.subject else "the message"
-    sender = shown(route.sender) if route.sender else "an unknown sender"
+    title = f"“{_short(route.subject)}”" if route.subject else "the message"
+    sender = _short(route.sender) if route.sender else "an unknown sender"
     lines = [
         f"Route of {title} from {sender}: {len(route.hops)} hops"
         + (f", {total:.0f} s in all" if total is not None and total < 60 else "")

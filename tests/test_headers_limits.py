@@ -305,6 +305,44 @@ def test_the_table_and_json_show_every_hop_of_a_long_route(tmp_path):
     within(run)
 
 
+def test_a_route_of_100_hops_is_drawn_in_time(tmp_path):
+    out = tmp_path / "route.png"
+    run = command("headers", write(tmp_path, message(100)), "--plot", out)
+    assert (run.code, run.err) == (0, f"wrote {out}\n")
+    assert out.read_bytes().startswith(b"\x89PNG")
+    within(run)
+
+
+def test_names_of_100_kb_are_drawn_cut_short_and_in_time(tmp_path):
+    """Each label of the figure is at most 40 characters, as the table's columns: a
+    name of 100,000 took 90 s to draw."""
+    name = "a" * 100_000 + ".example"
+    text = hop(1, by=name) + hop(0) + f"Subject: {'s' * 200_000}\n\n"
+    out = tmp_path / "route.png"
+    run = command("headers", write(tmp_path, text), "--plot", out)
+    assert (run.code, run.err) == (0, f"wrote {out}\n")
+    within(run)
+    table = trace.table(trace.parse(text))
+    assert table.startswith(f"Route of “{'s' * 199}…” from an unknown sender: 2 hops")
+    assert f"{'a' * 30} " in table
+    assert max(len(line) for line in table.splitlines()) < 300
+
+
+def test_the_plot_is_built_in_linear_time():
+    """One scatter per role, not one per server: each scatter rescaled every point
+    drawn before it (3,000 hops took 47 s to build)."""
+    import matplotlib.pyplot as plt
+
+    from mailsim.plot.received import received as draw
+
+    ax = draw(trace.parse(message(100)))
+    try:
+        assert len(ax.collections) <= 3
+        assert sum(len(c.get_offsets()) for c in ax.collections) == 101
+    finally:
+        plt.close(ax.figure)
+
+
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory) -> Path:
     """60 MB of Received headers: a message that went round in a loop 420,000 times."""
@@ -386,3 +424,12 @@ def test_the_json_keeps_the_exact_text(tmp_path):
     hops = json.loads(run.out)["hops"]
     assert hops[1]["from"] == "e\x1b[31mvil.example"
     assert hops[1]["by"] == "mx\u202ecba.example"
+
+
+def test_a_figure_draws_any_text_as_text(tmp_path):
+    """Dollars would start matplotlib's maths; control characters have no glyph."""
+    text = HOSTILE + hop(0, by="a$b.example") + "Subject: $x^$ \u202e\x00\n\n"
+    out = tmp_path / "route.png"
+    run = command("headers", write(tmp_path, text), "--plot", out)
+    assert (run.code, run.err) == (0, f"wrote {out}\n")
+    assert out.stat().st_size > 10_000

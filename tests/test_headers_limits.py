@@ -343,6 +343,31 @@ def test_the_plot_is_built_in_linear_time():
         plt.close(ax.figure)
 
 
+@pytest.mark.parametrize(
+    ("hops", "named", "bars"),
+    [(12, 13, 11), (24, 25, 23), (25, 14, 12), (30, 16, 15), (100, 21, 20)],
+)
+def test_a_long_route_names_as_many_servers_as_fit(hops, named, bars):
+    """Up to 25 servers every one is named; beyond, one in two, three …, and the last;
+    the delays of as many hops are labelled (the first hop has none)."""
+    import matplotlib.pyplot as plt
+
+    from mailsim.plot.received import received as draw
+
+    ax = draw(trace.parse(message(hops)))
+    try:
+        names = [t.get_text() for t in ax.texts if t.get_text().endswith(".example.org")]
+        assert len(names) == named
+        assert names[0] == "h0.example.org"
+        assert names[-1] == f"h{hops}.example.org"
+        ticks = [t.get_text() for t in ax.figure.axes[1].get_yticklabels()]
+        assert len(ticks) == bars
+        assert ticks[0] == "hop 2: → h2.example.org"
+        assert ("one name in" in ax.get_title(loc="left")) == (named <= hops)
+    finally:
+        plt.close(ax.figure)
+
+
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory) -> Path:
     """60 MB of Received headers: a message that went round in a loop 420,000 times."""

@@ -468,17 +468,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _headers(args: argparse.Namespace, stdin: TextIO) -> int:
     """Everything runs locally: the headers never leave the machine."""
-    from mailsim import trace
+    from mailsim import files, trace
 
     name = "<stdin>" if args.file == "-" else args.file
-    try:
-        if args.file == "-":
-            text = stdin.read()
-        else:
-            text = Path(args.file).read_bytes().decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError([Problem(name, "", f"cannot read it: {exc.strerror}")]) from None
-    route = trace.parse(text)
+    # At most 64 MiB, from a regular file or standard input: never a device or a pipe.
+    data = files.read_bytes(args.file, stdin=stdin.buffer)
+    route = trace.parse(data.decode("utf-8", errors="replace"))
     if not route.hops:
         raise InputError(
             [Problem(name, "Received", "no Received: headers found; give the whole message"

@@ -7,6 +7,7 @@ and time a classroom laptop has."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ import mailsim
 from mailsim import replay, trace
 from mailsim.scenario import ADDRESS
 from tests.bounded import mailsim as command
-from tests.bounded import within
+from tests.bounded import refused, within
 
 CORPUS = Path(__file__).resolve().parent / "data" / "headers"
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -289,6 +290,36 @@ def test_control_characters_in_a_subject_are_replayed_escaped():
     data, scenario = replayed(message(2, head="Subject: a\x1b[2Jb\u202ec\x00\n"))
     assert data["messages"][0]["subject"] == "a\\x1b[2Jb\\u202ec\\x00"
     assert scenario.messages[0].subject == "a\\x1b[2Jb\\u202ec\\x00"
+
+
+# --- 5. inputs that never end --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_is_refused_at_once(device):
+    refused(command("headers", device), f"mailsim: {device}: is not a regular file")
+
+
+def test_a_pipe_is_refused_not_waited_for(tmp_path):
+    fifo = tmp_path / "pipe.eml"
+    os.mkfifo(fifo)
+    refused(command("headers", fifo, timeout=30), f"mailsim: {fifo}: is not a regular file")
+
+
+def test_standard_input_that_never_ends_is_read_to_the_limit_and_refused():
+    with open("/dev/zero", "rb") as zero:
+        run = command("headers", "-", stdin=zero)
+    refused(run, "mailsim: <stdin>: is larger than 64.0 MiB, the limit for an input file")
+
+
+def test_bytes_that_are_not_text_are_read_as_text_with_replacements(tmp_path):
+    path = tmp_path / "m.eml"
+    path.write_bytes(message(2, head="Subject: a\xff\xfeb\n").encode("latin-1") + bytes(range(256)))
+    run = command("headers", path, "--json")
+    assert (run.code, run.err) == (0, "")
+    document = json.loads(run.out)
+    assert (len(document["hops"]), document["subject"]) == (2, "a\ufffd\ufffdb")
+    within(run)
 
 
 # --- 6. routes too long to draw, and loops of thousands of hops -------------------------------

@@ -95,6 +95,24 @@ def test_comments_that_never_close_are_read_in_linear_time():
     assert route.hops[0].warnings == [f"no time zone in {quoted} (-0000): read as UTC"]
 
 
+# --- 2. a route nothing can replay ----------------------------------------------------------
+
+
+def test_a_route_without_a_receiving_server_is_refused_for_a_replay(tmp_path):
+    path = write(
+        tmp_path, "Received: (qmail 123 invoked from network); 2 Nov 2026 08:00:00 -0000\n\n"
+    )
+    out = tmp_path / "replay.yaml"
+    run = command("headers", path, "--scenario", out)
+    refused(
+        run,
+        f"mailsim: {path}: Received: no hop names the server that received it ('by'):"
+        " nothing to replay",
+    )
+    assert run.out == ""
+    assert not out.exists()
+
+
 # --- 3. every replay is a scenario mailsim accepts --------------------------------------------
 
 
@@ -325,6 +343,22 @@ def test_bytes_that_are_not_text_are_read_as_text_with_replacements(tmp_path):
 # --- 6. routes too long to draw, and loops of thousands of hops -------------------------------
 
 
+@pytest.mark.parametrize("option", ["--plot", "--scenario"])
+def test_a_route_of_more_than_100_hops_is_neither_drawn_nor_replayed(tmp_path, option):
+    path = write(tmp_path, message(101))
+    out = tmp_path / ("route.png" if option == "--plot" else "replay.yaml")
+    run = command("headers", path, option, out)
+    refused(
+        run,
+        f"mailsim: {path}: Received: 101 hops, too many to "
+        + ("draw" if option == "--plot" else "replay"),
+        "at most 100",
+        "RFC 5321 §6.3",
+    )
+    assert run.out == ""
+    assert not out.exists()
+
+
 def test_the_table_and_json_show_every_hop_of_a_long_route(tmp_path):
     path = write(tmp_path, message(150))
     run = command("headers", path)
@@ -451,6 +485,60 @@ def test_headers_larger_than_read_keep_their_bottom_part():
     ]
 
 
+# --- 7. outputs that cannot be written ---------------------------------------------------------
+
+
+def unwritable(tmp_path: Path) -> Path:
+    """A folder nobody may write in: a read-only folder for a user; /proc for root, who
+    may write in any folder of an ordinary file system."""
+    if os.geteuid() == 0:
+        return Path("/proc")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
+
+
+@pytest.mark.parametrize("option", ["--plot", "--scenario"])
+@pytest.mark.parametrize("place", ["missing folder", "a folder", "read-only folder"])
+def test_an_output_that_cannot_be_written_is_refused_before_reading(tmp_path, option, place):
+    name = "route.png" if option == "--plot" else "replay.yaml"
+    target, why = {
+        "missing folder": (tmp_path / "missing" / name, "does not exist"),
+        "a folder": (tmp_path / name, "is a folder; give a file name"),
+        "read-only folder": (unwritable(tmp_path) / name, "cannot write in its folder"),
+    }[place]
+    if place == "a folder":
+        target.mkdir()
+    # The input does not exist: the output is checked first.
+    run = command("headers", tmp_path / "absent.eml", option, target)
+    refused(run, f"mailsim: {target}: {option}: ", why)
+
+
+@pytest.mark.parametrize("option", ["--plot", "--scenario"])
+def test_a_full_disk_is_one_line_and_exit_1(tmp_path, option):
+    full = tmp_path / ("full.png" if option == "--plot" else "full.yaml")
+    full.symlink_to("/dev/full")
+    run = command("headers", write(tmp_path, message(2)), option, full)
+    refused(run, f"mailsim: {full}: cannot write: No space left on device", code=1)
+
+
+@pytest.mark.parametrize("option", ["--plot", "--scenario"])
+def test_an_output_onto_the_input_is_refused(tmp_path, option):
+    path = write(tmp_path, message(2), name="m.png" if option == "--plot" else "m.eml")
+    before = path.read_bytes()
+    refused(
+        command("headers", path, option, path),
+        f"mailsim: {path}: {option}: is the message being read; give another file name",
+    )
+    assert path.read_bytes() == before
+
+
+def test_a_plot_of_unknown_format_is_refused_before_reading(tmp_path):
+    run = command("headers", tmp_path / "absent.eml", "--plot", tmp_path / "route.txt")
+    refused(run, f"mailsim: {tmp_path / 'route.txt'}: --plot: write .png, .svg or .pdf")
+
+
 # --- 8. what a header says cannot break the table, the terminal or the figure ------------------
 
 HOSTILE = "Received: from e\x1b[31mvil.example (x [192.0.2.1]) by mx\u202ecba.example with ESMTP\x08; Mon, 2 Nov 2026 09:00:01 +0000\n"  # fmt: skip
@@ -483,8 +571,14 @@ def test_the_json_keeps_the_exact_text(tmp_path):
 
 
 def test_a_figure_draws_any_text_as_text(tmp_path):
-    """Dollars would start matplotlib's maths; control characters have no glyph."""
-    text = HOSTILE + hop(0, by="a$b.example") + "Subject: $x^$ \u202e\x00\n\n"
+    """Dollars would start matplotlib's maths; control characters, and Japanese in the
+    default font, have no glyph (a box is drawn, no warning printed)."""
+    text = (
+        hop(2, by="例え.テスト")
+        + HOSTILE
+        + hop(0, by="a$b.example")
+        + "Subject: $x^$ \u202e\x00\n\n"
+    )
     out = tmp_path / "route.png"
     run = command("headers", write(tmp_path, text), "--plot", out)
     assert (run.code, run.err) == (0, f"wrote {out}\n")

@@ -37,7 +37,7 @@ _LOCAL_PART = re.compile(r"[a-z0-9+_-]+(?:\.[a-z0-9+_-]+)*")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)  # RFC 1123 §2.1
 _NOT_IN_ADDRESS = frozenset(" \t<>()[],;:\"'@")
 COMMENT = (
-    "# A message's route, read from its Received: headers and replayed: {hops} hops (the\n"
+    "# A message's route, read from its Received: headers and replayed: {hops} (the\n"
     "# description says from which message). Each server hands the message to the next as\n"
     "# its relay host; link latencies are the hops' delays spread over their round trips\n"
     "# (whole seconds in the headers: a floor of 0.5 ms).\n"
@@ -100,9 +100,11 @@ def _address(text: str | None, placeholder: str, role: str, where: str, notes: l
     if not text:
         notes.append(f"The message has no {where}: the {role} is written as {placeholder}.")
         return placeholder
-    # Scanned around each "@", so that each character is looked at a bounded number of times.
-    at = text.find("@")
-    while at >= 0:
+    # Scanned around each "@", so that each character is looked at a bounded number of
+    # times; a line of thousands of "@" is not an address list worth reading to the end.
+    at, tries = text.find("@"), 100
+    while at >= 0 and tries:
+        tries -= 1
         left = at
         while left > 0 and text[left - 1] not in _NOT_IN_ADDRESS:
             left -= 1
@@ -233,9 +235,8 @@ def scenario_of(route: Route, source: str = "the message") -> str:
         notes.append(f"The subject is cut to {SUBJECT_CHARS} characters, the most one line"
                      " of a header holds (RFC 5322 §2.1.1).")  # fmt: skip
         subject = subject[: SUBJECT_CHARS - 1] + "…"
-    about = (
-        f"The route of {shown(source)}, replayed: {len(hops)} hops read from its Received: headers."
-    )
+    count = f"{len(hops)} hop" + ("s" if len(hops) != 1 else "")
+    about = f"The route of {shown(source)}, replayed: {count} read from its Received: headers."
     data = {
         "name": "replayed-route",
         "description": "\n".join([about, *notes]),
@@ -246,4 +247,4 @@ def scenario_of(route: Route, source: str = "the message") -> str:
         "users": users,
         "messages": [{"id": "m1", "at": 0, "from": sender, "to": recipient, "subject": subject}],
     }
-    return COMMENT.format(hops=len(hops)) + dumps(data)
+    return COMMENT.format(hops=count) + dumps(data)

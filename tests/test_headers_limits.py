@@ -160,6 +160,19 @@ def test_a_replay_written_by_the_command_passes_validate(tmp_path):
     assert (run.code, run.err) == (0, "")
 
 
+def test_a_from_line_of_400_000_at_signs_is_given_up_on_quickly():
+    started = time.perf_counter()
+    data, scenario = replayed(hop(0) + f"From: {'a@' * 400_000}\n\n")
+    assert time.perf_counter() - started < 2
+    assert list(scenario.users) == ["sender@sender.example", "reader@reader.example"]
+    assert data["description"].splitlines() == [
+        "The route of the message, replayed: 1 hop read from its Received: headers.",
+        f"The From: line '{'a@' * 30}…' holds no address a scenario can use: the sender is"
+        " written as sender@sender.example.",
+        "The message has no To: line: the recipient is written as reader@reader.example.",
+    ]
+
+
 def corpus() -> list[Path]:
     return sorted(p for p in CORPUS.glob("*") if p.suffix in (".eml", ".mbox"))
 

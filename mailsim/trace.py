@@ -98,6 +98,7 @@ class Route:
     date: datetime | None = None
     authentication: list[str] = field(default_factory=list)  # Authentication-Results
     warnings: list[str] = field(default_factory=list)
+    partial: bool = False  # headers were left unread (too many; the warnings say which)
 
     @property
     def total(self) -> float | None:
@@ -298,8 +299,9 @@ def too_long(route: Route, doing: str) -> str | None:
     shows a loop, a figure or a replay of it would show nothing more."""
     if len(route.hops) <= LOOP_HOPS:
         return None
+    count = f"more than {len(route.hops):,}" if route.partial else f"{len(route.hops):,}"
     return (
-        f"{len(route.hops)} hops, too many to {doing} (at most {LOOP_HOPS}: from"
+        f"{count} hops, too many to {doing} (at most {LOOP_HOPS}: from"
         f" {LOOP_HOPS} hops on, mail servers take a message for a loop, RFC 5321 §6.3)"
     )
 
@@ -362,7 +364,7 @@ def parse(text: str) -> Route:
         )
         received = received[-MAX_HOPS_READ:]
     hops = [parse_received(str(value), i) for i, value in enumerate(reversed(received), 1)]
-    route = Route(hops=hops, warnings=warnings)
+    route = Route(hops=hops, warnings=warnings, partial=bool(warnings))
     route.subject = _plain(message.get("Subject"))
     route.sender = _plain(message.get("From"))
     route.recipient = _plain(message.get("To"))

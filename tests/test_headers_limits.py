@@ -372,6 +372,14 @@ def test_a_route_of_more_than_100_hops_is_neither_drawn_nor_replayed(tmp_path, o
     assert not out.exists()
 
 
+def test_a_loop_too_long_to_read_whole_is_refused_as_more_than_it_read(tmp_path):
+    path = write(tmp_path, message(5000))
+    refused(
+        command("headers", path, "--plot", tmp_path / "route.png"),
+        f"mailsim: {path}: Received: more than 1,000 hops, too many to draw (at most 100",
+    )
+
+
 def test_the_table_and_json_show_every_hop_of_a_long_route(tmp_path):
     path = write(tmp_path, message(150))
     run = command("headers", path)

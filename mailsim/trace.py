@@ -433,7 +433,7 @@ def table(route: Route) -> str:
         if hop.garbled:
             lines.append(f"  {hop.index:>2}  ?? {shown(hop.raw[:100])}")
             continue
-        origin = shown(hop.from_host or (f"({hop.note})" if hop.note else "-"))
+        origin = shown((hop.from_host or (f"({hop.note})" if hop.note else "-"))[:40])
         if hop.from_ip and hop.from_ip != hop.from_host:
             origin = f"{origin[: 40 - len(hop.from_ip) - 3]} [{hop.from_ip}]"
         tls = (hop.tls_version or "yes") if hop.tls else "-"
@@ -444,8 +444,9 @@ def table(route: Route) -> str:
             if total and not skewed:
                 share = f"{100 * hop.delay / total:.0f} %"
         lines.append(
-            f"  {hop.index:>2}  {origin[:40]:<40} {shown(hop.by or '-')[:30]:<30}"
-            f" {shown(hop.protocol or '-')[:10]:<10} {tls:<5} {when:<25} {delay:>10} {share:>6}"
+            f"  {hop.index:>2}  {origin[:40]:<40} {shown((hop.by or '-')[:30])[:30]:<30}"
+            f" {shown((hop.protocol or '-')[:10])[:10]:<10} {tls:<5} {when:<25} {delay:>10}"
+            f" {share:>6}"
         )
     checks = route.checks()
     if checks:

@@ -10,7 +10,7 @@ the machine down.
 from __future__ import annotations
 
 import os
-import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,8 +39,24 @@ class Run:
         return self.err.splitlines()
 
 
-def _cap() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (_ADDRESS_SPACE, _ADDRESS_SPACE))
+# Linux keeps a process's peak memory across exec, and a forked child starts with its
+# parent's: a command started from a pytest of 600 MB would measure 600 MB. A small
+# launcher starts the command instead, caps it, and writes its own peak to a file.
+_LAUNCHER = """
+import os, resource, signal, sys
+limit, report, *command = sys.argv[1:]
+pid = os.fork()
+if pid == 0:
+    resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
+    os.execv(sys.executable, [sys.executable, *command])
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as out:
+    out.write(str(usage.ru_maxrss))
+if os.WIFSIGNALED(status):
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.WEXITSTATUS(status))
+"""
 
 
 def mailsim(
@@ -53,17 +69,22 @@ def mailsim(
     """``python -m mailsim ARGS``; ``stdin`` is bytes or an open file, ``stdout`` an
     open file to write to instead of a pipe (``/dev/full``)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "COLUMNS": "100"}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as peak,
+    ):
         feed = subprocess.PIPE if isinstance(stdin, bytes) else (stdin or subprocess.DEVNULL)
         started = time.perf_counter()
+        command = ["-m", "mailsim", *map(str, args)]
         child = subprocess.Popen(
-            [sys.executable, "-m", "mailsim", *map(str, args)],
+            [sys.executable, "-c", _LAUNCHER, str(_ADDRESS_SPACE), peak.name, *command],
             stdin=feed,
             stdout=stdout or out,
             stderr=err,
             cwd=cwd or ROOT,
             env=env,
-            preexec_fn=_cap,  # safe here: no threads are started before it
+            start_new_session=True,  # a timeout stops the command with its launcher
         )
         if isinstance(stdin, bytes):
             assert child.stdin is not None
@@ -74,12 +95,12 @@ def mailsim(
                 pass  # it stopped reading: what a bounded reader does
         deadline = started + timeout
         while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() > deadline:
-                child.kill()
-                pid, status, usage = os.wait4(child.pid, 0)
+                os.killpg(child.pid, signal.SIGKILL)
+                os.wait4(child.pid, 0)
                 raise AssertionError(f"mailsim {' '.join(map(str, args))} ran over {timeout} s")
             time.sleep(0.01)
         seconds = time.perf_counter() - started
@@ -91,7 +112,7 @@ def mailsim(
             out=out.read().decode("utf-8", "replace"),
             err=err.read().decode("utf-8", "replace"),
             seconds=seconds,
-            peak_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+            peak_mb=int(peak.read() or 0) / 1024,  # KiB on Linux
         )
 
 

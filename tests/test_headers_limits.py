@@ -50,6 +50,19 @@ def write(folder: Path, text: str, name: str = "m.eml") -> Path:
     return path
 
 
+def test_the_peak_memory_measured_is_the_commands_own():
+    """A child forked from a large process starts with the parent's peak (Linux keeps
+    it across exec): the commands are started from a small launcher."""
+    ballast = bytearray(600 * 2**20)
+    ballast[:: 2**12] = b"\x01" * len(ballast[:: 2**12])  # in memory, not only reserved
+    try:
+        run = command("schema")
+    finally:
+        del ballast
+    assert run.code == 0
+    assert run.peak_mb < 300, run.peak_mb
+
+
 # --- 1. dates no calendar holds -----------------------------------------------------------
 
 BAD_DATES = [

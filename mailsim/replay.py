@@ -155,8 +155,8 @@ def _server_host(hop_host: str | None, node: str, notes: list[str]) -> str:
     if host is None:
         host = f"{node}.replay.example"
         notes.append(
-            f"{quoted(hop_host or '')} is not a host name (an address, or a word such as"
-            f" 'unknown'): the server is called {host}."
+            f"{quoted(hop_host or '')} is not a host name (letters, digits and hyphens,"
+            f" RFC 1123; not an address, not 'unknown'): the server is called {host}."
         )
     return host
 

@@ -164,6 +164,19 @@ def test_an_internationalised_address_replays_in_its_ascii_form():
     assert mailsim.run(scenario).copy("m1").status == "retrieved"
 
 
+def test_a_server_named_by_its_address_replays_under_a_stand_in_host_name():
+    data, scenario = replayed(hop(1, by="[192.0.2.9]") + hop(0) + "From: a@example.org\n\n")
+    assert data["nodes"]["192-0-2-9"]["host"] == "192-0-2-9.replay.example"
+    assert data["dns"]["zones"]["reader.example"]["mx"][0]["host"] == "192-0-2-9.replay.example"
+    assert (
+        "'192.0.2.9' is not a host name (letters, digits and hyphens, RFC 1123; not an address,"
+        " not 'unknown'): the server is called 192-0-2-9.replay.example."
+    ) in data["description"].splitlines()
+    copy = mailsim.run(scenario).copy("m1")
+    assert copy.status == "retrieved"
+    assert [s.by for s in copy.stamps][:2] == ["h1.example.org", "192-0-2-9.replay.example"]
+
+
 def test_a_replay_written_by_the_command_passes_validate(tmp_path):
     head = "Subject: Test\nTo: ana@例え.テスト\n"
     text = hop(1, tls=" (using TLSv1.1 with cipher AES128-SHA)") + hop(0) + head + "\n"

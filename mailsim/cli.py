@@ -567,46 +567,100 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _headers(args: argparse.Namespace, stdin: TextIO) -> int:
-    """Everything runs locally: the headers never leave the machine."""
-    from mailsim import trace
+    """Everything runs locally: the headers never leave the machine. The outputs are
+    checked before the message is read, and nothing is printed for a route that
+    cannot be drawn or replayed."""
+    from mailsim import files, trace
 
     name = "<stdin>" if args.file == "-" else args.file
-    try:
-        if args.file == "-":
-            text = stdin.read()
-        else:
-            text = Path(args.file).read_bytes().decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError([Problem(name, "", f"cannot read it: {exc.strerror}")]) from None
-    route = trace.parse(text)
+    plot, scenario = _headers_outputs(args)
+    # At most 64 MiB, from a regular file or standard input: never a device or a pipe.
+    data = files.read_bytes(args.file, stdin=stdin.buffer)
+    route = trace.parse(data.decode("utf-8", errors="replace"))
     if not route.hops:
         raise InputError(
             [Problem(name, "Received", "no Received: headers found; give the whole message"
                      " or all of its headers (in most mail programs: 'show original')")]
         )  # fmt: skip
-    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise InputError([Problem(args.plot, "--plot", "write .png, .svg or .pdf")])
+    problems: list[Problem] = []
+    if plot is not None and (why := trace.too_long(route, "draw")):
+        problems.append(Problem(name, "Received", f"{why}; the table and --json show them all"))
+    if scenario is not None:
+        from mailsim.replay import refusal
+
+        if why := refusal(route):
+            problems.append(Problem(name, "Received", why))
+    if problems:
+        raise InputError(problems)
     if args.json:
         print(json.dumps(route.to_dict(), indent=2, ensure_ascii=False))
     else:
         print(trace.table(route))
-    if args.plot:
+    if plot is not None:
+        import io
+        import warnings
+
         import matplotlib.pyplot as plt
 
         from mailsim.plot.received import received
 
         ax = received(route)
+        figure = io.BytesIO()  # written in one go, so that a full disk is one clear line
         try:
-            ax.figure.savefig(args.plot, dpi=100)
+            with warnings.catch_warnings():
+                # A host name in a script the font lacks is drawn as boxes, not warned about.
+                warnings.filterwarnings("ignore", message="Glyph .* missing from")
+                ax.figure.savefig(figure, format=plot.suffix.lower()[1:], dpi=100)
         finally:
             plt.close(ax.figure)
+        files.write_bytes(plot, figure.getvalue())
         print(f"wrote {args.plot}", file=sys.stderr)
-    if args.scenario:
+    if scenario is not None:
         from mailsim.replay import scenario_of
 
-        Path(args.scenario).write_text(scenario_of(route, name), encoding="utf-8")
+        files.write_text(scenario, scenario_of(route, name))
         print(f"wrote {args.scenario}", file=sys.stderr)
     return 0
+
+
+def _headers_outputs(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """The --plot and --scenario files, checked before the message is read: a format
+    we draw, a folder that exists and can be written in, not the message itself. Every
+    problem is said at once."""
+    from mailsim import files
+
+    problems: list[Problem] = []
+
+    def check(path: str | None, option: str) -> Path | None:
+        if path is None:
+            return None
+        if option == "--plot" and Path(path).suffix.lower() not in (".png", ".svg", ".pdf"):
+            problems.append(Problem(path, option, "write .png, .svg or .pdf"))
+            return None
+        try:
+            target = files.out_file(path, option)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            return None
+        if args.file != files.STDIN and _same_file(args.file, path):
+            problems.append(
+                Problem(path, option, "is the message being read; give another file name")
+            )
+        return target
+
+    plot, scenario = check(args.plot, "--plot"), check(args.scenario, "--scenario")
+    if problems:
+        raise InputError(problems)
+    return plot, scenario
+
+
+def _same_file(a: str, b: str) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _schema() -> int:

@@ -34,6 +34,16 @@ _TLS_VERSION = re.compile(r"\bTLS ?v?(1)[._]([0-3])", re.IGNORECASE)
 _BRACKETED = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]")
 _HELO = re.compile(r"\bhelo[= ]\s*([^\s)]+)", re.IGNORECASE)
 
+# RFC 5321 §6.3: a server that counts Received: headers to find a loop "SHOULD use a
+# large rejection threshold, normally at least 100" (Postfix's hopcount_limit is 50).
+# A route this long is a loop; drawing or replaying it would show nothing more.
+LOOP_HOPS = 100
+# Enough to show a loop whole, ten times over; past it, only the oldest hops are read.
+MAX_HOPS_READ = 1000
+# Headers read, from the bottom: 32 times Sendmail's limit for all the headers of a
+# message (MaxHeadersLength, 32 KB), read in well under a second.
+MAX_HEADER_CHARS = 2**20
+
 
 @dataclass
 class Hop:
@@ -88,6 +98,7 @@ class Route:
     date: datetime | None = None
     authentication: list[str] = field(default_factory=list)  # Authentication-Results
     warnings: list[str] = field(default_factory=list)
+    partial: bool = False  # headers were left unread (too many; the warnings say which)
 
     @property
     def total(self) -> float | None:
@@ -195,19 +206,38 @@ def _hostname(text: str) -> str | None:
     return text or None
 
 
+def quoted(text: str, room: int = 60) -> str:
+    """``text`` quoted for a message, control characters escaped, cut after ``room``
+    characters: a warning names what it could not read without repeating a megabyte."""
+    return repr(text if len(text) <= room else text[:room] + "…")
+
+
+def _without_comments(text: str) -> str:
+    """``text`` with each "(…)" replaced by a space, in one pass: a regular expression
+    would try every "(" of a comment that never closes against the rest of the text."""
+    out, i = [], 0
+    while (start := text.find("(", i)) >= 0 and (end := text.find(")", start)) >= 0:
+        out += [text[i:start], " "]
+        i = end + 1
+    out.append(text[i:])
+    return "".join(out)
+
+
 def parse_date(text: str) -> tuple[datetime | None, list[str]]:
     """An RFC 5322 date as servers really write it (extra spaces, no weekday, a time
-    zone name in a comment, single-digit hours); a naive result is read as UTC."""
+    zone name in a comment, single-digit hours); a naive result is read as UTC. A date
+    no calendar holds (year 99999999999, hour 99999, or past the year 9999 in UTC) is
+    unreadable, not an error."""
     warnings: list[str] = []
-    cleaned = re.sub(r"\([^)]*\)", " ", text)
-    cleaned = " ".join(cleaned.replace(",", ", ").split())
+    cleaned = " ".join(_without_comments(text).replace(",", ", ").split())
     try:
         moment = email.utils.parsedate_to_datetime(cleaned)
-    except (TypeError, ValueError, IndexError):
-        return None, [f"unreadable date {text!r}"]
-    if moment.tzinfo is None:
-        warnings.append(f"no time zone in {text.strip()!r} (-0000): read as UTC")
-        moment = moment.replace(tzinfo=UTC)
+        if moment.tzinfo is None:
+            warnings.append(f"no time zone in {quoted(text.strip())} (-0000): read as UTC")
+            moment = moment.replace(tzinfo=UTC)
+        moment.astimezone(UTC)  # delays and the JSON compare times in UTC
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None, [f"unreadable date {quoted(text)}"]
     return moment, warnings
 
 
@@ -264,29 +294,77 @@ def parse_received(value: str, index: int = 0) -> Hop:
     return hop
 
 
+def too_long(route: Route, doing: str) -> str | None:
+    """Why ``route`` is too long to ``doing`` ("draw", "replay"), or None: the table
+    shows a loop, a figure or a replay of it would show nothing more."""
+    if len(route.hops) <= LOOP_HOPS:
+        return None
+    count = f"more than {len(route.hops):,}" if route.partial else f"{len(route.hops):,}"
+    return (
+        f"{count} hops, too many to {doing} (at most {LOOP_HOPS}: from"
+        f" {LOOP_HOPS} hops on, mail servers take a message for a loop, RFC 5321 §6.3)"
+    )
+
+
 # --- reading a message ------------------------------------------------------------------
 
 
 def first_message(text: str) -> str:
-    """The headers to read: an mbox's first message, or the text as it is."""
-    if text.startswith("From "):
-        lines = text.splitlines(keepends=True)[1:]
-        for i, line in enumerate(lines):
-            if line.startswith("From ") and i > 0 and not lines[i - 1].strip():
-                return "".join(lines[:i])
-        return "".join(lines)
-    return text
+    """The headers to read: an mbox's first message, or the text as it is. (Found with
+    ``str.find``, in one pass over a mailbox of any size.)"""
+    if not text.startswith("From "):
+        return text
+    start = text.find("\n") + 1
+    if start == 0:
+        return ""
+    # The next message begins with a "From " line after a blank one (mbox, RFC 4155).
+    i = text.find("\nFrom ", start)
+    while i >= 0:
+        if not text[text.rfind("\n", 0, i) + 1 : i].strip():
+            return text[start : i + 1]
+        i = text.find("\nFrom ", i + 1)
+    return text[start:]
+
+
+def _header_section(text: str) -> tuple[str, list[str]]:
+    """The header fields of the first message (the body is never read), at most
+    :data:`MAX_HEADER_CHARS` of them from the bottom, and a warning if that left any
+    out. Servers add their fields on top, so the bottom holds the oldest hops and the
+    sender's own From:, To: and Subject:."""
+    text = first_message(text.replace("\r\n", "\n")).lstrip("\n")
+    end = text.find("\n\n")
+    section = text if end < 0 else text[: end + 1]
+    if len(section) <= MAX_HEADER_CHARS:
+        return section, []
+    # Cut where a field begins: a line that does not start with a space or a tab.
+    cut = section.find("\n", len(section) - MAX_HEADER_CHARS - 1)
+    while cut >= 0 and section[cut + 1 : cut + 2] in (" ", "\t"):
+        cut = section.find("\n", cut + 1)
+    warning = (
+        f"the headers are {len(section) / 2**20:.1f} MiB, more than any real message's;"
+        f" only the last {MAX_HEADER_CHARS / 2**20:.1f} MiB (the oldest Received: headers"
+        " and the sender's own) are read"
+    )
+    return ("" if cut < 0 else section[cut + 1 :]), [warning]
 
 
 def parse(text: str) -> Route:
     """The route of the message in ``text`` (a whole message, pasted headers, or an
     mbox). Hops oldest first; delays between consecutive times; warnings, never an
-    exception, for what does not add up."""
-    text = first_message(text.replace("\r\n", "\n")).lstrip("\n")
-    message = email.message_from_string(text, policy=email.policy.compat32)
+    exception, for what does not add up. Bounded: at most :data:`MAX_HEADER_CHARS` of
+    headers and :data:`MAX_HOPS_READ` hops are read, with a warning when more were there."""
+    section, warnings = _header_section(text)
+    message = email.message_from_string(section, policy=email.policy.compat32)
     received = message.get_all("Received") or []
+    if len(received) > MAX_HOPS_READ:
+        warnings.append(
+            f"{len(received):,} Received: headers; only the oldest {MAX_HOPS_READ:,} are"
+            f" read (from {LOOP_HOPS} hops on, mail servers take a message for a loop:"
+            " RFC 5321 §6.3)"
+        )
+        received = received[-MAX_HOPS_READ:]
     hops = [parse_received(str(value), i) for i, value in enumerate(reversed(received), 1)]
-    route = Route(hops=hops)
+    route = Route(hops=hops, warnings=warnings, partial=bool(warnings))
     route.subject = _plain(message.get("Subject"))
     route.sender = _plain(message.get("From"))
     route.recipient = _plain(message.get("To"))
@@ -315,6 +393,21 @@ def _plain(value: Any) -> str | None:
     return " ".join(str(value).split()) if value is not None else None
 
 
+def shown(text: str) -> str:
+    """``text`` with what a terminal would act on written as an escape (``\\x1b``,
+    ``\\u202e``): control characters, and the invisible marks that reverse the order of
+    what follows. A header can then neither recolour the terminal nor move the table's
+    columns; the JSON keeps the exact text."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _short(text: str, room: int = 200) -> str:
+    """``text`` for one line of the table: escaped, at most ``room`` characters."""
+    return shown(text) if len(text) <= room else shown(text[: room - 1]) + "…"
+
+
 # --- the hop table ----------------------------------------------------------------------
 
 
@@ -326,9 +419,10 @@ def table(route: Route) -> str:
     total = route.total
     # Shares of a total only mean something when no clock went backwards.
     skewed = any(hop.delay is not None and hop.delay < 0 for hop in route.hops)
-    title = f"“{route.subject}”" if route.subject else "the message"
+    title = f"“{_short(route.subject)}”" if route.subject else "the message"
+    sender = _short(route.sender) if route.sender else "an unknown sender"
     lines = [
-        f"Route of {title} from {route.sender or 'an unknown sender'}: {len(route.hops)} hops"
+        f"Route of {title} from {sender}: {len(route.hops)} hops"
         + (f", {total:.0f} s in all" if total is not None and total < 60 else "")
         + (f", {format_duration(total)} in all" if total is not None and total >= 60 else ""),
         "",
@@ -337,9 +431,9 @@ def table(route: Route) -> str:
     ]
     for hop in route.hops:
         if hop.garbled:
-            lines.append(f"  {hop.index:>2}  ?? {hop.raw[:100]}")
+            lines.append(f"  {hop.index:>2}  ?? {shown(hop.raw[:100])}")
             continue
-        origin = hop.from_host or (f"({hop.note})" if hop.note else "-")
+        origin = shown((hop.from_host or (f"({hop.note})" if hop.note else "-"))[:40])
         if hop.from_ip and hop.from_ip != hop.from_host:
             origin = f"{origin[: 40 - len(hop.from_ip) - 3]} [{hop.from_ip}]"
         tls = (hop.tls_version or "yes") if hop.tls else "-"
@@ -350,15 +444,16 @@ def table(route: Route) -> str:
             if total and not skewed:
                 share = f"{100 * hop.delay / total:.0f} %"
         lines.append(
-            f"  {hop.index:>2}  {origin[:40]:<40} {(hop.by or '-')[:30]:<30}"
-            f" {(hop.protocol or '-')[:10]:<10} {tls:<5} {when:<25} {delay:>10} {share:>6}"
+            f"  {hop.index:>2}  {origin[:40]:<40} {shown((hop.by or '-')[:30])[:30]:<30}"
+            f" {shown((hop.protocol or '-')[:10])[:10]:<10} {tls:<5} {when:<25} {delay:>10}"
+            f" {share:>6}"
         )
     checks = route.checks()
     if checks:
-        said = " · ".join(f"{name.upper()} {result}" for name, result in checks.items())
+        said = " · ".join(f"{name.upper()} {shown(result)}" for name, result in checks.items())
         lines += ["", f"Sender checks (Authentication-Results): {said}"]
     notes = [f"hop {hop.index}: {w}" for hop in route.hops for w in hop.warnings]
     notes += route.warnings
     if notes:
-        lines += ["", "Warnings:", *(f"  {note}" for note in notes)]
+        lines += ["", "Warnings:", *(f"  {shown(note)}" for note in notes)]
     return "\n".join(lines)

@@ -1,5 +1,5 @@
 """The ``mailsim`` command run as a user runs it, with what it cost: exit code, output,
-wall time and peak memory (the peak resident set of the child, as it reports it).
+wall time and peak memory (the peak resident set of the command itself).
 
 Bad input must end in one clean line per problem, exit code 2 (1 for a real I/O
 failure), no traceback, under :data:`MEMORY_MB` and :data:`SECONDS`. The child's address
@@ -10,6 +10,7 @@ the machine down.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,20 +39,23 @@ class Run:
         return self.err.splitlines()
 
 
-# The child measures itself: VmHWM is the peak resident set of the program it became
-# (a fork's or vfork's child would otherwise inherit the test process's own peak, which
-# ru_maxrss keeps across exec). It also caps its address space before anything loads.
-_CHILD = """\
-import atexit, os, resource, runpy, sys
-resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
-def peak():
-    with open("/proc/self/status") as status:
-        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
-    with open(os.environ["MAILSIM_PEAK_FILE"], "w") as out:
-        out.write(kib)
-atexit.register(peak)
-sys.argv[0] = "mailsim"
-runpy.run_module("mailsim", run_name="__main__", alter_sys=True)
+# Linux keeps a process's peak memory across exec, and a forked child starts with its
+# parent's: a command started from a pytest of 600 MB would measure 600 MB. A small
+# launcher starts the command instead, caps it, and writes its own peak to a file.
+_LAUNCHER = """
+import os, resource, signal, sys
+limit, report, *command = sys.argv[1:]
+pid = os.fork()
+if pid == 0:
+    resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
+    os.execv(sys.executable, [sys.executable, *command])
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as out:
+    out.write(str(usage.ru_maxrss))
+if os.WIFSIGNALED(status):
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.WEXITSTATUS(status))
 """
 
 
@@ -64,22 +68,23 @@ def mailsim(
 ) -> Run:
     """``python -m mailsim ARGS``; ``stdin`` is bytes or an open file, ``stdout`` an
     open file to write to instead of a pipe (``/dev/full``)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "COLUMNS": "100"}
     with (
         tempfile.TemporaryFile() as out,
         tempfile.TemporaryFile() as err,
         tempfile.NamedTemporaryFile("r") as peak,
     ):
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "COLUMNS": "100"}
-        env["MAILSIM_PEAK_FILE"] = peak.name
         feed = subprocess.PIPE if isinstance(stdin, bytes) else (stdin or subprocess.DEVNULL)
         started = time.perf_counter()
+        command = ["-m", "mailsim", *map(str, args)]
         child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD.format(cap=_ADDRESS_SPACE), *map(str, args)],
+            [sys.executable, "-c", _LAUNCHER, str(_ADDRESS_SPACE), peak.name, *command],
             stdin=feed,
             stdout=stdout or out,
             stderr=err,
             cwd=cwd or ROOT,
             env=env,
+            start_new_session=True,  # a timeout stops the command with its launcher
         )
         if isinstance(stdin, bytes):
             assert child.stdin is not None
@@ -88,24 +93,26 @@ def mailsim(
                 child.stdin.close()
             except BrokenPipeError:
                 pass  # it stopped reading: what a bounded reader does
-        try:
-            child.wait(timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-            raise AssertionError(
-                f"mailsim {' '.join(map(str, args))} ran over {timeout} s"
-            ) from None
+        deadline = started + timeout
+        while True:
+            pid, status, _ = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                os.killpg(child.pid, signal.SIGKILL)
+                os.wait4(child.pid, 0)
+                raise AssertionError(f"mailsim {' '.join(map(str, args))} ran over {timeout} s")
+            time.sleep(0.01)
         seconds = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        measured = peak.read().strip()
         return Run(
             code=child.returncode,
             out=out.read().decode("utf-8", "replace"),
             err=err.read().decode("utf-8", "replace"),
             seconds=seconds,
-            peak_mb=int(measured) / 1024 if measured else float("inf"),  # KiB
+            peak_mb=int(peak.read() or 0) / 1024,  # KiB on Linux
         )
 
 

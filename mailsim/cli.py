@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -131,8 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--seed", type=_seed, default=0, help="random seed")
     _add_set(step)
     step.add_argument(
-        "--filter", choices=PROTOCOLS, help="show only this protocol (or type `f smtp`)"
-    )
+        "--filter", choices=(*PROTOCOLS, "submission"),
+        help="show only this protocol (or type `f smtp` while stepping)",
+    )  # fmt: skip
+    step.add_argument(
+        "--message", metavar="ID",
+        help="start at this message's first event (default: the first message sent)",
+    )  # fmt: skip
 
     sweep = sub.add_parser(
         "sweep", help="run a scenario over a grid of values × replications (a what-if study)"
@@ -426,40 +432,90 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _step(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    """Packet Tracer's simulation mode in a terminal: one protocol event per Enter, with
+    what it means and what changed in the world."""
     import mailsim
+    from mailsim.protocols import meaning
+    from mailsim.report import terminal_width, wrap
 
     stepper = mailsim.Stepper(mailsim.load(args.scenario, args.overrides), seed=args.seed)
     protocol = args.filter
-    print("Enter: next event · f PROTOCOL: only that protocol (f: all) · q: quit", file=stdout)
+    say = functools.partial(print, file=stdout)
+    say("Enter: next event · f PROTOCOL: only that protocol (f: all) · q: quit")
+    # Start at the message followed (the first one by default): what comes before it
+    # is mail programs checking empty mailboxes.
+    first = stepper.next_event(message=args.message) if args.message else None
+    if args.message and first is None:
+        raise InputError([Problem(args.scenario, "--message", f"no message {args.message!r}")])
+    start: float | None = None
+    shown: tuple[str, str] = ("", "")
     while True:
-        snap = stepper.next_event(protocol)
+        snap = first or stepper.next_event(protocol)
+        first = None
         if snap is None:
-            print("— end of the run —", file=stdout)
+            say("— end of the run —")
             from mailsim import report
 
-            print(report.conservation_line(stepper.result()), file=stdout)
+            say(report.conservation_line(stepper.result()))
             return 0
-        print(snap, file=stdout)
-        if snap.sessions:
-            print("      open: " + "; ".join(snap.sessions.values()), file=stdout)
-        queued = {k: v for k, v in snap.queues.items() if v}
-        if queued:
-            queues = "; ".join(f"{k}: {', '.join(v)}" for k, v in queued.items())
-            print(f"      queued: {queues}", file=stdout)
+        event = snap.event
+        if start is None:
+            if not event["message"] and args.message is None:
+                continue  # a poll of an empty mailbox, before any mail
+            start = event["time"]
+            say(
+                f"following {event['message'].split()[0]} from its first event at"
+                f" {start:.3f} s; times are counted from there"
+            )
+        for line in wrap(_event_line(snap.index, event, start), terminal_width(), 8):
+            say(line)
+        what = meaning(event["step"], event["code"])
+        if what:
+            say(f"        {what}")
+        state = (
+            "; ".join(snap.sessions.values()),
+            "; ".join(f"{k}: {', '.join(v)}" for k, v in snap.queues.items() if v),
+        )
+        if state != shown:  # the world's state, when it changed
+            say(f"        open: {state[0] or 'no session'}")
+            if state[1] or shown[1]:
+                say(f"        queued: {state[1] or 'nothing'}")
+            shown = state
         stdout.flush()
-        answer = stdin.readline()
-        if answer == "":  # end of input: run to the end without stopping
-            stdin = _Endless()
-            continue
-        command = answer.strip().split()
-        if command[:1] == ["q"]:
-            return 0
-        if command[:1] == ["f"]:
+        while True:  # read until a command that moves on
+            answer = stdin.readline()
+            if answer == "":  # end of input: run to the end without stopping
+                stdin = _Endless()
+                break
+            command = answer.strip().split()
+            if command[:1] == ["q"]:
+                return 0
+            if command[:1] != ["f"]:
+                break
             wanted = command[1] if len(command) > 1 else None
-            if wanted is not None and wanted not in PROTOCOLS:
-                print(f"unknown protocol {wanted!r}; use one of {', '.join(PROTOCOLS)}")
-            else:
-                protocol = wanted
+            if wanted is not None and wanted not in (*PROTOCOLS, "submission"):
+                choices = ", ".join((*PROTOCOLS, "submission"))
+                say(f"no protocol {wanted!r}: use {choices} (f alone: all)")
+                continue
+            protocol = wanted
+            break
+
+
+def _event_line(index: int, event: dict[str, Any], start: float) -> str:
+    """``#20   +0.0 ms → +2.0 ms  alice-pc → msa-school  tcp  SYN``."""
+    code = f" [{event['code']}]" if event["code"] else ""
+    return (
+        f"#{index:<4} {_since(event['time'] - start)} → {_since(event['arrive'] - start)}"
+        f"  {event['src']} → {event['dst']}  {event['protocol']}{code}  {event['detail']}"
+    )
+
+
+def _since(seconds: float) -> str:
+    """A time from the followed message's start: ``+2.0 ms``, ``+1.234 s``, ``+4 min 49 s``."""
+    from mailsim.units import format_duration
+
+    sign = "-" if seconds < 0 else "+"
+    return sign + format_duration(abs(seconds))
 
 
 class _Endless:

@@ -151,6 +151,11 @@ class Session:
                 nbytes,
             )  # fmt: skip
 
+    @property
+    def label(self) -> str:
+        """``alice-pc → msa-school (submission)``: who talks to whom, for what."""
+        return f"{self.client} → {self.server_node} ({self.service})"
+
     def snapshot(self) -> dict[str, float]:
         return dict(self.costs)
 
@@ -172,7 +177,7 @@ class Session:
         self._request: simpy.Event | None = None
         self._slot = slot
         opened = self.world.open_sessions
-        opened[self.id] = f"{self.client} → {self.server_node} ({self.protocol})"
+        opened[self.id] = self
         try:
             step = next(dialogue)
             while True:

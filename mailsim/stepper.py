@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mailsim.result import Result
@@ -32,32 +33,54 @@ class Snapshot:
 
 
 class Stepper:
-    """``Stepper(scenario, seed)``: call :meth:`next_event` to advance by one event."""
+    """``Stepper(scenario, seed)``: call :meth:`next_event` to advance by one event.
+    ``scenario`` is a Scenario, a scenario file's path or a mapping, as for
+    :func:`mailsim.run`."""
 
-    def __init__(self, scenario: Scenario, seed: int = 0) -> None:
+    def __init__(self, scenario: Scenario | str | Path | Mapping[str, Any], seed: int = 0) -> None:
+        from mailsim import as_scenario
+        from mailsim.rng import check_seed
         from mailsim.world import World
 
-        self.world = World(scenario, seed, fast_forward=False)  # one event per step
+        scenario = as_scenario(scenario)
+        self.world = World(scenario, check_seed(seed), fast_forward=False)  # an event a step
         self._limit = scenario.duration
         self.cursor = 0
+        # What each session was for (submission, smtp, lmtp, pop3, dns): a session's
+        # events may be read after it has closed.
+        self.kinds: dict[int, str] = {}
 
     @property
     def finished(self) -> bool:
         return self.world.finished(self._limit)
 
-    def next_event(self, protocol: str | None = None) -> Snapshot | None:
-        """The next recorded event (only of ``protocol`` if given), or None at the end."""
+    def next_event(
+        self, protocol: str | None = None, message: str | None = None
+    ) -> Snapshot | None:
+        """The next recorded event, or None at the end. ``protocol`` keeps only the
+        events of one protocol (``tcp``, ``tls``, ``dns``, ``smtp``, ``lmtp``, ``pop3``)
+        or the SMTP of one kind of session (``submission``); ``message`` only those that
+        serve the message with this id."""
         recorder, env = self.world.recorder, self.world.env
         while True:
             while recorder.n_events <= self.cursor:
                 if self.finished:
                     return None
                 env.step()
+                for number, session in self.world.open_sessions.items():
+                    self.kinds.setdefault(number, session.service)
             index = self.cursor
             self.cursor += 1
             event = recorder.event_row(index)
-            if protocol is None or event["protocol"] == protocol:
+            if self.matches(event, protocol, message):
                 return self.snapshot(index, event)
+
+    def matches(self, event: dict[str, Any], protocol: str | None, message: str | None) -> bool:
+        if message is not None and message not in event["message"].split():
+            return False
+        if protocol is None or event["protocol"] == protocol:
+            return True
+        return event["protocol"] == "smtp" and self.kinds.get(event["session"]) == protocol
 
     def __iter__(self) -> Iterator[Snapshot]:
         while (snap := self.next_event()) is not None:
@@ -75,7 +98,7 @@ class Stepper:
                 for pop in world.pops.values()
                 for user, box in pop.mailboxes.items()
             },
-            sessions=dict(world.open_sessions),
+            sessions={number: session.label for number, session in world.open_sessions.items()},
         )
 
     def result(self) -> Result:

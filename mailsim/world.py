@@ -61,7 +61,7 @@ class World:
         self.taps = [Tap(spy.name, frozenset(spy.between)) for spy in scenario.eavesdroppers]
         self.epoch = datetime.fromisoformat(scenario.start)
         self._sessions = itertools.count(1)
-        self.open_sessions: dict[int, str] = {}
+        self.open_sessions: dict[int, Session] = {}  # under way, by id
         self._assign_addresses()
         # The zones as written (SPF, DKIM, DMARC records), by lower-case domain.
         self._zone_records = {d.lower(): z for d, z in scenario.dns.zones.items()}

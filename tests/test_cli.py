@@ -14,6 +14,7 @@ import pytest
 
 from mailsim import cli
 from mailsim.cli import main
+from mailsim.errors import InputError
 from tests.conftest import SCENARIOS
 
 GOOD = textwrap.dedent(
@@ -212,16 +213,48 @@ def test_schema_is_json_schema(capsys):
     assert schema["$defs"]["Link"]["properties"]["latency"]["type"] == ["string", "number"]
 
 
-def test_step_filters_and_quits(monkeypatch, capsys):
-    args = cli.build_parser().parse_args(["step", str(SCENARIOS / "classroom.yaml")])
-    stdin = io.StringIO("\nf smtp\n\n\nq\n")
+def step(argv: list[str], keys: str) -> list[str]:
+    args = cli.build_parser().parse_args(["step", *argv])
     out = io.StringIO()
-    assert cli._step(args, stdin, out) == 0
-    lines = [line for line in out.getvalue().splitlines() if line.startswith("#")]
-    assert "bob-pc → pop-home  tcp" in lines[0]  # the first poll at t = 0
-    assert "SYN-ACK" in lines[1]
-    assert all(" smtp" in line for line in lines[2:])
-    assert len(lines) == 5
+    assert cli._step(args, io.StringIO(keys), out) == 0
+    return out.getvalue().splitlines()
+
+
+def test_step_starts_at_the_first_message_and_says_what_each_step_means():
+    lines = step([str(SCENARIOS / "classroom.yaml")], "\nq\n")
+    assert lines[1:] == [
+        "following m1 from its first event at 10.000 s; times are counted from there",
+        "#20   +0.0 ms → +2.0 ms  alice-pc → msa-school  tcp  SYN",
+        "        TCP: the client asks to open a connection",
+        "        open: alice-pc → msa-school (submission)",  # said once, while it holds
+        "#21   +2.0 ms → +4.0 ms  msa-school → alice-pc  tcp  SYN-ACK",
+        "        TCP: the server agrees",
+    ]
+
+
+def test_step_filters_the_submission_and_a_typo_does_not_move_on():
+    lines = step([str(SCENARIOS / "classroom.yaml")], "f smpt\nf submission\n\nq\n")
+    assert lines[5] == (
+        "no protocol 'smpt': use tcp, tls, dns, smtp, lmtp, pop3, submission (f alone: all)"
+    )
+    events = [line for line in lines if line.startswith("#")]
+    assert events[1].startswith("#23   +6.5 ms → +8.5 ms  msa-school → alice-pc  smtp [220]")
+    assert events[2].startswith("#24 ")
+    assert events[2].endswith("smtp  EHLO")  # the rest wraps onto the next line
+    assert len(events) == 3
+
+
+def test_step_follows_the_message_asked_for(tmp_path):
+    lines = step([str(SCENARIOS / "free-vs-paid-provider.yaml"), "--message", "m3"], "q\n")
+    assert lines[1] == (
+        "following m3 from its first event at 360.000 s; times are counted from there"
+    )
+    assert "  carol-pc → mx-college  tcp  SYN" in lines[2]
+    args = cli.build_parser().parse_args(
+        ["step", str(SCENARIOS / "classroom.yaml"), "--message", "m9"]
+    )
+    with pytest.raises(InputError, match="--message: no message 'm9'"):
+        cli._step(args, io.StringIO("q\n"), io.StringIO())
 
 
 def test_step_to_the_end_without_input():

@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
 
+    examples = sub.add_parser(
+        "examples", help="list the shipped scenarios and lessons, or copy them to start from"
+    )
+    examples.add_argument("action", nargs="?", choices=("copy",), help="copy them into DIR")
+    examples.add_argument("folder", nargs="?", metavar="DIR", help="where to copy them")
+
     headers = sub.add_parser(
         "headers", help="read a real message's route from its Received: headers"
     )
@@ -216,6 +222,7 @@ EXAMPLES = {
         "mailsim validate my-network.yaml --set duration=2h",
     ],
     "schema": ["mailsim schema > mailsim-schema.json"],
+    "examples": ["mailsim examples", "mailsim examples copy my-mail-lessons"],
     "headers": [
         "mailsim headers message.eml",
         "mailsim headers - < pasted-headers.txt",
@@ -269,7 +276,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+# Commands whose SCENARIO may be the bare name of a shipped one: `mailsim run classroom`.
+_READS_SCENARIOS = ("run", "plot", "step", "sweep", "validate")
+
+
 def _command(args: argparse.Namespace) -> int:
+    if args.command in _READS_SCENARIOS:
+        from mailsim.examples import resolve
+
+        if isinstance(args.scenario, list):
+            args.scenario = [resolve(path) for path in args.scenario]
+        else:
+            args.scenario = resolve(args.scenario)
+    if args.command == "examples":
+        return _examples(args)
     if args.command == "run":
         return _run(args)
     if args.command == "step":
@@ -717,6 +737,48 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def _examples(args: argparse.Namespace) -> int:
+    from mailsim import examples
+    from mailsim.files import WriteError
+    from mailsim.report import terminal_width, wrap
+
+    if args.action is None:
+        if args.folder is not None:
+            raise InputError([Problem(args.folder, "examples", "did you mean: examples copy DIR?")])
+        for kind, title in (("scenarios", "Scenarios"), ("notebooks", "Lessons")):
+            shown = examples.listing(kind)
+            where = examples.folder(kind)
+            print(f"{title} ({where}):" if where else f"{title}: none shipped")
+            width = max((len(e.name) for e in shown), default=0)
+            for example in shown:
+                for line in wrap(
+                    f"  {example.name:<{width}}  {example.about}", terminal_width(), width + 4
+                ):
+                    print(line)
+            print()
+        print(
+            "Run one by its name: mailsim run classroom · copy them all: mailsim examples copy DIR"
+        )
+        return 0
+    if args.folder is None:
+        raise InputError(
+            [Problem("examples copy", "DIR", "say where to copy them: mailsim examples copy DIR")]
+        )
+    destination = Path(args.folder)
+    if destination.exists() and not destination.is_dir():
+        raise InputError([Problem(args.folder, "examples copy", "exists and is not a folder")])
+    try:
+        written = examples.copy(destination)
+    except OSError as exc:
+        raise WriteError(destination, exc.strerror or str(exc)) from None
+    lessons = sum(1 for path in written if path.suffix == ".ipynb")
+    print(
+        f"copied {len(written) - lessons} scenarios and {lessons} lessons to {destination}:"
+        f" try  mailsim run {destination / 'scenarios' / 'classroom.yaml'}"
+    )
+    return 0
 
 
 def _schema() -> int:

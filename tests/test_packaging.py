@@ -1,0 +1,76 @@
+"""The wheel a teacher installs: the code, and the scenarios and lessons to start from."""
+
+from __future__ import annotations
+
+import site
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(out), str(ROOT)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (built,) = out.glob("mailsim-*.whl")
+    return built
+
+
+def test_the_wheel_carries_the_scenarios_and_the_lessons(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for scenario in (ROOT / "scenarios").glob("*.yaml"):
+        assert f"mailsim/examples/scenarios/{scenario.name}" in names
+    for lesson in (ROOT / "notebooks").glob("*.ipynb"):
+        assert f"mailsim/examples/notebooks/{lesson.name}" in names
+    assert "mailsim/py.typed" in names
+    assert not any(name.startswith(("tests/", "benchmarks/")) for name in names)
+
+
+def test_installed_from_the_wheel_it_runs_the_classroom_by_name(wheel, tmp_path):
+    """A fresh virtual environment outside the checkout: mailsim from the wheel, its
+    dependencies from this environment (they are not what is tested)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (packages,) = venv.glob("lib/python*/site-packages")
+    (packages / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+         "--no-deps", "--no-index", str(wheel)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+
+    def mailsim(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(venv / "bin" / "mailsim"), *args], cwd=elsewhere, capture_output=True, text=True
+        )
+
+    where = subprocess.run(
+        [str(python), "-c", "import mailsim; print(mailsim.__file__)"],
+        cwd=elsewhere, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert where.stdout.startswith(str(packages))  # not the checkout
+    ran = mailsim("run", "classroom")
+    assert ran.returncode == 0, ran.stderr
+    assert "m1  alice@school.example → bob@home.example" in ran.stdout
+    listed = mailsim("examples")
+    assert "classroom" in listed.stdout
+    assert "01-first-email" in listed.stdout
+    copied = mailsim("examples", "copy", "lessons")
+    assert copied.returncode == 0, copied.stderr
+    assert (elsewhere / "lessons" / "scenarios" / "classroom.yaml").is_file()
+    assert (elsewhere / "lessons" / "notebooks" / "01-first-email.ipynb").is_file()
+    again = mailsim("examples", "copy", "lessons")
+    assert again.returncode == 2
+    assert "exists already" in again.stderr

@@ -182,6 +182,8 @@ def sweep(
         for point in points
         for s in seeds(seed, replications)
     ]
+    if client is None and workers > 1 and len(tasks) > 1:
+        _refuse_unguarded_script()
     done: list[dict[str, Any]] = []
     results = _on_dask(client, tasks) if client is not None else _execute(tasks, workers)
     bar = None
@@ -383,6 +385,46 @@ def _on_dask(client: Any, tasks: list[Task]) -> Iterable[dict[str, Any]]:
         while ready < len(results) and results[ready] is not None:
             yield results[ready]  # type: ignore[misc]
             ready += 1
+
+
+def _refuse_unguarded_script() -> None:
+    """Worker processes start by importing the main script again (Python's forkserver and
+    spawn do): a script that calls sweep() at its top level would run again in every
+    worker, and the pool would break. Say so at once, in one line, with the fix."""
+    import ast
+    import inspect
+    import multiprocessing
+
+    import __main__
+
+    path = getattr(__main__, "__file__", None)
+    if multiprocessing.parent_process() is not None or not path or not path.endswith(".py"):
+        return  # a worker, a notebook, the interactive prompt
+    frame = inspect.currentframe()
+    while frame is not None and not (
+        frame.f_globals is vars(__main__) and frame.f_code.co_name == "<module>"
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return
+    line = frame.f_lineno
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return
+    for node in tree.body:
+        if (
+            isinstance(node, ast.If)
+            and "__name__" in ast.unparse(node.test)
+            and "__main__" in ast.unparse(node.test)
+            and node.lineno <= line <= (node.end_lineno or line)
+        ):
+            return
+    raise SystemExit(
+        f"mailsim: {path}:{line}: mailsim.sweep() runs in worker processes, which import"
+        ' this script again: put the code that calls it under `if __name__ == "__main__":`'
+        " (or pass workers=1)"
+    )
 
 
 def check_workers(workers: int | None, runs: int) -> int:

@@ -74,3 +74,45 @@ def test_installed_from_the_wheel_it_runs_the_classroom_by_name(wheel, tmp_path)
     again = mailsim("examples", "copy", "lessons")
     assert again.returncode == 2
     assert "exists already" in again.stderr
+
+
+def python_blocks(markdown: str) -> list[str]:
+    blocks, inside = [], None
+    for line in markdown.splitlines():
+        if inside is None and line.strip() == "```python":
+            inside = []
+        elif inside is not None and line.strip() == "```":
+            blocks.append("\n".join(inside) + "\n")
+            inside = None
+        elif inside is not None:
+            inside.append(line)
+    return blocks
+
+
+@pytest.mark.parametrize("number", range(len(python_blocks((ROOT / "README.md").read_text()))))
+def test_every_python_block_of_the_readme_runs_as_a_script(number, tmp_path):
+    """Copied into a file and run, as a programmer tries the README first."""
+    script = tmp_path / f"readme_{number}.py"
+    script.write_text(python_blocks((ROOT / "README.md").read_text())[number])
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_sweep_in_a_script_without_the_guard_stops_at_once_in_one_line(tmp_path):
+    script = tmp_path / "study.py"
+    script.write_text(
+        "import mailsim\n\n"
+        'table = mailsim.sweep("scenarios/classroom.yaml",'
+        ' {"links.r-school/r-home.latency": ["10ms", "100ms"]}, replications=2, workers=2)\n'
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"mailsim: {script}:3: mailsim.sweep() runs in worker processes, which import this"
+        ' script again: put the code that calls it under `if __name__ == "__main__":`'
+        " (or pass workers=1)\n"
+    )

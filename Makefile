@@ -38,9 +38,10 @@ $(VENV)/.installed-notebooks: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e '.[notebooks]'
 	touch $@
 
-# The lessons, in JupyterLab (a browser tab opens).
+# The lessons, in JupyterLab (a browser tab opens; as root, which Jupyter refuses unless
+# told, it is told).
 lab: $(VENV)/.installed-notebooks
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # Notebooks are committed without outputs (the tests check it).
 strip-notebooks: $(VENV)/.installed-test

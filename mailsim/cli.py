@@ -613,7 +613,15 @@ def _dask_client(address: str) -> object:
         from distributed import Client
     except ImportError:
         raise InputError(
-            [Problem("--dask", address, "needs Dask: pip install 'mailsim[dask]'")]
+            [
+                Problem(
+                    "--dask",
+                    address,
+                    "needs Dask, in mailsim's dask extra: in the repository"
+                    " .venv/bin/pip install -e '.[dask]', from a wheel"
+                    " pip install 'mailsim-….whl[dask]'",
+                )
+            ]
         ) from None
     try:
         return Client(address, timeout=10)

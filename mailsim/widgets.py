@@ -107,7 +107,16 @@ class StepViewer:
 
     def widget(self) -> Any:
         """Next, Back, Play, a slider and a protocol filter, redrawing the step."""
-        import ipywidgets as w
+        try:
+            import ipywidgets as w
+        except ModuleNotFoundError:
+            raise ModuleNotFoundError(
+                "the step viewer's buttons need ipywidgets, in mailsim's notebooks extra:"
+                " pip install 'mailsim[notebooks]' (in the repository: make lab, or"
+                " .venv/bin/pip install -e '.[notebooks]'); without them,"
+                " StepViewer(result).draw(step) draws any step as a figure",
+                name="ipywidgets",
+            ) from None
 
         out = w.Output()
         slider = w.IntSlider(value=0, min=0, max=max(len(self) - 1, 0), description="step")

@@ -90,3 +90,13 @@ def test_cli_animate_writes_a_gif(tmp_path, monkeypatch, capsys):
         == 2
     )
     assert "use one of .gif, .html" in capsys.readouterr().err
+
+
+def test_without_ipywidgets_the_viewer_says_which_extra_to_install(classroom_result, monkeypatch):
+    import sys
+
+    from mailsim.widgets import StepViewer
+
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # as if it were not installed
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'mailsim\[notebooks\]'"):
+        StepViewer(classroom_result).widget()

@@ -377,7 +377,7 @@ def _run(args: argparse.Namespace) -> int:
     if eml is not None:
         count = _write_eml(result, eml)
         if not args.json:
-            print(f"\nwrote {count} .eml files to {eml}")
+            print(f"\nwrote {plural(count, '.eml file')} to {eml}")
     if out is not None:
         for table in ("events", "hops", "messages"):
             _write_csv(getattr(result, table), out / f"{table}.csv")
@@ -555,7 +555,7 @@ def _sweep(args: argparse.Namespace) -> int:
         parts = [v.strip() for v in _split_values(values)]
         if not sep or not key or not all(parts):
             problems.append(Problem("--vary", key or item, "expected KEY=V1,V2,…, e.g. "
-                                    "links.msa-school/mx-home.latency=10ms,100ms"))  # fmt: skip
+                                    "links.r-school/r-home.latency=10ms,100ms"))  # fmt: skip
         elif key in vary:
             problems.append(
                 Problem("--vary", key, "varied twice; list all its values in one --vary")
@@ -641,13 +641,37 @@ def _validate(args: argparse.Namespace) -> int:
         except InputError as exc:
             problems.extend(exc.problems)
         else:
-            print(
-                f"{path}: ok ({len(scenario.nodes)} nodes, {len(scenario.links)} links,"
-                f" {len(scenario.users)} users, {len(scenario.messages)} messages)"
-            )
+            print(f"{path}: ok ({_declared(scenario)})")
     if problems:
         raise InputError(problems)
     return 0
+
+
+def _declared(scenario: Any) -> str:
+    """What a scenario declares, and what its traffic will make: "9 nodes, 10 links, 500
+    users (in 2 entries), 0 messages and traffic of about 17,000 more"."""
+    from mailsim.budget import estimate, rounded
+
+    users = len(scenario.accounts)
+    said = [
+        plural(len(scenario.nodes), "node"),
+        plural(len(scenario.links), "link"),
+        plural(users, "user")
+        + (f" (in {plural(len(scenario.users), 'entry')})" if users != len(scenario.users) else ""),
+        plural(len(scenario.messages), "message"),
+    ]
+    text = ", ".join(said)
+    if scenario.traffic:
+        made = estimate(scenario, "outcomes").messages - len(scenario.messages)
+        text += f" and traffic of about {rounded(made)} more"
+    return text
+
+
+def plural(count: int, word: str) -> str:
+    """``1 message``, ``2 messages``, ``3 entries``."""
+    if count == 1:
+        return f"1 {word}"
+    return f"{count:,} " + (word[:-1] + "ies" if word.endswith("y") else word + "s")
 
 
 def _headers(args: argparse.Namespace, stdin: TextIO) -> int:

@@ -106,7 +106,7 @@ def test_cli_writes_the_table_the_runs_the_curve_and_what_reproduces_them(tmp_pa
         (f"{BACKBONE}=10ms,fast",
          "--vary: links.3.latency: 'fast' is not a duration; write it like \"20ms\", \"5min\" or \"2h\""),
         (BACKBONE, f"--vary: {BACKBONE}: expected KEY=V1,V2,…, e.g. "
-         "links.msa-school/mx-home.latency=10ms,100ms"),
+         "links.r-school/r-home.latency=10ms,100ms"),
         ("links.r-school/x.latency=1ms", "--vary: links.r-school/x.latency: no link between "
          "r-school and x (links: alice-pc/msa-school, msa-school/dns, msa-school/r-school, "
          "r-school/r-home, r-home/mx-home, mx-home/pop-home, r-home/bob-pc)"),

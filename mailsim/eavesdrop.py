@@ -15,8 +15,10 @@ import base64
 import binascii
 import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 # What one step gives away, in the order a report lists it.
 KINDS = ("password", "envelope", "headers and body", "commands", "TLS records", "connection")
@@ -60,6 +62,8 @@ def read(line: str, user: str | None) -> tuple[str, str]:
 def summary(overheard: pd.DataFrame) -> pd.DataFrame:
     """One row per eavesdropper and session: which kinds it read, and the details of
     everything but TLS records (sizes only)."""
+    import pandas as pd
+
     rows = []
     for (name, session), seen in overheard.groupby(["eavesdropper", "session"], sort=False):
         kinds = [k for k in KINDS if k in set(seen["what"])]

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mailsim.message import COSTS
+
+if TYPE_CHECKING:  # pandas and numpy are imported when a table is asked for
+    import pandas as pd
 
 EVENT_COLUMNS = (
     "time",  # when the step left its sender (s)
@@ -223,6 +223,9 @@ class Recorder:
         }
 
     def frame(self, table: str) -> pd.DataFrame:
+        import numpy as np
+        import pandas as pd
+
         if table == "overheard":
             return pd.DataFrame(self.heard, columns=list(OVERHEARD_COLUMNS))
         if table == "events":

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from mailsim.eavesdrop import summary
 from mailsim.message import COSTS
-from mailsim.result import Result
+from mailsim.result import HopRow, Result
 from mailsim.units import format_duration
 
 COST_LABELS = {
@@ -43,17 +43,15 @@ def text(
         width,
     )
     lines.append("")
-    hops = result.hops
+    journeys = result.journeys()
     rows = result.message_rows
     for m in rows[: max(limit, 0)]:
         sender = m.sender or "MAILER-DAEMON"  # a bounce: the null sender <>
         lines += wrap(
             f"{m.id}  {sender} → {m.recipient}  “{m.subject}”  {m.size:,} bytes", width, 4
         )
-        mine = hops[
-            (hops["message"] == m.id) & (hops["recipient"] == m.recipient) & ~hops["duplicate"]
-        ]
-        if len(mine):
+        mine = [h for h in journeys.get((m.id, m.recipient), []) if not h.duplicate]
+        if mine:
             lines += hop_table(mine, width)
         checked = m.authentication
         if checked and any(f"{check}=none" not in checked for check in ("spf", "dkim", "dmarc")):
@@ -117,7 +115,7 @@ _COLUMNS: tuple[tuple[str, dict[str, Any]], ...] = (
 WIDE = 110  # columns from which the outcome has a column of its own
 
 
-def hop_table(hops: Any, width: int) -> list[str]:
+def hop_table(hops: list[HopRow], width: int) -> list[str]:
     """The hops of one copy as a table indented by two columns."""
     wide = width >= WIDE
     table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="")
@@ -127,7 +125,7 @@ def hop_table(hops: Any, width: int) -> list[str]:
         table.add_column("outcome", ratio=1, overflow="fold")
         table.expand = True
     outcomes = []
-    for h in hops.itertuples():
+    for h in hops:
         cells = [
             str(h.index),
             str(h.src),
@@ -162,6 +160,8 @@ def render(table: Table, width: int) -> list[str]:
 
 def eavesdropping(result: Result, limit: int = 20, width: int | None = None) -> list[str]:
     """For each eavesdropper, each session that crossed its link: what it could read."""
+    if not result.scenario.eavesdroppers:
+        return []
     width = width or terminal_width()
     heard = result.overheard
     lines: list[str] = []

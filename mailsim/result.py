@@ -11,16 +11,20 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import cached_property
 from operator import itemgetter
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mailsim.message import COSTS, Copy
-from mailsim.record import MESSAGE_COLUMNS, Recorder
+from mailsim.record import HOP_COLUMNS, MESSAGE_COLUMNS, Recorder
 from mailsim.scenario import Scenario
+
+if TYPE_CHECKING:  # imported when a table is asked for: `mailsim run` prints without it
+    import pandas as pd
 
 # One row of the messages table, with ``seq``: the copy's place among the run's copies.
 MessageRow = namedtuple("MessageRow", ["seq", *MESSAGE_COLUMNS])  # type: ignore[misc]
+# One row of the hops table; a copy's hops in journey order are sorted by these.
+HopRow = namedtuple("HopRow", HOP_COLUMNS)  # type: ignore[misc]
+_JOURNEY = ("message", "recipient", "duplicate", "start")
 
 
 @dataclass
@@ -52,6 +56,29 @@ class Result:
         return self.recorder.frame("hops")
 
     @cached_property
+    def hop_rows(self) -> list[HopRow]:
+        """The rows of :attr:`hops` as Python values, in the same order: each copy's hops
+        in journey order (its duplicate's after), numbered from 1."""
+        columns = self.recorder.hops
+        order = itemgetter(*(HOP_COLUMNS.index(c) for c in _JOURNEY))
+        rows = sorted(zip(*(columns[c] for c in HOP_COLUMNS), strict=True), key=order)
+        out: list[HopRow] = []
+        number, last = 0, None
+        for row in rows:
+            key = order(row)[:3]
+            number = number + 1 if key == last else 1
+            last = key
+            out.append(HopRow(*row[:2], number, *row[3:]))
+        return out
+
+    def journeys(self) -> dict[tuple[str, str], list[HopRow]]:
+        """Each (message, recipient)'s hops, its first copy's and then its duplicate's."""
+        found: dict[tuple[str, str], list[HopRow]] = {}
+        for hop in self.hop_rows:
+            found.setdefault((hop.message, hop.recipient), []).append(hop)
+        return found
+
+    @cached_property
     def message_rows(self) -> list[MessageRow]:
         """The rows of :attr:`messages` as Python values (None where a time or text is
         missing), in the order the copies were made; ``seq`` tells copies apart."""
@@ -77,6 +104,8 @@ class Result:
     @cached_property
     def messages(self) -> pd.DataFrame:
         """One row per message and recipient: its final status, times and delay parts."""
+        import pandas as pd
+
         frame = pd.DataFrame(self.message_rows, columns=list(MessageRow._fields))
         return frame.drop(columns="seq")
 
@@ -110,7 +139,7 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of DESIGN.md: messages with their hops, plus provenance."""
         journeys: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for h in self.hops.itertuples():
+        for h in self.hop_rows:
             journeys.setdefault((h.message, h.recipient), []).append(
                 {
                     "index": int(h.index),

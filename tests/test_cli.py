@@ -286,15 +286,24 @@ def test_output_into_a_closed_pipe_ends_quietly():
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["validate", str(SCENARIOS / "classroom.yaml")]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["validate", str(SCENARIOS / "classroom.yaml")],
+        ["run", str(SCENARIOS / "classroom.yaml")],
+        ["run", str(SCENARIOS / "classroom.yaml"), "--json"],
+    ],
+)
 def test_quick_commands_import_neither_pandas_nor_matplotlib(argv):
-    """A student waits for every command: pandas and matplotlib cost most of a second."""
+    """A student waits for every command: pandas and matplotlib cost most of a second
+    (benchmarks/startup.py)."""
     code = (
         "import sys, contextlib, io\n"
         "from mailsim.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         f"    main({argv!r})\n"
-        "print(sorted(m for m in ('pandas', 'matplotlib', 'simpy') if m in sys.modules))\n"
+        "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

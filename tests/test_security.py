@@ -193,7 +193,9 @@ def test_the_report_says_what_eve_read(capsys):
     out = capsys.readouterr().out
     assert "What eve, listening on r-west–r-east, could read:" in out
     assert "  m2  dave-pc → msa-paid (submission): only TLS records, 25,114 bytes\n" in out
-    assert "m1  msa-free → mx-college (smtp): in plaintext — MAIL FROM:" in out
+    flat = " ".join(out.split())  # long lines wrap at the terminal's width
+    assert "m1 msa-free → mx-college (smtp): in plaintext — MAIL FROM:" in flat
+    assert max(len(line) for line in out.splitlines()) <= 80
 
 
 def test_the_route_marks_the_tap_and_every_plaintext_hop():

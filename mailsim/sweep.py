@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -580,35 +581,52 @@ def save(
 
 
 def describe(table: pd.DataFrame, keys: Sequence[str]) -> str:
-    """The table as text for the terminal: one line per grid point."""
+    """The table as text for the terminal: one row per grid point, each mean with the
+    half-width of its 95 % confidence interval, fitted to the terminal's width."""
+    from rich.table import Table
+
+    from mailsim.report import render, terminal_width
     from mailsim.units import format_duration
 
     def span(row: Any, metric: str) -> str:
-        mean, lo, hi = row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"]
+        mean, hi = row[metric], row[f"{metric}_hi"]
         if math.isnan(mean):
             return "-"
-        if math.isnan(lo):
+        if math.isnan(hi):
             return format_duration(mean)
-        return f"{format_duration(mean)} ({format_duration(max(lo, 0.0))}–{format_duration(hi)})"
+        return f"{format_duration(mean)} ±{format_duration(hi - mean)}"
 
-    header = [*keys, "runs", "submission→delivery", "end-to-end delay", "delivered", "bounces"]
-    lines = [header]
+    out = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0))
+    for key in keys:
+        out.add_column(_broken(key), overflow="fold")
+    for title in ("to the mailbox", "end to end", "delivered", "bounces"):
+        out.add_column(title, overflow="fold")
     for _, row in table.iterrows():
-        lines.append(
-            [
-                *(str(row[k]) for k in keys),
-                str(row["runs"]),
-                span(row, "transfer_mean"),
-                span(row, "delay_mean"),
-                f"{row['delivery_ratio']:.0%}" if not math.isnan(row["delivery_ratio"]) else "-",
-                f"{row['bounces']:.1f}",
-            ]
+        out.add_row(
+            *(str(row[k]) for k in keys),
+            span(row, "transfer_mean"),
+            span(row, "delay_mean"),
+            f"{row['delivery_ratio']:.0%}" if not math.isnan(row["delivery_ratio"]) else "-",
+            f"{row['bounces']:.1f}",
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = [
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
-    ]
-    return (
-        "\n".join(t.rstrip() for t in text)
-        + "\n(means over the replications, 95 % confidence intervals)"
+    runs = ", ".join(sorted({str(int(n)) for n in table["runs"]}))
+    return "\n".join(
+        [
+            *render(out, terminal_width()),
+            f"(means of {runs} runs each, ± half their 95 % confidence interval;",
+            " to the mailbox: from submission to delivery; end to end: until read)",
+        ]
     )
+
+
+def _broken(key: str, width: int = 20) -> str:
+    """A long key path as a column title of several lines, broken after its dots and
+    slashes (``links.r-london/`` ``r-newyork.latency``), never inside a name."""
+    parts = re.split(r"(?<=[./])", key)
+    lines, line = [], ""
+    for part in parts:
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = ""
+        line += part
+    return "\n".join([*lines, line])

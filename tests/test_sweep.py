@@ -78,7 +78,7 @@ def test_cli_writes_the_table_the_runs_the_curve_and_what_reproduces_them(tmp_pa
             "--seed", "3", "--workers", "1", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "submission→delivery" in printed
+    assert "to the mailbox" in printed
     names = sorted(p.name for p in out.iterdir())
     assert names in (
         ["run.json", "runs.csv", "sweep.csv", "sweep.png"],

@@ -63,7 +63,7 @@ def mailsim(
             stderr=err,
             cwd=cwd or ROOT,
             env=env,
-            preexec_fn=_cap,  # noqa: PLW1509 (no threads are started before it)
+            preexec_fn=_cap,  # no threads are started before it
         )
         if isinstance(stdin, bytes):
             assert child.stdin is not None

@@ -4,11 +4,14 @@ in the file, its line, and "did you mean …" for a misspelt key or role."""
 from __future__ import annotations
 
 import difflib
+import math
+from collections.abc import Mapping
+from datetime import date
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-from mailsim.errors import Problem, key_path
+from mailsim.errors import Problem, key_path, shown
 from mailsim.model import FAULT_KINDS, NODE_MODELS, ROLES, Scenario, fault_model
 
 # Lists of tagged unions: (top-level key, tag field, tag values).
@@ -70,11 +73,24 @@ def _raw(data: Any, loc: tuple[Any, ...]) -> Any:
     return data
 
 
-def problem_of(err: Any, name: str, lines: dict[tuple[Any, ...], int], data: Any) -> Problem:
+def _spelt(value: Any) -> str:
+    """A value as a problem quotes it: YAML's spelling of infinity and not-a-number,
+    a long text cut short."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    if isinstance(value, date):  # YAML reads an unquoted date as one
+        return value.isoformat()
+    return shown(value)
+
+
+def problem_of(err: Any, name: str, lines: Mapping[tuple[Any, ...], int], data: Any) -> Problem:
     loc = tuple(err["loc"])
     role = _tag_in(loc)
     loc = _clean_loc(loc)
-    written = _raw(data, loc)
+    is_key = bool(loc) and loc[-1] == "[key]"  # a mapping's key failed, not its value
+    if is_key:
+        loc = loc[:-1]
+    written = None if is_key else _raw(data, loc)
     key = key_path(loc)
     kind = err["type"]
     value = err.get("input")
@@ -101,6 +117,10 @@ def problem_of(err: Any, name: str, lines: dict[tuple[Any, ...], int], data: Any
             key = key if key.endswith(field) else f"{key}.{field}"
     elif kind == "missing":
         msg = "required key is missing"
+    elif kind == "finite_number":
+        msg = f"must be a finite number, not {_spelt(value)}"
+    elif kind == "string_type" and is_key:
+        msg = f"a name is text, not {_spelt(value)}: put it in quotes"
     else:
         msg = err["msg"].removeprefix("Value error, ")
         limit = err.get("ctx", {}).get("ge", err.get("ctx", {}).get("gt"))
@@ -108,13 +128,14 @@ def problem_of(err: Any, name: str, lines: dict[tuple[Any, ...], int], data: Any
             msg = "must not be negative"
         elif kind == "greater_than" and limit == 0:
             msg = "must be greater than zero"
-        shown = written if written is not None else value
-        if shown is not None and not isinstance(shown, dict | list) and repr(shown) not in msg:
-            msg = f"{msg} (got {shown!r})"
+        got = written if written is not None else value
+        quoted = got is not None and not is_key and not isinstance(got, dict | list)
+        if quoted and (text := _spelt(got)) not in msg:
+            msg = f"{msg} (got {text})"
     return Problem(name, key, msg, line_of(lines, loc))
 
 
-def line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+def line_of(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
     """The line of ``loc`` in the file, or of the nearest key above it that has one."""
     for depth in range(len(loc), 0, -1):
         line = lines.get(loc[:depth])

@@ -1,19 +1,23 @@
 """Checks across a scenario's fields, which one field's validation cannot make: names
 that must exist, roles that must match, addresses that must have a mail program, nodes
-that must be connected."""
+that must be connected, clocks that must read a date a mail header can carry.
+
+Every check is linear in the scenario: the network's connected parts are found once,
+each ``from``/``to`` entry is resolved once however often it is named, and "did you
+mean …" looks among at most :data:`HINT_CANDIDATES` names.
+"""
 
 from __future__ import annotations
 
 import difflib
 import ipaddress
+from collections.abc import Mapping
 from typing import Any
 
-import networkx as nx
-
-from mailsim.errors import Problem, key_path
-from mailsim.groups import RANGE, expand, is_glob, resolve
+from mailsim.errors import MAX_PROBLEMS, Problem, at_most_shown, key_path, shown
+from mailsim.fields import EARLIEST_HEADER_DATE, clock
+from mailsim.groups import RANGE, count, expand, is_glob, resolve
 from mailsim.model import (
-    ADDRESS,
     DnsFault,
     LinkDownFault,
     LossFault,
@@ -22,224 +26,377 @@ from mailsim.model import (
     Scenario,
     SmtpNode,
     StripStarttlsFault,
+    User,
     Window,
 )
+from mailsim.names import address_error
 from mailsim.problems import line_of
+
+# "Did you mean …" compares a misspelt name with every candidate (difflib, a few µs
+# each): among a class's tens of names it finds the one meant, among 100,000 users it
+# would cost seconds per problem and find a neighbour by chance.
+HINT_CANDIDATES = 1000
+# Addresses that the from and to lists make the checks visit, each distinct entry once
+# (a range's addresses, the users a glob is matched against): a lesson names its groups
+# a few times (the busy office: 500 staff in three lists); a million is ten times all
+# the users a scenario may declare, and takes a second to check.
+MAX_NAMED = 1_000_000
+_SERVER_FAULTS = {"down", "crash", "slow", "overload", "hang", "greylist", "tls-fail"}
+
+
+def check_references(
+    scenario: Scenario,
+    name: str = "<scenario>",
+    lines: Mapping[tuple[Any, ...], int] | None = None,
+) -> list[Problem]:
+    """Cross-checks that one field's validation cannot make: names that must exist, roles
+    that must match, addresses that must have a mail program."""
+    check = _Checks(scenario, name, {} if lines is None else lines)
+    check.links()
+    check.nodes()
+    check.zones()
+    check.clocks()
+    check.users()
+    check.paths()
+    check.messages()
+    check.faults()
+    check.eavesdroppers()
+    check.traffic()
+    return at_most_shown(check.problems, len(check.problems) + check.more, name)
 
 
 def _a(role: str) -> str:
     return ("an " if role in ("smtp",) else "a ") + role
 
 
-def _hint(name: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def _parts(nodes: list[str], links: list[tuple[str, str]]) -> dict[str, str]:
+    """Each node's connected part of the network, named by one of its nodes
+    (union-find with path halving: linear in nodes and links)."""
+    parent = {node: node for node in nodes}
+
+    def root(node: str) -> str:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for a, b in links:
+        if a in parent and b in parent:
+            parent[root(a)] = root(b)
+    return {node: root(node) for node in nodes}
 
 
-def check_references(
-    scenario: Scenario, name: str = "<scenario>", lines: dict[tuple[Any, ...], int] | None = None
-) -> list[Problem]:
-    """Cross-checks that one field's validation cannot make: names that must exist, roles
-    that must match, addresses that must have a mail program."""
-    lines = lines or {}
-    problems: list[Problem] = []
-    nodes = list(scenario.nodes)
+class _Checks:
+    """One pass over a scenario, collecting its problems in file order by section."""
 
-    def add(loc: tuple[Any, ...], message: str) -> None:
-        problems.append(Problem(name, key_path(loc), message, line_of(lines, loc)))
+    def __init__(self, scenario: Scenario, name: str, lines: Mapping[tuple[Any, ...], int]):
+        self.scenario = scenario
+        self.name = name
+        self.lines = lines
+        self.problems: list[Problem] = []
+        self.more = 0  # problems past MAX_PROBLEMS, only counted
+        self.node_names = list(scenario.nodes)
+        self.links_seen: set[frozenset[str]] = set()
+        self.dns_nodes = scenario.nodes_of("dns")
+        self.declared: dict[str, str] = {}  # address in lower case → the users key
+        self.owners: dict[str, User] = {}  # address → its user (accounts, without copies)
+        self.resolved: dict[tuple[str, bool], list[tuple[tuple[Any, ...] | None, str]]] = {}
+        self.named = 0
+        self._users: list[str] | None = None  # the declared addresses, once users() ran
+        self._lowered: list[str] | None = None
 
-    def node_ref(loc: tuple[Any, ...], ref: str | None, role: str | None) -> None:
+    def add(self, loc: tuple[Any, ...], message: str) -> None:
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.more += 1
+            return
+        self.problems.append(Problem(self.name, key_path(loc), message, line_of(self.lines, loc)))
+
+    def hint(self, name: str, candidates: list[str]) -> str:
+        if len(candidates) > HINT_CANDIDATES or len(self.problems) >= MAX_PROBLEMS:
+            return ""
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+        return f"; did you mean {close[0]!r}?" if close else ""
+
+    def node_ref(self, loc: tuple[Any, ...], ref: str | None, role: str | None) -> None:
         if ref is None:
             return
-        if ref not in scenario.nodes:
-            add(loc, f"unknown node {ref!r}{_hint(ref, nodes)}")
-        elif role and scenario.nodes[ref].role != role:
-            actual = scenario.nodes[ref].role
-            add(loc, f"{ref!r} is {_a(actual)} node; it must be {_a(role)} node")
+        nodes = self.scenario.nodes
+        if ref not in nodes:
+            self.add(loc, f"unknown node {shown(ref)}{self.hint(ref, self.node_names)}")
+        elif role and nodes[ref].role != role:
+            self.add(loc, f"{ref!r} is {_a(nodes[ref].role)} node; it must be {_a(role)} node")
 
-    seen_links: set[frozenset[str]] = set()
-    for i, link in enumerate(scenario.links):
-        for j, end in enumerate(link.between):
-            node_ref(("links", i, "between", j), end, None)
-        if link.between[0] == link.between[1]:
-            add(
-                ("links", i, "between"),
-                f"a link joins two different nodes, not {link.between[0]!r} to itself",
-            )
-        pair = frozenset(link.between)
-        if pair in seen_links and len(pair) == 2:
-            add(("links", i, "between"), f"{' and '.join(link.between)} are already linked")
-        seen_links.add(pair)
+    # -- the network ---------------------------------------------------------------------
 
-    dns_nodes = scenario.nodes_of("dns")
-    ips: dict[str, str] = {}
-    for node_name, node in scenario.nodes.items():
-        if node.ip is not None:
-            if node.ip in ips:
-                add(("nodes", node_name, "ip"), f"{node.ip} is already {ips[node.ip]!r}'s address")
-            ips[node.ip] = node_name
-        if isinstance(node, SmtpNode):
-            node_ref(("nodes", node_name, "relayhost"), node.relayhost, "smtp")
-            node_ref(("nodes", node_name, "resolver"), node.resolver, "dns")
-            for k, peer in enumerate(node.mynetworks):
-                node_ref(("nodes", node_name, "mynetworks", k), peer, None)
-            if node.resolver is None and node.relayhost is None and len(dns_nodes) != 1:
-                what = "no dns node" if not dns_nodes else f"{len(dns_nodes)} dns nodes"
-                add(("nodes", node_name, "resolver"), f"there are {what}; name the resolver")
+    def links(self) -> None:
+        for i, link in enumerate(self.scenario.links):
+            for j, end in enumerate(link.between):
+                self.node_ref(("links", i, "between", j), end, None)
+            if link.between[0] == link.between[1]:
+                self.add(
+                    ("links", i, "between"),
+                    f"a link joins two different nodes, not {shown(link.between[0])} to itself",
+                )
+            pair = frozenset(link.between)
+            if pair in self.links_seen and len(pair) == 2:
+                self.add(
+                    ("links", i, "between"), f"{' and '.join(link.between)} are already linked"
+                )
+            self.links_seen.add(pair)
 
-    hosts: set[str] = set()
-    for domain, zone in scenario.dns.zones.items():
-        for host, target in zone.a.items():
-            hosts.add(host.lower())
-            try:
-                ipaddress.IPv4Address(target)
-            except ValueError:
-                if target not in scenario.nodes:
-                    add(
-                        ("dns", "zones", domain, "a", host),
-                        f"{target!r} is neither an IPv4 address nor a node{_hint(target, nodes)}",
+    def nodes(self) -> None:
+        ips: dict[str, str] = {}
+        dns_nodes = self.dns_nodes
+        for node_name, node in self.scenario.nodes.items():
+            loc = ("nodes", node_name)
+            if node.ip is not None:
+                if node.ip in ips:
+                    self.add((*loc, "ip"), f"{node.ip} is already {ips[node.ip]!r}'s address")
+                ips[node.ip] = node_name
+            if isinstance(node, SmtpNode):
+                self.node_ref((*loc, "relayhost"), node.relayhost, "smtp")
+                self.node_ref((*loc, "resolver"), node.resolver, "dns")
+                for k, peer in enumerate(node.mynetworks):
+                    self.node_ref((*loc, "mynetworks", k), peer, None)
+                if node.resolver is None and node.relayhost is None and len(dns_nodes) != 1:
+                    what = "no dns node" if not dns_nodes else f"{len(dns_nodes)} dns nodes"
+                    self.add((*loc, "resolver"), f"there are {what}; name the resolver")
+
+    def zones(self) -> None:
+        hosts: set[str] = set()
+        zones = self.scenario.dns.zones
+        for domain, zone in zones.items():
+            for host, target in zone.a.items():
+                hosts.add(host.lower())
+                try:
+                    ipaddress.IPv4Address(target)
+                except ValueError:
+                    if target not in self.scenario.nodes:
+                        self.add(
+                            ("dns", "zones", domain, "a", host),
+                            f"{shown(target)} is neither an IPv4 address nor a node"
+                            f"{self.hint(target, self.node_names)}",
+                        )
+        for domain, zone in zones.items():
+            for k, mx in enumerate(zone.mx):
+                if mx.host.lower() not in hosts:
+                    self.add(
+                        ("dns", "zones", domain, "mx", k, "host"),
+                        f"MX host {mx.host!r} has no A record (RFC 5321 §5.1: it must"
+                        " resolve to an address)",
                     )
-    for domain, zone in scenario.dns.zones.items():
-        for k, mx in enumerate(zone.mx):
-            if mx.host.lower() not in hosts:
-                add(
-                    ("dns", "zones", domain, "mx", k, "host"),
-                    f"MX host {mx.host!r} has no A record (RFC 5321 §5.1: it must resolve"
-                    " to an address)",
+
+    def clocks(self) -> None:
+        """Every machine's clock reads a date a mail header can carry (RFC 5322 §3.3:
+        1900 or later) from the start of the run; the latest date is bounded by the
+        start's year, the duration and the skew's bound."""
+        for node_name, node in self.scenario.nodes.items():
+            if node.clock_skew >= 0:
+                continue
+            moment = clock(self.scenario.start, node.clock_skew)
+            if moment < EARLIEST_HEADER_DATE:
+                self.add(
+                    ("nodes", node_name, "clock_skew"),
+                    f"puts this machine's clock at {moment:%Y-%m-%d} when the run starts;"
+                    " the date in a mail header is 1900 or later (RFC 5322 §3.3)",
                 )
 
-    graph = nx.Graph()
-    graph.add_nodes_from(scenario.nodes)
-    graph.add_edges_from(link.between for link in scenario.links if set(link.between) <= set(nodes))
+    # -- users and who can reach what ------------------------------------------------------
 
-    def connected(loc: tuple[Any, ...], a: str, b: str | None) -> None:
-        if b is not None and a in graph and b in graph and not nx.has_path(graph, a, b):
-            add(loc, f"no network path from {a!r} to {b!r}: add a link")
+    def users(self) -> None:
+        declared = self.declared
+        for key, user in self.scenario.users.items():
+            loc = ("users", key)
+            try:
+                addresses = expand(key)
+            except ValueError as exc:
+                self.add(loc, str(exc))
+                continue
+            # A range only puts digits into its pattern: its first and last addresses
+            # are as valid as all the others.
+            for address in dict.fromkeys((addresses[0], addresses[-1])):
+                why = address_error(address)
+                if why is not None:
+                    self.add(loc, f"{shown(address)} {why}")
+                    break
+            for address in addresses:
+                lower = address.lower()
+                if lower in declared:
+                    self.add(loc, f"{address!r} is already declared by {declared[lower]!r}")
+                    break
+                declared[lower] = key
+            for address in addresses:
+                self.owners[address] = user
+            self.node_ref((*loc, "client"), user.client, "client")
+            self.node_ref((*loc, "smtp"), user.smtp, "smtp")
+            self.node_ref((*loc, "mailbox"), user.mailbox, "pop")
 
-    declared: dict[str, str] = {}  # address → the users key that declares it
-    for key in scenario.users:
+    def paths(self) -> None:
+        scenario = self.scenario
+        part = _parts(self.node_names, [link.between for link in scenario.links])
+
+        def connected(loc: tuple[Any, ...], a: str, b: str | None) -> None:
+            if b is not None and a in part and b in part and part[a] != part[b]:
+                self.add(loc, f"no network path from {a!r} to {b!r}: add a link")
+
+        for key, user in scenario.users.items():
+            connected(("users", key, "smtp"), user.client, user.smtp)
+            connected(("users", key, "mailbox"), user.client, user.mailbox)
+        only_dns = self.dns_nodes[0] if len(self.dns_nodes) == 1 else None
+        for node_name, node in scenario.nodes.items():
+            if isinstance(node, SmtpNode):
+                if node.relayhost is None:
+                    connected(
+                        ("nodes", node_name, "resolver"), node_name, node.resolver or only_dns
+                    )
+                connected(("nodes", node_name, "relayhost"), node_name, node.relayhost)
+
+    def address(self, loc: tuple[Any, ...], item: str, sending: bool) -> None:
+        """An address, a range or a glob of a from/to list. Each distinct entry is
+        checked once; a range's faults are said once, for its first address, with how
+        many more share them."""
+        key = (item, sending)
+        if key not in self.resolved:
+            self.resolved[key] = self._faults(item, sending)
+        for where, message in self.resolved[key]:
+            self.add(where or loc, message)
+
+    def _faults(self, item: str, sending: bool) -> list[tuple[tuple[Any, ...] | None, str]]:
+        if self._users is None:
+            self._users = list(self.owners)
+        users = self._users
         try:
-            addresses = expand(key)
+            cost = len(users) if is_glob(item) else count(item)
         except ValueError as exc:
-            add(("users", key), str(exc))
-            continue
-        if not ADDRESS.match(addresses[0]):
-            add(("users", key), f"{addresses[0]!r} is not an e-mail address (local-part@domain)")
-        for address in addresses:
-            if address.lower() in declared:
-                add(
-                    ("users", key),
-                    f"{address!r} is already declared by {declared[address.lower()]!r}",
+            return [(None, str(exc))]
+        self.named += cost
+        if self.named > MAX_NAMED:
+            if self.named - cost > MAX_NAMED:
+                return []  # said once, at the entry that passed the bound
+            return [
+                (
+                    None,
+                    f"the from and to lists name more than {MAX_NAMED:,} addresses to check"
+                    " (each range and glob counted once); name groups with fewer ranges",
                 )
-                break
-            declared[address.lower()] = key
-    users = list(scenario.accounts)
-    for address, user in scenario.users.items():
-        loc = ("users", address)
-        node_ref((*loc, "client"), user.client, "client")
-        node_ref((*loc, "smtp"), user.smtp, "smtp")
-        node_ref((*loc, "mailbox"), user.mailbox, "pop")
-        connected((*loc, "smtp"), user.client, user.smtp)
-        connected((*loc, "mailbox"), user.client, user.mailbox)
-    for node_name, node in scenario.nodes.items():
-        if isinstance(node, SmtpNode):
-            resolver = node.resolver or (dns_nodes[0] if len(dns_nodes) == 1 else None)
-            if node.relayhost is None:
-                connected(("nodes", node_name, "resolver"), node_name, resolver)
-            connected(("nodes", node_name, "relayhost"), node_name, node.relayhost)
-
-    def address_ref(loc: tuple[Any, ...], item: str, sending: bool) -> None:
-        """An address, a range or a glob; a range's faults are said once, for its first
-        address, with how many more share them."""
+            ]
+        if is_glob(item) and self._lowered is None:
+            self._lowered = [user.lower() for user in users]
         try:
-            addresses = resolve(item, users)
+            addresses = resolve(item, users, self._lowered)
         except ValueError as exc:
-            add(loc, str(exc))
-            return
+            return [(None, str(exc))]
+        if not is_glob(item):  # a glob finds declared users, whose addresses were checked
+            # A range only puts digits into its pattern: its first and last addresses
+            # are as valid as all the others.
+            for address in dict.fromkeys((addresses[0], addresses[-1])):
+                why = address_error(address)
+                if why is not None:
+                    more = f" (and {len(addresses) - 1:,} more)" if len(addresses) > 1 else ""
+                    return [(None, f"{shown(addresses[0])}{more} {why}")]
+        if not sending:
+            return []
         faults: dict[str, list[str]] = {}
+        owners = self.owners
         for address in addresses:
-            if not ADDRESS.match(address):
-                fault = "is not an e-mail address (local-part@domain)"
-            elif not sending:
+            user = owners.get(address)
+            if user is not None and user.smtp is not None:
                 continue
-            elif (user := scenario.accounts.get(address)) is None:
+            if user is None:
                 fault = "has no mail client: add it to users"
-            elif user.smtp is None:
-                where = key_path(("users", declared.get(address.lower(), address), "smtp"))
-                fault = f"has no outgoing server: set {where}"
             else:
-                continue
+                where = key_path(("users", self.declared.get(address.lower(), address), "smtp"))
+                fault = f"has no outgoing server: set {where}"
             faults.setdefault(fault, []).append(address)
+        out: list[tuple[tuple[Any, ...] | None, str]] = []
         for fault, which in faults.items():
-            more = f" (and {len(which) - 1} more)" if len(which) > 1 else ""
-            hint = _hint(which[0], users) if fault.endswith("users") and not more else ""
-            add(loc, f"{which[0]!r}{more} {fault}{hint}")
+            more = f" (and {len(which) - 1:,} more)" if len(which) > 1 else ""
+            hint = self.hint(which[0], users) if fault.endswith("users") and not more else ""
+            out.append((None, f"{shown(which[0])}{more} {fault}{hint}"))
+        return out
 
-    ids: set[str] = set()
-    for i, msg in enumerate(scenario.messages):
-        if RANGE.search(msg.sender) or is_glob(msg.sender):
-            add(("messages", i, "from"), "a message has one sender; for many, use traffic")
-        else:
-            address_ref(("messages", i, "from"), msg.sender, sending=True)
-        if not msg.to:
-            add(("messages", i, "to"), "a message needs at least one recipient")
-        for k, rcpt in enumerate(msg.to):
-            address_ref(("messages", i, "to", k), rcpt, sending=False)
-        if msg.id is not None:
-            if msg.id in ids:
-                add(("messages", i, "id"), f"message id {msg.id!r} is used twice")
-            ids.add(msg.id)
-        if msg.at > scenario.duration:
-            add(("messages", i, "at"), "is after the end of the run (see `duration`)")
-    server_roles = {"down", "crash", "slow", "overload", "hang", "greylist", "tls-fail"}
-    for i, fault in enumerate(scenario.faults):
-        loc = ("faults", i)
-        if fault.kind in server_roles:
-            node = getattr(fault, "node")  # noqa: B009
-            if node not in scenario.nodes:
-                add((*loc, "node"), f"unknown node {node!r}{_hint(node, nodes)}")
-            elif scenario.nodes[node].role not in ("smtp", "pop"):
-                add(
-                    (*loc, "node"),
-                    f"{node!r} is {_a(scenario.nodes[node].role)} node; a {fault.kind} fault needs a server (smtp or pop)",
-                )
-        elif isinstance(fault, ResolverDownFault):
-            node_ref((*loc, "node"), fault.node, "dns")
-        elif isinstance(fault, LinkDownFault | LossFault | StripStarttlsFault):
-            if frozenset(fault.between) not in seen_links:
-                add(
-                    (*loc, "between"),
-                    f"there is no link between {fault.between[0]!r} and {fault.between[1]!r}",
-                )
-        elif isinstance(fault, DnsFault):
-            zones = list(scenario.dns.zones)
-            if fault.domain not in scenario.dns.zones:
-                add(
-                    (*loc, "domain"),
-                    f"{fault.domain!r} is not a zone in dns.zones{_hint(fault.domain, zones)}",
-                )
-        elif isinstance(fault, MailboxFullFault):
-            user = scenario.accounts.get(fault.user)
-            if user is None or user.mailbox is None:
-                add((*loc, "user"), f"{fault.user!r} has no mailbox{_hint(fault.user, users)}")
-        window = fault if isinstance(fault, Window) else None
-        if window is not None and window.end is not None and window.end <= window.start:
-            add((*loc, "end"), "must be after start")
-    names: set[str] = set()
-    for i, spy in enumerate(scenario.eavesdroppers):
-        if frozenset(spy.between) not in seen_links:
-            add(
-                ("eavesdroppers", i, "between"),
-                f"there is no link between {spy.between[0]!r} and {spy.between[1]!r}",
-            )
-        if spy.name in names:
-            add(("eavesdroppers", i, "name"), f"{spy.name!r} is used twice: name each one")
-        names.add(spy.name)
-    for i, gen in enumerate(scenario.traffic):
-        for k, sender in enumerate(gen.sender):
-            address_ref(("traffic", i, "from", k), sender, sending=True)
-        for k, rcpt in enumerate(gen.to):
-            address_ref(("traffic", i, "to", k), rcpt, sending=False)
-        if not gen.to:
-            add(("traffic", i, "to"), "traffic needs at least one recipient")
-    return problems
+    # -- what happens in the run -----------------------------------------------------------
+
+    def messages(self) -> None:
+        ids: set[str] = set()
+        duration = self.scenario.duration
+        for i, msg in enumerate(self.scenario.messages):
+            loc = ("messages", i)
+            if RANGE.search(msg.sender) or is_glob(msg.sender):
+                self.add((*loc, "from"), "a message has one sender; for many, use traffic")
+            else:
+                self.address((*loc, "from"), msg.sender, sending=True)
+            if not msg.to:
+                self.add((*loc, "to"), "a message needs at least one recipient")
+            for k, rcpt in enumerate(msg.to):
+                self.address((*loc, "to", k), rcpt, sending=False)
+            if msg.id is not None:
+                if msg.id in ids:
+                    self.add((*loc, "id"), f"message id {msg.id!r} is used twice")
+                ids.add(msg.id)
+            if msg.at > duration:
+                self.add((*loc, "at"), "is after the end of the run (see `duration`)")
+
+    def faults(self) -> None:
+        scenario = self.scenario
+        for i, fault in enumerate(scenario.faults):
+            loc = ("faults", i)
+            if fault.kind in _SERVER_FAULTS:
+                node = getattr(fault, "node")  # noqa: B009
+                if node not in scenario.nodes:
+                    self.add(
+                        (*loc, "node"),
+                        f"unknown node {shown(node)}{self.hint(node, self.node_names)}",
+                    )
+                elif scenario.nodes[node].role not in ("smtp", "pop"):
+                    self.add(
+                        (*loc, "node"),
+                        f"{node!r} is {_a(scenario.nodes[node].role)} node; a {fault.kind}"
+                        " fault needs a server (smtp or pop)",
+                    )
+            elif isinstance(fault, ResolverDownFault):
+                self.node_ref((*loc, "node"), fault.node, "dns")
+            elif isinstance(fault, LinkDownFault | LossFault | StripStarttlsFault):
+                if frozenset(fault.between) not in self.links_seen:
+                    a, b = fault.between
+                    self.add(
+                        (*loc, "between"),
+                        f"there is no link between {shown(a)} and {shown(b)}",
+                    )
+            elif isinstance(fault, DnsFault):
+                if fault.domain not in scenario.dns.zones:
+                    zones = list(scenario.dns.zones)
+                    self.add(
+                        (*loc, "domain"),
+                        f"{shown(fault.domain)} is not a zone in dns.zones"
+                        f"{self.hint(fault.domain, zones)}",
+                    )
+            elif isinstance(fault, MailboxFullFault):
+                user = self.owners.get(fault.user)
+                if user is None or user.mailbox is None:
+                    hint = self.hint(fault.user, list(self.owners))
+                    self.add((*loc, "user"), f"{shown(fault.user)} has no mailbox{hint}")
+            window = fault if isinstance(fault, Window) else None
+            if window is not None and window.end is not None and window.end <= window.start:
+                self.add((*loc, "end"), "must be after start")
+
+    def eavesdroppers(self) -> None:
+        names: set[str] = set()
+        for i, spy in enumerate(self.scenario.eavesdroppers):
+            loc = ("eavesdroppers", i)
+            if frozenset(spy.between) not in self.links_seen:
+                a, b = spy.between
+                self.add((*loc, "between"), f"there is no link between {shown(a)} and {shown(b)}")
+            if spy.name in names:
+                self.add((*loc, "name"), f"{spy.name!r} is used twice: name each one")
+            names.add(spy.name)
+
+    def traffic(self) -> None:
+        for i, gen in enumerate(self.scenario.traffic):
+            loc = ("traffic", i)
+            for k, sender in enumerate(gen.sender):
+                self.address((*loc, "from", k), sender, sending=True)
+            for k, rcpt in enumerate(gen.to):
+                self.address((*loc, "to", k), rcpt, sending=False)
+            if not gen.to:
+                self.add((*loc, "to"), "traffic needs at least one recipient")

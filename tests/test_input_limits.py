@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from mailsim.references import MAX_NAMED
 from mailsim.scenario import MAX_DEPTH, MAX_SCENARIO_BYTES, MAX_VALUES
-from tests.bounded import mailsim, refused
+from tests.bounded import mailsim, refused, within
 from tests.conftest import SCENARIOS
 
 CLASSROOM = (SCENARIOS / "classroom.yaml").read_text()
@@ -198,3 +199,35 @@ def test_a_file_full_of_explicit_messages_is_refused_in_time(tmp_path):
     count = (MAX_SCENARIO_BYTES - len(base)) // len(line % 99999)
     path = write(tmp_path, base + "".join(line % i for i in range(count)))
     refused(mailsim("validate", path), f"more than {MAX_VALUES:,} values")
+
+
+def test_many_messages_naming_one_glob_over_many_users_validate_in_time(tmp_path):
+    """A glob is matched against the users once, however many messages name it, and a
+    range is written out once: 100,000 users and 9,000 messages to all of them."""
+    users = "  pupil{1..99998}@school.example: {client: alice-pc, smtp: msa-school}\n"
+    text = CLASSROOM.replace("users:\n", "users:\n" + users)
+    text += "  - {at: 1s, from: alice@school.example, to: '*@school.example'}\n" * 4500
+    text += (
+        "  - {at: 1s, from: alice@school.example, to: 'pupil{1..99998}@school.example'}\n" * 4500
+    )
+    path = write(tmp_path, text)
+    run = mailsim("validate", path)
+    assert run.out == f"{path}: ok (8 nodes, 7 links, 3 users, 9001 messages)\n", run.err
+    within(run)
+
+
+def test_from_and_to_lists_that_name_too_many_addresses_are_refused(tmp_path):
+    """Each distinct range is written out to be checked: nine thousand different ranges
+    of up to 100,000 addresses would be checked for minutes."""
+    users = "  pupil{1..99998}@school.example: {client: alice-pc, smtp: msa-school}\n"
+    text = CLASSROOM.replace("users:\n", "users:\n" + users)
+    line = "  - {at: 1s, from: alice@school.example, to: 'pupil{%d..99998}@school.example'}\n"
+    text += "".join(line % (i + 1) for i in range(9_000))
+    path = write(tmp_path, text)
+    first = CLASSROOM_LINES + 12  # messages.11, the eleventh range, passes a million
+    refused(
+        mailsim("validate", path),
+        f"mailsim: {path}:{first}: messages.11.to.0: the from and to lists name more than"
+        f" {MAX_NAMED:,} addresses to check (each range and glob counted once); name groups"
+        " with fewer ranges",
+    )

@@ -111,6 +111,13 @@ def test_more_than_a_hundred_problems_end_with_a_count():
     assert problems[-1] == "s.yaml: and 150 more problems: fix these first"
 
 
+def test_more_than_a_hundred_wrong_references_end_with_a_count():
+    links = "".join(f"  - {{between: [a{i}, b{i}], latency: 1ms}}\n" for i in range(100))
+    problems = problems_of(CLASSROOM.replace("dns:\n  zones:", links + "dns:\n  zones:"))
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert problems[-1] == "s.yaml: and 100 more problems: fix these first"
+
+
 @pytest.mark.parametrize(
     ("problem", "line"),
     [

@@ -9,87 +9,68 @@ fields (names that must exist, roles that must match) in :mod:`mailsim.reference
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Sequence
-from datetime import datetime
 from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    WithJsonSchema,
-    field_validator,
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from mailsim.errors import shown
+from mailsim.fields import (
+    Address,
+    Bandwidth,
+    Duration,
+    HostName,
+    Label,
+    MessageId,
+    MessageSize,
+    NodeName,
+    Password,
+    PerSecond,
+    PollStart,
+    Position,
+    Profile,
+    Record,
+    SizeLimit,
+    Skew,
+    Slowdown,
+    Start,
+    Subject,
+    TlsVersion,
+    at_most,
 )
+from mailsim.groups import MAX_USERS, count, expand, resolve
 
-from mailsim.groups import expand, resolve_all
-from mailsim.units import parse_duration, parse_rate, parse_size
-
-# --- unit-bearing field types -------------------------------------------------------------
-
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {"type": ["string", "number"], "description": 'a duration: "20ms", "5min", "2h"'}
-    ),
-]
-Size = Annotated[
-    float,
-    BeforeValidator(parse_size),
-    WithJsonSchema({"type": ["string", "number"], "description": 'a size: "20KB", "1MB"'}),
-]
-Bandwidth = Annotated[
-    float,
-    BeforeValidator(parse_rate),
-    WithJsonSchema({"type": ["string", "number"], "description": 'a bandwidth: "50Mbps"'}),
-]
-
-_RATE = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*/\s*(s|sec|min|h|d)\s*$")
-
-
-def _parse_per_second(value: Any) -> float:
-    """Rates of events such as "10/h" or "2/min" → events per second."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _RATE.match(str(value))
-    if not match:
-        raise ValueError(f'{value!r} is not a rate; write it like "10/h" or "2/min"')
-    return float(match.group(1)) / parse_duration("1" + match.group(2))
-
-
-PerSecond = Annotated[
-    float,
-    BeforeValidator(_parse_per_second),
-    WithJsonSchema({"type": ["string", "number"], "description": 'a rate: "10/h", "2/min"'}),
-]
-
-
-def _tls_version(value: Any) -> Any:
-    """YAML reads ``tls: 1.2`` as a number; a version is meant."""
-    if isinstance(value, float) and value in (1.2, 1.3):
-        return str(value)
-    return value
-
-
-TlsVersion = Annotated[Literal["1.3", "1.2", "none"], BeforeValidator(_tls_version)]
-ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+# Counts: a class's world has tens of nodes, a replayed route at most a hundred hops;
+# 10,000 nodes and twice as many links leave room for generated worlds and keep every
+# path search in milliseconds. Explicit messages are written one by one: a lesson has a
+# handful, and traffic draws thousands (the busy office: 17,000 a day).
+MAX_NODES = 10_000
+MAX_LINKS = 20_000
+MAX_MESSAGES = 10_000
+# Sessions a server serves at once: Postfix's default_process_limit is 100, and a big
+# server runs a few thousand; the bound keeps the number one that JSON can write.
+MAX_CONCURRENCY = 100_000
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan: .inf and .nan are no numbers a world can hold (they crash or run
+    # forever later); unit-bearing fields check the same in mailsim.units.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 # --- nodes ----------------------------------------------------------------------------------
 
 
 class _NodeBase(_Model):
-    host: str | None = Field(None, description="fully qualified host name (default: node name)")
+    host: HostName | None = Field(
+        None, description="fully qualified host name (default: node name)"
+    )
     ip: str | None = Field(None, description="IPv4 address (default: assigned from TEST-NET)")
-    pos: tuple[float, float] | None = Field(None, description="position in drawings")
-    clock_skew: Duration = Field(
+    pos: Position | None = Field(None, description="position in drawings")
+    clock_skew: Skew = Field(
         0.0,
         description='how far this machine\'s clock is off ("-90s": behind): the times it'
         " writes in Received: lines lie by this much, as real clocks do",
@@ -138,8 +119,8 @@ class SmtpNode(_NodeBase):
     """A mail server (MTA): submission (MSA) on 587, relay and MX on 25."""
 
     role: Literal["smtp"]
-    domains: list[str] = Field(default_factory=list, description="final destination for")
-    relay_domains: list[str] = Field(
+    domains: list[HostName] = Field(default_factory=list, description="final destination for")
+    relay_domains: list[HostName] = Field(
         default_factory=list, description="accepted from anyone and relayed on (backup MX)"
     )
     tls: TlsVersion = Field("1.3", description="STARTTLS offered with this TLS version")
@@ -152,11 +133,13 @@ class SmtpNode(_NodeBase):
         "required", description="AUTH on submission (RFC 6409 §4.3 requires it)"
     )
     pipelining: bool = Field(True, description="advertise PIPELINING (RFC 2920)")
-    concurrency: int = Field(100, ge=1, description="parallel sessions (Postfix: 100)")
+    concurrency: int = Field(
+        100, ge=1, le=MAX_CONCURRENCY, description="parallel sessions (Postfix: 100)"
+    )
     processing: Processing = Field(default_factory=Processing)
     relayhost: str | None = Field(None, description="smart host for all non-local mail")
     mynetworks: list[str] = Field(default_factory=list, description="may relay without AUTH")
-    dkim_sign: list[str] = Field(
+    dkim_sign: list[HostName] = Field(
         default_factory=list,
         description="domains whose mail this server signs with DKIM (OpenDKIM's SigningTable)",
     )
@@ -172,7 +155,7 @@ class SmtpNode(_NodeBase):
         " look for; Postfix's default answers 554 5.7.1 Relay access denied)",
     )
     resolver: str | None = Field(None, description="DNS resolver node (default: the only one)")
-    message_size_limit: Size = Field(10_240_000, gt=0, description="Postfix default")
+    message_size_limit: SizeLimit = Field(10_240_000, gt=0, description="Postfix default")
     queue: QueueSettings = Field(default_factory=QueueSettings)
 
 
@@ -191,7 +174,7 @@ class PopNode(_NodeBase):
 
     role: Literal["pop"]
     tls: TlsVersion = Field("1.3", description="STLS offered with this TLS version")
-    concurrency: int = Field(100, ge=1)
+    concurrency: int = Field(100, ge=1, le=MAX_CONCURRENCY)
     processing: Processing = Field(default_factory=Processing)
 
 
@@ -221,46 +204,56 @@ class Link(_Model):
 
 class MxRecord(_Model):
     preference: int = Field(ge=0, le=65535)
-    host: str
+    host: HostName
 
 
 class Zone(_Model):
     ttl: Duration = Field(3600, ge=0, description="record TTL (3600 s: the common default)")
     mx: list[MxRecord] = Field(default_factory=list)
-    a: dict[str, str] = Field(default_factory=dict, description="host → IPv4 or node name")
-    spf: str | None = Field(
+    a: dict[HostName, str] = Field(default_factory=dict, description="host → IPv4 or node name")
+    spf: Record | None = Field(
         None, description='SPF TXT record, e.g. "v=spf1 a:mail.school.example -all" (RFC 7208)'
     )
-    dkim: str | None = Field(
+    dkim: HostName | None = Field(
         None, description="DKIM selector whose public key the zone publishes (RFC 6376)"
     )
-    dmarc: str | None = Field(
+    dmarc: Record | None = Field(
         None, description='DMARC record at _dmarc, e.g. "v=DMARC1; p=reject" (RFC 7489)'
     )
 
+    @field_validator("spf")
+    @classmethod
+    def _ip4_networks(cls, record: str | None) -> str | None:
+        """An ``ip4:`` term names an address or a network, or the check of every message
+        would fail on it (a real checker answers permerror; we say so before the run)."""
+        for term in (record or "").split()[1:]:
+            mechanism = term[1:] if term[0] in "+-~?" else term
+            kind, _, argument = mechanism.partition(":")
+            if kind.lower() != "ip4":
+                continue
+            try:
+                ipaddress.IPv4Network(argument, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{shown(term)} names no IPv4 address or network; write it like"
+                    " ip4:192.0.2.0/24 or ip4:192.0.2.10"
+                ) from None
+        return record
+
 
 class Dns(_Model):
-    zones: dict[str, Zone] = Field(default_factory=dict)
-
-
-def _duration_or_spread(value: Any) -> Any:
-    if value == "spread":
-        return value
-    seconds = parse_duration(value)
-    if seconds < 0:
-        raise ValueError("must be 0 or more")
-    return seconds
+    zones: dict[HostName, Zone] = Field(default_factory=dict)
 
 
 class User(_Model):
     client: str = Field(description="the node running this user's mail program")
     smtp: str | None = Field(None, description="outgoing (submission) server node")
     mailbox: str | None = Field(None, description="the pop node holding this user's mailbox")
-    password: str = "secret"
+    password: Password = "secret"
     poll: Duration = Field(
         600, gt=0, description="POP3 check interval (Thunderbird's default: 10 min)"
     )
-    poll_start: Annotated[float | Literal["spread"], BeforeValidator(_duration_or_spread)] = Field(
+    poll_start: PollStart = Field(
         0.0,
         description='time of the first poll; "spread": a group\'s users one after'
         " another over one poll interval",
@@ -268,7 +261,7 @@ class User(_Model):
     outbox_retry: Duration = Field(
         300, gt=0, description="how soon the mail program resends after a temporary failure"
     )
-    typo: str | None = Field(
+    typo: Password | None = Field(
         None, description="a wrong password the mail program sends: the server says 535 5.7.8"
     )
     spam_bot: bool = Field(
@@ -290,30 +283,19 @@ def _listed(value: Any) -> Any:
 
 
 class MessageSpec(_Model):
-    id: str | None = None
+    id: MessageId | None = None
     at: Duration = Field(ge=0)
     sender: str = Field(alias="from")
-    header_from: str | None = Field(
+    header_from: Address | None = Field(
         None,
         description="the From: line the recipient sees, when the sender writes someone"
         " else's (a forgery); the envelope sender stays `from`",
     )
     to: list[str]
-    size: Size = Field(20_000, gt=0)
-    subject: str = "Hello"
+    size: MessageSize = Field(20_000, gt=0)
+    subject: Subject = "Hello"
 
     _one_or_many = field_validator("to", mode="before")(lambda value: _listed(value))
-
-
-def _profile(value: Any) -> Any:
-    if isinstance(value, list):
-        if len(value) != 24:
-            raise ValueError(f"a profile has one weight per hour, 24 in all, not {len(value)}")
-        if any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in value):
-            raise ValueError("hourly weights are numbers, 0 or more")
-        if max(value) == 0:
-            raise ValueError("at least one hour needs a weight above 0")
-    return value
 
 
 class Traffic(_Model):
@@ -326,16 +308,13 @@ class Traffic(_Model):
     rate: PerSecond = Field(
         gt=0, description='per sender, e.g. "10/h"; with a profile, at the busiest hour'
     )
-    profile: Annotated[Literal["flat", "working-day"] | list[float], BeforeValidator(_profile)] = (
-        Field(
-            "flat",
-            description='"working-day", or 24 hourly weights by local time (see `start`)',
-        )
+    profile: Profile = Field(
+        "flat", description='"working-day", or 24 hourly weights by local time (see `start`)'
     )
-    size: Size = Field(20_000, gt=0)
+    size: MessageSize = Field(20_000, gt=0)
     start: Duration = Field(0.0, ge=0)
     stop: Duration | None = Field(None, ge=0)
-    subject: str = "Traffic"
+    subject: Subject = "Traffic"
 
     _one_or_many = field_validator("to", "sender", mode="before")(lambda value: _listed(value))
 
@@ -370,7 +349,7 @@ class SlowFault(Window):
 
     kind: Literal["slow"]
     node: str
-    factor: float = Field(10, gt=0)
+    factor: Slowdown = Field(10, gt=0)
 
 
 class OverloadFault(Window):
@@ -480,38 +459,43 @@ class Eavesdropper(_Model):
     """Someone who reads everything that crosses one link (a tapped cable, a hostile
     Wi-Fi, a router of a provider one does not trust)."""
 
-    name: str = "eve"
+    name: Label = "eve"
     between: tuple[str, str]
 
 
-def _iso(value: Any) -> Any:
-    """YAML reads an unquoted 2026-11-02T09:00:00+01:00 as a date: the text is meant."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str):
+def _few_enough_users(users: dict[str, User]) -> dict[str, User]:
+    """At most MAX_USERS addresses in all, counted without writing them out."""
+    total = 0
+    for key in users:
         try:
-            datetime.fromisoformat(value)
+            total += count(key)
         except ValueError:
-            raise ValueError(
-                f"{value!r} is not a date and time; write it like 2026-11-02T09:00:00+01:00"
-            ) from None
-    return value
+            continue  # reported with its key by the cross-checks
+    if total > MAX_USERS:
+        raise ValueError(
+            f"the users declare {total:,} addresses in all; at most {MAX_USERS:,} in one scenario"
+        )
+    return users
 
 
 class Scenario(_Model):
     """A validated, immutable description of a world; :func:`mailsim.run` simulates it."""
 
-    name: str = "scenario"
+    name: Label = "scenario"
     description: str = ""
-    start: Annotated[str, BeforeValidator(_iso)] = Field(
+    start: Start = Field(
         "2026-11-02T09:00:00+01:00", description="wall-clock date of t = 0 in headers"
     )
     duration: Duration = Field(86400, gt=0, description="longest simulated time")
-    nodes: dict[str, Node]
-    links: list[Link] = Field(default_factory=list)
+    nodes: Annotated[dict[NodeName, Node], at_most(MAX_NODES, "nodes")]
+    links: Annotated[list[Link], at_most(MAX_LINKS, "links")] = Field(default_factory=list)
     dns: Dns = Field(default_factory=Dns)
-    users: dict[str, User] = Field(default_factory=dict)
-    messages: list[MessageSpec] = Field(default_factory=list)
+    users: Annotated[dict[str, User], AfterValidator(_few_enough_users)] = Field(
+        default_factory=dict
+    )
+    messages: Annotated[
+        list[MessageSpec], at_most(MAX_MESSAGES, "messages", "for many, use traffic")
+    ] = Field(default_factory=list)
     traffic: list[Traffic] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
     eavesdroppers: list[Eavesdropper] = Field(default_factory=list)
@@ -535,8 +519,27 @@ class Scenario(_Model):
         return everyone
 
     def addresses(self, items: Sequence[str]) -> list[str]:
-        """A ``from``/``to`` list with its ranges and globs resolved, each address once."""
-        return resolve_all(items, list(self.accounts))
+        """A ``from``/``to`` list with its ranges and globs resolved, each address once.
+        Each entry is resolved once per scenario, however many messages name it: a glob
+        over 100,000 users named by 10,000 messages is matched once, not 10,000 times."""
+        found: dict[str, None] = {}
+        for item in items:
+            if item not in self._resolved:
+                self._resolved[item] = resolve(item, self._users, self._lowered_users)
+            found.update(dict.fromkeys(self._resolved[item]))
+        return list(found)
+
+    @cached_property
+    def _users(self) -> list[str]:
+        return list(self.accounts)
+
+    @cached_property
+    def _lowered_users(self) -> list[str]:
+        return [user.lower() for user in self._users]
+
+    @cached_property
+    def _resolved(self) -> dict[str, list[str]]:
+        return {}
 
     def nodes_of(self, role: str) -> list[str]:
         return [name for name, node in self.nodes.items() if node.role == role]

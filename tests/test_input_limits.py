@@ -5,10 +5,12 @@ within the same bounds."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
 
+from mailsim.model import MAX_LINKS, MAX_MESSAGES, MAX_NODES
 from mailsim.references import MAX_NAMED
 from mailsim.scenario import MAX_DEPTH, MAX_SCENARIO_BYTES, MAX_VALUES
 from tests.bounded import mailsim, refused, within
@@ -191,6 +193,38 @@ def test_a_replayed_chain_of_100000_hops_is_refused_at_once(tmp_path):
     )
 
 
+def test_more_nodes_than_allowed_are_refused(tmp_path):
+    path = write(tmp_path, chain(MAX_NODES - 2))
+    refused(
+        mailsim("validate", path),
+        f"mailsim: {path}:1: nodes: {MAX_NODES + 1:,} nodes; at most {MAX_NODES:,} in one scenario",
+    )
+
+
+def test_the_largest_world_the_limits_allow_validates_in_time(tmp_path):
+    """As many nodes as allowed, each linked to the next, the most users a scenario may
+    declare and the most explicit messages: within 10 s and 500 MB."""
+    text = chain(MAX_NODES - 3)
+    users = textwrap.dedent(
+        """\
+        staff{1..50000}@a.example: {client: pc, smtp: h0}
+        pupil{1..49998}@b.example: {client: pc, smtp: h0, mailbox: pop, poll_start: spread}
+        """
+    )
+    text = text.replace("users:\n", "users:\n" + textwrap.indent(users, "  "))
+    text += "".join(
+        f"  - {{id: m{i}, at: {i}ms, from: staff{i + 1}@a.example, to: pupil{i + 1}@b.example}}\n"
+        for i in range(MAX_MESSAGES - 1)
+    )
+    path = write(tmp_path, text)
+    assert path.stat().st_size <= MAX_SCENARIO_BYTES
+    run = mailsim("validate", path)
+    assert run.code == 0, run.err[:2000]
+    counts = f"{MAX_NODES} nodes, {MAX_NODES - 1} links, 4 users, {MAX_MESSAGES} messages"
+    assert run.out == f"{path}: ok ({counts})\n"
+    within(run)
+
+
 def test_a_file_full_of_explicit_messages_is_refused_in_time(tmp_path):
     """The bytes limit read with the densest realistic content: about 60,000 messages
     in 8 MB; the file holds too many values, counted before they fill the memory."""
@@ -199,6 +233,43 @@ def test_a_file_full_of_explicit_messages_is_refused_in_time(tmp_path):
     count = (MAX_SCENARIO_BYTES - len(base)) // len(line % 99999)
     path = write(tmp_path, base + "".join(line % i for i in range(count)))
     refused(mailsim("validate", path), f"more than {MAX_VALUES:,} values")
+
+
+def test_more_explicit_messages_than_allowed_are_refused(tmp_path):
+    line = "  - {at: 1s, from: alice@school.example, to: bob@home.example}\n"
+    path = write(tmp_path, CLASSROOM + line * MAX_MESSAGES)
+    refused(
+        mailsim("validate", path),
+        f"mailsim: {path}:{CLASSROOM_LINES - 2}: messages: {MAX_MESSAGES + 1:,} messages; at"
+        f" most {MAX_MESSAGES:,} in one scenario: for many, use traffic",
+    )
+
+
+def test_more_links_than_allowed_are_refused(tmp_path):
+    link = "  - {between: [r-home, bob-pc], latency: 5ms}\n"
+    text = CLASSROOM.replace("dns:\n  zones:", link * MAX_LINKS + "dns:\n  zones:")
+    path = write(tmp_path, text)
+    line = CLASSROOM.split("links:")[0].count("\n") + 1
+    refused(
+        mailsim("validate", path),
+        f"mailsim: {path}:{line}: links: {MAX_LINKS + 7:,} links; at most {MAX_LINKS:,} in one"
+        " scenario",
+    )
+
+
+def test_users_declared_by_many_patterns_are_limited_in_all(tmp_path):
+    """Each pattern may declare 100,000 users, and all of them together as many: ten
+    patterns once declared a million, and a run held them all."""
+    patterns = "".join(
+        f"  group{g}x{{1..100000}}@school.example: {{client: alice-pc}}\n" for g in range(10)
+    )
+    path = write(tmp_path, CLASSROOM.replace("users:\n", "users:\n" + patterns))
+    line = CLASSROOM.split("users:")[0].count("\n") + 1
+    refused(
+        mailsim("validate", path),
+        f"mailsim: {path}:{line}: users: the users declare 1,000,002 addresses in all; at most"
+        " 100,000 in one scenario",
+    )
 
 
 def test_many_messages_naming_one_glob_over_many_users_validate_in_time(tmp_path):

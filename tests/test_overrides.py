@@ -260,6 +260,7 @@ def test_a_problem_in_a_set_value_blames_set(key, text):
         ('users["a"]["b"]=1', "--set: users.a.b: unknown key"),
         ('users["a"]["b"]=1', "--set: users.a.client: required key is missing"),
         ("nodes.new.processing.command=1ms", "--set: nodes.new: missing 'role'"),
+        ("messages.0.size=.inf", "--set: messages.0.size: must be a finite number, not .inf"),
     ],
 )
 def test_a_key_the_assignment_makes_blames_set(assignment, line):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
+import math
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -449,12 +450,12 @@ def read(path: str | Path) -> str:
 
 
 def _too_large(name: str, size: int) -> Problem:
-    mib = 2**20
+    tenths = math.ceil(size * 10 / 2**20)  # rounded up: a byte over the limit is over it
     return Problem(
         name,
         "",
-        f"is {size / mib:,.1f} MiB, larger than {MAX_SCENARIO_BYTES / mib:,.1f} MiB, the limit"
-        " for a scenario file (a scenario written by hand is a few KB)",
+        f"is {tenths / 10:,.1f} MiB; a scenario file is at most {MAX_SCENARIO_BYTES // 2**20} MiB"
+        " (one written by hand is a few KB)",
     )
 
 

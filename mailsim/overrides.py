@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from mailsim.errors import InputError, Problem
+from mailsim.errors import InputError, Problem, shown
 
 _SEGMENT = re.compile(r"""\[\s*(?:"([^"]*)"|'([^']*)'|([^\]]*))\s*\]|([^.\[\]]+)""")
 
@@ -82,6 +82,7 @@ def _resolve(data: dict[str, Any], key: str) -> tuple[Any, Any, tuple[Any, ...]]
     parts = segments(key)
     node: Any = data
     loc: list[Any] = []
+    step: str | int
     i = 0
     while True:
         text = parts[i][0]
@@ -92,7 +93,7 @@ def _resolve(data: dict[str, Any], key: str) -> tuple[Any, Any, tuple[Any, ...]]
             i += 1
         else:
             where = ".".join(str(p) for p in loc)
-            raise _error(key, f"{where} is a single value ({node!r}), it has no {text!r}")
+            raise _error(key, f"{where} is a single value ({shown(node)}), it has no {text!r}")
         loc.append(step)
         if i == len(parts):
             return node, step, tuple(loc)

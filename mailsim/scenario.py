@@ -1,618 +1,462 @@
-"""Scenario files: YAML read with ``safe_load`` rules, validated by pydantic, cross-checked.
+"""Scenario files: YAML read with ``safe_load`` rules within bounds, validated by pydantic,
+cross-checked.
 
 This is the only module that opens scenario files. A scenario describes a small world:
 nodes with a role, network links, DNS zones, users and their mail programs, messages and
-traffic. Every problem found is reported at once, one line each, naming the file, the
-line and the key path (see :mod:`mailsim.errors`), with "did you mean …" for misspelt
-names, so a student fixes a file in one pass.
+traffic (the models: :mod:`mailsim.model`; the checks across them:
+:mod:`mailsim.references`). Every problem found is reported at once, one line each,
+naming the file, the line and the key path (see :mod:`mailsim.errors`), with "did you
+mean …" for misspelt names, so a student fixes a file in one pass. No file, however
+small or strange, takes more than a few seconds and a few hundred MB to read or to
+refuse: its bytes, its values (aliases included) and its depth are bounded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import difflib
-import ipaddress
-import re
-from collections.abc import Sequence
-from datetime import datetime
-from functools import cached_property
+import gc
+import math
+import os
+import stat
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Any
 
-import networkx as nx
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    WithJsonSchema,
-    field_validator,
-)
+from pydantic import ValidationError
 
-from mailsim.errors import InputError, Problem, ScenarioError, key_path
-from mailsim.groups import RANGE, expand, is_glob, resolve, resolve_all
+from mailsim.errors import (
+    MAX_PROBLEMS,
+    InputError,
+    Problem,
+    ScenarioError,
+    at_most_shown,
+    key_path,
+    shown,
+)
+from mailsim.files import STDIN, read_text
+from mailsim.model import (
+    FAULT_KINDS,
+    NODE_MODELS,
+    ROLES,
+    ClientNode,
+    CrashFault,
+    Dns,
+    DnsFault,
+    DnsNode,
+    DownFault,
+    Eavesdropper,
+    Fault,
+    GreylistFault,
+    HangFault,
+    Link,
+    LinkDownFault,
+    LossFault,
+    MailboxFullFault,
+    MessageSpec,
+    MxRecord,
+    Node,
+    OverloadFault,
+    PopNode,
+    Processing,
+    QueueSettings,
+    ResolverDownFault,
+    RouterNode,
+    Scenario,
+    SlowFault,
+    SmtpNode,
+    StripStarttlsFault,
+    TlsFailFault,
+    Traffic,
+    User,
+    Zone,
+)
 from mailsim.overrides import apply as apply_overrides
 from mailsim.overrides import error as override_error
-from mailsim.units import parse_duration, parse_rate, parse_size
+from mailsim.problems import problem_of
+from mailsim.references import check_references
 
-# --- unit-bearing field types -------------------------------------------------------------
-
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {"type": ["string", "number"], "description": 'a duration: "20ms", "5min", "2h"'}
-    ),
-]
-Size = Annotated[
-    float,
-    BeforeValidator(parse_size),
-    WithJsonSchema({"type": ["string", "number"], "description": 'a size: "20KB", "1MB"'}),
-]
-Bandwidth = Annotated[
-    float,
-    BeforeValidator(parse_rate),
-    WithJsonSchema({"type": ["string", "number"], "description": 'a bandwidth: "50Mbps"'}),
-]
-
-_RATE = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*/\s*(s|sec|min|h|d)\s*$")
-
-
-def _parse_per_second(value: Any) -> float:
-    """Rates of events such as "10/h" or "2/min" → events per second."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _RATE.match(str(value))
-    if not match:
-        raise ValueError(f'{value!r} is not a rate; write it like "10/h" or "2/min"')
-    return float(match.group(1)) / parse_duration("1" + match.group(2))
-
-
-PerSecond = Annotated[
-    float,
-    BeforeValidator(_parse_per_second),
-    WithJsonSchema({"type": ["string", "number"], "description": 'a rate: "10/h", "2/min"'}),
-]
-
-
-def _tls_version(value: Any) -> Any:
-    """YAML reads ``tls: 1.2`` as a number; a version is meant."""
-    if isinstance(value, float) and value in (1.2, 1.3):
-        return str(value)
-    return value
-
-
-TlsVersion = Annotated[Literal["1.3", "1.2", "none"], BeforeValidator(_tls_version)]
-ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-# --- nodes ----------------------------------------------------------------------------------
-
-
-class _NodeBase(_Model):
-    host: str | None = Field(None, description="fully qualified host name (default: node name)")
-    ip: str | None = Field(None, description="IPv4 address (default: assigned from TEST-NET)")
-    pos: tuple[float, float] | None = Field(None, description="position in drawings")
-    clock_skew: Duration = Field(
-        0.0,
-        description='how far this machine\'s clock is off ("-90s": behind): the times it'
-        " writes in Received: lines lie by this much, as real clocks do",
-    )
-
-    @field_validator("ip")
-    @classmethod
-    def _ip(cls, value: str | None) -> str | None:
-        if value is not None:
-            ipaddress.IPv4Address(value)
-        return value
-
-
-class ClientNode(_NodeBase):
-    """A user's mail program (MUA): submits on 587, polls POP3."""
-
-    role: Literal["client"]
-
-
-class Processing(_Model):
-    """Server work per step. Order of magnitude of a Postfix/Dovecot server on a small
-    machine: sub-millisecond per command, a few ms to write and fsync a queue file before
-    answering 250 to the end of DATA (RFC 5321 §6.1 requires the message to be safe)."""
-
-    command: Duration = Field(0.0005, ge=0, description="per SMTP/POP3 command")
-    data: Duration = Field(0.005, ge=0, description="end of DATA: queue file written, fsync")
-    tls: Duration = Field(0.001, ge=0, description="server's TLS handshake computation")
-
-
-class QueueSettings(_Model):
-    """The deferred queue (Postfix names and defaults, postconf(5)); ``policy`` picks the
-    retry schedule: ``postfix`` (backoff from time in queue), ``rfc`` (RFC 5321 §4.5.4.1's
-    guidance: two attempts in the first hour, then every two hours) or ``exim`` (Exim's
-    default rule F,2h,15m; G,16h,1h,1.5; F,4d,6h)."""
-
-    policy: Literal["postfix", "rfc", "exim"] = "postfix"
-    queue_run_delay: Duration = Field(300, gt=0)
-    minimal_backoff_time: Duration = Field(300, ge=0)
-    maximal_backoff_time: Duration = Field(4000, ge=0)
-    maximal_queue_lifetime: Duration = Field(5 * 86400, ge=0)
-    bounce_queue_lifetime: Duration = Field(5 * 86400, ge=0)
-    delay_warning_time: Duration = Field(0, ge=0, description="0 = no delay warnings")
-
-
-class SmtpNode(_NodeBase):
-    """A mail server (MTA): submission (MSA) on 587, relay and MX on 25."""
-
-    role: Literal["smtp"]
-    domains: list[str] = Field(default_factory=list, description="final destination for")
-    relay_domains: list[str] = Field(
-        default_factory=list, description="accepted from anyone and relayed on (backup MX)"
-    )
-    tls: TlsVersion = Field("1.3", description="STARTTLS offered with this TLS version")
-    outgoing_tls: Literal["may", "encrypt", "none"] = Field(
-        "may",
-        description="TLS when relaying (Postfix smtp_tls_security_level; may: STARTTLS when"
-        " offered, as Debian and most distributions set it; encrypt: defer without it)",
-    )
-    auth: Literal["required", "optional", "none"] = Field(
-        "required", description="AUTH on submission (RFC 6409 §4.3 requires it)"
-    )
-    pipelining: bool = Field(True, description="advertise PIPELINING (RFC 2920)")
-    concurrency: int = Field(100, ge=1, description="parallel sessions (Postfix: 100)")
-    processing: Processing = Field(default_factory=Processing)
-    relayhost: str | None = Field(None, description="smart host for all non-local mail")
-    mynetworks: list[str] = Field(default_factory=list, description="may relay without AUTH")
-    dkim_sign: list[str] = Field(
-        default_factory=list,
-        description="domains whose mail this server signs with DKIM (OpenDKIM's SigningTable)",
-    )
-    modifies_body: bool = Field(
-        False, description="adds a footer to every message it passes on (breaks DKIM)"
-    )
-    sender_checks: bool = Field(
-        True, description="checks SPF, DKIM and DMARC on mail for its own domains"
-    )
-    open_relay: bool = Field(
-        False,
-        description="relays for anyone on port 25, no AUTH asked (a misconfiguration spammers"
-        " look for; Postfix's default answers 554 5.7.1 Relay access denied)",
-    )
-    resolver: str | None = Field(None, description="DNS resolver node (default: the only one)")
-    message_size_limit: Size = Field(10_240_000, gt=0, description="Postfix default")
-    queue: QueueSettings = Field(default_factory=QueueSettings)
-
-
-class DnsNode(_NodeBase):
-    """A caching DNS resolver answering from the scenario's zones."""
-
-    role: Literal["dns"]
-    recursion_time: Duration = Field(
-        0.08, ge=0, description="cost of a cache miss (dnslab: partial miss 30–80 ms)"
-    )
-    processing: Duration = Field(0.0001, ge=0, description="cost of a cache hit")
-
-
-class PopNode(_NodeBase):
-    """The mailbox server: LMTP in (from the MX), POP3 out (to the user's client)."""
-
-    role: Literal["pop"]
-    tls: TlsVersion = Field("1.3", description="STLS offered with this TLS version")
-    concurrency: int = Field(100, ge=1)
-    processing: Processing = Field(default_factory=Processing)
-
-
-class RouterNode(_NodeBase):
-    """A plain router: the network between mail nodes."""
-
-    role: Literal["router"]
-
-
-ROLES = ("client", "smtp", "dns", "pop", "router")
-Node = Annotated[
-    ClientNode | SmtpNode | DnsNode | PopNode | RouterNode, Field(discriminator="role")
+__all__ = [
+    "FAULT_KINDS",
+    "MAX_DEPTH",
+    "MAX_SCENARIO_BYTES",
+    "MAX_VALUES",
+    "NODE_MODELS",
+    "ROLES",
+    "ClientNode",
+    "CrashFault",
+    "Dns",
+    "DnsFault",
+    "DnsNode",
+    "DownFault",
+    "Eavesdropper",
+    "Fault",
+    "GreylistFault",
+    "HangFault",
+    "Link",
+    "LinkDownFault",
+    "LossFault",
+    "MailboxFullFault",
+    "MessageSpec",
+    "MxRecord",
+    "Node",
+    "OverloadFault",
+    "PopNode",
+    "Processing",
+    "QueueSettings",
+    "ResolverDownFault",
+    "RouterNode",
+    "Scenario",
+    "SlowFault",
+    "SmtpNode",
+    "StripStarttlsFault",
+    "TlsFailFault",
+    "Traffic",
+    "User",
+    "Zone",
+    "check_references",
+    "dumps",
+    "json_schema",
+    "load",
+    "loads",
+    "override_paths",
+    "read",
+    "validate",
 ]
 
-
-class Link(_Model):
-    """A network link. ``latency`` is one-way propagation delay, so RTT = 2 × latency."""
-
-    between: tuple[str, str]
-    latency: Duration = Field(ge=0)
-    jitter: Duration = Field(0.0, ge=0, description="extra delay, uniform in [0, jitter]")
-    bandwidth: Bandwidth = Field(1e9, gt=0)
-
-
-# --- DNS, users, traffic ----------------------------------------------------------------------
-
-
-class MxRecord(_Model):
-    preference: int = Field(ge=0, le=65535)
-    host: str
-
-
-class Zone(_Model):
-    ttl: Duration = Field(3600, ge=0, description="record TTL (3600 s: the common default)")
-    mx: list[MxRecord] = Field(default_factory=list)
-    a: dict[str, str] = Field(default_factory=dict, description="host → IPv4 or node name")
-    spf: str | None = Field(
-        None, description='SPF TXT record, e.g. "v=spf1 a:mail.school.example -all" (RFC 7208)'
-    )
-    dkim: str | None = Field(
-        None, description="DKIM selector whose public key the zone publishes (RFC 6376)"
-    )
-    dmarc: str | None = Field(
-        None, description='DMARC record at _dmarc, e.g. "v=DMARC1; p=reject" (RFC 7489)'
-    )
-
-
-class Dns(_Model):
-    zones: dict[str, Zone] = Field(default_factory=dict)
-
-
-def _duration_or_spread(value: Any) -> Any:
-    if value == "spread":
-        return value
-    seconds = parse_duration(value)
-    if seconds < 0:
-        raise ValueError("must be 0 or more")
-    return seconds
-
-
-class User(_Model):
-    client: str = Field(description="the node running this user's mail program")
-    smtp: str | None = Field(None, description="outgoing (submission) server node")
-    mailbox: str | None = Field(None, description="the pop node holding this user's mailbox")
-    password: str = "secret"
-    poll: Duration = Field(
-        600, gt=0, description="POP3 check interval (Thunderbird's default: 10 min)"
-    )
-    poll_start: Annotated[float | Literal["spread"], BeforeValidator(_duration_or_spread)] = Field(
-        0.0,
-        description='time of the first poll; "spread": a group\'s users one after'
-        " another over one poll interval",
-    )
-    outbox_retry: Duration = Field(
-        300, gt=0, description="how soon the mail program resends after a temporary failure"
-    )
-    typo: str | None = Field(
-        None, description="a wrong password the mail program sends: the server says 535 5.7.8"
-    )
-    spam_bot: bool = Field(
-        False,
-        description="sends through its smtp server on port 25 without logging in, as spam"
-        " bots do: only an open relay passes it on",
-    )
-    security: Literal["auto", "starttls", "tls", "none"] = Field(
-        "auto",
-        description="the mail program's connection security (Thunderbird's words):"
-        " STARTTLS required on 587 and 110, implicit TLS on 465 and 995 (RFC 8314), or"
-        " none; auto: what account setup picks, STARTTLS if the server offers it, else none",
-    )
-
-
-def _listed(value: Any) -> Any:
-    """One address may be written without a list around it."""
-    return [value] if isinstance(value, str) else value
-
-
-class MessageSpec(_Model):
-    id: str | None = None
-    at: Duration = Field(ge=0)
-    sender: str = Field(alias="from")
-    header_from: str | None = Field(
-        None,
-        description="the From: line the recipient sees, when the sender writes someone"
-        " else's (a forgery); the envelope sender stays `from`",
-    )
-    to: list[str]
-    size: Size = Field(20_000, gt=0)
-    subject: str = "Hello"
-
-    _one_or_many = field_validator("to", mode="before")(lambda value: _listed(value))
-
-
-def _profile(value: Any) -> Any:
-    if isinstance(value, list):
-        if len(value) != 24:
-            raise ValueError(f"a profile has one weight per hour, 24 in all, not {len(value)}")
-        if any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in value):
-            raise ValueError("hourly weights are numbers, 0 or more")
-        if max(value) == 0:
-            raise ValueError("at least one hour needs a weight above 0")
-    return value
-
-
-class Traffic(_Model):
-    """Poisson traffic: each sender writes at ``rate`` to recipients picked uniformly;
-    ``from`` and ``to`` take ranges (``staff{1..500}@office.example``) and globs
-    (``*@office.example``) over the users."""
-
-    sender: list[str] = Field(alias="from")
-    to: list[str]
-    rate: PerSecond = Field(
-        gt=0, description='per sender, e.g. "10/h"; with a profile, at the busiest hour'
-    )
-    profile: Annotated[Literal["flat", "working-day"] | list[float], BeforeValidator(_profile)] = (
-        Field(
-            "flat",
-            description='"working-day", or 24 hourly weights by local time (see `start`)',
-        )
-    )
-    size: Size = Field(20_000, gt=0)
-    start: Duration = Field(0.0, ge=0)
-    stop: Duration | None = Field(None, ge=0)
-    subject: str = "Traffic"
-
-    _one_or_many = field_validator("to", "sender", mode="before")(lambda value: _listed(value))
-
-
-class _Window(_Model):
-    start: Duration = Field(0.0, ge=0, description="when the fault begins")
-    end: Duration | None = Field(None, ge=0, description="when it ends (default: never)")
-
-    def active(self, t: float) -> bool:
-        return self.start <= t and (self.end is None or t < self.end)
-
-
-class DownFault(_Window):
-    """The server refuses connections (TCP RST): ``Connection refused``."""
-
-    kind: Literal["down"]
-    node: str
-
-
-class CrashFault(_Model):
-    """The server machine dies at ``at``: sessions in flight get no more replies; it comes
-    back after ``restart``. What it had answered 250 for is on disk and survives."""
-
-    kind: Literal["crash"]
-    node: str
-    at: Duration = Field(ge=0)
-    restart: Duration = Field(600, gt=0, description="time until it is up again")
-
-
-class SlowFault(_Window):
-    """The server works ``factor`` times slower (a loaded machine, a content filter)."""
-
-    kind: Literal["slow"]
-    node: str
-    factor: float = Field(10, gt=0)
-
-
-class OverloadFault(_Window):
-    """The server greets with 421 and closes: too many connections."""
-
-    kind: Literal["overload"]
-    node: str
-
-
-class HangFault(_Window):
-    """The server accepts connections and commands but stops answering: clients wait for
-    their per-command timeouts (RFC 5321 §4.5.3.2)."""
-
-    kind: Literal["hang"]
-    node: str
-
-
-class DnsFault(_Window):
-    """Look-ups of ``domain`` answer NXDOMAIN (the domain does not exist) or SERVFAIL (its
-    name servers are broken)."""
-
-    kind: Literal["nxdomain", "servfail"]
-    domain: str
-
-
-class ResolverDownFault(_Window):
-    """The resolver does not answer: queries time out."""
-
-    kind: Literal["resolver-down"]
-    node: str
-
-
-class LinkDownFault(_Window):
-    """The link carries nothing; traffic takes another path if there is one."""
-
-    kind: Literal["link-down"]
-    between: tuple[str, str]
-
-
-class LossFault(_Window):
-    """Each packet on the link is lost with probability ``rate``; TCP retransmits it after
-    its retransmission timeout (1 s initially, RFC 6298), doubling on each further loss."""
-
-    kind: Literal["loss"]
-    between: tuple[str, str]
-    rate: float = Field(gt=0, lt=1)
-
-
-class StripStarttlsFault(_Window):
-    """A man in the middle on the link deletes STARTTLS (and POP3's STLS) from the
-    server's capability list, as seen in the wild (the "STARTTLS stripping" of RFC 3207
-    §6 and RFC 8314 §1): a client that only *may* use TLS goes on in plaintext."""
-
-    kind: Literal["strip-starttls"]
-    between: tuple[str, str]
-
-
-class TlsFailFault(_Window):
-    """The server's TLS handshakes fail (a broken or incompatible TLS setup): the client
-    gets an alert instead of the server's answer. Postfix with ``may`` defers and sends
-    in plaintext on the next attempt; with ``encrypt`` it keeps deferring (4.7.5)."""
-
-    kind: Literal["tls-fail"]
-    node: str
-
-
-class GreylistFault(_Window):
-    """postgrey on the server: a new (client, sender, recipient) triplet gets
-    ``450 4.7.1`` until ``delay`` has passed since its first attempt (postgrey: 300 s)."""
-
-    kind: Literal["greylist"]
-    node: str
-    delay: Duration = Field(300, ge=0)
-
-
-class MailboxFullFault(_Window):
-    """The user's mailbox is over quota: 452 (temporary) or 552 (permanent) at RCPT."""
-
-    kind: Literal["mailbox-full"]
-    user: str
-    code: Literal[452, 552] = 552
-
-
-Fault = Annotated[
-    DownFault
-    | CrashFault
-    | SlowFault
-    | OverloadFault
-    | HangFault
-    | DnsFault
-    | ResolverDownFault
-    | LinkDownFault
-    | LossFault
-    | GreylistFault
-    | MailboxFullFault
-    | StripStarttlsFault
-    | TlsFailFault,
-    Field(discriminator="kind"),
-]
-FAULT_KINDS = (
-    "down", "crash", "slow", "overload", "hang", "nxdomain", "servfail", "resolver-down",
-    "link-down", "loss", "greylist", "mailbox-full", "strip-starttls", "tls-fail",
-)  # fmt: skip
-
-
-class Eavesdropper(_Model):
-    """Someone who reads everything that crosses one link (a tapped cable, a hostile
-    Wi-Fi, a router of a provider one does not trust)."""
-
-    name: str = "eve"
-    between: tuple[str, str]
-
-
-def _iso(value: Any) -> Any:
-    """YAML reads an unquoted 2026-11-02T09:00:00+01:00 as a date: the text is meant."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not a date and time; write it like 2026-11-02T09:00:00+01:00"
-            ) from None
-    return value
-
-
-class Scenario(_Model):
-    """A validated, immutable description of a world; :func:`mailsim.run` simulates it."""
-
-    name: str = "scenario"
-    description: str = ""
-    start: Annotated[str, BeforeValidator(_iso)] = Field(
-        "2026-11-02T09:00:00+01:00", description="wall-clock date of t = 0 in headers"
-    )
-    duration: Duration = Field(86400, gt=0, description="longest simulated time")
-    nodes: dict[str, Node]
-    links: list[Link] = Field(default_factory=list)
-    dns: Dns = Field(default_factory=Dns)
-    users: dict[str, User] = Field(default_factory=dict)
-    messages: list[MessageSpec] = Field(default_factory=list)
-    traffic: list[Traffic] = Field(default_factory=list)
-    faults: list[Fault] = Field(default_factory=list)
-    eavesdroppers: list[Eavesdropper] = Field(default_factory=list)
-
-    @cached_property
-    def accounts(self) -> dict[str, User]:
-        """Every mail user, groups written out (``staff{1..500}@…`` → 500 users); with
-        ``poll_start: spread`` a group's users poll one after another, not all at once."""
-        everyone: dict[str, User] = {}
-        for key, user in self.users.items():
-            try:
-                addresses = expand(key)
-            except ValueError:  # reported by check_references
-                addresses = [key]
-            for i, address in enumerate(addresses):
-                if user.poll_start == "spread":
-                    start = user.poll * i / len(addresses)
-                    everyone[address] = user.model_copy(update={"poll_start": start})
-                else:
-                    everyone[address] = user
-        return everyone
-
-    def addresses(self, items: Sequence[str]) -> list[str]:
-        """A ``from``/``to`` list with its ranges and globs resolved, each address once."""
-        return resolve_all(items, list(self.accounts))
-
-    def nodes_of(self, role: str) -> list[str]:
-        return [name for name, node in self.nodes.items() if node.role == role]
-
-
-# --- loading ----------------------------------------------------------------------------------
+# --- reading YAML within bounds ------------------------------------------------------------------
+
+# Scenario files are written by hand: the largest shipped one is 9 KB, and a world of
+# 10,000 nodes in a line is 1.3 MB. 8 MiB is far beyond any of them and is read,
+# checked and refused in well under a second.
+MAX_SCENARIO_BYTES = 8 * 2**20
+# Values in one file: every key, item and scalar, counting again what each alias repeats.
+# Validation costs about 10 µs per value (reading, checking, cross-checking), so 250,000
+# values take a few seconds at most, whatever aliases hide: a "billion laughs" of 3 KB
+# stands for 3.5 × 10⁹ values and is refused at the alias that passes the bound. The
+# largest world the count limits allow (10,000 nodes and their links) holds 150,000.
+MAX_VALUES = 250_000
+# The deepest key path of a scenario is six levels (dns.zones.home.example.mx.0.host);
+# fifty leaves room and keeps far from Python's recursion limit, which libyaml's own
+# limit of 1,000 levels does not.
+MAX_DEPTH = 50
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A problem we report in our own words (not "YAML syntax"), at a line."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """safe_load's rules, plus an error for a key given twice (YAML would keep the last).
-    libyaml's parser where PyYAML has it: ten times faster on large worlds."""
+    """safe_load's rules with libyaml's parser where PyYAML has it, plus bounds.
+
+    The node tree is composed by PyYAML's own composer, which this class extends to
+    count values as they come, aliases with all that they repeat: each anchored node's
+    size is known when it closes, so the count is linear in the file, a recursive alias
+    is seen when it names a node still open, and nothing is built past the bounds. Keys
+    must be scalars; a key given twice is an error (YAML would keep the last); a value
+    that cannot be built (a date of month 13, a number of 5,000 digits) is an error at
+    its line. The merge key ``<<`` works as in PyYAML's ``safe_load``.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.anchors: dict[str, yaml.Node] = {}
+        self._values = 0
+        self._depth = 0
+        self._sizes: dict[str, int] = {}  # anchor → values it stands for, once closed
+
+    get_single_node = yaml.composer.Composer.get_single_node
+    compose_document = yaml.composer.Composer.compose_document
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """PyYAML's composer, counting as it goes (path resolvers left out: none is set)."""
+        event = self.get_event()
+        anchor = event.anchor
+        if isinstance(event, yaml.AliasEvent):
+            if anchor not in self.anchors:
+                raise yaml.composer.ComposerError(
+                    None, None, f"found undefined alias {anchor!r}", event.start_mark
+                )
+            size = self._sizes.get(anchor)
+            if size is None:
+                raise _Refused(
+                    f"the alias *{anchor} stands inside what &{anchor} names, so it would"
+                    " repeat itself forever: an alias can only name something written"
+                    " before it",
+                    event.start_mark,
+                )
+            self._count(size, event)
+            return self.anchors[anchor]
+        if anchor is not None and anchor in self.anchors:
+            raise yaml.composer.ComposerError(
+                f"found duplicate anchor {anchor!r}; first occurrence",
+                self.anchors[anchor].start_mark,
+                "second occurrence",
+                event.start_mark,
+            )
+        self._count(1, event)
+        before = self._values - 1
+        tag = event.tag
+        node: yaml.Node
+        if isinstance(event, yaml.ScalarEvent):
+            if tag is None or tag == "!":
+                tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
+            node = yaml.ScalarNode(
+                tag, event.value, event.start_mark, event.end_mark, style=event.style
+            )
+            if anchor is not None:
+                self.anchors[anchor] = node
+                self._sizes[anchor] = 1
+            return node
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(
+                f"values nested more than {MAX_DEPTH} levels deep; a scenario needs six at most",
+                event.start_mark,
+            )
+        if isinstance(event, yaml.SequenceStartEvent):
+            if tag is None or tag == "!":
+                tag = self.resolve(yaml.SequenceNode, None, event.implicit)
+            node = yaml.SequenceNode(tag, [], event.start_mark, None, flow_style=event.flow_style)
+            if anchor is not None:
+                self.anchors[anchor] = node
+            items = node.value
+            while not self.check_event(yaml.SequenceEndEvent):
+                items.append(self.compose_node(node, len(items)))
+        else:
+            if tag is None or tag == "!":
+                tag = self.resolve(yaml.MappingNode, None, event.implicit)
+            node = yaml.MappingNode(tag, [], event.start_mark, None, flow_style=event.flow_style)
+            if anchor is not None:
+                self.anchors[anchor] = node
+            pairs = node.value
+            while not self.check_event(yaml.MappingEndEvent):
+                key = self.compose_node(node, None)
+                if not isinstance(key, yaml.ScalarNode):
+                    raise _Refused(
+                        "a key is a name or a number, not a list or a mapping", key.start_mark
+                    )
+                pairs.append((key, self.compose_node(node, key)))
+        node.end_mark = self.get_event().end_mark
+        self._depth -= 1
+        if anchor is not None:
+            self._sizes[anchor] = self._values - before
+        return node
+
+    def _count(self, values: int, event: yaml.Event) -> None:
+        self._values += values
+        if self._values <= MAX_VALUES:
+            return
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(
+                f"the alias *{event.anchor} brings the file to more than {MAX_VALUES:,}"
+                " values (each alias repeats all that its anchor holds): use fewer aliases",
+                event.start_mark,
+            )
+        raise _Refused(
+            f"more than {MAX_VALUES:,} values (keys, names, numbers, items) in one file: a"
+            " scenario is smaller; for many messages use traffic, for many users a range"
+            " such as staff{1..500}@office.example",
+            event.start_mark,
+        )
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise _Refused(_unreadable(node, exc), node.start_mark) from None
 
 
-class _DuplicateKey(yaml.constructor.ConstructorError):
+def _unreadable(node: yaml.Node, exc: Exception) -> str:
+    """Why a scalar could not be built, in words (PyYAML says "month must be in 1..12"
+    or "Exceeds the limit (4300 digits) for integer string conversion")."""
+    value = str(node.value) if isinstance(node, yaml.ScalarNode) else ""
+    shown = repr(value if len(value) <= 40 else value[:40] + "…")
+    kind = node.tag.rpartition(":")[2]
+    if kind == "timestamp":
+        why = f" ({exc})" if isinstance(exc, ValueError) else ""
+        return f"{shown} is not a real date{why}; write it like 2026-11-02T09:00:00+01:00"
+    if kind == "int":
+        return f"{shown} cannot be read as a whole number (at most 4,300 digits)"
+    if kind == "float":
+        return f"{shown} cannot be read as a number"
+    return f"{shown} cannot be read as {kind}: {exc}"
+
+
+class _DuplicateKey(_Refused):
     pass
 
 
 def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue  # merged keys may be overridden: that is what << is for
         key = loader.construct_object(key_node)
         if key in seen:
             raise _DuplicateKey(
-                None,
-                None,
                 f"{key!r} is given twice (first on line {seen[key] + 1}); names must be unique",
                 key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node)
+    return loader.construct_mapping(node)  # type: ignore[no-any-return]
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+# An unquoted 2026-11-02T09:00:00+01:00 stays text: `start` is read by the model, which
+# says which key holds a date that does not exist (YAML would fail without naming it).
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
-def _lines(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Key path → 1-based line, for every key and list item of a composed YAML tree."""
+def _lines(tree: yaml.Node | None) -> dict[tuple[Any, ...], int]:
+    """Key path → 1-based line, for every key and list item of a composed YAML tree
+    (at most MAX_VALUES entries: the tree was counted, aliases included). A key is
+    spelt as the data has it: ``1:`` is the number 1, as pydantic names it."""
     out: dict[tuple[Any, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            out[(*path, key)] = key_node.start_mark.line + 1
-            out.update(_lines(value_node, (*path, key)))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            out[(*path, index)] = item.start_mark.line + 1
-            out.update(_lines(item, (*path, index)))
+    scalars = yaml.constructor.SafeConstructor()
+    stack: list[tuple[yaml.Node | None, tuple[Any, ...]]] = [(tree, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if key_node.tag != _STR_TAG:
+                    try:
+                        key = scalars.construct_object(key_node)
+                        hash(key)
+                    except (yaml.YAMLError, ValueError, TypeError):  # built once already
+                        key = key_node.value
+                loc = (*path, key)
+                out[loc] = key_node.start_mark.line + 1
+                stack.append((value_node, loc))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                loc = (*path, index)
+                out[loc] = item.start_mark.line + 1
+                stack.append((item, loc))
     return out
 
 
-def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+def _parse(text: str, name: str) -> tuple[Any, yaml.Node | None]:
+    """The data of a YAML text and its node tree (for line numbers), or a ScenarioError
+    with one line saying what is wrong and where."""
+    try:
+        loader = _Loader(text)
+        try:  # one parse: the node tree gives the line numbers, then the data
+            tree = loader.get_single_node()
+            data = loader.construct_document(tree) if tree is not None else None
+        finally:
+            loader.dispose()
+    except _Refused as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ScenarioError([Problem(name, "", str(exc.problem), line)]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = (exc.problem or str(exc)).strip()
+        raise ScenarioError([Problem(name, "", f"YAML syntax: {problem}", line)]) from None
+    except yaml.reader.ReaderError as exc:
+        raise ScenarioError([_bad_character(text, name, exc.position, exc.character)]) from None
+    except UnicodeEncodeError as exc:  # a lone surrogate, from Python or a command line
+        raise ScenarioError([_bad_character(text, name, exc.start, None)]) from None
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise ScenarioError([Problem(name, "", f"YAML syntax: {problem}")]) from None
+    return data, tree
+
+
+def _bad_character(text: str, name: str, offset: int, code: int | None) -> Problem:
+    """A character YAML does not allow, with its line: libyaml gives the offset in
+    UTF-8 bytes, Python's encoder in characters (``code`` None)."""
+    if code is None:
+        code = ord(text[offset])
+        line = text.count("\n", 0, offset) + 1
+    else:
+        line = text.encode("utf-8", "surrogatepass")[:offset].count(b"\n") + 1
+    char = chr(code)
+    what = "a control character"
+    advice = "remove it"
+    if code == 0:
+        what, advice = "a NUL character", "is it a text file?"
+    elif 0xD800 <= code <= 0xDFFF:
+        what = "a lone surrogate"
+    elif char.isprintable() or code in (0xFFFE, 0xFFFF):
+        what = "the non-character"
+    return Problem(
+        name, "", f"the file holds {what} U+{code:04X}, which YAML does not allow: {advice}", line
+    )
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector, paused while a file is read and validated.
+    Hundreds of thousands of nodes and models that all stay alive make it walk the
+    growing heap again and again: reading 700,000 values took 8 s with it, 2.5 s
+    without. Nothing read here forms a cycle that must be freed meanwhile."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def load(path: str | Path, overrides: Sequence[str] | str = ()) -> Scenario:
     """Read, validate and cross-check a scenario file, after the ``KEY=VALUE`` changes
-    of ``overrides`` (``--set``, see :mod:`mailsim.overrides`); raise ScenarioError
-    listing all problems."""
-    return loads(read(path), str(path), overrides)
+    of ``overrides`` (``--set``, see :mod:`mailsim.overrides`; one string is one change);
+    raise ScenarioError listing all problems."""
+    name = "<stdin>" if str(path) == STDIN else str(path)
+    return loads(read(path), name, overrides)
 
 
 def read(path: str | Path) -> str:
-    """The text of a scenario file, or a ScenarioError saying why it cannot be read."""
+    """The text of a scenario file (``-``: standard input), at most MAX_SCENARIO_BYTES,
+    or a ScenarioError saying why it cannot be read."""
     name = str(path)
+    if name != STDIN:
+        try:
+            info = os.stat(name)
+        except (OSError, ValueError):
+            info = None  # read_text says why: no such file, permission denied, …
+        if info is not None and stat.S_ISREG(info.st_mode) and info.st_size > MAX_SCENARIO_BYTES:
+            raise ScenarioError([_too_large(name, info.st_size)])
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([Problem(name, "", "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError([Problem(name, "", f"cannot read: {exc}")]) from None
+        text = read_text(path)
+    except InputError as exc:
+        raise ScenarioError(exc.problems) from None
+    except ValueError:  # a NUL in the name, from Python
+        raise ScenarioError([Problem(repr(name), "", "is not a file name")]) from None
+    size = len(text.encode("utf-8"))
+    if size > MAX_SCENARIO_BYTES:  # standard input, or a file that grew
+        raise ScenarioError([_too_large("<stdin>" if name == STDIN else name, size)])
+    return text
+
+
+def _too_large(name: str, size: int) -> Problem:
+    tenths = math.ceil(size * 10 / 2**20)  # rounded up: a byte over the limit is over it
+    return Problem(
+        name,
+        "",
+        f"is {tenths / 10:,.1f} MiB; a scenario file is at most {MAX_SCENARIO_BYTES // 2**20} MiB"
+        " (one written by hand is a few KB)",
+    )
 
 
 def override_paths(text: str, name: str, keys: list[str]) -> dict[str, str]:
@@ -632,47 +476,52 @@ def override_paths(text: str, name: str, keys: list[str]) -> dict[str, str]:
     return paths
 
 
-def loads(text: str, name: str = "<scenario>", overrides: Sequence[str] = ()) -> Scenario:
+def loads(text: str, name: str = "<scenario>", overrides: Sequence[str] | str = ()) -> Scenario:
     """Validate scenario text; ``name`` is used in error messages."""
-    try:
-        loader = _Loader(text)
-        try:  # one parse: the node tree gives the line numbers, then the data
-            tree = loader.get_single_node()
-            data = loader.construct_document(tree) if tree is not None else None
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = (exc.problem or str(exc)).strip()
-        if not isinstance(exc, _DuplicateKey):
-            problem = f"YAML syntax: {problem}"
-        raise ScenarioError([Problem(name, "", problem, line)]) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError([Problem(name, "", f"YAML syntax: {exc}")]) from None
-    if data is None:
-        raise ScenarioError([Problem(name, "", "the file is empty; a scenario needs `nodes:`")])
-    if not isinstance(data, dict):
-        raise ScenarioError(
-            [Problem(name, "", f"a scenario is a mapping of keys, got {type(data).__name__}")]
-        )
-    lines = _lines(tree)
-    if not overrides:
-        return validate(data, name, lines)
-    changed = [key_path(loc) for loc in apply_overrides(data, list(overrides), _override_value)]
-    lines = {loc: n for loc, n in lines.items() if key_path(loc) not in changed}
-    try:
-        return validate(data, name, lines)
-    except ScenarioError as exc:
-        # A problem in a value set on the command line is reported as the option's.
-        raise ScenarioError(
-            [
-                Problem("--set", p.key, p.message)
-                if any(_within(p.key, k) or _within(k, p.key) for k in changed)
-                else p
-                for p in exc.problems
-            ]
-        ) from None
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    with _collector_paused():
+        data, tree = _parse(text, name)
+        if data is None:
+            raise ScenarioError([Problem(name, "", "the file is empty; a scenario needs `nodes:`")])
+        if not isinstance(data, dict):
+            raise ScenarioError(
+                [Problem(name, "", f"a scenario is a mapping of keys, got {type(data).__name__}")]
+            )
+        if not overrides:
+            return _validate(data, name, _Lines(lambda: _lines(tree)))
+        locations = apply_overrides(data, list(overrides), _override_value)
+        in_file = _Lines(lambda: _lines(tree))
+
+        def outside_set() -> dict[tuple[Any, ...], int]:
+            made = [_made(loc, in_file) for loc in locations]
+            return {
+                loc: n for loc, n in in_file.items() if not any(loc[: len(m)] == m for m in made)
+            }
+
+        try:
+            return _validate(data, name, _Lines(outside_set))
+        except ScenarioError as exc:
+            # A problem in a value set on the command line, or in a section the setting
+            # made, is reported as the option's.
+            made = [key_path(_made(loc, in_file)) for loc in locations]
+            raise ScenarioError(
+                [
+                    Problem("--set", p.key, p.message)
+                    if any(_within(p.key, k) or _within(k, p.key) for k in made)
+                    else p
+                    for p in exc.problems
+                ]
+            ) from None
+
+
+def _made(loc: tuple[Any, ...], in_file: Mapping[tuple[Any, ...], int]) -> tuple[Any, ...]:
+    """What a ``--set`` at ``loc`` made: its first key that the file lacks (a section
+    filled in for it, as ``users["new"]`` for ``users["new"].client``), or ``loc``."""
+    for depth in range(1, len(loc)):
+        if loc[:depth] not in in_file:
+            return loc[:depth]
+    return loc
 
 
 def _within(key: str, outer: str) -> bool:
@@ -685,371 +534,63 @@ def _override_value(key: str, text: str) -> Any:
     if not text.strip():
         return None
     try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
-        raise override_error(key, f"the value {text!r} is not valid YAML: {problem}") from None
+        data, _ = _parse(text, "--set")
+    except ScenarioError as exc:
+        (problem,) = exc.problems
+        why = problem.message.removeprefix("YAML syntax: ")
+        raise override_error(key, f"the value {shown(text)} is not valid YAML: {why}") from None
+    return data
 
 
 def validate(
-    data: dict[str, Any], name: str = "<scenario>", lines: dict[tuple[Any, ...], int] | None = None
+    data: Mapping[str, Any],
+    name: str = "<scenario>",
+    lines: dict[tuple[Any, ...], int] | None = None,
 ) -> Scenario:
-    """Validate already-parsed data (from a file, or a dict built in Python)."""
-    lines = lines or {}
+    """Validate already-parsed data (from a file, or a mapping built in Python)."""
+    if not isinstance(data, Mapping):
+        raise ScenarioError(
+            [Problem(name, "", f"a scenario is a mapping of keys, got {type(data).__name__}")]
+        )
+    with _collector_paused():
+        return _validate(data, name, lines or {})
+
+
+def _validate(data: Mapping[str, Any], name: str, lines: Mapping[tuple[Any, ...], int]) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([_problem(err, name, lines, data) for err in exc.errors()]) from None
+        errors = exc.errors()[:MAX_PROBLEMS]
+        problems = [problem_of(err, name, lines, data) for err in errors]
+        raise ScenarioError(at_most_shown(problems, exc.error_count(), name)) from None
     problems = check_references(scenario, name, lines)
     if problems:
         raise ScenarioError(problems)
     return scenario
 
 
-# Lists of tagged unions: (top-level key, tag field, tag values).
-_TAGGED = {"nodes": ("role", ROLES), "faults": ("kind", FAULT_KINDS)}
+class _Lines(Mapping[tuple[Any, ...], int]):
+    """Key path → line, found when first asked: only a file with problems needs them,
+    and finding them costs a tenth of the reading."""
 
+    def __init__(self, find: Callable[[], dict[tuple[Any, ...], int]]) -> None:
+        self._find = find
+        self._found: dict[tuple[Any, ...], int] | None = None
 
-def _tag_in(loc: tuple[Any, ...]) -> str | None:
-    """The discriminator value pydantic put in the path (nodes.pc.client.ip), if any."""
-    if len(loc) >= 3 and loc[0] in _TAGGED and loc[2] in _TAGGED[loc[0]][1]:
-        return str(loc[2])
-    return None
+    @property
+    def _lines(self) -> dict[tuple[Any, ...], int]:
+        if self._found is None:
+            self._found = self._find()
+        return self._found
 
+    def __getitem__(self, loc: tuple[Any, ...]) -> int:
+        return self._lines[loc]
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (*loc[:2], *loc[3:]) if _tag_in(loc) else loc
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self._lines)
 
-
-NODE_MODELS: dict[str, type[BaseModel]] = {
-    "client": ClientNode,
-    "smtp": SmtpNode,
-    "dns": DnsNode,
-    "pop": PopNode,
-    "router": RouterNode,
-}
-
-
-def _fault_model(kind: str) -> type[BaseModel] | None:
-    for model in get_args(get_args(Fault)[0]):
-        if kind in get_args(model.model_fields["kind"].annotation):
-            return model  # type: ignore[no-any-return]
-    return None
-
-
-def _submodel(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _submodel(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _model_at(loc: tuple[Any, ...], role: str | None) -> type[BaseModel] | None:
-    """The pydantic model that a key path points into (for "did you mean" on unknown keys)."""
-    model: type[BaseModel] | None = Scenario
-    skip_key = False
-    for part in loc:
-        if skip_key:
-            skip_key = False
-            continue
-        if model is Scenario and part == "nodes":
-            model, skip_key = NODE_MODELS.get(role or ""), True
-        elif model is Scenario and part == "faults":
-            model, skip_key = _fault_model(role or ""), True
-        elif model is not None:
-            by_alias = {(f.alias or n): f for n, f in model.model_fields.items()}
-            field = by_alias.get(part)
-            if field is None:
-                return None
-            model = _submodel(field.annotation)
-            skip_key = get_origin(field.annotation) in (dict, list)
-        if model is None:
-            return None
-    return model
-
-
-def _raw(data: Any, loc: tuple[Any, ...]) -> Any:
-    """The value as written in the file at ``loc`` (before unit parsing)."""
-    for part in loc:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
-
-
-def _problem(err: Any, name: str, lines: dict[tuple[Any, ...], int], data: Any) -> Problem:
-    loc = tuple(err["loc"])
-    role = _tag_in(loc)
-    loc = _clean_loc(loc)
-    written = _raw(data, loc)
-    key = key_path(loc)
-    kind = err["type"]
-    value = err.get("input")
-    if kind == "extra_forbidden":
-        parent = _model_at(loc[:-1], role)
-        names = [
-            field.alias or field_name
-            for field_name, field in (parent.model_fields.items() if parent else [])
-        ]
-        hint = difflib.get_close_matches(str(loc[-1]), names, n=1)
-        msg = "unknown key" + (f"; did you mean {hint[0]!r}?" if hint else "")
-        if names and not hint:
-            msg += f" (allowed: {', '.join(names)})"
-    elif kind in ("union_tag_not_found", "union_tag_invalid"):
-        field, options = _TAGGED.get(loc[0], ("role", ROLES))
-        if kind == "union_tag_not_found":
-            msg = f"missing {field!r} (one of {', '.join(options)})"
-        else:
-            tag = err.get("ctx", {}).get("tag")
-            hint = difflib.get_close_matches(str(tag), options, n=1)
-            msg = f"unknown {field} {tag!r}" + (
-                f"; did you mean {hint[0]!r}?" if hint else f" (one of {', '.join(options)})"
-            )
-            key = key if key.endswith(field) else f"{key}.{field}"
-    elif kind == "missing":
-        msg = "required key is missing"
-    else:
-        msg = err["msg"].removeprefix("Value error, ")
-        limit = err.get("ctx", {}).get("ge", err.get("ctx", {}).get("gt"))
-        if kind == "greater_than_equal" and limit == 0:
-            msg = "must not be negative"
-        elif kind == "greater_than" and limit == 0:
-            msg = "must be greater than zero"
-        shown = written if written is not None else value
-        if shown is not None and not isinstance(shown, dict | list) and repr(shown) not in msg:
-            msg = f"{msg} (got {shown!r})"
-    return Problem(name, key, msg, _line_of(lines, loc))
-
-
-def _line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    """The line of ``loc`` in the file, or of the nearest key above it that has one."""
-    for depth in range(len(loc), 0, -1):
-        line = lines.get(loc[:depth])
-        if line is not None:
-            return line
-    return None
-
-
-def _a(role: str) -> str:
-    return ("an " if role in ("smtp",) else "a ") + role
-
-
-def _hint(name: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def check_references(
-    scenario: Scenario, name: str = "<scenario>", lines: dict[tuple[Any, ...], int] | None = None
-) -> list[Problem]:
-    """Cross-checks that one field's validation cannot make: names that must exist, roles
-    that must match, addresses that must have a mail program."""
-    lines = lines or {}
-    problems: list[Problem] = []
-    nodes = list(scenario.nodes)
-
-    def add(loc: tuple[Any, ...], message: str) -> None:
-        problems.append(Problem(name, key_path(loc), message, _line_of(lines, loc)))
-
-    def node_ref(loc: tuple[Any, ...], ref: str | None, role: str | None) -> None:
-        if ref is None:
-            return
-        if ref not in scenario.nodes:
-            add(loc, f"unknown node {ref!r}{_hint(ref, nodes)}")
-        elif role and scenario.nodes[ref].role != role:
-            actual = scenario.nodes[ref].role
-            add(loc, f"{ref!r} is {_a(actual)} node; it must be {_a(role)} node")
-
-    seen_links: set[frozenset[str]] = set()
-    for i, link in enumerate(scenario.links):
-        for j, end in enumerate(link.between):
-            node_ref(("links", i, "between", j), end, None)
-        if link.between[0] == link.between[1]:
-            add(
-                ("links", i, "between"),
-                f"a link joins two different nodes, not {link.between[0]!r} to itself",
-            )
-        pair = frozenset(link.between)
-        if pair in seen_links and len(pair) == 2:
-            add(("links", i, "between"), f"{' and '.join(link.between)} are already linked")
-        seen_links.add(pair)
-
-    dns_nodes = scenario.nodes_of("dns")
-    ips: dict[str, str] = {}
-    for node_name, node in scenario.nodes.items():
-        if node.ip is not None:
-            if node.ip in ips:
-                add(("nodes", node_name, "ip"), f"{node.ip} is already {ips[node.ip]!r}'s address")
-            ips[node.ip] = node_name
-        if isinstance(node, SmtpNode):
-            node_ref(("nodes", node_name, "relayhost"), node.relayhost, "smtp")
-            node_ref(("nodes", node_name, "resolver"), node.resolver, "dns")
-            for k, peer in enumerate(node.mynetworks):
-                node_ref(("nodes", node_name, "mynetworks", k), peer, None)
-            if node.resolver is None and node.relayhost is None and len(dns_nodes) != 1:
-                what = "no dns node" if not dns_nodes else f"{len(dns_nodes)} dns nodes"
-                add(("nodes", node_name, "resolver"), f"there are {what}; name the resolver")
-
-    hosts: set[str] = set()
-    for domain, zone in scenario.dns.zones.items():
-        for host, target in zone.a.items():
-            hosts.add(host.lower())
-            try:
-                ipaddress.IPv4Address(target)
-            except ValueError:
-                if target not in scenario.nodes:
-                    add(
-                        ("dns", "zones", domain, "a", host),
-                        f"{target!r} is neither an IPv4 address nor a node{_hint(target, nodes)}",
-                    )
-    for domain, zone in scenario.dns.zones.items():
-        for k, mx in enumerate(zone.mx):
-            if mx.host.lower() not in hosts:
-                add(
-                    ("dns", "zones", domain, "mx", k, "host"),
-                    f"MX host {mx.host!r} has no A record (RFC 5321 §5.1: it must resolve"
-                    " to an address)",
-                )
-
-    graph = nx.Graph()
-    graph.add_nodes_from(scenario.nodes)
-    graph.add_edges_from(link.between for link in scenario.links if set(link.between) <= set(nodes))
-
-    def connected(loc: tuple[Any, ...], a: str, b: str | None) -> None:
-        if b is not None and a in graph and b in graph and not nx.has_path(graph, a, b):
-            add(loc, f"no network path from {a!r} to {b!r}: add a link")
-
-    declared: dict[str, str] = {}  # address → the users key that declares it
-    for key in scenario.users:
-        try:
-            addresses = expand(key)
-        except ValueError as exc:
-            add(("users", key), str(exc))
-            continue
-        if not ADDRESS.match(addresses[0]):
-            add(("users", key), f"{addresses[0]!r} is not an e-mail address (local-part@domain)")
-        for address in addresses:
-            if address.lower() in declared:
-                add(
-                    ("users", key),
-                    f"{address!r} is already declared by {declared[address.lower()]!r}",
-                )
-                break
-            declared[address.lower()] = key
-    users = list(scenario.accounts)
-    for address, user in scenario.users.items():
-        loc = ("users", address)
-        node_ref((*loc, "client"), user.client, "client")
-        node_ref((*loc, "smtp"), user.smtp, "smtp")
-        node_ref((*loc, "mailbox"), user.mailbox, "pop")
-        connected((*loc, "smtp"), user.client, user.smtp)
-        connected((*loc, "mailbox"), user.client, user.mailbox)
-    for node_name, node in scenario.nodes.items():
-        if isinstance(node, SmtpNode):
-            resolver = node.resolver or (dns_nodes[0] if len(dns_nodes) == 1 else None)
-            if node.relayhost is None:
-                connected(("nodes", node_name, "resolver"), node_name, resolver)
-            connected(("nodes", node_name, "relayhost"), node_name, node.relayhost)
-
-    def address_ref(loc: tuple[Any, ...], item: str, sending: bool) -> None:
-        """An address, a range or a glob; a range's faults are said once, for its first
-        address, with how many more share them."""
-        try:
-            addresses = resolve(item, users)
-        except ValueError as exc:
-            add(loc, str(exc))
-            return
-        faults: dict[str, list[str]] = {}
-        for address in addresses:
-            if not ADDRESS.match(address):
-                fault = "is not an e-mail address (local-part@domain)"
-            elif not sending:
-                continue
-            elif (user := scenario.accounts.get(address)) is None:
-                fault = "has no mail client: add it to users"
-            elif user.smtp is None:
-                where = key_path(("users", declared.get(address.lower(), address), "smtp"))
-                fault = f"has no outgoing server: set {where}"
-            else:
-                continue
-            faults.setdefault(fault, []).append(address)
-        for fault, which in faults.items():
-            more = f" (and {len(which) - 1} more)" if len(which) > 1 else ""
-            hint = _hint(which[0], users) if fault.endswith("users") and not more else ""
-            add(loc, f"{which[0]!r}{more} {fault}{hint}")
-
-    ids: set[str] = set()
-    for i, msg in enumerate(scenario.messages):
-        if RANGE.search(msg.sender) or is_glob(msg.sender):
-            add(("messages", i, "from"), "a message has one sender; for many, use traffic")
-        else:
-            address_ref(("messages", i, "from"), msg.sender, sending=True)
-        if not msg.to:
-            add(("messages", i, "to"), "a message needs at least one recipient")
-        for k, rcpt in enumerate(msg.to):
-            address_ref(("messages", i, "to", k), rcpt, sending=False)
-        if msg.id is not None:
-            if msg.id in ids:
-                add(("messages", i, "id"), f"message id {msg.id!r} is used twice")
-            ids.add(msg.id)
-        if msg.at > scenario.duration:
-            add(("messages", i, "at"), "is after the end of the run (see `duration`)")
-    server_roles = {"down", "crash", "slow", "overload", "hang", "greylist", "tls-fail"}
-    for i, fault in enumerate(scenario.faults):
-        loc = ("faults", i)
-        if fault.kind in server_roles:
-            node = getattr(fault, "node")  # noqa: B009
-            if node not in scenario.nodes:
-                add((*loc, "node"), f"unknown node {node!r}{_hint(node, nodes)}")
-            elif scenario.nodes[node].role not in ("smtp", "pop"):
-                add(
-                    (*loc, "node"),
-                    f"{node!r} is {_a(scenario.nodes[node].role)} node; a {fault.kind} fault needs a server (smtp or pop)",
-                )
-        elif isinstance(fault, ResolverDownFault):
-            node_ref((*loc, "node"), fault.node, "dns")
-        elif isinstance(fault, LinkDownFault | LossFault | StripStarttlsFault):
-            if frozenset(fault.between) not in seen_links:
-                add(
-                    (*loc, "between"),
-                    f"there is no link between {fault.between[0]!r} and {fault.between[1]!r}",
-                )
-        elif isinstance(fault, DnsFault):
-            zones = list(scenario.dns.zones)
-            if fault.domain not in scenario.dns.zones:
-                add(
-                    (*loc, "domain"),
-                    f"{fault.domain!r} is not a zone in dns.zones{_hint(fault.domain, zones)}",
-                )
-        elif isinstance(fault, MailboxFullFault):
-            user = scenario.accounts.get(fault.user)
-            if user is None or user.mailbox is None:
-                add((*loc, "user"), f"{fault.user!r} has no mailbox{_hint(fault.user, users)}")
-        window = fault if isinstance(fault, _Window) else None
-        if window is not None and window.end is not None and window.end <= window.start:
-            add((*loc, "end"), "must be after start")
-    names: set[str] = set()
-    for i, spy in enumerate(scenario.eavesdroppers):
-        if frozenset(spy.between) not in seen_links:
-            add(
-                ("eavesdroppers", i, "between"),
-                f"there is no link between {spy.between[0]!r} and {spy.between[1]!r}",
-            )
-        if spy.name in names:
-            add(("eavesdroppers", i, "name"), f"{spy.name!r} is used twice: name each one")
-        names.add(spy.name)
-    for i, gen in enumerate(scenario.traffic):
-        for k, sender in enumerate(gen.sender):
-            address_ref(("traffic", i, "from", k), sender, sending=True)
-        for k, rcpt in enumerate(gen.to):
-            address_ref(("traffic", i, "to", k), rcpt, sending=False)
-        if not gen.to:
-            add(("traffic", i, "to"), "traffic needs at least one recipient")
-    return problems
+    def __len__(self) -> int:
+        return len(self._lines)
 
 
 def dumps(data: dict[str, Any]) -> str:

@@ -2,12 +2,17 @@
 
 Every value is turned into SI: seconds, bytes, bits per second. Scenario files are
 written by students, so a bare number is accepted too (seconds, bytes, bit/s), and a
-bad unit raises ``ValueError`` with the units that would have worked.
+bad unit raises ``ValueError`` with the units that would have worked. A value is always
+a finite number: YAML's ``.inf`` and ``.nan``, or "1e400s", would make a run that never
+ends or a size that cannot be written, so they are refused here, saying what to write.
 """
 
 from __future__ import annotations
 
+import math
 import re
+
+from mailsim.errors import shown
 
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-zµ/]*)\s*$")
 
@@ -48,18 +53,34 @@ def _parse(text: str | float | int, units: dict[str, float], what: str) -> float
     if isinstance(text, bool):
         raise ValueError(f"expected a {what} such as {_example(units)}")
     if isinstance(text, int | float):
-        return float(text)
+        return finite(text, what, _example(units))
     match = _NUMBER.match(str(text))
     if not match:
-        raise ValueError(f"{text!r} is not a {what}; write it like {_example(units)}")
+        raise ValueError(f"{shown(text)} is not a {what}; write it like {_example(units)}")
     number, unit = float(match.group(1)), match.group(2)
-    if unit == "":
-        return number
-    if unit not in units:
+    if unit and unit not in units:
         raise ValueError(
-            f"unknown unit {unit!r} in {text!r}; use one of {', '.join(sorted(set(units)))}"
+            f"unknown unit {shown(unit)} in {shown(text)}; use one of"
+            f" {', '.join(sorted(set(units)))}"
         )
-    return number * units[unit]
+    value = number * units[unit] if unit else number
+    if not math.isfinite(value):
+        raise ValueError(f"{shown(text)} is too large a {what}; write it like {_example(units)}")
+    return value
+
+
+def finite(number: float | int, what: str = "number", example: str = "") -> float:
+    """``number`` as a float, if it is a finite one; else a ValueError saying what to
+    write (YAML spells infinity ``.inf`` and not-a-number ``.nan``)."""
+    try:
+        value = float(number)
+    except OverflowError:  # a whole number of hundreds of digits
+        raise ValueError(f"the number is too large to be a {what}") from None
+    if math.isfinite(value):
+        return value
+    spelt = ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    instead = f"; write a {what} such as {example}" if example else ""
+    raise ValueError(f"must be a finite number, not {spelt}{instead}")
 
 
 def _example(units: dict[str, float]) -> str:
@@ -79,7 +100,10 @@ def parse_duration(text: str | float | int) -> float:
     if isinstance(text, str) and not _NUMBER.match(text):
         parts = list(_PART.finditer(text))
         if len(parts) > 1 and "".join(p.group(0) for p in parts).strip() == text.strip():
-            return sum(_parse(p.group(0), DURATION_UNITS, "duration") for p in parts)
+            total = sum(_parse(p.group(0), DURATION_UNITS, "duration") for p in parts)
+            if not math.isfinite(total):
+                raise ValueError(f"{shown(text)} is too large a duration")
+            return total
     return _parse(text, DURATION_UNITS, "duration")
 
 
@@ -91,6 +115,22 @@ def parse_size(text: str | float | int) -> float:
 def parse_rate(text: str | float | int) -> float:
     """Bits per second from "50Mbps", "1Gbps" (a bare number is bit/s)."""
     return _parse(text, RATE_UNITS, "bandwidth")
+
+
+_PER = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*/\s*(s|sec|min|h|d)\s*$")
+
+
+def parse_per_second(text: str | float | int) -> float:
+    """Events per second from "10/h", "2/min" or "1/d" (a bare number is per second)."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return finite(text, "rate", '"10/h" or "2/min"')
+    match = _PER.match(str(text))
+    if not match:
+        raise ValueError(f'{shown(text)} is not a rate; write it like "10/h" or "2/min"')
+    value = float(match.group(1)) / DURATION_UNITS[match.group(2)]
+    if not math.isfinite(value):
+        raise ValueError(f'{shown(text)} is too large a rate; write it like "10/h" or "2/min"')
+    return value
 
 
 def format_duration(seconds: float) -> str:

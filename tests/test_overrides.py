@@ -3,12 +3,18 @@ and one line naming the key for everything wrong (exit 2)."""
 
 from __future__ import annotations
 
+import copy
+import json
+
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 import mailsim
 from mailsim.cli import main
-from mailsim.errors import InputError
-from mailsim.overrides import segments
+from mailsim.errors import InputError, key_path
+from mailsim.overrides import apply, segments
 from tests.conftest import SCENARIOS
 from tests.test_timing import RELAY_RTTS
 
@@ -150,3 +156,132 @@ def test_a_start_time_needs_no_quotes_and_a_bad_one_is_named():
     assert str(caught.value) == (
         "--set: start: 'tomorrow' is not a date and time; write it like 2026-11-02T09:00:00+01:00"
     )
+
+
+# --- what a --set blames, found over random assignments ------------------------------------
+
+CLASSROOM_DATA = yaml.safe_load(CLASSROOM.read_text())
+_NAMES = [
+    "nodes", "links", "users", "messages", "dns", "zones", "home.example", "mx", "a",
+    "mx-home", "alice-pc", "r-school/r-home", "bob@home.example", "alice@school.example",
+    "processing", "command", "latency", "poll", "client", "smtp", "mailbox", "role", "host",
+    "size", "id", "m1", "pos", "between", "faults", "traffic", "duration", "start", "name",
+    "ttl", "queue", "policy", "x", "new@home.example",
+]  # fmt: skip
+_segment = st.one_of(
+    st.sampled_from(_NAMES),
+    st.integers(-3, 9).map(str),
+    st.text(alphabet="ab.[]\"'/ -@=", min_size=1, max_size=6),
+)
+
+
+@st.composite
+def _key(draw: st.DrawFn) -> str:
+    parts = draw(
+        st.lists(
+            st.tuples(_segment, st.sampled_from(["plain", "dq", "sq"])), min_size=1, max_size=5
+        )
+    )
+    out = ""
+    for text, style in parts:
+        if style == "dq":
+            out += f'["{text}"]'
+        elif style == "sq":
+            out += f"['{text}']"
+        else:
+            out += ("." if out else "") + text
+    return out
+
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+    st.sampled_from(["150ms", "2h", "20KB", "1Gbps", "smtp", "pop", "mx-home", "1.2", "spread"]),
+)  # fmt: skip
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_texts = st.one_of(
+    _values.map(lambda v: json.dumps(v, allow_nan=True)),
+    st.text(max_size=20),
+    st.sampled_from(["[1", "{a: *b}", "&a [*a]", "!!python/object:os.system x", "- a\n- b"]),
+)
+
+
+def _created(loc: tuple) -> tuple:
+    """The part of ``loc`` that the assignment made: the first key the file lacks."""
+    node = CLASSROOM_DATA
+    for depth, part in enumerate(loc):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return loc[: depth + 1]
+    return loc
+
+
+def _inside(key: str, outer: str) -> bool:
+    return key == outer or key.startswith((outer + ".", outer + "["))
+
+
+@given(key=_key(), text=_texts)
+def test_a_problem_in_a_set_value_blames_set(key, text):
+    """Whatever is set, loading ends in a Scenario or in one-line problems, and a problem
+    inside the value set (or inside what the assignment made) blames --set, never a
+    line of the file."""
+    assignment = f"{key}={text}"
+    try:
+        scenario = mailsim.load(CLASSROOM, [assignment])
+    except InputError as exc:
+        problems = exc.problems
+    else:
+        assert isinstance(scenario, mailsim.Scenario)
+        return
+    try:
+        (loc,) = apply(copy.deepcopy(CLASSROOM_DATA), [f"{key}="], lambda k, t: None)
+    except InputError:
+        assert all(p.file == "--set" for p in problems), problems
+        return
+    made = key_path(_created(loc))
+    for problem in problems:
+        assert "\n" not in str(problem)
+        if problem.file != "--set":
+            assert problem.file == str(CLASSROOM), problem
+            assert problem.line is not None, problem
+            assert not _inside(problem.key, made), (assignment, problem)
+
+
+@pytest.mark.parametrize(
+    ("assignment", "line"),
+    [
+        ('users["a"]["b"]=1', "--set: users.a.b: unknown key"),
+        ('users["a"]["b"]=1', "--set: users.a.client: required key is missing"),
+        ("nodes.new.processing.command=1ms", "--set: nodes.new: missing 'role'"),
+        ("messages.0.size=.inf", "--set: messages.0.size: must be a finite number, not .inf"),
+    ],
+)
+def test_a_key_the_assignment_makes_blames_set(assignment, line):
+    with pytest.raises(InputError) as caught:
+        mailsim.load(CLASSROOM, [assignment])
+    assert any(str(p).startswith(line) for p in caught.value.problems), caught.value.problems
+
+
+def test_one_string_is_one_assignment():
+    scenario = mailsim.load(CLASSROOM, "duration=2h")
+    assert scenario.duration == 7200.0
+    assert mailsim.loads(CLASSROOM.read_text(), "c.yaml", "duration=3h").duration == 10800.0
+
+
+def test_validate_takes_any_mapping():
+    from types import MappingProxyType
+
+    from mailsim.scenario import validate
+
+    scenario = validate(MappingProxyType(CLASSROOM_DATA))
+    assert scenario.name == "classroom"
+    with pytest.raises(InputError) as caught:
+        validate(["nodes"])  # type: ignore[arg-type]
+    assert str(caught.value) == "<scenario>: a scenario is a mapping of keys, got list"

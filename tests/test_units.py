@@ -1,6 +1,14 @@
+import re
+
 import pytest
 
-from mailsim.units import format_duration, parse_duration, parse_rate, parse_size
+from mailsim.units import (
+    format_duration,
+    parse_duration,
+    parse_per_second,
+    parse_rate,
+    parse_size,
+)
 
 
 @pytest.mark.parametrize(
@@ -63,3 +71,36 @@ def test_bad_units_say_what_works(parse, text, fragment):
 )
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("parse", "value", "message"),
+    [
+        (parse_duration, float("inf"), 'must be a finite number, not .inf; write a duration such as "20ms"'),
+        (parse_duration, float("-inf"), "must be a finite number, not -.inf"),
+        (parse_duration, float("nan"), "must be a finite number, not .nan"),
+        (parse_size, float("inf"), 'write a size such as "20KB" or "1MB"'),
+        (parse_rate, float("nan"), 'write a bandwidth such as "50Mbps" or "1Gbps"'),
+        (parse_per_second, float("inf"), 'write a rate such as "10/h" or "2/min"'),
+        (parse_duration, "1e400", "'1e400' is too large a duration"),
+        (parse_duration, "1e308d", "'1e308d' is too large a duration"),
+        (parse_size, "1e308GB", "'1e308GB' is too large a size"),
+        (parse_duration, 10**400, "the number is too large to be a duration"),
+        (parse_per_second, "1" + "0" * 400 + "/h", "is too large a rate"),
+        (parse_duration, "1" + "0" * 308 + "d 1h", "is too large a duration"),
+    ],
+)  # fmt: skip
+def test_numbers_are_finite(parse, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse(value)
+
+
+def test_a_long_value_is_quoted_short():
+    with pytest.raises(ValueError, match="is not a duration") as caught:
+        parse_duration("x" * 10_000)
+    assert len(str(caught.value)) < 120
+
+
+@pytest.mark.parametrize(("text", "per_second"), [("10/h", 10 / 3600), ("2/min", 2 / 60), (3, 3.0)])
+def test_rates_of_events(text, per_second):
+    assert parse_per_second(text) == pytest.approx(per_second)

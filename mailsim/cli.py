@@ -641,7 +641,7 @@ def _validate(args: argparse.Namespace) -> int:
         except InputError as exc:
             problems.extend(exc.problems)
         else:
-            print(f"{path}: ok ({_declared(scenario)})")
+            print(f"{'<stdin>' if path == '-' else path}: ok ({_declared(scenario)})")
     if problems:
         raise InputError(problems)
     return 0

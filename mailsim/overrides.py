@@ -5,7 +5,7 @@ KEY is a path into the scenario file, with the names a student sees in it:
 * mapping keys joined by dots: ``nodes.mx-home.processing.command``; keys that hold dots
   (domains, addresses) may be written plainly — the longest key that exists wins — or
   quoted as in error messages: ``users["alice@school.example"].poll``;
-* a link by its two ends, in either order: ``links.msa-school/mx-home.latency``;
+* a link by its two ends, in either order: ``links.r-school/r-home.latency``;
 * other list items by position (``faults.0.at``) or by their ``id``
   (``messages.m1.size``).
 
@@ -30,7 +30,7 @@ def split(assignment: str) -> tuple[str, str]:
     key, sep, text = assignment.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise _error(assignment, "expected KEY=VALUE, e.g. links.msa-school/mx-home.latency=150ms")
+        raise _error(assignment, "expected KEY=VALUE, e.g. links.r-school/r-home.latency=150ms")
     return key, text
 
 

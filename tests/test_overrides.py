@@ -80,7 +80,7 @@ def test_segments():
          "--set: nodes.mx-home.processing.comand: unknown key; did you mean 'command'?"),
         ('users["bob@home.example"].poll=-1',
          "--set: users[\"bob@home.example\"].poll: must be greater than zero (got -1)"),
-        ("latency", "--set: latency: expected KEY=VALUE, e.g. links.msa-school/mx-home.latency=150ms"),
+        ("latency", "--set: latency: expected KEY=VALUE, e.g. links.r-school/r-home.latency=150ms"),
         ("links.3.latency=[1",
          "--set: links.3.latency: the value '[1' is not valid YAML: did not find expected ',' or ']'"),
         ("links.3.latency.x=1", "--set: links.3.latency.x: links.3.latency is a single value "

@@ -5,7 +5,8 @@ The servers of the Received chain become nodes in a line, each hop a link; each 
 passes the message to the next one as its relay host (the route is replayed as it was,
 not re-decided by MX look-ups), and the last one delivers into a mailbox. A link's
 latency is what the hop's delay implies: its seconds spread over the round trips of the
-conversation (9.5 for a submission, 8.5 for a relay, 4.5 for LMTP), at least 0.5 ms.
+conversation (9.5 for a submission, 8.5 for a relay, 4.5 for LMTP), at least 0.5 ms and
+at most 1 s (a hop that took longer waited somewhere, and a link cannot replay a wait).
 Headers keep whole seconds, so a hop written in the same second as the one before gets
 the floor: the replay shows the route's shape, not its exact timing.
 
@@ -28,6 +29,10 @@ from mailsim.trace import Hop, Route, quoted, shown, too_long
 # (README "How the time is computed"; TLS 1.3, pipelining, a 20 KB message).
 ROUND_TRIPS = {"submission": 9.5, "relay": 8.5, "lmtp": 4.5}
 FLOOR = 0.0005  # s, one way: a hop written in the same second
+# s, one way: a geostationary satellite is 0.27 s up and down; nothing on a wire is
+# slower. A hop that took longer waited (in a queue, for a retry, for a server that was
+# down), and a link cannot replay a wait.
+CEILING = 1.0
 # RFC 5322 §2.1.1: a line is at most 998 characters; "Subject: " takes 9 of them.
 SUBJECT_CHARS = 989
 NODE_CHARS = 40  # node names stay short enough to read in a table and a figure
@@ -131,8 +136,15 @@ def _address(text: str | None, placeholder: str, role: str, where: str, notes: l
     return placeholder
 
 
-def _latency(hop: Hop, kind: str) -> str:
+def _latency(hop: Hop, kind: str, notes: list[str]) -> str:
     seconds = max(hop.delay or 0.0, 0.0) / (2 * ROUND_TRIPS[kind])
+    if seconds > CEILING:
+        notes.append(
+            f"Hop {hop.index} took {hop.delay:,.0f} s, more than a network can: it waited"
+            f" (in a queue, for a retry); its link is given {CEILING * 1000:.0f} ms, the"
+            " wait is not replayed."
+        )
+        seconds = CEILING
     return f"{max(seconds, FLOOR) * 1000:.1f}ms"
 
 
@@ -192,7 +204,7 @@ def scenario_of(route: Route, source: str = "the message") -> str:
         host = _server_host(hop.by, name, notes)
         nodes[name] = {"role": "smtp", "host": host, "tls": _tls(hop, notes), "pos": [i + 1, 0]}
         kind = "submission" if i == 0 else "relay"
-        links.append({"between": [chain[-1], name], "latency": _latency(hop, kind)})
+        links.append({"between": [chain[-1], name], "latency": _latency(hop, kind, notes)})
         if i > 0:
             nodes[chain[-1]]["relayhost"] = name
             nodes[name]["mynetworks"] = [chain[-1]]
@@ -205,7 +217,7 @@ def scenario_of(route: Route, source: str = "the message") -> str:
         pop = _node(host_name(last.by) or last.by or "mailbox", taken)
         nodes[pop] = {"role": "pop", "host": _server_host(last.by, pop, notes),
                       "pos": [len(chain), 0]}  # fmt: skip
-        links.append({"between": [mx, pop], "latency": _latency(last, "lmtp")})
+        links.append({"between": [mx, pop], "latency": _latency(last, "lmtp", notes)})
     else:
         pop = _node(f"pop.{rcpt_domain}", taken)
         nodes[pop] = {"role": "pop", "host": f"pop.{rcpt_domain}", "pos": [len(chain), 0]}

@@ -411,49 +411,75 @@ def _short(text: str, room: int = 200) -> str:
 # --- the hop table ----------------------------------------------------------------------
 
 
-def table(route: Route) -> str:
-    """The route as a header analyser shows it: one line per hop, its delay and share of
-    the total, then the sender checks and every warning."""
+def table(route: Route, width: int | None = None) -> str:
+    """The route as a header analyser shows it: one row per hop, its delay and share of
+    the total, then the sender checks and every warning — in ``width`` columns (default:
+    the terminal's), long names wrapped in their cell and past 64 characters ended
+    with "…", never cut without a mark."""
+    from rich.table import Table
+
+    from mailsim.report import render, terminal_width, wrap
     from mailsim.units import format_duration
 
+    width = width or terminal_width()
     total = route.total
     # Shares of a total only mean something when no clock went backwards.
     skewed = any(hop.delay is not None and hop.delay < 0 for hop in route.hops)
-    title = f"“{_short(route.subject)}”" if route.subject else "the message"
-    sender = _short(route.sender) if route.sender else "an unknown sender"
-    lines = [
-        f"Route of {title} from {sender}: {len(route.hops)} hops"
+    # One day in one time zone (the common case): the date goes in the title, once.
+    days = {hop.time.strftime("%Y-%m-%d %z") for hop in route.hops if hop.time}
+    clock = "%H:%M:%S" if len(days) == 1 else "%Y-%m-%d %H:%M:%S %z"
+    title = f"“{_short(route.subject, 80)}”" if route.subject else "the message"
+    sender = _short(route.sender, 80) if route.sender else "an unknown sender"
+    heading = (
+        f"Route of {title} from {sender}: {len(route.hops)} hop"
+        + ("" if len(route.hops) == 1 else "s")
         + (f", {total:.0f} s in all" if total is not None and total < 60 else "")
-        + (f", {format_duration(total)} in all" if total is not None and total >= 60 else ""),
-        "",
-        f"  {'#':>2}  {'from':<40} {'by':<30} {'with':<10} {'TLS':<5} {'time':<25}"
-        f" {'delay':>10} {'share':>6}",
-    ]
+        + (f", {format_duration(total)} in all" if total is not None and total >= 60 else "")
+    )
+    if len(days) == 1:
+        day, zone = next(iter(days)).split()
+        heading += f"; on {day}, times {zone}"
+    out = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="")
+    out.add_column("#", justify="right", no_wrap=True)
+    for name in ("from", "by", "with"):
+        out.add_column(name, overflow="fold", ratio=2 if name != "with" else 1)
+    out.add_column("TLS", no_wrap=True)
+    out.add_column("time", overflow="fold")
+    out.add_column("delay", justify="right", no_wrap=True)
+    out.add_column("share", justify="right", no_wrap=True)
     for hop in route.hops:
-        if hop.garbled:
-            lines.append(f"  {hop.index:>2}  ?? {shown(hop.raw[:100])}")
+        if hop.garbled:  # its text is quoted under Warnings
+            out.add_row(str(hop.index), "??", "??", "??", "", "", "", "")
             continue
-        origin = shown((hop.from_host or (f"({hop.note})" if hop.note else "-"))[:40])
+        origin = _short(hop.from_host or (f"({hop.note})" if hop.note else "-"), 64)
         if hop.from_ip and hop.from_ip != hop.from_host:
-            origin = f"{origin[: 40 - len(hop.from_ip) - 3]} [{hop.from_ip}]"
-        tls = (hop.tls_version or "yes") if hop.tls else "-"
-        when = hop.time.strftime("%Y-%m-%d %H:%M:%S %z") if hop.time else "(no date)"
+            origin += f" [{hop.from_ip}]"
         delay = share = ""
         if hop.delay is not None:  # headers keep whole seconds
             delay = f"{hop.delay:.0f} s" if abs(hop.delay) < 60 else format_duration(hop.delay)
             if total and not skewed:
                 share = f"{100 * hop.delay / total:.0f} %"
-        lines.append(
-            f"  {hop.index:>2}  {origin[:40]:<40} {shown((hop.by or '-')[:30])[:30]:<30}"
-            f" {shown((hop.protocol or '-')[:10])[:10]:<10} {tls:<5} {when:<25} {delay:>10}"
-            f" {share:>6}"
+        out.add_row(
+            str(hop.index),
+            origin,
+            _short(hop.by or "-", 64),
+            _short(hop.protocol or "-", 20),
+            (hop.tls_version or "yes") if hop.tls else "-",
+            hop.time.strftime(clock) if hop.time else "(no date)",
+            delay,
+            share,
         )
+    lines = [*wrap(heading, width, 2), "", *("  " + line for line in render(out, width - 2))]
     checks = route.checks()
     if checks:
         said = " · ".join(f"{name.upper()} {shown(result)}" for name, result in checks.items())
-        lines += ["", f"Sender checks (Authentication-Results): {said}"]
-    notes = [f"hop {hop.index}: {w}" for hop in route.hops for w in hop.warnings]
+        lines += ["", *wrap(f"Sender checks (Authentication-Results): {said}", width, 2)]
+    notes = [
+        f"hop {hop.index}: {w}" + (f": {quoted(hop.raw)}" if hop.garbled else "")
+        for hop in route.hops
+        for w in hop.warnings
+    ]
     notes += route.warnings
     if notes:
-        lines += ["", "Warnings:", *(f"  {shown(note)}" for note in notes)]
+        lines += ["", "Warnings:", *(x for n in notes for x in wrap(f"  {shown(n)}", width, 4))]
     return "\n".join(lines)

@@ -36,12 +36,14 @@ def text(
     how to run it again. Every line fits in ``width`` columns (default: the terminal's,
     or ``COLUMNS``, or 80): long cells wrap inside their column, long names end in "…"."""
     width = width or terminal_width()
-    changed = "".join(f" · --set {o}" for o in overrides)
-    lines = wrap(
-        f"mailsim {result.version} · scenario {result.scenario.name!r} · seed {result.seed}"
-        f"{changed} · simulated {format_duration(result.end_time)}",
-        width,
-    )
+    parts = [
+        f"mailsim {result.version}",
+        f"scenario {result.scenario.name!r}",
+        f"seed {result.seed}",
+        *(f"--set {o}" for o in overrides),
+        f"simulated {format_duration(result.end_time)}",
+    ]
+    lines = joined(parts, " · ", width)
     lines.append("")
     journeys = result.journeys()
     rows = result.message_rows
@@ -97,6 +99,22 @@ def wrap(line: str, width: int, indent: int = 0) -> list[str]:
     return textwrap.wrap(line, width, subsequent_indent=" " * indent, break_on_hyphens=False) or [
         ""
     ]
+
+
+def joined(parts: list[str], separator: str, width: int, indent: int = 2) -> list[str]:
+    """``parts`` joined by ``separator`` in lines of at most ``width`` columns, broken only
+    between parts (a ``--set KEY=VALUE`` stays whole, to be copied); a part too long for
+    a line of its own is wrapped."""
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        candidate = f"{line}{separator}{part}" if line else part
+        if line and len(candidate) > width:
+            lines.append(line)
+            candidate = " " * indent + part
+        line = candidate
+    lines.append(line)
+    return [piece for text in lines for piece in wrap(text, width, indent)]
 
 
 # The hop table's columns: (title, how it is laid out). Names stay on one line and are

@@ -106,10 +106,11 @@ def test_every_bad_override_is_reported_at_once():
 def test_run_with_set_changes_the_report(capsys):
     assert main(["run", str(CLASSROOM), "--set", "users.bob@home.example.poll=10min"]) == 0
     out = capsys.readouterr().out
-    # The first line says how to run it again.
-    assert out.splitlines()[0].startswith(
-        "mailsim 0.1.0 · scenario 'classroom' · seed 0 · --set users.bob@home.example.poll=10min"
-    )
+    # The first lines say how to run it again, each --set whole on its line.
+    assert out.splitlines()[:2] == [
+        "mailsim 0.1.0 · scenario 'classroom' · seed 0",
+        "  --set users.bob@home.example.poll=10min · simulated 10 min 0 s",
+    ]
     # bob's program polls at 10 min instead of 5 min: m1 (sent at 10 s) waits for it.
     assert "retrieved after 9 min 50 s" in out
 

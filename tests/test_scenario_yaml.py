@@ -11,6 +11,9 @@ from mailsim.errors import MAX_PROBLEMS, InputError, Problem
 from tests.conftest import SCENARIOS
 
 CLASSROOM = (SCENARIOS / "classroom.yaml").read_text()
+LINES = CLASSROOM.splitlines()
+NAME_LINE = LINES.index("name: classroom") + 1  # after the file's opening comment
+ADDED_LINE = LINES.index("duration: 1h") + 2  # a line added after the duration
 ALICE = "  alice@school.example: {client: alice-pc, smtp: msa-school, password: wonderland}\n"
 
 
@@ -75,7 +78,7 @@ def test_a_key_given_twice_is_still_an_error_next_to_a_merge():
 def test_a_value_that_cannot_be_built_is_named_at_its_line(value, message):
     text = CLASSROOM.replace("duration: 1h", f"duration: 1h\ndescription: {value}")
     (problem,) = problems_of(text)
-    assert problem.startswith(f"s.yaml:18: {message}")
+    assert problem.startswith(f"s.yaml:{ADDED_LINE}: {message}")
 
 
 def test_an_unquoted_date_is_text_and_a_wrong_one_names_its_key():
@@ -83,21 +86,25 @@ def test_an_unquoted_date_is_text_and_a_wrong_one_names_its_key():
     assert ok.start == "2027-01-01"
     text = CLASSROOM.replace("duration: 1h", "duration: 1h\nstart: 2026-02-30T09:00:00+01:00")
     assert problems_of(text) == [
-        "s.yaml:18: start: '2026-02-30T09:00:00+01:00' is not a date and time; write it like"
+        f"s.yaml:{ADDED_LINE}: start: '2026-02-30T09:00:00+01:00' is not a date and time; write it like"
         " 2026-11-02T09:00:00+01:00"
     ]
 
 
 def test_a_key_that_is_a_number_is_named_at_its_own_line():
     text = CLASSROOM.replace("  r-school:   {role", "  1:   {role")
-    assert problems_of(text)[0] == "s.yaml:22: nodes.1: a name is text, not 1: put it in quotes"
+    line = next(n for n, text in enumerate(LINES, 1) if text.startswith("  r-school:"))
+    assert (
+        problems_of(text)[0] == f"s.yaml:{line}: nodes.1: a name is text, not 1: put it in quotes"
+    )
 
 
 def test_a_lone_surrogate_is_named_at_its_line():
     """Python text (or a command line that is not UTF-8) can hold one; YAML cannot."""
     text = CLASSROOM.replace("name: classroom", "name: class\udcffroom")
     assert problems_of(text) == [
-        "s.yaml:16: the file holds a lone surrogate U+DCFF, which YAML does not allow: remove it"
+        f"s.yaml:{NAME_LINE}: the file holds a lone surrogate U+DCFF, which YAML does not allow:"
+        " remove it"
     ]
     assert problems_of(CLASSROOM, ["name=a\udcffb"])[0].startswith(
         "--set: name: the value 'a\\udcffb' is not valid YAML"

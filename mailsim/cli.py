@@ -633,6 +633,7 @@ def _dask_client(address: str) -> object:
 
 def _validate(args: argparse.Namespace) -> int:
     import mailsim
+    from mailsim.report import terminal_width, wrap
 
     problems: list[Problem] = []
     for path in args.scenario:
@@ -641,7 +642,8 @@ def _validate(args: argparse.Namespace) -> int:
         except InputError as exc:
             problems.extend(exc.problems)
         else:
-            print(f"{'<stdin>' if path == '-' else path}: ok ({_declared(scenario)})")
+            said = f"{'<stdin>' if path == '-' else path}: ok ({_declared(scenario)})"
+            print("\n".join(wrap(said, terminal_width(), 4)))
     if problems:
         raise InputError(problems)
     return 0

@@ -159,8 +159,12 @@ class _Checks:
                 for k, peer in enumerate(node.mynetworks):
                     self.node_ref((*loc, "mynetworks", k), peer, None)
                 if node.resolver is None and node.relayhost is None and len(dns_nodes) != 1:
-                    what = "no dns node" if not dns_nodes else f"{len(dns_nodes)} dns nodes"
-                    self.add((*loc, "resolver"), f"there are {what}; name the resolver")
+                    what = (
+                        "there is no dns node: add one, or"
+                        if not dns_nodes
+                        else f"there are {len(dns_nodes)} dns nodes:"
+                    )
+                    self.add((*loc, "resolver"), f"{what} name the resolver")
 
     def zones(self) -> None:
         hosts: set[str] = set()

@@ -225,7 +225,7 @@ def test_the_largest_world_the_limits_allow_validates_in_time(tmp_path):
         f"{MAX_NODES:,} nodes, {MAX_NODES - 1:,} links, 100,000 users (in 4 entries),"
         f" {MAX_MESSAGES:,} messages"
     )
-    assert run.out == f"{path}: ok ({counts})\n"
+    assert " ".join(run.out.split()) == f"{path}: ok ({counts})"
     within(run)
 
 
@@ -287,8 +287,9 @@ def test_many_messages_naming_one_glob_over_many_users_validate_in_time(tmp_path
     )
     path = write(tmp_path, text)
     run = mailsim("validate", path)
-    assert run.out.startswith(f"{path}: ok (8 nodes, 7 links, "), run.err
-    assert run.out.endswith(" users (in 3 entries), 9,001 messages)\n"), run.out
+    said = " ".join(run.out.split())
+    assert said.startswith(f"{path}: ok (8 nodes, 7 links, "), run.err
+    assert said.endswith(" users (in 3 entries), 9,001 messages)"), run.out
     within(run)
 
 

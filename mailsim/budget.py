@@ -143,13 +143,16 @@ def estimate(scenario: Scenario, detail: str = "full", tables: bool = False) -> 
         tail += MAXIMAL_BACKOFF
     horizon = min(duration, last + tail) if copies else 0.0
     polls = sum(
-        max(0.0, horizon - user.poll_start) / user.poll
+        max(0.0, horizon - (user.poll_start if user.poll_start != "spread" else 0.0))
+        / user.poll
         for user in polling
-        if isinstance(user.poll_start, float)
     )
     sessions = SESSIONS_PER_COPY * copies + polls
     # Users who poll at the same moments (no `poll_start: spread`) are sessions at once.
-    herd = max(Counter((u.poll_start, u.poll) for u in polling).values(), default=0)
+    herd = max(
+        Counter((u.poll_start, u.poll) for u in polling if u.poll_start != "spread").values(),
+        default=0,
+    )
     held = BYTES_PER_USER * len(accounts) + BYTES_PER_OPEN_SESSION * herd
     events = EVENTS_PER_SESSION * sessions
     if detail == "full":

@@ -27,7 +27,10 @@ COSTS = ("network", "tls", "dns", "server", "queue", "retry", "poll")
 BOUNCE_SIZE_LIMIT = 50_000
 
 # Every (message, recipient) ends in exactly one of these (DESIGN.md principle 5).
-STATUSES = ("retrieved", "delivered", "bounced", "expired", "in_flight")
+# "refused": the sender's own server said no at submission — the mail program shows the
+# error at once, and no bounce message exists; "bounced": a server on the way said no
+# later, and a delivery status notification (RFC 3464) went back to the sender.
+STATUSES = ("retrieved", "delivered", "refused", "bounced", "expired", "in_flight")
 
 # TLS details as Postfix writes them in the Received comment.
 CIPHERS = {

@@ -255,8 +255,9 @@ class User(_Model):
     )
     poll_start: PollStart = Field(
         0.0,
-        description='time of the first poll; "spread": a group\'s users one after'
-        " another over one poll interval",
+        description='time of the first poll; "spread": each user\'s first poll at a'
+        " random moment of the first poll interval, drawn from the run's seed (mail"
+        " programs start when their users arrive, not all at once)",
     )
     outbox_retry: Duration = Field(
         300, gt=0, description="how soon the mail program resends after a temporary failure"
@@ -274,6 +275,18 @@ class User(_Model):
         description="the mail program's connection security (Thunderbird's words):"
         " STARTTLS required on 587 and 110, implicit TLS on 465 and 995 (RFC 8314), or"
         " none; auto: what account setup picks, STARTTLS if the server offers it, else none",
+    )
+    authentication: Literal["password", "none"] = Field(
+        "password",
+        description="how the mail program logs in to its outgoing server (Thunderbird's"
+        ' "Authentication method"): password (AUTH PLAIN, when the server offers AUTH,'
+        " RFC 4954 §4) or none (MAIL FROM right after EHLO)",
+    )
+    program: Literal["thunderbird", "msmtp", "minimal"] = Field(
+        "thunderbird",
+        description="the mail program, for how it groups SMTP commands: thunderbird (each"
+        " command waits for its reply), msmtp (MAIL, RCPT and DATA pipelined) or minimal"
+        " (RFC 5321 alone); see mailsim/protocols/smtp.py",
     )
 
 
@@ -502,20 +515,17 @@ class Scenario(_Model):
 
     @cached_property
     def accounts(self) -> dict[str, User]:
-        """Every mail user, groups written out (``staff{1..500}@…`` → 500 users); with
-        ``poll_start: spread`` a group's users poll one after another, not all at once."""
+        """Every mail user, groups written out (``staff{1..500}@…`` → 500 users, all
+        sharing their entry's settings; ``poll_start: spread`` is drawn per user when the
+        run starts, from its seed)."""
         everyone: dict[str, User] = {}
         for key, user in self.users.items():
             try:
                 addresses = expand(key)
             except ValueError:  # reported by check_references
                 addresses = [key]
-            for i, address in enumerate(addresses):
-                if user.poll_start == "spread":
-                    start = user.poll * i / len(addresses)
-                    everyone[address] = user.model_copy(update={"poll_start": start})
-                else:
-                    everyone[address] = user
+            for address in addresses:
+                everyone[address] = user
         return everyone
 
     def addresses(self, items: Sequence[str]) -> list[str]:

@@ -42,7 +42,8 @@ HOP_COLUMNS = (
     "protocol",  # submission, smtp, lmtp, pop3
     "session",
     "start",
-    "end",
+    "end",  # the next server holds the message (its 250 is being sent) or the attempt failed
+    "acknowledged",  # the client learns it: the deciding reply has reached it
     "attempts",
     "outcome",  # the deciding reply, e.g. "250 2.0.0 Ok: queued as 1A2B3C4D5E"
     "code",

@@ -61,7 +61,14 @@ def text(
         if m.folder not in (None, "inbox"):
             lines.append(f"  put in the {m.folder} folder (DMARC: p=quarantine)")
         if m.status == "retrieved":
-            lines.append(f"  retrieved after {format_duration(m.retrieved_at - m.submitted_at)}:")
+            lines += wrap(
+                f"  retrieved after {format_duration(m.retrieved_at - m.submitted_at)}: in the"
+                f" mailbox after {format_duration(m.delivered_at - m.submitted_at)}, fetched"
+                f" {format_duration(m.retrieved_at - m.delivered_at)} later; where the time"
+                " went:",
+                width,
+                4,
+            )
             parts = [
                 f"{COST_LABELS[name]} {format_duration(getattr(m, f'{name}_time'))}"
                 for name in COSTS
@@ -84,7 +91,8 @@ def text(
     if len(rows) > limit:
         lines.append(f"… and {len(rows) - max(limit, 0):,} more (use --json or --out)")
     lines += eavesdropping(result, limit, width)
-    lines += wrap(conservation_line(result), width, 2)
+    for line in conservation_line(result).splitlines():  # broken only between its terms
+        lines += joined(line.split(" + "), " + ", width)
     return "\n".join(lines)
 
 
@@ -110,7 +118,7 @@ def joined(parts: list[str], separator: str, width: int, indent: int = 2) -> lis
     for part in parts:
         candidate = f"{line}{separator}{part}" if line else part
         if line and len(candidate) > width:
-            lines.append(line)
+            lines.append(line + separator.rstrip())  # the line says that more follows
             candidate = " " * indent + part
         line = candidate
     lines.append(line)
@@ -126,7 +134,10 @@ _COLUMNS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("to", {"max_width": 14, "no_wrap": True, "overflow": "ellipsis"}),
     ("protocol", {"no_wrap": True}),
     ("start", {"justify": "right", "no_wrap": True}),
-    ("took", {"justify": "right", "no_wrap": True}),
+    # From the start of the session until the next server holds the message (its 250 is
+    # on the way back): what the hop took. The client learns it half a round trip later
+    # (Result.hops' "acknowledged").
+    ("safe after", {"justify": "right", "no_wrap": True}),
     ("TLS", {"no_wrap": True}),
     ("auth", {"no_wrap": True}),
 )
@@ -225,8 +236,8 @@ def conservation_line(result: Result) -> str:
     s = result.summary()
     line = (
         f"sent {s['sent']} = retrieved {s['retrieved']} + delivered {s['delivered']}"
-        f" + bounced {s['bounced']} + expired {s['expired']} + in flight {s['in_flight']}"
-        f" (duplicates {s['duplicates']})"
+        f" + refused {s['refused']} + bounced {s['bounced']} + expired {s['expired']}"
+        f" + in flight {s['in_flight']} (duplicates {s['duplicates']})"
     )
     if s["bounces_sent"]:
         line += (

@@ -13,7 +13,7 @@ from functools import cached_property
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from mailsim.message import COSTS, Copy
+from mailsim.message import COSTS, STATUSES, Copy
 from mailsim.record import HOP_COLUMNS, MESSAGE_COLUMNS, Recorder
 from mailsim.scenario import Scenario
 
@@ -107,6 +107,11 @@ class Result:
         import pandas as pd
 
         frame = pd.DataFrame(self.message_rows, columns=list(MessageRow._fields))
+        # The two halves of the delay: into the mailbox, then until the reader's
+        # program fetched it (where POP3's poll interval shows).
+        at = frame.columns.get_loc("delay") + 1
+        frame.insert(at, "to_mailbox", frame["delivered_at"] - frame["submitted_at"])
+        frame.insert(at + 1, "to_reader", frame["retrieved_at"] - frame["delivered_at"])
         return frame.drop(columns="seq")
 
     @property
@@ -148,6 +153,7 @@ class Result:
                     "protocol": h.protocol,
                     "start": _num(h.start),
                     "end": _num(h.end),
+                    "acknowledged": _num(h.acknowledged),
                     "attempts": int(h.attempts),
                     "outcome": h.outcome,
                     "tls": h.tls or None,
@@ -164,6 +170,8 @@ class Result:
                 "submitted_at": _num(m.submitted_at),
                 "delivered_at": _num(m.delivered_at),
                 "retrieved_at": _num(m.retrieved_at),
+                "to_mailbox": _since(m.delivered_at, m.submitted_at),
+                "to_reader": _since(m.retrieved_at, m.delivered_at),
                 "folder": m.folder,
                 "authentication": m.authentication,
                 "delay": {name: _num(getattr(m, f"{name}_time")) for name in COSTS},
@@ -190,7 +198,7 @@ class Result:
         mail = [m for m in self.message_rows if m.kind == "message"]
         bounces = [m for m in self.message_rows if m.kind == "bounce"]
         counts = {"sent": len(mail)}
-        for status in ("retrieved", "delivered", "bounced", "expired", "in_flight"):
+        for status in STATUSES:
             counts[status] = sum(1 for m in mail if m.status == status)
         counts["duplicates"] = sum(1 for c in self.duplicates if c.delivered_at is not None)
         counts["bounces_sent"] = len(bounces)
@@ -200,6 +208,13 @@ class Result:
             1 for m in bounces if m.status in ("bounced", "expired")
         )
         return counts
+
+
+def _since(later: float | None, earlier: float | None) -> float | None:
+    """Seconds from ``earlier`` to ``later``, None where either is not known."""
+    if later is None or earlier is None:
+        return None
+    return _num(later - earlier)
 
 
 def _num(value: float | None) -> float | None:

@@ -23,6 +23,14 @@ def stream(seed: int, *names: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=spawn_key(*names)))
 
 
+def uniform(seed: int, *names: str) -> float:
+    """A number in [0, 1) for the component called ``names``, as stable as
+    :func:`stream` and a hundred times cheaper when one number is all it needs (a
+    first poll for each of 100,000 users)."""
+    digest = hashlib.sha256("\0".join((str(seed), *names)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") / 2**64
+
+
 def check_seed(seed: object) -> int:
     """A seed is a whole number, 0 or more (SeedSequence's entropy); anything else is
     refused here, in words, rather than deep inside numpy."""

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from mailsim.world import World
 
 TCP_RST = 40
+QUIT_LINE = len("QUIT\r\n")
+BYE = Reply("221", ("2.0.0 Bye",))  # a QUIT's reply (Postfix)
 TLS_ALERT = 7 + 40  # a TLS alert record (RFC 8446 §6) in one TCP segment
 
 
@@ -80,6 +82,7 @@ class Session:
         self._pending = 0  # bytes owed to the next client flight (TLS 1.3 Finished)
         self.dead: Reply | None = None  # set when the connection is lost
         self.client_gone = False  # the client gave up while the server still worked
+        self.arrived: dict[int, float] = {}  # id of a reply → when it reached the client
         pop = protocol == "pop3"
         self._timeout = pop3.timeout if pop else smtp.timeout
         self._lost = pop3.lost if pop else smtp.lost
@@ -263,6 +266,8 @@ class Session:
         sent = env.now
         yield from self._wait(took, back_cost)
         times = (sent, env.now)
+        for reply in replies:
+            self.arrived[id(reply)] = env.now
         if record is not None:
             record(times, replies)
         elif self._full:
@@ -402,7 +407,9 @@ class Session:
                         self._user = line.split(" ", 1)[-1]
                     what, detail = read(line, self._user)
                     self._overhear(times, c, s, what, detail, len(line) + 2)
-        cost = "server" if step.cost == "network" else step.cost
+        # The server's work is server work, on STARTTLS too: only the round trips
+        # encryption adds are booked as TLS.
+        cost = "server"
 
         def answer() -> list[Reply]:
             replies = [server.handle(line) for line in step.lines]
@@ -480,23 +487,39 @@ class Session:
     ) -> Events:
         c, s = self.client, self.server_node
         deadline = self.env.now + self._timeout(step)
+        quit_ = QUIT_LINE if step.quit else 0
         nbytes = step.size + 5 + self._pending  # the message, then <CRLF>.<CRLF>
         self._pending = 0
-        times = yield from self._send(nbytes, step.cost, deadline, bulk=True)
+        times = yield from self._send(nbytes + quit_, step.cost, deadline, bulk=True)
         if times is None:
             return [self.dead] * step.replies
         self._record(times, c, s, self.protocol, "message", "", f"({step.size} bytes) .", nbytes)
+        if step.quit:
+            self._record(times, c, s, self.protocol, "QUIT", "", "QUIT", quit_)
         if self._taps:
             what = f"a message of {step.size} bytes"
             self._overhear(times, c, s, "headers and body", what, nbytes)
+
+        def record(times: tuple[float, float], replies: list[Reply]) -> None:
+            """The replies to the message, and the 221 to the QUIT that came with it:
+            the client reads the first and closes without reading the second."""
+            if self._full:
+                for reply in [*replies, *([BYE] if step.quit else [])]:
+                    self._record(
+                        times, s, c, self.protocol, reply.code, reply.code, str(reply), reply.size
+                    )
+            if self._taps and step.quit:
+                self._overhear(times, s, c, "commands", str(BYE), BYE.size)
+
         replies = yield from self._answer(
             step,
-            work.data,
+            work.data,  # the QUIT is read after the "." is answered
             "server",
             lambda: list(server.end_of_data()),  # type: ignore[attr-defined]
             deadline,
             step.cost,
             on_server,
+            record=record,
         )
         return replies if self.dead is None else [self.dead] * step.replies
 

@@ -36,7 +36,7 @@ from mailsim.network import Topology
 from mailsim.protocols import Reply, sender_auth
 from mailsim.protocols.dns import ZoneData
 from mailsim.record import Recorder
-from mailsim.rng import stream
+from mailsim.rng import stream, uniform
 from mailsim.scenario import CrashFault, DnsNode, PopNode, Scenario, SmtpNode, User
 from mailsim.session import Session
 from mailsim.traffic import arrivals, seconds_into_day
@@ -44,7 +44,7 @@ from mailsim.traffic import arrivals, seconds_into_day
 # Addresses for nodes without one: the documentation ranges of RFC 5737, then the
 # benchmarking range of RFC 2544 for large worlds.
 _TEST_NETS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15")
-TERMINAL = ("retrieved", "bounced", "expired")
+TERMINAL = ("retrieved", "refused", "bounced", "expired")
 
 
 class World:
@@ -210,7 +210,10 @@ class World:
                 self.env.process(self._traffic(g, sender, recipients, places, name))
         for address, user in scenario.accounts.items():
             if user.mailbox:
-                self.env.process(self.clients[user.client].poll(address, user))
+                first = user.poll_start
+                if first == "spread":  # a random moment of the first interval, per user
+                    first = user.poll * uniform(self.seed, "poll-start", address)
+                self.env.process(self.clients[user.client].poll(address, user, first))
         for fault in scenario.faults:
             if isinstance(fault, CrashFault):
                 self.env.process(self._crash(fault.node, fault.at, fault.at + fault.restart))
@@ -322,6 +325,7 @@ class World:
         for copy in copies:
             copy.account(now, costs, "retry" if copy.hops_failed else "queue")
             copy.hops_failed = 0
+            copy.reason = ""  # it went on: earlier failures are in the hops table
             copy.stamps.append(
                 Stamp(
                     helo=server.helo or session.client,
@@ -347,7 +351,12 @@ class World:
         are compared without regard to case)."""
         return self._users.get(address.lower())
 
-    def retrieve(self, copy: Copy, session: Session, tls: str | None) -> None:
+    def retrieve(
+        self, copy: Copy, session: Session, tls: str | None, costs: dict[str, float]
+    ) -> None:
+        """``copy`` has reached its reader's program. ``costs`` are its own parts of the
+        POP3 session: the session's setup and its own RETR; the time spent fetching the
+        messages ahead of it in the same session is queueing, not its network."""
         now = self.env.now
         if copy.retrieved_at is not None:
             # Downloaded again: the last session ended before QUIT, so the server kept it.
@@ -355,7 +364,8 @@ class World:
                 copy, session, "pop3", now, 2, Reply("+OK", ("retrieved again",)), tls, True
             )
             return
-        copy.account(now, session.snapshot(), "poll")
+        copy.account(session.start, {}, "poll")  # in the mailbox until the session began
+        copy.account(now, costs, "queue")
         copy.retrieved_at = now
         self.record_hop(copy, session, "pop3", now, 1, Reply("+OK", ("retrieved",)), tls, True)
         self.finish(copy, "retrieved", "")
@@ -364,7 +374,7 @@ class World:
         copy.status = status
         if reason:
             copy.reason = reason
-        if status in ("bounced", "expired"):
+        if status in ("refused", "bounced", "expired"):
             # The journey ends here: its last stretch was the failed attempt(s) and waits.
             copy.account(self.env.now, {}, "retry")
         if status in TERMINAL and not copy.is_duplicate:
@@ -389,14 +399,17 @@ class World:
         tls: str | None,
         auth: bool,
     ) -> None:
-        """One mail hop (or one failed attempt at it) of one copy, played as ``session``."""
+        """One mail hop (or one failed attempt at it) of one copy, played as ``session``:
+        it ends at ``end`` and the client learns it when the deciding reply arrives."""
         if protocol == "pop3":
             src, dst = session.server_node, session.client
         else:
             src, dst = session.client, session.server_node
+        learned = end if reply is None or reply.local else session.arrived.get(id(reply), end)
         self.record_attempt(
-            copy, src, dst, protocol, session.id, session.start, end, attempts, reply, tls, auth
-        )
+            copy, src, dst, protocol, session.id, session.start, end, attempts, reply, tls, auth,
+            max(learned, end),
+        )  # fmt: skip
 
     def record_attempt(
         self,
@@ -411,13 +424,15 @@ class World:
         reply: Reply | None,
         tls: str | None = None,
         auth: bool = False,
+        acknowledged: float | None = None,
     ) -> None:
         copy.hops += 1
         if copy.row >= 0:  # finished, and downloaded again: its kept row counts the hop
             self.recorder.finished_hops(copy.row, copy.hops)
         self.recorder.hop(
             copy.message.id, copy.recipient, copy.hops, src, dst, protocol, session,
-            start, end, attempts, str(reply) if reply else "", _code(reply), tls or "", auth,
+            start, end, end if acknowledged is None else acknowledged, attempts,
+            str(reply) if reply else "", _code(reply), tls or "", auth,
             copy.is_duplicate,
         )  # fmt: skip
 

@@ -171,10 +171,15 @@ def test_json_contract(capsys):
                             "delivered_at", "retrieved_at", "hops"}  # fmt: skip
     for hop in message["hops"]:
         assert set(hop) >= {"index", "src", "dst", "protocol", "start", "end", "attempts",
-                            "outcome", "tls"}  # fmt: skip
+                            "outcome", "tls", "acknowledged"}  # fmt: skip
+        assert hop["acknowledged"] >= hop["end"]
+    assert message["to_mailbox"] + message["to_reader"] == pytest.approx(
+        message["retrieved_at"] - message["submitted_at"], abs=1e-6
+    )
     assert [h["index"] for h in message["hops"]] == [1, 2, 3, 4]
     assert message["submitted_at"] == 10.0
-    assert doc["summary"] == {"sent": 1, "retrieved": 1, "delivered": 0, "bounced": 0,
+    assert doc["summary"] == {"sent": 1, "retrieved": 1, "delivered": 0, "refused": 0,
+                              "bounced": 0,
                               "expired": 0, "in_flight": 0, "duplicates": 0,
                               "bounces_sent": 0, "bounces_retrieved": 0,
                               "bounces_delivered": 0, "bounces_in_flight": 0,
@@ -185,11 +190,11 @@ def test_text_report_shows_hops_delay_parts_and_conservation(capsys, monkeypatch
     monkeypatch.setenv("COLUMNS", "120")
     assert main(["run", str(SCENARIOS / "classroom.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "  1 alice-pc   msa-school submission  10.000s  50.0 ms 1.3 yes  250 2.0.0 Ok:" in out
+    assert "  1 alice-pc   msa-school submission  10.000s    58.0 ms 1.3 yes  250 2.0.0 Ok:" in out
     assert "waiting for the POP poll" in out
     assert (
-        "sent 1 = retrieved 1 + delivered 0 + bounced 0 + expired 0 + in flight 0 (duplicates 0)"
-        in out
+        "sent 1 = retrieved 1 + delivered 0 + refused 0 + bounced 0 + expired 0 + in flight 0"
+        " (duplicates 0)" in out
     )
     assert "bounces sent back" not in out
 
@@ -327,7 +332,7 @@ def test_long_node_names_are_shortened_with_a_mark(tmp_path, capsys, monkeypatch
     path.write_text(text)
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "  1 alice-pc       a-mail-server… submission  10.000s  50.0 ms 1.3 yes\n" in out
+    assert "  1 alice-pc       a-mail-server… submission  10.000s    58.0 ms 1.3 yes\n" in out
     assert "      250 2.0.0 Ok: queued as 2576400001\n" in out
     assert max(len(line) for line in out.splitlines()) <= 80
 

@@ -42,8 +42,8 @@ class MailClient:
                     copy.reason = str(reply)
                     copy.hops_failed += 1
                     waiting.append(copy)
-                else:
-                    world.finish(copy, "bounced", str(reply))
+                else:  # the program shows the error at once: no bounce is sent
+                    world.finish(copy, "refused", str(reply))
             copies = waiting
             if copies:
                 yield world.env.timeout(user.outbox_retry)
@@ -71,15 +71,19 @@ class MailClient:
                 msa.receive(taken, s, server, {})
 
         security = _security(user, msa.spec.tls)
+        password = user.typo if user.typo is not None else user.password
         config = smtp.ClientConfig(
             helo=self.host,
             port=smtp.SUBMISSIONS_PORT if security == "tls" else smtp.SUBMISSION_PORT,
             tls="none" if security == "none" else "encrypt",
             implicit=security == "tls",
-            auth=(message.sender, user.typo if user.typo is not None else user.password),
+            auth=(message.sender, password) if user.authentication == "password" else None,
+            **smtp.PROFILES[user.program],
         )
         if bot:  # straight to port 25, no login: relay abuse
-            config = smtp.ClientConfig(helo=self.host, port=smtp.RELAY_PORT, tls="may")
+            config = smtp.ClientConfig(
+                helo=self.host, port=smtp.RELAY_PORT, tls="may", **smtp.PROFILES[user.program]
+            )
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
         transcript: Transcript = yield from session.play(
             smtp.client(config, envelope), server, work, msa.slot, on_server=on_server
@@ -95,10 +99,10 @@ class MailClient:
             decided[copy.recipient] = None if copy.recipient in handed else reply
         return decided
 
-    def poll(self, address: str, user: User) -> Generator[simpy.Event, Any, None]:
-        """Check the mailbox every ``user.poll`` seconds, from ``user.poll_start`` on."""
+    def poll(self, address: str, user: User, first: float) -> Generator[simpy.Event, Any, None]:
+        """Check the mailbox at ``first``, then every ``user.poll`` seconds."""
         env = self.world.env
-        due = user.poll_start
+        due = first
         while True:
             if due > env.now:
                 yield env.timeout(due - env.now)
@@ -115,13 +119,21 @@ class MailClient:
         ids = " ".join(sorted({c.message.id for c in held}))
         session = Session(world, self.name, pop.name, "pop3", ids)
         taken: list[Copy] = []
+        # The session's costs when the last step ended, and before the first RETR: a
+        # copy's own parts are the setup (connect, TLS, login, LIST) and its own RETR.
+        marks: dict[str, dict[str, float]] = {"last": {}}
 
         def on_client(step: Step, replies: list[Reply], s: Session) -> None:
             line = step.lines[0] if isinstance(step, Commands) else ""
+            now = s.snapshot()
             if line.startswith("RETR ") and replies[0].code == "+OK":
                 copy = held[int(line.split()[1]) - 1]
                 taken.append(copy)
-                world.retrieve(copy, s, server.tls_active)
+                setup = marks.setdefault("setup", marks["last"])
+                last = marks["last"]
+                own = {k: setup.get(k, 0.0) + v - last.get(k, 0.0) for k, v in now.items()}
+                world.retrieve(copy, s, server.tls_active, own)
+            marks["last"] = now
 
         retrieval: pop3.Retrieval = yield from session.play(
             pop3.client(

@@ -254,11 +254,11 @@ class Mta:
             start = world.env.now
             candidates, failure = yield from self._mx_candidates(target, copies, pre)
             if not candidates:
-                # The attempt ended in DNS: show it as an attempt that reached no server.
-                resolver = world.resolver_for(self.name).name
+                # The attempt ended in DNS: a failed attempt of the hop to the domain's
+                # mail server, for a reason DNS gave — the resolver refused nothing.
                 for copy in copies:
                     world.record_attempt(
-                        copy, self.name, resolver, "dns", 0, start, world.env.now, attempt,
+                        copy, self.name, target, "smtp", 0, start, world.env.now, attempt,
                         failure,
                     )  # fmt: skip
         elif kind == "lmtp" and not target:
@@ -400,6 +400,7 @@ class Mta:
             port=smtp.LMTP_PORT if lmtp else smtp.RELAY_PORT,
             tls="none" if lmtp else self._tls_policy(copies),
             lmtp=lmtp,
+            **smtp.PROFILES["postfix"],
         )
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
         try:

@@ -57,8 +57,9 @@ class Resolver:
         else:
             yield from world.wait(start + STUB_TIMEOUT * STUB_ATTEMPTS - env.now)
             now = env.now
+            # The stub resolver on the asking machine gives up: nothing travels.
             world.recorder.event(
-                now, now, message, session, self.name, asker, "dns", "timeout", "",
+                now, now, message, session, asker, asker, "dns", "timeout", "",
                 f"{qtype}? {qname}: no answer from the resolver", 0,
             )  # fmt: skip
             return dns.Answer(qname, qtype, "SERVFAIL"), env.now - start

@@ -63,7 +63,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes
                 codes.append((row, labels_.Movable(text, spots)))
             previous_end = max(previous_end, hop.end)
             previous_failed = outcome != "ok"
-        if copy.status in ("bounced", "expired"):
+        if copy.status in ("refused", "bounced", "expired"):
             ax.text(previous_end / scale, row, f"  {copy.status}", va="center", fontsize=8,
                     color=style.OUTCOME["permanent"])  # fmt: skip
     ax.set_yticks(range(len(copies)), labels, fontsize=8)

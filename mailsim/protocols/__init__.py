@@ -110,6 +110,10 @@ class Content:
     size: int
     replies: int = 1
     cost: Cost = "network"
+    # QUIT travels with the final "." and its 221 is not waited for (Postfix's smtp
+    # client, RFC 2920 §3.1: QUIT may end a pipelined group): the session ends with the
+    # reply to the message.
+    quit: bool = False
 
 
 Step = Connect | Commands | TlsHandshake | Content

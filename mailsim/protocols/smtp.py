@@ -154,6 +154,9 @@ class SmtpServer:
             return Reply("501", ("5.5.4 Syntax: MAIL FROM:<address>",))
         if self.sender is not None:
             return Reply("503", ("5.5.1 Error: nested MAIL command",))
+        if self.config.kind == "submission" and self.config.tls and not self.tls_active:
+            # Debian's master.cf runs submission with smtpd_tls_security_level=encrypt.
+            return Reply("530", ("5.7.0 Must issue a STARTTLS command first",))
         if (
             self.config.kind == "submission"
             and self.config.auth == "required"
@@ -262,6 +265,27 @@ class ClientConfig:
     auth: tuple[str, str] | None = None  # (user, password) for AUTH PLAIN
     pipelining: bool = True  # use PIPELINING when offered
     lmtp: bool = False
+    quit_with_dot: bool = False  # QUIT in one group with the ".", its 221 not awaited
+
+
+# How real clients group their commands — RFC 2920 allows MAIL, RCPT… and DATA in one
+# group and QUIT at the end of one; each client does what its code does:
+# * thunderbird — SmtpClient.jsm (Thunderbird 91 and later, after emailjs-smtp-client):
+#   every command waits for its reply (MAIL, then each RCPT, then DATA); QUIT waits for
+#   its 221; AUTH only when the server offers it (_authenticateUser).
+# * msmtp — smtp.c, smtp_send_envelope: MAIL, RCPT… and DATA in one group when the server
+#   offers PIPELINING; the "." alone, and QUIT waits for its 221 (smtp_quit).
+# * minimal — a client of RFC 5321 alone, as Python's smtplib is: one command, one reply.
+# * postfix — Postfix's smtp and lmtp client (smtp_proto.c, smtp_loop): MAIL, RCPT… and
+#   DATA in one group; after the message, "." and QUIT in one group for a connection it
+#   will not reuse, and smtp_skip_quit_response = yes (postconf(5)): the 221 is not read.
+# None of them pipelines AUTH, though RFC 4954 §4 allows it for PLAIN's initial response.
+PROFILES: dict[str, dict[str, bool]] = {
+    "thunderbird": {"pipelining": False, "quit_with_dot": False},
+    "msmtp": {"pipelining": True, "quit_with_dot": False},
+    "minimal": {"pipelining": False, "quit_with_dot": False},
+    "postfix": {"pipelining": True, "quit_with_dot": True},
+}
 
 
 def tls_required(what: str) -> Reply:
@@ -319,9 +343,10 @@ def client(config: ClientConfig, envelope: Envelope) -> Generator[Step, list[Rep
         fail_all(tls_required("was not offered by the server"))
         yield Commands(("QUIT",))
         return out
-    # A mail program set to no encryption sends its password whether or not AUTH is
-    # offered yet (Postfix offers it only under TLS: the reply is 530 5.7.0).
-    if config.auth is not None and ("AUTH" in caps or config.tls == "none"):
+    # AUTH only when the program has a password and the server offers AUTH (RFC 4954
+    # §4): otherwise MAIL FROM follows EHLO, and the server's policy decides. So does
+    # Thunderbird (SmtpClient.jsm, _authenticateUser: no AUTH advertised, no login).
+    if config.auth is not None and "AUTH" in caps:
         user, password = config.auth
         (auth,) = yield Commands(
             (f"AUTH PLAIN {auth_plain(user, password)}",), shown=("AUTH PLAIN ********",)
@@ -356,7 +381,11 @@ def client(config: ClientConfig, envelope: Envelope) -> Generator[Step, list[Rep
                 out.replies[rcpt] = reply
     accepted = [r for r in rcpts if r not in out.replies]
     if data is not None and data.code == "354" and accepted:
-        finals = yield Content(envelope.size, replies=len(accepted) if config.lmtp else 1)
+        finals = yield Content(
+            envelope.size,
+            replies=len(accepted) if config.lmtp else 1,
+            quit=config.quit_with_dot,
+        )
         if config.lmtp:
             out.replies.update(zip(accepted, finals, strict=True))
         else:
@@ -365,6 +394,8 @@ def client(config: ClientConfig, envelope: Envelope) -> Generator[Step, list[Rep
         out.final = finals[-1]
         match = re.search(r"queued as (\w+)", finals[0].text)
         out.queue_id = match.group(1) if match else None
+        if config.quit_with_dot:
+            return out  # QUIT went with the "."; its 221 is not awaited
     elif accepted:
         fail_all(data if data is not None else mail_reply)
     yield Commands(("QUIT",))

@@ -417,12 +417,20 @@ class TlsFailFault(Window):
 
 
 class GreylistFault(Window):
-    """postgrey on the server: a new (client, sender, recipient) triplet gets
-    ``450 4.7.1`` until ``delay`` has passed since its first attempt (postgrey: 300 s)."""
+    """postgrey on the server: a new (client /24 network, sender, recipient) triplet is
+    refused at RCPT with ``450 <status> <rcpt>: Recipient address rejected: Greylisted,
+    see http://postgrey.schweikert.ch/help/<domain>.html`` until ``delay`` has passed
+    since its first attempt (postgrey's --delay, 300 s)."""
 
     kind: Literal["greylist"]
     node: str
-    delay: Duration = Field(300, ge=0)
+    delay: Duration = Field(300, ge=0, description="postgrey --delay (300 s)")
+    status: Literal["4.2.0", "4.7.1"] = Field(
+        "4.2.0",
+        description="enhanced status code of the refusal: postgrey writes 4.2.0 when its"
+        " client sends etrn_domain (Postfix 2.3 and later); otherwise Postfix's default for"
+        " DEFER_IF_PERMIT, 4.7.1, stays",
+    )
 
 
 class MailboxFullFault(Window):

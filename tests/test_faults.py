@@ -11,6 +11,7 @@ import pytest
 
 import mailsim
 from mailsim import report
+from mailsim.errors import InputError
 from mailsim.scenario import validate
 from tests.conftest import SCENARIOS
 
@@ -110,13 +111,13 @@ def test_greylisting_delays_the_first_message_by_what_the_defaults_imply():
     result = mailsim.run(mailsim.load(SCENARIOS / "greylisting.yaml"))
     starts, ends, codes = attempts(result, "m1")
     assert codes == ["450", "250"]
-    # First try refused 450 4.7.1; Postfix retries after its 300 s minimal backoff, at the
+    # First try refused 450 4.2.0; Postfix retries after its 300 s minimal backoff, at the
     # next 300 s queue scan; by then more than postgrey's 300 s have passed.
     assert starts[1] == postfix_next(starts[0], ends[0]) == 600.0
     assert starts[1] - ends[0] >= 300
     outcome = result.hops.query("message == 'm1' and code == '450'")["outcome"].iloc[0]
     assert outcome.startswith(
-        "450 4.7.1 <bob@home.example>: Recipient address rejected: Greylisted"
+        "450 4.2.0 <bob@home.example>: Recipient address rejected: Greylisted"
     )
     # The second message from the same sender to the same recipient is not delayed.
     _, _, codes2 = attempts(result, "m2")
@@ -132,6 +133,35 @@ def test_greylisting_a_retry_too_soon_is_refused_again():
     result = run(data)
     _, _, codes = attempts(result, "m1")
     assert codes == ["450", "450", "250"]
+
+
+def test_greylisting_reply_is_postgreys_as_postfix_sends_it():
+    """postgrey answers DEFER_IF_PERMIT 4.2.0 Greylisted, see …/help/<domain>.html
+    (4.2.0 because Postfix ≥ 2.3 sends etrn_domain); Postfix replies with its
+    access_map_defer_code 450 and its "<rcpt>: Recipient address rejected:" prefix."""
+    result = mailsim.run(mailsim.load(SCENARIOS / "greylisting.yaml"))
+    (line,) = result.hops.query("message == 'm1' and code == '450'")["outcome"]
+    assert line == (
+        "450 4.2.0 <bob@home.example>: Recipient address rejected: Greylisted, see"
+        " http://postgrey.schweikert.ch/help/home.example.html"
+    )
+    assert validate(load("greylisting")).faults[0].status == "4.2.0"  # type: ignore[union-attr]
+
+
+def test_greylisting_status_is_a_setting():
+    data = load("greylisting")
+    data["faults"][0]["status"] = "4.7.1"  # postgrey behind a Postfix older than 2.3
+    (line,) = run(data).hops.query("message == 'm1' and code == '450'")["outcome"]
+    assert line.startswith("450 4.7.1 <bob@home.example>: Recipient address rejected: Greylisted")
+
+
+def test_greylisting_status_takes_the_two_real_codes_only():
+    data = load("greylisting")
+    data["faults"][0]["status"] = "5.7.1"  # a greylister's refusal is temporary
+    with pytest.raises(InputError) as caught:
+        validate(data)
+    (problem,) = caught.value.problems
+    assert problem.key == "faults.0.status"
 
 
 # -- crashes, timeouts and duplicates ------------------------------------------------------

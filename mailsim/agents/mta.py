@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from mailsim.world import World
 
 
-# postgrey's reply for a new triplet, as Postfix passes it on (DEFER_IF_PERMIT → 450).
 def stamp_protocol(tls: str | None, authenticated: bool, lmtp: bool = False) -> str:
     """``with`` keyword of a Received header (RFC 3848): ESMTP, ESMTPS, ESMTPSA, LMTP…"""
     base = "LMTP" if lmtp else "ESMTP"
@@ -101,7 +100,7 @@ class Mta:
             fault = world.faults.greylist(self.name, now)
             if fault is None:
                 return None
-            return self.greylist.check(ip, sender, rcpt, now, fault.delay)
+            return self.greylist.check(ip, sender, rcpt, now, fault.delay, fault.status)
 
         return check
 

@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from mailsim.errors import shown
 from mailsim.fields import (
@@ -40,6 +47,7 @@ from mailsim.fields import (
     at_most,
 )
 from mailsim.groups import MAX_USERS, count, expand, resolve
+from mailsim.units import format_duration
 
 # Counts: a class's world has tens of nodes, a replayed route at most a hundred hops;
 # 10,000 nodes and twice as many links leave room for generated worlds and keep every
@@ -102,17 +110,54 @@ class Processing(_Model):
 
 class QueueSettings(_Model):
     """The deferred queue (Postfix names and defaults, postconf(5)); ``policy`` picks the
-    retry schedule: ``postfix`` (backoff from time in queue), ``rfc`` (RFC 5321 §4.5.4.1's
-    guidance: two attempts in the first hour, then every two hours) or ``exim`` (Exim's
-    default rule F,2h,15m; G,16h,1h,1.5; F,4d,6h)."""
+    retry schedule: ``postfix`` (backoff from time in queue, at the next deferred-queue
+    scan), ``rfc`` (RFC 5321 §4.5.4.1's guidance: two attempts in the first hour, then
+    every two hours) or ``exim`` (Exim's default rule F,2h,15m; G,16h,1h,1.5; F,4d,6h,
+    tried at the next queue run). Postfix refuses times under 1 s for the first three
+    (qmgr.c's time_table), and so do we."""
 
     policy: Literal["postfix", "rfc", "exim"] = "postfix"
-    queue_run_delay: Duration = Field(300, gt=0)
-    minimal_backoff_time: Duration = Field(300, ge=0)
-    maximal_backoff_time: Duration = Field(4000, ge=0)
+    queue_run_delay: Duration = Field(
+        300, ge=1, description="postfix: time between scans of the deferred queue"
+    )
+    minimal_backoff_time: Duration = Field(
+        300, ge=1, description="postfix: the shortest pause before a deferred message is tried"
+    )
+    maximal_backoff_time: Duration = Field(
+        4000, ge=1, description="postfix: the longest pause before a deferred message is tried"
+    )
     maximal_queue_lifetime: Duration = Field(5 * 86400, ge=0)
     bounce_queue_lifetime: Duration = Field(5 * 86400, ge=0)
     delay_warning_time: Duration = Field(0, ge=0, description="0 = no delay warnings")
+    queue_runner_interval: Duration = Field(
+        1800,
+        ge=1,
+        description="exim: how often the daemon starts a queue runner, the only moments a"
+        " deferred message is tried again (Debian's exim4 runs exim4 -bd -q30m:"
+        " QUEUEINTERVAL='30m')",
+    )
+    scan_phase: Duration | None = Field(
+        None,
+        ge=0,
+        description="when the first deferred-queue scan (postfix) or queue run (exim) comes"
+        " after the start, from 0 to less than queue_run_delay (queue_runner_interval); the"
+        " next ones follow at that interval. Default: drawn from the seed, uniformly, as for"
+        ' a server started at any moment before; "0s" pins the scans to round numbers, for'
+        " a lesson that needs exact times",
+    )
+
+    @field_validator("scan_phase")
+    @classmethod
+    def _within_one_interval(cls, phase: float | None, info: ValidationInfo) -> float | None:
+        """A phase is a moment within one interval: one past it is the same scans."""
+        if phase is None:
+            return phase
+        exim = info.data.get("policy") == "exim"
+        name = "queue_runner_interval" if exim else "queue_run_delay"
+        every = info.data.get(name)
+        if every is not None and phase >= every:
+            raise ValueError(f"less than {name} ({format_duration(every)}), the time between scans")
+        return phase
 
 
 class SmtpNode(_NodeBase):
@@ -430,12 +475,20 @@ class TlsFailFault(Window):
 
 
 class GreylistFault(Window):
-    """postgrey on the server: a new (client, sender, recipient) triplet gets
-    ``450 4.7.1`` until ``delay`` has passed since its first attempt (postgrey: 300 s)."""
+    """postgrey on the server: a new (client /24 network, sender, recipient) triplet is
+    refused at RCPT with ``450 <status> <rcpt>: Recipient address rejected: Greylisted,
+    see http://postgrey.schweikert.ch/help/<domain>.html`` until ``delay`` has passed
+    since its first attempt (postgrey's --delay, 300 s)."""
 
     kind: Literal["greylist"]
     node: str
-    delay: Duration = Field(300, ge=0)
+    delay: Duration = Field(300, ge=0, description="postgrey --delay (300 s)")
+    status: Literal["4.2.0", "4.7.1"] = Field(
+        "4.2.0",
+        description="enhanced status code of the refusal: postgrey writes 4.2.0 when its"
+        " client sends etrn_domain (Postfix 2.3 and later); otherwise Postfix's default for"
+        " DEFER_IF_PERMIT, 4.7.1, stays",
+    )
 
 
 class MailboxFullFault(Window):

@@ -11,6 +11,7 @@ import pytest
 
 import mailsim
 from mailsim import report
+from mailsim.errors import InputError
 from mailsim.scenario import validate
 from tests.conftest import SCENARIOS
 
@@ -37,70 +38,48 @@ def attempts(result: mailsim.Result, message: str) -> tuple[list[float], list[fl
 # -- retry schedules, recomputed here from each policy's own rule --------------------------
 
 
-def postfix_next(arrived: float, failed_at: float) -> float:
-    backoff = min(max(failed_at - arrived, 300.0), 4000.0)  # qmgr: time in queue, clamped
-    return math.ceil((failed_at + backoff) / 300.0) * 300.0  # next deferred-queue scan
+def postfix_next(arrived: float, failed_at: float, phase: float = 0.0) -> float:
+    """qmgr: backoff = time in queue (whole seconds), clamped to 300…4000 s; the next
+    deferred-queue scan (every 300 s from ``phase``) that finds the stamp at most 1 s
+    ahead takes the message."""
+    failed = math.floor(failed_at)
+    backoff = min(max(failed - math.floor(arrived), 300), 4000)
+    due = failed + backoff - 1
+    return phase + math.ceil((due - phase) / 300.0) * 300.0
 
 
 def rfc_next(k: int, failed_at: float) -> float:
     return failed_at + (1800.0 if k < 2 else 7200.0)  # 30 min, 30 min, then 2 h
 
 
-def exim_next(first: float, earlier_in_g: int, failed_at: float) -> float:
-    elapsed = failed_at - first
-    if elapsed < 2 * 3600:
-        return failed_at + 900.0  # F,2h,15m
-    if elapsed < 16 * 3600:
-        return failed_at + 3600.0 * 1.5**earlier_in_g  # G,16h,1h,1.5
-    return failed_at + 6 * 3600.0  # F,4d,6h
-
-
 def test_two_hour_outage_attempt_times_follow_each_retry_policy():
+    # retry-policies.yaml pins Postfix's scans and Exim's queue runs to round numbers.
     result = mailsim.run(mailsim.load(SCENARIOS / "retry-policies.yaml"))
     hops = result.hops
+    starts = {}
     for message in ("postfix", "rfc", "exim"):
         mine = hops[hops["message"] == message]
         arrived = mine[mine["protocol"] == "submission"]["end"].iloc[0]
         relay = mine[mine["protocol"] == "smtp"]
         ends, codes = list(relay["end"]), list(relay["code"])
         events = result.events
-        starts = list(
+        starts[message] = list(
             events[(events["message"] == message) & (events["step"] == "query MX")]["time"]
         )
         assert codes[-1] == "250"
         assert all(code == "4.4.1" for code in codes[:-1])  # connection refused
-        assert starts[0] == pytest.approx(arrived)  # the first attempt is immediate
-        expected = []
-        for k, failed_at in enumerate(ends[:-1]):
-            if message == "postfix":
-                expected.append(postfix_next(arrived, failed_at))
-            elif message == "rfc":
-                expected.append(rfc_next(k, failed_at))
-            else:
-                in_g = sum(1 for t in ends[:k] if t - ends[0] >= 7200)
-                expected.append(exim_next(ends[0], in_g, failed_at))
-        assert starts[1:] == pytest.approx(expected, abs=1e-9), message
+        assert starts[message][0] == pytest.approx(arrived)  # the first attempt is immediate
+        if message == "postfix":
+            expected = [postfix_next(arrived, failed_at) for failed_at in ends[:-1]]
+            assert starts[message][1:] == pytest.approx(expected, abs=1e-9)
+        elif message == "rfc":
+            expected = [rfc_next(k, failed_at) for k, failed_at in enumerate(ends[:-1])]
+            assert starts[message][1:] == pytest.approx(expected, abs=1e-9)
         # The MX is back at 7200 s: the first attempt after that succeeds, none before.
-        assert starts[-2] < 7200 <= starts[-1]
-    postfix_starts = [
-        round(t) for t in result.events.query("message == 'postfix' and step == 'query MX'")["time"]
-    ]
-    assert postfix_starts == [10, 600, 1200, 2400, 4800, 9000]
-
-
-def test_policy_unit_rules():
-    from mailsim.retry import Schedule, exim_next, scan_after
-
-    assert scan_after(310.0, 300.0) == 600.0
-    assert scan_after(600.0, 300.0) == 600.0
-    postfix = Schedule()
-    assert postfix.next_attempt(0.0, [10.0]) == 600.0
-    assert postfix.next_attempt(0.0, [10.0, 600.0]) == 1200.0
-    assert postfix.next_attempt(0.0, [5 * 86400.0]) is None  # queue lifetime reached
-    assert Schedule(policy="rfc").next_attempt(0.0, [0.0, 1800.0, 3600.0]) == 3600.0 + 7200.0
-    assert exim_next([0.0, 7300.0]) == 7300.0 + 3600.0
-    assert exim_next([0.0, 7300.0, 10900.0]) == 10900.0 + 5400.0
-    assert exim_next([0.0, 4 * 86400.0]) is None
+        assert starts[message][-2] < 7200 <= starts[message][-1]
+    assert [round(t) for t in starts["postfix"]] == [10, 600, 1200, 2400, 4800, 9000]
+    # Exim at -q30m: its 15-minute retry times wait for the next queue run (tests/test_retry).
+    assert [round(t) for t in starts["exim"]] == [10, 1800, 3600, 5400, 7200]
 
 
 # -- greylisting ------------------------------------------------------------------------------
@@ -110,28 +89,61 @@ def test_greylisting_delays_the_first_message_by_what_the_defaults_imply():
     result = mailsim.run(mailsim.load(SCENARIOS / "greylisting.yaml"))
     starts, ends, codes = attempts(result, "m1")
     assert codes == ["450", "250"]
-    # First try refused 450 4.7.1; Postfix retries after its 300 s minimal backoff, at the
-    # next 300 s queue scan; by then more than postgrey's 300 s have passed.
-    assert starts[1] == postfix_next(starts[0], ends[0]) == 600.0
-    assert starts[1] - ends[0] >= 300
+    # First try refused 450 4.2.0; Postfix retries after its 300 s minimal backoff, at the
+    # next 300 s queue scan wherever this seed's scans fall: 5 to 10 minutes later, when
+    # more than postgrey's 300 s have passed.
+    phase = starts[1] % 300
+    assert starts[1] == pytest.approx(postfix_next(starts[0], ends[0], phase), abs=1e-9)
+    assert 298 < starts[1] - ends[0] < 600
     outcome = result.hops.query("message == 'm1' and code == '450'")["outcome"].iloc[0]
     assert outcome.startswith(
-        "450 4.7.1 <bob@home.example>: Recipient address rejected: Greylisted"
+        "450 4.2.0 <bob@home.example>: Recipient address rejected: Greylisted"
     )
     # The second message from the same sender to the same recipient is not delayed.
     _, _, codes2 = attempts(result, "m2")
     assert codes2 == ["250"]
     m2 = result.messages.set_index("id").loc["m2"]
     assert m2["retry_time"] == 0
-    assert result.messages.set_index("id").loc["m1", "retry_time"] > 500
+    assert result.messages.set_index("id").loc["m1", "retry_time"] > 298
 
 
 def test_greylisting_a_retry_too_soon_is_refused_again():
     data = load("greylisting")
     data["faults"][0]["delay"] = "15min"  # longer than Postfix's first backoff
+    data["nodes"]["msa-school"]["queue"]["scan_phase"] = "0s"
     result = run(data)
-    _, _, codes = attempts(result, "m1")
+    starts, _, codes = attempts(result, "m1")
     assert codes == ["450", "450", "250"]
+    assert [round(t) for t in starts] == [10, 600, 1200]  # 600 - 10 < 900 <= 1200 - 10
+
+
+def test_greylisting_reply_is_postgreys_as_postfix_sends_it():
+    """postgrey answers DEFER_IF_PERMIT 4.2.0 Greylisted, see …/help/<domain>.html
+    (4.2.0 because Postfix ≥ 2.3 sends etrn_domain); Postfix replies with its
+    access_map_defer_code 450 and its "<rcpt>: Recipient address rejected:" prefix."""
+    result = mailsim.run(mailsim.load(SCENARIOS / "greylisting.yaml"))
+    (line,) = result.hops.query("message == 'm1' and code == '450'")["outcome"]
+    assert line == (
+        "450 4.2.0 <bob@home.example>: Recipient address rejected: Greylisted, see"
+        " http://postgrey.schweikert.ch/help/home.example.html"
+    )
+    assert validate(load("greylisting")).faults[0].status == "4.2.0"  # type: ignore[union-attr]
+
+
+def test_greylisting_status_is_a_setting():
+    data = load("greylisting")
+    data["faults"][0]["status"] = "4.7.1"  # postgrey behind a Postfix older than 2.3
+    (line,) = run(data).hops.query("message == 'm1' and code == '450'")["outcome"]
+    assert line.startswith("450 4.7.1 <bob@home.example>: Recipient address rejected: Greylisted")
+
+
+def test_greylisting_status_takes_the_two_real_codes_only():
+    data = load("greylisting")
+    data["faults"][0]["status"] = "5.7.1"  # a greylister's refusal is temporary
+    with pytest.raises(InputError) as caught:
+        validate(data)
+    (problem,) = caught.value.problems
+    assert problem.key == "faults.0.status"
 
 
 # -- crashes, timeouts and duplicates ------------------------------------------------------
@@ -486,8 +498,10 @@ def test_exim_policy_honours_the_queue_lifetime():
 def test_a_silent_resolver_is_asked_twice_5_s_apart_then_given_up():
     """dns-outage: glibc's stub resolver (timeout 5 s, attempts 2) asks, asks again
     after 5 s, and gives up 10 s after the first query; when the resolver is back
-    (1200 s), the 1500 s attempt gets its answer from the first query."""
-    result = mailsim.run(mailsim.load(SCENARIOS / "dns-outage.yaml"))
+    (1200 s), the 1500 s attempt gets its answer from the first query (queue scans
+    pinned to round numbers)."""
+    pinned = "nodes.msa-school.queue.scan_phase=0s"
+    result = mailsim.run(mailsim.load(SCENARIOS / "dns-outage.yaml", [pinned]))
     events = result.events
     dns = events[(events["protocol"] == "dns") & (events["message"] == "m1")]
     steps = list(zip(dns["step"], dns["time"].round(6), strict=True))

@@ -38,7 +38,8 @@ def test_opportunistic_tls_goes_on_in_plaintext_when_starttls_is_stripped():
 
 
 def test_required_tls_defers_until_the_man_in_the_middle_is_gone():
-    result = shipped(DOWNGRADE)
+    # Queue scans at round numbers, for exact retry times.
+    result = mailsim.run(mailsim.load(DOWNGRADE, ["nodes.msa-strict.queue.scan_phase=0s"]))
     relays = hops_of(result, "m2")
     relays = relays[relays["protocol"] == "smtp"]
     before, after = relays[relays["start"] < 3600], relays[relays["start"] >= 3600]
@@ -393,9 +394,9 @@ def test_opportunistic_tls_falls_back_to_plaintext_on_the_next_attempt():
 
 
 def test_required_tls_keeps_deferring_until_the_handshake_works():
-    result = mailsim.run(
-        mailsim.load(CLASSROOM, [BROKEN_TLS, "nodes.msa-school.outgoing_tls=encrypt"])
-    )
+    required = "nodes.msa-school.outgoing_tls=encrypt"
+    pinned = "nodes.msa-school.queue.scan_phase=0s"  # queue scans at round numbers
+    result = mailsim.run(mailsim.load(CLASSROOM, [BROKEN_TLS, required, pinned]))
     relays = hops_of(result, "m1")
     relays = relays[relays["protocol"] == "smtp"]
     assert list(relays["code"]) == ["4.7.5", "4.7.5", "250"]

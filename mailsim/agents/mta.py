@@ -10,8 +10,10 @@ delivery status notification — unless it is itself a bounce (RFC 5321 §4.5.5)
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Generator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -19,6 +21,7 @@ import simpy
 from mailsim.message import Copy, Failure, enhanced_status
 from mailsim.protocols import Content, Reply, Step, Transcript, dns, policy, smtp
 from mailsim.retry import Schedule
+from mailsim.rng import stream
 from mailsim.scenario import SmtpNode
 from mailsim.session import Session, Work
 
@@ -26,7 +29,6 @@ if TYPE_CHECKING:
     from mailsim.world import World
 
 
-# postgrey's reply for a new triplet, as Postfix passes it on (DEFER_IF_PERMIT → 450).
 def stamp_protocol(tls: str | None, authenticated: bool, lmtp: bool = False) -> str:
     """``with`` keyword of a Received header (RFC 3848): ESMTP, ESMTPS, ESMTPSA, LMTP…"""
     base = "LMTP" if lmtp else "ESMTP"
@@ -43,15 +45,6 @@ class Mta:
         self.slot = simpy.Resource(world.env, capacity=spec.concurrency)
         self.serial = 0
         self.queue: list[Copy] = []
-        q = spec.queue
-        self.schedule = Schedule(
-            q.policy,
-            q.queue_run_delay,
-            q.minimal_backoff_time,
-            q.maximal_backoff_time,
-            q.maximal_queue_lifetime,
-            q.bounce_queue_lifetime,
-        )
         self.domains = frozenset(d.lower() for d in spec.domains)
         self.greylist = policy.Greylist()
         # Ordered (a dict, not a set): crash interrupts must reach processes in a fixed
@@ -61,6 +54,27 @@ class Mta:
         self._cut: dict[Copy, int] = {}  # copy → the session a crash cut
         self._acknowledged: set[Copy] = set()  # 250 read before a crash cut the session
         self.up_at = 0.0  # when it is back after a crash
+
+    @functools.cached_property
+    def schedule(self) -> Schedule:
+        """The retry schedule, made when a first message is deferred. Its queue scans (or
+        Exim's queue runs) keep their own phase: pinned by the scenario, or drawn from
+        this server's own stream — it started at some moment before the run, and no
+        other component's draws move."""
+        q = self.spec.queue
+        schedule = Schedule(
+            q.policy,
+            q.queue_run_delay,
+            q.minimal_backoff_time,
+            q.maximal_backoff_time,
+            q.maximal_queue_lifetime,
+            q.bounce_queue_lifetime,
+            q.queue_runner_interval,
+        )
+        phase, every = q.scan_phase, schedule.scan_interval
+        if phase is None and every is not None:
+            phase = float(stream(self.world.seed, "queue-scan", self.name).uniform(0.0, every))
+        return replace(schedule, scan_phase=phase or 0.0)
 
     # -- the server side -------------------------------------------------------------------
 
@@ -101,7 +115,7 @@ class Mta:
             fault = world.faults.greylist(self.name, now)
             if fault is None:
                 return None
-            return self.greylist.check(ip, sender, rcpt, now, fault.delay)
+            return self.greylist.check(ip, sender, rcpt, now, fault.delay, fault.status)
 
         return check
 

@@ -4,6 +4,7 @@ Agents supply the time and the facts; the decisions and the texts live here."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from mailsim.protocols import Reply
@@ -11,29 +12,36 @@ from mailsim.protocols import Reply
 HOPCOUNT_LIMIT = 50  # Postfix hopcount_limit (RFC 5321 §6.3 asks for at least 100)
 
 
+# postgrey's --greylist-text default (postgrey 1.37, %r: the recipient's domain).
+GREYLIST_TEXT = "Greylisted, see http://postgrey.schweikert.ch/help/{domain}.html"
+
+
 @dataclass
 class Greylist:
     """postgrey: a (client network, sender, recipient) triplet seen for the first time is
-    refused for ``delay`` seconds (default 300) with a temporary 450 4.7.1; after that
-    it passes. Clients are keyed by their /24 network, as postgrey does by default."""
+    refused until ``delay`` seconds (default 300) have passed; after that it passes.
+    Clients are keyed by their /24 network, as postgrey does by default.
 
-    first_seen: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    postgrey answers Postfix ``DEFER_IF_PERMIT 4.2.0 Greylisted, see …`` (the 4.2.0
+    because Postfix 2.3 and later send etrn_domain; without it the text has no code and
+    Postfix puts its default 4.7.1), and Postfix turns that into its reply with
+    access_map_defer_code 450 (smtpd_check.c, check_table_result):
+    ``450 4.2.0 <rcpt>: Recipient address rejected: Greylisted, see …``. Time is
+    postgrey's clock, whole seconds."""
+
+    first_seen: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     def check(
-        self, client_ip: str, sender: str, rcpt: str, now: float, delay: float
-    ) -> Reply | None:
+        self, client_ip: str, sender: str, rcpt: str, now: float, delay: float,
+        status: str = "4.2.0",
+    ) -> Reply | None:  # fmt: skip
         network = client_ip.rsplit(".", 1)[0]
-        first = self.first_seen.setdefault((network, sender, rcpt.lower()), now)
-        if now - first >= delay:
+        first = self.first_seen.setdefault((network, sender, rcpt.lower()), math.floor(now))
+        if math.floor(now) - first >= delay:
             return None
         domain = rcpt.rsplit("@", 1)[-1]
-        return Reply(
-            "450",
-            (
-                f"4.7.1 <{rcpt}>: Recipient address rejected: Greylisted, see"
-                f" http://postgrey.schweikert.ch/help/{domain}.html",
-            ),
-        )
+        text = GREYLIST_TEXT.format(domain=domain)
+        return Reply("450", (f"{status} <{rcpt}>: Recipient address rejected: {text}",))
 
 
 def quota_exceeded(rcpt: str, code: int) -> Reply:

@@ -150,7 +150,10 @@ class Topology:
         if src == dst:
             return 0.0
         path = self.path(src, dst, t)
-        return self._noisy(path, path.latency + nbytes * 8 / path.bottleneck, nbytes, t)
+        time = path.latency + nbytes * 8 / path.bottleneck
+        if path.jittery or self._lossy:  # most paths neither: no call (the hottest code)
+            time = self._noisy(path, time, nbytes, t)
+        return time
 
     def bulk_time(self, src: str, dst: str, nbytes: int, t: float | None = None) -> float:
         """Like :meth:`transfer_time` for ``nbytes`` that TCP slow start paces: from the
@@ -158,8 +161,10 @@ class Topology:
         if src == dst:
             return 0.0
         path = self.path(src, dst, t)
-        sending = sending_time(nbytes, path.bottleneck, path.rtt)
-        return self._noisy(path, path.latency + sending, nbytes, t)
+        time = path.latency + sending_time(nbytes, path.bottleneck, path.rtt)
+        if path.jittery or self._lossy:
+            time = self._noisy(path, time, nbytes, t)
+        return time
 
     def _noisy(self, path: Path, time: float, nbytes: int, t: float | None) -> float:
         """``time`` plus each jittery link's draw and the time lost to packet loss."""

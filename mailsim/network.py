@@ -5,10 +5,13 @@ follows the path of lowest total latency; it takes the sum of the links' one-way
 latencies, plus the bytes' transmission time at the path's narrowest link, plus a jitter
 draw per link (uniform in [0, jitter], from that link's own random stream).
 
-Bulk data (a message after DATA, a RETR answer) also pays TCP slow start: a new
-connection may send 10 segments before the first ACK (RFC 6928 initial window, MSS
-1460 bytes), doubling each round trip (RFC 5681), so a 20 kB message needs one extra
-round trip and a 1 MB attachment several.
+Bulk data (a message after DATA, a RETR answer) goes as TCP segments of 1460 bytes
+under slow start: at first 10 segments may be unacknowledged (RFC 6928), and each ACK,
+back one round trip after its segment left the narrowest link, frees that segment's
+place and widens the window by one (RFC 5681 §3.1). So each flight is sent while the
+previous flight's ACKs are on their way, and the sender waits only until its window
+holds a round trip's worth of segments: a 20 kB message waits for an ACK at most once,
+a 1 MB attachment at most six times (:func:`sending_time`).
 """
 
 from __future__ import annotations
@@ -148,6 +151,23 @@ class Topology:
             return 0.0
         path = self.path(src, dst, t)
         time = path.latency + nbytes * 8 / path.bottleneck
+        if path.jittery or self._lossy:  # most paths neither: no call (the hottest code)
+            time = self._noisy(path, time, nbytes, t)
+        return time
+
+    def bulk_time(self, src: str, dst: str, nbytes: int, t: float | None = None) -> float:
+        """Like :meth:`transfer_time` for ``nbytes`` that TCP slow start paces: from the
+        first segment sent until the last byte arrives (see :func:`sending_time`)."""
+        if src == dst:
+            return 0.0
+        path = self.path(src, dst, t)
+        time = path.latency + sending_time(nbytes, path.bottleneck, path.rtt)
+        if path.jittery or self._lossy:
+            time = self._noisy(path, time, nbytes, t)
+        return time
+
+    def _noisy(self, path: Path, time: float, nbytes: int, t: float | None) -> float:
+        """``time`` plus each jittery link's draw and the time lost to packet loss."""
         for a, b in path.jittery:
             jitter = self.graph.edges[a, b]["jitter"]
             time += float(self._rng[frozenset((a, b))].uniform(0.0, jitter))
@@ -177,22 +197,30 @@ class Topology:
                 rto = min(rto * 2, MAX_RTO)
         return extra
 
-    def bulk_time(self, src: str, dst: str, nbytes: int, t: float | None = None) -> float:
-        """Like :meth:`transfer_time`, plus the round trips TCP slow start adds."""
-        rounds = slow_start_rounds(nbytes)
-        return self.transfer_time(src, dst, nbytes, t) + rounds * self.rtt(src, dst, t)
 
+def sending_time(nbytes: int, bandwidth: float, rtt: float) -> float:
+    """Seconds from the first bit of ``nbytes`` entering the narrowest link until its
+    last bit has left it, when TCP slow start paces the segments.
 
-def slow_start_rounds(nbytes: int) -> int:
-    """Round trips beyond the first that slow start needs to send ``nbytes``: flights of
-    10, 20, 40 … segments."""
-    segments = math.ceil(nbytes / MSS)
-    rounds, window, sent = 0, INITIAL_WINDOW, INITIAL_WINDOW
-    while sent < segments:
-        window *= 2
-        sent += window
-        rounds += 1
-    return rounds
+    The sender starts with 10 segments unacknowledged (RFC 6928); the ACK of each
+    segment comes back ``rtt`` after the segment left the link, frees its place and
+    widens the window by one segment (RFC 5681 §3.1; nothing is lost, so slow start
+    never ends, and the receiver's window never limits). The ACKs of one flight thus
+    release the next flight, twice as long, as fast as they arrive: a flight starts one
+    segment's transmission plus one round trip after the previous one started, or
+    straight after it when the previous flight takes longer to send than that, and from
+    then on the link never idles. So only the flights the window holds back are walked:
+    at most 16 for a gigabyte (17 flights). Delayed ACKs (one for every second segment,
+    RFC 1122 §4.2.3.2, RFC 5681 §4.2) are not modelled.
+    """
+    segment = MSS * 8 / bandwidth
+    ack = segment + rtt  # from a flight's first bit to the ACK of its first segment
+    start, sent, flight = 0.0, 0, INITIAL_WINDOW * MSS  # seconds, bytes, bytes
+    while sent + flight < nbytes and flight * 8 / bandwidth < ack:
+        start += ack
+        sent += flight
+        flight *= 2
+    return start + (nbytes - sent) * 8 / bandwidth
 
 
 def _through(graph: nx.Graph, node: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import mailsim
-from mailsim.network import slow_start_rounds
+from mailsim.network import MSS, sending_time
 from mailsim.scenario import validate
 from tests.conftest import SCENARIOS
 
@@ -40,7 +40,8 @@ def session_durations(result: mailsim.Result) -> dict[tuple[str, str, str], list
     return out
 
 
-# Round trips per session (1 recipient, 20 kB: one extra round trip of TCP slow start).
+# Round trips per session (1 recipient, 20 kB: one extra round trip of TCP slow start,
+# waiting for the first ACK before the last 4 of its 14 segments).
 # The mail program is Thunderbird: MAIL, RCPT and DATA each wait for their reply.
 SUBMISSION_RTTS = 2 + 1 + 1 + 1 + 1 + 1 + (1 + 1 + 1) + (1 + 1) + 1  # connect+220, EHLO,
 # STARTTLS, TLS 1.3, EHLO, AUTH, MAIL, RCPT, DATA, message (+slow start), QUIT
@@ -56,8 +57,10 @@ EMPTY_POP_RTTS = 2 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1  # ... STAT says 0, QUIT
 def test_round_trip_table_matches_reference():
     # REFERENCE.md b4: relay with STARTTLS + TLS 1.3 + PIPELINING is 9 RTT for a message
     # in one flight, QUIT's included; Postfix sends QUIT with the "." and does not wait
-    # for its 221: 8. A 20 kB message needs one more round trip of slow start.
-    assert slow_start_rounds(20_005) == 1
+    # for its 221: 8. A 20 kB message needs one more round trip of slow start: its 14
+    # segments are more than the initial window of 10.
+    assert sending_time(20_005, FAST, 1.0) == pytest.approx(1.0)
+    assert sending_time(10 * MSS, FAST, 1.0) == pytest.approx(0.0)
     assert RELAY_RTTS == 9 - 1 + 1
 
 
@@ -108,6 +111,10 @@ def test_bandwidth_adds_bytes_over_the_bottleneck_once_per_flight(classroom_resu
     # Pipelined commands share a flight: count each flight's bytes once, as the network does.
     flights = rows.groupby(["time", "src"])["bytes"].sum()
     transmission = flights.sum() * 8 / 100e6 + 64 * 8 / 100e6  # + TLS 1.3 client Finished
+    # But the message's first 10 segments wait only for the first one's transmission: the
+    # other nine go while its ACK is on its way (9 × 116.8 µs < the 4 ms round trip).
+    assert 9 * MSS * 8 / 100e6 < 0.004
+    transmission -= 9 * MSS * 8 / 100e6
     key = ("alice-pc", "msa-school", "smtp")
     assert real[key][0] - fast[key][0] == pytest.approx(transmission, abs=1e-9)
 

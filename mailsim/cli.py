@@ -262,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WriteError as exc:
         print(f"mailsim: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C: nothing has been written yet, outputs come after a run
+        print("mailsim: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`mailsim step … | head`): stop quietly, as Unix tools do.

@@ -30,8 +30,18 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        text = f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        key = _cut(self.key, KEY_SHOWN)
+        text = f"{where}: {key}: {self.message}" if key else f"{where}: {self.message}"
         return plain(text)
+
+
+# A key path of a real scenario is under 80 characters; a longer one (a --set typed
+# wrong, a name of 10,000 characters) is shown cut, so that the problem stays one line.
+KEY_SHOWN = 200
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def plain(text: str) -> str:

@@ -22,6 +22,10 @@ from typing import Any
 
 from mailsim.errors import InputError, Problem, shown
 
+# A key path is no deeper than a scenario may be nested (scenario.MAX_DEPTH); the longest
+# a scenario needs is five parts (``nodes.mx-home.processing.command``).
+MAX_PARTS = 50
+
 _SEGMENT = re.compile(r"""\[\s*(?:"([^"]*)"|'([^']*)'|([^\]]*))\s*\]|([^.\[\]]+)""")
 
 
@@ -48,6 +52,10 @@ def segments(key: str) -> list[tuple[str, bool]]:
         quoted = next((g for g in match.groups()[:3] if g is not None), None)
         parts.append((quoted, True) if quoted is not None else (match.group(4), False))
         position = match.end()
+        if len(parts) > MAX_PARTS:
+            raise _error(
+                key, f"the key path has more than {MAX_PARTS} parts; a scenario's deepest has five"
+            )
     if not parts:
         raise _error(key, "the key path is empty")
     return parts

@@ -15,6 +15,8 @@ import mailsim
 from mailsim.cli import main
 from mailsim.errors import InputError, key_path
 from mailsim.overrides import apply, segments
+from tests.bounded import mailsim as mailsim_command
+from tests.bounded import refused
 from tests.conftest import SCENARIOS
 from tests.test_timing import RELAY_RTTS
 
@@ -287,3 +289,20 @@ def test_validate_takes_any_mapping():
     with pytest.raises(InputError) as caught:
         validate(["nodes"])  # type: ignore[arg-type]
     assert str(caught.value) == "<scenario>: a scenario is a mapping of keys, got list"
+
+
+def test_a_key_path_of_thousands_of_parts_is_refused_at_once():
+    # Each part could be the start of a key that holds dots: searching them all took 16 s
+    # for 5,000 parts. A scenario's deepest key has five parts.
+    run = mailsim_command("validate", str(CLASSROOM), "--set", "a." * 5000 + "b=1")
+    refused(run, "--set: a.a.a.", "the key path has more than 50 parts")
+    assert run.seconds < 5
+
+
+def test_a_long_key_is_shown_cut_so_that_its_problem_stays_one_short_line(capsys):
+    assert main(["validate", str(CLASSROOM), "--set", "x" * 100_000 + "=1"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"mailsim: --set: {'x' * 199}…: unknown key (allowed: name, description,"
+        " start, duration, nodes, links, dns, users, messages, traffic, faults, eavesdroppers)\n"
+    )

@@ -406,10 +406,13 @@ def play(kind: str, args: tuple[Any, ...], budget: float = CPU_SECONDS) -> dict[
     }
 
 
-def serve(jobs: Connection, log: str) -> None:
+def serve(jobs: Connection, theirs: Connection, log: str) -> None:
     """The child's loop (forked from the test process): a job from the parent, its
     result back. Its address space is capped a little above what it holds; what it
-    prints, and faulthandler's tracebacks of a crash or a hang, go to ``log``."""
+    prints, and faulthandler's tracebacks of a crash or a hang, go to ``log``. The
+    parent's end of the pipe, inherited by the fork, is closed: when the parent dies
+    (killed, interrupted), the child reads the end of the pipe and ends too."""
+    theirs.close()
     import faulthandler
     import threading
     import warnings
@@ -470,11 +473,13 @@ class Worker:
 
     def start(self) -> None:
         context = multiprocessing.get_context("fork")
-        self.jobs, theirs = context.Pipe()
+        self.jobs, child = context.Pipe()
         self.log.touch()
-        self.process = context.Process(target=serve, args=(theirs, str(self.log)), daemon=True)
+        self.process = context.Process(
+            target=serve, args=(child, self.jobs, str(self.log)), daemon=True
+        )
         self.process.start()
-        theirs.close()
+        child.close()
 
     def stop(self) -> None:
         if self.process is None:

@@ -2,12 +2,14 @@
 #   make run    create .venv, install mailsim, simulate the classroom scenario
 #   make test   install the test extras, lint, run the whole test suite
 #   make lab    install the notebook extras and open the lessons in JupyterLab
+#   make fuzz   the fuzz tests at their large size: MAILSIM_FUZZ=large, thousands of fresh
+#               examples per property (CI runs the same tests small and derandomized)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SCENARIO ?= scenarios/classroom.yaml
 
-.PHONY: run test lint install install-test docs lab strip-notebooks clean
+.PHONY: run test lint install install-test docs lab strip-notebooks clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +58,9 @@ docs: install
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Scenario documents, changed shipped scenarios, --set strings and mail headers, thousands
+# of each, every example within its bounds (tests/test_fuzz.py); a failure is shrunk to
+# its smallest form. The statistics say how many examples each property tried.
+fuzz: install-test
+	MAILSIM_FUZZ=large MPLBACKEND=Agg $(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics

@@ -144,11 +144,15 @@ def _hops(
     seen: dict[tuple[str, str], int] = {}
     for group in _grouped(mine):
         hop, last = group[0], group[-1]
-        if hop.src == hop.dst or hop.src not in pos or hop.dst not in pos:
+        # A try whose DNS lookup failed is a hop to the domain (no server was found):
+        # its arrow points at the server the domain's MX names, labelled as a lookup.
+        looked_up = hop.dst not in pos
+        dst = _server_of(result, str(hop.dst)) if looked_up else hop.dst
+        if dst is None or hop.src == dst or hop.src not in pos:
             continue
         outcome = style.outcome_of(str(hop.code))
-        n = seen.get((hop.src, hop.dst), 0)
-        seen[(hop.src, hop.dst)] = n + 1
+        n = seen.get((hop.src, dst), 0)
+        seen[(hop.src, dst)] = n + 1
         bend = 0.18 + 0.16 * n
         kwargs: dict[str, Any] = {
             "arrowstyle": "-|>,head_length=0.7,head_width=0.35",
@@ -161,7 +165,7 @@ def _hops(
             "mutation_scale": 16,  # arrowheads large enough to show the direction
             "zorder": 5,
         }
-        arrow = FancyArrowPatch(pos[hop.src], pos[hop.dst], **kwargs)
+        arrow = FancyArrowPatch(pos[hop.src], pos[dst], **kwargs)
         arrow.set_gid(f"hop-{hop.index}-{last.index}")
         ax.add_patch(arrow)
         numbers = f"{hop.index}" if len(group) == 1 else f"{hop.index}–{last.index}"
@@ -170,8 +174,9 @@ def _hops(
             label = f"{numbers}  {format_duration(hop.end - hop.start)}{tls}"
         else:
             times = f" ×{len(group)}" if len(group) > 1 else ""
-            label = f"{numbers}  ✗ {hop.code}{times}"
-        (x0, y0), (x1, y1) = pos[hop.src], pos[hop.dst]
+            lookup = f" · no DNS answer for {hop.dst}" if looked_up else ""
+            label = f"{numbers}  ✗ {hop.code}{times}{lookup}"
+        (x0, y0), (x1, y1) = pos[hop.src], pos[dst]
         # On the arc (matplotlib's arc3: a quadratic Bézier through the control point
         # midpoint + rad · (dy, −dx)); arrows between the same two nodes put their labels
         # at different places along the arc so that they do not cover each other.
@@ -199,6 +204,19 @@ def _hops(
     scenario = f"(scenario {result.scenario.name!r})"
     # One line where it fits the figure's width at 12 pt, else the scenario below.
     return f"{title} {scenario}" if len(title) + len(scenario) < 110 else f"{title}\n{scenario}"
+
+
+def _server_of(result: Result, domain: str) -> str | None:
+    """The node the domain's most preferred MX record names (through an A record that
+    names a node), for a hop that never got as far as asking it."""
+    zones = result.scenario.dns.zones
+    zone = zones.get(domain)
+    for mx in sorted(zone.mx if zone else [], key=lambda record: record.preference):
+        for other in zones.values():
+            node = other.a.get(mx.host)
+            if node in result.scenario.nodes:
+                return node
+    return None
 
 
 def _grouped(hops: Any) -> list[list[Any]]:

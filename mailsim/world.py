@@ -355,8 +355,10 @@ class World:
         self, copy: Copy, session: Session, tls: str | None, costs: dict[str, float]
     ) -> None:
         """``copy`` has reached its reader's program. ``costs`` are its own parts of the
-        POP3 session: the session's setup and its own RETR; the time spent fetching the
-        messages ahead of it in the same session is queueing, not its network."""
+        POP3 session: the session's setup and its own RETR. The time spent fetching the
+        messages ahead of it in the same session is neither its network nor a busy
+        server's queue: it is still waiting for the reader's program to get to it, as it
+        waited for the poll."""
         now = self.env.now
         if copy.retrieved_at is not None:
             # Downloaded again: the last session ended before QUIT, so the server kept it.
@@ -365,7 +367,7 @@ class World:
             )
             return
         copy.account(session.start, {}, "poll")  # in the mailbox until the session began
-        copy.account(now, costs, "queue")
+        copy.account(now, costs, "poll")
         copy.retrieved_at = now
         self.record_hop(copy, session, "pop3", now, 1, Reply("+OK", ("retrieved",)), tls, True)
         self.finish(copy, "retrieved", "")

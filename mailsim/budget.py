@@ -143,8 +143,7 @@ def estimate(scenario: Scenario, detail: str = "full", tables: bool = False) -> 
         tail += MAXIMAL_BACKOFF
     horizon = min(duration, last + tail) if copies else 0.0
     polls = sum(
-        max(0.0, horizon - (user.poll_start if user.poll_start != "spread" else 0.0))
-        / user.poll
+        max(0.0, horizon - (user.poll_start if user.poll_start != "spread" else 0.0)) / user.poll
         for user in polling
     )
     sessions = SESSIONS_PER_COPY * copies + polls

@@ -190,7 +190,7 @@ def test_text_report_shows_hops_delay_parts_and_conservation(capsys, monkeypatch
     monkeypatch.setenv("COLUMNS", "120")
     assert main(["run", str(SCENARIOS / "classroom.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "  1 alice-pc   msa-school submission  10.000s    58.0 ms 1.3 yes  250 2.0.0 Ok:" in out
+    assert "  1 alice-pc   msa-school submission  10.000s    57.0 ms 1.3 yes  250 2.0.0 Ok:" in out
     assert "waiting for the POP poll" in out
     assert (
         "sent 1 = retrieved 1 + delivered 0 + refused 0 + bounced 0 + expired 0 + in flight 0"
@@ -332,7 +332,7 @@ def test_long_node_names_are_shortened_with_a_mark(tmp_path, capsys, monkeypatch
     path.write_text(text)
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "  1 alice-pc       a-mail-server… submission  10.000s    58.0 ms 1.3 yes\n" in out
+    assert "  1 alice-pc       a-mail-server… submission  10.000s    57.0 ms 1.3 yes\n" in out
     assert "      250 2.0.0 Ok: queued as 2576400001\n" in out
     assert max(len(line) for line in out.splitlines()) <= 80
 

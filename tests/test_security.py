@@ -72,17 +72,21 @@ def test_implicit_tls_saves_the_starttls_round_trips_and_leaves_nothing_to_strip
     assert "STARTTLS" not in steps
 
 
-def test_a_mail_program_without_encryption_gives_its_password_away_or_is_refused():
-    """Postfix offers AUTH only under TLS: a program set to no encryption that sends
-    its password anyway gets 530 5.7.0 — after the password crossed the wire."""
+def test_a_mail_program_without_encryption_is_refused_before_its_password_is_sent():
+    """Postfix offers AUTH only under TLS (smtpd_tls_auth_only), so a program set to no
+    encryption sees no AUTH and sends none (RFC 4954 §4); the submission port wants
+    STARTTLS first and refuses MAIL with 530 5.7.0. The password never crossed the wire,
+    and the program shows the error at once: refused, no bounce."""
     result = mailsim.run(mailsim.load(CLASSROOM, [f"{ALICE}.security=none"]))
     (submission,) = hops_of(result, "m1").itertuples()
     assert submission.outcome == "530 5.7.0 Must issue a STARTTLS command first"
     assert submission.tls == ""
-    assert result.copy("m1").status == "bounced"
-    events = result.events
-    sent = events[(events["session"] == submission.session) & (events["step"] == "AUTH")]
-    assert list(sent["detail"]) == ["AUTH PLAIN ********"]
+    assert not submission.auth
+    assert result.copy("m1").status == "refused"
+    assert result.summary()["bounces_sent"] == 0
+    steps = session_steps(result, int(submission.session))
+    assert "AUTH" not in steps
+    assert steps[steps.index("MAIL") + 1] == "530"
 
 
 def test_required_starttls_without_a_tls_server_stays_in_the_outbox():
@@ -255,11 +259,12 @@ def test_an_open_relay_passes_the_bots_spam_on_and_a_closed_one_refuses_it():
     assert result.copy("spam-old").status == "retrieved"
     (refused,) = hops_of(result, "spam-new").itertuples()
     assert refused.outcome == "554 5.7.1 <victim@target.example>: Relay access denied"
-    assert result.copy("spam-new").status == "bounced"
+    assert result.copy("spam-new").status == "refused"  # the bot is told at once, no DSN
     # The bot spoke on port 25 and never sent AUTH.
     steps = session_steps(result, int(refused.session))
     assert "AUTH" not in steps
-    assert steps[steps.index("RCPT") + 3] == "554"
+    # It waits for each reply (no pipelining): the 554 answers RCPT, and no DATA follows.
+    assert steps[steps.index("RCPT") :] == ["RCPT", "554", "QUIT", "221"]
 
 
 def test_the_servers_own_users_relay_after_auth_and_a_typo_gets_535():

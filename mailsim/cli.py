@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, command in sub.choices.items():
         command.formatter_class = _Help
-        command.epilog = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
+        command.epilog = "examples:\n" + "\n".join(_continued(line) for line in EXAMPLES[name])
     return parser
 
 
@@ -246,6 +246,24 @@ class _Help(argparse.RawDescriptionHelpFormatter):
         if action.option_strings and action.default not in quiet and "(default" not in text:
             text += " (default: %(default)s)"
         return text
+
+
+def _continued(command: str, width: int = 79) -> str:
+    """An example command indented for a help text, broken with shell continuations
+    (`` \\``) where it is wider than an 80-column terminal: copied, it still runs."""
+    words: list[str] = []
+    for word in command.split(" "):  # an option stays on the line of its value
+        if words and words[-1].startswith("-") and not word.startswith("-"):
+            words[-1] += " " + word
+        else:
+            words.append(word)
+    lines = ["  "]
+    for word in words:
+        if len(lines[-1]) > 4 and len(lines[-1]) + 1 + len(word) + 2 > width:
+            lines[-1] += " \\"
+            lines.append("      ")
+        lines[-1] += word if lines[-1].strip() == "" else " " + word
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -793,9 +811,8 @@ def _examples(args: argparse.Namespace) -> int:
                 ):
                     print(line)
             print()
-        print(
-            "Run one by its name: mailsim run classroom · copy them all: mailsim examples copy DIR"
-        )
+        print("Run one by its name: mailsim run classroom")
+        print("Copy them all to change them: mailsim examples copy DIR")
         return 0
     if args.folder is None:
         raise InputError(

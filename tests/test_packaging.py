@@ -67,6 +67,7 @@ def test_installed_from_the_wheel_it_runs_the_classroom_by_name(wheel, tmp_path)
     listed = mailsim("examples")
     assert "classroom" in listed.stdout
     assert "01-first-email" in listed.stdout
+    assert max(len(line) for line in listed.stdout.splitlines()) <= 80  # COLUMNS=80
     copied = mailsim("examples", "copy", "lessons")
     assert copied.returncode == 0, copied.stderr
     assert (elsewhere / "lessons" / "scenarios" / "classroom.yaml").is_file()

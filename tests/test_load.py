@@ -103,8 +103,22 @@ def test_the_load_plot_draws_every_message_once_per_bin(day):
         assert width == pytest.approx(0.25)  # 12.5 h of run → 15-minute bins
         counted = sum(bar.get_height() * width for bar in bars)
         assert counted == pytest.approx(17004)
-        assert ax.xaxis.get_major_formatter()(7.0, None) == "07:00"
-        assert len(ax.figure.axes[1].get_lines()) == 3
+        # One quantity per panel, the time of day shared below.
+        top, bottom = ax.figure.axes
+        assert top is ax
+        assert bottom.get_shared_x_axes().joined(top, bottom)
+        assert bottom.xaxis.get_major_formatter()(7.0, None) == "07:00"
+        assert {line.get_gid() for line in bottom.get_lines()} == {
+            "load-mean", "load-p95", "load-queue"
+        }  # fmt: skip
+        assert "15-minute windows" in top.get_title(loc="left")
+        # The 95th percentile is drawn only where a window holds 20 messages or more.
+        frame = day.messages[day.messages["kind"] == "message"]
+        delivered = frame[frame["delivered_at"].notna()]
+        per_window = (delivered["submitted_at"] // 900).value_counts().sort_index()
+        (p95,) = [line for line in bottom.get_lines() if line.get_gid() == "load-p95"]
+        drawn = np.isfinite(p95.get_ydata().astype(float))
+        assert list(drawn) == list(per_window.to_numpy() >= 20)
     finally:
         plt.close(ax.figure)
 
@@ -165,3 +179,18 @@ def test_at_85_times_the_mail_the_own_server_queues_and_the_provider_does_not():
     after = in_the_mailbox_after(result)
     assert after[("ownco.example", "ownco.example")] == pytest.approx(2.3, abs=0.15)
     assert after[("cloudco.example", "cloudco.example")] == pytest.approx(1.4, abs=0.05)
+
+
+def test_a_window_of_few_messages_claims_no_95th_percentile():
+    """slow-server: about 10 messages a minute, in 1-minute windows — too few for a 95th
+    percentile, so none is drawn and the legend does not promise one."""
+    result = mailsim.run(mailsim.load(SCENARIOS / "slow-server.yaml"), detail="outcomes")
+    ax = plot.load(result)
+    try:
+        bottom = ax.figure.axes[1]
+        assert {line.get_gid() for line in bottom.get_lines()} == {"load-mean", "load-queue"}
+        legend = [t.get_text() for t in bottom.get_legend().get_texts()]
+        assert not any("95th" in text for text in legend)
+        assert "1-minute windows" in ax.get_title(loc="left")
+    finally:
+        plt.close(ax.figure)

@@ -1,14 +1,16 @@
 """The load over the day: how many messages people send, by the scenario's local time,
 and how long the servers then take to put them in a mailbox — where a busy hour shows
-whether the servers keep up (a queue) or not (nobody notices)."""
+whether the servers keep up (a queue) or not (nobody notices). Two panels sharing the
+time axis, one quantity on each: two y-axes on one panel invite comparing their heights."""
 
 from __future__ import annotations
+
+import math
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from mailsim.plot import style
@@ -23,81 +25,110 @@ def _clock(hours: float, _: object = None) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+# A 95th percentile needs at least 20 values to be more than the largest one: with
+# fewer, np.percentile interpolates between the top two, and the line would claim more
+# than the bin supports.
+PERCENTILE_MIN = 20
+
+
 def load(result: Result, *, ax: Axes | None = None, width: float | None = None) -> Axes:
-    """Bars: messages submitted per hour, in bins of ``width`` seconds (chosen from the
-    run's length when not given). Lines, on the right axis: the mean and 95th
-    percentile time from submission until the copy was in the recipient's mailbox, and
-    the mean part of it spent waiting for a free server process (queueing)."""
+    """Two panels over the same time of day, one quantity each. Above: messages
+    submitted per hour, in bins of ``width`` seconds (chosen from the run's length when
+    not given). Below: the mean and the 95th percentile time from submission until the
+    copy was in the recipient's mailbox, and the mean part of it spent waiting for a free
+    server process (queueing). Returns the upper panel; ``ax``, if given, is split in two."""
     frame = result.messages
     frame = frame[frame["kind"] == "message"]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(12.8, 6.4), layout="constrained")
+    top, bottom = _panels(ax)
     clock = seconds_into_day(result.scenario.start)
     span = max(float(frame["submitted_at"].max()) if len(frame) else 0.0, 60.0)
     width = width or next((w for w in BINS if span / w <= 60), BINS[-1])
     bins = (frame["submitted_at"].to_numpy() // width).astype(int)
     count = np.bincount(bins, minlength=1) if len(frame) else np.zeros(1, dtype=int)
     starts = (clock + np.arange(len(count)) * width) / 3600
-    ax.bar(starts, count * 3600 / width, width=width / 3600, align="edge",
-           color=style.PROTOCOL["submission"], alpha=0.35, label="messages sent per hour")  # fmt: skip
-    ax.set_ylabel("messages sent per hour", color=style.PROTOCOL["submission"])
-    ax.set_xlabel("time of day (the scenario's local time)")
-    ax.xaxis.set_major_formatter(FuncFormatter(_clock))
-    # Ticks a few per axis: every 5 minutes for a half-hour run … every 3 hours for days.
-    step = next(h for h in (1 / 12, 1 / 4, 1, 3) if span / 3600 / h <= 16)
-    ax.xaxis.set_major_locator(MultipleLocator(step))
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_xlim(starts[0], starts[-1] + width / 3600)
+    colour = style.PROTOCOL["submission"]
+    top.bar(starts, count * 3600 / width, width=width / 3600, align="edge",
+            color=colour, alpha=0.45, label="messages sent per hour")  # fmt: skip
+    top.set_ylabel("messages sent\nper hour")
+    top.grid(axis="both", alpha=0.3)
 
-    right = ax.twinx()
     done = frame[frame["delivered_at"].notna()]
     delay = (done["delivered_at"] - done["submitted_at"]).to_numpy()
     queue = done["queue_time"].to_numpy()
     which = (done["submitted_at"].to_numpy() // width).astype(int)
     middle = starts + width / 7200
-    rows = [(middle[b], delay[which == b].mean(), np.percentile(delay[which == b], 95),
-             queue[which == b].mean()) for b in np.unique(which)]  # fmt: skip
+    handles = []
+    rows = [
+        (middle[b], delay[which == b].mean(), _p95(delay[which == b]), queue[which == b].mean())
+        for b in np.unique(which)
+    ]
+    longest = 0.0
     if rows:
         x, mean, p95, wait = map(np.array, zip(*rows, strict=True))
-        right.plot(x, p95, color=style.OUTCOME["permanent"], lw=1.2, ls="--")
-        right.plot(x, mean, color=style.OUTCOME["ok"], lw=2.0)
-        right.plot(x, wait, color=style.COST["queue"], lw=2.0, ls=":")
-        right.set_ylim(0, max(float(p95.max()) * 1.15, 0.01))
-    right.set_ylabel("seconds from sending to the recipient's mailbox")
-    ax.set_zorder(right.get_zorder() + 1)  # bars behind the lines, ticks of both
-    ax.patch.set_visible(False)
-    ax.legend(
-        handles=[
-            Patch(color=style.PROTOCOL["submission"], alpha=0.35, label="messages sent per hour"),
-            Line2D([], [], color=style.OUTCOME["ok"], lw=2.0, label="in the mailbox after: mean"),
-            Line2D(
-                [],
-                [],
-                color=style.OUTCOME["permanent"],
-                lw=1.2,
-                ls="--",
-                label="in the mailbox after: 95th percentile",
-            ),
-            Line2D(
-                [],
-                [],
-                color=style.COST["queue"],
-                lw=2.0,
-                ls=":",
-                label="of which waiting for a free server process (mean)",
-            ),
-        ],
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.1),
-        ncol=2,
-        fontsize=9,
-        frameon=False,
-    )
+        longest = float(np.nanmax(np.concatenate([mean, p95])))
+        scale, unit = style.time_unit(longest if longest > 0 else 1.0)
+        bottom.plot(x, mean / scale, color=style.OUTCOME["ok"], lw=2.4, gid="load-mean")
+        handles.append(Line2D([], [], color=style.OUTCOME["ok"], lw=2.4,
+                              label="in the mailbox after: mean"))  # fmt: skip
+        if np.isfinite(p95).any():
+            bottom.plot(x, p95 / scale, color=style.OUTCOME["permanent"], lw=1.6, ls="--",
+                        gid="load-p95")  # fmt: skip
+            handles.append(Line2D([], [], color=style.OUTCOME["permanent"], lw=1.6, ls="--",
+                                  label="in the mailbox after: 95th percentile"
+                                  f" (bins of {PERCENTILE_MIN} messages or more)"))  # fmt: skip
+        if wait.max() > 0:
+            bottom.plot(x, wait / scale, color=style.COST["queue"], lw=2.4, ls=":",
+                        gid="load-queue")  # fmt: skip
+            handles.append(Line2D([], [], color=style.COST["queue"], lw=2.4, ls=":",
+                                  label="of which waiting for a free server process (mean)"))  # fmt: skip
+    else:
+        scale, unit = 1.0, "s"
+    bottom.set_ylim(0, max(longest / scale * 1.15, 0.01))
+    bottom.set_ylabel(f"sending → mailbox\n({unit})")
+    bottom.set_xlabel("time of day (the scenario's local time)")
+    bottom.xaxis.set_major_formatter(FuncFormatter(_clock))
+    # Ticks a few per axis: every 5 minutes for a half-hour run … every 3 hours for days.
+    step = next(h for h in (1 / 12, 1 / 4, 1, 3) if span / 3600 / h <= 16)
+    bottom.xaxis.set_major_locator(MultipleLocator(step))
+    bottom.grid(axis="both", alpha=0.3)
+    bottom.set_xlim(starts[0], starts[-1] + width / 3600)
+    if handles:
+        bottom.legend(handles=handles, loc="best", fontsize=11, frameon=True,
+                      framealpha=0.9)  # fmt: skip
     minutes = width // 60
-    ax.set_title(
-        f"Load over the day: {len(frame):,} messages in {minutes}-minute bins"
+    top.set_title(
+        f"Load over the day: {len(frame):,} messages, counted in {minutes}-minute windows"
         f" — scenario {result.scenario.name!r}",
         loc="left",
-        fontsize=11,
+        fontsize=13,
     )
-    return ax
+    for axes in (top, bottom):
+        axes.tick_params(labelsize=11)
+        axes.yaxis.label.set_size(12)
+    bottom.xaxis.label.set_size(12)
+    return top
+
+
+def _p95(delays: np.ndarray) -> float:
+    """The 95th percentile of a bin's delays, or NaN where it has too few to tell."""
+    return float(np.percentile(delays, 95)) if len(delays) >= PERCENTILE_MIN else math.nan
+
+
+def _panels(ax: Axes | None) -> tuple[Axes, Axes]:
+    """The two panels: a new 1280×720 figure, or ``ax``'s place split in two."""
+    if ax is None:
+        _, (top, bottom) = plt.subplots(
+            2, 1, figsize=(12.8, 7.2), sharex=True, layout="constrained",
+            height_ratios=(1, 1.4),
+        )  # fmt: skip
+        return top, bottom
+    figure = ax.get_figure()
+    spec = ax.get_subplotspec()
+    if spec is None or figure is None:
+        raise ValueError("plot.load(ax=…) needs a subplot: it splits it into two panels")
+    ax.remove()
+    inner = spec.subgridspec(2, 1, height_ratios=(1, 1.4), hspace=0.08)
+    top = figure.add_subplot(inner[0])
+    bottom = figure.add_subplot(inner[1], sharex=top)
+    top.tick_params(labelbottom=False)
+    return top, bottom

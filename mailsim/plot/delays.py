@@ -4,8 +4,6 @@ with its percentiles."""
 
 from __future__ import annotations
 
-import re
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -110,69 +108,4 @@ def _ecdf(result: Result, values: np.ndarray, ax: Axes | None, copies: int) -> A
     ax.grid(color="#eeeeee")
     ax.set_title(f"Delivery delay of the {len(values)} of {copies} message copies that were"
                  f" retrieved — scenario {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
-    return ax
-
-
-METRIC_LABEL = {
-    "transfer_mean": "submission → delivery into the mailbox (mean)",
-    "delay_mean": "end-to-end delay, submission → retrieval (mean)",
-    "delay_median": "end-to-end delay (median)",
-    "delay_p95": "end-to-end delay (95th percentile)",
-}
-
-
-def curve(
-    table: pd.DataFrame,
-    keys: list[str],
-    metric: str = "transfer_mean",
-    *,
-    ax: Axes | None = None,
-) -> Axes:
-    """A sweep's result: ``metric`` against the first varied key, one line per value of
-    the others, each with its 95 % confidence band (OMNeT++-style parameter study)."""
-    from mailsim.units import parse_duration
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
-    key, others = keys[0], keys[1:]
-    values = list(dict.fromkeys(str(v) for v in table[key]))
-    try:
-        # Durations written with their unit (10ms, 5min): a real time axis. Bare numbers
-        # (a TLS version, a count) and words are categories, in the order given.
-        if not all(re.fullmatch(r"\s*[0-9.]+\s*[a-zA-Z]+\s*", v) for v in values):
-            raise ValueError("not durations")
-        xs = {v: parse_duration(v) for v in values}
-        numeric = True
-    except ValueError:
-        xs = {v: float(i) for i, v in enumerate(values)}
-        numeric = False
-    longest = float(np.nanmax(table[f"{metric}_hi"].fillna(table[metric])))
-    scale, unit = style.time_unit(longest if longest > 0 else 1.0)
-    groups = table.groupby(others, sort=False) if others else [((), table)]
-    colours = list(style.OKABE_ITO.values())
-    for n, (point, group) in enumerate(groups):
-        point = point if isinstance(point, tuple) else (point,)
-        x = np.array([xs[str(v)] for v in group[key]])
-        order = np.argsort(x)
-        x = x[order] * (1000.0 if numeric else 1.0)
-        y = group[metric].to_numpy(dtype=float)[order] / scale
-        lo = group[f"{metric}_lo"].to_numpy(dtype=float)[order] / scale
-        hi = group[f"{metric}_hi"].to_numpy(dtype=float)[order] / scale
-        colour = colours[n % len(colours)]
-        label = ", ".join(f"{k} = {v}" for k, v in zip(others, point, strict=True)) or "mean"
-        ax.plot(x, y, marker="o", color=colour, lw=2, label=label, gid="sweep-mean")
-        ax.fill_between(x, lo, hi, color=colour, alpha=0.2, lw=0, label="95 % confidence interval",
-                        gid="sweep-band")  # fmt: skip
-    if numeric:
-        ax.set_xlabel(f"{key} (ms)")
-    else:
-        ax.set_xticks(list(xs.values()), values)
-        ax.set_xlabel(key)
-    ax.set_ylabel(f"{METRIC_LABEL.get(metric, metric)} ({unit})")
-    ax.set_ylim(bottom=0)
-    ax.grid(color="#eeeeee")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, frameon=False)
-    runs = int(table["runs"].min()) if len(table) else 0
-    ax.set_title(f"What if {key} changes? {METRIC_LABEL.get(metric, metric)}, {runs} runs per"
-                 " point", loc="left", fontsize=11)  # fmt: skip
     return ax

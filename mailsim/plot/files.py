@@ -55,10 +55,11 @@ def _write_figure(figure: Any, path: Path) -> None:
 
 
 def save_curve(table: Any, keys: list[str], path: Path) -> Path:
-    """A sweep's curve with its confidence band (see :func:`mailsim.plot.delays.curve`)."""
-    from mailsim.plot.delays import curve
+    """A sweep's curves with their confidence bands and slopes, to the mailbox and to the
+    reader side by side (see :func:`mailsim.plot.study.curve`)."""
+    from mailsim.plot.study import curve
 
-    _write_figure(curve(table, keys).figure, path)
+    _write_figure(curve(table, keys, ("transfer_mean", "delay_mean")).figure, path)
     return path
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from mailsim.sweep import TerminalProgress
 
 PROTOCOLS = ("tcp", "tls", "dns", "smtp", "lmtp", "pop3")
-PLOTS = ("route", "sequence", "timeline", "delays", "load", "animate")
+PLOTS = ("route", "sequence", "timeline", "delays", "load", "overheard", "verdicts", "animate")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,5 +1,5 @@
 """Figures of a Result: ``route``, ``sequence``, ``timeline``, ``delays``, ``load``,
-``animate``.
+``overheard`` (what an eavesdropper read), ``verdicts`` (SPF, DKIM, DMARC), ``animate``.
 
 Each takes a :class:`mailsim.Result` (and a message id where it fits) and an optional
 matplotlib ``Axes``, draws on it and returns it; it never calls ``plt.show()`` and never
@@ -10,7 +10,8 @@ from mailsim.plot.animate import animate
 from mailsim.plot.delays import delays
 from mailsim.plot.load import load
 from mailsim.plot.route import route
+from mailsim.plot.security import overheard, verdicts
 from mailsim.plot.sequence import sequence
 from mailsim.plot.timeline import timeline
 
-__all__ = ["animate", "delays", "load", "route", "sequence", "timeline"]
+__all__ = ["animate", "delays", "load", "overheard", "route", "sequence", "timeline", "verdicts"]

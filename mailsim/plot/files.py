@@ -4,6 +4,7 @@ back to its Agg backend without a display)."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +69,15 @@ PER_MESSAGE = 10  # route and ladder of at most this many messages besides the f
 
 def save_all(result: Result, folder: Path) -> list[Path]:
     """route.png, sequence.png (the first message), timeline.png, delays.png, load.png
-    when there are many messages, and for the next messages (bounces included) route-ID.png and sequence-ID.png."""
+    when there are many messages, overheard.png with an eavesdropper, verdicts.png where
+    a server checked SPF, DKIM and DMARC, and for the next messages (bounces included) route-ID.png and sequence-ID.png."""
     kinds = ("route", "sequence", "timeline", "delays") if result.copies else ("route",)
     if len(result.copies) > MANY:
         kinds += ("load",)
+    if result.scenario.eavesdroppers:
+        kinds += ("overheard",)
+    if any(re.search(r"=(pass|fail)\b", c.authentication or "") for c in result.copies):
+        kinds += ("verdicts",)  # a domain published SPF, DKIM or DMARC, and it was checked
     written = [save(result, kind, folder / f"{kind}.png") for kind in kinds]
     if result.copies:
         # The ladder again, in 1280×720 pages for a projector.

@@ -1,0 +1,93 @@
+"""Security as pictures a class reads: what the eavesdropper could read, session by
+session, and the receiving server's verdict on each message's sender."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.colors import to_hex
+
+from mailsim.cli import main
+from mailsim.plot.security import READ, SEALED, overheard, verdicts
+from tests.conftest import SCENARIOS, shipped
+
+
+def cells(ax) -> dict[str, tuple[str, str]]:
+    """gid → (fill colour, text) of every cell drawn."""
+    texts = {t.get_gid(): t.get_text() for t in ax.texts if t.get_gid()}
+    return {
+        p.get_gid(): (to_hex(p.get_facecolor()), texts.get(p.get_gid().replace("cell", "text")))
+        for p in ax.patches
+        if p.get_gid()
+    }
+
+
+def test_eve_reads_alices_password_and_message_and_only_records_of_daves():
+    result = shipped(SCENARIOS / "free-vs-paid-provider.yaml")
+    ax = overheard(result)
+    try:
+        drawn = cells(ax)
+        sessions = {int(s) for s in result.overheard["session"]}
+        assert {gid.split("-")[1] for gid in drawn} == {str(s) for s in sessions}
+        hops = result.hops.set_index(["message", "protocol"])
+        alice = int(hops.loc[("m1", "submission"), "session"])
+        dave = int(hops.loc[("m2", "submission"), "session"])
+        fill, text = drawn[f"cell-{alice}-password"]
+        assert fill == READ[0].lower()
+        assert text.startswith("alice@freemail.example /\nwonderland")
+        assert drawn[f"cell-{alice}-envelope"][1] == (
+            "from alice@freemail.examp…\nto carol@college.example"
+        )
+        assert drawn[f"cell-{alice}-headers and body"] == (READ[0].lower(), "the whole message")
+        # dave's submission is implicit TLS: nothing but records and the connection.
+        assert [k for k in ("password", "envelope", "headers and body", "commands")
+                if drawn[f"cell-{dave}-{k}"][0] != "#ffffff"] == []  # fmt: skip
+        assert drawn[f"cell-{dave}-TLS records"][0] == SEALED[0].lower()
+        secret = {s for s in sessions if any(
+            drawn[f"cell-{s}-{k}"][0] == READ[0].lower() for k in ("password", "envelope"))}  # fmt: skip
+        assert ax.get_title(loc="left").startswith(
+            f"What eve could read on r-west ↔ r-east: {len(sessions)} sessions crossed the link,"
+            f" {len(secret)} gave away secrets"
+        )
+        ax.figure.canvas.draw()
+        smallest = min(t.get_window_extent().height for t in ax.texts if t.get_text().strip())
+        assert smallest >= 14  # px at 100 dpi, the back row of a classroom
+    finally:
+        plt.close(ax.figure)
+
+
+def test_the_forged_messages_cards_show_dmarc_and_where_they_landed():
+    result = shipped(SCENARIOS / "spoofing.yaml")
+    ax = verdicts(result)
+    try:
+        texts = {t.get_gid(): t.get_text() for t in ax.texts if t.get_gid()}
+        fills = {p.get_gid(): to_hex(p.get_facecolor()) for p in ax.patches}
+        assert texts["spf-text-m2"] == "pass\nfor evil.example"  # not for school.example
+        assert texts["dmarc-text-m2"] == "fail\n(p=reject)"
+        assert fills["dmarc-m2"] == READ[0].lower()
+        assert texts["fate-m2"].startswith("bounced: 550 5.7.1 rejected by")
+        assert texts["dmarc-text-m3"] == "fail\n(p=quarantine)"
+        assert texts["fate-m3"] == "retrieved, in the spam folder"
+        assert texts["dmarc-text-m4"] == "none"
+        assert texts["fate-m4"] == "retrieved, in the inbox"
+        assert texts["dmarc-text-m1"] == "pass\n(p=reject)"
+        assert "m2.dsn1" not in {gid.split("-")[-1] for gid in texts}  # bounces get no card
+    finally:
+        plt.close(ax.figure)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected", "absent"),
+    [
+        ("free-vs-paid-provider", "overheard.png", "verdicts.png"),
+        ("spoofing", "verdicts.png", "overheard.png"),
+        ("classroom", None, "verdicts.png"),  # nothing published, nothing to judge
+    ],
+)
+def test_plots_folder_gets_the_security_pictures_where_they_say_something(
+    tmp_path, capsys, scenario, expected, absent
+):
+    assert main(["run", str(SCENARIOS / f"{scenario}.yaml"), "--plots", str(tmp_path)]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert expected is None or expected in names
+    assert absent not in names

@@ -9,6 +9,7 @@ mailsim[notebooks]``).
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -118,43 +119,100 @@ class StepViewer:
                 name="ipywidgets",
             ) from None
 
-        out = w.Output()
-        slider = w.IntSlider(value=0, min=0, max=max(len(self) - 1, 0), description="step")
-        play = w.Play(value=0, min=0, max=slider.max, interval=800, description="Play")
+        count = max(len(self), 1)
+        # The slider counts as the text does: "step 1" is "Step 1 of N".
+        slider = w.IntSlider(value=1, min=1, max=count, description="step")
+        play = w.Play(value=1, min=1, max=count, interval=800, description="Play")
         w.jslink((play, "value"), (slider, "value"))
         back, forward = w.Button(description="◀ Back"), w.Button(description="Next ▶")
-        choices = sorted(set(self._all["protocol"]))
-        only = w.SelectMultiple(options=choices, value=tuple(choices), description="show", rows=3)
+        # One toggle per protocol, in the order they first appear: a click shows or hides
+        # it (a multiple-choice list would need Ctrl-click, which nobody guesses).
+        choices = list(dict.fromkeys(self._all["protocol"]))
+        toggles = {
+            name: w.ToggleButton(value=True, description=name, tooltip=f"show {name}",
+                                 layout=w.Layout(width="auto"))
+            for name in choices
+        }  # fmt: skip
+        picture = w.Image(format="png", layout=w.Layout(width="100%", height="auto"))
         fig = plt.figure(figsize=(12.8, 7.2), layout="constrained")
-        plt.close(fig)  # drawn into the Output below, not by pyplot's own display
+        plt.close(fig)  # drawn into the Image below, not by pyplot's own display
 
         def show(step: int) -> None:
-            self.draw(step, fig)
-            out.clear_output(wait=True)
-            with out:
-                from IPython.display import display
-
-                display(fig)
+            # The picture's bytes are replaced in one message to the front end: no output
+            # area to clear and fill again, so nothing can show blank or half drawn.
+            self.draw(step - 1, fig)
+            picture.value = png(fig)
 
         def on_slide(change: dict[str, Any]) -> None:
             show(int(change["new"]))
 
-        def on_filter(change: dict[str, Any]) -> None:
-            self.protocols = tuple(change["new"]) or None
-            slider.max = play.max = max(len(self) - 1, 0)
+        def on_filter(_change: dict[str, Any]) -> None:
+            shown = tuple(name for name, toggle in toggles.items() if toggle.value)
+            self.protocols = shown or None
+            slider.max = play.max = max(len(self), 1)
             slider.value = min(slider.value, slider.max)
             show(slider.value)
 
         slider.observe(on_slide, names="value")
-        only.observe(on_filter, names="value")
-        back.on_click(lambda _: setattr(slider, "value", max(slider.value - 1, 0)))
+        for toggle in toggles.values():
+            toggle.observe(on_filter, names="value")
+        back.on_click(lambda _: setattr(slider, "value", max(slider.value - 1, 1)))
         forward.on_click(lambda _: setattr(slider, "value", min(slider.value + 1, slider.max)))
-        show(0)
+        show(1)
         self._controls = {
             "slider": slider,
             "play": play,
             "back": back,
             "next": forward,
-            "filter": only,
+            "protocols": toggles,
+            "picture": picture,
         }
-        return w.VBox([w.HBox([back, forward, play, slider]), only, out])
+        return w.VBox(
+            [w.HBox([back, forward, play, slider]), w.HBox(list(toggles.values())), picture]
+        )
+
+
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes at 100 dpi (1280×720 for the project's figures)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def headers_reader(text: str = "") -> Any:
+    """A box to paste a message's headers into, a button, and the route's table and
+    drawing below it. The drawing is an Image whose bytes the click replaces, as in the
+    step viewer: a figure shown through an output area that is cleared and filled again
+    could come out blank or partial when clicks came quickly."""
+    import html
+
+    import ipywidgets as w
+
+    from mailsim import trace
+    from mailsim.plot.received import received
+
+    box = w.Textarea(value=text, placeholder="paste headers here",
+                     layout=w.Layout(width="100%", height="200px"))  # fmt: skip
+    button = w.Button(description="Show the route", button_style="primary")
+    table = w.HTML()
+    picture = w.Image(format="png", layout=w.Layout(width="100%", height="auto"))
+
+    def on_click(_: Any) -> None:
+        route = trace.parse(box.value)
+        table.value = f"<pre>{html.escape(trace.table(route))}</pre>"
+        if not route.hops:
+            picture.value = b""
+            return
+        try:
+            ax = received(route)
+        except ValueError as exc:  # a loop of hundreds of hops: said, not drawn
+            table.value += f"<p>{html.escape(str(exc))}</p>"
+            picture.value = b""
+            return
+        picture.value = png(ax.figure)
+        plt.close(ax.figure)
+
+    button.on_click(on_click)
+    reader = w.VBox([box, button, table, picture])
+    reader.controls = {"box": box, "button": button, "table": table, "picture": picture}
+    return reader

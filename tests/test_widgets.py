@@ -53,20 +53,62 @@ def test_reply_code_meanings(classroom_result):
     assert any("meaning: authentication succeeded" in d for d in details)
 
 
-def test_widget_buttons_move_the_step(classroom_result):
-    pytest.importorskip("ipywidgets")
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG, from its IHDR chunk."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_widget_buttons_move_the_step_and_the_slider_counts_as_the_text(classroom_result):
     viewer = StepViewer(classroom_result)
     box = viewer.widget()
     controls = viewer._controls
     assert box.children[0].children[0] is controls["back"]
+    slider = controls["slider"]
+    assert (slider.min, slider.value, slider.max) == (1, 1, len(viewer))
     controls["next"].click()
     controls["next"].click()
-    assert viewer.step == 2
+    assert slider.value == 3
+    assert viewer.detail(viewer.step).startswith(f"Step 3 of {len(viewer)} ")
     controls["back"].click()
-    assert viewer.step == 1
-    controls["filter"].value = ("smtp",)
-    assert controls["slider"].max == len(viewer) - 1
-    assert all(p == "smtp" for p in viewer.rows["protocol"])
+    assert (viewer.step, slider.value) == (1, 2)
+    # The picture is replaced whole at each step, at the figure's 1280×720.
+    assert png_size(controls["picture"].value) == (1280, 720)
+    assert controls["picture"].layout.width == "100%"  # as wide as the notebook
+
+
+def test_the_protocol_filter_is_one_click_per_protocol(classroom_result):
+    viewer = StepViewer(classroom_result)
+    viewer.widget()
+    controls = viewer._controls
+    toggles = controls["protocols"]
+    assert list(toggles) == list(dict.fromkeys(viewer._all["protocol"]))
+    for name, toggle in toggles.items():
+        toggle.value = name == "smtp"  # a click each: no Ctrl-click needed
+    assert set(viewer.rows["protocol"]) == {"smtp"}
+    assert controls["slider"].max == len(viewer)
+    assert controls["slider"].value <= len(viewer)
+
+
+def test_the_headers_reader_draws_the_route_at_every_click():
+    """Lesson 7's "Show the route": six clicks, six full drawings (the picture's bytes
+    are replaced, never an output area cleared and filled again)."""
+    from mailsim.widgets import headers_reader
+    from tests.conftest import ROOT
+
+    text = (ROOT / "tests" / "data" / "headers" / "gmail.eml").read_text()
+    reader = headers_reader(text)
+    controls = reader.controls
+    seen = []
+    for _ in range(6):
+        controls["button"].click()
+        seen.append(controls["picture"].value)
+    assert all(png_size(data) == (1280, 720) for data in seen)
+    assert "<pre>" in controls["table"].value
+    assert plt.get_fignums() == []  # each drawing closed once shown
+    controls["box"].value = "Subject: no Received lines\n\nhello"
+    controls["button"].click()
+    assert controls["picture"].value == b""
 
 
 def test_animation_frames_follow_the_route(classroom_result, monkeypatch):

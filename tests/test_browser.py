@@ -1,0 +1,159 @@
+"""The lessons' widgets in a real browser: Voilà serves the notebook (its cells run in a
+kernel, its widgets live), Debian's Chromium, driven by Playwright, clicks them and looks
+at what is drawn — a figure the size of ours, not blank, at every click.
+
+Chromium comes from the distribution (`apt-get install chromium`): `make test` installs it
+as root; without it this test fails under CI and is skipped elsewhere, saying what to
+install."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Flags for a closed network and a root user: no sandbox (root), no background fetches
+# that would only be refused, a fresh profile.
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+LOAD_SECONDS = 240  # Voilà runs every cell of the lesson before it shows the widgets
+
+if CHROMIUM is None:
+    why = "needs Chromium from the distribution: apt-get install chromium (make test does, as root)"
+    if os.environ.get("CI"):
+        raise RuntimeError(why)  # in CI a missing tool fails the run, never skips
+    pytest.skip(why, allow_module_level=True)
+
+playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def served(notebook: str) -> Iterator[str]:
+    """Voilà serving one lesson on a free port; its URL while the test runs."""
+    port = free_port()
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [sys.executable, "-m", "voila", notebook, "--no-browser", f"--port={port}",
+         "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
+        cwd=ROOT / "notebooks", stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.seek(0)
+        said = log.read()
+        log.close()
+        if "Traceback" in said:  # a cell of the lesson failed in Voilà's kernel
+            print(said[-3000:])
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def drawn(image: object) -> tuple[int, int, float]:
+    """(natural width, natural height, share of pixels that are not white) of an <img>."""
+    from PIL import Image
+
+    width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    shot = Image.open(io.BytesIO(image.screenshot())).convert("L")
+    histogram = shot.histogram()
+    inked = 1 - sum(histogram[245:]) / max(sum(histogram), 1)
+    return width, height, inked
+
+
+def test_lesson_7_shows_the_route_at_every_click(browser):
+    for url in served("07-read-a-real-email.ipynb"):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url, timeout=LOAD_SECONDS * 1000)
+        button = page.get_by_role("button", name="Show the route")
+        button.wait_for(timeout=LOAD_SECONDS * 1000)
+        picture = page.locator(".widget-image").last
+        box = page.locator(".widget-textarea textarea").last
+        samples = ["gmail", "postfix", "exim", "exchange", "dovecot-lmtp", "clock-skew"]
+        sources = []
+        for click, sample in enumerate(samples):
+            # A student pastes one message's headers after another.
+            box.fill((ROOT / "tests" / "data" / "headers" / f"{sample}.eml").read_text())
+            before = picture.get_attribute("src")
+            button.click()
+            # The first click waits for the kernel to finish the lesson's later cells.
+            page.wait_for_function(
+                "([el, before]) => el.src !== before && el.naturalWidth > 0",
+                arg=[picture.element_handle(), before],
+                timeout=(LOAD_SECONDS if click == 0 else 30) * 1000,
+            )
+            width, height, inked = drawn(picture)
+            assert (width, height) == (1280, 720)
+            assert inked > 0.03, "the route came out blank"
+            sources.append(picture.get_attribute("src"))
+        assert len(set(sources)) == len(samples)  # a new drawing each click
+
+
+def test_lesson_1_step_viewer_moves_and_redraws(browser):
+    for url in served("01-first-email.ipynb"):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url, timeout=LOAD_SECONDS * 1000)
+        forward = page.get_by_role("button", name="Next ▶")
+        forward.wait_for(timeout=LOAD_SECONDS * 1000)
+        picture = page.locator(".widget-image").first
+        readout = page.locator(".widget-readout").first
+        assert readout.inner_text().strip() == "1"
+        for step in (2, 3, 4):
+            before = picture.get_attribute("src")
+            forward.click()
+            page.wait_for_function(
+                "([el, before]) => el.src !== before && el.naturalWidth > 0",
+                arg=[picture.element_handle(), before],
+                timeout=(LOAD_SECONDS if step == 2 else 30) * 1000,
+            )
+            assert readout.inner_text().strip() == str(step)  # the slider counts as the text
+            width, height, inked = drawn(picture)
+            assert (width, height) == (1280, 720)
+            assert inked > 0.03
+        # The picture is as wide as the notebook's column, not wider.
+        box = picture.bounding_box()
+        column = page.locator(".jp-OutputArea-output, .jp-Cell-outputArea").first.bounding_box()
+        assert box is not None
+        assert column is not None
+        assert box["width"] <= column["width"] + 1
+        # A protocol hidden with one click (no Ctrl-click): the slider has fewer steps.
+        handle = page.locator(".widget-slider [aria-valuemax]").first
+        steps = float(handle.get_attribute("aria-valuemax") or "nan")
+        page.get_by_role("button", name="tcp", exact=True).click()
+        page.wait_for_function(
+            "([el, steps]) => Number(el.getAttribute('aria-valuemax')) < steps",
+            arg=[handle.element_handle(), steps],
+            timeout=30_000,
+        )

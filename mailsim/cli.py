@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser(
         "plot", help="draw one figure of a run (PNG, SVG, PDF; animate: GIF or HTML)"
     )
-    plot.add_argument("kind", choices=PLOTS, help="which figure")
+    plot.add_argument(
+        "kind", choices=PLOTS, metavar="KIND", help=f"which figure: {', '.join(PLOTS)}"
+    )
     plot.add_argument("scenario", help="scenario file (YAML)")
     plot.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
     plot.add_argument("--message", metavar="ID", help="message to draw (default: the first)")
@@ -803,7 +805,10 @@ def _examples(args: argparse.Namespace) -> int:
         for kind, title in (("scenarios", "Scenarios"), ("notebooks", "Lessons")):
             shown = examples.listing(kind)
             where = examples.folder(kind)
-            print(f"{title} ({where}):" if where else f"{title}: none shipped")
+            heading = f"{title} ({where}):" if where else f"{title}: none shipped"
+            if len(heading) > terminal_width():  # a path is not broken: a line of its own
+                heading = f"{title}:\n({where})"
+            print(heading)
             width = max((len(e.name) for e in shown), default=0)
             for example in shown:
                 for line in wrap(

@@ -16,6 +16,12 @@ from mailsim.plot.topology import domain_of, positions
 from mailsim.result import Result
 from mailsim.units import format_duration
 
+# Every word is read from the back of a classroom, projected at 1280×720 (dpi 100):
+# at least 14 px high (10.08 pt), and at least 4.5:1 against the white it sits on.
+TEXT = 11.0  # points: 15.3 px — node names, hop labels, domains, the legend
+SMALL = 10.5  # points: 14.6 px — routers, kept quieter by their grey, not their size
+CONTRAST = 4.5  # WCAG 2 AA for body text
+
 
 def route(
     result: Result,
@@ -48,7 +54,7 @@ def route(
         else:
             for n in names:  # routers: small, grey, out of the way
                 ax.annotate(n, pos[n], xytext=(0, 7), textcoords="offset points", ha="center",
-                            va="bottom", fontsize=8, color="#666666", zorder=2, gid="router")  # fmt: skip
+                            va="bottom", fontsize=SMALL, color="#666666", zorder=2, gid="router")  # fmt: skip
     spies = _eavesdroppers(ax, scenario, pos)
     title = "Network"
     hop_labels: list[labels.Movable] = []
@@ -59,7 +65,7 @@ def route(
     name_labels = []
     for n in named:
         text = ax.annotate(n, pos[n], xytext=(0, -18), textcoords="offset points",
-                           ha="center", va="top", fontsize=9, zorder=4)  # fmt: skip
+                           ha="center", va="top", fontsize=TEXT, zorder=4)  # fmt: skip
         spots = [((0, -18), "center", "top"), ((0, 18), "center", "bottom"),
                  ((16, 0), "left", "center"), ((-16, 0), "right", "center")]  # fmt: skip
         name_labels.append(labels.Movable(text, spots))
@@ -73,17 +79,38 @@ def route(
                            ("permanent", "refused (5xx)")):  # fmt: skip
         if to_rgb(style.OUTCOME[outcome]) in drawn:
             handles.append(Line2D([], [], color=style.OUTCOME[outcome], lw=2, ls=":", label=label))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9,
-              frameon=False, borderaxespad=0.0, labelspacing=1.0, markerscale=0.6)  # fmt: skip
+    _legend(ax, handles, pos)
     ax.set_title(title, fontsize=12, loc="left")
     ax.set_aspect("equal", adjustable="datalim")
-    ax.margins(0.12)
+    ax.margins(0.08)
     ax.set_axis_off()
     domains = [t for t in ax.texts if t.get_gid() in ("domain", "router")]
     arrows = [arrow for item in hop_labels for arrow in item.own]
     nodes = [c for c in ax.collections if c.get_label() in style.ROLE_LABEL.values()]
     labels.place(ax, [*name_labels, *hop_labels, *spies], domains, arrows, nodes)
     return ax
+
+
+def _legend(ax: Axes, handles: list[Any], pos: dict[str, tuple[float, float]]) -> None:
+    """The key beside a network taller than the page's shape, below a wide one: where it
+    leaves the network the larger scale (its words are as large either way)."""
+    xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
+    width, height = max(max(xs) - min(xs), 1e-9), max(max(ys) - min(ys), 1e-9)
+    frame_w, frame_h = ax.figure.get_size_inches() * ax.figure.dpi
+    beside = min((frame_w - 290) / width, (frame_h - 60) / height)
+    below = min(frame_w / width, (frame_h - 60 - 35 * _rows(len(handles))) / height)
+    common = {"fontsize": TEXT, "frameon": False, "markerscale": 0.6, "borderaxespad": 0.0}
+    if beside >= below:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  labelspacing=1.0, **common)  # fmt: skip
+    else:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01),
+                  ncols=-(-len(handles) // _rows(len(handles))), columnspacing=1.5, **common)  # fmt: skip
+
+
+def _rows(entries: int) -> int:
+    """Rows of a key laid out below the network: four entries to a row."""
+    return -(-entries // 4)
 
 
 def _eavesdroppers(
@@ -98,7 +125,7 @@ def _eavesdroppers(
                    edgecolor="white", linewidth=1.2, zorder=5, label="eavesdropper",
                    gid="eavesdropper")  # fmt: skip
         text = ax.annotate(f"{spy.name} listens", middle, xytext=(0, 12),
-                           textcoords="offset points", ha="center", va="bottom", fontsize=9,
+                           textcoords="offset points", ha="center", va="bottom", fontsize=TEXT,
                            color=style.OKABE_ITO["black"], zorder=5)  # fmt: skip
         spots = [((0, 12), "center", "bottom"), ((0, -12), "center", "top"),
                  ((12, 0), "left", "center"), ((-12, 0), "right", "center")]  # fmt: skip
@@ -123,7 +150,7 @@ def _domains(ax: Axes, result: Result, pos: dict[str, tuple[float, float]]) -> N
             facecolor="#f2f2f2", edgecolor="#bbbbbb", lw=1, zorder=0,
         )  # fmt: skip
         ax.add_patch(box)
-        ax.text(min(xs) - pad + 0.05, max(ys) + pad + 0.04, domain, fontsize=9,
+        ax.text(min(xs) - pad + 0.05, max(ys) + pad + 0.04, domain, fontsize=TEXT,
                 color="#555555", va="bottom", zorder=0, gid="domain")  # fmt: skip
 
 
@@ -189,11 +216,16 @@ def _hops(
         length = max(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, 1e-9)
         out_x, out_y = (y1 - y0) / length, -(x1 - x0) / length
         spots[1:1] = [(spots[0][0] + out_x * k, spots[0][1] + out_y * k) for k in (0.12, 0.2)]
-        spots += [(spots[0][0] + out_x * k, spots[0][1] + out_y * k) for k in (0.3, 0.45)]
+        spots += [
+            (spots[0][0] + out_x * k, spots[0][1] + out_y * k)
+            for k in (0.3, 0.45, -0.15, -0.3, 0.6, 0.8)
+        ]
         best = spots[0]
-        text = ax.text(*best, label, ha="center", va="center", fontsize=8.5, zorder=6,
-                       color=kwargs["color"],
-                       bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})  # fmt: skip
+        # Opaque white under the words, in a darker shade of the arrow's colour: Okabe–Ito
+        # green and orange are too light to read on white (3.4:1, 2.2:1).
+        text = ax.text(*best, label, ha="center", va="center", fontsize=TEXT, zorder=6,
+                       color=readable(kwargs["color"]),
+                       bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none"})  # fmt: skip
         hop_labels.append(labels.Movable(text, spots, own=(arrow,)))
     copy = result.copy(message, recipient)
     status = copy.status
@@ -241,3 +273,26 @@ def _on_arc(
     """The point at ``t`` of the quadratic Bézier curve p0 → c → p1 (matplotlib's arc3)."""
     a, b, d = (1 - t) ** 2, 2 * t * (1 - t), t**2
     return (a * p0[0] + b * c[0] + d * p1[0], a * p0[1] + b * c[1] + d * p1[1])
+
+
+def readable(colour: str) -> tuple[float, float, float]:
+    """``colour`` darkened (towards black, keeping its hue) just enough to be read on
+    white: a contrast of at least ``CONTRAST``."""
+    rgb = to_rgb(colour)
+    for step in range(101):
+        shade = tuple(v * (1 - step / 100) for v in rgb)
+        if contrast(shade) >= CONTRAST:
+            return shade  # type: ignore[return-value]
+    return (0.0, 0.0, 0.0)
+
+
+def contrast(colour: Any, background: Any = "white") -> float:
+    """WCAG 2's contrast ratio of two colours, 1 to 21."""
+    lighter, darker = sorted((_luminance(colour), _luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _luminance(colour: Any) -> float:
+    """WCAG 2's relative luminance (sRGB channels linearised)."""
+    r, g, b = (v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in to_rgb(colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b

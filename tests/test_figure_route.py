@@ -1,6 +1,6 @@
 """The route picture as a class sees it, projected at 1280×720: every word large enough
-and dark enough to read from the back row, and the key where it leaves the network the
-most room."""
+and dark enough to read from the back row, the key where it leaves the network the most
+room, and domain boxes that claim no one else's machines."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from matplotlib.text import Text
 from mailsim import plot
 from mailsim.plot import style
 from mailsim.plot.route import CONTRAST, contrast, readable
+from mailsim.plot.topology import domain_of, positions
 from tests.conftest import SCENARIOS, shipped
 from tests.test_figure_layout import drawn_texts
 
@@ -117,3 +118,76 @@ def test_the_key_goes_below_a_wide_network_and_beside_a_tall_one():
                 assert key.x0 >= frame.x1
         finally:
             plt.close(ax.figure)
+
+
+def held(ax, result) -> dict[str, set[str]]:
+    """Each domain box (by its gid) and the nodes drawn inside it."""
+    pos = positions(result)
+    boxes = {}
+    for patch in ax.patches:
+        if (patch.get_gid() or "").startswith("domain-"):
+            x0, y0 = patch.get_x(), patch.get_y()
+            x1, y1 = x0 + patch.get_width(), y0 + patch.get_height()
+            boxes[patch.get_gid()] = {
+                n for n, (x, y) in pos.items() if x0 <= x <= x1 and y0 <= y <= y1
+            }
+    return boxes
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_a_domain_box_holds_no_one_elses_machine(path):
+    result = shipped(path)
+    ax = plot.route(result)
+    try:
+        boxes = held(ax, result)
+        assert boxes
+        for gid, names in boxes.items():
+            domain = gid.removeprefix("domain-").rsplit("-", 1)[0]
+            nodes = result.scenario.nodes
+            strangers = {
+                n
+                for n in names
+                if nodes[n].role != "router" and domain_of(result.scenario, n) != domain
+            }
+            assert not strangers, f"{gid} holds {strangers}"
+    finally:
+        plt.close(ax.figure)
+
+
+def test_a_firm_and_its_provider_get_a_box_each():
+    """own-server-or-provider: cloudco's desks are in the west, the provider's server that
+    holds its mail in the east, with ownco's office and the internet between them. One
+    box around both would claim them all for cloudco (it did, and hid its label)."""
+    result = shipped(SCENARIOS / "own-server-or-provider.yaml")
+    ax = plot.route(result)
+    try:
+        boxes = held(ax, result)
+        assert boxes["domain-cloudco.example-0"] == {"cloud-pcs"}
+        assert boxes["domain-cloudco.example-1"] == {"mail-provider"}
+        assert boxes["domain-ownco.example-0"] == {"own-pcs", "mail-own", "pop-own"}
+        labels = [t.get_text() for t in ax.texts if t.get_gid() == "domain"]
+        assert labels.count("cloudco.example") == 2
+    finally:
+        plt.close(ax.figure)
+
+
+def test_a_domain_box_takes_in_its_own_network():
+    """same-domain: the school's machines around its LAN switch: one box, the switch in."""
+    result = shipped(SCENARIOS / "same-domain.yaml")
+    ax = plot.route(result)
+    try:
+        assert held(ax, result) == {"domain-school.example-0": set(result.scenario.nodes)}
+    finally:
+        plt.close(ax.figure)
+
+
+def test_a_machine_four_domains_share_is_in_no_box():
+    """tls-versions: one mailbox server and one laptop pool serve all four colleges."""
+    result = shipped(SCENARIOS / "tls-versions.yaml")
+    ax = plot.route(result)
+    try:
+        boxes = held(ax, result)
+        assert boxes["domain-modern.example-0"] == {"mx-modern"}
+        assert not any({"mailboxes", "laptops"} & names for names in boxes.values())
+    finally:
+        plt.close(ax.figure)

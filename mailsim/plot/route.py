@@ -21,6 +21,8 @@ from mailsim.units import format_duration
 TEXT = 11.0  # points: 15.3 px — node names, hop labels, domains, the legend
 SMALL = 10.5  # points: 14.6 px — routers, kept quieter by their grey, not their size
 CONTRAST = 4.5  # WCAG 2 AA for body text
+DOMAIN_FILL = "#f2f2f2"  # a domain's box: names and routers on it still read (≥ 5:1)
+DOMAIN_PAD = 0.25  # data units around a domain's nodes
 
 
 def route(
@@ -134,24 +136,88 @@ def _eavesdroppers(
 
 
 def _domains(ax: Axes, result: Result, pos: dict[str, tuple[float, float]]) -> None:
-    """A light box around the nodes of each mail domain, labelled with its name."""
+    """A light box around the nodes of each mail domain, labelled with its name. A box
+    takes in routers (a domain's own network) but no machine of anyone else, so a domain
+    whose machines sit apart (a firm's desks, its provider's server across the internet)
+    gets one box for each place."""
     groups: dict[str, list[str]] = {}
     for name in result.scenario.nodes:
-        domain = domain_of(result.scenario, name)
+        domain = _domain(result.scenario, name)
         if domain:
             groups.setdefault(domain, []).append(name)
-    pad = 0.25
     for domain, names in sorted(groups.items()):
-        xs = [pos[n][0] for n in names]
-        ys = [pos[n][1] for n in names]
-        box = FancyBboxPatch(
-            (min(xs) - pad, min(ys) - pad), max(xs) - min(xs) + 2 * pad,
-            max(ys) - min(ys) + 2 * pad, boxstyle="round,pad=0.02,rounding_size=0.15",
-            facecolor="#f2f2f2", edgecolor="#bbbbbb", lw=1, zorder=0,
-        )  # fmt: skip
-        ax.add_patch(box)
-        ax.text(min(xs) - pad + 0.05, max(ys) + pad + 0.04, domain, fontsize=TEXT,
-                color="#555555", va="bottom", zorder=0, gid="domain")  # fmt: skip
+        others = [
+            pos[n]
+            for n, node in result.scenario.nodes.items()
+            if n not in names and node.role != "router"
+        ]
+        for k, (x0, y0, x1, y1) in enumerate(_places(names, others, pos)):
+            box = FancyBboxPatch(
+                (x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0.02,rounding_size=0.15",
+                facecolor=DOMAIN_FILL, edgecolor="#bbbbbb", lw=1, zorder=0,
+                gid=f"domain-{domain}-{k}",
+            )  # fmt: skip
+            ax.add_patch(box)
+            ax.text(x0 + 0.05, y1 + 0.04, domain, fontsize=TEXT, color="#555555",
+                    va="bottom", zorder=0, gid="domain")  # fmt: skip
+
+
+def _domain(scenario: Any, name: str) -> str | None:
+    """The node's mail domain, or none for a machine that the users of several domains
+    share and that no domain names (tls-versions' one mailbox server for four colleges)."""
+    node = scenario.nodes[name]
+    host = (node.host or "").lower()
+    named = (
+        getattr(node, "domains", None)
+        or getattr(node, "relay_domains", None)
+        or any(host == d.lower() or host.endswith("." + d.lower()) for d in scenario.dns.zones)
+    )
+    users = {
+        address.rsplit("@", 1)[-1].lower()
+        for address, user in scenario.users.items()
+        if name in (user.client, user.mailbox)
+    }
+    if not named and len(users) > 1:
+        return None
+    return domain_of(scenario, name)
+
+
+Box = tuple[float, float, float, float]
+
+
+def _places(
+    names: list[str], others: list[tuple[float, float]], pos: dict[str, tuple[float, float]]
+) -> list[Box]:
+    """The boxes (x0, y0, x1, y1) of one domain: its nodes, joined while the box around
+    them holds none of the ``others``."""
+    boxes = [_around([pos[n]]) for n in names]
+    joined = True
+    while joined:
+        joined = False
+        for a in range(len(boxes)):
+            for b in range(a + 1, len(boxes)):
+                union = _union(boxes[a], boxes[b])
+                if not any(_holds(union, point) for point in others):
+                    boxes[a] = union
+                    del boxes[b]
+                    joined = True
+                    break
+            if joined:
+                break
+    return sorted(boxes)
+
+
+def _around(points: list[tuple[float, float]]) -> Box:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return (min(xs) - DOMAIN_PAD, min(ys) - DOMAIN_PAD, max(xs) + DOMAIN_PAD, max(ys) + DOMAIN_PAD)
+
+
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _holds(box: Box, point: tuple[float, float]) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
 def _hops(

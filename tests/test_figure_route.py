@@ -191,3 +191,50 @@ def test_a_machine_four_domains_share_is_in_no_box():
         assert not any({"mailboxes", "laptops"} & names for names in boxes.values())
     finally:
         plt.close(ax.figure)
+
+
+def hop_labels(ax) -> dict[int, str]:
+    """Each hop label by the number of the first hop it stands for."""
+    return {
+        int(t.get_text().split()[0].split("–")[0]): t.get_text()
+        for t in ax.texts
+        if t.get_text()[:1].isdigit() and t.get_gid() is None
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # alice: no TLS anywhere on freemail: her password, then the message twice.
+        ("m1", {1: "eve reads: password, envelope, message", 2: "eve reads: envelope, message"}),
+        # dave: implicit TLS to paidmail, STARTTLS from it: the EHLO, then records.
+        ("m2", {1: "eve reads nothing (TLS)", 2: "eve reads only commands before TLS"}),
+        # carol's answer to alice: freemail's MX offers no TLS; alice's POP3 sends PASS.
+        ("m3", {2: "eve reads: envelope, message", 4: "eve reads: password, message"}),
+    ],
+)
+def test_a_hop_past_the_eavesdropper_says_what_she_read(message, expected):
+    """free-vs-paid-provider: eve taps r-west–r-east; the hops whose sessions cross it
+    (result.overheard) say on a second line what she read there, the others say nothing."""
+    result = shipped(SCENARIOS / "free-vs-paid-provider.yaml")
+    ax = plot.route(result, message)
+    try:
+        overheard = set(result.overheard["session"])
+        hops = result.hops[result.hops["message"] == message].set_index("index")
+        for index, text in hop_labels(ax).items():
+            _, *more = text.split("\n")
+            assert more == ([expected[index]] if index in expected else [])
+            assert (hops.loc[index, "session"] in overheard) == (index in expected)
+        assert set(expected) <= set(hop_labels(ax))
+    finally:
+        plt.close(ax.figure)
+
+
+def test_without_an_eavesdropper_a_hop_label_is_one_line():
+    result = shipped(SCENARIOS / "classroom.yaml")
+    ax = plot.route(result)
+    try:
+        assert len(hop_labels(ax)) == 4
+        assert not any("\n" in text for text in hop_labels(ax).values())
+    finally:
+        plt.close(ax.figure)

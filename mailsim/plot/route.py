@@ -234,6 +234,7 @@ def _hops(
     mine = hops[
         (hops["message"] == message) & (hops["recipient"] == recipient) & ~hops["duplicate"]
     ]
+    heard = _heard(result)
     seen: dict[tuple[str, str], int] = {}
     for group in _grouped(mine):
         hop, last = group[0], group[-1]
@@ -269,6 +270,9 @@ def _hops(
             times = f" ×{len(group)}" if len(group) > 1 else ""
             lookup = f" · no DNS answer for {hop.dst}" if looked_up else ""
             label = f"{numbers}  ✗ {hop.code}{times}{lookup}"
+        listeners = _listened(heard, [int(h.session) for h in group])
+        if listeners:
+            label += "\n" + listeners
         (x0, y0), (x1, y1) = pos[hop.src], pos[dst]
         # On the arc (matplotlib's arc3: a quadratic Bézier through the control point
         # midpoint + rad · (dy, −dx)); arrows between the same two nodes put their labels
@@ -302,6 +306,43 @@ def _hops(
     scenario = f"(scenario {result.scenario.name!r})"
     # One line where it fits the figure's width at 12 pt, else the scenario below.
     return f"{title} {scenario}" if len(title) + len(scenario) < 110 else f"{title}\n{scenario}"
+
+
+# What a listener read, in a hop label's few words (mailsim.eavesdrop.SECRET's order).
+SECRETS = {"password": "password", "envelope": "envelope", "headers and body": "message"}
+
+
+def _heard(result: Result) -> dict[int, dict[str, set[str]]]:
+    """For each session an eavesdropper's link carried: who listened, and what they read."""
+    if not result.scenario.eavesdroppers:
+        return {}
+    heard: dict[int, dict[str, set[str]]] = {}
+    for row in result.overheard.itertuples():
+        heard.setdefault(int(row.session), {}).setdefault(str(row.eavesdropper), set()).add(
+            str(row.what)
+        )
+    return heard
+
+
+def _listened(heard: dict[int, dict[str, set[str]]], sessions: list[int]) -> str:
+    """A hop label's second line: what each listener on its path read — the scenario's
+    question ("what can someone on the backbone read?") answered on the arrow itself."""
+    kinds: dict[str, set[str]] = {}
+    for session in sessions:
+        for name, what in heard.get(session, {}).items():
+            kinds.setdefault(name, set()).update(what)
+    return "\n".join(f"{name} reads{_read(what)}" for name, what in sorted(kinds.items()))
+
+
+def _read(what: set[str]) -> str:
+    """The secrets read (password, envelope, message); else the commands sent before TLS
+    began, else nothing but TLS records."""
+    secrets = [word for kind, word in SECRETS.items() if kind in what]
+    if secrets:
+        return ": " + ", ".join(secrets)
+    if "commands" in what:
+        return " only commands" + (" before TLS" if "TLS records" in what else "")
+    return " nothing (TLS)"
 
 
 def _server_of(result: Result, domain: str) -> str | None:

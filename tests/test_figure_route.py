@@ -13,6 +13,7 @@ from mailsim import plot
 from mailsim.plot import style
 from mailsim.plot.route import CONTRAST, contrast, readable
 from mailsim.plot.topology import domain_of, positions
+from mailsim.units import format_duration
 from tests.conftest import SCENARIOS, shipped
 from tests.test_figure_layout import drawn_texts
 
@@ -88,7 +89,7 @@ def test_failed_and_delivered_hops_are_labelled_in_readable_shades():
     ax, texts = drawn(SCENARIOS / "mx-down.yaml")
     try:
         by_text = {t.get_text(): t for t in texts}
-        failed = by_text["2–6  ✗ 4.4.1 ×5"]
+        failed = by_text["2–6  ✗ 4.4.1 ×5 over 1 h 20 min"]
         through = next(t for label, t in by_text.items() if label.startswith("7  "))
         assert to_rgb(failed.get_color()) == pytest.approx(readable(style.OUTCOME["temporary"]))
         assert to_rgb(through.get_color()) == pytest.approx(readable(style.OUTCOME["ok"]))
@@ -236,5 +237,24 @@ def test_without_an_eavesdropper_a_hop_label_is_one_line():
     try:
         assert len(hop_labels(ax)) == 4
         assert not any("\n" in text for text in hop_labels(ax).values())
+    finally:
+        plt.close(ax.figure)
+
+
+@pytest.mark.parametrize(
+    ("name", "message", "first", "last"),
+    [("mx-down", "m1", 2, 6), ("retry-policies", "rfc", 2, 4), ("retry-policies", "exim", 2, 5)],
+)
+def test_repeated_failures_say_how_long_the_retries_went_on(name, message, first, last):
+    """The refused tries of one hop share an arrow; its label says how many, and how long
+    from the first to the last (the scenario's retry schedule: mx-down's 10 s to 4783 s)."""
+    result = shipped(SCENARIOS / f"{name}.yaml")
+    hops = result.hops[result.hops["message"] == message].set_index("index")
+    ax = plot.route(result, message)
+    try:
+        span = format_duration(hops.loc[last, "start"] - hops.loc[first, "start"])
+        code = hops.loc[first, "code"]
+        label = f"{first}–{last}  ✗ {code} ×{last - first + 1} over {span}"
+        assert label in [t.get_text() for t in ax.texts]
     finally:
         plt.close(ax.figure)

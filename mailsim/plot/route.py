@@ -267,7 +267,9 @@ def _hops(
             tls = f" · TLS {hop.tls}" if hop.tls else " · plaintext"
             label = f"{numbers}  {format_duration(hop.end - hop.start)}{tls}"
         else:
-            times = f" ×{len(group)}" if len(group) > 1 else ""
+            # How long the retries went on: what a down server costs the message.
+            span = f" over {format_duration(last.start - hop.start)}" if len(group) > 1 else ""
+            times = f" ×{len(group)}{span}" if len(group) > 1 else ""
             lookup = f" · no DNS answer for {hop.dst}" if looked_up else ""
             label = f"{numbers}  ✗ {hop.code}{times}{lookup}"
         listeners = _listened(heard, [int(h.session) for h in group])

@@ -5,13 +5,14 @@ room, and domain boxes that claim no one else's machines."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.text import Text
 
 from mailsim import plot
 from mailsim.plot import style
-from mailsim.plot.route import CONTRAST, contrast, readable
+from mailsim.plot.route import CONTRAST, LEADER, contrast, readable
 from mailsim.plot.topology import domain_of, positions
 from mailsim.units import format_duration
 from tests.conftest import SCENARIOS, shipped
@@ -194,13 +195,14 @@ def test_a_machine_four_domains_share_is_in_no_box():
         plt.close(ax.figure)
 
 
+def hop_texts(ax) -> list[Text]:
+    """The hop labels: they start with the hop's number (node names, domains do not)."""
+    return [t for t in ax.texts if t.get_text()[:1].isdigit() and t.get_gid() is None]
+
+
 def hop_labels(ax) -> dict[int, str]:
-    """Each hop label by the number of the first hop it stands for."""
-    return {
-        int(t.get_text().split()[0].split("–")[0]): t.get_text()
-        for t in ax.texts
-        if t.get_text()[:1].isdigit() and t.get_gid() is None
-    }
+    """Each hop label's text by the number of the first hop it stands for."""
+    return {int(t.get_text().split()[0].split("–")[0]): t.get_text() for t in hop_texts(ax)}
 
 
 @pytest.mark.parametrize(
@@ -256,5 +258,50 @@ def test_repeated_failures_say_how_long_the_retries_went_on(name, message, first
         code = hops.loc[first, "code"]
         label = f"{first}–{last}  ✗ {code} ×{last - first + 1} over {span}"
         assert label in [t.get_text() for t in ax.texts]
+    finally:
+        plt.close(ax.figure)
+
+
+def gap_to_arrow(label: Text, arrow, renderer) -> float:
+    """Pixels between a label's box and the middle three fifths of its arrow's shaft."""
+    path = arrow.get_transform().transform_path(arrow.get_path())
+    shaft = np.asarray(path.to_polygons(closed_only=False)[0])
+    middle = shaft[len(shaft) // 5 : len(shaft) - len(shaft) // 5]
+    box = label.get_window_extent(renderer)
+    nearest = np.column_stack(
+        [np.clip(middle[:, 0], box.x0, box.x1), np.clip(middle[:, 1], box.y0, box.y1)]
+    )
+    return float(np.min(np.hypot(*(middle - nearest).T)))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_a_hop_label_far_from_its_arrow_has_a_line_to_it(path):
+    """Where there was no room beside an arrow its label moved away; a line more than
+    LEADER px long leads back to the arrow's middle part, and only then."""
+    ax, _ = drawn(path)
+    try:
+        renderer = ax.figure.canvas.get_renderer()
+        arrows = {p.get_gid(): p for p in ax.patches if (p.get_gid() or "").startswith("hop-")}
+        leaders = {line.get_gid(): line for line in ax.lines}
+        for label in hop_texts(ax):
+            numbers = label.get_text().split()[0].split("–")
+            gid = f"hop-{numbers[0]}-{numbers[-1]}"
+            gap = gap_to_arrow(label, arrows[gid], renderer)
+            leader = leaders.get(f"leader-{gid}")
+            assert (leader is not None) == (gap > LEADER), (label.get_text(), gap)
+            if leader is not None:
+                ends = ax.transData.transform(leader.get_xydata())
+                assert np.hypot(*(ends[1] - ends[0])) == pytest.approx(gap, abs=0.5)
+    finally:
+        plt.close(ax.figure)
+
+
+def test_transatlantic_labels_below_the_boxes_lead_to_their_arrows():
+    """The submission and the LMTP hand-off are short arrows under node names: their
+    labels go below the domain boxes, each with a line up to its arrow."""
+    ax, _ = drawn(SCENARIOS / "transatlantic.yaml")
+    try:
+        leaders = sorted(g for line in ax.lines if (g := line.get_gid() or "").startswith("leader"))
+        assert leaders == ["leader-hop-1-1", "leader-hop-3-3"]
     finally:
         plt.close(ax.figure)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
@@ -23,6 +24,7 @@ SMALL = 10.5  # points: 14.6 px — routers, kept quieter by their grey, not the
 CONTRAST = 4.5  # WCAG 2 AA for body text
 DOMAIN_FILL = "#f2f2f2"  # a domain's box: names and routers on it still read (≥ 5:1)
 DOMAIN_PAD = 0.25  # data units around a domain's nodes
+LEADER = 40.0  # pixels: a hop label farther than this from its arrow gets a line to it
 
 
 def route(
@@ -90,7 +92,30 @@ def route(
     arrows = [arrow for item in hop_labels for arrow in item.own]
     nodes = [c for c in ax.collections if c.get_label() in style.ROLE_LABEL.values()]
     labels.place(ax, [*name_labels, *hop_labels, *spies], domains, arrows, nodes)
+    _leaders(ax, hop_labels)
     return ax
+
+
+def _leaders(ax: Axes, hop_labels: list[labels.Movable]) -> None:
+    """A thin line from a hop label that had to move far from its arrow (no room beside
+    it) back to the arrow's middle part, so that no one reads it as another hop's."""
+    renderer = labels._renderer(ax.figure)  # type: ignore[arg-type]  # the one labels used
+    to_data = ax.transData.inverted()
+    for item in hop_labels:
+        arrow = item.own[0]
+        path = arrow.get_transform().transform_path(arrow.get_path())  # type: ignore[attr-defined]
+        shaft = np.asarray(path.to_polygons(closed_only=False)[0])
+        points = shaft[len(shaft) // 5 : len(shaft) - len(shaft) // 5]  # not at a node
+        box = item.text.get_window_extent(renderer)
+        edge = np.column_stack([np.clip(points[:, 0], box.x0, box.x1),
+                                np.clip(points[:, 1], box.y0, box.y1)])  # fmt: skip
+        gaps = np.hypot(*(points - edge).T)
+        k = int(np.argmin(gaps))
+        if gaps[k] <= LEADER:
+            continue
+        (x0, y0), (x1, y1) = to_data.transform([edge[k], points[k]])
+        ax.add_artist(Line2D([x0, x1], [y0, y1], color=item.text.get_color(), lw=1.0,
+                             zorder=5.5, gid=f"leader-{arrow.get_gid()}"))  # fmt: skip
 
 
 def _legend(ax: Axes, handles: list[Any], pos: dict[str, tuple[float, float]]) -> None:

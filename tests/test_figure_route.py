@@ -305,3 +305,22 @@ def test_transatlantic_labels_below_the_boxes_lead_to_their_arrows():
         assert leaders == ["leader-hop-1-1", "leader-hop-3-3"]
     finally:
         plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("message", ["m3", "m4"])
+def test_a_short_hop_label_leaves_the_machines_visible(message):
+    """free-vs-paid-provider: carol's submission (carol-pc → mx-college) is a short arrow
+    between two markers and two names; its label used to sit on carol-pc's square."""
+    ax, _ = drawn(SCENARIOS / "free-vs-paid-provider.yaml", message)
+    try:
+        renderer = ax.figure.canvas.get_renderer()
+        (label,) = [t for t in hop_texts(ax) if t.get_text().startswith("1  ")]
+        box = label.get_window_extent(renderer)
+        nodes = [c for c in ax.collections if c.get_label() in style.ROLE_LABEL.values()]
+        for markers in nodes:
+            half = np.sqrt(markers.get_sizes()[0]) / 2 * ax.figure.dpi / 72
+            for x, y in markers.get_offset_transform().transform(markers.get_offsets()):
+                assert not (box.x0 < x + half and x - half < box.x1
+                            and box.y0 < y + half and y - half < box.y1), markers.get_label()  # fmt: skip
+    finally:
+        plt.close(ax.figure)

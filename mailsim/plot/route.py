@@ -98,7 +98,8 @@ def route(
 
 def _leaders(ax: Axes, hop_labels: list[labels.Movable]) -> None:
     """A thin line from a hop label that had to move far from its arrow (no room beside
-    it) back to the arrow's middle part, so that no one reads it as another hop's."""
+    it) back to the arrow's middle part, so that no one reads it as another hop's; drawn
+    under markers and names, so that it never hides a word."""
     renderer = labels._renderer(ax.figure)  # type: ignore[arg-type]  # the one labels used
     to_data = ax.transData.inverted()
     for item in hop_labels:
@@ -115,7 +116,7 @@ def _leaders(ax: Axes, hop_labels: list[labels.Movable]) -> None:
             continue
         (x0, y0), (x1, y1) = to_data.transform([edge[k], points[k]])
         ax.add_artist(Line2D([x0, x1], [y0, y1], color=item.text.get_color(), lw=1.0,
-                             zorder=5.5, gid=f"leader-{arrow.get_gid()}"))  # fmt: skip
+                             zorder=2.5, gid=f"leader-{arrow.get_gid()}"))  # fmt: skip
 
 
 def _legend(ax: Axes, handles: list[Any], pos: dict[str, tuple[float, float]]) -> None:
@@ -315,7 +316,7 @@ def _hops(
         spots[1:1] = [(spots[0][0] + out_x * k, spots[0][1] + out_y * k) for k in (0.12, 0.2)]
         spots += [
             (spots[0][0] + out_x * k, spots[0][1] + out_y * k)
-            for k in (0.3, 0.45, -0.15, -0.3, 0.6, 0.8)
+            for k in (0.3, 0.45, -0.15, -0.3, 0.6, 0.8, -0.45, -0.6, 1.0, -0.8)
         ]
         best = spots[0]
         # Opaque white under the words, in a darker shade of the arrow's colour: Okabe–Ito

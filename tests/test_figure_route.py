@@ -324,3 +324,20 @@ def test_a_short_hop_label_leaves_the_machines_visible(message):
                             and box.y0 < y + half and y - half < box.y1), markers.get_label()  # fmt: skip
     finally:
         plt.close(ax.figure)
+
+
+def test_the_key_shows_the_router_dot_large_enough_to_see():
+    """The map's routers are small grey dots on purpose; in the key, scaled down with the
+    other symbols, the dot was 120 × 0.6² ≈ 43 pt² — a speck. It is drawn at 250 pt²."""
+    ax, _ = drawn(SCENARIOS / "classroom.yaml")
+    try:
+        key = ax.get_legend()
+        sizes = {
+            text.get_text(): handle.get_sizes()[0]
+            for handle, text in zip(key.legend_handles, key.get_texts(), strict=True)
+            if hasattr(handle, "get_sizes")
+        }
+        assert sizes["router"] == 250
+        assert sizes["router"] > sizes["mail server (MTA)"]  # '.' is drawn at half an 'o'
+    finally:
+        plt.close(ax.figure)

@@ -8,6 +8,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
@@ -24,6 +25,9 @@ SMALL = 10.5  # points: 14.6 px — routers, kept quieter by their grey, not the
 CONTRAST = 4.5  # WCAG 2 AA for body text
 DOMAIN_FILL = "#f2f2f2"  # a domain's box: names and routers on it still read (≥ 5:1)
 DOMAIN_PAD = 0.25  # data units around a domain's nodes
+KEY_WIDTH_PX = 290  # the key beside the network, at 11 pt
+KEY_ROW_PX = 35  # one row of the key below it
+TITLE_PX = 60  # two lines of title
 LEADER = 40.0  # pixels: a hop label farther than this from its arrow gets a line to it
 
 
@@ -124,16 +128,21 @@ def _legend(ax: Axes, handles: list[Any], pos: dict[str, tuple[float, float]]) -
     leaves the network the larger scale (its words are as large either way)."""
     xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
     width, height = max(max(xs) - min(xs), 1e-9), max(max(ys) - min(ys), 1e-9)
-    frame_w, frame_h = ax.figure.get_size_inches() * ax.figure.dpi
-    beside = min((frame_w - 290) / width, (frame_h - 60) / height)
-    below = min(frame_w / width, (frame_h - 60 - 35 * _rows(len(handles))) / height)
+    page_w, page_h = ax.figure.get_size_inches() * ax.figure.dpi
+    room = page_h - TITLE_PX
+    beside = min((page_w - KEY_WIDTH_PX) / width, room / height)
+    below = min(page_w / width, (room - KEY_ROW_PX * _rows(len(handles))) / height)
     common = {"fontsize": TEXT, "frameon": False, "markerscale": 0.6, "borderaxespad": 0.0}
     if beside >= below:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  labelspacing=1.0, **common)  # fmt: skip
+        key = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                        labelspacing=1.0, **common)  # fmt: skip
     else:
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01),
-                  ncols=-(-len(handles) // _rows(len(handles))), columnspacing=1.5, **common)  # fmt: skip
+        key = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01),
+                        ncols=-(-len(handles) // _rows(len(handles))), columnspacing=1.5,
+                        **common)  # fmt: skip
+    for handle, text in zip(key.legend_handles, key.get_texts(), strict=True):
+        if text.get_text() == style.ROLE_LABEL["router"] and isinstance(handle, PathCollection):
+            handle.set_sizes([250])  # the map's small dot, large enough to see in the key
 
 
 def _rows(entries: int) -> int:

@@ -1,0 +1,343 @@
+"""The route picture as a class sees it, projected at 1280×720: every word large enough
+and dark enough to read from the back row, the key where it leaves the network the most
+room, and domain boxes that claim no one else's machines."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgb
+from matplotlib.text import Text
+
+from mailsim import plot
+from mailsim.plot import style
+from mailsim.plot.route import CONTRAST, LEADER, contrast, readable
+from mailsim.plot.topology import domain_of, positions
+from mailsim.units import format_duration
+from tests.conftest import SCENARIOS, shipped
+from tests.test_figure_layout import drawn_texts
+
+# busy-office's run takes a minute and its route is the classroom's shape: left out here.
+SHIPPED = sorted(p for p in SCENARIOS.glob("*.yaml") if p.stem != "busy-office")
+DOMAIN_FILL = "#f2f2f2"  # the domain boxes that names and routers may sit on
+
+
+def drawn(path, message=None):
+    """The route figure of a shipped scenario, drawn, with every text it drew."""
+    ax = plot.route(shipped(path), message)
+    with drawn_texts() as texts:
+        ax.figure.canvas.draw()
+    return ax, texts
+
+
+def background(text: Text) -> list[str]:
+    """What a word may sit on: its own box, or else the page or a domain box."""
+    patch = text.get_bbox_patch()
+    if patch is not None and patch.get_facecolor()[3] == 1.0:
+        return [patch.get_facecolor()]
+    return ["white", DOMAIN_FILL]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_word_is_readable_from_the_back_row(path):
+    ax, texts = drawn(path)
+    try:
+        renderer = ax.figure.canvas.get_renderer()
+        assert ax.figure.bbox.size.tolist() == [1280, 720]
+        small, faint = [], []
+        for text in texts:
+            em = text.get_fontsize() * ax.figure.dpi / 72
+            height = text.get_window_extent(renderer).height
+            if em < 14 or height < 14:
+                small.append(f"{text.get_text()!r}: {em:.1f} px, drawn {height:.0f} px")
+            ratio = min(contrast(text.get_color(), under) for under in background(text))
+            if ratio < CONTRAST:
+                faint.append(f"{text.get_text()!r}: {ratio:.2f}:1")
+        assert len(texts) >= 10  # names, hop labels, the key, the title
+        assert not small, small
+        assert not faint, faint
+    finally:
+        plt.close(ax.figure)
+
+
+def test_contrast_is_wcag_2():
+    assert contrast("black") == pytest.approx(21.0)
+    assert contrast("white") == pytest.approx(1.0)
+    # WebAIM's checker: #767676 is the lightest grey that passes 4.5:1 on white.
+    assert contrast("#767676") == pytest.approx(4.54, abs=0.01)
+    assert contrast("#777777") < 4.5
+    # Okabe–Ito's green and orange, as the arrows draw them, are too light for words.
+    assert contrast(style.OUTCOME["ok"]) == pytest.approx(3.42, abs=0.01)
+    assert contrast(style.OUTCOME["temporary"]) == pytest.approx(2.25, abs=0.01)
+
+
+@pytest.mark.parametrize("outcome", ["ok", "temporary", "permanent"])
+def test_a_hop_label_is_its_arrow_colour_darkened_just_enough(outcome):
+    colour = to_rgb(style.OUTCOME[outcome])
+    shade = readable(style.OUTCOME[outcome])
+    assert contrast(shade) >= CONTRAST
+    # The same hue: each channel scaled by one factor, the smallest that reads (1 % steps).
+    channel = colour.index(max(colour))
+    factor = shade[channel] / colour[channel]
+    assert shade == pytest.approx(tuple(v * factor for v in colour))
+    lighter = tuple(v * (factor + 0.01) for v in colour)
+    assert contrast(lighter) < CONTRAST
+
+
+def test_failed_and_delivered_hops_are_labelled_in_readable_shades():
+    """mx-down: hops 2–6 refused (4.4.1) share the orange arrow; hop 7 gets through."""
+    ax, texts = drawn(SCENARIOS / "mx-down.yaml")
+    try:
+        by_text = {t.get_text(): t for t in texts}
+        failed = by_text["2–6  ✗ 4.4.1 ×5 over 1 h 20 min"]
+        through = next(t for label, t in by_text.items() if label.startswith("7  "))
+        assert to_rgb(failed.get_color()) == pytest.approx(readable(style.OUTCOME["temporary"]))
+        assert to_rgb(through.get_color()) == pytest.approx(readable(style.OUTCOME["ok"]))
+        (arrow,) = [p for p in ax.patches if p.get_gid() == "hop-2-6"]
+        assert arrow.get_edgecolor()[:3] == pytest.approx(to_rgb(style.OUTCOME["temporary"]))
+    finally:
+        plt.close(ax.figure)
+
+
+def test_the_key_goes_below_a_wide_network_and_beside_a_tall_one():
+    """classroom is five times wider than tall: the key below it leaves the network the
+    page's whole width; free-vs-paid-provider is nearly square: the key beside it."""
+    for name, below in (("classroom", True), ("free-vs-paid-provider", False)):
+        ax, _ = drawn(SCENARIOS / f"{name}.yaml")
+        try:
+            renderer = ax.figure.canvas.get_renderer()
+            key = ax.get_legend().get_window_extent(renderer)
+            frame = ax.get_window_extent(renderer)
+            if below:
+                assert key.y1 <= frame.y0
+                # The nodes span 989 px, 77 % of the page (beside the key: 870 px, 68 %).
+                offsets = [c.get_offset_transform().transform(c.get_offsets())
+                           for c in ax.collections]  # fmt: skip
+                xs = [x for points in offsets for x, _ in points]
+                assert max(xs) - min(xs) > 0.75 * 1280
+            else:
+                assert key.x0 >= frame.x1
+        finally:
+            plt.close(ax.figure)
+
+
+def held(ax, result) -> dict[str, set[str]]:
+    """Each domain box (by its gid) and the nodes drawn inside it."""
+    pos = positions(result)
+    boxes = {}
+    for patch in ax.patches:
+        if (patch.get_gid() or "").startswith("domain-"):
+            x0, y0 = patch.get_x(), patch.get_y()
+            x1, y1 = x0 + patch.get_width(), y0 + patch.get_height()
+            boxes[patch.get_gid()] = {
+                n for n, (x, y) in pos.items() if x0 <= x <= x1 and y0 <= y <= y1
+            }
+    return boxes
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_a_domain_box_holds_no_one_elses_machine(path):
+    result = shipped(path)
+    ax = plot.route(result)
+    try:
+        boxes = held(ax, result)
+        assert boxes
+        for gid, names in boxes.items():
+            domain = gid.removeprefix("domain-").rsplit("-", 1)[0]
+            nodes = result.scenario.nodes
+            strangers = {
+                n
+                for n in names
+                if nodes[n].role != "router" and domain_of(result.scenario, n) != domain
+            }
+            assert not strangers, f"{gid} holds {strangers}"
+    finally:
+        plt.close(ax.figure)
+
+
+def test_a_firm_and_its_provider_get_a_box_each():
+    """own-server-or-provider: cloudco's desks are in the west, the provider's server that
+    holds its mail in the east, with ownco's office and the internet between them. One
+    box around both would claim them all for cloudco (it did, and hid its label)."""
+    result = shipped(SCENARIOS / "own-server-or-provider.yaml")
+    ax = plot.route(result)
+    try:
+        boxes = held(ax, result)
+        assert boxes["domain-cloudco.example-0"] == {"cloud-pcs"}
+        assert boxes["domain-cloudco.example-1"] == {"mail-provider"}
+        assert boxes["domain-ownco.example-0"] == {"own-pcs", "mail-own", "pop-own"}
+        labels = [t.get_text() for t in ax.texts if t.get_gid() == "domain"]
+        assert labels.count("cloudco.example") == 2
+    finally:
+        plt.close(ax.figure)
+
+
+def test_a_domain_box_takes_in_its_own_network():
+    """same-domain: the school's machines around its LAN switch: one box, the switch in."""
+    result = shipped(SCENARIOS / "same-domain.yaml")
+    ax = plot.route(result)
+    try:
+        assert held(ax, result) == {"domain-school.example-0": set(result.scenario.nodes)}
+    finally:
+        plt.close(ax.figure)
+
+
+def test_a_machine_four_domains_share_is_in_no_box():
+    """tls-versions: one mailbox server and one laptop pool serve all four colleges."""
+    result = shipped(SCENARIOS / "tls-versions.yaml")
+    ax = plot.route(result)
+    try:
+        boxes = held(ax, result)
+        assert boxes["domain-modern.example-0"] == {"mx-modern"}
+        assert not any({"mailboxes", "laptops"} & names for names in boxes.values())
+    finally:
+        plt.close(ax.figure)
+
+
+def hop_texts(ax) -> list[Text]:
+    """The hop labels: they start with the hop's number (node names, domains do not)."""
+    return [t for t in ax.texts if t.get_text()[:1].isdigit() and t.get_gid() is None]
+
+
+def hop_labels(ax) -> dict[int, str]:
+    """Each hop label's text by the number of the first hop it stands for."""
+    return {int(t.get_text().split()[0].split("–")[0]): t.get_text() for t in hop_texts(ax)}
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # alice: no TLS anywhere on freemail: her password, then the message twice.
+        ("m1", {1: "eve reads: password, envelope, message", 2: "eve reads: envelope, message"}),
+        # dave: implicit TLS to paidmail, STARTTLS from it: the EHLO, then records.
+        ("m2", {1: "eve reads nothing (TLS)", 2: "eve reads only commands before TLS"}),
+        # carol's answer to alice: freemail's MX offers no TLS; alice's POP3 sends PASS.
+        ("m3", {2: "eve reads: envelope, message", 4: "eve reads: password, message"}),
+    ],
+)
+def test_a_hop_past_the_eavesdropper_says_what_she_read(message, expected):
+    """free-vs-paid-provider: eve taps r-west–r-east; the hops whose sessions cross it
+    (result.overheard) say on a second line what she read there, the others say nothing."""
+    result = shipped(SCENARIOS / "free-vs-paid-provider.yaml")
+    ax = plot.route(result, message)
+    try:
+        overheard = set(result.overheard["session"])
+        hops = result.hops[result.hops["message"] == message].set_index("index")
+        for index, text in hop_labels(ax).items():
+            _, *more = text.split("\n")
+            assert more == ([expected[index]] if index in expected else [])
+            assert (hops.loc[index, "session"] in overheard) == (index in expected)
+        assert set(expected) <= set(hop_labels(ax))
+    finally:
+        plt.close(ax.figure)
+
+
+def test_without_an_eavesdropper_a_hop_label_is_one_line():
+    result = shipped(SCENARIOS / "classroom.yaml")
+    ax = plot.route(result)
+    try:
+        assert len(hop_labels(ax)) == 4
+        assert not any("\n" in text for text in hop_labels(ax).values())
+    finally:
+        plt.close(ax.figure)
+
+
+@pytest.mark.parametrize(
+    ("name", "message", "first", "last"),
+    [("mx-down", "m1", 2, 6), ("retry-policies", "rfc", 2, 4), ("retry-policies", "exim", 2, 5)],
+)
+def test_repeated_failures_say_how_long_the_retries_went_on(name, message, first, last):
+    """The refused tries of one hop share an arrow; its label says how many, and how long
+    from the first to the last (the scenario's retry schedule: mx-down's 10 s to 4783 s)."""
+    result = shipped(SCENARIOS / f"{name}.yaml")
+    hops = result.hops[result.hops["message"] == message].set_index("index")
+    ax = plot.route(result, message)
+    try:
+        span = format_duration(hops.loc[last, "start"] - hops.loc[first, "start"])
+        code = hops.loc[first, "code"]
+        label = f"{first}–{last}  ✗ {code} ×{last - first + 1} over {span}"
+        assert label in [t.get_text() for t in ax.texts]
+    finally:
+        plt.close(ax.figure)
+
+
+def gap_to_arrow(label: Text, arrow, renderer) -> float:
+    """Pixels between a label's box and the middle three fifths of its arrow's shaft."""
+    path = arrow.get_transform().transform_path(arrow.get_path())
+    shaft = np.asarray(path.to_polygons(closed_only=False)[0])
+    middle = shaft[len(shaft) // 5 : len(shaft) - len(shaft) // 5]
+    box = label.get_window_extent(renderer)
+    nearest = np.column_stack(
+        [np.clip(middle[:, 0], box.x0, box.x1), np.clip(middle[:, 1], box.y0, box.y1)]
+    )
+    return float(np.min(np.hypot(*(middle - nearest).T)))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_a_hop_label_far_from_its_arrow_has_a_line_to_it(path):
+    """Where there was no room beside an arrow its label moved away; a line more than
+    LEADER px long leads back to the arrow's middle part, and only then."""
+    ax, _ = drawn(path)
+    try:
+        renderer = ax.figure.canvas.get_renderer()
+        arrows = {p.get_gid(): p for p in ax.patches if (p.get_gid() or "").startswith("hop-")}
+        leaders = {line.get_gid(): line for line in ax.lines}
+        for label in hop_texts(ax):
+            numbers = label.get_text().split()[0].split("–")
+            gid = f"hop-{numbers[0]}-{numbers[-1]}"
+            gap = gap_to_arrow(label, arrows[gid], renderer)
+            leader = leaders.get(f"leader-{gid}")
+            assert (leader is not None) == (gap > LEADER), (label.get_text(), gap)
+            if leader is not None:
+                ends = ax.transData.transform(leader.get_xydata())
+                assert np.hypot(*(ends[1] - ends[0])) == pytest.approx(gap, abs=0.5)
+    finally:
+        plt.close(ax.figure)
+
+
+def test_transatlantic_labels_below_the_boxes_lead_to_their_arrows():
+    """The submission and the LMTP hand-off are short arrows under node names: their
+    labels go below the domain boxes, each with a line up to its arrow."""
+    ax, _ = drawn(SCENARIOS / "transatlantic.yaml")
+    try:
+        leaders = sorted(g for line in ax.lines if (g := line.get_gid() or "").startswith("leader"))
+        assert leaders == ["leader-hop-1-1", "leader-hop-3-3"]
+    finally:
+        plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("message", ["m3", "m4"])
+def test_a_short_hop_label_leaves_the_machines_visible(message):
+    """free-vs-paid-provider: carol's submission (carol-pc → mx-college) is a short arrow
+    between two markers and two names; its label used to sit on carol-pc's square."""
+    ax, _ = drawn(SCENARIOS / "free-vs-paid-provider.yaml", message)
+    try:
+        renderer = ax.figure.canvas.get_renderer()
+        (label,) = [t for t in hop_texts(ax) if t.get_text().startswith("1  ")]
+        box = label.get_window_extent(renderer)
+        nodes = [c for c in ax.collections if c.get_label() in style.ROLE_LABEL.values()]
+        for markers in nodes:
+            half = np.sqrt(markers.get_sizes()[0]) / 2 * ax.figure.dpi / 72
+            for x, y in markers.get_offset_transform().transform(markers.get_offsets()):
+                assert not (box.x0 < x + half and x - half < box.x1
+                            and box.y0 < y + half and y - half < box.y1), markers.get_label()  # fmt: skip
+    finally:
+        plt.close(ax.figure)
+
+
+def test_the_key_shows_the_router_dot_large_enough_to_see():
+    """The map's routers are small grey dots on purpose; in the key, scaled down with the
+    other symbols, the dot was 120 × 0.6² ≈ 43 pt² — a speck. It is drawn at 250 pt²."""
+    ax, _ = drawn(SCENARIOS / "classroom.yaml")
+    try:
+        key = ax.get_legend()
+        sizes = {
+            text.get_text(): handle.get_sizes()[0]
+            for handle, text in zip(key.legend_handles, key.get_texts(), strict=True)
+            if hasattr(handle, "get_sizes")
+        }
+        assert sizes["router"] == 250
+        assert sizes["router"] > sizes["mail server (MTA)"]  # '.' is drawn at half an 'o'
+    finally:
+        plt.close(ax.figure)

@@ -202,8 +202,7 @@ def test_the_encrypted_band_starts_at_each_tls_handshake(name):
         ax = plot.sequence(result, message, page=page)
         try:
             arrows = [t for t in ax.texts if t.get_gid() == "exchange"]
-            lanes = {t.get_text(): t.get_position()[0] for t in ax.texts
-                     if t.get_transform() == ax.get_xaxis_transform()}  # fmt: skip
+            lanes = {t.get_text(): t.get_position()[0] for t in ax.texts if t.get_gid() == "lane"}
             for hello in hellos.itertuples():
                 if hello.session not in done:
                     continue

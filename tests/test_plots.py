@@ -196,12 +196,12 @@ def test_plots_dir_has_a_route_and_ladder_per_message(tmp_path):
 
 
 def test_ladder_pages_fit_a_projector_and_cover_every_exchange():
-    from mailsim.plot.sequence import TimeScale, pages, paginate
+    from mailsim.plot.sequence import pages, paginate, time_scale
 
     result = mailsim.run(mailsim.load(SCENARIOS / "classroom.yaml"))
     rows, _ = collapse_repeats(exchanges(result, "m1"))
     count = pages(result, "m1")
-    book = paginate(rows, TimeScale([*rows["time"], *rows["arrive"]], 5.0))
+    book = paginate(rows, time_scale(rows, 5.0))
     assert count == len(book) > 1
     assert [p.first for p in book[1:]] == [p.stop for p in book[:-1]]
     assert book[-1].stop == len(rows)

@@ -39,10 +39,13 @@ MIN_STEP = 0.8  # drawn units between two moments at least (room for a label)
 GAP = 2.5  # drawn units of a cut wait
 UNIT_INCHES = 0.3
 PAGE_UNITS = 21.0  # drawn units a 1280×720 page shows below the lane names
-PAGE_FRAME = (0.125, 0.01, 0.71, 0.855)  # left, bottom, width, height of a page's axes
+PAGE_FRAME = (0.125, 0.01, 0.71, 0.89)  # left, bottom, width, height of a page's axes
 FILL = 0.6  # a page may end early (at a cut wait) once this share of it is used
 FONT = 11.0  # points: 15.3 px at 100 dpi, read from the back of a classroom
 SMALL = 10.5  # points: 14.6 px, the least any word on a page gets (ticks, legend)
+EMBEDDED = 9.0  # points: a ladder drawn in a panel of another figure
+LINE = 0.6  # drawn units of a second line of a label
+HEADER = 1.3  # drawn units above the first moment for the lane names
 MIN_CONTRAST = 4.5  # WCAG AA for normal text, against the white page
 ENCRYPTED = "#dcefe6"  # a pale green band: the part of a session after the TLS handshake
 WAIT = "#eeeeee"  # the grey band of a cut wait
@@ -147,7 +150,9 @@ def own_fetches(result: Result, message: str, rows: pd.DataFrame) -> pd.DataFram
 class TimeScale:
     """Real seconds → drawn units, with long waits cut out."""
 
-    def __init__(self, moments: list[float], cut: float) -> None:
+    def __init__(
+        self, moments: list[float], cut: float, room: dict[float, float] | None = None
+    ) -> None:
         self.points: list[tuple[float, float]] = []
         self.gaps: list[tuple[float, float, float, float]] = []  # t0, t1, y0, y1
         y = 0.0
@@ -160,6 +165,7 @@ class TimeScale:
                     y += GAP
                 else:
                     y += max(MIN_STEP, math.log1p(delta / TAU) * 0.45)
+                y += (room or {}).get(previous, 0.0)
             self.points.append((t, y))
             previous = t
         self._times = [p[0] for p in self.points]
@@ -175,6 +181,17 @@ class TimeScale:
     @property
     def height(self) -> float:
         return self.points[-1][1] if self.points else 0.0
+
+
+def time_scale(rows: pd.DataFrame, cut: float) -> TimeScale:
+    """The scale of a ladder: a label of two lines gets a line's more room after its
+    arrow, so that the next exchange's words do not land on it."""
+    room: dict[float, float] = {}
+    for row in rows.itertuples():
+        lines = shown_label(str(row.label)).count("\n")
+        if lines:
+            room[row.arrive] = max(room.get(row.arrive, 0.0), LINE * lines)
+    return TimeScale([*rows["time"], *rows["arrive"]], cut, room)
 
 
 @dataclass(frozen=True)
@@ -225,7 +242,7 @@ def _layout(
 ) -> tuple[pd.DataFrame, list[tuple[float, str]], TimeScale, list[Page]]:
     """The rows of the ladder, its collapsed repeats, its one time scale and its pages."""
     rows, repeats = collapse_repeats(exchanges(result, message), cut)
-    scale = TimeScale([*rows["time"], *rows["arrive"]], cut)
+    scale = time_scale(rows, cut)
     return rows, repeats, scale, paginate(rows, scale)
 
 
@@ -252,13 +269,15 @@ def sequence(
     :func:`pages`); ``rows`` draws only those exchanges (a window of :func:`exchanges`),
     and ``highlight`` emphasises the exchange with that index (the step-through viewer)."""
     message = message or result.copies[0].message.id
+    # A ladder in a panel of another figure (the step viewer) has a smaller text size.
+    font, small = (FONT, SMALL) if ax is None else (EMBEDDED, EMBEDDED)
     repeats: list[tuple[float, str]] = []
     if rows is None:
         rows, repeats = collapse_repeats(exchanges(result, message), cut)
     if protocols is not None:
         rows = rows[rows["protocol"].isin(protocols)].reset_index(drop=True)
     lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))  # the same on every page
-    scale = TimeScale([*rows["time"], *rows["arrive"]], cut)
+    scale = time_scale(rows, cut)
     every = rows
     book = paginate(rows, scale)
     if page is not None and not 1 <= page <= len(book):
@@ -282,13 +301,13 @@ def sequence(
     for name in lanes:
         _, colour, _ = style.ROLE[roles[name]]
         ax.plot([x[name], x[name]], [top, bottom], color="#bbbbbb", lw=1, zorder=1, gid="lifeline")
-        fixed.append(ax.text(x[name], 1.0, name, ha="center", va="bottom", fontsize=FONT + 1,
-                             fontweight="bold", color=ink(colour),
-                             transform=ax.get_xaxis_transform()))  # fmt: skip
+        fixed.append(ax.text(x[name], top - 0.25, name, ha="center", va="bottom",
+                             fontsize=font + 1, fontweight="bold", color=ink(colour),
+                             gid="lane"))  # fmt: skip
     end = shown.bottom if page is not None else bottom
     gaps = [g for g in scale.gaps if top <= g[2] and g[3] <= end]
     encrypted = _encrypted(ax, every, rows, x, scale, (top, bottom))
-    movable: list[labels.Movable] = []
+    movable: list[tuple[float, labels.Movable]] = []  # with the arrow's drawn height
     arrows: list[Artist] = []
     marks: list[Line2D] = []  # timeouts and crashes
     used: set[str] = set()  # failure colours drawn, for the legend
@@ -299,7 +318,7 @@ def sequence(
         label = f"⋯ {format_duration(t1 - t0)} {_why(result, message, t0, t1, lanes)} ⋯"
         if t1 in repeated:
             label = f"⋯ {format_duration(t1 - t0)}: {repeated[t1]} ⋯"
-        text = ax.text(middle, (y0 + y1) / 2, label, ha="center", va="center", fontsize=FONT,
+        text = ax.text(middle, (y0 + y1) / 2, label, ha="center", va="center", fontsize=font,
                        style="italic", color=MUTED, zorder=5)  # fmt: skip
         text.set_gid("wait")
         fixed.append(text)
@@ -307,7 +326,7 @@ def sequence(
         y0, y1 = scale(row.time), scale(row.arrive)
         if row.step == "note":
             fixed.append(ax.text((x[row.src] + x[row.dst]) / 2, y0, row.label, ha="center",
-                                 va="center", fontsize=FONT, style="italic", color=MUTED,
+                                 va="center", fontsize=font, style="italic", color=MUTED,
                                  zorder=5, gid="note",
                                  bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"}))  # fmt: skip
             continue
@@ -320,7 +339,7 @@ def sequence(
             late = ink(style.OUTCOME["temporary"])
             marks.extend(ax.plot([x[row.dst]], [y1], marker="X", ms=10, color=late, zorder=4))
             fixed.append(ax.text(x[row.dst] + 0.12, y1, f"timeout: {short_label(row.label)}",
-                                 fontsize=FONT, va="center", color=late, zorder=5,
+                                 fontsize=font, va="center", color=late, zorder=5,
                                  bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"}))  # fmt: skip
             continue
         # A group of replies takes the colour of its first failure: after a refused RCPT,
@@ -340,7 +359,7 @@ def sequence(
         arrow.set_gid("exchange")
         # An opaque white box above every arrow: no arrow runs through the words.
         text = ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, shown_label(row.label),
-                       ha="center", va="bottom", fontsize=FONT, color=colour, zorder=5,
+                       ha="center", va="bottom", fontsize=font, color=colour, zorder=5,
                        linespacing=1.1, gid="label",
                        bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
         # On the arrow, at its middle if that is free, else further along it; above the
@@ -348,18 +367,33 @@ def sequence(
         # one (a long label on an arrow near the edge of the diagram).
         x0, x1 = x[row.src], x[row.dst]
         spots = [
-            (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va)
-            for va in ("bottom", "top")
+            (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va, "center")  # ha too: the last
+            for va in ("bottom", "top")  # spot tried must not leave its ha on the chosen one
             for t in (0.5, 0.35, 0.65, 0.2, 0.8)
         ]
         (xl, yl), (xr, yr) = sorted([(x0, y0), (x1, y1)])
         spots += [(xl + 0.15, yl + (yr - yl) * 0.1, va, "left") for va in ("bottom", "top")]
         spots += [(xr - 0.15, yr - (yr - yl) * 0.1, va, "right") for va in ("bottom", "top")]
-        movable.append(labels.Movable(text, spots, own=(arrow.arrow_patch,)))
+        # Crowded (a reply and the next command at once): hung from a point along the
+        # arrow, to its left or its right.
+        spots += [
+            (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va, ha)
+            for t in (0.5, 0.25, 0.75, 0.1, 0.9)
+            for va in ("bottom", "top")
+            for ha in ("left", "right")
+        ]
+        # Last, a line clear of the arrow, above or below it.
+        spots += [
+            (x0 + t * (x1 - x0), y0 + t * (y1 - y0) + dy, va, ha)
+            for dy, va in ((-0.45, "bottom"), (0.45, "top"))
+            for t in (0.5, 0.2, 0.8)
+            for ha in ("center", "left", "right")
+        ]
+        movable.append((abs(y1 - y0), labels.Movable(text, spots, own=(arrow.arrow_patch,))))
         arrows.append(arrow.arrow_patch)
-    crashes = _crashes(ax, result, x, scale, rows, marks)
-    _time_ticks(ax, scale, rows, gaps)
-    ax.set_ylim(bottom, top)
+    crashes = _crashes(ax, result, x, scale, rows, marks, font)
+    _time_ticks(ax, scale, rows, gaps, small)
+    ax.set_ylim(bottom, top - HEADER)
     ax.set_xlim(-1.2, 2.0 * max(len(lanes) - 1, 1) + 1.2)
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
@@ -372,10 +406,13 @@ def sequence(
         f"Every exchange of message {message!r}: {sender} → {to}"
         + (f" — page {page} of {len(book)}" if page is not None else "")
         + f"\nscenario {result.scenario.name!r}; time runs down, long waits are cut",
-        loc="left", fontsize=FONT + 1, pad=30,
+        loc="left", fontsize=font + 1,
     )  # fmt: skip
     _legend(ax, rows, used, encrypted, bool(crashes))
-    labels.place(ax, [*crashes, *movable], fixed, arrows, marks)
+    # In time order, but long arrows last: a reply that arrives after a whole LMTP
+    # session has room for its words anywhere along its length.
+    ordered = [m for _, m in sorted(movable, key=lambda pair: pair[0] > 3 * MIN_STEP)]
+    labels.place(ax, [*crashes, *ordered], fixed, arrows, marks)
     return ax
 
 
@@ -480,6 +517,7 @@ def _crashes(
     scale: TimeScale,
     rows: pd.DataFrame,
     marks: list[Line2D],
+    font: float = FONT,
 ) -> list[labels.Movable]:
     """Mark the moment a server crashed on its lane, if the page shows that moment (a
     crash during a cut wait goes at the wait's top edge); the words go right of the
@@ -506,7 +544,7 @@ def _crashes(
         refused = ink(style.OUTCOME["permanent"])
         marks.extend(ax.plot([x[fault.node]], [y], marker="X", ms=14, color=refused, zorder=6))
         text = ax.text(x[fault.node] + 0.15, y, f"{fault.node} crashes (back after"
-                       f" {format_duration(fault.restart)})", fontsize=FONT, va="center",
+                       f" {format_duration(fault.restart)})", fontsize=font, va="center",
                        color=refused, zorder=6,
                        bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
         spots = [(x[fault.node] + side * 0.2, y + dy, "center", ha)
@@ -530,8 +568,11 @@ WRAP = 50  # characters a line of a wrapped failure reply holds
 def shown_label(text: str) -> str:
     """The words on an arrow. A failure reply keeps its reason whole, wrapped onto a
     second line ("550 5.1.1 Recipient address rejected: / User unknown in virtual
-    mailbox table"); what is cut is a tail of capabilities or a help URL."""
+    mailbox table"); what is cut is a tail of capabilities or a help URL. Two long
+    replies sent together go on two lines."""
     failed = re.search(r"(^|· )[45]\d\d[ -]", text) is not None
+    if not failed and len(text) > 40 and text.count(" · ") == 1:
+        return "\n".join(short_label(part) for part in text.split(" · "))  # a reply and a bye
     if not failed or len(text) <= WRAP:
         return short_label(text)
     text = re.sub(r"((?:^|· )[45]\d\d[ -](?:\d\.\d{1,3}\.\d{1,3} )?)<[^>]*>:? ", r"\1", text)
@@ -572,7 +613,11 @@ def _why(result: Result, message: str, t0: float, t1: float, lanes: list[str]) -
 
 
 def _time_ticks(
-    ax: Axes, scale: TimeScale, rows: pd.DataFrame, gaps: list[tuple[float, float, float, float]]
+    ax: Axes,
+    scale: TimeScale,
+    rows: pd.DataFrame,
+    gaps: list[tuple[float, float, float, float]],
+    small: float = SMALL,
 ) -> None:
     """A tick at every row's start. One rule throughout: the first row of the page and
     the first after each cut wait show the run time (bold); every other row shows the
@@ -593,9 +638,9 @@ def _time_ticks(
             elapsed = t - since
             ticks[y] = f"+{elapsed * 1000:.1f} ms" if elapsed < 1 else f"+{elapsed:.3f} s"
     ys = sorted(ticks)
-    ax.set_yticks(ys, [ticks[y] for y in ys], fontsize=SMALL)
+    ax.set_yticks(ys, [ticks[y] for y in ys], fontsize=small)
     for y, label in zip(ys, ax.get_yticklabels(), strict=True):
         if y in bold:
             label.set_fontweight("bold")
     ax.set_ylabel("time, running down (long waits cut)\nbold: run time; +ms: since the bold"
-                  " time above", fontsize=SMALL)  # fmt: skip
+                  " time above", fontsize=small)  # fmt: skip

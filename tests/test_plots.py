@@ -11,7 +11,7 @@ import mailsim
 from mailsim import plot
 from mailsim.cli import main
 from mailsim.plot.delays import MANY
-from mailsim.plot.sequence import collapse_repeats, exchanges, short_label
+from mailsim.plot.sequence import collapse_repeats, exchanges, short_label, shown_label
 from tests.conftest import SCENARIOS, shipped
 
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
@@ -36,13 +36,14 @@ def test_sequence_has_one_arrow_per_exchange(result, ax):
     assert plt.get_fignums() == before  # drew on the given Axes, made no figure
     rows, _ = collapse_repeats(exchanges(result, message))
     arrows = [a for a in ax.texts if a.get_gid() == "exchange"]
-    assert len(arrows) == (rows["step"] != "timeout").sum()
-    # Each arrow carries its exchange's label (long lines shortened, keeping the start).
+    assert len(arrows) == (~rows["step"].isin(["timeout", "note"])).sum()
+    # Each arrow carries its exchange's label (long lines shortened or, for a failure's
+    # reason, wrapped, keeping the start).
     labels = [t.get_text() for t in ax.texts]
-    for label in rows[rows["step"] != "timeout"]["label"]:
-        shown = short_label(label)
+    for label in rows[~rows["step"].isin(["timeout", "note"])]["label"]:
+        shown = shown_label(label)
         assert shown in labels, shown
-        assert len(shown) <= 72
+        assert all(len(line) <= 72 for line in shown.split("\n"))
         assert shown.split(" ")[0] == label.split(" ")[0]  # the same command or code
     assert ax.get_title(loc="left").startswith(f"Every exchange of message {message!r}")
 
@@ -195,12 +196,15 @@ def test_plots_dir_has_a_route_and_ladder_per_message(tmp_path):
 
 
 def test_ladder_pages_fit_a_projector_and_cover_every_exchange():
-    from mailsim.plot.sequence import PER_PAGE, pages
+    from mailsim.plot.sequence import pages, paginate, time_scale
 
     result = mailsim.run(mailsim.load(SCENARIOS / "classroom.yaml"))
     rows, _ = collapse_repeats(exchanges(result, "m1"))
     count = pages(result, "m1")
-    assert count == -(-len(rows) // PER_PAGE)
+    book = paginate(rows, time_scale(rows, 5.0))
+    assert count == len(book) > 1
+    assert [p.first for p in book[1:]] == [p.stop for p in book[:-1]]
+    assert book[-1].stop == len(rows)
     drawn = 0
     for page in range(1, count + 1):
         ax = plot.sequence(result, "m1", page=page)
@@ -219,9 +223,11 @@ def test_ladder_pages_fit_a_projector_and_cover_every_exchange():
 def test_plots_dir_has_projector_pages(tmp_path):
     from PIL import Image
 
+    from mailsim.plot.sequence import pages
+
     assert main(["run", str(SCENARIOS / "classroom.yaml"), "--plots", str(tmp_path)]) == 0
     page_files = sorted(tmp_path.glob("sequence-page*.png"))
-    assert len(page_files) == 5
+    assert len(page_files) == pages(mailsim.run(mailsim.load(SCENARIOS / "classroom.yaml")))
     for path in page_files:
         with Image.open(path) as image:
             assert image.size == (1280, 720)

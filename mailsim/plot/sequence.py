@@ -6,33 +6,83 @@ time axis is nonlinear, in the spirit of OMNeT++'s sequence chart: between conse
 moments the drawn distance grows with the logarithm of the real interval (so a longer
 transit is always a steeper arrow), and a wait longer than ``cut`` seconds is cut out and
 labelled, e.g. "⋯ 4 min 49 s waiting for the POP poll ⋯".
+
+For a projector the ladder is cut into 1280×720 pages (:func:`pages`) on one time scale:
+every page spans the same drawn height and keeps each lifeline at the same x, a page ends
+early only at a cut wait and only once it is filled to :data:`FILL`, and each wait is
+drawn once, at the top of the page it leads into.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
+import textwrap
+from dataclasses import dataclass
+from itertools import pairwise
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 
 from mailsim.plot import labels, style
 from mailsim.result import Result
 from mailsim.units import format_duration
 
 TAU = 0.001  # seconds: intervals are drawn as log(1 + Δt / TAU)
-MIN_STEP = 0.9  # drawn units between two moments at least (room for a label)
+MIN_STEP = 0.8  # drawn units between two moments at least (room for a label)
 GAP = 2.5  # drawn units of a cut wait
-UNIT_INCHES = 0.2
-PER_PAGE = 16  # exchanges per page that fit a 1280×720 screen with readable labels
+UNIT_INCHES = 0.3
+PAGE_UNITS = 21.0  # drawn units a 1280×720 page shows below the lane names
+PAGE_FRAME = (0.125, 0.01, 0.71, 0.89)  # left, bottom, width, height of a page's axes
+FILL = 0.6  # a page may end early (at a cut wait) once this share of it is used
+FONT = 11.0  # points: 15.3 px at 100 dpi, read from the back of a classroom
+SMALL = 10.5  # points: 14.6 px, the least any word on a page gets (ticks, legend)
+EMBEDDED = 9.0  # points: a ladder drawn in a panel of another figure
+LINE = 0.6  # drawn units of a second line of a label
+HEADER = 1.3  # drawn units above the first moment for the lane names
+MIN_CONTRAST = 4.5  # WCAG AA for normal text, against the white page
+ENCRYPTED = "#dcefe6"  # a pale green band: the part of a session after the TLS handshake
+WAIT = "#eeeeee"  # the grey band of a cut wait
+MUTED = "#555555"  # the words of a cut wait and of a note (7.5:1 on white)
+
+
+def luminance(colour: str | tuple[float, ...]) -> float:
+    """WCAG 2 relative luminance of a matplotlib colour."""
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in to_rgb(colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(colour: str | tuple[float, ...], background: str = "white") -> float:
+    """WCAG 2 contrast ratio of ``colour`` on ``background``, from 1 to 21."""
+    a, b = sorted((luminance(colour), luminance(background)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+def ink(colour: str) -> str:
+    """The palette colour darkened (same hue and saturation: RGB scaled towards black)
+    until words in it have a contrast of at least 4.5:1 on white; the Okabe–Ito sky,
+    orange and purple are too light for text as they are."""
+    r, g, b = to_rgb(colour)
+    factor = 1.0
+    while contrast((r * factor, g * factor, b * factor)) < MIN_CONTRAST + 0.05:
+        factor -= 0.02
+    return "#{:02x}{:02x}{:02x}".format(*(round(c * factor * 255) for c in (r, g, b)))
 
 
 def exchanges(result: Result, message: str) -> pd.DataFrame:
     """The message's protocol steps, one row per arrow: commands sent together (a
-    pipelined group) share an arrow and a label."""
+    pipelined group) share an arrow and a label. Of a POP3 session that fetched many
+    messages only this one's RETR and DELE stay (see :func:`own_fetches`)."""
     events = result.message_events(message)
     rows = []
     for (time, arrive, src, dst, protocol), group in events.groupby(
@@ -46,24 +96,63 @@ def exchanges(result: Result, message: str) -> pd.DataFrame:
                 "label": " · ".join(details),
                 "steps": tuple(str(x) for x in group["step"]),
                 "codes": tuple(str(x) for x in group["code"]),
+                "session": int(group["session"].iloc[0]),
             }
         )  # fmt: skip
-    frame = pd.DataFrame(rows, columns=["time", "arrive", "src", "dst", "protocol", "step",
-                                        "code", "label", "steps", "codes"])  # fmt: skip
-    return frame.sort_values(["time", "arrive"], kind="stable", ignore_index=True)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = frame.sort_values(["time", "arrive"], kind="stable", ignore_index=True)
+    return own_fetches(result, message, frame)
 
 
-def pages(result: Result, message: str | None = None, per_page: int = PER_PAGE) -> int:
-    """How many pages :func:`sequence` needs for ``message`` at ``per_page``."""
-    message = message or result.copies[0].message.id
-    rows, _ = collapse_repeats(exchanges(result, message))
-    return max(1, -(-len(rows) // per_page))
+COLUMNS = ["time", "arrive", "src", "dst", "protocol", "step", "code", "label", "steps",
+           "codes", "session"]  # fmt: skip
+
+
+def own_fetches(result: Result, message: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """A POP3 session that downloads 58 messages would fill 20 pages of one message's
+    ladder with the other 57: keep this message's own RETR and DELE (the RETR whose reply
+    arrived when the message reached its reader) and put one note row, step ``note``,
+    where the others were: "(+ 57 other messages fetched in this session)"."""
+    hops = result.hops
+    arrivals = hops[(hops["message"] == message) & (hops["protocol"] == "pop3")]["end"]
+    ends = [float(t) for t in arrivals]
+    drop: set[int] = set()
+    notes = []
+    for _, session in rows[rows["protocol"] == "pop3"].groupby("session", sort=False):
+        index = list(session.index)
+        own = {
+            rows.at[k, "label"].split()[1]
+            for k, reply in pairwise(index)
+            if rows.at[k, "step"] == "RETR"
+            and any(abs(rows.at[reply, "arrive"] - end) < 1e-9 for end in ends)
+        }
+        others = 0
+        for k, reply in pairwise(index):
+            words = str(rows.at[k, "label"]).split()
+            if rows.at[k, "step"] in ("RETR", "DELE") and len(words) > 1 and words[1] not in own:
+                drop.update((k, reply))
+                others += rows.at[k, "step"] == "RETR"
+        if others:
+            first = min(k for k in index if k in drop)
+            after = [k for k in index if k > first and k not in drop]
+            until = rows.at[after[0], "time"] if after else rows.at[first, "arrive"]
+            moment = (rows.at[first, "time"] + until) / 2
+            noun = "message" if others == 1 else "messages"
+            notes.append({**rows.loc[first].to_dict(), "time": moment, "arrive": moment,
+                          "step": "note", "code": "", "steps": ("note",), "codes": ("",),
+                          "label": f"(+ {others} other {noun} fetched in this session)"})  # fmt: skip
+    if not drop:
+        return rows
+    kept = pd.concat([rows.drop(index=sorted(drop)), pd.DataFrame(notes, columns=COLUMNS)])
+    return kept.sort_values(["time", "arrive"], kind="stable", ignore_index=True)
 
 
 class TimeScale:
     """Real seconds → drawn units, with long waits cut out."""
 
-    def __init__(self, moments: list[float], cut: float) -> None:
+    def __init__(
+        self, moments: list[float], cut: float, room: dict[float, float] | None = None
+    ) -> None:
         self.points: list[tuple[float, float]] = []
         self.gaps: list[tuple[float, float, float, float]] = []  # t0, t1, y0, y1
         y = 0.0
@@ -76,13 +165,12 @@ class TimeScale:
                     y += GAP
                 else:
                     y += max(MIN_STEP, math.log1p(delta / TAU) * 0.45)
+                y += (room or {}).get(previous, 0.0)
             self.points.append((t, y))
             previous = t
         self._times = [p[0] for p in self.points]
 
     def __call__(self, t: float) -> float:
-        import bisect
-
         i = bisect.bisect_left(self._times, t)
         if i < len(self._times) and self._times[i] == t:
             return self.points[i][1]
@@ -95,6 +183,75 @@ class TimeScale:
         return self.points[-1][1] if self.points else 0.0
 
 
+def time_scale(rows: pd.DataFrame, cut: float) -> TimeScale:
+    """The scale of a ladder: a label of two lines gets a line's more room after its
+    arrow, so that the next exchange's words do not land on it."""
+    room: dict[float, float] = {}
+    for row in rows.itertuples():
+        lines = shown_label(str(row.label)).count("\n")
+        if lines:
+            room[row.arrive] = max(room.get(row.arrive, 0.0), LINE * lines)
+    return TimeScale([*rows["time"], *rows["arrive"]], cut, room)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows ``first`` to ``stop`` (exclusive) drawn from ``top`` to ``bottom`` (drawn
+    units); a wait that ends at ``first`` is on this page, not the one before."""
+
+    first: int
+    stop: int
+    top: float
+    bottom: float
+
+
+def paginate(rows: pd.DataFrame, scale: TimeScale, capacity: float = PAGE_UNITS) -> list[Page]:
+    """Pack rows onto pages of ``capacity`` drawn units: a page ends when the next row
+    would not fit, or earlier at a cut wait when it is at least :data:`FILL` full and the
+    stretch after the wait would not fit whole in what is left."""
+    if rows.empty:
+        return [Page(0, 0, 0.0, 0.0)]
+    starts = [scale(t) for t in rows["time"]]
+    ends = [scale(t) for t in rows["arrive"].cummax()]
+    after_gap = {y1: y0 for _, _, y0, y1 in scale.gaps}
+    stretch_end = list(ends)
+    for k in range(len(rows) - 2, -1, -1):  # where the stretch that holds row k ends
+        if starts[k + 1] not in after_gap:
+            stretch_end[k] = stretch_end[k + 1]
+    found: list[Page] = []
+    first, n = 0, len(rows)
+    while first < n:
+        top = after_gap.get(starts[first], starts[first])
+        stop = first + 1
+        while stop < n and ends[stop] - top <= capacity:
+            used = ends[stop - 1] - top
+            if (
+                starts[stop] in after_gap
+                and used >= FILL * capacity
+                and stretch_end[stop] - top > capacity
+            ):
+                break
+            stop += 1
+        found.append(Page(first, stop, top, ends[stop - 1]))
+        first = stop
+    return found
+
+
+def _layout(
+    result: Result, message: str, cut: float
+) -> tuple[pd.DataFrame, list[tuple[float, str]], TimeScale, list[Page]]:
+    """The rows of the ladder, its collapsed repeats, its one time scale and its pages."""
+    rows, repeats = collapse_repeats(exchanges(result, message), cut)
+    scale = time_scale(rows, cut)
+    return rows, repeats, scale, paginate(rows, scale)
+
+
+def pages(result: Result, message: str | None = None, cut: float = 5.0) -> int:
+    """How many 1280×720 pages :func:`sequence` needs for ``message``."""
+    message = message or result.copies[0].message.id
+    return len(_layout(result, message, cut)[3])
+
+
 def sequence(
     result: Result,
     message: str | None = None,
@@ -105,79 +262,85 @@ def sequence(
     rows: pd.DataFrame | None = None,
     highlight: int | None = None,
     page: int | None = None,
-    per_page: int = PER_PAGE,
 ) -> Axes:
     """Draw the ladder diagram of ``message`` (default: the first one).
 
-    ``page`` draws only that page of ``per_page`` exchanges on a 1280×720 figure, for a
-    projector (see :func:`pages`); ``rows`` draws only those exchanges (a window of
-    :func:`exchanges`), and ``highlight`` emphasises the exchange with that index (the
-    step-through viewer)."""
+    ``page`` draws only that page on a 1280×720 figure, for a projector (see
+    :func:`pages`); ``rows`` draws only those exchanges (a window of :func:`exchanges`),
+    and ``highlight`` emphasises the exchange with that index (the step-through viewer)."""
     message = message or result.copies[0].message.id
+    # A ladder in a panel of another figure (the step viewer) has a smaller text size.
+    font, small = (FONT, SMALL) if ax is None else (EMBEDDED, EMBEDDED)
     repeats: list[tuple[float, str]] = []
     if rows is None:
         rows, repeats = collapse_repeats(exchanges(result, message), cut)
     if protocols is not None:
-        rows = rows[rows["protocol"].isin(protocols)]
+        rows = rows[rows["protocol"].isin(protocols)].reset_index(drop=True)
     lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))  # the same on every page
-    count = max(1, -(-len(rows) // per_page))
-    if page is not None and not 1 <= page <= count:
-        raise ValueError(f"page must be from 1 to {count}, not {page}")
-    # A long wait at a page break is drawn on both pages: the moment the previous page
-    # ended opens this one, and the moment the next page begins closes it.
-    edges: list[float] = []
+    scale = time_scale(rows, cut)
+    every = rows
+    book = paginate(rows, scale)
+    if page is not None and not 1 <= page <= len(book):
+        raise ValueError(f"page must be from 1 to {len(book)}, not {page}")
     if page is not None:
-        every = rows
-        rows = every.iloc[(page - 1) * per_page : page * per_page]
-        first, last = (page - 1) * per_page, min(page * per_page, len(every)) - 1
-        if first > 0:
-            before = float(every["arrive"].iloc[:first].max())
-            if rows["time"].min() - before > cut:
-                edges.append(before)
-        if last + 1 < len(every):
-            after = float(every["time"].iloc[last + 1])
-            if after - rows["arrive"].max() > cut:
-                edges.append(after)
+        shown = book[page - 1]
+        rows = every.iloc[shown.first : shown.stop]
+        top, bottom = shown.top - 0.6, shown.top + PAGE_UNITS + 0.4
+        # A fixed frame, not a layout engine: the lifelines keep their x on every page
+        # whatever the width of the time labels or of the legend.
+        ax = plt.figure(figsize=(12.8, 7.2)).add_axes(PAGE_FRAME)
+    else:
+        top, bottom = -0.6, scale.height + 1.0
+        if ax is None:
+            height = max(4.0, scale.height * UNIT_INCHES + 2.0)
+            size = (max(8.0, 2.4 * len(lanes) + 3), height)
+            _, ax = plt.subplots(figsize=size, layout="constrained")
     x = {name: 2.0 * i for i, name in enumerate(lanes)}
-    scale = TimeScale([*rows["time"], *rows["arrive"], *edges], cut)
-    if ax is None and page is not None:
-        _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
-    if ax is None:
-        height = max(4.0, scale.height * UNIT_INCHES + 1.5)
-        _, ax = plt.subplots(figsize=(max(8.0, 2.2 * len(lanes) + 2), height), layout="constrained")
-    top, bottom = -1.0, scale.height + 1.0
     roles = {n: result.scenario.nodes[n].role for n in lanes}
+    fixed = []
     for name in lanes:
         _, colour, _ = style.ROLE[roles[name]]
-        ax.plot([x[name], x[name]], [top, bottom], color="#bbbbbb", lw=1, zorder=1)
-        ax.text(x[name], top - 0.3, name, ha="center", va="bottom", fontsize=10,
-                fontweight="bold", color=colour)  # fmt: skip
-    fixed = list(ax.texts)  # the lane names
-    movable: list[labels.Movable] = []
+        ax.plot([x[name], x[name]], [top, bottom], color="#bbbbbb", lw=1, zorder=1, gid="lifeline")
+        fixed.append(ax.text(x[name], top - 0.25, name, ha="center", va="bottom",
+                             fontsize=font + 1, fontweight="bold", color=ink(colour),
+                             gid="lane"))  # fmt: skip
+    end = shown.bottom if page is not None else bottom
+    gaps = [g for g in scale.gaps if top <= g[2] and g[3] <= end]
+    encrypted = _encrypted(ax, every, rows, x, scale, (top, bottom))
+    movable: list[tuple[float, labels.Movable]] = []  # with the arrow's drawn height
     arrows: list[Artist] = []
     marks: list[Line2D] = []  # timeouts and crashes
     used: set[str] = set()  # failure colours drawn, for the legend
     repeated = dict(repeats)
-    for t0, t1, y0, y1 in scale.gaps:
-        ax.axhspan(y0 + 0.3, y1 - 0.3, color="#f0f0f0", zorder=0)
-        label = f"⋯ {format_duration(t1 - t0)} {_why(result, message, t0, t1)} ⋯"
+    middle = sum(x.values()) / max(len(x), 1)
+    for t0, t1, y0, y1 in gaps:
+        ax.axhspan(y0 + 0.3, y1 - 0.3, color=WAIT, zorder=0, gid="wait")
+        label = f"⋯ {format_duration(t1 - t0)} {_why(result, message, t0, t1, lanes)} ⋯"
         if t1 in repeated:
             label = f"⋯ {format_duration(t1 - t0)}: {repeated[t1]} ⋯"
-        fixed.append(ax.text(sum(x.values()) / max(len(x), 1), (y0 + y1) / 2, label,
-                             ha="center", va="center", fontsize=9, style="italic",
-                             color="#555555"))  # fmt: skip
+        text = ax.text(middle, (y0 + y1) / 2, label, ha="center", va="center", fontsize=font,
+                       style="italic", color=MUTED, zorder=5)  # fmt: skip
+        text.set_gid("wait")
+        fixed.append(text)
     for row in rows.itertuples():
         y0, y1 = scale(row.time), scale(row.arrive)
-        colour = style.PROTOCOL.get(row.protocol, "#333333")
+        if row.step == "note":
+            fixed.append(ax.text((x[row.src] + x[row.dst]) / 2, y0, row.label, ha="center",
+                                 va="center", fontsize=font, style="italic", color=MUTED,
+                                 zorder=5, gid="note",
+                                 bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"}))  # fmt: skip
+            continue
+        colour = ink(style.PROTOCOL.get(row.protocol, "#333333"))
         current = row.Index == highlight
         if current:
             ax.axhspan(min(y0, y1) - 0.35, max(y0, y1) + 0.35, color=style.OKABE_ITO["yellow"],
                        alpha=0.35, zorder=0)  # fmt: skip
         if row.step == "timeout":
-            marks.extend(ax.plot([x[row.dst]], [y1], marker="X", ms=9,
-                                 color=style.OUTCOME["temporary"], zorder=4))  # fmt: skip
-            fixed.append(ax.text(x[row.dst] + 0.1, y1, f"timeout: {short_label(row.label)}",
-                                 fontsize=8, va="center", color=style.OUTCOME["temporary"]))  # fmt: skip
+            late = ink(style.OUTCOME["temporary"])
+            marks.extend(ax.plot([x[row.dst]], [y1], marker="X", ms=10, color=late, zorder=4))
+            fixed.append(ax.text(x[row.dst] + 0.12, y1, f"timeout: {short_label(row.label)}",
+                                 fontsize=font, va="center", color=late, zorder=5,
+                                 bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"}))  # fmt: skip
             continue
         # A group of replies takes the colour of its first failure: after a refused RCPT,
         # DATA's "554 no valid recipients" is a consequence, not the cause.
@@ -185,35 +348,52 @@ def sequence(
         if row.step == "RST" or row.label == "SYN (no answer)":
             failures = ["temporary"]  # a refused or unanswered connection: tried again later
         if failures:
-            colour = style.OUTCOME[failures[0]]
+            colour = ink(style.OUTCOME[failures[0]])
             used.add(failures[0])
         arrow = ax.annotate(
             "", xy=(x[row.dst], y1), xytext=(x[row.src], y0),
-            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.6 if current else 1.3,
+            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.6 if current else 1.4,
                         "shrinkA": 0, "shrinkB": 0},
             zorder=3,
         )  # fmt: skip
         arrow.set_gid("exchange")
-        text = ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, short_label(row.label),
-                       ha="center", va="bottom", fontsize=8, color=colour, zorder=4,
-                       bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})  # fmt: skip
+        # An opaque white box above every arrow: no arrow runs through the words.
+        text = ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, shown_label(row.label),
+                       ha="center", va="bottom", fontsize=font, color=colour, zorder=5,
+                       linespacing=1.1, gid="label",
+                       bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
         # On the arrow, at its middle if that is free, else further along it; above the
         # arrow first, then below; last, starting at its left end or ending at its right
         # one (a long label on an arrow near the edge of the diagram).
         x0, x1 = x[row.src], x[row.dst]
         spots = [
-            (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va)
-            for va in ("bottom", "top")
+            (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va, "center")  # ha too: the last
+            for va in ("bottom", "top")  # spot tried must not leave its ha on the chosen one
             for t in (0.5, 0.35, 0.65, 0.2, 0.8)
         ]
         (xl, yl), (xr, yr) = sorted([(x0, y0), (x1, y1)])
         spots += [(xl + 0.15, yl + (yr - yl) * 0.1, va, "left") for va in ("bottom", "top")]
         spots += [(xr - 0.15, yr - (yr - yl) * 0.1, va, "right") for va in ("bottom", "top")]
-        movable.append(labels.Movable(text, spots, own=(arrow.arrow_patch,)))
+        # Crowded (a reply and the next command at once): hung from a point along the
+        # arrow, to its left or its right.
+        spots += [
+            (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va, ha)
+            for t in (0.5, 0.25, 0.75, 0.1, 0.9)
+            for va in ("bottom", "top")
+            for ha in ("left", "right")
+        ]
+        # Last, a line clear of the arrow, above or below it.
+        spots += [
+            (x0 + t * (x1 - x0), y0 + t * (y1 - y0) + dy, va, ha)
+            for dy, va in ((-0.45, "bottom"), (0.45, "top"))
+            for t in (0.5, 0.2, 0.8)
+            for ha in ("center", "left", "right")
+        ]
+        movable.append((abs(y1 - y0), labels.Movable(text, spots, own=(arrow.arrow_patch,))))
         arrows.append(arrow.arrow_patch)
-    crashes = _crashes(ax, result, x, scale, rows, marks)
-    _time_ticks(ax, scale)
-    ax.set_ylim(bottom, top - 1.2)
+    crashes = _crashes(ax, result, x, scale, rows, marks, font)
+    _time_ticks(ax, scale, rows, gaps, small)
+    ax.set_ylim(bottom, top - HEADER)
     ax.set_xlim(-1.2, 2.0 * max(len(lanes) - 1, 1) + 1.2)
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
@@ -224,28 +404,73 @@ def sequence(
     to = ", ".join(recipients) if len(recipients) <= 2 else f"{len(recipients)} recipients"
     ax.set_title(
         f"Every exchange of message {message!r}: {sender} → {to}"
-        + (f" — page {page} of {count}" if page is not None else "")
+        + (f" — page {page} of {len(book)}" if page is not None else "")
         + f"\nscenario {result.scenario.name!r}; time runs down, long waits are cut",
-        loc="left", fontsize=11,
+        loc="left", fontsize=font + 1,
     )  # fmt: skip
-    handles = [Line2D([], [], color=c, lw=2, label=p.upper() if p != "pop3" else "POP3")
-               for p, c in style.PROTOCOL.items() if p in set(rows["protocol"]) or p == "tcp"]  # fmt: skip
-    if "temporary" in used:
-        handles.append(Line2D([], [], color=style.OUTCOME["temporary"], lw=2,
-                              label="temporary failure (4xx, refused)"))  # fmt: skip
-    if "permanent" in used:
-        handles.append(Line2D([], [], color=style.OUTCOME["permanent"], lw=2,
-                              label="permanent failure (5xx)"))  # fmt: skip
-    if (rows["step"] == "timeout").any():
-        handles.append(Line2D([], [], color=style.OUTCOME["temporary"], marker="X", ms=9, lw=0,
-                              label="no reply: the client's timeout"))  # fmt: skip
-    if crashes:
-        handles.append(Line2D([], [], color=style.OUTCOME["permanent"], marker="X", ms=12, lw=0,
-                              label="server crash"))  # fmt: skip
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9,
-              frameon=False)  # fmt: skip
-    labels.place(ax, [*crashes, *movable], fixed, arrows, marks)
+    _legend(ax, rows, used, encrypted, bool(crashes))
+    # In time order, but long arrows last: a reply that arrives after a whole LMTP
+    # session has room for its words anywhere along its length.
+    ordered = [m for _, m in sorted(movable, key=lambda pair: pair[0] > 3 * MIN_STEP)]
+    labels.place(ax, [*crashes, *ordered], fixed, arrows, marks)
     return ax
+
+
+def _legend(ax: Axes, rows: pd.DataFrame, used: set[str], encrypted: bool, crashed: bool) -> None:
+    """What the colours, bands and marks of this page mean (only those it shows)."""
+    protocols = set(rows["protocol"])
+    handles: list[Artist] = [
+        Line2D([], [], color=ink(c), lw=2, label=p.upper() if p != "pop3" else "POP3")
+        for p, c in style.PROTOCOL.items()
+        if p in protocols or p == "tcp"
+    ]
+    late, refused = ink(style.OUTCOME["temporary"]), ink(style.OUTCOME["permanent"])
+    if "temporary" in used:
+        handles.append(Line2D([], [], color=late, lw=2, label="temporary failure\n(4xx, refused)"))
+    if "permanent" in used:
+        handles.append(Line2D([], [], color=refused, lw=2, label="permanent failure\n(5xx)"))
+    if (rows["step"] == "timeout").any():
+        handles.append(Line2D([], [], color=late, marker="X", ms=10, lw=0,
+                              label="no reply: the\nclient's timeout"))  # fmt: skip
+    if crashed:
+        handles.append(Line2D([], [], color=refused, marker="X", ms=12, lw=0, label="server crash"))
+    if encrypted:
+        handles.append(Patch(fc=ENCRYPTED, ec="none", label="encrypted: after\nthe TLS handshake"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=SMALL,
+              frameon=False)  # fmt: skip
+
+
+def _encrypted(
+    ax: Axes,
+    every: pd.DataFrame,
+    rows: pd.DataFrame,
+    x: dict[str, float],
+    scale: TimeScale,
+    window: tuple[float, float],
+) -> bool:
+    """A pale band between the two lifelines of each TLS session, from the start of its
+    handshake (ClientHello, after STARTTLS or on an implicit-TLS port) to the session's
+    last exchange: what an eavesdropper on the wire can no longer read. Says whether this
+    page shows one."""
+    drawn = False
+    tls = every[every["protocol"] == "tls"]
+    for session, steps in tls.groupby("session", sort=False):
+        hello = steps[steps["step"].str.startswith("ClientHello")]
+        if hello.empty or not steps["step"].str.startswith("ServerHello").any():
+            continue  # no handshake, or one that failed: nothing was encrypted
+        mine = every[every["session"] == session]
+        start, end = scale(float(hello["time"].iloc[0])), scale(float(mine["arrive"].max()))
+        if rows.empty or not (rows["session"] == session).any():
+            continue
+        y0, y1 = max(start, window[0]), min(end, window[1])
+        if y1 <= y0:
+            continue
+        a, b = sorted((x[hello["src"].iloc[0]], x[hello["dst"].iloc[0]]))
+        band = Rectangle((a - 0.2, y0), b - a + 0.4, y1 - y0, fc=ENCRYPTED, ec="none", zorder=0.5)
+        band.set_gid(f"encrypted-{session}")
+        ax.add_patch(band)
+        drawn = True
+    return drawn
 
 
 def collapse_repeats(
@@ -292,9 +517,11 @@ def _crashes(
     scale: TimeScale,
     rows: pd.DataFrame,
     marks: list[Line2D],
+    font: float = FONT,
 ) -> list[labels.Movable]:
-    """Mark the moment a server crashed on its lane, if the ladder shows that moment; the
-    words go right of the mark, or left, wherever no arrow crosses them."""
+    """Mark the moment a server crashed on its lane, if the page shows that moment (a
+    crash during a cut wait goes at the wait's top edge); the words go right of the
+    mark, or left, wherever no arrow crosses them."""
     from mailsim.scenario import CrashFault
 
     texts: list[labels.Movable] = []
@@ -302,18 +529,27 @@ def _crashes(
         return texts
     first, last = rows["time"].min(), rows["arrive"].max()
     for fault in result.scenario.faults:
-        if isinstance(fault, CrashFault) and fault.node in x and first <= fault.at <= last:
-            if any(t0 < fault.at < t1 for t0, t1, _, _ in scale.gaps):
-                continue
-            y = scale(fault.at)
-            marks.extend(ax.plot([x[fault.node]], [y], marker="X", ms=14,
-                                 color=style.OUTCOME["permanent"], zorder=6))  # fmt: skip
-            text = ax.text(x[fault.node] + 0.15, y, f"{fault.node} crashes (back after"
-                           f" {format_duration(fault.restart)})", fontsize=8.5,
-                           va="center", color=style.OUTCOME["permanent"], zorder=6)  # fmt: skip
-            spots = [(x[fault.node] + side * 0.15, y + dy, "center", ha)
-                     for dy in (0.0, 0.4, -0.4, 0.8, -0.8) for side, ha in ((1, "left"), (-1, "right"))]  # fmt: skip
-            texts.append(labels.Movable(text, spots))
+        if not (isinstance(fault, CrashFault) and fault.node in x):
+            continue
+        waits = [y0 + 0.3 for t0, t1, y0, _ in scale.gaps if t0 < fault.at < t1]
+        if (
+            waits
+            and not first <= scale.gaps[0][0]
+            and not any(first <= t0 <= last for t0, t1, _, _ in scale.gaps if t0 < fault.at < t1)
+        ):
+            continue  # the wait it falls in ends another page
+        if not waits and not first <= fault.at <= last:
+            continue
+        y = waits[0] if waits else scale(fault.at)
+        refused = ink(style.OUTCOME["permanent"])
+        marks.extend(ax.plot([x[fault.node]], [y], marker="X", ms=14, color=refused, zorder=6))
+        text = ax.text(x[fault.node] + 0.15, y, f"{fault.node} crashes (back after"
+                       f" {format_duration(fault.restart)})", fontsize=font, va="center",
+                       color=refused, zorder=6,
+                       bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
+        spots = [(x[fault.node] + side * 0.2, y + dy, "center", ha)
+                 for dy in (0.0, 0.5, -0.5, 0.9, -0.9) for side, ha in ((1, "left"), (-1, "right"))]  # fmt: skip
+        texts.append(labels.Movable(text, spots))
     return texts
 
 
@@ -326,8 +562,28 @@ def short_label(text: str, width: int = 72) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _why(result: Result, message: str, t0: float, t1: float) -> str:
-    """What the message was waiting for during a cut wait."""
+WRAP = 50  # characters a line of a wrapped failure reply holds
+
+
+def shown_label(text: str) -> str:
+    """The words on an arrow. A failure reply keeps its reason whole, wrapped onto a
+    second line ("550 5.1.1 Recipient address rejected: / User unknown in virtual
+    mailbox table"); what is cut is a tail of capabilities or a help URL. Two long
+    replies sent together go on two lines."""
+    failed = re.search(r"(^|· )[45]\d\d[ -]", text) is not None
+    if not failed and len(text) > 40 and text.count(" · ") == 1:
+        return "\n".join(short_label(part) for part in text.split(" · "))  # a reply and a bye
+    if not failed or len(text) <= WRAP:
+        return short_label(text)
+    text = re.sub(r"((?:^|· )[45]\d\d[ -](?:\d\.\d{1,3}\.\d{1,3} )?)<[^>]*>:? ", r"\1", text)
+    lines = textwrap.wrap(text, WRAP, break_long_words=False)
+    if len(lines) > 2:
+        lines = [lines[0], short_label(" ".join(lines[1:]), WRAP)]
+    return "\n".join(line if len(line) <= WRAP + 6 else line[: WRAP - 1] + "…" for line in lines)
+
+
+def _why(result: Result, message: str, t0: float, t1: float, lanes: list[str]) -> str:
+    """What the message was waiting for during a cut wait, with the fault's own numbers."""
     events = result.events
     timeouts = events[(events["step"] == "timeout") & ((events["time"] - t1).abs() < 1e-6)]
     if not timeouts.empty:
@@ -340,37 +596,51 @@ def _why(result: Result, message: str, t0: float, t1: float) -> str:
     from mailsim.scenario import CrashFault
 
     for fault in result.scenario.faults:
-        # A server that is down for the whole wait: the message waits for it to restart.
+        # A server that crashed just before or during the wait and is back when it ends.
+        back = fault.at + fault.restart if isinstance(fault, CrashFault) else math.inf
         if (
             isinstance(fault, CrashFault)
-            and fault.at <= t0 + 1e-6
-            and t1 <= fault.at + fault.restart + 1.0
+            and fault.node in lanes
+            and t0 - 1.0 <= fault.at <= t1
+            and back - 1e-6 <= t1 <= back + 1.0
         ):
-            return f"{fault.node} is down, until it restarts at {fault.at + fault.restart:.1f} s"
+            return (f"waiting: {fault.node} crashed at {fault.at:.3f} s and is down for"
+                    f" {format_duration(fault.restart)}, until {back:.3f} s")  # fmt: skip
     failed = mine[(mine["end"] <= t0 + 1e-6) & ~mine["code"].astype(str).str.startswith(("2", "+"))]
     if not failed.empty:
         return "waiting to try again"
     return "waiting"
 
 
-def _time_ticks(ax: Axes, scale: TimeScale) -> None:
-    """Real time at the start of each stretch of activity (bold), and within a stretch
-    every few drawn units, as milliseconds since the stretch began."""
-    if not scale.points:
+def _time_ticks(
+    ax: Axes,
+    scale: TimeScale,
+    rows: pd.DataFrame,
+    gaps: list[tuple[float, float, float, float]],
+    small: float = SMALL,
+) -> None:
+    """A tick at every row's start. One rule throughout: the first row of the page and
+    the first after each cut wait show the run time (bold); every other row shows the
+    milliseconds since that bold time above it."""
+    if rows.empty:
         return
-    starts = [scale.points[0][0], *(t1 for _, t1, _, _ in scale.gaps)]
+    after = {t1 for _, t1, _, _ in gaps}
     ticks: dict[float, str] = {}
-    for i, start in enumerate(starts):
-        end = scale.gaps[i][0] if i < len(scale.gaps) else scale.points[-1][0]
-        ticks[scale(start)] = f"{start:.3f} s"
-        last_y = scale(start)
-        for t, y in scale.points:
-            if start < t <= end and y - last_y >= 8.0:
-                ticks[y] = f"+{(t - start) * 1000:.1f} ms"
-                last_y = y
+    bold: set[float] = set()
+    since = None
+    for t in sorted(set(rows.loc[rows["step"] != "note", "time"])):
+        y = scale(t)
+        if since is None or t in after or any(since < g0 < t for g0, _, _, _ in scale.gaps):
+            since = t
+            ticks[y] = f"{t:.3f} s"
+            bold.add(y)
+        elif y not in ticks:
+            elapsed = t - since
+            ticks[y] = f"+{elapsed * 1000:.1f} ms" if elapsed < 1 else f"+{elapsed:.3f} s"
     ys = sorted(ticks)
-    ax.set_yticks(ys, [ticks[y] for y in ys], fontsize=8)
-    for label in ax.get_yticklabels():
-        if label.get_text().endswith(" s"):
+    ax.set_yticks(ys, [ticks[y] for y in ys], fontsize=small)
+    for y, label in zip(ys, ax.get_yticklabels(), strict=True):
+        if y in bold:
             label.set_fontweight("bold")
-    ax.set_ylabel("time (nonlinear: long waits cut)")
+    ax.set_ylabel("time, running down (long waits cut)\nbold: run time; +ms: since the bold"
+                  " time above", fontsize=small)  # fmt: skip

@@ -190,7 +190,7 @@ def test_plots_dir_has_a_route_and_ladder_per_message(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert [n for n in names if "page" not in n] == [
         "delays.png", "route-m1.dsn1.png", "route.png", "sequence-m1.dsn1.png", "sequence.png",
-        "timeline.png",
+        "servers.png", "timeline.png",
     ]  # fmt: skip
 
 

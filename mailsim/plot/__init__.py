@@ -1,5 +1,5 @@
 """Figures of a Result: ``route``, ``sequence``, ``timeline``, ``delays``, ``load``,
-``animate``.
+``animate``, ``servers``.
 
 Each takes a :class:`mailsim.Result` (and a message id where it fits) and an optional
 matplotlib ``Axes``, draws on it and returns it; it never calls ``plt.show()`` and never
@@ -11,6 +11,7 @@ from mailsim.plot.delays import delays
 from mailsim.plot.load import load
 from mailsim.plot.route import route
 from mailsim.plot.sequence import sequence
+from mailsim.plot.servers import servers
 from mailsim.plot.timeline import timeline
 
-__all__ = ["animate", "delays", "load", "route", "sequence", "timeline"]
+__all__ = ["animate", "delays", "load", "route", "sequence", "servers", "timeline"]

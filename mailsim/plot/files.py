@@ -66,9 +66,10 @@ PER_MESSAGE = 10  # route and ladder of at most this many messages besides the f
 
 
 def save_all(result: Result, folder: Path) -> list[Path]:
-    """route.png, sequence.png (the first message), timeline.png, delays.png, load.png
+    """route.png, sequence.png (the first message), timeline.png, servers.png, delays.png,
+    load.png
     when there are many messages, and for the next messages (bounces included) route-ID.png and sequence-ID.png."""
-    kinds = ("route", "sequence", "timeline", "delays") if result.copies else ("route",)
+    kinds = ("route", "sequence", "timeline", "servers", "delays") if result.copies else ("route",)
     if len(result.copies) > MANY:
         kinds += ("load",)
     written = [save(result, kind, folder / f"{kind}.png") for kind in kinds]

@@ -14,7 +14,6 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
 from mailsim.message import COSTS
-from mailsim.plot import labels as labels_
 from mailsim.plot import style
 from mailsim.plot.timeline import widen
 from mailsim.result import Result
@@ -89,6 +88,10 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
     legend_ax = _transfer(frame, _beside(ax), result.scenario.name) if beside else ax
     legend_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=10,
                      frameon=False)  # fmt: skip
+    if beside:  # after the legend: the panel's width in pixels is final only now
+        widen(
+            legend_ax, [p for p in legend_ax.patches if (p.get_gid() or "").startswith("transfer-")]
+        )
     return ax
 
 
@@ -135,7 +138,6 @@ def _transfer(frame: pd.DataFrame, ax: Axes, scenario: str) -> Axes:
     ax.set_title(f"…and the transfer alone — scenario {scenario!r}", loc="left", fontsize=11)
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
-    widen(ax, [p for p in ax.patches if (p.get_gid() or "").startswith("transfer-")])
     return ax
 
 
@@ -175,8 +177,6 @@ def _ecdf(result: Result, frame: pd.DataFrame, ax: Axes | None, copies: int) -> 
     labels = {n: _group_label(n, frame["delay"][domains == n], transfer[domains == n], beside)
               for n in names}  # fmt: skip
     lines = _curves(ax, frame["delay"], domains, labels, grouped, 60.0)
-    if not grouped:
-        _percentiles(ax, np.sort(frame["delay"].to_numpy(dtype=float)), lines[0])
     ax.set_xlabel("end-to-end delay, submission to retrieval (minutes)", fontsize=11)
     ax.set_ylabel("share of messages retrieved within", fontsize=11)
     _style(ax)
@@ -198,6 +198,11 @@ def _ecdf(result: Result, frame: pd.DataFrame, ax: Axes | None, copies: int) -> 
     if grouped:
         legend_ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=10, frameon=False,
                          title="sent from", title_fontsize=10)  # fmt: skip
+    else:
+        handles = [*lines, *_percentiles(ax, frame["delay"].to_numpy(dtype=float))]
+        legend_ax.legend(handles=handles[1:], loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                         fontsize=10, frameon=False, title="of the whole delay",
+                         title_fontsize=10)  # fmt: skip
     return ax
 
 
@@ -229,20 +234,15 @@ def _curves(ax: Axes, delay: pd.Series, domains: pd.Series, labels: dict[str, st
     return lines
 
 
-def _percentiles(ax: Axes, values: np.ndarray, curve: Any) -> None:
-    """p50, p90, p99 as dashed lines, each labelled where neither the curve nor another
-    line crosses its words."""
-    items: list[tuple[labels_.Movable, Any]] = []
-    for q, colour in ((50, "green"), (90, "orange"), (99, "vermillion")):
-        v = float(np.percentile(values, q)) / 60
-        line = ax.axvline(v, color=style.OKABE_ITO[colour], ls="--", lw=1.5)
-        text = ax.text(v, 0.1, f" p{q} = {format_duration(v * 60)} ", fontsize=10,
-                       color="#000000")  # fmt: skip
-        heights = (0.06, 0.14, 0.22, 0.3, 0.5, 0.7, 0.86, 0.94)
-        spots = [(v, y, "center", ha) for y in heights for ha in ("left", "right")]
-        items.append((labels_.Movable(text, spots, own=(line,)), line))
-    lines = [curve, *(line for _, line in items)]
-    labels_.place(ax, [item for item, _ in items], lines=lines)
+def _percentiles(ax: Axes, values: np.ndarray) -> list[Any]:
+    """p50, p90, p99 as lines, named in the legend: words beside the lines would be
+    crossed by the next line when two percentiles lie close (p90 and p99 of a poll)."""
+    lines = []
+    for q, colour, ls in ((50, "green", "--"), (90, "orange", "-."), (99, "vermillion", ":")):
+        v = float(np.percentile(values, q))
+        lines.append(ax.axvline(v / 60, color=style.OKABE_ITO[colour], ls=ls, lw=2, gid=f"p{q}",
+                                label=f"p{q} = {format_duration(v)}"))  # fmt: skip
+    return lines
 
 
 METRIC_LABEL = {

@@ -40,7 +40,8 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
         _, ax = plt.subplots(figsize=(12.8, max(2.6, 0.5 * len(frame) + 2.0)), layout="constrained")
     longest = float(frame["delay"].max()) if len(frame) else 1.0
     scale, unit = style.time_unit(longest)
-    beside = poll_dominates(frame)
+    # A copy that was never retrieved needs the width for its reason: one panel then.
+    beside = poll_dominates(frame) and bool(frame["retrieved_at"].notna().all())
     labels = []
     for row, item in enumerate(frame.itertuples()):
         left = 0.0
@@ -189,7 +190,7 @@ def _ecdf(result: Result, frame: pd.DataFrame, ax: Axes | None, copies: int) -> 
         legend_ax.tick_params(axis="y", left=False, labelleft=False)
         legend_ax.set_xlabel("the transfer alone: all but the POP wait (s)", fontsize=11)
         _style(legend_ax)
-        legend_ax.set_xlim(left=0)
+        legend_ax.set_xlim(0, float(transfer.max()) * 1.05)
         legend_ax.set_title(f"…and the transfer alone — scenario {result.scenario.name!r},"
                             f" {len(frame)} of {copies} copies retrieved", loc="left",
                             fontsize=11)  # fmt: skip

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
@@ -159,17 +160,19 @@ def _rows(result: Result) -> list[Row]:
     rows = {n: Row(n, {}, [], [], []) for n, node in nodes.items() if node.role in ROLES}
     hops = result.hops
     hops = hops[~hops["duplicate"]]
-    for hop in hops.itertuples():
-        ok = style.outcome_of(str(hop.code)) == "ok"
-        for name in {hop.src, hop.dst}:
+    ok = [style.outcome_of(str(c)) == "ok" for c in hops["code"]]
+    columns = (hops["src"], hops["dst"], hops["protocol"], hops["start"], hops["end"], ok)
+    for src, dst, protocol, start, end, worked in zip(*columns, strict=True):
+        protocol = "smtp" if protocol == "submission" else protocol  # one colour
+        for name in {src, dst}:
             if name in rows:
-                protocol = "smtp" if hop.protocol == "submission" else hop.protocol  # one colour
-                target = rows[name].ok.setdefault(protocol, []) if ok else rows[name].failed
-                target.append((hop.start, hop.end))
+                row = rows[name]
+                target = row.ok.setdefault(protocol, []) if worked else row.failed
+                target.append((float(start), float(end)))
     for name, span, failed in _lookups(result):
         if name in rows:
             (rows[name].failed if failed else rows[name].ok.setdefault("dns", [])).append(span)
-    for name, span in _held(result):
+    for name, span in _held(hops[ok], result.end_time):
         if name in rows:
             rows[name].held.append(span)
     for name, window, words in _outages(result):
@@ -187,32 +190,38 @@ def _lookups(result: Result) -> Iterator[tuple[str, Span, bool]]:
     if events.empty:
         return
     dns = events[events["protocol"] == "dns"]
-    for _, session in dns.groupby("session", sort=False):
-        queries = session[session["step"].astype(str).str.startswith("query")]
-        if queries.empty:
-            continue
-        resolver = str(queries["dst"].iloc[0])
-        failed = bool((session["step"] == "timeout").any())
-        yield resolver, (float(session["time"].min()), float(session["arrive"].max())), failed
+    queries = dns[dns["step"].astype(str).str.startswith("query")]
+    by_session = dns.groupby("session")
+    table = pd.DataFrame(
+        {
+            "start": by_session["time"].min(),
+            "end": by_session["arrive"].max(),
+            "failed": (dns["step"] == "timeout").groupby(dns["session"]).any(),
+        }
+    ).join(queries.groupby("session")["dst"].first().rename("resolver"), how="inner")
+    for resolver, start, end, failed in zip(
+        table["resolver"], table["start"], table["end"], table["failed"], strict=True
+    ):
+        yield str(resolver), (float(start), float(end)), bool(failed)
 
 
-def _held(result: Result) -> Iterator[tuple[str, Span]]:
-    """Each copy's stay at each server: from the end of the hop that brought it (the
-    server holds it) to the end of the hop that passed it on, or to its retrieval from a
-    mailbox; a copy never passed on stays to the end of the run."""
-    hops = result.hops
-    hops = hops[~hops["duplicate"]]
-    ok = hops[[style.outcome_of(str(c)) == "ok" for c in hops["code"]]]
-    for _, journey in ok.groupby(["message", "recipient"], sort=False):
-        journey = journey.sort_values("index")
-        arrived: dict[str, float] = {}
-        for hop in journey.itertuples():
-            if hop.src in arrived:
-                yield hop.src, (arrived.pop(hop.src), float(hop.end))
-            if hop.protocol != "pop3":
-                arrived[str(hop.dst)] = float(hop.end)
-        for name, at in arrived.items():
-            yield name, (at, float(result.end_time))
+def _held(ok: pd.DataFrame, last: float) -> Iterator[tuple[str, Span]]:
+    """Each copy's stay at each server, from the hops that worked: from the end of the
+    hop that brought it (the server holds it) to the end of the hop that passed it on,
+    or to its retrieval from a mailbox; a copy never passed on stays to ``last``."""
+    ok = ok.sort_values(["message", "recipient", "index"])
+    arrived: dict[str, float] = {}
+    journey = None
+    columns = (ok["message"], ok["recipient"], ok["src"], ok["dst"], ok["protocol"], ok["end"])
+    for message, recipient, src, dst, protocol, end in zip(*columns, strict=True):
+        if (message, recipient) != journey:
+            yield from ((name, (at, last)) for name, at in arrived.items())
+            arrived, journey = {}, (message, recipient)
+        if src in arrived:
+            yield src, (arrived.pop(src), float(end))
+        if protocol != "pop3":
+            arrived[str(dst)] = float(end)
+    yield from ((name, (at, last)) for name, at in arrived.items())
 
 
 def _outages(result: Result) -> Iterator[tuple[str, Span, str]]:

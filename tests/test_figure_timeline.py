@@ -248,3 +248,24 @@ def test_percentiles_are_named_in_the_legend_off_the_lines(page):
 def test_no_label_covers_another_on_the_servers_timeline(page, name):
     plot.servers(run(name), ax=page)
     assert not problems(page.figure)
+
+
+def test_a_busy_server_shows_sessions_per_bin_and_its_peak(page):
+    """own-server-or-provider: hundreds of sessions at each server would be a smear of
+    bars; each row counts the sessions begun per 5 minutes and names its peak."""
+    import importlib
+
+    servers = importlib.import_module("mailsim.plot.servers")
+    result = run("own-server-or-provider")
+    plot.servers(result, ax=page)
+    hops = result.hops[~result.hops["duplicate"]]
+    ok = hops[[outcome_of(str(c)) == "ok" for c in hops["code"]]]
+    mine = ok[(ok["src"] == "mail-own") | (ok["dst"] == "mail-own")]
+    assert len(mine) > servers.DENSE
+    edges = servers._bins(result.end_time)
+    assert edges[1] - edges[0] == 60  # about 150 bins over 3 hours: one a minute
+    counts, _ = np.histogram(mine["start"], bins=edges)
+    words = [t.get_text() for t in page.texts]
+    assert f"up to {counts.max()} sessions begun in a minute" in words
+    assert not spans(page, "session", row_of(page, "mail-own"))  # counted, not barred
+    assert not problems(page.figure)

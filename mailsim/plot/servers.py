@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
+from matplotlib.transforms import Affine2D
 
 from mailsim.model import CrashFault, DownFault, HangFault, OverloadFault, ResolverDownFault
 from mailsim.plot import labels as labels_
@@ -19,6 +22,7 @@ from mailsim.plot import style
 from mailsim.result import Result
 
 ROLES = {"smtp": "MTA", "pop": "POP3 server", "dns": "resolver"}
+DENSE = 100  # more sessions or stays than this in a row: drawn as a count, not as bars
 MIN_PX = 3.5  # the narrowest bar drawn, in pixels: a 13 ms session on a 3-hour axis stays visible
 OUTAGE = "#F4C7AE"  # a pale vermillion: the server could not do its work
 QUEUE = style.OKABE_ITO["grey"]
@@ -65,11 +69,18 @@ def servers(result: Result, *, ax: Axes | None = None) -> Axes:
             notes.append(labels_.Movable(text, [(a / scale, y - 0.46, "top", "left"),
                                                 (b / scale, y - 0.46, "top", "right")]))  # fmt: skip
             notes += _after(ax, row, b, y, scale, unit)
-        _draw(ax, row.held, y + 0.22, 0.2, MAILBOX if _is_pop(result, row) else QUEUE,
-              "mailbox" if _is_pop(result, row) else "queue", least, scale)  # fmt: skip
-        for protocol, spans in row.ok.items():
-            _draw(ax, spans, y - 0.08, 0.4, style.PROTOCOL.get(protocol, "#333333"), "session",
-                  least, scale)  # fmt: skip
+        pop = _is_pop(result, row)
+        where = "in the mailboxes" if pop else "in the queue"
+        dense = len(row.held) > DENSE or any(len(v) > DENSE for v in row.ok.values())
+        if dense:  # a busy server: how many per few minutes, not a solid smear of bars
+            edges = _bins(end_time)
+            notes += _busy(ax, row, edges, y, scale, MAILBOX if pop else QUEUE, where)
+        else:
+            _draw(ax, list(_merged(row.held)), y + 0.22, 0.2, MAILBOX if pop else QUEUE,
+                  "mailbox" if pop else "queue", least, scale)  # fmt: skip
+            for protocol, spans in row.ok.items():
+                colour = style.PROTOCOL.get(protocol, "#333333")
+                _draw(ax, spans, y - 0.08, 0.4, colour, "session", least, scale)
         _draw(ax, row.failed, y - 0.08, 0.4, style.OUTCOME["temporary"], "session-failed",
               least, scale)  # fmt: skip
     labels_.place(ax, notes)
@@ -126,6 +137,76 @@ def _draw(ax: Axes, spans: list[Span], y: float, height: float, colour: str, gid
         ax.broken_barh(bars, (y - height / 2, height), color=colour, lw=0, gid=gid, zorder=2)
 
 
+BIN_WORDS = {1: "a second", 10: "10 s", 60: "a minute", 300: "5 min", 600: "10 min",
+             900: "15 min", 1800: "30 min", 3600: "an hour", 7200: "2 h"}  # fmt: skip
+NICE_BINS = tuple(BIN_WORDS)  # seconds
+
+
+def _bins(end_time: float) -> np.ndarray:
+    """Bin edges of a round width, about 150 across the axis."""
+    width = min(NICE_BINS, key=lambda w: abs(np.log(end_time / 150 / w)))
+    return np.arange(0.0, end_time + width, width)
+
+
+def _busy(ax: Axes, row: Row, edges: np.ndarray, y: float, scale: float, colour: str,
+          where: str) -> list[labels_.Movable]:  # fmt: skip
+    """A busy server's row: sessions begun in each bin, stacked by protocol, and the most
+    messages held at once in each bin; each with its peak in words."""
+    width = BIN_WORDS[int(edges[1] - edges[0])]
+    x = edges / scale
+    bottom = np.zeros(len(edges) - 1)
+    for protocol, spans in row.ok.items():
+        counts, _ = np.histogram([a for a, _ in spans], bins=edges)
+        _fill(ax, x, bottom, bottom + counts, style.PROTOCOL.get(protocol, "#333333"),
+              "session-level")  # fmt: skip
+        bottom = bottom + counts
+    peak = max(float(bottom.max()), 1.0)
+    for coll in ax.collections[-len(row.ok) :] if row.ok else []:
+        coll.set_transform(_band(ax, y + 0.12, 0.4 / peak))
+    notes = [_words(ax, f"up to {int(peak)} sessions begun in {width}", x, bottom, y - 0.46, "top")]
+    if row.held:
+        most = _most_at_once(row.held, edges)
+        _fill(ax, x, np.zeros_like(most), most, colour, "held-level")
+        ax.collections[-1].set_transform(_band(ax, y + 0.32, 0.2 / max(most.max(), 1)))
+        text = f"up to {int(most.max())} messages {where} at once"
+        notes.append(_words(ax, text, x, most, y + 0.46, "bottom"))
+    return notes
+
+
+def _fill(ax: Axes, x: np.ndarray, low: np.ndarray, high: np.ndarray, colour: str,
+          gid: str) -> None:  # fmt: skip
+    """A step-filled band between ``low`` and ``high`` counts (placed by _band)."""
+    ax.fill_between(x, np.append(low, low[-1]), np.append(high, high[-1]), step="post",
+                    color=colour, lw=0, gid=gid, zorder=2)  # fmt: skip
+
+
+def _band(ax: Axes, base: float, per_count: float) -> Any:
+    """Counts drawn upward from ``base`` in a row of the inverted y axis."""
+    return Affine2D().scale(1.0, -per_count).translate(0.0, base) + ax.transData
+
+
+def _most_at_once(spans: list[Span], edges: np.ndarray) -> np.ndarray:
+    """The most stays open at one moment within each bin."""
+    steps = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    times = np.array([t for t, _ in steps])
+    counts = np.cumsum([d for _, d in steps])
+    carried = np.searchsorted(times, edges[:-1], side="right") - 1
+    most = np.where(carried >= 0, counts[np.maximum(carried, 0)], 0).astype(float)
+    bins = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, len(most) - 1)
+    np.maximum.at(most, bins, counts)
+    return most
+
+
+def _words(ax: Axes, text: str, x: np.ndarray, values: np.ndarray, y: float,
+           va: str) -> labels_.Movable:  # fmt: skip
+    """A peak in words, at the peak if there is room, else at either end."""
+    at = float(x[int(np.argmax(values))])
+    label = ax.text(at, y, text, fontsize=FONT, va=va, color="#000000", zorder=3)
+    spots = [(at, y, va, "left"), (at, y, va, "right"), (x[0], y, va, "left"),
+             (x[-1], y, va, "right")]  # fmt: skip
+    return labels_.Movable(label, spots)
+
+
 def _after(
     ax: Axes, row: Row, end: float, y: float, scale: float, unit: str
 ) -> list[labels_.Movable]:
@@ -178,8 +259,6 @@ def _rows(result: Result) -> list[Row]:
     for name, window, words in _outages(result):
         if name in rows:
             rows[name].outages.append((window, words))
-    for row in rows.values():
-        row.held = list(_merged(row.held))
     return [r for r in rows.values() if r.ok or r.failed or r.held or r.outages]
 
 

@@ -168,7 +168,8 @@ def _busy(ax: Axes, row: Row, edges: np.ndarray, y: float, scale: float, colour:
         most = _most_at_once(row.held, edges)
         _fill(ax, x, np.zeros_like(most), most, colour, "held-level")
         ax.collections[-1].set_transform(_band(ax, y + 0.32, 0.2 / max(most.max(), 1)))
-        text = f"up to {int(most.max())} messages {where} at once"
+        peak_held = int(most.max())
+        text = f"up to {peak_held} message{'s' if peak_held != 1 else ''} {where} at once"
         notes.append(_words(ax, text, x, most, y + 0.46, "bottom"))
     return notes
 

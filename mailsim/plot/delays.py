@@ -181,7 +181,7 @@ def _ecdf(result: Result, frame: pd.DataFrame, ax: Axes | None, copies: int) -> 
     ax.set_xlabel("end-to-end delay, submission to retrieval (minutes)", fontsize=11)
     ax.set_ylabel("share of messages retrieved within", fontsize=11)
     _style(ax)
-    ax.set_title(f"Delivery delay of the {len(frame)} of {copies} message copies that were"
+    ax.set_title(f"Delivery delay of the {len(frame):,} of {copies:,} message copies that were"
                  f" retrieved — scenario {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
     legend_ax = ax
     if beside:
@@ -192,7 +192,7 @@ def _ecdf(result: Result, frame: pd.DataFrame, ax: Axes | None, copies: int) -> 
         _style(legend_ax)
         legend_ax.set_xlim(0, float(transfer.max()) * 1.05)
         legend_ax.set_title(f"…and the transfer alone — scenario {result.scenario.name!r},"
-                            f" {len(frame)} of {copies} copies retrieved", loc="left",
+                            f" {len(frame):,} of {copies:,} copies retrieved", loc="left",
                             fontsize=11)  # fmt: skip
         ax.set_title("Delivery delay", loc="left", fontsize=11)
         ax.set_xlabel("end-to-end delay (minutes)", fontsize=11)
@@ -215,7 +215,7 @@ def _style(ax: Axes) -> None:
 
 def _group_label(name: str, delay: pd.Series, transfer: pd.Series, beside: bool) -> str:
     """A group's legend entry: its size and medians (of the transfer too, when drawn)."""
-    text = f"{name}, {len(delay)} copies\nmedian {format_duration(float(delay.median()))}"
+    text = f"{name}, {len(delay):,} copies\nmedian {format_duration(float(delay.median()))}"
     if beside:
         text += f", transfer {format_duration(float(transfer.median()))}"
     return text

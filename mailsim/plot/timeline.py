@@ -13,6 +13,8 @@ from mailsim.plot import labels as labels_
 from mailsim.plot import style
 from mailsim.result import Result
 
+# Words in the failure colours, darkened to 4.5:1 or more on white (orange is 2.0:1).
+TEXT = {"temporary": "#8A5A00", "permanent": "#A84300"}
 MIN_PX = 3.5  # the narrowest hop drawn, in pixels
 WAITS = {
     "queued": ("#d9d9d9", ""),
@@ -62,7 +64,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes
             drawn.add(hop.protocol if outcome == "ok" else outcome)
             if outcome != "ok":
                 text = ax.text(hop.start / scale, row - 0.42, str(hop.code), fontsize=10,
-                               color=colour, ha="left", va="bottom")  # fmt: skip
+                               color=TEXT[outcome], ha="left", va="bottom")  # fmt: skip
                 spots = [(hop.start / scale, row - 0.42, "bottom"),
                          (hop.start / scale, row + 0.42, "top")]  # fmt: skip
                 codes.append((row, labels_.Movable(text, spots)))
@@ -70,7 +72,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes
             previous_failed = outcome != "ok"
         if copy.status in ("refused", "bounced", "expired"):
             ax.text(previous_end / scale, row, f"  {copy.status}", va="center", fontsize=10,
-                    color=style.OUTCOME["permanent"])  # fmt: skip
+                    color=TEXT["permanent"])  # fmt: skip
     ax.set_yticks(range(len(copies)), labels, fontsize=10)
     ax.set_ylim(len(copies) - 0.4, -0.9)  # room above the first row for reply codes
     ax.set_xlabel(f"time since the start of the run ({unit})")

@@ -22,6 +22,7 @@ from tests.conftest import SCENARIOS, shipped
 from tests.test_figure_layout import problems
 
 MIN_PX = 3.0
+SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
 
 
 @pytest.fixture
@@ -242,11 +243,9 @@ def test_percentiles_are_named_in_the_legend_off_the_lines(page):
         assert text.get_window_extent(renderer).x0 >= frame.x1  # outside the lines' axes
 
 
-@pytest.mark.parametrize(
-    "name", ["mx-down", "backup-mx", "dns-outage", "server-crash", "busy-office"]
-)
-def test_no_label_covers_another_on_the_servers_timeline(page, name):
-    plot.servers(run(name), ax=page)
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_no_label_covers_another_on_the_servers_timeline(page, path):
+    plot.servers(shipped(path), ax=page)
     assert not problems(page.figure)
 
 

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 from matplotlib.transforms import Affine2D
 
-from mailsim.model import CrashFault, DownFault, HangFault, OverloadFault, ResolverDownFault
+from mailsim.model import CrashFault, SlowFault, Window
 from mailsim.plot import labels as labels_
 from mailsim.plot import style
 from mailsim.result import Result
@@ -34,7 +34,11 @@ WORDS = {  # what each fault kind did, in the band's words
     "hang": "hung",
     "overload": "overloaded",
     "resolver-down": "not answering",
+    "slow": "slow",
+    "greylist": "greylisting",
+    "tls-fail": "TLS failing",
 }
+HINDERED = ("slow", "greylisting", "TLS failing")  # working, though not as usual
 Span = tuple[float, float]
 
 
@@ -68,7 +72,8 @@ def servers(result: Result, *, ax: Axes | None = None) -> Axes:
                            fontsize=FONT, va="top", color="#000000", zorder=3)  # fmt: skip
             notes.append(labels_.Movable(text, [(a / scale, y - 0.46, "top", "left"),
                                                 (b / scale, y - 0.46, "top", "right")]))  # fmt: skip
-            notes += _after(ax, row, b, y, scale, unit)
+            if not words.startswith(HINDERED):  # it was out: why the next try came then
+                notes += _after(ax, row, b, y, scale, unit)
         pop = _is_pop(result, row)
         where = "in the mailboxes" if pop else "in the queue"
         dense = len(row.held) > DENSE or any(len(v) > DENSE for v in row.ok.values())
@@ -117,7 +122,7 @@ def _handles(result: Result, rows: list[Row]) -> list[Patch]:
     if any(r.held and _is_pop(result, r) for r in rows):
         handles.append(Patch(color=MAILBOX, label="message in the mailbox"))
     if any(r.outages for r in rows):
-        handles.append(Patch(color=OUTAGE, label="server out (a fault)"))
+        handles.append(Patch(color=OUTAGE, label="a fault in force"))
     return handles
 
 
@@ -305,13 +310,22 @@ def _held(ok: pd.DataFrame, last: float) -> Iterator[tuple[str, Span]]:
 
 
 def _outages(result: Result) -> Iterator[tuple[str, Span, str]]:
-    """The faults that put a server out of work, as windows within the run."""
+    """The faults that kept a server from its usual work, as windows within the run."""
     for fault in result.scenario.faults:
         if isinstance(fault, CrashFault):
             yield fault.node, (fault.at, fault.at + fault.restart), WORDS["crash"]
-        elif isinstance(fault, DownFault | HangFault | OverloadFault | ResolverDownFault):
+        elif isinstance(fault, Window) and fault.kind in WORDS:
             end = fault.end if fault.end is not None else result.end_time
-            yield fault.node, (fault.start, end), WORDS[fault.kind]
+            node = fault.node  # type: ignore[attr-defined]  # every kind in WORDS has one
+            yield node, (fault.start, min(end, result.end_time)), _fault_words(fault)
+
+
+def _fault_words(fault: Window) -> str:
+    """A band's words: what the fault did (a slowdown says by how much)."""
+    words = WORDS[fault.kind]  # type: ignore[attr-defined]
+    if isinstance(fault, SlowFault):
+        words += f" ×{fault.factor:g}"
+    return words
 
 
 def _merged(spans: Iterable[Span]) -> Iterator[Span]:

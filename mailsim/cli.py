@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from mailsim.sweep import TerminalProgress
 
 PROTOCOLS = ("tcp", "tls", "dns", "smtp", "lmtp", "pop3")
-PLOTS = ("route", "sequence", "timeline", "delays", "load", "overheard", "verdicts", "animate")
+PLOTS = (
+    "route", "sequence", "timeline", "servers", "delays", "load", "overheard", "verdicts",
+    "animate",
+)  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--plots",
         metavar="DIR",
-        help="write route.png, sequence.png, timeline.png, delays.png (load.png: many messages)",
+        help="write route.png, sequence.png, timeline.png, servers.png, delays.png"
+        " (load.png: many messages)",
     )
     run.add_argument("--eml", metavar="DIR", help="write each delivered copy as an .eml file")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

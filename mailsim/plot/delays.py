@@ -4,6 +4,8 @@ with its percentiles."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ from matplotlib.patches import Patch
 
 from mailsim.message import COSTS
 from mailsim.plot import style
+from mailsim.plot.timeline import widen
 from mailsim.result import Result
 from mailsim.units import format_duration
 
@@ -30,12 +33,14 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
         frame = frame[frame["id"] == message]
     retrieved = frame["retrieved_at"].notna()
     if retrieved.sum() > MANY:
-        return _ecdf(result, frame.loc[retrieved, "delay"].to_numpy(), ax, len(frame))
+        return _ecdf(result, frame[retrieved], ax, len(frame))
     frame = frame.sort_values("retrieved_at", key=lambda c: c.isna(), kind="stable")
     if ax is None:
         _, ax = plt.subplots(figsize=(12.8, max(2.6, 0.5 * len(frame) + 2.0)), layout="constrained")
     longest = float(frame["delay"].max()) if len(frame) else 1.0
     scale, unit = style.time_unit(longest)
+    # A copy that was never retrieved needs the width for its reason: one panel then.
+    beside = poll_dominates(frame) and bool(frame["retrieved_at"].notna().all())
     labels = []
     for row, item in enumerate(frame.itertuples()):
         left = 0.0
@@ -48,18 +53,14 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
         # The working parts are too small to see next to the waits: say every part in
         # words (short names: the legend has the long ones), so that they add up to the
         # number at the end of the bar.
-        working = " + ".join(
-            f"{SHORT[c]} {format_duration(float(getattr(item, f'{c}_time')))}"
-            for c in COSTS
-            if float(getattr(item, f"{c}_time")) > 0
-        )
+        working = _words(item, list(COSTS))
         words = f"  {format_duration(item.delay)}"
         if pd.isna(item.retrieved_at):
             reason = f": {_short(str(item.reason))}" if item.reason else ""
             words = f"  {item.status} after {format_duration(item.delay)}{reason}"
         colour = "#000000" if pd.notna(item.retrieved_at) else style.OUTCOME["permanent"]
-        ax.text(left / scale, row, words, va="center", fontsize=9, color=colour)
-        if len(frame) > 1:  # one copy: the legend says each part's value already
+        ax.text(left / scale, row, words, va="center", fontsize=10, color=colour)
+        if len(frame) > 1 and not beside:  # one copy: the legend says each part already
             ax.text(0, row - 0.42, f" {working}", va="center", fontsize=8, color="#333333")
         labels.append(f"{item.id} → {item.recipient}")
     # The legend says how much each part is: small parts are invisible next to long waits.
@@ -72,40 +73,173 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
         if len(frame) == 1:
             label += f": {format_duration(float(total.iloc[0]))}"
         handles.append(Patch(color=style.COST[cost], label=label))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
-              frameon=False)  # fmt: skip
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=10)
     ax.set_ylim(len(labels) - 0.5, -0.75)  # top row first, with room for its words
     ax.set_xlabel(f"{unit} from submission to retrieval (or to where the journey ended)")
     ax.set_xlim(0, longest / scale * 1.15)
-    ax.set_title(f"Where the time went: end-to-end delay of each message, by part — scenario"
-                 f" {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
+    if beside:  # the scenario's name goes over the wider panel
+        ax.set_title("Where the time went", loc="left", fontsize=11)
+    else:
+        ax.set_title(f"Where the time went: end-to-end delay of each message, by part —"
+                     f" scenario {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
+    if beside:
+        ax.set_xlim(0, longest / scale * 1.3)  # room for the words after the bars
+        ax.set_xlabel(f"{unit} from submission to retrieval")
+    legend_ax = _transfer(frame, _beside(ax), result.scenario.name) if beside else ax
+    legend_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=10,
+                     frameon=False)  # fmt: skip
+    if beside:  # after the legend: the panel's width in pixels is final only now
+        widen(
+            legend_ax, [p for p in legend_ax.patches if (p.get_gid() or "").startswith("transfer-")]
+        )
     return ax
+
+
+def poll_dominates(frame: pd.DataFrame) -> bool:
+    """The POP wait is most of every delay and the transfer (all the rest) too small to
+    see beside it: then the transfer gets a panel of its own, on its own scale."""
+    if frame.empty or float(frame["poll_time"].sum()) <= 0:
+        return False
+    transfer = frame["delay"] - frame["poll_time"]
+    return float(transfer.max()) < 0.05 * float(frame["delay"].max())
+
+
+def _beside(ax: Axes) -> Axes:
+    """A second panel to the right of ``ax``, sharing its rows: ``ax`` keeps its place in
+    the caller's figure and gives up part of its width."""
+    spec = ax.get_subplotspec()
+    if spec is None:  # an Axes placed by hand: the panel inside its right part
+        return ax.inset_axes((0.62, 0.0, 0.38, 1.0), sharey=ax)
+    left, right = spec.subgridspec(1, 2, width_ratios=(1, 2), wspace=0.04)
+    ax.set_subplotspec(left)
+    return ax.figure.add_subplot(right, sharey=ax)
+
+
+def _transfer(frame: pd.DataFrame, ax: Axes, scenario: str) -> Axes:
+    """Each copy's transfer — every part but the POP wait — on a millisecond scale when it
+    fits one: 7 ms of TLS beside 206 ms are then two bars, not two hairlines."""
+    parts = [c for c in COSTS if c != "poll"]
+    longest = float((frame["delay"] - frame["poll_time"]).max())
+    scale, unit = (0.001, "ms") if longest < 2.0 else style.time_unit(longest)
+    for row, item in enumerate(frame.itertuples()):
+        left = 0.0
+        for cost in parts:
+            width = float(getattr(item, f"{cost}_time"))
+            if width > 0:
+                ax.barh(row, width / scale, left=left / scale, color=style.COST[cost],
+                        height=0.6, gid=f"transfer-{cost}")  # fmt: skip
+            left += width
+        ax.text(left / scale, row, f" {format_duration(left)}", va="center", fontsize=10)
+        ax.text(0, row - 0.42, " " + _words(item, parts), va="center", fontsize=10,
+                color="#333333")  # fmt: skip
+    ax.set_xlim(0, longest / scale * 1.3)
+    ax.tick_params(axis="y", left=False, labelleft=False)
+    ax.set_xlabel(f"the transfer alone: all but the POP wait ({unit})")
+    ax.set_title(f"…and the transfer alone — scenario {scenario!r}", loc="left", fontsize=11)
+    ax.grid(axis="x", color="#eeeeee")
+    ax.set_axisbelow(True)
+    return ax
+
+
+def _words(item: Any, parts: list[str]) -> str:
+    """A copy's parts in words, short names (the legend has the long ones)."""
+    return " + ".join(
+        f"{SHORT[c]} {format_duration(float(getattr(item, f'{c}_time')))}"
+        for c in parts
+        if float(getattr(item, f"{c}_time")) > 0
+    )
 
 
 def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _ecdf(result: Result, values: np.ndarray, ax: Axes | None, copies: int) -> Axes:
+def sender_domains(frame: pd.DataFrame) -> pd.Series:
+    """Each copy's group: its sender's domain — the firm, the provider, the office."""
+    return frame["sender"].astype(str).str.rsplit("@", n=1).str[-1].str.lower()
+
+
+GROUP_COLOURS = ("blue", "purple", "green", "sky", "black", "grey")  # failures keep theirs
+GROUP_STYLES = ("-", "--", "-.", ":", "-", "--")
+
+
+def _ecdf(result: Result, frame: pd.DataFrame, ax: Axes | None, copies: int) -> Axes:
+    """The distribution of the delay; one curve per sender domain when the scenario
+    compares several (two firms, an office and its partner); beside it, when the POP
+    wait is most of every delay, the distribution of the transfer alone."""
     if ax is None:
         _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
-    values = np.sort(values)
-    share = np.arange(1, len(values) + 1) / len(values)
-    ax.step(values / 60, share, where="post", color=style.OKABE_ITO["blue"], lw=2, gid="ecdf")
-    right = float(values[-1]) / 60 if len(values) else 1.0
-    # Each percentile's label at its own height, so that close lines keep them apart;
-    # labels of lines near the right edge go to the left of their line.
-    for y, q, colour in ((0.10, 50, "green"), (0.18, 90, "orange"), (0.26, 99, "vermillion")):
-        v = float(np.percentile(values, q))
-        ax.axvline(v / 60, color=style.OKABE_ITO[colour], ls="--", lw=1)
-        near_edge = v / 60 > 0.75 * right
-        ax.text(v / 60, y, f" p{q} = {format_duration(v)} " , fontsize=9,
-                ha="right" if near_edge else "left", color=style.OKABE_ITO[colour])  # fmt: skip
-    ax.set_xlabel("end-to-end delay, submission to retrieval (minutes)")
-    ax.set_ylabel("share of messages retrieved within")
+    domains = sender_domains(frame)
+    names = list(dict.fromkeys(domains))
+    grouped = 2 <= len(names) <= len(GROUP_COLOURS)
+    beside = poll_dominates(frame)
+    transfer = frame["delay"] - frame["poll_time"]
+    labels = {n: _group_label(n, frame["delay"][domains == n], transfer[domains == n], beside)
+              for n in names}  # fmt: skip
+    lines = _curves(ax, frame["delay"], domains, labels, grouped, 60.0)
+    ax.set_xlabel("end-to-end delay, submission to retrieval (minutes)", fontsize=11)
+    ax.set_ylabel("share of messages retrieved within", fontsize=11)
+    _style(ax)
+    ax.set_title(f"Delivery delay of the {len(frame):,} of {copies:,} message copies that were"
+                 f" retrieved — scenario {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
+    legend_ax = ax
+    if beside:
+        legend_ax = _beside(ax)
+        _curves(legend_ax, transfer, domains, labels, grouped, 1.0)
+        legend_ax.tick_params(axis="y", left=False, labelleft=False)
+        legend_ax.set_xlabel("the transfer alone: all but the POP wait (s)", fontsize=11)
+        _style(legend_ax)
+        legend_ax.set_xlim(0, float(transfer.max()) * 1.05)
+        legend_ax.set_title(f"…and the transfer alone — scenario {result.scenario.name!r},"
+                            f" {len(frame):,} of {copies:,} copies retrieved", loc="left",
+                            fontsize=11)  # fmt: skip
+        ax.set_title("Delivery delay", loc="left", fontsize=11)
+        ax.set_xlabel("end-to-end delay (minutes)", fontsize=11)
+    if grouped:
+        legend_ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=10, frameon=False,
+                         title="sent from", title_fontsize=10)  # fmt: skip
+    else:
+        handles = [*lines, *_percentiles(ax, frame["delay"].to_numpy(dtype=float))]
+        legend_ax.legend(handles=handles[1:], loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                         fontsize=10, frameon=False, title="of the whole delay",
+                         title_fontsize=10)  # fmt: skip
+    return ax
+
+
+def _style(ax: Axes) -> None:
+    ax.tick_params(labelsize=10)
     ax.set_ylim(0, 1.02)
     ax.grid(color="#eeeeee")
-    ax.set_title(f"Delivery delay of the {len(values)} of {copies} message copies that were"
-                 f" retrieved — scenario {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
-    return ax
+
+
+def _group_label(name: str, delay: pd.Series, transfer: pd.Series, beside: bool) -> str:
+    """A group's legend entry: its size and medians (of the transfer too, when drawn)."""
+    text = f"{name}, {len(delay):,} copies\nmedian {format_duration(float(delay.median()))}"
+    if beside:
+        text += f", transfer {format_duration(float(transfer.median()))}"
+    return text
+
+
+def _curves(ax: Axes, delay: pd.Series, domains: pd.Series, labels: dict[str, str],
+            grouped: bool, scale: float) -> list[Any]:  # fmt: skip
+    """One ECDF step line per group (or one for all)."""
+    groups = [(labels[n], delay[domains == n]) for n in labels] if grouped else [(None, delay)]
+    lines = []
+    for k, (label, part) in enumerate(groups):
+        values = np.sort(part.to_numpy(dtype=float))
+        share = np.arange(1, len(values) + 1) / len(values)
+        (line,) = ax.step(values / scale, share, where="post", lw=2, gid="ecdf", label=label,
+                          color=style.OKABE_ITO[GROUP_COLOURS[k]], ls=GROUP_STYLES[k])  # fmt: skip
+        lines.append(line)
+    return lines
+
+
+def _percentiles(ax: Axes, values: np.ndarray) -> list[Any]:
+    """p50, p90, p99 as lines, named in the legend: words beside the lines would be
+    crossed by the next line when two percentiles lie close (p90 and p99 of a poll)."""
+    lines = []
+    for q, colour, ls in ((50, "green", "--"), (90, "orange", "-."), (99, "vermillion", ":")):
+        v = float(np.percentile(values, q))
+        lines.append(ax.axvline(v / 60, color=style.OKABE_ITO[colour], ls=ls, lw=2, gid=f"p{q}",
+                                label=f"p{q} = {format_duration(v)}"))  # fmt: skip
+    return lines

@@ -68,10 +68,11 @@ PER_MESSAGE = 10  # route and ladder of at most this many messages besides the f
 
 
 def save_all(result: Result, folder: Path) -> list[Path]:
-    """route.png, sequence.png (the first message), timeline.png, delays.png, load.png
-    when there are many messages, overheard.png with an eavesdropper, verdicts.png where
-    a server checked SPF, DKIM and DMARC, and for the next messages (bounces included) route-ID.png and sequence-ID.png."""
-    kinds = ("route", "sequence", "timeline", "delays") if result.copies else ("route",)
+    """route.png, sequence.png (the first message), timeline.png, servers.png, delays.png,
+    load.png when there are many messages, overheard.png with an eavesdropper,
+    verdicts.png where a server checked SPF, DKIM and DMARC, and for the next messages
+    (bounces included) route-ID.png and sequence-ID.png."""
+    kinds = ("route", "sequence", "timeline", "servers", "delays") if result.copies else ("route",)
     if len(result.copies) > MANY:
         kinds += ("load",)
     if result.scenario.eavesdroppers:

@@ -1,0 +1,270 @@
+"""The timelines and where the time went, as a class sees them at 1280×720: a server's
+outage covers exactly the fault's window and the delivery comes after it, a message
+waiting at a backup MX is a queue bar on that MX's row, no hop is too narrow to see, the
+legend lists only what is drawn, and a millisecond difference hidden by a 5-minute poll
+wait gets a panel of its own."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.collections import Collection
+from matplotlib.colors import to_hex
+
+import mailsim
+from mailsim import plot
+from mailsim.plot.delays import sender_domains
+from mailsim.plot.style import outcome_of
+from mailsim.units import format_duration
+from tests.conftest import SCENARIOS, shipped
+from tests.test_figure_layout import problems
+
+MIN_PX = 3.0
+SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
+
+
+@pytest.fixture
+def page():
+    """A projector's page: 1280×720 pixels."""
+    figure, ax = plt.subplots(figsize=(12.8, 7.2), dpi=100, layout="constrained")
+    yield ax
+    plt.close(figure)
+
+
+def run(name: str) -> mailsim.Result:
+    return shipped(SCENARIOS / f"{name}.yaml")
+
+
+def row_of(ax: Axes, node: str) -> int:
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    (row,) = [k for k, text in enumerate(names) if text.split(" ")[0] == node]
+    return row
+
+
+def spans(ax: Axes, gid: str, row: int) -> list[tuple[float, float]]:
+    """(x0, x1) of each bar with ``gid`` on ``row``, in data units."""
+    found = []
+    for collection in ax.collections:
+        if collection.get_gid() != gid:
+            continue
+        for path in collection.get_paths():
+            box = path.get_extents()
+            if row - 0.5 <= (box.y0 + box.y1) / 2 <= row + 0.5:
+                found.append((box.x0, box.x1))
+    return sorted(found)
+
+
+def pixel_widths(ax: Axes, collections: list[Collection]) -> list[float]:
+    ax.figure.canvas.draw()
+    widths = []
+    for collection in collections:
+        for path in collection.get_paths():
+            box = path.get_extents()
+            (x0, _), (x1, _) = ax.transData.transform([(box.x0, 0), (box.x1, 0)])
+            widths.append(x1 - x0)
+    return widths
+
+
+def test_mx_down_outage_covers_the_fault_and_delivery_comes_after(page):
+    result = run("mx-down")
+    (fault,) = result.scenario.faults
+    plot.servers(result, ax=page)
+    row = row_of(page, fault.node)
+    assert spans(page, "outage", row) == [
+        pytest.approx((fault.start / 60, fault.end / 60), abs=1e-9)
+    ]
+    words = [t.get_text() for t in page.texts]
+    assert f" down {fault.start / 60:.0f}–{fault.end / 60:.0f} min" in words
+    hops = result.hops
+    delivered = hops[(hops["dst"] == fault.node) & (hops["code"].astype(str) == "250")]
+    (start,) = delivered["start"] / 60
+    assert start > fault.end / 60
+    assert pytest.approx(start, abs=1e-9) in [a for a, _ in spans(page, "session", row)]
+    assert f"first try after the outage: {start:.1f} min " in words  # 149.7
+
+
+def test_backup_mx_holds_the_message_in_its_queue(page):
+    result = run("backup-mx")
+    plot.servers(result, ax=page)
+    hops = result.hops
+    ok = hops[[outcome_of(str(c)) == "ok" for c in hops["code"]]]
+    arrived = float(ok.loc[ok["dst"] == "backup-mx", "end"].iloc[0])
+    left = float(ok.loc[ok["src"] == "backup-mx", "end"].iloc[0])
+    assert left - arrived > 3600 * 0.9  # the hour the primary is down, and more
+    row = row_of(page, "backup-mx")
+    assert spans(page, "queue", row) == [pytest.approx((arrived / 60, left / 60), abs=1e-9)]
+
+
+@pytest.mark.parametrize("name", ["mx-down", "backup-mx", "server-crash"])
+def test_every_hop_is_visible(page, name):
+    result = run(name)
+    plot.timeline(result, ax=page)
+    page.figure.canvas.draw()
+    renderer = page.figure.canvas.get_renderer()
+    bars = [p for p in page.patches if p.get_gid() == "hop"]
+    assert bars
+    assert min(b.get_window_extent(renderer).width for b in bars) >= MIN_PX
+    # A real hop is far shorter than that: the widening is what makes it visible.
+    shortest = float((result.hops["end"] - result.hops["start"]).min())
+    (x0, _), (x1, _) = page.transData.transform([(0, 0), (shortest / 60, 0)])
+    assert x1 - x0 < 1.0
+
+
+@pytest.mark.parametrize("name", ["mx-down", "backup-mx", "dns-outage", "server-crash"])
+def test_every_server_session_is_visible(page, name):
+    plot.servers(run(name), ax=page)
+    sessions = [c for c in page.collections if (c.get_gid() or "").startswith("session")]
+    assert sessions
+    assert min(pixel_widths(page, sessions)) >= MIN_PX
+
+
+def _drawn_colours(ax: Axes) -> set[str]:
+    colours = {to_hex(p.get_facecolor()) for p in ax.patches if p.get_width() > 0}
+    for collection in ax.collections:
+        colours |= {to_hex(c) for c in collection.get_facecolors()}
+    return colours
+
+
+@pytest.mark.parametrize("kind", ["timeline", "servers"])
+@pytest.mark.parametrize("name", ["mx-down", "backup-mx", "unknown-user"])
+def test_the_legend_lists_only_what_is_drawn(page, kind, name):
+    getattr(plot, kind)(run(name), ax=page)
+    legend = page.get_legend()
+    entries = {to_hex(h.get_facecolor()) for h in legend.legend_handles}
+    assert entries <= _drawn_colours(page)
+    assert len({t.get_text() for t in legend.get_texts()}) == len(legend.get_texts())
+
+
+def test_mx_down_timeline_has_no_queued_entry(page):
+    """Its copy never waits in a queue for a visible time: no 'queued' in the legend."""
+    plot.timeline(run("mx-down"), ax=page)
+    labels = [t.get_text() for t in page.get_legend().get_texts()]
+    assert "queued" not in labels
+    assert "waiting to try again" in labels
+
+
+def test_a_sample_says_of_how_many(page):
+    result = run("own-server-or-provider")
+    plot.timeline(result, ax=page)
+    total = len(result.copies)
+    assert total > 40
+    same = total == len({c.message.id for c in result.copies})
+    noun = "messages" if same else "message copies"
+    assert page.get_title(loc="left").startswith(f"Journeys of 40 of {total:,} {noun} — ")
+    # The axis spans the sample, not the whole run.
+    shown = {(c.message.id, c.recipient) for c in result.copies[:40]}
+    hops = result.hops
+    mine = hops[[k in shown for k in zip(hops["message"], hops["recipient"], strict=True)]]
+    assert page.get_xlim()[1] < result.end_time / 60
+    assert page.get_xlim()[1] >= mine["end"].max() / 60
+
+
+def _transfer_panel(ax: Axes) -> Axes:
+    (panel,) = [a for a in ax.figure.axes if a is not ax]
+    return panel
+
+
+def test_free_vs_paid_transfer_panel_shows_both_tls_parts(page):
+    result = run("free-vs-paid-provider")
+    plot.delays(result, ax=page)
+    panel = _transfer_panel(page)
+    assert panel.get_xlabel().endswith("(ms)")
+    frame = result.messages.sort_values("retrieved_at", key=lambda c: c.isna(), kind="stable")
+    tls = frame["tls_time"].to_numpy() * 1000
+    assert tls.min() < 10  # 7 ms without encryption
+    assert tls.max() > 150  # 206 ms with
+    bars = sorted(
+        (p for p in panel.patches if p.get_gid() == "transfer-tls"),
+        key=lambda p: p.get_y(),
+    )
+    assert len(bars) == len(frame)
+    page.figure.canvas.draw()
+    renderer = page.figure.canvas.get_renderer()
+    widths = np.array([b.get_window_extent(renderer).width for b in bars])
+    for bar, item, ms in zip(bars, frame.itertuples(), tls, strict=True):
+        assert bar.get_x() == pytest.approx(item.network_time * 1000)  # after the network part
+        if bar.get_window_extent(renderer).width > 3.6:  # not widened: its true length
+            assert bar.get_width() == pytest.approx(ms)
+    assert widths.min() >= MIN_PX
+    small, large = widths[tls < 10], widths[tls > 150]
+    assert large.min() > 5 * small.max()
+    # The poll wait is not in the panel; the whole delay is in the first one.
+    assert not [p for p in panel.patches if p.get_gid() == "transfer-poll"]
+    assert [p for p in page.patches if p.get_gid() == "delay-poll"]
+
+
+def test_a_poll_free_scenario_keeps_one_panel(page):
+    plot.delays(run("mx-down"), ax=page)
+    assert page.figure.axes == [page]
+
+
+def test_own_server_or_provider_has_one_curve_per_sender_domain(page):
+    result = run("own-server-or-provider")
+    plot.delays(result, ax=page)
+    frame = result.messages[result.messages["retrieved_at"].notna()]
+    domains = list(dict.fromkeys(sender_domains(frame)))
+    assert {"ownco.example", "cloudco.example"} <= set(domains)
+    curves = [line for line in page.lines if line.get_gid() == "ecdf"]
+    assert len(curves) == len(domains)
+    for line, domain in zip(curves, domains, strict=True):
+        delays = np.sort(frame.loc[sender_domains(frame) == domain, "delay"].to_numpy())
+        assert np.allclose(line.get_xdata(), delays / 60)
+    panel = _transfer_panel(page)
+    labels = [t.get_text() for t in panel.get_legend().get_texts()]
+    assert [label.split(",")[0] for label in labels] == domains
+
+
+def test_percentiles_are_named_in_the_legend_off_the_lines(page):
+    """p90 and p99 of a 5-minute poll lie a pixel apart: words beside them would be
+    crossed; the legend names them, outside the axes, where no line runs."""
+    data = mailsim.load(SCENARIOS / "classroom.yaml").model_dump(by_alias=True, exclude_none=True)
+    data["messages"] = []
+    data["duration"] = "10h"
+    data["users"]["alice@school.example"]["mailbox"] = None
+    data["traffic"] = [{"from": "alice@school.example", "to": "bob@home.example", "rate": "10/h"}]
+    result = mailsim.run(mailsim.scenario.validate(data))  # type: ignore[attr-defined]
+    plot.delays(result, ax=page)
+    retrieved = result.messages[result.messages["retrieved_at"].notna()]
+    delays = retrieved["delay"].to_numpy()
+    legend = [a.get_legend() for a in page.figure.axes if a.get_legend()]
+    texts = [t.get_text() for t in legend[0].get_texts()]
+    assert texts == [
+        f"p{q} = {format_duration(float(np.percentile(delays, q)))}" for q in (50, 90, 99)
+    ]
+    for q in (50, 90, 99):
+        (line,) = [line for line in page.lines if line.get_gid() == f"p{q}"]
+        assert line.get_xdata()[0] == pytest.approx(np.percentile(delays, q) / 60)
+    page.figure.canvas.draw()
+    renderer = page.figure.canvas.get_renderer()
+    frame = page.get_window_extent(renderer)
+    for text in legend[0].get_texts():
+        assert text.get_window_extent(renderer).x0 >= frame.x1  # outside the lines' axes
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_no_label_covers_another_on_the_servers_timeline(page, path):
+    plot.servers(shipped(path), ax=page)
+    assert not problems(page.figure)
+
+
+def test_a_busy_server_shows_sessions_per_bin_and_its_peak(page):
+    """own-server-or-provider: hundreds of sessions at each server would be a smear of
+    bars; each row counts the sessions begun per 5 minutes and names its peak."""
+    import importlib
+
+    servers = importlib.import_module("mailsim.plot.servers")
+    result = run("own-server-or-provider")
+    plot.servers(result, ax=page)
+    hops = result.hops[~result.hops["duplicate"]]
+    ok = hops[[outcome_of(str(c)) == "ok" for c in hops["code"]]]
+    mine = ok[(ok["src"] == "mail-own") | (ok["dst"] == "mail-own")]
+    assert len(mine) > servers.DENSE
+    edges = servers._bins(result.end_time)
+    assert edges[1] - edges[0] == 60  # about 150 bins over 3 hours: one a minute
+    counts, _ = np.histogram(mine["start"], bins=edges)
+    words = [t.get_text() for t in page.texts]
+    assert f"up to {counts.max()} sessions begun in a minute" in words
+    assert not spans(page, "session", row_of(page, "mail-own"))  # counted, not barred
+    assert not problems(page.figure)

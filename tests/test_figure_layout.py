@@ -5,6 +5,7 @@ arrows that are not their own where the picture leaves room."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -70,7 +71,13 @@ def figures(result: mailsim.Result) -> Iterator[tuple[str, Figure]]:
     for message in ids[:4]:
         yield f"route {message}", plot.route(result, message).figure
     yield "timeline", plot.timeline(result).figure
+    if result.copies:
+        yield "servers", plot.servers(result).figure
     yield "delays", plot.delays(result).figure
+    if result.scenario.eavesdroppers:
+        yield "overheard", plot.overheard(result).figure
+    if any(re.search(r"=(pass|fail)\b", c.authentication or "") for c in result.copies):
+        yield "verdicts", plot.verdicts(result).figure  # as --plots draws it
     if len(result.copies) > MANY:
         yield "load", plot.load(result).figure
     for page in range(1, pages(result) + 1):

@@ -34,9 +34,9 @@ def test_eve_reads_alices_password_and_message_and_only_records_of_daves():
         dave = int(hops.loc[("m2", "submission"), "session"])
         fill, text = drawn[f"cell-{alice}-password"]
         assert fill == READ[0].lower()
-        assert text.startswith("alice@freemail.example /\nwonderland")
+        assert text.startswith("alice@freemail.example\n/ wonderland")
         assert drawn[f"cell-{alice}-envelope"][1] == (
-            "from alice@freemail.examp…\nto carol@college.example"
+            "from alice@freemail.exa…\nto carol@college.example"
         )
         assert drawn[f"cell-{alice}-headers and body"] == (READ[0].lower(), "the whole message")
         # dave's submission is implicit TLS: nothing but records and the connection.
@@ -47,7 +47,7 @@ def test_eve_reads_alices_password_and_message_and_only_records_of_daves():
             drawn[f"cell-{s}-{k}"][0] == READ[0].lower() for k in ("password", "envelope"))}  # fmt: skip
         assert ax.get_title(loc="left").startswith(
             f"What eve could read on r-west ↔ r-east: {len(sessions)} sessions crossed the link,"
-            f" {len(secret)} gave away secrets"
+            f"\n{len(secret)} gave away secrets"
         )
         ax.figure.canvas.draw()
         smallest = min(t.get_window_extent().height for t in ax.texts if t.get_text().strip())
@@ -91,3 +91,20 @@ def test_plots_folder_gets_the_security_pictures_where_they_say_something(
     names = {p.name for p in tmp_path.iterdir()}
     assert expected is None or expected in names
     assert absent not in names
+
+
+def test_a_page_holds_six_cards_and_its_title_says_how_many_of_all(monkeypatch):
+    from mailsim.plot import security
+
+    monkeypatch.setattr(security, "CARDS", 2)
+    ax = verdicts(shipped(SCENARIOS / "spoofing.yaml"))
+    try:
+        cards = {
+            t.get_gid().split("-")[-1] for t in ax.texts if (t.get_gid() or "").startswith("fate-")
+        }
+        assert cards == {"m1", "m2"}
+        assert ax.get_title(loc="left").startswith(
+            "Who really sent it? The receiving server's checks, the first 2 of 4 messages"
+        )
+    finally:
+        plt.close(ax.figure)

@@ -33,6 +33,7 @@ VERDICT = {
     "fail": READ,
     "none": PLAIN,
 }
+CARDS = 6  # messages on one 1280×720 page, each card readable from the back
 FONT = 14  # points: 19 px at 100 dpi; the smallest text here is 11 pt, 15 px on 1280×720
 
 
@@ -86,7 +87,7 @@ def overheard(result: Result, eavesdropper: str | None = None, *, ax: Axes | Non
     secrets = sum(1 for _, found, _ in rows if any(k in found for k in KINDS[:3]))
     ax.set_title(
         f"What {eavesdropper or 'nobody'} could read on {link}: {len(rows)} sessions crossed"
-        f" the link, {secrets} gave away secrets — scenario {result.scenario.name!r}",
+        f" the link,\n{secrets} gave away secrets — scenario {result.scenario.name!r}",
         loc="left", fontsize=FONT + 1,
     )  # fmt: skip
     return ax
@@ -105,11 +106,11 @@ def _cell(kind: str, details: list[str]) -> str:
         addresses = [re.search(r"<([^>]*)>", d) for d in details]
         found = [m.group(1) or "<>" for m in addresses if m]
         return "\n".join(
-            _short(f"{w} {a}", 26) for w, a in zip(("from", "to"), found, strict=False)
+            _short(f"{w} {a}", 24) for w, a in zip(("from", "to"), found, strict=False)
         )
     if kind == "headers and body":
         text = f"the whole message ({len(details)}×)" if len(details) > 1 else "the whole message"
-    return "\n".join(textwrap.wrap(text, 24, max_lines=2, placeholder=" …"))
+    return "\n".join(textwrap.wrap(text, 22, max_lines=2, placeholder=" …"))
 
 
 def _link(result: Result, eavesdropper: str | None) -> str:
@@ -127,13 +128,14 @@ def verdicts(result: Result, *, ax: Axes | None = None) -> Axes:
     """A card per message: who the envelope says sent it, who its From: line claims,
     the receiving server's SPF, DKIM and DMARC results (its Authentication-Results,
     RFC 8601) and what came of it — refused with the DMARC reply, or in which folder."""
-    copies = [c for c in result.copies if not c.message.is_bounce]
+    every = [c for c in result.copies if not c.message.is_bounce]
+    copies = every[:CARDS]
     if ax is None:
         height = min(7.2, max(3.0, 1.4 + 0.9 * len(copies)))
         _, ax = plt.subplots(figsize=(12.8, height), layout="constrained")
     columns = ["id", "envelope sender\n(MAIL FROM)", "From: line\n(what bob sees)",
                "SPF", "DKIM", "DMARC", "what came of it"]  # fmt: skip
-    widths = [0.8, 2.35, 2.35, 1.6, 0.9, 1.5, 3.0]
+    widths = [0.7, 2.3, 2.65, 1.6, 0.9, 1.5, 2.85]
     lefts = [sum(widths[:i]) for i in range(len(widths))]
     ax.set_xlim(0, sum(widths))
     ax.set_ylim(len(copies) + 1.1, 0)
@@ -148,7 +150,7 @@ def verdicts(result: Result, *, ax: Axes | None = None) -> Axes:
         cells = [message.id, message.sender or "<>", claimed]
         for left, text in zip(lefts, cells, strict=False):
             forged = text == claimed and claimed != message.sender and left > 0
-            ax.text(left + 0.05, y + 0.55, _short(text, 26), fontsize=FONT - 1, va="center",
+            ax.text(left + 0.05, y + 0.55, _short(text, 24), fontsize=FONT - 2, va="center",
                     color="#7A2E00" if forged else "#222222",
                     fontweight="bold" if forged else "normal")  # fmt: skip
         for left, width, name in zip(lefts[3:6], widths[3:6], ("spf", "dkim", "dmarc"),
@@ -165,8 +167,10 @@ def verdicts(result: Result, *, ax: Axes | None = None) -> Axes:
                     fontsize=FONT - 1, color=ink, gid=f"{name}-text-{message.id}")  # fmt: skip
         ax.text(lefts[6] + 0.05, y + 0.55, _fate(copy), fontsize=FONT - 2, va="center",
                 color="#222222", gid=f"fate-{message.id}")  # fmt: skip
+    shown = f"the first {len(copies)} of {len(every):,} messages" if len(every) > CARDS else ""
     ax.set_title(
-        f"Who really sent it? The receiving server's checks — scenario {result.scenario.name!r}",
+        f"Who really sent it? The receiving server's checks{', ' + shown if shown else ''}"
+        f" — scenario {result.scenario.name!r}",
         loc="left", fontsize=FONT + 1,
     )  # fmt: skip
     return ax

@@ -1,5 +1,6 @@
 """One message's route over the network: the topology, and its mail hops as numbered
-arrows labelled with their duration and TLS; failed attempts in the warning colour."""
+arrows along the links their packets crossed, labelled with their duration and TLS;
+failed attempts in the warning colour, a server that was down ringed."""
 
 from __future__ import annotations
 
@@ -118,7 +119,11 @@ def route(
     _draw_hops(ax, journey, pos, hop_labels)
     domains = [t for t in ax.texts if t.get_gid() in ("domain", "router")]
     arrows = [arrow for item in hop_labels for arrow in item.own]
-    nodes = [c for c in ax.collections if c.get_label() in style.ROLE_LABEL.values()]
+    nodes = [
+        c
+        for c in ax.collections
+        if c.get_label() in style.ROLE_LABEL.values() or (c.get_gid() or "").startswith("down-")
+    ]
     labels.place(ax, [*name_labels, *rings, *hop_labels, *spies], domains, arrows, nodes)
     _leaders(ax, hop_labels)
     return ax

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
 
+import mailsim
 from mailsim import plot
 from mailsim.faults import Faults
 from mailsim.network import Topology
 from mailsim.plot import style
 from mailsim.plot.route import LANE, MITER, SHRINK, readable
 from mailsim.plot.topology import positions
+from mailsim.scenario import validate
 from mailsim.units import format_duration
 from tests.conftest import SCENARIOS, shipped
 from tests.test_figure_route import SHIPPED
@@ -261,5 +263,73 @@ def test_no_ring_without_a_fault_on_a_server():
     try:
         assert not [c for c in ax.collections if (c.get_gid() or "").startswith("down-")]
         assert "server down (when: below it)" not in [t.get_text() for t in ax.get_legend().texts]
+    finally:
+        plt.close(ax.figure)
+
+
+def classroom_with(links: list[dict], nodes: dict, faults: list[dict]):
+    data = shipped(SCENARIOS / "classroom.yaml").scenario.model_dump(
+        by_alias=True, exclude_none=True
+    )
+    data["nodes"].update(nodes)
+    data["links"] += links
+    data["faults"] = faults
+    return mailsim.run(validate(data), seed=0)
+
+
+BACKBONE_DOWN = {"kind": "link-down", "between": ["r-school", "r-home"]}
+DETOUR = (
+    [{"between": ["r-school", "r-detour"], "latency": "50ms"},
+     {"between": ["r-detour", "mx-home"], "latency": "50ms"}],
+    {"r-detour": {"role": "router", "pos": [3, -1]}},
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("faults", "via"),
+    [
+        # The backbone down all along: the relay takes the slower detour (100 ms one way
+        # against 46 ms), the way the run sent it.
+        ([BACKBONE_DOWN], ["msa-school", "r-school", "r-detour", "mx-home"]),
+        # With every link up, the backbone: the detour is drawn but not taken.
+        ([], ["msa-school", "r-school", "r-home", "mx-home"]),
+    ],
+)
+def test_a_hop_goes_the_way_the_network_sent_it_then(faults, via):
+    result = classroom_with(*DETOUR, faults)
+    ax = plot.route(result)
+    try:
+        ax.figure.canvas.draw()
+        at = pixels(ax, result)
+        links = [tuple(link.between) for link in result.scenario.links]
+        (relay,) = [g for g in arrows(ax) if g.startswith("hop-2-")]
+        visited, worst = walk(arrows(ax)[relay], links, at, MITER * LANE)
+        assert visited == [frozenset(pair) for pair in itertools.pairwise(via)]
+        assert worst <= LANE
+    finally:
+        plt.close(ax.figure)
+
+
+def test_a_hop_that_found_no_path_is_drawn_where_it_would_have_gone():
+    """The backbone down for 15 minutes, no detour: the relay's tries time out (no path
+    then); their arrow runs over the backbone, the way they would have gone, as the
+    delivery after it does (r-home raised off the line msa-school–mx-home, so that a
+    straight arrow between them would run along no link)."""
+    down = {**BACKBONE_DOWN, "end": "15min"}
+    result = classroom_with([], {"r-home": {"role": "router", "pos": [3, 0.5]}}, [down])
+    ax = plot.route(result)
+    try:
+        ax.figure.canvas.draw()
+        at = pixels(ax, result)
+        links = [tuple(link.between) for link in result.scenario.links]
+        shafts = arrows(ax)
+        relay = result.hops.query("src == 'msa-school' and dst == 'mx-home'")
+        tries, delivery = relay["index"].iloc[:-1], relay["index"].iloc[-1]
+        assert set(relay["code"].iloc[:-1]) == {"4.4.1"}
+        assert len(tries) > 1  # several tries, one arrow
+        backbone = ["msa-school", "r-school", "r-home", "mx-home"]
+        for gid in [f"hop-{tries.iloc[0]}-{tries.iloc[-1]}", f"hop-{delivery}-{delivery}"]:
+            visited, _ = walk(shafts[gid], links, at, MITER * LANE)
+            assert visited == [frozenset(pair) for pair in itertools.pairwise(backbone)], gid
     finally:
         plt.close(ax.figure)

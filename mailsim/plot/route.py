@@ -345,17 +345,15 @@ def _journey(
 class _Wire:
     """The paths the simulation's packets took: lowest latency over the links up at the
     time (the run's own Topology); a hop with no path then (its link was down) is drawn
-    along the path it would have taken."""
+    along the path it would have taken with every link up."""
 
     def __init__(self, result: Result) -> None:
-        scenario = result.scenario
-        self._then = Topology(scenario, result.seed, Faults(scenario))
-        self._always = Topology(scenario, result.seed)
+        self._network = Topology(result.scenario, result.seed, Faults(result.scenario))
 
     def path(self, src: str, dst: str, t: float) -> tuple[str, ...]:
-        for topology, at in ((self._then, t), (self._always, None)):
+        for at in (t, None):  # at no time: no link is down
             try:
-                return topology.path(src, dst, at).nodes
+                return self._network.path(src, dst, at).nodes
             except NoRoute:
                 continue
         return (src, dst)  # no path at all: straight across, as before

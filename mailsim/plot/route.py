@@ -1,8 +1,11 @@
 """One message's route over the network: the topology, and its mail hops as numbered
-arrows labelled with their duration and TLS; failed attempts in the warning colour."""
+arrows along the links their packets crossed, labelled with their duration and TLS;
+failed attempts in the warning colour, a server that was down ringed."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -12,10 +15,14 @@ from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.path import Path as MplPath
 
+from mailsim.faults import Faults
+from mailsim.network import NoRoute, Topology
 from mailsim.plot import labels, style
 from mailsim.plot.topology import domain_of, positions
 from mailsim.result import Result
+from mailsim.scenario import CrashFault, DownFault, HangFault
 from mailsim.units import format_duration
 
 # Every word is read from the back of a classroom, projected at 1280×720 (dpi 100):
@@ -29,6 +36,15 @@ KEY_WIDTH_PX = 290  # the key beside the network, at 11 pt
 KEY_ROW_PX = 35  # one row of the key below it
 TITLE_PX = 60  # two lines of title
 LEADER = 40.0  # pixels: a hop label farther than this from its arrow gets a line to it
+LANE = 8.0  # pixels between hops side by side on one link (a 2.5 pt line is 3.5 px)
+MITER = 2.0  # a hop's corner lies at most this many times its lane's offset from the node
+SHRINK = 14.0  # points: a hop starts and ends this far from a node's centre, off its marker
+JOG = 1.5  # a change of lane at a node: a slant this many times the lanes' gap long
+STEP = 8.0  # pixels between the points of a hop's line
+# Data units: a hop label pushed off its link, to its lane's side (> 0) or the other.
+PUSHES = (0.12, 0.2, 0.3, 0.45, -0.15, -0.3, 0.6, 0.8, -0.45, -0.6, 1.0, -0.8)
+OUTAGE = style.OKABE_ITO["vermillion"]  # the ring round a server that was down
+RING = 1100  # points²: the ring's area, round a 380–420 pt² node marker
 
 
 def route(
@@ -64,11 +80,13 @@ def route(
                 ax.annotate(n, pos[n], xytext=(0, 7), textcoords="offset points", ha="center",
                             va="bottom", fontsize=SMALL, color="#666666", zorder=2, gid="router")  # fmt: skip
     spies = _eavesdroppers(ax, scenario, pos)
+    rings = _outages(ax, scenario, pos)
     title = "Network"
-    hop_labels: list[labels.Movable] = []
+    journey: list[Hop] = []
     if result.copies:
         copy = result.copy(message or result.copies[0].message.id, recipient)
-        title = _hops(ax, result, copy.message.id, copy.recipient, pos, hop_labels)
+        journey = _journey(result, copy.message.id, copy.recipient, pos)
+        title = _title(result, copy.message.id, copy.recipient)
     # A node's name goes below it, or where no hop arrow crosses it: above, right, left.
     name_labels = []
     for n in named:
@@ -82,20 +100,31 @@ def route(
         Line2D([], [], color=style.OUTCOME["ok"], lw=2.5, label="hop, encrypted (TLS)"),
         Line2D([], [], color=style.OUTCOME["ok"], lw=2.5, ls="--", label="hop, plaintext"),
     ]
-    drawn = {p.get_edgecolor()[:3] for p in ax.patches if (p.get_gid() or "").startswith("hop-")}
+    drawn = {hop.outcome for hop in journey}
     for outcome, label in (("temporary", "failed attempt (4xx, timeout)"),
                            ("permanent", "refused (5xx)")):  # fmt: skip
-        if to_rgb(style.OUTCOME[outcome]) in drawn:
+        if outcome in drawn:
             handles.append(Line2D([], [], color=style.OUTCOME[outcome], lw=2, ls=":", label=label))
+    if rings:
+        handles.append(Line2D([], [], marker="o", ls="", markersize=20, markerfacecolor="none",
+                              markeredgecolor=OUTAGE, markeredgewidth=2.5,
+                              label="server down (when: below it)"))  # fmt: skip
     _legend(ax, handles, pos)
     ax.set_title(title, fontsize=12, loc="left")
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.08)
     ax.set_axis_off()
+    _freeze(ax)
+    hop_labels: list[labels.Movable] = []
+    _draw_hops(ax, journey, pos, hop_labels)
     domains = [t for t in ax.texts if t.get_gid() in ("domain", "router")]
     arrows = [arrow for item in hop_labels for arrow in item.own]
-    nodes = [c for c in ax.collections if c.get_label() in style.ROLE_LABEL.values()]
-    labels.place(ax, [*name_labels, *hop_labels, *spies], domains, arrows, nodes)
+    nodes = [
+        c
+        for c in ax.collections
+        if c.get_label() in style.ROLE_LABEL.values() or (c.get_gid() or "").startswith("down-")
+    ]
+    labels.place(ax, [*name_labels, *rings, *hop_labels, *spies], domains, arrows, nodes)
     _leaders(ax, hop_labels)
     return ax
 
@@ -255,48 +284,46 @@ def _holds(box: Box, point: tuple[float, float]) -> bool:
     return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
-def _hops(
-    ax: Axes,
-    result: Result,
-    message: str,
-    recipient: str,
-    pos: dict[str, tuple[float, float]],
-    hop_labels: list[labels.Movable],
-) -> str:
-    """Draw the hop arrows and their labels (``hop_labels`` receives them, to be placed
-    once the figure is laid out); returns the title."""
+@dataclass
+class Hop:
+    """One arrow of the route: a hop, or the tries of a hop that failed alike, with the
+    nodes its packets crossed."""
+
+    group: list[Any]
+    dst: str
+    outcome: str
+    nodes: tuple[str, ...]  # the network path, src first
+    label: str
+
+    @property
+    def gid(self) -> str:
+        return f"hop-{self.group[0].index}-{self.group[-1].index}"
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        return list(itertools.pairwise(self.nodes))
+
+
+def _journey(
+    result: Result, message: str, recipient: str, pos: dict[str, tuple[float, float]]
+) -> list[Hop]:
+    """The copy's hops as arrows to draw, each with its path over the links."""
     hops = result.hops
     mine = hops[
         (hops["message"] == message) & (hops["recipient"] == recipient) & ~hops["duplicate"]
     ]
     heard = _heard(result)
-    seen: dict[tuple[str, str], int] = {}
+    wire = _Wire(result)
+    journey = []
     for group in _grouped(mine):
         hop, last = group[0], group[-1]
         # A try whose DNS lookup failed is a hop to the domain (no server was found):
-        # its arrow points at the server the domain's MX names, labelled as a lookup.
+        # its arrow goes to the server the domain's MX names, labelled as a lookup.
         looked_up = hop.dst not in pos
-        dst = _server_of(result, str(hop.dst)) if looked_up else hop.dst
+        dst = _server_of(result, str(hop.dst)) if looked_up else str(hop.dst)
         if dst is None or hop.src == dst or hop.src not in pos:
             continue
         outcome = style.outcome_of(str(hop.code))
-        n = seen.get((hop.src, dst), 0)
-        seen[(hop.src, dst)] = n + 1
-        bend = 0.18 + 0.16 * n
-        kwargs: dict[str, Any] = {
-            "arrowstyle": "-|>,head_length=0.7,head_width=0.35",
-            "connectionstyle": f"arc3,rad={bend}",
-            "lw": 2.5 if outcome == "ok" else 1.6,
-            "color": style.OUTCOME["ok"] if outcome == "ok" else style.OUTCOME[outcome],
-            "linestyle": ("-" if hop.tls else "--") if outcome == "ok" else ":",
-            "shrinkA": 14,
-            "shrinkB": 14,
-            "mutation_scale": 16,  # arrowheads large enough to show the direction
-            "zorder": 5,
-        }
-        arrow = FancyArrowPatch(pos[hop.src], pos[dst], **kwargs)
-        arrow.set_gid(f"hop-{hop.index}-{last.index}")
-        ax.add_patch(arrow)
         numbers = f"{hop.index}" if len(group) == 1 else f"{hop.index}–{last.index}"
         if outcome == "ok":
             tls = f" · TLS {hop.tls}" if hop.tls else " · plaintext"
@@ -310,30 +337,109 @@ def _hops(
         listeners = _listened(heard, [int(h.session) for h in group])
         if listeners:
             label += "\n" + listeners
-        (x0, y0), (x1, y1) = pos[hop.src], pos[dst]
-        # On the arc (matplotlib's arc3: a quadratic Bézier through the control point
-        # midpoint + rad · (dy, −dx)); arrows between the same two nodes put their labels
-        # at different places along the arc so that they do not cover each other.
-        cx, cy = (x0 + x1) / 2 + bend * (y1 - y0), (y0 + y1) / 2 - bend * (x1 - x0)
+        nodes = wire.path(str(hop.src), dst, float(hop.start))
+        journey.append(Hop(group, dst, outcome, nodes, label))
+    return journey
 
-        # On the arc (its middle first), or pushed out on the side it bulges to; arrows
-        # between the same two nodes start at different places along it.
-        first = 0.5 - 0.2 * (n % 3) if n else 0.5
-        spots = [_on_arc((x0, y0), (cx, cy), (x1, y1), t) for t in (first, 0.4, 0.6, 0.3, 0.7)]
-        length = max(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, 1e-9)
-        out_x, out_y = (y1 - y0) / length, -(x1 - x0) / length
-        spots[1:1] = [(spots[0][0] + out_x * k, spots[0][1] + out_y * k) for k in (0.12, 0.2)]
-        spots += [
-            (spots[0][0] + out_x * k, spots[0][1] + out_y * k)
-            for k in (0.3, 0.45, -0.15, -0.3, 0.6, 0.8, -0.45, -0.6, 1.0, -0.8)
-        ]
-        best = spots[0]
-        # Opaque white under the words, in a darker shade of the arrow's colour: Okabe–Ito
-        # green and orange are too light to read on white (3.4:1, 2.2:1).
-        text = ax.text(*best, label, ha="center", va="center", fontsize=TEXT, zorder=6,
-                       color=readable(kwargs["color"]),
-                       bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none"})  # fmt: skip
-        hop_labels.append(labels.Movable(text, spots, own=(arrow,)))
+
+class _Wire:
+    """The paths the simulation's packets took: lowest latency over the links up at the
+    time (the run's own Topology); a hop with no path then (its link was down) is drawn
+    along the path it would have taken with every link up."""
+
+    def __init__(self, result: Result) -> None:
+        self._network = Topology(result.scenario, result.seed, Faults(result.scenario))
+
+    def path(self, src: str, dst: str, t: float) -> tuple[str, ...]:
+        for at in (t, None):  # at no time: no link is down
+            try:
+                return self._network.path(src, dst, at).nodes
+            except NoRoute:
+                continue
+        return (src, dst)  # no path at all: straight across, as before
+
+
+def _lanes(journey: list[Hop]) -> list[list[float]]:
+    """For each hop, on each link of its path, its lane: a signed count of LANE widths
+    to the left of the link as its first hop crosses it. The hops on a link take the
+    lanes side by side in journey order, centred on the link; hops that run together
+    over several links keep their order on each, so they do not cross at the corners."""
+    users: dict[frozenset[str], list[int]] = {}
+    for k, hop in enumerate(journey):
+        for link in hop.links:
+            users.setdefault(frozenset(link), []).append(k)
+    first = {link: journey[ks[0]] for link, ks in users.items()}
+    lanes = []
+    for k, hop in enumerate(journey):
+        row = []
+        for a, b in hop.links:
+            on = users[frozenset((a, b))]
+            lane = on.index(k) - (len(on) - 1) / 2
+            # The same side of the link whichever way this hop crosses it.
+            forward = (a, b) in first[frozenset((a, b))].links
+            row.append(lane if forward else -lane)
+        lanes.append(row)
+    return lanes
+
+
+def _polyline(
+    ax: Axes, hop: Hop, lanes: list[float], pos: dict[str, tuple[float, float]]
+) -> np.ndarray:
+    """The hop's line in data coordinates: straight along each link, LANE pixels per lane
+    to its side, joined at a corner where the lines meet (or, for a sharp turn or a change
+    of lane, by a short step at the node), starting and ending SHRINK points from the
+    nodes' centres so that markers stay visible; dense, so that a label's leader finds
+    the middle of a long link."""
+    points = ax.transData.transform([pos[n] for n in hop.nodes])
+    shrink = SHRINK * ax.figure.dpi / 72
+    lines = []  # each link's offset line: (start, end, direction)
+    for (p, q), lane in zip(itertools.pairwise(points), lanes, strict=True):
+        direction = (q - p) / max(float(np.hypot(*(q - p))), 1e-9)
+        left = np.array([-direction[1], direction[0]])
+        offset = left * lane * LANE
+        lines.append((p + offset, q + offset, direction))
+    corners = [lines[0][0] + lines[0][2] * shrink]
+    for k in range(1, len(lines)):
+        (_, end, d1), (start, _, d2) = lines[k - 1], lines[k]
+        reach = MITER * LANE * max(abs(lanes[k - 1]), abs(lanes[k]))
+        corners += _corner(end, d1, start, d2, points[k], reach)
+    corners.append(lines[-1][1] - lines[-1][2] * shrink)
+    dense = [corners[0]]
+    for p, q in itertools.pairwise(corners):
+        steps = max(1, int(np.ceil(np.hypot(*(q - p)) / STEP)))
+        dense += [p + (q - p) * s / steps for s in range(1, steps + 1)]
+    return ax.transData.inverted().transform(np.array(dense))
+
+
+def _corner(
+    end: np.ndarray,
+    d1: np.ndarray,
+    start: np.ndarray,
+    d2: np.ndarray,
+    node: np.ndarray,
+    reach: float,
+) -> list[np.ndarray]:
+    """Where one link's offset line turns into the next's at ``node`` (pixels): their
+    crossing, if it is at most ``reach`` from the node (MITER times the larger offset);
+    else both lines' ends, joined by a slant where the way goes on almost straight."""
+    cross = d1[0] * d2[1] - d1[1] * d2[0]
+    if abs(cross) > 1e-6:
+        # end + s·d1 = start + u·d2, solved for s.
+        gap = start - end
+        s = (gap[0] * d2[1] - gap[1] * d2[0]) / cross
+        meet = end + s * d1
+        if np.hypot(*(meet - node)) <= reach + 1e-9:
+            return [meet]
+    if np.allclose(end, start):
+        return [end]
+    if float(np.dot(d1, d2)) > 0:  # on almost straight: a slanted step from lane to lane
+        jog = JOG * float(np.hypot(*(end - start)))
+        return [end - d1 * jog, start + d2 * jog]
+    return [end, start]
+
+
+def _title(result: Result, message: str, recipient: str) -> str:
+    """Whose message, to whom, and what became of it (and in which scenario)."""
     copy = result.copy(message, recipient)
     status = copy.status
     if copy.retrieved_at is not None:
@@ -343,6 +449,105 @@ def _hops(
     scenario = f"(scenario {result.scenario.name!r})"
     # One line where it fits the figure's width at 12 pt, else the scenario below.
     return f"{title} {scenario}" if len(title) + len(scenario) < 110 else f"{title}\n{scenario}"
+
+
+def _freeze(ax: Axes) -> None:
+    """Lay the figure out and keep the axes' limits as they are then: hops are drawn
+    side by side in pixels, which must not change under them."""
+    ax.figure.draw_without_rendering()  # type: ignore[union-attr]
+    ax.set_xlim(ax.get_xlim())
+    ax.set_ylim(ax.get_ylim())
+
+
+def _outages(ax: Axes, scenario: Any, pos: dict[str, tuple[float, float]]) -> list[labels.Movable]:
+    """A vermillion ring round each server that a fault takes down, crashes or hangs,
+    and when, under it (labels placed later): why the hops to it failed."""
+    spans: dict[str, list[str]] = {}
+    for fault in scenario.faults:
+        if isinstance(fault, DownFault | HangFault):
+            verb = "down" if isinstance(fault, DownFault) else "hangs"
+            spans.setdefault(fault.node, []).append(f"{verb} {_span(fault.start, fault.end)}")
+        elif isinstance(fault, CrashFault):
+            end = fault.at + fault.restart
+            spans.setdefault(fault.node, []).append(f"crashed {_span(fault.at, end)}")
+    placed = []
+    for node, words in spans.items():
+        if node not in pos:
+            continue
+        ax.scatter(*pos[node], s=RING, marker="o", facecolors="none", edgecolors=OUTAGE,
+                   linewidths=2.5, zorder=3.5, gid=f"down-{node}")  # fmt: skip
+        text = ax.annotate("\n".join(words), pos[node], xytext=(0, -38),
+                           textcoords="offset points", ha="center", va="top", fontsize=TEXT,
+                           color=readable(OUTAGE), zorder=4, gid=f"down-{node}",
+                           bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none"})  # fmt: skip
+        spots = [((0, -38), "center", "top"), ((0, -18), "center", "top"),
+                 ((0, 36), "center", "bottom"), ((0, 18), "center", "bottom"),
+                 ((20, -16), "left", "top"), ((-20, -16), "right", "top")]  # fmt: skip
+        placed.append(labels.Movable(text, spots))
+    return placed
+
+
+def _span(start: float, end: float | None) -> str:
+    """From when to when, as the hop labels give times: "0–2 h 0 min"."""
+    since = "0" if start == 0 else format_duration(start)
+    return f"from {since}" if end is None else f"{since}–{format_duration(end)}"
+
+
+def _draw_hops(
+    ax: Axes,
+    journey: list[Hop],
+    pos: dict[str, tuple[float, float]],
+    hop_labels: list[labels.Movable],
+) -> None:
+    """Draw each hop along its links, in its lane, with its label (``hop_labels``
+    receives them, to be placed later). The axes' limits must be final: lanes are pixels."""
+    for hop, lanes in zip(journey, _lanes(journey), strict=True):
+        ok = hop.outcome == "ok"
+        colour = style.OUTCOME["ok"] if ok else style.OUTCOME[hop.outcome]
+        arrow = FancyArrowPatch(
+            path=MplPath(_polyline(ax, hop, lanes, pos)),
+            arrowstyle="-|>,head_length=0.7,head_width=0.35",
+            lw=2.5 if ok else 1.6,
+            color=colour,
+            linestyle=("-" if hop.group[0].tls else "--") if ok else ":",
+            mutation_scale=16,  # arrowheads large enough to show the direction
+            zorder=2.9,  # under the markers: a hop through a machine goes into it and out
+            gid=hop.gid,
+        )
+        ax.add_patch(arrow)
+        # Opaque white under the words, in a darker shade of the arrow's colour: Okabe–Ito
+        # green and orange are too light to read on white (3.4:1, 2.2:1).
+        spots = _label_spots(hop, lanes, pos)
+        text = ax.text(*spots[0], hop.label, ha="center", va="center", fontsize=TEXT,
+                       zorder=6, color=readable(colour),
+                       bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none"})  # fmt: skip
+        hop_labels.append(labels.Movable(text, spots, own=(arrow,)))
+
+
+def _label_spots(
+    hop: Hop, lanes: list[float], pos: dict[str, tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """Where a hop's label may go: on its longest link (the middle first; hops side by
+    side there start at different places along it), or pushed out to its lane's side,
+    then the other way; then by the middles of its other links, longest first."""
+    lengths = [float(np.hypot(*np.subtract(pos[b], pos[a]))) for a, b in hop.links]
+    order = sorted(range(len(lengths)), key=lambda k: -lengths[k])
+    spots: list[tuple[float, float]] = []
+    for rank, k in enumerate(order):
+        (a, b), lane = hop.links[k], lanes[k]
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        length = max(lengths[k], 1e-9)
+        side = -1.0 if lane < 0 else 1.0
+        out_x, out_y = -(y1 - y0) / length * side, (x1 - x0) / length * side
+        first = (0.5, 0.35, 0.65)[round(abs(lane) * 2) % 3]
+        along = (first, 0.4, 0.6, 0.3, 0.7) if rank == 0 else (0.5,)
+        line = [(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t) for t in along]
+        pushes = PUSHES if rank == 0 else PUSHES[:4]
+        spots += line[:1]
+        spots += [(line[0][0] + out_x * d, line[0][1] + out_y * d) for d in pushes[:2]]
+        spots += line[1:]
+        spots += [(line[0][0] + out_x * d, line[0][1] + out_y * d) for d in pushes[2:]]
+    return spots
 
 
 # What a listener read, in a hop label's few words (mailsim.eavesdrop.SECRET's order).
@@ -409,14 +614,6 @@ def _grouped(hops: Any) -> list[list[Any]]:
         else:
             groups.append([hop])
     return groups
-
-
-def _on_arc(
-    p0: tuple[float, float], c: tuple[float, float], p1: tuple[float, float], t: float
-) -> tuple[float, float]:
-    """The point at ``t`` of the quadratic Bézier curve p0 → c → p1 (matplotlib's arc3)."""
-    a, b, d = (1 - t) ** 2, 2 * t * (1 - t), t**2
-    return (a * p0[0] + b * c[0] + d * p1[0], a * p0[1] + b * c[1] + d * p1[1])
 
 
 def readable(colour: str) -> tuple[float, float, float]:

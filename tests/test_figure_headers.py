@@ -245,3 +245,25 @@ def test_local_hops_stay_on_their_machine():
 )  # fmt: skip
 def test_two_names_of_one_server(a, b, same):
     assert same_server(a, b) is same
+
+
+def test_each_checking_server_gets_its_own_box():
+    """Two Authentication-Results: the mailbox server's (newest, on top) and the MX's."""
+    text = (SAMPLES / "postfix.eml").read_text(encoding="utf-8")
+    text = (
+        "Authentication-Results: imap.example.net; spf=softfail smtp.mailfrom=a@example.org;"
+        " dmarc=fail header.from=example.org; dkim=none\n" + text
+    )
+    ax = received(trace.parse(text))
+    try:
+        newest, texts = verdict_box(ax, 0)
+        assert [t.get_text() for t in texts] == [
+            "imap.example.net checked:", "~ SPF softfail", "– DKIM none", "✗ DMARC fail",
+        ]  # fmt: skip
+        assert newest.xybox[0] == 3  # imap.example.net
+        oldest, texts = verdict_box(ax, 1)
+        assert [t.get_text() for t in texts] == ["mx.example.net checked:", "✓ DKIM pass"]
+        assert oldest.xybox[0] == 2  # mx.example.net
+        assert problems(ax.figure) == []
+    finally:
+        plt.close(ax.figure)

@@ -136,7 +136,7 @@ def test_no_word_covers_another_and_every_word_is_readable(path):
             if t.get_fontsize() * figure.dpi / 72 < 14 or t.get_window_extent(renderer).height < 14
         ]
         faint = [t.get_text() for t in texts if contrast(t.get_color()) < CONTRAST]
-        assert len(texts) >= 10
+        assert len(texts) >= 2 * len(CHAINS[path.stem])  # names, hop labels, titles
         assert not small, small
         assert not faint, faint
         assert not [t.get_text() for t in ax.texts if not t.get_visible()]  # none left out
@@ -265,5 +265,32 @@ def test_each_checking_server_gets_its_own_box():
         assert [t.get_text() for t in texts] == ["mx.example.net checked:", "✓ DKIM pass"]
         assert oldest.xybox[0] == 2  # mx.example.net
         assert problems(ax.figure) == []
+    finally:
+        plt.close(ax.figure)
+
+
+def test_a_bar_names_the_server_the_chain_drew():
+    """qmail.eml's hop 3 names no server: it ran on mail.example.net, and says so."""
+    ax = received(route_of(SAMPLES / "qmail.eml"))
+    try:
+        ticks = [t.get_text() for t in ax.figure.axes[1].get_yticklabels()]
+        assert ticks == ["hop 2: → mail.example.net", "hop 3: → mail.example.net"]
+        widths = [bar.get_width() for bar in ax.figure.axes[1].patches]
+        assert widths == [2.0, 1.0]  # 07:59:58 → 08:00:00 → 08:00:01
+    finally:
+        plt.close(ax.figure)
+
+
+def test_an_unreadable_hop_is_said_and_no_empty_frame_is_drawn():
+    """garbled.eml: hop 2 is not a Received header; hops 1 and 3 have times, but no
+    two in a row, so there is no delay to draw."""
+    ax = received(route_of(SAMPLES / "garbled.eml"))
+    try:
+        assert ax.get_title(loc="left").endswith("; hop 2 unreadable)")
+        bottom = ax.figure.axes[1]
+        assert not bottom.axison
+        assert [t.get_text() for t in bottom.texts] == [
+            "No delays to show: no two hops in a row say when they took the message."
+        ]
     finally:
         plt.close(ax.figure)

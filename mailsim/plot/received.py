@@ -58,6 +58,7 @@ class Chain:
     nodes: list[str] = field(default_factory=list)
     links: list[tuple[int, int, Hop | None]] = field(default_factory=list)
     local: list[tuple[int, Hop]] = field(default_factory=list)
+    server: dict[int, str] = field(default_factory=dict)  # each hop's (by index): its node
 
 
 def same_server(a: str, b: str) -> bool:
@@ -101,7 +102,9 @@ def chain(hops: list[Hop]) -> Chain:
         server = _server(hops, i, out.nodes[-1] if out.nodes else None)
         if out.nodes and same_server(out.nodes[-1], server):
             out.local.append((len(out.nodes) - 1, hop))
+            out.server[hop.index] = out.nodes[-1]
             continue
+        out.server[hop.index] = server
         out.nodes.append(server)
         if client is None:  # the first hop, begun on its own server
             out.local.append((len(out.nodes) - 1, hop))
@@ -138,8 +141,8 @@ def _draw(route: Route) -> Axes:
     top = figure.add_axes((0.01, 0.47, 0.98, 0.41))
     bottom = figure.add_axes((0.2, 0.09, 0.78, 0.3))
     hops = [hop for hop in route.hops if not hop.garbled]
-    _delays(bottom, route, hops)
     drawn = chain(hops)
+    _delays(bottom, route, hops, drawn)
     step = -(-max(len(drawn.nodes), len(hops), 1) // LABELS)  # 1 up to 16 names, 2 up to 32 …
     top.set_xlim(-0.7, max(len(drawn.nodes) - 0.3, 0.7))
     top.set_ylim(-1, 1)
@@ -150,6 +153,9 @@ def _draw(route: Route) -> Axes:
     left_out = _place(top, names, hop_labels, lines, checked)
     title = f"“{_label(route.subject, 80)}”" if route.subject else "a message"
     notes = [f"one name in {step}"] if step > 1 else []
+    unread = [str(hop.index) for hop in route.hops if hop.garbled]
+    if unread:
+        notes.append(f"hop{'s' if len(unread) > 1 else ''} {', '.join(unread[:5])} unreadable")
     if left_out:
         notes.append(f"{left_out} label{'s' if left_out > 1 else ''} left out for lack of room")
     key = "solid arrow = TLS, dashed = plaintext"
@@ -287,15 +293,21 @@ def _place(
     return left
 
 
-def _delays(ax: Axes, route: Route, hops: list[Hop]) -> None:
-    """Each hop's delay as a bar, orange where the clocks disagree (a negative delay)."""
+def _delays(ax: Axes, route: Route, hops: list[Hop], drawn: Chain) -> None:
+    """Each hop's delay as a bar, orange where the clocks disagree (a negative delay);
+    where no two hops in a row have times, a sentence instead of an empty frame."""
     timed = [hop for hop in hops if hop.delay is not None]
+    if not timed:
+        ax.set_axis_off()
+        ax.text(0, 0.5, "No delays to show: no two hops in a row say when they took the"
+                " message.", fontsize=TEXT, transform=ax.transAxes, **PLAIN)  # fmt: skip
+        return
     values = [float(hop.delay) for hop in timed if hop.delay is not None]
     colours = [style.OUTCOME["temporary"] if v < 0 else style.PROTOCOL["smtp"] for v in values]
     ax.barh(range(len(timed)), values, color=colours)
     step = -(-max(len(timed), 1) // BARS)
     rows = range(0, len(timed), step)
-    names = [f"hop {timed[i].index}: → {_label(timed[i].by or UNNAMED)}" for i in rows]
+    names = [f"hop {timed[i].index}: → {_label(drawn.server[timed[i].index])}" for i in rows]
     ax.set_yticks(rows, names, fontsize=TEXT, **PLAIN)
     ax.tick_params(axis="x", labelsize=TEXT)
     ax.invert_yaxis()

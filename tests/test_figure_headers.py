@@ -294,3 +294,19 @@ def test_an_unreadable_hop_is_said_and_no_empty_frame_is_drawn():
         ]
     finally:
         plt.close(ax.figure)
+
+
+@pytest.mark.parametrize(("hops", "size"), [(3, 300.0), (100, 38.9)])
+def test_markers_shrink_to_stay_apart_on_a_long_route(hops, size):
+    """A loop of 100 hops puts 101 servers 12.4 px apart: markers of 300 pt² (24 px
+    across) would merge into one bar; at 70 % of the spacing each stays its own."""
+    from tests.test_headers_limits import message
+
+    ax = received(trace.parse(message(hops)))
+    try:
+        sizes = [float(s) for c in ax.collections for s in c.get_sizes()]
+        assert sizes == [pytest.approx(size, abs=0.1)] * len(ax.collections)
+        spacing = 0.98 * 1280 / (hops + 1 + 0.4)  # px between two servers
+        assert size**0.5 * 100 / 72 < spacing
+    finally:
+        plt.close(ax.figure)

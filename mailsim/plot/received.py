@@ -35,6 +35,7 @@ TITLE = 12.0
 # names every second, third … server and hop, and draws in a second instead of several.
 LABELS = 16
 BARS = 12  # delay bars labelled one under the other in the lower panel, 20 px apart
+MARKER = 300.0  # points², a server's marker where there is room
 GAP = "not in the headers"
 GAP_COLOUR = "#767676"  # the lightest grey that is still 4.5:1 on white
 UNNAMED = "(server not named)"
@@ -197,20 +198,28 @@ def _nodes(ax: Axes, drawn: Chain, hops: list[Hop], step: int) -> list[labels.Mo
         names.append(labels.Movable(text, spots))
     for role, xs in roles.items():
         marker, colour, _ = style.ROLE[role]
-        ax.scatter(xs, [0] * len(xs), s=300, marker=marker, color=colour, zorder=3)
+        size = min(MARKER, (0.7 * _spacing(len(drawn.nodes))) ** 2)
+        ax.scatter(xs, [0] * len(xs), s=size, marker=marker, color=colour, zorder=3)
     return names
+
+
+def _spacing(servers: int) -> float:
+    """Points between two servers' centres: the axes' 1254 px over the servers and their
+    margins (-0.7 … servers - 0.3). Markers shrink when a long route crowds them."""
+    return 0.98 * 1280 / (servers + 0.4) * 72 / 100
 
 
 def _links(ax: Axes, drawn: Chain, step: int) -> tuple[list, list[labels.Movable]]:
     """An arrow per hop between two servers, a dotted link per stretch not in the
     headers, and their labels; a hop inside one machine gets a label by its server."""
     arrows, movable = [], []
+    shrink = min(MARKER**0.5 / 2, 0.35 * _spacing(len(drawn.nodes)))  # off the markers
     for k, (a, b, hop) in enumerate(drawn.links):
         colour = style.OUTCOME["ok"] if hop is not None else GAP_COLOUR
         dashes = ":" if hop is None else "-" if hop.tls else "--"
         arrow = ax.annotate("", (b, 0), (a, 0), arrowprops={
             "arrowstyle": "-|>" if hop is not None else "-", "color": colour, "lw": 2,
-            "ls": dashes, "shrinkA": 9, "shrinkB": 9,
+            "ls": dashes, "shrinkA": shrink, "shrinkB": shrink,
         }, gid=f"hop {hop.index}" if hop is not None else f"gap {k}")  # fmt: skip
         arrows.append(arrow.arrow_patch)
         if hop is not None and (hop.index - 1) % step:

@@ -160,7 +160,9 @@ def test_gmail_shows_what_mx_google_com_checked():
         ]  # fmt: skip
         green = readable(style.OUTCOME["ok"])
         assert [to_rgb(t.get_color()) for t in texts[1:]] == [pytest.approx(green)] * 3
-        assert box.xybox[0] == 3  # under mx.google.com
+        assert box.xybox[0] == 3  # under mx.google.com, with a line up to it
+        assert box.xy == (3, 0)
+        assert box.arrow_patch is not None
         assert not [a for a in ax.artists if a.get_gid() == "checked 1"]
     finally:
         plt.close(ax.figure)
@@ -192,8 +194,9 @@ def test_a_header_without_a_checking_server_is_said_at_the_end_of_the_chain():
     ax = received(route)
     try:
         box, texts = verdict_box(ax)
-        assert texts[0].get_text() == "a server checked:"
-        assert box.xybox[0] == 4  # the last server
+        assert texts[0].get_text() == "an unnamed server checked:"
+        assert box.xybox[0] == 4  # at the end of the route, linked to no server
+        assert box.arrow_patch is None
     finally:
         plt.close(ax.figure)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -150,8 +151,8 @@ def _draw(route: Route) -> Axes:
     top.set_axis_off()
     names = _nodes(top, drawn, hops, step)
     lines, hop_labels = _links(top, drawn, step)
-    checked = _verdicts(top, route, drawn)
-    left_out = _place(top, names, hop_labels, lines, checked)
+    checked, connectors = _verdicts(top, route, drawn)
+    left_out = _place(top, names, hop_labels, [*lines, *connectors], checked)
     title = f"“{_label(route.subject, 80)}”" if route.subject else "a message"
     notes = [f"one name in {step}"] if step > 1 else []
     unread = [str(hop.index) for hop in route.hops if hop.garbled]
@@ -254,33 +255,41 @@ def _hop_text(hop: Hop) -> str:
     return f"{hop.index}: {_label(hop.protocol or 'no protocol said', 16)} · {tls}"
 
 
-def _verdicts(ax: Axes, route: Route, drawn: Chain) -> list[Text]:
+def _verdicts(ax: Axes, route: Route, drawn: Chain) -> tuple[list[Text], list[Any]]:
     """A box per Authentication-Results header, under the server that checked (or at
     the end of the chain, where the header does not say which): "mx.google.com
     checked: ✓ SPF pass · ✓ DKIM pass · ✓ DMARC pass", each verdict in its colour."""
     texts: list[Text] = []
+    connectors: list[Any] = []  # a thin line from each box up to its server
     last = len(drawn.nodes) - 1
     for row, (server, found) in enumerate(route.verdicts()[:3]):
         if not found:
             continue
-        at = next((x for x, n in enumerate(drawn.nodes) if server and same_server(n, server)), last)
-        who = f"{_label(server)} checked:" if server else "a server checked:"
+        named = [x for x, n in enumerate(drawn.nodes) if server and same_server(n, server)]
+        at = named[0] if named else last  # a checker not on the route: at its end, unlinked
+        who = f"{_label(server)} checked:" if server else "an unnamed server checked:"
         parts = [TextArea(who, textprops={"fontsize": TEXT, **PLAIN})]
         for method, result in found.items():
             colour, mark = VERDICT.get(result, NO_VERDICT)
             words = f"{mark} {method.upper()} {_label(result, 12)}"
             parts.append(TextArea(words, textprops={"fontsize": TEXT, "color": colour,
                                                     "fontweight": "bold", **PLAIN}))  # fmt: skip
+        align = 0.1 if at < last / 3 else 0.9 if at > 2 * last / 3 else 0.5
         box = AnnotationBbox(
             HPacker(children=parts, pad=0, sep=10),
             (at, 0), xybox=(at, 0.02 + 0.16 * row), boxcoords=("data", "axes fraction"),
-            box_alignment=(0.0 if at < last / 3 else 1.0 if at > 2 * last / 3 else 0.5, 0.0),
+            # The server's line enters the box near its left end, middle or right end.
+            box_alignment=(align, 0.0),
             bboxprops={"ec": "#595959", "fc": "white", "boxstyle": "round,pad=0.4"},
+            arrowprops={"arrowstyle": "-", "color": GAP_COLOUR, "lw": 1, "shrinkB": 12,
+                        "relpos": (align, 1.0)} if named else None,  # straight up from the box
             pad=0.3, gid=f"checked {row}",
         )  # fmt: skip
         ax.add_artist(box)
         texts += [part._text for part in parts]
-    return texts
+        if box.arrow_patch is not None:
+            connectors.append(box.arrow_patch)
+    return texts, connectors
 
 
 def _place(

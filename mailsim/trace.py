@@ -116,6 +116,12 @@ class Route:
                     found[method] = match.group(1).lower()
         return found
 
+    def verdicts(self) -> list[tuple[str | None, dict[str, str]]]:
+        """Each Authentication-Results header, newest first: the server that checked
+        (its authserv-id, RFC 8601 §2.2; None where it wrote none, as Exchange does) and
+        what it found for SPF, DKIM, DMARC (and ARC), in that order."""
+        return [_verdict(header) for header in self.authentication]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
@@ -127,6 +133,26 @@ class Route:
             "warnings": self.warnings,
             "hops": [hop.to_dict() for hop in self.hops],
         }
+
+
+METHODS = ("spf", "dkim", "dmarc", "arc")
+
+
+def _verdict(header: str) -> tuple[str | None, dict[str, str]]:
+    """One Authentication-Results header: its authserv-id (the word before the first
+    ";", unless that word is already a result) and each method's first result. Comments
+    are left out: "(google.com: domain of … designates …)" holds no verdict."""
+    text = _without_comments(header)
+    head, _, rest = text.partition(";")
+    server: str | None = head.strip().split()[0] if head.strip() else None
+    if server is not None and "=" in server:
+        server, rest = None, text  # no authserv-id: the first clause is a result
+    found: dict[str, str] = {}
+    for method in METHODS:
+        match = re.search(rf"(?<![\w.-]){method}\s*=\s*([\w-]+)", rest, re.IGNORECASE)
+        if match:
+            found[method] = match.group(1).lower()
+    return server, found
 
 
 # --- reading one header -----------------------------------------------------------------

@@ -459,11 +459,12 @@ def test_the_plot_is_built_in_linear_time():
 
 @pytest.mark.parametrize(
     ("hops", "named", "bars"),
-    [(12, 13, 11), (24, 25, 23), (25, 14, 12), (30, 16, 15), (100, 21, 20)],
+    [(12, 13, 11), (15, 16, 7), (16, 9, 8), (30, 16, 10), (100, 16, 11)],
 )
 def test_a_long_route_names_as_many_servers_as_fit(hops, named, bars):
-    """Up to 25 servers every one is named; beyond, one in two, three …, and the last;
-    the delays of as many hops are labelled (the first hop has none)."""
+    """Up to 16 servers every one is named (at 11 points, in four rows); beyond, one in
+    two, three …, and the last; the delays of up to 12 hops are labelled, beyond one in
+    two, three … (the first hop has none)."""
     import matplotlib.pyplot as plt
 
     from mailsim.plot.received import received as draw

@@ -23,7 +23,7 @@ def frames(path: Path) -> list[np.ndarray]:
         return [np.asarray(f.convert("RGB"), dtype=float) for f in ImageSequence.Iterator(image)]
 
 
-@pytest.mark.parametrize("kind", ["route", "sequence", "timeline", "delays"])
+@pytest.mark.parametrize("kind", ["route", "sequence", "timeline", "servers", "delays"])
 def test_the_readme_figures_are_what_the_code_draws(kind, classroom_result, tmp_path):
     drawn = save(classroom_result, kind, tmp_path / f"{kind}.png")
     committed, fresh = frames(DOCS / f"{kind}.png")[0], frames(drawn)[0]

@@ -93,9 +93,11 @@ class StepViewer:
             arrow.set_gid("current")
             ax_route.add_patch(arrow)
             window = rows.iloc[max(0, step - WINDOW) : step + WINDOW + 1]
-            sequence(
-                self.result, self.message, ax=ax_ladder, rows=window, highlight=rows.index[step]
-            )
+            # Every lifeline of the whole journey, in its order: stepping or filtering
+            # never moves a machine to another column.
+            lanes = list(dict.fromkeys([*self._all["src"], *self._all["dst"]]))
+            sequence(self.result, self.message, ax=ax_ladder, rows=window,
+                     highlight=rows.index[step], lanes=lanes)  # fmt: skip
             ax_ladder.set_title(f"exchanges around step {step + 1}", loc="left", fontsize=9)
             ax_ladder.get_legend().remove()
         ax_text.set_axis_off()

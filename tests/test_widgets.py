@@ -142,3 +142,23 @@ def test_without_ipywidgets_the_viewer_says_which_extra_to_install(classroom_res
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # as if it were not installed
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'mailsim\[notebooks\]'"):
         StepViewer(classroom_result).widget()
+
+
+def test_stepping_and_filtering_keep_every_lifeline_in_its_column(classroom_result):
+    def lanes(viewer: StepViewer, step: int) -> list[tuple[str, float]]:
+        fig = viewer.draw(step)
+        try:
+            ladder = fig.axes[1]
+            return [(t.get_text(), t.get_position()[0]) for t in ladder.texts
+                    if t.get_gid() == "lane"]  # fmt: skip
+        finally:
+            plt.close(fig)
+
+    everything = StepViewer(classroom_result)
+    first = lanes(everything, 0)
+    assert [name for name, _ in first] == list(
+        dict.fromkeys([*everything._all["src"], *everything._all["dst"]])
+    )
+    assert lanes(everything, len(everything) - 1) == first  # the POP3 end of the journey
+    assert lanes(StepViewer(classroom_result, protocols=("pop3",)), 0) == first
+    assert lanes(StepViewer(classroom_result, protocols=("dns", "lmtp")), 2) == first

@@ -19,6 +19,7 @@ import bisect
 import math
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -262,12 +263,14 @@ def sequence(
     rows: pd.DataFrame | None = None,
     highlight: int | None = None,
     page: int | None = None,
+    lanes: Sequence[str] | None = None,
 ) -> Axes:
     """Draw the ladder diagram of ``message`` (default: the first one).
 
     ``page`` draws only that page on a 1280×720 figure, for a projector (see
     :func:`pages`); ``rows`` draws only those exchanges (a window of :func:`exchanges`),
-    and ``highlight`` emphasises the exchange with that index (the step-through viewer)."""
+    and ``highlight`` emphasises the exchange with that index (the step-through viewer);
+    ``lanes`` fixes the lifelines and their order (a window or a filter keeps them put)."""
     message = message or result.copies[0].message.id
     # A ladder in a panel of another figure (the step viewer) has a smaller text size.
     font, small = (FONT, SMALL) if ax is None else (EMBEDDED, EMBEDDED)
@@ -276,7 +279,9 @@ def sequence(
         rows, repeats = collapse_repeats(exchanges(result, message), cut)
     if protocols is not None:
         rows = rows[rows["protocol"].isin(protocols)].reset_index(drop=True)
-    lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))  # the same on every page
+    if lanes is None:
+        lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))  # the same on every page
+    lanes = list(lanes)
     scale = time_scale(rows, cut)
     every = rows
     book = paginate(rows, scale)

@@ -75,16 +75,14 @@ def walk(
 
 
 def hop_ends(result, message: str, gid: str) -> tuple[str, str, float]:
-    """A drawn hop's source, the node it goes to (a domain's MX server for a failed DNS
-    look-up), and when it started."""
+    """A drawn hop's source, the node it goes to (for a failed DNS look-up, the resolver
+    that was asked and never answered), and when it started."""
     first = int(gid.split("-")[1])
     hops = result.hops[result.hops["message"] == message].set_index("index")
     row = hops.loc[first]
     dst = row["dst"]
     if dst not in result.scenario.nodes:
-        zone = result.scenario.dns.zones[dst]
-        mx = min(zone.mx, key=lambda record: record.preference)
-        dst = next(z.a[mx.host] for z in result.scenario.dns.zones.values() if mx.host in z.a)
+        (dst,) = [name for name, node in result.scenario.nodes.items() if node.role == "dns"]
     return str(row["src"]), str(dst), float(row["start"])
 
 
@@ -331,5 +329,24 @@ def test_a_hop_that_found_no_path_is_drawn_where_it_would_have_gone():
         for gid in [f"hop-{tries.iloc[0]}-{tries.iloc[-1]}", f"hop-{delivery}-{delivery}"]:
             visited, _ = walk(shafts[gid], links, at, MITER * LANE)
             assert visited == [frozenset(pair) for pair in itertools.pairwise(backbone)], gid
+    finally:
+        plt.close(ax.figure)
+
+
+def test_a_try_that_found_no_mx_ends_at_the_resolver_that_never_answered():
+    """dns-outage: tries 2–4 never connected to anything: drawn into mx-home they would
+    say the MX was reached and refused. They end at the resolver, and say what was asked."""
+    result = shipped(SCENARIOS / "dns-outage.yaml")
+    ax = plot.route(result, "m1")
+    try:
+        ax.figure.canvas.draw()
+        at = pixels(ax, result)
+        shaft = arrows(ax)["hop-2-4"]
+        shrink = SHRINK * ax.figure.dpi / 72
+        assert np.hypot(*(shaft[-1] - at["dns"])) <= shrink + LANE
+        labels = [t.get_text() for t in ax.texts if t.get_text().startswith("2–4")]
+        assert labels == [
+            "2–4  ✗ 4.4.3 ×3 over 19 min 33 s · no answer: where is home.example's MX?"
+        ]
     finally:
         plt.close(ax.figure)

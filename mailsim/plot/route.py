@@ -318,9 +318,10 @@ def _journey(
     for group in _grouped(mine):
         hop, last = group[0], group[-1]
         # A try whose DNS lookup failed is a hop to the domain (no server was found):
-        # its arrow goes to the server the domain's MX names, labelled as a lookup.
+        # drawn to the resolver that was asked and never answered — an arrow into the
+        # domain's MX would say the server was reached and refused.
         looked_up = hop.dst not in pos
-        dst = _server_of(result, str(hop.dst)) if looked_up else str(hop.dst)
+        dst = _resolver_of(result, str(hop.src)) if looked_up else str(hop.dst)
         if dst is None or hop.src == dst or hop.src not in pos:
             continue
         outcome = style.outcome_of(str(hop.code))
@@ -332,7 +333,7 @@ def _journey(
             # How long the retries went on: what a down server costs the message.
             span = f" over {format_duration(last.start - hop.start)}" if len(group) > 1 else ""
             times = f" ×{len(group)}{span}" if len(group) > 1 else ""
-            lookup = f" · no DNS answer for {hop.dst}" if looked_up else ""
+            lookup = f" · no answer: where is {hop.dst}'s MX?" if looked_up else ""
             label = f"{numbers}  ✗ {hop.code}{times}{lookup}"
         listeners = _listened(heard, [int(h.session) for h in group])
         if listeners:
@@ -587,17 +588,14 @@ def _read(what: set[str]) -> str:
     return " nothing (TLS)"
 
 
-def _server_of(result: Result, domain: str) -> str | None:
-    """The node the domain's most preferred MX record names (through an A record that
-    names a node), for a hop that never got as far as asking it."""
-    zones = result.scenario.dns.zones
-    zone = zones.get(domain)
-    for mx in sorted(zone.mx if zone else [], key=lambda record: record.preference):
-        for other in zones.values():
-            node = other.a.get(mx.host)
-            if node in result.scenario.nodes:
-                return node
-    return None
+def _resolver_of(result: Result, node: str) -> str | None:
+    """The DNS resolver ``node`` asks: its own ``resolver``, or the scenario's only one."""
+    nodes = result.scenario.nodes
+    named = getattr(nodes[node], "resolver", None) if node in nodes else None
+    if named in nodes:
+        return str(named)
+    resolvers = [name for name, n in nodes.items() if n.role == "dns"]
+    return resolvers[0] if len(resolvers) == 1 else None
 
 
 def _grouped(hops: Any) -> list[list[Any]]:

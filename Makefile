@@ -34,7 +34,7 @@ lint: install-test
 	$(BIN)/ruff format --check .
 
 test: lint system-packages
-	MPLBACKEND=Agg $(BIN)/python -m pytest
+	MPLBACKEND=Agg $(BIN)/python -m pytest -n auto --dist loadfile
 
 # System packages the tests drive — Chromium, for the lessons' widgets in a real browser —
 # from the distribution: installed when run as root with apt-get, named otherwise (those

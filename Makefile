@@ -44,7 +44,7 @@ system-packages:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing Chromium for the browser tests (apt-get install chromium)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	else \
 	  echo "the browser tests need Chromium: apt-get install chromium (as root)"; \
 	fi

@@ -8,6 +8,7 @@ install."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -35,7 +36,10 @@ if CHROMIUM is None:
         raise RuntimeError(why)  # in CI a missing tool fails the run, never skips
     pytest.skip(why, allow_module_level=True)
 
-playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
+if os.environ.get("CI"):
+    import playwright.sync_api as playwright  # in CI a missing test extra fails the run
+else:
+    playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
 
 
 def free_port() -> int:
@@ -44,6 +48,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
 def served(notebook: str) -> Iterator[str]:
     """Voilà serving one lesson on a free port; its URL while the test runs."""
     port = free_port()
@@ -82,6 +87,24 @@ def browser() -> Iterator[object]:
             chromium.close()
 
 
+def redrawn(page: object, picture: object, before: str | None, seconds: float) -> None:
+    """Wait until the <img> shows another picture than ``before``, fully loaded."""
+    page.wait_for_function(
+        "([el, before]) => el.src !== before && el.naturalWidth > 0",
+        arg=[picture.element_handle(), before],
+        timeout=seconds * 1000,
+    )
+
+
+def opened(browser: object, url: str, button: str) -> tuple[object, object]:
+    """The lesson's page, once Voilà has run its cells up to the widget with ``button``."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url, timeout=LOAD_SECONDS * 1000)
+    found = page.get_by_role("button", name=button)
+    found.wait_for(timeout=LOAD_SECONDS * 1000)
+    return page, found
+
+
 def drawn(image: object) -> tuple[int, int, float]:
     """(natural width, natural height, share of pixels that are not white) of an <img>."""
     from PIL import Image
@@ -94,11 +117,8 @@ def drawn(image: object) -> tuple[int, int, float]:
 
 
 def test_lesson_7_shows_the_route_at_every_click(browser):
-    for url in served("07-read-a-real-email.ipynb"):
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url, timeout=LOAD_SECONDS * 1000)
-        button = page.get_by_role("button", name="Show the route")
-        button.wait_for(timeout=LOAD_SECONDS * 1000)
+    with served("07-read-a-real-email.ipynb") as url:
+        page, button = opened(browser, url, "Show the route")
         picture = page.locator(".widget-image").last
         box = page.locator(".widget-textarea textarea").last
         samples = ["gmail", "postfix", "exim", "exchange", "dovecot-lmtp", "clock-skew"]
@@ -109,11 +129,7 @@ def test_lesson_7_shows_the_route_at_every_click(browser):
             before = picture.get_attribute("src")
             button.click()
             # The first click waits for the kernel to finish the lesson's later cells.
-            page.wait_for_function(
-                "([el, before]) => el.src !== before && el.naturalWidth > 0",
-                arg=[picture.element_handle(), before],
-                timeout=(LOAD_SECONDS if click == 0 else 30) * 1000,
-            )
+            redrawn(page, picture, before, LOAD_SECONDS if click == 0 else 30)
             width, height, inked = drawn(picture)
             assert (width, height) == (1280, 720)
             assert inked > 0.03, "the route came out blank"
@@ -122,22 +138,15 @@ def test_lesson_7_shows_the_route_at_every_click(browser):
 
 
 def test_lesson_1_step_viewer_moves_and_redraws(browser):
-    for url in served("01-first-email.ipynb"):
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url, timeout=LOAD_SECONDS * 1000)
-        forward = page.get_by_role("button", name="Next ▶")
-        forward.wait_for(timeout=LOAD_SECONDS * 1000)
+    with served("01-first-email.ipynb") as url:
+        page, forward = opened(browser, url, "Next ▶")
         picture = page.locator(".widget-image").first
         readout = page.locator(".widget-readout").first
         assert readout.inner_text().strip() == "1"
         for step in (2, 3, 4):
             before = picture.get_attribute("src")
             forward.click()
-            page.wait_for_function(
-                "([el, before]) => el.src !== before && el.naturalWidth > 0",
-                arg=[picture.element_handle(), before],
-                timeout=(LOAD_SECONDS if step == 2 else 30) * 1000,
-            )
+            redrawn(page, picture, before, LOAD_SECONDS if step == 2 else 30)
             assert readout.inner_text().strip() == str(step)  # the slider counts as the text
             width, height, inked = drawn(picture)
             assert (width, height) == (1280, 720)

@@ -4,6 +4,7 @@ with its percentiles."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -43,13 +44,7 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
     beside = poll_dominates(frame) and bool(frame["retrieved_at"].notna().all())
     labels = []
     for row, item in enumerate(frame.itertuples()):
-        left = 0.0
-        for cost in COSTS:
-            width = float(getattr(item, f"{cost}_time"))
-            if width > 0:
-                ax.barh(row, width / scale, left=left / scale, color=style.COST[cost],
-                        height=0.6, gid=f"delay-{cost}")  # fmt: skip
-            left += width
+        left = _stack(ax, row, item, COSTS, scale, "delay")
         # The working parts are too small to see next to the waits: say every part in
         # words (short names: the legend has the long ones), so that they add up to the
         # number at the end of the bar.
@@ -122,13 +117,7 @@ def _transfer(frame: pd.DataFrame, ax: Axes, scenario: str) -> Axes:
     longest = float((frame["delay"] - frame["poll_time"]).max())
     scale, unit = (0.001, "ms") if longest < 2.0 else style.time_unit(longest)
     for row, item in enumerate(frame.itertuples()):
-        left = 0.0
-        for cost in parts:
-            width = float(getattr(item, f"{cost}_time"))
-            if width > 0:
-                ax.barh(row, width / scale, left=left / scale, color=style.COST[cost],
-                        height=0.6, gid=f"transfer-{cost}")  # fmt: skip
-            left += width
+        left = _stack(ax, row, item, parts, scale, "transfer")
         ax.text(left / scale, row, f" {format_duration(left)}", va="center", fontsize=10)
         ax.text(0, row - 0.42, " " + _words(item, parts), va="center", fontsize=10,
                 color="#333333")  # fmt: skip
@@ -139,6 +128,18 @@ def _transfer(frame: pd.DataFrame, ax: Axes, scenario: str) -> Axes:
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
     return ax
+
+
+def _stack(ax: Axes, row: int, item: Any, parts: Sequence[str], scale: float, gid: str) -> float:
+    """One copy's parts as a stacked bar on ``row``; returns their sum in seconds."""
+    left = 0.0
+    for cost in parts:
+        width = float(getattr(item, f"{cost}_time"))
+        if width > 0:
+            ax.barh(row, width / scale, left=left / scale, color=style.COST[cost],
+                    height=0.6, gid=f"{gid}-{cost}")  # fmt: skip
+        left += width
+    return left
 
 
 def _words(item: Any, parts: list[str]) -> str:

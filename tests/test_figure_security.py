@@ -8,7 +8,7 @@ import pytest
 from matplotlib.colors import to_hex
 
 from mailsim.cli import main
-from mailsim.plot.security import READ, SEALED, overheard, verdicts
+from mailsim.plot.security import FATE, READ, SEALED, UNALIGNED, VERDICT, overheard, verdicts
 from tests.conftest import SCENARIOS, shipped
 
 
@@ -62,14 +62,24 @@ def test_the_forged_messages_cards_show_dmarc_and_where_they_landed():
     try:
         texts = {t.get_gid(): t.get_text() for t in ax.texts if t.get_gid()}
         fills = {p.get_gid(): to_hex(p.get_facecolor()) for p in ax.patches}
-        assert texts["spf-text-m2"] == "pass\nfor evil.example"  # not for school.example
+        # SPF passed for mallory's own domain, not the From: line's: no help, not green.
+        assert texts["spf-text-m2"] == "pass, but\nfor evil.example"
+        assert fills["spf-m2"] == UNALIGNED[0].lower()
+        assert texts["spf-text-m1"] == "pass\nfor school.example"
+        assert fills["spf-m1"] == VERDICT["pass"][0].lower()
         assert texts["dmarc-text-m2"] == "fail\n(p=reject)"
         assert fills["dmarc-m2"] == READ[0].lower()
         assert texts["fate-m2"].startswith("bounced: 550 5.7.1 rejected by")
         assert texts["dmarc-text-m3"] == "fail\n(p=quarantine)"
         assert texts["fate-m3"] == "retrieved, in the spam folder"
         assert texts["dmarc-text-m4"] == "none"
-        assert texts["fate-m4"] == "retrieved, in the inbox"
+        # m4's forgery reached the inbox: its card must not look like the real alice's.
+        assert texts["fate-m4"] == "retrieved, in the inbox:\nthe forgery got through"
+        assert fills["fate-box-m4"] == FATE["forged"][0].lower()
+        assert texts["fate-m1"] == "retrieved, in the inbox"
+        assert fills["fate-box-m1"] == FATE["genuine"][0].lower()
+        assert fills["fate-box-m2"] == fills["fate-box-m3"] == FATE["stopped"][0].lower()
+        assert texts["fate-m2"].endswith("DMARC policy for\nschool.example")  # reason kept
         assert texts["dmarc-text-m1"] == "pass\n(p=reject)"
         assert "m2.dsn1" not in {gid.split("-")[-1] for gid in texts}  # bounces get no card
     finally:

@@ -33,6 +33,13 @@ VERDICT = {
     "fail": READ,
     "none": PLAIN,
 }
+UNALIGNED = SEEN  # SPF passed, but for another domain than the From: line's: no help
+# Where a message landed, judged against who really sent it: (fill, text).
+FATE = {
+    "genuine": VERDICT["pass"],  # in the inbox, and it is who it says it is
+    "stopped": SEALED,  # refused or put in the spam folder: the checks worked
+    "forged": READ,  # a forged From: line in the inbox: the forgery got through
+}
 CARDS = 6  # messages on one 1280×720 page, each card readable from the back
 FONT = 14  # points: 19 px at 100 dpi; the smallest text here is 11 pt, 15 px on 1280×720
 
@@ -135,7 +142,7 @@ def verdicts(result: Result, *, ax: Axes | None = None) -> Axes:
         _, ax = plt.subplots(figsize=(12.8, height), layout="constrained")
     columns = ["id", "envelope sender\n(MAIL FROM)", "From: line\n(what bob sees)",
                "SPF", "DKIM", "DMARC", "what came of it"]  # fmt: skip
-    widths = [0.7, 2.3, 2.65, 1.6, 0.9, 1.5, 2.85]
+    widths = [0.6, 2.2, 2.55, 1.8, 0.9, 1.5, 2.95]
     lefts = [sum(widths[:i]) for i in range(len(widths))]
     ax.set_xlim(0, sum(widths))
     ax.set_ylim(len(copies) + 1.1, 0)
@@ -153,20 +160,30 @@ def verdicts(result: Result, *, ax: Axes | None = None) -> Axes:
             ax.text(left + 0.05, y + 0.55, _short(text, 24), fontsize=FONT - 2, va="center",
                     color="#7A2E00" if forged else "#222222",
                     fontweight="bold" if forged else "normal")  # fmt: skip
+        claimed_domain = claimed.rpartition("@")[2].lower()
         for left, width, name in zip(lefts[3:6], widths[3:6], ("spf", "dkim", "dmarc"),
                                      strict=True):  # fmt: skip
             value, policy = found.get(name, ("none", ""))
             fill, ink = VERDICT.get(value, VERDICT["none"])
-            ax.add_patch(Rectangle((left + 0.04, y + 0.12), width - 0.08, 0.8, facecolor=fill,
-                                   edgecolor="white", gid=f"{name}-{message.id}"))  # fmt: skip
             shown = value if not policy else f"{value}\n(p={policy})"
             checked = _MAILFROM.search(copy.authentication or "")
             if name == "spf" and checked:  # SPF vouches for the envelope's domain only
-                shown = f"{value}\nfor {_short(checked.group(1), 16)}"
+                domain = checked.group(1).rpartition("@")[2].lower()
+                shown = f"{value}\nfor {_short(domain, 16)}"
+                if value == "pass" and domain != claimed_domain:
+                    fill, ink = UNALIGNED  # a pass for mallory's own domain says nothing
+                    shown = f"pass, but\nfor {_short(domain, 16)}"
+            ax.add_patch(Rectangle((left + 0.04, y + 0.12), width - 0.08, 0.8, facecolor=fill,
+                                   edgecolor="white", gid=f"{name}-{message.id}"))  # fmt: skip
             ax.text(left + width / 2, y + 0.52, shown, ha="center", va="center",
                     fontsize=FONT - 1, color=ink, gid=f"{name}-text-{message.id}")  # fmt: skip
-        ax.text(lefts[6] + 0.05, y + 0.55, _fate(copy), fontsize=FONT - 2, va="center",
-                color="#222222", gid=f"fate-{message.id}")  # fmt: skip
+        fate, kind = _fate(copy, forged=claimed_domain != (message.sender or "").rpartition("@")[2]
+                           .lower())  # fmt: skip
+        fill, ink = FATE[kind]
+        ax.add_patch(Rectangle((lefts[6] + 0.04, y + 0.12), widths[6] - 0.08, 0.8,
+                               facecolor=fill, edgecolor="white", gid=f"fate-box-{message.id}"))  # fmt: skip
+        ax.text(lefts[6] + 0.1, y + 0.52, fate, fontsize=FONT - 2, va="center", color=ink,
+                gid=f"fate-{message.id}")  # fmt: skip
     shown = f"the first {len(copies)} of {len(every):,} messages" if len(every) > CARDS else ""
     ax.set_title(
         f"Who really sent it? The receiving server's checks{', ' + shown if shown else ''}"
@@ -176,15 +193,20 @@ def verdicts(result: Result, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def _fate(copy: object) -> str:
-    """Refused with the server's reply, or where the message landed."""
+def _fate(copy: object, forged: bool) -> tuple[str, str]:
+    """Refused with the server's reply, or where the message landed — and whether that
+    stopped a forgery, let one through, or delivered the real sender's mail."""
     status = getattr(copy, "status", "")
     reason = getattr(copy, "reason", "")
     folder = getattr(copy, "folder", "inbox")
     if status in ("bounced", "refused", "expired"):
-        return "\n".join(textwrap.wrap(f"{status}: {reason}", 34, max_lines=2, placeholder=" …"))
-    place = "in the spam folder" if folder == "spam" else "in the inbox"
-    return f"{status}, {place}"
+        text = f"{status}: {reason}"
+        return "\n".join(textwrap.wrap(text, 30, max_lines=3, placeholder=" …")), "stopped"
+    if folder == "spam":
+        return f"{status}, in the spam folder", "stopped"
+    if forged:
+        return f"{status}, in the inbox:\nthe forgery got through", "forged"
+    return f"{status}, in the inbox", "genuine"
 
 
 def _short(text: str, width: int) -> str:

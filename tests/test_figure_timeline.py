@@ -195,6 +195,41 @@ def test_free_vs_paid_transfer_panel_shows_both_tls_parts(page):
     assert [p for p in page.patches if p.get_gid() == "delay-poll"]
 
 
+def test_the_transfer_panel_marks_the_mailbox_where_the_report_says_it():
+    """The report says "in the mailbox after 1.043 s"; the transfer bar goes on to 1.206 s
+    with the POP3 download. The mark and its words say where the mailbox was reached."""
+    result = run("classroom")
+    ax = plot.delays(result)
+    try:
+        panel = _transfer_panel(ax)
+        (copy,) = result.messages.itertuples()
+        (mark,) = [line for line in panel.lines if line.get_gid() == "mailbox"]
+        assert mark.get_xdata()[0] == pytest.approx(copy.to_mailbox * 1000)
+        words = [t.get_text() for t in panel.texts]
+        assert f" {format_duration(copy.delay - copy.poll_time)}\n mailbox 1.043 s" in words
+        assert format_duration(copy.to_mailbox) == "1.043 s"
+        ax.figure.canvas.draw()
+        texts = [t for a in ax.figure.axes for t in [*a.texts, *a.get_xticklabels(),
+                 *a.get_yticklabels()] if t.get_text().strip()]  # fmt: skip
+        texts += list(ax.figure.legends[0].get_texts())
+        assert min(t.get_window_extent().height for t in texts) >= 14  # px, the back row
+        assert problems(ax.figure) == []
+    finally:
+        plt.close(ax.figure)
+
+
+def test_a_refused_try_is_a_failed_try_not_a_retry():
+    """spoofing's m2 was refused at once (550, DMARC) and never tried again: its words say
+    the time went on a failed try."""
+    ax = plot.delays(run("spoofing"))
+    try:
+        words = " ".join(t.get_text() for t in ax.texts)
+        assert "failed tries 633.8 ms" in words
+        assert "retries" not in words
+    finally:
+        plt.close(ax.figure)
+
+
 def test_a_poll_free_scenario_keeps_one_panel(page):
     plot.delays(run("mx-down"), ax=page)
     assert page.figure.axes == [page]

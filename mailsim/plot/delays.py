@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from mailsim.message import COSTS
@@ -20,8 +21,10 @@ from mailsim.result import Result
 from mailsim.units import format_duration
 
 SHORT = {"network": "network", "tls": "TLS", "dns": "DNS", "server": "server",
-         "queue": "queue", "retry": "retries", "poll": "POP wait"}  # fmt: skip
+         "queue": "queue", "retry": "failed tries", "poll": "POP wait"}  # fmt: skip
 MANY = 30  # above this many copies, draw the distribution instead of one bar each
+FONT = 11  # points: 15.3 px on a 1280×720 page, the least any word here gets
+MAILBOX = "#000000"  # the mark where a copy reached the mailbox; the rest is the download
 
 
 def delays(result: Result, message: str | None = None, *, ax: Axes | None = None) -> Axes:
@@ -36,8 +39,10 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
     if retrieved.sum() > MANY:
         return _ecdf(result, frame[retrieved], ax, len(frame))
     frame = frame.sort_values("retrieved_at", key=lambda c: c.isna(), kind="stable")
+    below = ax is None  # a figure of its own: the key goes below, the bars get the width
     if ax is None:
-        _, ax = plt.subplots(figsize=(12.8, max(2.6, 0.5 * len(frame) + 2.0)), layout="constrained")
+        height = max(3.0, 0.6 * len(frame) + 2.2)
+        _, ax = plt.subplots(figsize=(12.8, height), layout="constrained")
     longest = float(frame["delay"].max()) if len(frame) else 1.0
     scale, unit = style.time_unit(longest)
     # A copy that was never retrieved needs the width for its reason: one panel then.
@@ -54,9 +59,9 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
             reason = f": {_short(str(item.reason))}" if item.reason else ""
             words = f"  {item.status} after {format_duration(item.delay)}{reason}"
         colour = "#000000" if pd.notna(item.retrieved_at) else style.OUTCOME["permanent"]
-        ax.text(left / scale, row, words, va="center", fontsize=10, color=colour)
+        ax.text(left / scale, row, words, va="center", fontsize=FONT, color=colour)
         if len(frame) > 1 and not beside:  # one copy: the legend says each part already
-            ax.text(0, row - 0.42, f" {working}", va="center", fontsize=8, color="#333333")
+            ax.text(0, row - 0.45, f" {working}", va="center", fontsize=FONT, color="#333333")
         labels.append(f"{item.id} → {item.recipient}")
     # The legend says how much each part is: small parts are invisible next to long waits.
     handles = []
@@ -68,21 +73,40 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
         if len(frame) == 1:
             label += f": {format_duration(float(total.iloc[0]))}"
         handles.append(Patch(color=style.COST[cost], label=label))
-    ax.set_yticks(range(len(labels)), labels, fontsize=10)
-    ax.set_ylim(len(labels) - 0.5, -0.75)  # top row first, with room for its words
+    ax.set_yticks(range(len(labels)), labels, fontsize=FONT)
+    ax.tick_params(axis="x", labelsize=FONT)
+    ax.set_ylim(len(labels) - 0.5, -0.8)  # top row first, with room for its words
     ax.set_xlabel(f"{unit} from submission to retrieval (or to where the journey ended)")
     ax.set_xlim(0, longest / scale * 1.15)
     if beside:  # the scenario's name goes over the wider panel
-        ax.set_title("Where the time went", loc="left", fontsize=11)
+        ax.set_title("Where the time went", loc="left", fontsize=FONT)
     else:
         ax.set_title(f"Where the time went: end-to-end delay of each message, by part —"
-                     f" scenario {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
+                     f" scenario {result.scenario.name!r}", loc="left", fontsize=FONT)  # fmt: skip
     if beside:
         ax.set_xlim(0, longest / scale * 1.3)  # room for the words after the bars
         ax.set_xlabel(f"{unit} from submission to retrieval")
+    ax.xaxis.label.set_fontsize(FONT)
     legend_ax = _transfer(frame, _beside(ax), result.scenario.name) if beside else ax
-    legend_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=10,
-                     frameon=False)  # fmt: skip
+    if beside and frame["to_mailbox"].notna().any():
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=MAILBOX,
+                marker="|",
+                markersize=16,
+                mew=2.5,
+                ls="none",
+                label="in the mailbox",
+            )
+        )
+    if below:
+        ax.figure.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4),
+                         fontsize=FONT, frameon=False)  # fmt: skip
+    else:
+        legend_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                         fontsize=FONT, frameon=False)  # fmt: skip
     if beside:  # after the legend: the panel's width in pixels is final only now
         widen(
             legend_ax, [p for p in legend_ax.patches if (p.get_gid() or "").startswith("transfer-")]
@@ -105,7 +129,7 @@ def _beside(ax: Axes) -> Axes:
     spec = ax.get_subplotspec()
     if spec is None:  # an Axes placed by hand: the panel inside its right part
         return ax.inset_axes((0.62, 0.0, 0.38, 1.0), sharey=ax)
-    left, right = spec.subgridspec(1, 2, width_ratios=(1, 2), wspace=0.04)
+    left, right = spec.subgridspec(1, 2, width_ratios=(1, 2.8), wspace=0.04)
     ax.set_subplotspec(left)
     return ax.figure.add_subplot(right, sharey=ax)
 
@@ -118,13 +142,22 @@ def _transfer(frame: pd.DataFrame, ax: Axes, scenario: str) -> Axes:
     scale, unit = (0.001, "ms") if longest < 2.0 else style.time_unit(longest)
     for row, item in enumerate(frame.itertuples()):
         left = _stack(ax, row, item, parts, scale, "transfer")
-        ax.text(left / scale, row, f" {format_duration(left)}", va="center", fontsize=10)
-        ax.text(0, row - 0.42, " " + _words(item, parts), va="center", fontsize=10,
-                color="#333333")  # fmt: skip
+        words = f" {format_duration(left)}"
+        if pd.notna(item.to_mailbox) and item.to_mailbox < left:
+            # The report's "in the mailbox after …": the rest of the bar is the download.
+            x = float(item.to_mailbox) / scale
+            ax.plot([x, x], [row - 0.38, row + 0.38], color=MAILBOX, lw=2.5,
+                    solid_capstyle="butt", gid="mailbox")  # fmt: skip
+            words = f" {format_duration(left)}\n mailbox {format_duration(float(item.to_mailbox))}"
+        ax.text(left / scale, row, words, va="center", fontsize=FONT)
+        if len(frame) > 1:  # one copy: the legend says each part already
+            ax.text(0, row - 0.45, " " + _words(item, parts), va="center", fontsize=FONT,
+                    color="#333333")  # fmt: skip
     ax.set_xlim(0, longest / scale * 1.3)
     ax.tick_params(axis="y", left=False, labelleft=False)
-    ax.set_xlabel(f"the transfer alone: all but the POP wait ({unit})")
-    ax.set_title(f"…and the transfer alone — scenario {scenario!r}", loc="left", fontsize=11)
+    ax.set_xlabel(f"the transfer alone: all but the POP wait ({unit})", fontsize=FONT)
+    ax.tick_params(axis="x", labelsize=FONT)
+    ax.set_title(f"…and the transfer alone — scenario {scenario!r}", loc="left", fontsize=FONT)
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
     return ax
@@ -178,37 +211,37 @@ def _ecdf(result: Result, frame: pd.DataFrame, ax: Axes | None, copies: int) -> 
     labels = {n: _group_label(n, frame["delay"][domains == n], transfer[domains == n], beside)
               for n in names}  # fmt: skip
     lines = _curves(ax, frame["delay"], domains, labels, grouped, 60.0)
-    ax.set_xlabel("end-to-end delay, submission to retrieval (minutes)", fontsize=11)
-    ax.set_ylabel("share of messages retrieved within", fontsize=11)
+    ax.set_xlabel("end-to-end delay, submission to retrieval (minutes)", fontsize=FONT)
+    ax.set_ylabel("share of messages retrieved within", fontsize=FONT)
     _style(ax)
     ax.set_title(f"Delivery delay of the {len(frame):,} of {copies:,} message copies that were"
-                 f" retrieved — scenario {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
+                 f" retrieved — scenario {result.scenario.name!r}", loc="left", fontsize=FONT)  # fmt: skip
     legend_ax = ax
     if beside:
         legend_ax = _beside(ax)
         _curves(legend_ax, transfer, domains, labels, grouped, 1.0)
         legend_ax.tick_params(axis="y", left=False, labelleft=False)
-        legend_ax.set_xlabel("the transfer alone: all but the POP wait (s)", fontsize=11)
+        legend_ax.set_xlabel("the transfer alone: all but the POP wait (s)", fontsize=FONT)
         _style(legend_ax)
         legend_ax.set_xlim(0, float(transfer.max()) * 1.05)
         legend_ax.set_title(f"…and the transfer alone — scenario {result.scenario.name!r},"
                             f" {len(frame):,} of {copies:,} copies retrieved", loc="left",
-                            fontsize=11)  # fmt: skip
-        ax.set_title("Delivery delay", loc="left", fontsize=11)
-        ax.set_xlabel("end-to-end delay (minutes)", fontsize=11)
+                            fontsize=FONT)  # fmt: skip
+        ax.set_title("Delivery delay", loc="left", fontsize=FONT)
+        ax.set_xlabel("end-to-end delay (minutes)", fontsize=FONT)
     if grouped:
-        legend_ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=10, frameon=False,
-                         title="sent from", title_fontsize=10)  # fmt: skip
+        legend_ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=FONT,
+                         frameon=False, title="sent from", title_fontsize=FONT)  # fmt: skip
     else:
         handles = [*lines, *_percentiles(ax, frame["delay"].to_numpy(dtype=float))]
         legend_ax.legend(handles=handles[1:], loc="upper left", bbox_to_anchor=(1.0, 1.0),
-                         fontsize=10, frameon=False, title="of the whole delay",
-                         title_fontsize=10)  # fmt: skip
+                         fontsize=FONT, frameon=False, title="of the whole delay",
+                         title_fontsize=FONT)  # fmt: skip
     return ax
 
 
 def _style(ax: Axes) -> None:
-    ax.tick_params(labelsize=10)
+    ax.tick_params(labelsize=FONT)
     ax.set_ylim(0, 1.02)
     ax.grid(color="#eeeeee")
 

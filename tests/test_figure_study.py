@@ -64,5 +64,14 @@ def test_the_study_draws_both_halves_of_the_delay_with_its_slope_in_words():
         (fit,) = [line for line in mailbox.get_lines() if line.get_gid() == "sweep-fit"]
         xs, ys = fit.get_data()
         assert (ys[-1] - ys[0]) / (xs[-1] - xs[0]) == pytest.approx(SLOPE / 1000, rel=1e-3)
+        # The key is below both panels: it covers no point (the 10 ms one sat under it).
+        ax.figure.canvas.draw()
+        (key,) = ax.figure.legends
+        assert [t.get_text() for t in key.get_texts()] == ["mean", "95 % confidence interval"]
+        assert mailbox.get_legend() is None
+        assert reader.get_legend() is None
+        assert key.get_window_extent().y1 <= min(
+            a.get_window_extent().y0 for a in (mailbox, reader)
+        )
     finally:
         plt.close(ax.figure)

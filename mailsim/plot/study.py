@@ -41,6 +41,9 @@ _WORDS = {
 }
 _DURATION = re.compile(r"\s*[0-9.]+\s*[a-zA-Z]+\s*")
 Z95 = 1.96  # two-sided 95 % of the normal distribution
+# Curves in colours that stand out on white (≥ 3:1 for lines), light ones (orange, sky,
+# yellow) left out; markers and dashes tell the fit from the curve.
+LINE_COLOURS = ("blue", "vermillion", "green", "purple", "black", "grey")
 
 
 def key_words(key: str) -> str:
@@ -86,7 +89,11 @@ def curve(
         panels = [ax]
         metrics = metrics[:1]
     for panel, name in zip(panels, metrics, strict=True):
-        _panel(panel, table, keys, name, legend=panel is panels[-1])
+        _panel(panel, table, keys, name, legend=ax is not None)
+    if ax is None:  # one key below the panels, where it covers no point
+        handles, labels = panels[0].get_legend_handles_labels()
+        panels[0].figure.legend(handles, labels, loc="outside lower center", fontsize=12,
+                                ncol=min(len(handles), 4), frameon=False)  # fmt: skip
     runs = int(table["runs"].min()) if len(table) else 0
     figure = panels[0].get_figure()
     title = f"What if the {key_words(keys[0])} changes? {runs} runs per point"
@@ -115,7 +122,7 @@ def _panel(ax: Axes, table: pd.DataFrame, keys: list[str], metric: str, legend: 
     longest = float(np.nanmax(table[f"{metric}_hi"].fillna(table[metric])))
     scale, unit = style.time_unit(longest if longest > 0 else 1.0)
     groups = table.groupby(others, sort=False) if others else [((), table)]
-    colours = list(style.OKABE_ITO.values())
+    colours = [style.OKABE_ITO[c] for c in LINE_COLOURS]
     for n, (point, group) in enumerate(groups):
         point = point if isinstance(point, tuple) else (point,)
         x = np.array([xs[str(v)] for v in group[key]])
@@ -142,7 +149,7 @@ def _panel(ax: Axes, table: pd.DataFrame, keys: list[str], metric: str, legend: 
     ax.set_ylim(bottom=0)
     ax.grid(color="#eeeeee")
     if legend:
-        ax.legend(loc="upper left", fontsize=11, frameon=True, framealpha=0.9)
+        ax.legend(loc="best", fontsize=11, frameon=True, framealpha=0.9)
 
 
 def slope(

@@ -120,6 +120,22 @@ def test_a_gap_is_a_dotted_grey_link_that_says_so():
         plt.close(ax.figure)
 
 
+def test_the_title_says_what_each_marker_shape_is():
+    """■ ◆ ● in the key only for the shapes drawn: gmail's route ends at a mail server,
+    postfix's at a mailbox server fed by LMTP."""
+    for name, key in (
+        ("gmail", "(oldest first; ■ = sender's program, ◆ = mail server; solid arrow = TLS"),
+        ("postfix", "(oldest first; ■ = sender's program, ◆ = mail server, ● = mailbox server;"),
+    ):
+        ax = received(route_of(SAMPLES / f"{name}.eml"))
+        try:
+            assert key in ax.get_title(loc="left")
+            named = sum(key.count(glyph) for glyph in "■◆●")
+            assert len([c for c in ax.collections if c.get_offsets().shape[0]]) == named
+        finally:
+            plt.close(ax.figure)
+
+
 @pytest.mark.parametrize("path", MESSAGES, ids=[p.stem for p in MESSAGES])
 def test_no_word_covers_another_and_every_word_is_readable(path):
     ax = received(route_of(path))

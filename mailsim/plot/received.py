@@ -32,6 +32,8 @@ PLAIN = {"parse_math": False}  # text, never a formula
 HOST_CHARS = 40  # as in the hop table; a longer name would take seconds to draw, and no room
 TEXT = 11.0  # points: 15.3 px at 100 dpi, read from the back row
 TITLE = 12.0
+MARKS = {"client": "■", "smtp": "◆", "pop": "●"}  # the glyphs of style.ROLE's markers
+MARK_WORDS = {"client": "sender's program", "smtp": "mail server", "pop": "mailbox server"}
 # Servers named side by side across 1280 px at 11 points, in four rows; a longer route
 # names every second, third … server and hop, and draws in a second instead of several.
 LABELS = 16
@@ -149,7 +151,7 @@ def _draw(route: Route) -> Axes:
     top.set_xlim(-0.7, max(len(drawn.nodes) - 0.3, 0.7))
     top.set_ylim(-1, 1)
     top.set_axis_off()
-    names = _nodes(top, drawn, hops, step)
+    names, roles = _nodes(top, drawn, hops, step)
     lines, hop_labels = _links(top, drawn, step)
     checked, connectors = _verdicts(top, route, drawn)
     left_out = _place(top, names, hop_labels, [*lines, *connectors], checked)
@@ -160,7 +162,10 @@ def _draw(route: Route) -> Axes:
         notes.append(f"hop{'s' if len(unread) > 1 else ''} {', '.join(unread[:5])} unreadable")
     if left_out:
         notes.append(f"{left_out} label{'s' if left_out > 1 else ''} left out for lack of room")
-    key = "solid arrow = TLS, dashed = plaintext"
+    # The markers in words (■ ◆ ● as drawn), then the arrows.
+    shapes = [f"{MARKS[role]} = {MARK_WORDS[role]}" for role in ("client", "smtp", "pop")
+              if role in roles]  # fmt: skip
+    key = ", ".join(shapes) + "; solid arrow = TLS, dashed = plaintext"
     if any(hop is None for _, _, hop in drawn.links):
         key += f", dotted grey = {GAP}"
     top.set_title(
@@ -171,7 +176,9 @@ def _draw(route: Route) -> Axes:
     return top
 
 
-def _nodes(ax: Axes, drawn: Chain, hops: list[Hop], step: int) -> list[labels.Movable]:
+def _nodes(
+    ax: Axes, drawn: Chain, hops: list[Hop], step: int
+) -> tuple[list[labels.Movable], list[str]]:
     """One marker per server (one scatter per role: each scatter rescales the view over
     every point drawn before) and the names, every ``step``-th and the last."""
     last = len(drawn.nodes) - 1
@@ -201,7 +208,7 @@ def _nodes(ax: Axes, drawn: Chain, hops: list[Hop], step: int) -> list[labels.Mo
         marker, colour, _ = style.ROLE[role]
         size = min(MARKER, (0.7 * _spacing(len(drawn.nodes))) ** 2)
         ax.scatter(xs, [0] * len(xs), s=size, marker=marker, color=colour, zorder=3)
-    return names
+    return names, list(roles)
 
 
 def _spacing(servers: int) -> float:

@@ -30,7 +30,7 @@ MAILBOX = style.COST["poll"]
 WAITING = "#3A3A3A"  # a dark grey: a connection in the listen queue, not yet served
 WAIT_MIN = 0.01  # seconds: a greeting later than this after the handshake waited for a slot
 PAGE = (12.8, 7.2)  # inches at dpi 100: a projector's 1280×720
-MIN_ROWS = 4  # a page of fewer servers keeps rows of this height, at the top
+MIN_ROWS = 4  # a page of fewer servers keeps rows of this height
 FONT = 11  # 15 px on a 1280×720 page: readable from the back row
 WORDS = {  # what each fault kind did, in the band's words
     "down": "down",
@@ -107,7 +107,8 @@ def _frame(ax: Axes, result: Result, rows: list[Row], right: float, unit: str) -
     """Everything but the bars: ticks, limits, legend, title (they fix the layout)."""
     names = [f"{r.name} ({ROLES[result.scenario.nodes[r.name].role]})" for r in rows]
     ax.set_yticks(range(len(rows)), names, fontsize=FONT)
-    ax.set_ylim(max(len(rows), MIN_ROWS) - 0.5, -0.5)
+    pad = max(MIN_ROWS - len(rows), 0) / 2  # a few servers: rows of a usual height, centred
+    ax.set_ylim(len(rows) - 0.5 + pad, -0.5 - pad)
     ax.set_xlim(0, right * 1.02)
     ax.set_xlabel(f"time since the start of the run ({unit})", fontsize=FONT)
     ax.tick_params(axis="x", labelsize=FONT)

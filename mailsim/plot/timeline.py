@@ -108,7 +108,8 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
                     color=TEXT["permanent"])  # fmt: skip
     rows = max(float(len(copies)), _fit_rows(ax, ROOMY))
     ax.set_yticks([k + shape.centre for k in range(len(copies))], labels, fontsize=FONT)
-    ax.set_ylim(rows - 0.5, -0.5)  # a few messages keep rows of a bar's height, at the top
+    pad = (rows - len(copies)) / 2  # a few messages: rows of a bar's height, in the middle
+    ax.set_ylim(len(copies) - 0.5 + pad, -0.5 - pad)
     ax.set_xlabel(f"time since the start of the run ({unit})", fontsize=FONT)
     ax.tick_params(axis="x", labelsize=FONT)
     left = start_time - (end_time - start_time) * 0.01 if busiest else 0.0

@@ -239,21 +239,40 @@ def widen(ax: Axes, bars: list[Rectangle]) -> None:
 
 
 def _codes(ax: Axes, codes: list[tuple[int, labels_.Movable]]) -> None:
-    """Reply codes above (or below) their failed attempts; where attempts come too close
-    together to label each, the label before them counts them: "4.4.1 ×3"."""
+    """Reply codes above their failed attempts; where attempts come too close together
+    to label each, the label before them counts them: "4.4.1 ×3"."""
     free = labels_.place(ax, [item for _, item in codes], fixed=[])
-    groups: dict[int, list[list[str]]] = {}  # row → [[shown code, hidden codes…], …]
-    texts: dict[int, list[labels_.Movable]] = {}
+    Run = list[tuple[str, labels_.Movable]]  # (its code, its label): the first one shown
+    runs: dict[int, list[Run]] = {}
     for (row, item), ok in zip(codes, free, strict=True):
         code = item.text.get_text()
-        if ok or row not in groups:
-            groups.setdefault(row, []).append([code])
-            texts.setdefault(row, []).append(item)
+        if ok or row not in runs:
+            runs.setdefault(row, []).append([(code, item)])
         else:
-            item.text.set_visible(False)
-            groups[row][-1].append(code)
-    for row, runs in groups.items():
-        for run, item in zip(runs, texts[row], strict=True):
-            if len(run) > 1:
-                same = len(set(run)) == 1
-                item.text.set_text(f"{run[0]} ×{len(run)}" if same else f"{run[0]} and others")
+            runs[row][-1].append((code, item))
+    renderer = labels_._renderer(ax.figure)
+    for row_runs in runs.values():
+        k = 0
+        while k < len(row_runs):
+            _count(row_runs[k])
+            # A longer label may now reach the next one: that one joins the count.
+            if k + 1 < len(row_runs) and _touch(row_runs[k][0][1], row_runs[k + 1][0][1], renderer):
+                row_runs[k] += row_runs.pop(k + 1)
+                continue
+            k += 1
+
+
+def _count(run: list[tuple[str, labels_.Movable]]) -> None:
+    """The first label of a run names the run's codes; the others are hidden."""
+    (first, shown), rest = run[0], run[1:]
+    for _, item in rest:
+        item.text.set_visible(False)
+    if rest:
+        same = {code for code, _ in rest} == {first}
+        shown.text.set_text(f"{first} ×{len(run)}" if same else f"{first} and others")
+
+
+def _touch(a: labels_.Movable, b: labels_.Movable, renderer: object) -> bool:
+    box_a = a.text.get_window_extent(renderer).padded(labels_.PAD)
+    box_b = b.text.get_window_extent(renderer).padded(labels_.PAD)
+    return bool(box_a.overlaps(box_b))

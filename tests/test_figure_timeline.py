@@ -145,20 +145,163 @@ def test_mx_down_timeline_has_no_queued_entry(page):
     assert "waiting to try again" in labels
 
 
-def test_a_sample_says_of_how_many(page):
+def drawn_copies(ax: Axes, result: mailsim.Result) -> list:
+    """The copies whose rows the timeline draws, top to bottom."""
+    by_row = {f"{c.message.id} → {c.recipient}": c for c in result.copies}
+    return [by_row[t.get_text()] for t in ax.get_yticklabels()]
+
+
+def test_a_sample_says_of_how_many_and_which(page):
     result = run("own-server-or-provider")
     plot.timeline(result, ax=page)
     total = len(result.copies)
-    assert total > 40
+    copies = drawn_copies(page, result)
+    assert 20 <= len(copies) < total
     same = total == len({c.message.id for c in result.copies})
     noun = "messages" if same else "message copies"
-    assert page.get_title(loc="left").startswith(f"Journeys of 40 of {total:,} {noun} — ")
+    title = page.get_title(loc="left")
+    assert title.startswith(f"Journeys of {len(copies)} of {total:,} {noun}, sent ")
+    assert ", the busiest minutes — " in title
+    # Sent one after another: no copy of the run was sent between two drawn ones.
+    sent = [c.submitted_at for c in copies]
+    assert sent == sorted(sent)
+    between = [c for c in result.copies if sent[0] <= c.submitted_at <= sent[-1]]
+    assert len(between) == len(copies)
     # The axis spans the sample, not the whole run.
-    shown = {(c.message.id, c.recipient) for c in result.copies[:40]}
+    shown = {(c.message.id, c.recipient) for c in copies}
     hops = result.hops
     mine = hops[[k in shown for k in zip(hops["message"], hops["recipient"], strict=True)]]
     assert page.get_xlim()[1] < result.end_time / 60
     assert page.get_xlim()[1] >= mine["end"].max() / 60
+    assert page.get_xlim()[0] <= sent[0] / 60
+
+
+def test_busy_office_shows_its_busiest_hour():
+    """17,004 messages: the rows are the busiest minutes of the busiest hour, not the
+    first messages of the day at 07:00."""
+    result = run("busy-office")
+    ax = plot.timeline(result)
+    try:
+        sent = np.array([c.submitted_at for c in result.copies])
+        hour = int(np.argmax(np.bincount((sent // 3600).astype(int))))
+        copies = drawn_copies(ax, result)
+        assert len(copies) >= 20
+        assert all(hour * 3600 <= c.submitted_at < (hour + 1) * 3600 for c in copies)
+        assert hour >= 3  # 10:00 or later: the late-morning rush (the run starts at 07:00)
+        title = ax.get_title(loc="left")
+        assert f"Journeys of {len(copies)} of 17,004 messages, sent " in title
+        assert "the busiest" in title
+    finally:
+        plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("name", ["open-relay", "spoofing", "unknown-user", "mx-down",
+                                  "retry-policies", "greylisting"])  # fmt: skip
+def test_reply_codes_lie_in_their_own_rows(name):
+    """Each reply code sits within the band of the row of its failed attempt (open-relay
+    printed 554 under the row above)."""
+    ax = plot.timeline(run(name))
+    try:
+        ax.figure.canvas.draw()
+        renderer = ax.figure.canvas.get_renderer()
+        ticks = [float(t) for t in ax.get_yticks()]  # the bars' centres; row k is k ± 0.5
+        to_px = ax.transData.transform
+        failed = [p for p in ax.patches if p.get_gid() == "hop"
+                  and outcome_of_colour(p) != "ok"]  # fmt: skip
+        codes = [t for t in ax.texts if t.get_gid() == "code" and t.get_visible()]
+        assert codes
+        for text in codes:
+            box = text.get_window_extent(renderer)
+            x, y = text.get_position()
+            mine = [p for p in failed
+                    if min(abs(p.get_x() - x), abs(p.get_x() + p.get_width() - x)) < 1e-9]  # fmt: skip
+            assert mine, f"{text.get_text()} is not at a failed attempt"
+            bar = min(mine, key=lambda p: abs(p.get_y() - y))  # the nearest one
+            row = min(
+                range(len(ticks)), key=lambda k: abs(ticks[k] - bar.get_y() - bar.get_height() / 2)
+            )
+            top, bottom = (to_px((0, row + d))[1] for d in (-0.5, 0.5))
+            assert bottom <= box.y0, f"{text.get_text()!r} runs into the row below"
+            assert box.y1 <= top, f"{text.get_text()!r} runs into the row above"
+            # Nearer its own bar than the bar of the row above.
+            own = to_px((0, bar.get_y()))[1]
+            above = to_px((0, ticks[row - 1] + bar.get_height() / 2))[1] if row else 1e9
+            assert box.y0 - own < above - box.y1
+    finally:
+        plt.close(ax.figure)
+
+
+def outcome_of_colour(patch) -> str:
+    from mailsim.plot import style
+
+    colour = to_hex(patch.get_facecolor()).upper()
+    return {v.upper(): k for k, v in style.OUTCOME.items()}.get(colour, "ok")
+
+
+@pytest.mark.parametrize("kind", ["timeline", "servers"])
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_figures_fit_a_projector_with_readable_text(kind, path):
+    """1280×720, every word at 10.5 pt or more (14.6 px at dpi 100), a legend that
+    names only what is drawn and covers none of it."""
+    from tests.test_figure_layout import drawn_texts
+
+    ax = getattr(plot, kind)(shipped(path))
+    try:
+        figure = ax.figure
+        width, height = figure.get_size_inches() * figure.dpi
+        assert (round(width), round(height)) == (1280, 720)
+        with drawn_texts() as texts:
+            figure.canvas.draw()
+        small = {t.get_text() for t in texts if t.get_fontsize() < 10.5}
+        assert not small
+        legend = ax.get_legend()
+        entries = {to_hex(h.get_facecolor()) for h in legend.legend_handles}
+        assert entries <= _drawn_colours(ax)
+        renderer = figure.canvas.get_renderer()
+        assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+    finally:
+        plt.close(ax.figure)
+
+
+def test_slow_server_shows_connections_waiting_for_a_session(page):
+    """mx-home serves one session at a time: a second connection waits in the listen
+    queue. Its row draws that waiting, and says how many waited at once."""
+    import re
+
+    result = run("slow-server")
+    plot.servers(result, ax=page)
+    row = row_of(page, "mx-home")
+    waiting = [c for c in page.collections if c.get_gid() == "waiting-level"]
+    assert len(waiting) == 1  # on one row only
+    (level,) = waiting
+    page.figure.canvas.draw()
+    box = level.get_window_extent(page.figure.canvas.get_renderer())
+    top, bottom = (page.transData.transform((0, row + d))[1] for d in (-0.5, 0.5))
+    assert bottom <= box.y0
+    assert box.y1 <= top
+    words = [t.get_text() for t in page.texts]
+    (said,) = [w for w in words if "waiting for a free session: up to" in w]
+    peak = int(re.search(r"waiting for a free session: up to (\d+)", said).group(1))
+    assert peak >= 2
+    assert "waiting for a free session" in [t.get_text() for t in page.get_legend().get_texts()]
+    # The relay hops into mx-home that waited: the queueing the delay parts report.
+    assert result.messages["queue_time"].max() > 1.0
+
+
+def test_a_bounced_message_leaves_the_queue_when_it_is_bounced(page):
+    """unknown-user: the MX refuses m1 at 10.9 s and the bounce is in alice's mailbox
+    13 ms later; m1 does not stay in msa-school's queue to the end of the run."""
+    import importlib
+
+    servers = importlib.import_module("mailsim.plot.servers")
+    result = run("unknown-user")
+    (row,) = [r for r in servers._rows(result) if r.name == "msa-school"]
+    assert row.held
+    assert max(b - a for a, b in row.held) <= 1.0
+    plot.servers(result, ax=page)
+    page.figure.canvas.draw()
+    queued = [c for c in page.collections if c.get_gid() == "queue"]
+    assert max(pixel_widths(page, queued)) <= servers.MIN_PX + 0.5
 
 
 def _transfer_panel(ax: Axes) -> Axes:
@@ -276,6 +419,17 @@ def test_percentiles_are_named_in_the_legend_off_the_lines(page):
     frame = page.get_window_extent(renderer)
     for text in legend[0].get_texts():
         assert text.get_window_extent(renderer).x0 >= frame.x1  # outside the lines' axes
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_no_label_covers_another_on_the_timeline(path):
+    """Codes counted into "4.4.1 ×3" when attempts come close: a longer label takes in
+    the next one it would reach (backup-mx's first retries, 7 minutes apart)."""
+    ax = plot.timeline(shipped(path))
+    try:
+        assert not problems(ax.figure)
+    finally:
+        plt.close(ax.figure)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])

@@ -6,7 +6,7 @@ on when it did (the first retry after an outage)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -27,6 +27,10 @@ MIN_PX = 3.5  # the narrowest bar drawn, in pixels: a 13 ms session on a 3-hour 
 OUTAGE = "#F4C7AE"  # a pale vermillion: the server could not do its work
 QUEUE = style.OKABE_ITO["grey"]
 MAILBOX = style.COST["poll"]
+WAITING = "#3A3A3A"  # a dark grey: a connection in the listen queue, not yet served
+WAIT_MIN = 0.01  # seconds: a greeting later than this after the handshake waited for a slot
+PAGE = (12.8, 7.2)  # inches at dpi 100: a projector's 1280×720
+MIN_ROWS = 4  # a page of fewer servers keeps rows of this height
 FONT = 11  # 15 px on a 1280×720 page: readable from the back row
 WORDS = {  # what each fault kind did, in the band's words
     "down": "down",
@@ -51,13 +55,14 @@ class Row:
     failed: list[Span]
     held: list[Span]  # in its queue (an MTA) or in a mailbox (a POP server)
     outages: list[tuple[Span, str]]  # (window, words)
+    waiting: list[Span] = field(default_factory=list)  # connections waiting for a session
 
 
 def servers(result: Result, *, ax: Axes | None = None) -> Axes:
     """Draw every server's sessions, queue and outages against time."""
     rows = _rows(result)
     if ax is None:
-        _, ax = plt.subplots(figsize=(12.8, max(3.6, 0.9 * len(rows) + 2.2)), layout="constrained")
+        _, ax = plt.subplots(figsize=PAGE, layout="constrained")
     end_time = max(result.end_time, *(b for r in rows for (_, b), _ in r.outages), 1.0)
     scale, unit = style.time_unit(end_time)
     _frame(ax, result, rows, end_time / scale, unit)
@@ -86,6 +91,12 @@ def servers(result: Result, *, ax: Axes | None = None) -> Axes:
             for protocol, spans in row.ok.items():
                 colour = style.PROTOCOL.get(protocol, "#333333")
                 _draw(ax, spans, y - 0.08, 0.4, colour, "session", least, scale)
+            # The start of a session that waited for a free slot, over its bar.
+            _draw(ax, row.waiting, y - 0.08, 0.4, WAITING, "waiting", least, scale)
+            if row.waiting:
+                notes.append(_words(ax, f"waiting for a free session: up to {_peak(row.waiting)}",
+                                    np.array([0.0, end_time / scale]), np.zeros(2), y + 0.46,
+                                    "bottom"))  # fmt: skip
         _draw(ax, row.failed, y - 0.08, 0.4, style.OUTCOME["temporary"], "session-failed",
               least, scale)  # fmt: skip
     labels_.place(ax, notes)
@@ -96,7 +107,8 @@ def _frame(ax: Axes, result: Result, rows: list[Row], right: float, unit: str) -
     """Everything but the bars: ticks, limits, legend, title (they fix the layout)."""
     names = [f"{r.name} ({ROLES[result.scenario.nodes[r.name].role]})" for r in rows]
     ax.set_yticks(range(len(rows)), names, fontsize=FONT)
-    ax.set_ylim(len(rows) - 0.5, -0.5)
+    pad = max(MIN_ROWS - len(rows), 0) / 2  # a few servers: rows of a usual height, centred
+    ax.set_ylim(len(rows) - 0.5 + pad, -0.5 - pad)
     ax.set_xlim(0, right * 1.02)
     ax.set_xlabel(f"time since the start of the run ({unit})", fontsize=FONT)
     ax.tick_params(axis="x", labelsize=FONT)
@@ -104,8 +116,12 @@ def _frame(ax: Axes, result: Result, rows: list[Row], right: float, unit: str) -
     ax.set_axisbelow(True)
     ax.legend(handles=_handles(result, rows), loc="upper left", bbox_to_anchor=(1.0, 1.0),
               fontsize=FONT, frameon=False)  # fmt: skip
-    ax.set_title(f"What each server did — scenario {result.scenario.name!r}", loc="left",
-                 fontsize=FONT + 1)  # fmt: skip
+    drawn = {r.name for r in rows}
+    idle = [n for n, node in result.scenario.nodes.items() if node.role in ROLES and n not in drawn]
+    title = f"What each server did — scenario {result.scenario.name!r}"
+    if idle:  # a row with nothing in it is left out, and said so
+        title += f"; nothing to do, not drawn: {', '.join(idle)}"
+    ax.set_title(title, loc="left", fontsize=FONT + 1)
 
 
 def _handles(result: Result, rows: list[Row]) -> list[Patch]:
@@ -121,6 +137,8 @@ def _handles(result: Result, rows: list[Row]) -> list[Patch]:
         handles.append(Patch(color=QUEUE, label="message in the queue"))
     if any(r.held and _is_pop(result, r) for r in rows):
         handles.append(Patch(color=MAILBOX, label="message in the mailbox"))
+    if any(r.waiting for r in rows):
+        handles.append(Patch(color=WAITING, label="waiting for a free session"))
     if any(r.outages for r in rows):
         handles.append(Patch(color=OUTAGE, label="a fault in force"))
     return handles
@@ -169,14 +187,30 @@ def _busy(ax: Axes, row: Row, edges: np.ndarray, y: float, scale: float, colour:
     for coll in ax.collections[-len(row.ok) :] if row.ok else []:
         coll.set_transform(_band(ax, y + 0.12, 0.4 / peak))
     notes = [_words(ax, f"up to {int(peak)} sessions begun in {width}", x, bottom, y - 0.46, "top")]
+    below = []
     if row.held:
         most = _most_at_once(row.held, edges)
+        top = 0.1 if row.waiting else 0.2
         _fill(ax, x, np.zeros_like(most), most, colour, "held-level")
-        ax.collections[-1].set_transform(_band(ax, y + 0.32, 0.2 / max(most.max(), 1)))
+        ax.collections[-1].set_transform(_band(ax, y + 0.32, top / max(most.max(), 1)))
         peak_held = int(most.max())
-        text = f"up to {peak_held} message{'s' if peak_held != 1 else ''} {where} at once"
-        notes.append(_words(ax, text, x, most, y + 0.46, "bottom"))
+        below.append(f"up to {peak_held} message{'s' if peak_held != 1 else ''} {where} at once")
+    if row.waiting:  # connections in the listen queue: the server's sessions all busy
+        waiting = _most_at_once(row.waiting, edges)
+        base = y + (0.21 if row.held else 0.32)
+        _fill(ax, x, np.zeros_like(waiting), waiting, WAITING, "waiting-level")
+        ax.collections[-1].set_transform(_band(ax, base, 0.1 / max(waiting.max(), 1)))
+        below.append(f"waiting for a free session: up to {int(waiting.max())}")
+        most = waiting
+    if below:
+        notes.append(_words(ax, "; ".join(below), x, most, y + 0.46, "bottom"))
     return notes
+
+
+def _peak(spans: list[Span]) -> int:
+    """The most spans open at one moment."""
+    steps = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    return int(max(np.cumsum([d for _, d in steps]), default=0))
 
 
 def _fill(ax: Axes, x: np.ndarray, low: np.ndarray, high: np.ndarray, colour: str,
@@ -259,13 +293,18 @@ def _rows(result: Result) -> list[Row]:
     for name, span, failed in _lookups(result):
         if name in rows:
             (rows[name].failed if failed else rows[name].ok.setdefault("dns", [])).append(span)
-    for name, span in _held(hops[ok], result.end_time):
+    ended = {(c.message.id, c.recipient): c.mark for c in result.copies
+             if c.status in ("refused", "bounced", "expired")}  # fmt: skip
+    for name, span in _held(hops[ok], result.end_time, ended):
         if name in rows:
             rows[name].held.append(span)
+    for name, span in _waiting(result):
+        if name in rows:
+            rows[name].waiting.append(span)
     for name, window, words in _outages(result):
         if name in rows:
             rows[name].outages.append((window, words))
-    return [r for r in rows.values() if r.ok or r.failed or r.held or r.outages]
+    return [r for r in rows.values() if r.ok or r.failed or r.held or r.outages or r.waiting]
 
 
 def _lookups(result: Result) -> Iterator[tuple[str, Span, bool]]:
@@ -290,23 +329,46 @@ def _lookups(result: Result) -> Iterator[tuple[str, Span, bool]]:
         yield str(resolver), (float(start), float(end)), bool(failed)
 
 
-def _held(ok: pd.DataFrame, last: float) -> Iterator[tuple[str, Span]]:
+def _held(
+    ok: pd.DataFrame, last: float, ended: dict[tuple[str, str], float] | None = None
+) -> Iterator[tuple[str, Span]]:
     """Each copy's stay at each server, from the hops that worked: from the end of the
     hop that brought it (the server holds it) to the end of the hop that passed it on,
-    or to its retrieval from a mailbox; a copy never passed on stays to ``last``."""
+    or to its retrieval from a mailbox; a copy never passed on stays to ``last`` — or,
+    refused, bounced or expired, to the moment it was (its time in ``ended``): a bounced
+    message leaves the queue when its bounce is made, not at the end of the run."""
+    ended = ended or {}
     ok = ok.sort_values(["message", "recipient", "index"])
     arrived: dict[str, float] = {}
     journey = None
     columns = (ok["message"], ok["recipient"], ok["src"], ok["dst"], ok["protocol"], ok["end"])
     for message, recipient, src, dst, protocol, end in zip(*columns, strict=True):
         if (message, recipient) != journey:
-            yield from ((name, (at, last)) for name, at in arrived.items())
+            until = ended.get(journey, last) if journey is not None else last
+            yield from ((name, (at, max(at, until))) for name, at in arrived.items())
             arrived, journey = {}, (message, recipient)
         if src in arrived:
             yield src, (arrived.pop(src), float(end))
         if protocol != "pop3":
             arrived[str(dst)] = float(end)
-    yield from ((name, (at, last)) for name, at in arrived.items())
+    until = ended.get(journey, last) if journey is not None else last
+    yield from ((name, (at, max(at, until))) for name, at in arrived.items())
+
+
+def _waiting(result: Result) -> Iterator[tuple[str, Span]]:
+    """Connections that waited for a free session (every server process busy): from the
+    client's ACK reaching the server to the session's next step (the 220 greeting, or an
+    implicit-TLS ClientHello), where that took longer than WAIT_MIN."""
+    events = result.events
+    if events.empty:
+        return
+    acks = events[(events["protocol"] == "tcp") & (events["step"] == "ACK")]
+    acks = acks.drop_duplicates("session")
+    later = events[events["protocol"] != "tcp"].groupby("session")["time"].min()
+    table = acks.join(later.rename("next"), on="session", how="inner")
+    table = table[table["next"] - table["arrive"] > WAIT_MIN]
+    for node, start, end in zip(table["dst"], table["arrive"], table["next"], strict=True):
+        yield str(node), (float(start), float(end))
 
 
 def _outages(result: Result) -> Iterator[tuple[str, Span, str]]:

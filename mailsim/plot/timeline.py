@@ -4,7 +4,10 @@ attempts marked with their reply codes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch, Rectangle
@@ -12,6 +15,7 @@ from matplotlib.patches import Patch, Rectangle
 from mailsim.plot import labels as labels_
 from mailsim.plot import style
 from mailsim.result import Result
+from mailsim.traffic import seconds_into_day
 
 # Words in the failure colours, darkened to 4.5:1 or more on white (orange is 2.0:1).
 TEXT = {"temporary": "#8A5A00", "permanent": "#A84300"}
@@ -21,24 +25,52 @@ WAITS = {
     "retry": (style.OUTCOME["temporary"], "///"),
     "poll": (style.COST["poll"], ""),
 }
+FONT = 11  # 15 px on a 1280×720 page: readable from the back row
+PAGE = (12.8, 7.2)  # inches at dpi 100: a projector's 1280×720
+AXES_PX = 580  # about the axes' height on that page, between the title and the time axis
+# A row's height in pixels: a bar and its name; with a reply code above the bar, room
+# for that line of text too. Rows never get taller than ROOMY (a few messages).
+ROW_PX = {False: 24.0, True: 48.0}
+ROOMY = 80.0
+HOUR = 3600.0
 
 
-def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes:
-    """Draw the first ``limit`` copies' journeys against time (minutes)."""
-    copies = result.copies[:limit]
+@dataclass
+class Geometry:
+    """Where a row's bars and words sit, in rows: the row's band is ``row ± 0.5``."""
+
+    centre: float  # of the bars, from the row's middle (down is positive)
+    hop: float  # a hop's bar height
+    wait: float  # a wait's bar height
+
+
+PLAIN = Geometry(0.0, 0.6, 0.3)
+CODED = Geometry(0.13, 0.42, 0.2)  # the upper part of the band holds the reply codes
+
+
+def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None) -> Axes:
+    """Draw the copies' journeys against time on a 1280×720 page: all of them when they
+    fit at a readable size, else as many as fit (or ``limit``), sent around the run's
+    busiest moment."""
     if ax is None:
-        _, ax = plt.subplots(
-            figsize=(12.8, max(3.0, 0.45 * len(copies) + 1.8)), layout="constrained"
-        )
+        _, ax = plt.subplots(figsize=PAGE, layout="constrained")
     hops = result.hops
     hops = hops[~hops["duplicate"]]
+    failed = _failed(hops)
+    copies, busiest = _sample(result, _fit(ax, False) if limit is None else limit)
+    coded = any((c.message.id, c.recipient) in failed for c in copies)
+    if coded and limit is None:
+        copies, busiest = _sample(result, _fit(ax, True))
+    shape = CODED if coded else PLAIN
     end_time = max(_shown_end(result, copies, hops), 1.0)
-    scale, unit = style.time_unit(end_time)
-    tiny = end_time * 1.02 / 1000  # a wait under a pixel wide is not drawn, nor in the legend
+    start_time = min(c.submitted_at for c in copies) if busiest and copies else 0.0
+    scale, unit = style.time_unit(end_time - start_time)
+    tiny = (end_time - start_time) * 1.02 / 1000  # under a pixel wide: not drawn
     labels = []
     drawn: set[str] = set()  # legend keys of what is on the axes
     codes: list[tuple[int, labels_.Movable]] = []
     for row, copy in enumerate(copies):
+        y = row + shape.centre
         mine = hops[(hops["message"] == copy.message.id) & (hops["recipient"] == copy.recipient)]
         labels.append(f"{copy.message.id} → {copy.recipient}")
         previous_end = copy.submitted_at
@@ -49,8 +81,8 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes
                     "retry" if previous_failed else ("poll" if hop.protocol == "pop3" else "queued")
                 )
                 colour, hatch = WAITS[kind]
-                ax.barh(row, (hop.start - previous_end) / scale, left=previous_end / scale,
-                        height=0.35, color=colour, hatch=hatch, edgecolor="white", lw=0,
+                ax.barh(y, (hop.start - previous_end) / scale, left=previous_end / scale,
+                        height=shape.wait, color=colour, hatch=hatch, edgecolor="white", lw=0,
                         gid=f"wait-{kind}")  # fmt: skip
                 drawn.add(kind)
             outcome = style.outcome_of(str(hop.code))
@@ -59,35 +91,79 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int = 40) -> Axes
                 if outcome == "ok"
                 else style.OUTCOME[outcome]
             )
-            ax.barh(row, (hop.end - hop.start) / scale, left=hop.start / scale, height=0.7,
+            ax.barh(y, (hop.end - hop.start) / scale, left=hop.start / scale, height=shape.hop,
                     color=colour, gid="hop")  # fmt: skip
             drawn.add(hop.protocol if outcome == "ok" else outcome)
             if outcome != "ok":
-                text = ax.text(hop.start / scale, row - 0.42, str(hop.code), fontsize=10,
-                               color=TEXT[outcome], ha="left", va="bottom")  # fmt: skip
-                spots = [(hop.start / scale, row - 0.42, "bottom"),
-                         (hop.start / scale, row + 0.42, "top")]  # fmt: skip
+                top = y - shape.hop / 2 - 0.03  # just above the bar, within the row
+                text = ax.text(hop.start / scale, top, str(hop.code), fontsize=FONT,
+                               color=TEXT[outcome], ha="left", va="bottom", gid="code")  # fmt: skip
+                spots = [(hop.start / scale, top, "bottom", "left"),
+                         (hop.end / scale, top, "bottom", "right")]  # fmt: skip
                 codes.append((row, labels_.Movable(text, spots)))
             previous_end = max(previous_end, hop.end)
             previous_failed = outcome != "ok"
         if copy.status in ("refused", "bounced", "expired"):
-            ax.text(previous_end / scale, row, f"  {copy.status}", va="center", fontsize=10,
+            ax.text(previous_end / scale, y, f"  {copy.status}", va="center", fontsize=FONT,
                     color=TEXT["permanent"])  # fmt: skip
-    ax.set_yticks(range(len(copies)), labels, fontsize=10)
-    ax.set_ylim(len(copies) - 0.4, -0.9)  # room above the first row for reply codes
-    ax.set_xlabel(f"time since the start of the run ({unit})")
-    ax.set_xlim(0, end_time / scale * 1.02)
+    rows = max(float(len(copies)), _fit_rows(ax, ROOMY))
+    ax.set_yticks([k + shape.centre for k in range(len(copies))], labels, fontsize=FONT)
+    pad = (rows - len(copies)) / 2  # a few messages: rows of a bar's height, in the middle
+    ax.set_ylim(len(copies) - 0.5 + pad, -0.5 - pad)
+    ax.set_xlabel(f"time since the start of the run ({unit})", fontsize=FONT)
+    ax.tick_params(axis="x", labelsize=FONT)
+    left = start_time - (end_time - start_time) * 0.01 if busiest else 0.0
+    ax.set_xlim(left / scale, end_time / scale + (end_time - start_time) * 0.02 / scale)
     shown = [patch for key, patch in _legend().items() if key in drawn]
     handles = list({patch.get_label(): patch for patch in shown}.values())  # SMTP once
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=10,
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=FONT,
               frameon=False)  # fmt: skip
-    ax.set_title(f"Journeys of {_how_many(result, len(copies))} — scenario"
-                 f" {result.scenario.name!r}", loc="left", fontsize=11)  # fmt: skip
+    ax.set_title(f"Journeys of {_how_many(result, copies, busiest)} — scenario"
+                 f" {result.scenario.name!r}", loc="left", fontsize=FONT + 1)  # fmt: skip
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
     _codes(ax, codes)
     widen(ax, [p for p in ax.patches if p.get_gid() == "hop"])
     return ax
+
+
+def _failed(hops: pd.DataFrame) -> set[tuple[str, str]]:
+    """The copies with a failed attempt: their rows carry a reply code."""
+    bad = [style.outcome_of(str(c)) != "ok" for c in hops["code"]]
+    return set(zip(hops["message"][bad], hops["recipient"][bad], strict=True))
+
+
+def _fit_rows(ax: Axes, row_px: float) -> float:
+    """How many rows of ``row_px`` pixels the axes hold (on a page of another height, in
+    proportion)."""
+    height = ax.figure.get_size_inches()[1] * ax.figure.dpi
+    return (AXES_PX + (height - PAGE[1] * 100)) / row_px
+
+
+def _fit(ax: Axes, coded: bool) -> int:
+    return max(1, int(_fit_rows(ax, ROW_PX[coded])))
+
+
+def _sample(result: Result, limit: int) -> tuple[list, tuple[float, float] | None]:
+    """All copies when they fit; else ``limit`` copies sent one after another in the
+    busiest stretch: the shortest run of ``limit`` sends within the hour (of the run)
+    in which most were sent. Returns them in order of sending, and their send times."""
+    copies = result.copies
+    if len(copies) <= limit:
+        return list(copies), None
+    ordered = sorted(copies, key=lambda c: c.submitted_at)
+    times = np.array([c.submitted_at for c in ordered])
+    hours = np.bincount((times // HOUR).astype(int))
+    busiest = int(np.argmax(hours))
+    inside = np.flatnonzero((times // HOUR).astype(int) == busiest)
+    if len(inside) < limit:  # a short run, or a quiet one: around that hour's middle
+        middle = int(inside[len(inside) // 2])
+        first = min(max(0, middle - limit // 2), len(ordered) - limit)
+    else:
+        span = times[inside[limit - 1 :]] - times[inside[: len(inside) - limit + 1]]
+        first = int(inside[int(np.argmin(span))])
+    chosen = ordered[first : first + limit]
+    return chosen, (chosen[0].submitted_at, chosen[-1].submitted_at)
 
 
 def _shown_end(result: Result, copies: list, hops: pd.DataFrame) -> float:
@@ -101,15 +177,32 @@ def _shown_end(result: Result, copies: list, hops: pd.DataFrame) -> float:
     return float(max(ends)) if ends else result.end_time
 
 
-def _how_many(result: Result, shown: int) -> str:
-    """The title's count: a sample says of how many ("40 of 17,004 messages")."""
+def _how_many(result: Result, copies: list, busiest: tuple[float, float] | None) -> str:
+    """The title's count: a sample says of how many, and which ("25 of 17,004 messages,
+    sent 10:58–11:02, the busiest minutes")."""
     total = len(result.copies)
+    shown = len(copies)
     noun = "messages" if total == len({c.message.id for c in result.copies}) else "message copies"
     if shown < total:
-        return f"{shown} of {total:,} {noun}"
+        words = f"{shown} of {total:,} {noun}"
+        if busiest is not None:
+            first, last = busiest
+            seconds = last - first < 120 or result.end_time < 600
+            words += f", sent {_clock(result, first, seconds)}–{_clock(result, last, seconds)}"
+            words += ", the busiest seconds" if last - first < 120 else ", the busiest minutes"
+        return words
     if total == 1:
         return "1 message copy" if noun == "message copies" else "1 message"
     return f"{total} {noun}"
+
+
+def _clock(result: Result, at: float, seconds: bool) -> str:
+    """A moment of the run as the scenario's local time of day: 10:58 (10:58:07 with
+    ``seconds``)."""
+    moment = round(seconds_into_day(result.scenario.start) + at) % 86400
+    hours, rest = divmod(moment, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if seconds else "")
 
 
 def _legend() -> dict[str, Patch]:
@@ -146,21 +239,40 @@ def widen(ax: Axes, bars: list[Rectangle]) -> None:
 
 
 def _codes(ax: Axes, codes: list[tuple[int, labels_.Movable]]) -> None:
-    """Reply codes above (or below) their failed attempts; where attempts come too close
-    together to label each, the label before them counts them: "4.4.1 ×3"."""
+    """Reply codes above their failed attempts; where attempts come too close together
+    to label each, the label before them counts them: "4.4.1 ×3"."""
     free = labels_.place(ax, [item for _, item in codes], fixed=[])
-    groups: dict[int, list[list[str]]] = {}  # row → [[shown code, hidden codes…], …]
-    texts: dict[int, list[labels_.Movable]] = {}
+    Run = list[tuple[str, labels_.Movable]]  # (its code, its label): the first one shown
+    runs: dict[int, list[Run]] = {}
     for (row, item), ok in zip(codes, free, strict=True):
         code = item.text.get_text()
-        if ok or row not in groups:
-            groups.setdefault(row, []).append([code])
-            texts.setdefault(row, []).append(item)
+        if ok or row not in runs:
+            runs.setdefault(row, []).append([(code, item)])
         else:
-            item.text.set_visible(False)
-            groups[row][-1].append(code)
-    for row, runs in groups.items():
-        for run, item in zip(runs, texts[row], strict=True):
-            if len(run) > 1:
-                same = len(set(run)) == 1
-                item.text.set_text(f"{run[0]} ×{len(run)}" if same else f"{run[0]} and others")
+            runs[row][-1].append((code, item))
+    renderer = labels_._renderer(ax.figure)
+    for row_runs in runs.values():
+        k = 0
+        while k < len(row_runs):
+            _count(row_runs[k])
+            # A longer label may now reach the next one: that one joins the count.
+            if k + 1 < len(row_runs) and _touch(row_runs[k][0][1], row_runs[k + 1][0][1], renderer):
+                row_runs[k] += row_runs.pop(k + 1)
+                continue
+            k += 1
+
+
+def _count(run: list[tuple[str, labels_.Movable]]) -> None:
+    """The first label of a run names the run's codes; the others are hidden."""
+    (first, shown), rest = run[0], run[1:]
+    for _, item in rest:
+        item.text.set_visible(False)
+    if rest:
+        same = {code for code, _ in rest} == {first}
+        shown.text.set_text(f"{first} ×{len(run)}" if same else f"{first} and others")
+
+
+def _touch(a: labels_.Movable, b: labels_.Movable, renderer: object) -> bool:
+    box_a = a.text.get_window_extent(renderer).padded(labels_.PAD)
+    box_b = b.text.get_window_extent(renderer).padded(labels_.PAD)
+    return bool(box_a.overlaps(box_b))

@@ -66,6 +66,7 @@ def route(
     scenario = result.scenario
     pos = positions(result)
     named: list[str] = []
+    router_labels: list[labels.Movable] = []
     _domains(ax, result, pos)
     for link in scenario.links:
         (x0, y0), (x1, y1) = pos[link.between[0]], pos[link.between[1]]
@@ -82,9 +83,13 @@ def route(
         if role != "router":
             named += names
         else:
-            for n in names:  # routers: small, grey, out of the way
-                ax.annotate(n, pos[n], xytext=(0, 7), textcoords="offset points", ha="center",
-                            va="bottom", fontsize=SMALL, color="#666666", zorder=2, gid="router")  # fmt: skip
+            for n in names:  # routers: small, grey, out of the way: above, or off a hop's line
+                text = ax.annotate(n, pos[n], xytext=(0, 7), textcoords="offset points",
+                                   ha="center", va="bottom", fontsize=SMALL, color="#666666",
+                                   zorder=2, gid="router")  # fmt: skip
+                spots = [((0, 7), "center", "bottom"), ((0, -7), "center", "top"),
+                         ((8, 0), "left", "center"), ((-8, 0), "right", "center")]  # fmt: skip
+                router_labels.append(labels.Movable(text, spots))
     spies = _eavesdroppers(ax, scenario, pos)
     rings = _outages(ax, scenario, pos)
     title = "Network"
@@ -111,7 +116,7 @@ def route(
     _freeze(ax)
     hop_labels: list[labels.Movable] = []
     _draw_hops(ax, journey, pos, hop_labels)
-    domains = [t for t in ax.texts if t.get_gid() in ("domain", "router")]
+    domains = [t for t in ax.texts if t.get_gid() == "domain"]
     arrows = [arrow for item in hop_labels for arrow in item.own]
     nodes = [
         c
@@ -119,7 +124,7 @@ def route(
         if c.get_label() in style.ROLE_LABEL.values() or (c.get_gid() or "").startswith("down-")
     ]
     marks = [c for c in ax.collections if c.get_gid() in ("eavesdropper", "attacker")]
-    movable = [*name_labels, *rings, *attackers, *hop_labels, *spies]
+    movable = [*router_labels, *name_labels, *rings, *attackers, *hop_labels, *spies]
     labels.place(ax, movable, domains, arrows, [*nodes, *marks])
     _leaders(ax, hop_labels)
     _padlocks(ax, journey, hop_labels)

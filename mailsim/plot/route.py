@@ -1,6 +1,8 @@
 """One message's route over the network: the topology, and its mail hops as numbered
-arrows along the links their packets crossed, labelled with their duration and TLS;
-failed attempts in the warning colour, a server that was down ringed."""
+arrows along the links their packets crossed, labelled with their duration and TLS (a
+padlock, shut or open); failed tries as wide as a hop in their own lane, dotted in the
+warning colour, with a ✗ where they stopped and how long the sender waited; a server
+that was down ringed; eavesdroppers and men in the middle marked on their links."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgb
@@ -44,6 +47,9 @@ STEP = 8.0  # pixels between the points of a hop's line
 # Data units: a hop label pushed off its link, to its lane's side (> 0) or the other.
 PUSHES = (0.12, 0.2, 0.3, 0.45, -0.15, -0.3, 0.6, 0.8, -0.45, -0.6, 1.0, -0.8)
 OUTAGE = style.OKABE_ITO["vermillion"]  # the ring round a server that was down
+ATTACKER = style.OKABE_ITO["vermillion"]  # a man in the middle's mark on its link
+LINES = 3.0  # WCAG 2.1's 3:1 for graphics: a failed try's line against a domain's box
+HOP_WIDTH = 2.5  # points: every hop's line, delivered or failed
 RING = 1100  # points²: the ring's area, round a 380–420 pt² node marker
 
 
@@ -60,6 +66,7 @@ def route(
     scenario = result.scenario
     pos = positions(result)
     named: list[str] = []
+    router_labels: list[labels.Movable] = []
     _domains(ax, result, pos)
     for link in scenario.links:
         (x0, y0), (x1, y1) = pos[link.between[0]], pos[link.between[1]]
@@ -76,9 +83,13 @@ def route(
         if role != "router":
             named += names
         else:
-            for n in names:  # routers: small, grey, out of the way
-                ax.annotate(n, pos[n], xytext=(0, 7), textcoords="offset points", ha="center",
-                            va="bottom", fontsize=SMALL, color="#666666", zorder=2, gid="router")  # fmt: skip
+            for n in names:  # routers: small, grey, out of the way: above, or off a hop's line
+                text = ax.annotate(n, pos[n], xytext=(0, 7), textcoords="offset points",
+                                   ha="center", va="bottom", fontsize=SMALL, color="#666666",
+                                   zorder=2, gid="router")  # fmt: skip
+                spots = [((0, 7), "center", "bottom"), ((0, -7), "center", "top"),
+                         ((8, 0), "left", "center"), ((-8, 0), "right", "center")]  # fmt: skip
+                router_labels.append(labels.Movable(text, spots))
     spies = _eavesdroppers(ax, scenario, pos)
     rings = _outages(ax, scenario, pos)
     title = "Network"
@@ -95,20 +106,8 @@ def route(
         spots = [((0, -18), "center", "top"), ((0, 18), "center", "bottom"),
                  ((16, 0), "left", "center"), ((-16, 0), "right", "center")]  # fmt: skip
         name_labels.append(labels.Movable(text, spots))
-    handles, _ = ax.get_legend_handles_labels()
-    handles += [
-        Line2D([], [], color=style.OUTCOME["ok"], lw=2.5, label="hop, encrypted (TLS)"),
-        Line2D([], [], color=style.OUTCOME["ok"], lw=2.5, ls="--", label="hop, plaintext"),
-    ]
-    drawn = {hop.outcome for hop in journey}
-    for outcome, label in (("temporary", "failed attempt (4xx, timeout)"),
-                           ("permanent", "refused (5xx)")):  # fmt: skip
-        if outcome in drawn:
-            handles.append(Line2D([], [], color=style.OUTCOME[outcome], lw=2, ls=":", label=label))
-    if rings:
-        handles.append(Line2D([], [], marker="o", ls="", markersize=20, markerfacecolor="none",
-                              markeredgecolor=OUTAGE, markeredgewidth=2.5,
-                              label="server down (when: below it)"))  # fmt: skip
+    attackers = _attackers(ax, scenario, pos, journey)
+    handles = _key(ax, journey, rings)
     _legend(ax, handles, pos)
     ax.set_title(title, fontsize=12, loc="left")
     ax.set_aspect("equal", adjustable="datalim")
@@ -117,15 +116,18 @@ def route(
     _freeze(ax)
     hop_labels: list[labels.Movable] = []
     _draw_hops(ax, journey, pos, hop_labels)
-    domains = [t for t in ax.texts if t.get_gid() in ("domain", "router")]
+    domains = [t for t in ax.texts if t.get_gid() == "domain"]
     arrows = [arrow for item in hop_labels for arrow in item.own]
     nodes = [
         c
         for c in ax.collections
         if c.get_label() in style.ROLE_LABEL.values() or (c.get_gid() or "").startswith("down-")
     ]
-    labels.place(ax, [*name_labels, *rings, *hop_labels, *spies], domains, arrows, nodes)
+    marks = [c for c in ax.collections if c.get_gid() in ("eavesdropper", "attacker")]
+    movable = [*router_labels, *name_labels, *rings, *attackers, *hop_labels, *spies]
+    labels.place(ax, movable, domains, arrows, [*nodes, *marks])
     _leaders(ax, hop_labels)
+    _padlocks(ax, journey, hop_labels)
     return ax
 
 
@@ -172,6 +174,41 @@ def _legend(ax: Axes, handles: list[Any], pos: dict[str, tuple[float, float]]) -
     for handle, text in zip(key.legend_handles, key.get_texts(), strict=True):
         if text.get_text() == style.ROLE_LABEL["router"] and isinstance(handle, PathCollection):
             handle.set_sizes([250])  # the map's small dot, large enough to see in the key
+        elif text.get_text() in MARKS and isinstance(handle, PathCollection):
+            handle.set_sizes([300])  # a listener's or an attacker's ✖, as on the map
+
+
+RING_KEY = "server down (when: below it)"
+MARKS = ("eavesdropper", "man in the middle")
+
+
+def _key(ax: Axes, journey: list[Hop], rings: list[labels.Movable]) -> list[Any]:
+    """The key: the machines, listeners and attackers on the map (each once), then only
+    the kinds of hop this route draws, each as it is drawn (its padlock, its ✗)."""
+    handles, seen = [], set()
+    for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
+        if name not in seen and name != RING_KEY:
+            seen.add(name)
+            handles.append(handle)
+    kinds = {_kind(hop) for hop in journey}
+    ok = style.OUTCOME["ok"]
+    looks = {
+        "tls": {"color": ok, "ls": "-", "marker": LOCKED},
+        "plain": {"color": ok, "ls": "--", "marker": UNLOCKED},
+        "temporary": {"color": FAILED["temporary"], "ls": ":", "marker": "x"},
+        "permanent": {"color": FAILED["permanent"], "ls": ":", "marker": "x"},
+    }
+    for kind, look in looks.items():
+        if kind in kinds:
+            padlock = kind in ("tls", "plain")
+            handles.append(Line2D([], [], lw=HOP_WIDTH, markersize=22 if padlock else 17,
+                                  markeredgewidth=0 if padlock else 3.0,
+                                  markerfacecolor=readable(look["color"]) if padlock else None,
+                                  label=KINDS[kind], **look))  # fmt: skip
+    if rings:
+        handles.append(Line2D([], [], marker="o", ls="", markersize=20, markerfacecolor="none",
+                              markeredgecolor=OUTAGE, markeredgewidth=2.5, label=RING_KEY))  # fmt: skip
+    return handles
 
 
 def _rows(entries: int) -> int:
@@ -197,6 +234,50 @@ def _eavesdroppers(
                  ((12, 0), "left", "center"), ((-12, 0), "right", "center")]  # fmt: skip
         placed.append(labels.Movable(text, spots))
     return placed
+
+
+def _attackers(
+    ax: Axes, scenario: Any, pos: dict[str, tuple[float, float]], journey: list[Hop]
+) -> list[labels.Movable]:
+    """A mark on each link where a man in the middle strips STARTTLS, and what it did
+    to this route's hops that crossed it while it was there (labels placed later)."""
+    placed = []
+    for fault in scenario.faults:
+        if getattr(fault, "kind", None) != "strip-starttls":
+            continue
+        a, b = fault.between
+        if a not in pos or b not in pos:
+            continue
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        middle = ((x0 + x1) / 2, (y0 + y1) / 2)
+        ax.scatter(*middle, s=260, marker="X", color=ATTACKER, edgecolor="white",
+                   linewidth=1.2, zorder=5, label="man in the middle", gid="attacker")  # fmt: skip
+        crossed = [
+            hop
+            for hop in journey
+            if frozenset((a, b)) in {frozenset(link) for link in hop.links}
+            and any(fault.active(float(h.start)) for h in hop.group)
+        ]
+        # What it did to this route: a hop that only may use TLS went on in plaintext
+        # (one that requires TLS failed: its own label says so).
+        plain = [h for h in crossed if h.outcome == "ok" and not h.group[0].tls]
+        words = [f"man in the middle, {_span(fault.start, fault.end)}:", "strips STARTTLS"]
+        if plain:
+            words[1] += f": hop {_numbers(plain)} goes in plaintext"
+        text = ax.annotate("\n".join(words), middle, xytext=(0, 14),
+                           textcoords="offset points", ha="center", va="bottom", fontsize=TEXT,
+                           color=readable(ATTACKER), zorder=5, gid="attacker",
+                           bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none"})  # fmt: skip
+        spots = [((0, 14), "center", "bottom"), ((0, -14), "center", "top"),
+                 ((0, 40), "center", "bottom"), ((0, -40), "center", "top"),
+                 ((0, 70), "center", "bottom"), ((0, -70), "center", "top")]  # fmt: skip
+        placed.append(labels.Movable(text, spots))
+    return placed
+
+
+def _numbers(hops: list[Hop]) -> str:
+    """The hops' numbers as their labels give them: "2", "2–5", "2, 6"."""
+    return ", ".join(hop.label.split()[0] for hop in hops)
 
 
 def _domains(ax: Axes, result: Result, pos: dict[str, tuple[float, float]]) -> None:
@@ -304,6 +385,47 @@ class Hop:
         return list(itertools.pairwise(self.nodes))
 
 
+# What each kind of hop is called in the key; its arrows carry the same label.
+KINDS = {
+    "tls": "hop, encrypted (TLS)",
+    "plain": "hop, plaintext",
+    "temporary": "failed attempt (4xx, timeout)",
+    "permanent": "refused (5xx)",
+}
+
+
+def _kind(hop: Hop) -> str:
+    if hop.outcome != "ok":
+        return hop.outcome
+    return "tls" if hop.group[0].tls else "plain"
+
+
+def _padlock(closed: bool) -> MplPath:
+    """A padlock for a marker (DejaVu Sans has no 🔒): a body and a shackle, shut for a
+    hop under TLS, open (lifted, its left leg out of the body) for plaintext."""
+    body = [(-0.5, -0.6), (0.5, -0.6), (0.5, 0.05), (-0.5, 0.05), (-0.5, -0.6)]
+    outer, inner, lift = 0.36, 0.2, 0.0 if closed else 0.22
+    top = 0.3 + lift  # the arcs' centre
+    legs = (0.05, 0.05) if closed else (0.05 + lift + 0.08, 0.05)  # (left, right) foot
+    turn = np.linspace(0.0, np.pi, 16)
+    shackle = [(outer, legs[1]), (outer, top)]
+    shackle += [(outer * np.cos(a), top + outer * np.sin(a)) for a in turn]
+    shackle += [(-outer, legs[0]), (-inner, legs[0])]
+    shackle += [(-inner * np.cos(a), top + inner * np.sin(a)) for a in turn]
+    shackle += [(inner, legs[1]), (outer, legs[1])]
+    # A marker is scaled by its farthest point: both locks reach as far (a point drawn as
+    # nothing), so that the open one is no smaller than the shut one.
+    reach = MplPath([(0.0, -0.9), (0.0, 0.9)], [MplPath.MOVETO, MplPath.MOVETO])
+    return MplPath.make_compound_path(
+        MplPath(body, closed=True), MplPath(shackle, closed=True), reach
+    )
+
+
+LOCKED, UNLOCKED = _padlock(True), _padlock(False)
+LOCK_ROOM = "     "  # a hop label's gap after its number, where its padlock is drawn
+LOCK_PT = 16.0  # points: a padlock's height, the words' capitals and a little more
+
+
 def _journey(
     result: Result, message: str, recipient: str, pos: dict[str, tuple[float, float]]
 ) -> list[Hop]:
@@ -328,13 +450,14 @@ def _journey(
         numbers = f"{hop.index}" if len(group) == 1 else f"{hop.index}–{last.index}"
         if outcome == "ok":
             tls = f" · TLS {hop.tls}" if hop.tls else " · plaintext"
-            label = f"{numbers}  {format_duration(hop.end - hop.start)}{tls}"
+            label = f"{numbers}{LOCK_ROOM}{format_duration(hop.end - hop.start)}{tls}"
         else:
-            # How long the retries went on: what a down server costs the message.
-            span = f" over {format_duration(last.start - hop.start)}" if len(group) > 1 else ""
-            times = f" ×{len(group)}{span}" if len(group) > 1 else ""
-            lookup = f" · no answer: where is {hop.dst}'s MX?" if looked_up else ""
-            label = f"{numbers}  ✗ {hop.code}{times}{lookup}"
+            why = f"no answer: where is {hop.dst}'s MX?" if looked_up else _gist(str(hop.outcome))
+            label = (
+                f"{numbers}  ✗ {hop.code} {why}".rstrip()
+                + "\n"
+                + _again(mine, group, result.scenario.nodes)
+            )
         listeners = _listened(heard, [int(h.session) for h in group])
         if listeners:
             label += "\n" + listeners
@@ -360,15 +483,22 @@ class _Wire:
         return (src, dst)  # no path at all: straight across, as before
 
 
-def _lanes(journey: list[Hop]) -> list[list[float]]:
+def _lanes(journey: list[Hop], pos: dict[str, tuple[float, float]]) -> list[list[float]]:
     """For each hop, on each link of its path, its lane: a signed count of LANE widths
     to the left of the link as its first hop crosses it. The hops on a link take the
     lanes side by side in journey order, centred on the link; hops that run together
-    over several links keep their order on each, so they do not cross at the corners."""
+    over several links keep their order on each, so they do not cross at the corners.
+    A hop alone on its links through a machine that another hop also goes through keeps
+    a lane's width to the inside of its turn there: two routes that meet at a router
+    only touch it, they do not cross on it."""
     users: dict[frozenset[str], list[int]] = {}
     for k, hop in enumerate(journey):
         for link in hop.links:
             users.setdefault(frozenset(link), []).append(k)
+    through: dict[str, int] = {}
+    for hop in journey:
+        for node in set(hop.nodes[1:-1]):
+            through[node] = through.get(node, 0) + 1
     first = {link: journey[ks[0]] for link, ks in users.items()}
     lanes = []
     for k, hop in enumerate(journey):
@@ -379,6 +509,14 @@ def _lanes(journey: list[Hop]) -> list[list[float]]:
             # The same side of the link whichever way this hop crosses it.
             forward = (a, b) in first[frozenset((a, b))].links
             row.append(lane if forward else -lane)
+        for i in range(1, len(hop.nodes) - 1):
+            links = [frozenset(hop.links[i - 1]), frozenset(hop.links[i])]
+            if through[hop.nodes[i]] < 2 or any(len(users[link]) > 1 for link in links):
+                continue
+            (xa, ya), (xb, yb), (xc, yc) = (pos[n] for n in hop.nodes[i - 1 : i + 2])
+            turn = (xb - xa) * (yc - yb) - (yb - ya) * (xc - xb)  # > 0: a left turn
+            if abs(turn) > 1e-9:
+                row[i - 1] = row[i] = 1.5 if turn > 0 else -1.5
         lanes.append(row)
     return lanes
 
@@ -476,7 +614,7 @@ def _outages(ax: Axes, scenario: Any, pos: dict[str, tuple[float, float]]) -> li
         if node not in pos:
             continue
         ax.scatter(*pos[node], s=RING, marker="o", facecolors="none", edgecolors=OUTAGE,
-                   linewidths=2.5, zorder=3.5, gid=f"down-{node}")  # fmt: skip
+                   linewidths=2.5, zorder=3.5, gid=f"down-{node}", label=RING_KEY)  # fmt: skip
         text = ax.annotate("\n".join(words), pos[node], xytext=(0, -38),
                            textcoords="offset points", ha="center", va="top", fontsize=TEXT,
                            color=readable(OUTAGE), zorder=4, gid=f"down-{node}",
@@ -502,20 +640,29 @@ def _draw_hops(
 ) -> None:
     """Draw each hop along its links, in its lane, with its label (``hop_labels``
     receives them, to be placed later). The axes' limits must be final: lanes are pixels."""
-    for hop, lanes in zip(journey, _lanes(journey), strict=True):
+    for hop, lanes in zip(journey, _lanes(journey, pos), strict=True):
         ok = hop.outcome == "ok"
-        colour = style.OUTCOME["ok"] if ok else style.OUTCOME[hop.outcome]
+        colour = style.OUTCOME["ok"] if ok else FAILED[hop.outcome]
+        line = _polyline(ax, hop, lanes, pos)
+        # A failed try: as wide as a hop, dotted, in its own lane, with no arrowhead but
+        # a ✗ where it stopped.
         arrow = FancyArrowPatch(
-            path=MplPath(_polyline(ax, hop, lanes, pos)),
-            arrowstyle="-|>,head_length=0.7,head_width=0.35",
-            lw=2.5 if ok else 1.6,
+            path=MplPath(line),
+            arrowstyle="-|>,head_length=0.7,head_width=0.35" if ok else "-",
+            lw=HOP_WIDTH,
             color=colour,
             linestyle=("-" if hop.group[0].tls else "--") if ok else ":",
+            capstyle="butt" if ok else "round",
             mutation_scale=16,  # arrowheads large enough to show the direction
             zorder=2.9,  # under the markers: a hop through a machine goes into it and out
             gid=hop.gid,
+            label=KINDS[_kind(hop)],
         )
         ax.add_patch(arrow)
+        if not ok:
+            ax.plot(*line[-1], marker="x", markersize=11, markeredgewidth=3.0, color=colour,
+                    zorder=3.6, gid=f"stop-{hop.gid}",
+                    path_effects=[patheffects.withStroke(linewidth=6, foreground="white")])  # fmt: skip
         # Opaque white under the words, in a darker shade of the arrow's colour: Okabe–Ito
         # green and orange are too light to read on white (3.4:1, 2.2:1).
         spots = _label_spots(hop, lanes, pos)
@@ -523,6 +670,31 @@ def _draw_hops(
                        zorder=6, color=readable(colour),
                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none"})  # fmt: skip
         hop_labels.append(labels.Movable(text, spots, own=(arrow,)))
+
+
+def _padlocks(ax: Axes, journey: list[Hop], hop_labels: list[labels.Movable]) -> None:
+    """A padlock in each delivered hop's label, in the gap after its number: shut for
+    TLS, open for plaintext — said by a shape as well as by the words and the dashes."""
+    renderer = labels._renderer(ax.figure)  # type: ignore[arg-type]
+    to_data = ax.transData.inverted()
+    for hop, item in zip(journey, hop_labels, strict=True):
+        if hop.outcome != "ok":
+            continue
+        text = item.text
+        box = text.get_window_extent(renderer)
+        font = text.get_fontproperties()
+        first, *rest = text.get_text().split("\n")
+        width = renderer.get_text_width_height_descent(first, font, ismath=False)[0]
+        number = first[: first.index(LOCK_ROOM)]
+        before = renderer.get_text_width_height_descent(number, font, ismath=False)[0]
+        room = renderer.get_text_width_height_descent(LOCK_ROOM, font, ismath=False)[0]
+        x = (box.x0 + box.x1) / 2 - width / 2 + before + room / 2
+        y = box.y1 - box.height / (1 + len(rest)) / 2
+        colour = text.get_color()
+        ax.scatter(*to_data.transform((x, y)), s=LOCK_PT**2,
+                   marker=LOCKED if hop.group[0].tls else UNLOCKED, color=colour,
+                   linewidths=0, zorder=6.5, gid=f"lock-{hop.gid}",
+                   label=KINDS[_kind(hop)])  # fmt: skip
 
 
 def _label_spots(
@@ -598,6 +770,46 @@ def _resolver_of(result: Result, node: str) -> str | None:
     return resolvers[0] if len(resolvers) == 1 else None
 
 
+# A failed try's reply in a few words: (what the reply says, lower case; the words).
+GISTS = (
+    ("greylist", "greylisted"),
+    ("connection refused", "connection refused"),
+    ("timed out", "no answer (timed out)"),
+    ("crashed", "cut short: a crash"),
+    ("quota", "mailbox full"),
+    ("tls is required", "no STARTTLS offered, TLS required"),
+    ("authentication failed", "wrong password"),
+    ("relay access denied", "relaying denied"),
+    ("dmarc", "DMARC: reject"),
+    ("user unknown", "no such user"),
+)
+
+
+def _gist(reply: str) -> str:
+    """What a failed try's reply says, in the few words a hop label has room for."""
+    lowered = reply.lower()
+    return next((words for key, words in GISTS if key in lowered), "")
+
+
+def _again(mine: Any, group: list[Any], machines: Any) -> str:
+    """A failed hop label's second line: how many tries, over how long, and how long the
+    sender then waited before it tried again (a greylisting server's whole point) — or
+    which other server it tried instead (a backup MX), and when."""
+    first, last = group[0], group[-1]
+    tries = ""
+    if len(group) > 1:
+        tries = f"tried {len(group)}× over {format_duration(last.start - first.start)}, "
+    later = mine[(mine["index"] > last.index) & (mine["src"] == last.src)]
+    if later.empty or style.outcome_of(str(last.code)) == "permanent":
+        return tries + ("not again" if tries else "not tried again")
+    wait = float(later["start"].iloc[0]) - float(last.end)
+    after = "at once" if wait < 1.0 else f"after {format_duration(wait)}"
+    other = str(later["dst"].iloc[0])
+    if other != str(last.dst) and str(last.dst) in machines:  # not a domain's lookup
+        return tries + f"then {other} {after}"
+    return tries + ("again" if tries else "tried again") + f" {after}"
+
+
 def _grouped(hops: Any) -> list[list[Any]]:
     """Consecutive failed attempts on the same hop with the same code share one arrow."""
     groups: list[list[Any]] = []
@@ -614,13 +826,15 @@ def _grouped(hops: Any) -> list[list[Any]]:
     return groups
 
 
-def readable(colour: str) -> tuple[float, float, float]:
+def readable(
+    colour: str, ratio: float = CONTRAST, background: str = "white"
+) -> tuple[float, float, float]:
     """``colour`` darkened (towards black, keeping its hue) just enough to be read on
-    white: a contrast of at least ``CONTRAST``."""
+    ``background``: a contrast of at least ``ratio`` (words: ``CONTRAST``)."""
     rgb = to_rgb(colour)
     for step in range(101):
         shade = tuple(v * (1 - step / 100) for v in rgb)
-        if contrast(shade) >= CONTRAST:
+        if contrast(shade, background) >= ratio:
             return shade  # type: ignore[return-value]
     return (0.0, 0.0, 0.0)
 
@@ -635,3 +849,10 @@ def _luminance(colour: Any) -> float:
     """WCAG 2's relative luminance (sRGB channels linearised)."""
     r, g, b = (v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in to_rgb(colour))
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+# A failed try's line: its outcome's colour, darkened to 3:1 on a domain's grey box.
+FAILED = {
+    outcome: readable(style.OUTCOME[outcome], LINES, DOMAIN_FILL)
+    for outcome in ("temporary", "permanent")
+}

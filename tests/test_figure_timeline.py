@@ -311,6 +311,19 @@ def test_a_bounced_message_leaves_the_queue_when_it_is_bounced(page):
     assert max(pixel_widths(page, queued)) <= servers.MIN_PX + 0.5
 
 
+def test_a_refusal_is_drawn_in_the_permanent_colour_on_the_servers_row(page):
+    """unknown-user: mx-home refuses the RCPT with 550 — a refused session (vermillion,
+    "refused (5xx)"), not a failed one to be tried again (orange)."""
+    plot.servers(run("unknown-user"), ax=page)
+    refused = [c for c in page.collections if c.get_gid() == "session-refused"]
+    assert refused
+    assert {to_hex(c.get_facecolor()[0]) for c in refused} == {to_hex(style.OUTCOME["permanent"])}
+    assert not [c for c in page.collections if c.get_gid() == "session-failed"]
+    legend = [t.get_text() for t in page.get_legend().get_texts()]
+    assert "refused (5xx)" in legend
+    assert not any(text.startswith("failed session") for text in legend)
+
+
 def _transfer_panel(ax: Axes) -> Axes:
     (panel,) = [a for a in ax.figure.axes if a is not ax]
     return panel

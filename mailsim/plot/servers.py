@@ -56,6 +56,7 @@ class Row:
     held: list[Span]  # in its queue (an MTA) or in a mailbox (a POP server)
     outages: list[tuple[Span, str]]  # (window, words)
     waiting: list[Span] = field(default_factory=list)  # connections waiting for a session
+    refused: list[Span] = field(default_factory=list)  # sessions that ended in a 5xx
 
 
 def servers(result: Result, *, ax: Axes | None = None) -> Axes:
@@ -99,6 +100,8 @@ def servers(result: Result, *, ax: Axes | None = None) -> Axes:
                                     "bottom"))  # fmt: skip
         _draw(ax, row.failed, y - 0.08, 0.4, style.OUTCOME["temporary"], "session-failed",
               least, scale)  # fmt: skip
+        _draw(ax, row.refused, y - 0.08, 0.4, style.OUTCOME["permanent"], "session-refused",
+              least, scale)  # fmt: skip
     labels_.place(ax, notes)
     return ax
 
@@ -132,7 +135,10 @@ def _handles(result: Result, rows: list[Row]) -> list[Patch]:
     handles = [Patch(color=style.PROTOCOL.get(p, "#333333"), label=names.get(p, p))
                for p in protocols]  # fmt: skip
     if any(r.failed for r in rows):
-        handles.append(Patch(color=style.OUTCOME["temporary"], label="failed session"))
+        handles.append(Patch(color=style.OUTCOME["temporary"],
+                             label="failed session (4xx, timeout)"))  # fmt: skip
+    if any(r.refused for r in rows):
+        handles.append(Patch(color=style.OUTCOME["permanent"], label="refused (5xx)"))
     if any(r.held and not _is_pop(result, r) for r in rows):
         handles.append(Patch(color=QUEUE, label="message in the queue"))
     if any(r.held and _is_pop(result, r) for r in rows):
@@ -281,14 +287,16 @@ def _rows(result: Result) -> list[Row]:
     rows = {n: Row(n, {}, [], [], []) for n, node in nodes.items() if node.role in ROLES}
     hops = result.hops
     hops = hops[~hops["duplicate"]]
-    ok = [style.outcome_of(str(c)) == "ok" for c in hops["code"]]
-    columns = (hops["src"], hops["dst"], hops["protocol"], hops["start"], hops["end"], ok)
-    for src, dst, protocol, start, end, worked in zip(*columns, strict=True):
+    outcomes = [style.outcome_of(str(c)) for c in hops["code"]]
+    ok = [outcome == "ok" for outcome in outcomes]
+    columns = (hops["src"], hops["dst"], hops["protocol"], hops["start"], hops["end"], outcomes)
+    for src, dst, protocol, start, end, outcome in zip(*columns, strict=True):
         protocol = "smtp" if protocol == "submission" else protocol  # one colour
         for name in {src, dst}:
             if name in rows:
                 row = rows[name]
-                target = row.ok.setdefault(protocol, []) if worked else row.failed
+                target = (row.ok.setdefault(protocol, []) if outcome == "ok"
+                          else row.refused if outcome == "permanent" else row.failed)  # fmt: skip
                 target.append((float(start), float(end)))
     for name, span, failed in _lookups(result):
         if name in rows:
@@ -304,7 +312,8 @@ def _rows(result: Result) -> list[Row]:
     for name, window, words in _outages(result):
         if name in rows:
             rows[name].outages.append((window, words))
-    return [r for r in rows.values() if r.ok or r.failed or r.held or r.outages or r.waiting]
+    return [r for r in rows.values()
+            if r.ok or r.failed or r.refused or r.held or r.outages or r.waiting]  # fmt: skip
 
 
 def _lookups(result: Result) -> Iterator[tuple[str, Span, bool]]:

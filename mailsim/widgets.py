@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
 from mailsim.plot import style
-from mailsim.plot.route import route
+from mailsim.plot.route import Wire, route
 from mailsim.plot.sequence import exchanges, sequence
 from mailsim.plot.topology import positions
 from mailsim.protocols import meaning
@@ -38,6 +38,7 @@ class StepViewer:
         self._all = exchanges(result, self.message)
         self.protocols = protocols
         self.step = 0
+        self._wire: Wire | None = None  # the network's paths, found on the first drawing
 
     @property
     def rows(self) -> pd.DataFrame:
@@ -82,13 +83,24 @@ class StepViewer:
         ax_text = fig.add_subplot(grid[1, :])
         route(self.result, self.message, ax=ax_route)
         ax_route.get_legend().remove()
-        ax_route.set_title(ax_route.get_title(loc="left"), loc="left", fontsize=9)
+        ax_route.set_title(ax_route.get_title(loc="left"), loc="left", fontsize=11)
         if len(rows):
             current = rows.iloc[step]
             pos = positions(self.result)
+            # Along the links the packets took (through the routers), as the route draws
+            # its hops: the last link carries the arrowhead.
+            if self._wire is None:
+                self._wire = Wire(self.result)
+            path = self._wire.path(str(current["src"]), str(current["dst"]), float(current["time"]))
+            points = [pos[node] for node in path]
+            if len(points) > 2:
+                xs, ys = zip(*points[:-1], strict=True)
+                ax_route.plot(xs, ys, color=style.OKABE_ITO["yellow"], lw=6, alpha=0.9, zorder=2,
+                              solid_capstyle="round", gid="current-path")  # fmt: skip
             arrow = FancyArrowPatch(
-                pos[current["src"]], pos[current["dst"]], arrowstyle="-|>,head_length=0.9,head_width=0.5",
-                color=style.OKABE_ITO["yellow"], lw=6, alpha=0.9, zorder=2, shrinkA=12, shrinkB=12,
+                points[-2], points[-1], arrowstyle="-|>,head_length=0.9,head_width=0.5",
+                color=style.OKABE_ITO["yellow"], lw=6, alpha=0.9, zorder=2,
+                shrinkA=12 if len(points) == 2 else 0, shrinkB=12,
             )  # fmt: skip
             arrow.set_gid("current")
             ax_route.add_patch(arrow)
@@ -98,11 +110,11 @@ class StepViewer:
             lanes = list(dict.fromkeys([*self._all["src"], *self._all["dst"]]))
             sequence(self.result, self.message, ax=ax_ladder, rows=window,
                      highlight=rows.index[step], lanes=lanes)  # fmt: skip
-            ax_ladder.set_title(f"exchanges around step {step + 1}", loc="left", fontsize=9)
+            ax_ladder.set_title(f"exchanges around step {step + 1}", loc="left", fontsize=11)
             ax_ladder.get_legend().remove()
         ax_text.set_axis_off()
         ax_text.text(0.0, 1.0, self.detail(step) if len(rows) else "no exchange", va="top",
-                     family="monospace", fontsize=10, transform=ax_text.transAxes)  # fmt: skip
+                     family="monospace", fontsize=12, transform=ax_text.transAxes)  # fmt: skip
         self.step = step
         return fig
 

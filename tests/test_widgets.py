@@ -8,6 +8,7 @@ import pytest
 
 from mailsim.plot import animate
 from mailsim.plot.sequence import exchanges
+from mailsim.plot.topology import positions
 from mailsim.widgets import StepViewer
 
 
@@ -36,6 +37,37 @@ def test_viewer_draws_a_step_with_the_current_exchange_highlighted(classroom_res
             if a.get_gid() == "exchange" and a.arrow_patch.get_linewidth() > 2
         ]
         assert len(thick) == 1
+    finally:
+        plt.close(fig)
+
+
+def test_the_current_exchange_follows_the_links_and_padlocks_stay_in_their_labels(
+    classroom_result,
+):
+    """The relay msa-school → mx-home crosses r-school and r-home: the yellow mark goes
+    through both routers, its arrowhead on the last link. The route's padlocks sit in
+    their hop labels though the viewer draws the route in a smaller panel."""
+    viewer = StepViewer(classroom_result, protocols=("smtp",))
+    relay = next(k for k, row in enumerate(viewer.rows.itertuples())
+                 if (row.src, row.dst) == ("msa-school", "mx-home"))  # fmt: skip
+    fig = viewer.draw(relay)
+    try:
+        route_ax = fig.axes[0]
+        pos = positions(classroom_result)
+        (path,) = [line for line in route_ax.lines if line.get_gid() == "current-path"]
+        assert list(zip(*path.get_data(), strict=True)) == [
+            pos["msa-school"], pos["r-school"], pos["r-home"]
+        ]  # fmt: skip
+        (arrow,) = [p for p in route_ax.patches if p.get_gid() == "current"]
+        assert (arrow._posA_posB[0], arrow._posA_posB[1]) == (pos["r-home"], pos["mx-home"])
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        labels = [t.get_window_extent(renderer) for t in route_ax.texts if "ms ·" in t.get_text()]
+        locks = [c for c in route_ax.collections if (c.get_gid() or "").startswith("lock-")]
+        assert len(locks) == len(labels) == 4
+        for lock in locks:
+            x, y = lock.get_offset_transform().transform(lock.get_offsets()[0])
+            assert any(b.x0 <= x <= b.x1 and b.y0 <= y <= b.y1 for b in labels)
     finally:
         plt.close(fig)
 

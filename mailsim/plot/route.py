@@ -19,6 +19,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as MplPath
+from matplotlib.transforms import ScaledTranslation
 
 from mailsim.faults import Faults
 from mailsim.network import NoRoute, Topology
@@ -435,7 +436,7 @@ def _journey(
         (hops["message"] == message) & (hops["recipient"] == recipient) & ~hops["duplicate"]
     ]
     heard = _heard(result)
-    wire = _Wire(result)
+    wire = Wire(result)
     journey = []
     for group in _grouped(mine):
         hop, last = group[0], group[-1]
@@ -466,7 +467,7 @@ def _journey(
     return journey
 
 
-class _Wire:
+class Wire:
     """The paths the simulation's packets took: lowest latency over the links up at the
     time (the run's own Topology); a hop with no path then (its link was down) is drawn
     along the path it would have taken with every link up."""
@@ -676,7 +677,6 @@ def _padlocks(ax: Axes, journey: list[Hop], hop_labels: list[labels.Movable]) ->
     """A padlock in each delivered hop's label, in the gap after its number: shut for
     TLS, open for plaintext — said by a shape as well as by the words and the dashes."""
     renderer = labels._renderer(ax.figure)  # type: ignore[arg-type]
-    to_data = ax.transData.inverted()
     for hop, item in zip(journey, hop_labels, strict=True):
         if hop.outcome != "ok":
             continue
@@ -691,10 +691,16 @@ def _padlocks(ax: Axes, journey: list[Hop], hop_labels: list[labels.Movable]) ->
         x = (box.x0 + box.x1) / 2 - width / 2 + before + room / 2
         y = box.y1 - box.height / (1 + len(rest)) / 2
         colour = text.get_color()
-        ax.scatter(*to_data.transform((x, y)), s=LOCK_PT**2,
+        # At the words' anchor, moved by a fixed distance on the page: when the axes are
+        # later made smaller (a panel of the step viewer), words and padlock move as one.
+        anchor = ax.transData.transform(text.get_position())
+        dpi = ax.figure.dpi
+        shift = ScaledTranslation((x - anchor[0]) / dpi, (y - anchor[1]) / dpi,
+                                  ax.figure.dpi_scale_trans)  # fmt: skip
+        ax.scatter(*text.get_position(), s=LOCK_PT**2,
                    marker=LOCKED if hop.group[0].tls else UNLOCKED, color=colour,
                    linewidths=0, zorder=6.5, gid=f"lock-{hop.gid}",
-                   label=KINDS[_kind(hop)])  # fmt: skip
+                   transform=ax.transData + shift, label=KINDS[_kind(hop)])  # fmt: skip
 
 
 def _label_spots(

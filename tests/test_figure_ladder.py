@@ -1,5 +1,5 @@
 """The ladder as a class sees it on a projector: every 1280×720 page of the first
-message of every shipped scenario is read from the back row (text at least 14 px high,
+message of every shipped scenario (and of a further message of a few) is read from the back row (text at least 14 px high,
 contrast at least 4.5:1 on white), keeps each lifeline at the same x, is filled, draws
 each wait once with the fault's own numbers, shows only the message's own POP3 fetch,
 marks what TLS encrypts and labels every row's time by one rule."""
@@ -90,12 +90,13 @@ def measure(ax: Axes) -> Measured:
 
 
 @functools.cache
-def book(path: Path) -> tuple[Measured, ...]:
-    """Every page of the first message's ladder, measured once per test session."""
+def book(path: Path, message: str | None = None) -> tuple[Measured, ...]:
+    """Every page of a message's ladder (default: the first message's), measured once
+    per test session."""
     result = shipped(path)
     measured = []
-    for page in range(1, pages(result) + 1):
-        ax = plot.sequence(result, page=page)
+    for page in range(1, pages(result, message) + 1):
+        ax = plot.sequence(result, message, page=page)
         try:
             measured.append(measure(ax))
         finally:
@@ -117,6 +118,24 @@ def test_lifelines_stay_put_and_pages_are_filled(path):
     first = measured[0].lifelines
     assert len(first) >= 2
     for number, page in enumerate(measured, 1):
+        assert page.lifelines == pytest.approx(first, abs=0.01), f"page {number}"
+    for number, page in enumerate(measured[:-1], 1):
+        assert page.fill >= FILL, f"page {number} is {page.fill:.0%} full"
+
+
+# A further message of a few scenarios, as --plots pages it (sequence-ID-pageN.png).
+FURTHER = [("spoofing", "m3"), ("tls-downgrade", "m2"), ("transatlantic", "m2"),
+           ("free-vs-paid-provider", "m4")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "message"), FURTHER, ids=[f"{n}-{m}" for n, m in FURTHER])
+def test_a_further_messages_pages_are_read_from_the_back_and_filled(name, message):
+    measured = book(SCENARIOS / f"{name}.yaml", message)
+    first = measured[0].lifelines
+    for number, page in enumerate(measured, 1):
+        height, text = page.smallest
+        assert height >= MIN_PX, f"page {number}: {text!r} is {height:.1f} px high"
+        assert not page.faint, f"page {number}: under 4.5:1 on white: {page.faint}"
         assert page.lifelines == pytest.approx(first, abs=0.01), f"page {number}"
     for number, page in enumerate(measured[:-1], 1):
         assert page.fill >= FILL, f"page {number} is {page.fill:.0%} full"

@@ -3,6 +3,8 @@ data: one ladder arrow per exchange, one route arrow per hop, delay segments tha
 
 from __future__ import annotations
 
+import re
+
 import matplotlib.pyplot as plt
 import pytest
 from matplotlib.patches import FancyArrowPatch, Rectangle
@@ -233,6 +235,29 @@ def test_plots_dir_has_projector_pages(tmp_path):
     for path in page_files:
         with Image.open(path) as image:
             assert image.size == (1280, 720)
+
+
+def test_plots_dir_pages_every_messages_ladder(tmp_path):
+    """Each further message's ladder is paged too (sequence-m3-page1.png …), beside its
+    tall sequence-m3.png; every page is exactly 1280×720."""
+    from PIL import Image
+
+    from mailsim.plot.sequence import pages
+
+    path = SCENARIOS / "spoofing.yaml"
+    assert main(["run", str(path), "--plots", str(tmp_path)]) == 0
+    result = mailsim.run(mailsim.load(path))
+    ids = list(dict.fromkeys(c.message.id for c in result.copies))
+    assert len(ids) >= 3
+    for message in ids[1:]:
+        assert (tmp_path / f"sequence-{message}.png").exists()
+        count = len(list(tmp_path.glob(f"sequence-{message}-page*.png")))
+        assert count == pages(result, message) >= 1, message
+    paged = [p for p in tmp_path.iterdir() if re.search(r"-page\d+\.png$", p.name)]
+    assert len(paged) == sum(pages(result, m) for m in ids)
+    for page in paged:
+        with Image.open(page) as image:
+            assert image.size == (1280, 720), page.name
 
 
 def test_a_long_reply_keeps_its_reason():

@@ -306,3 +306,24 @@ def test_a_mailbox_poll_session_of_one_message_has_no_note():
     rows = exchanges(result, "m1")
     assert not (rows["step"] == "note").any()
     assert (rows["step"] == "RETR").sum() == 1
+
+
+def test_a_stripped_ehlo_reply_shows_its_whole_list_and_says_it_was_stripped():
+    """tls-downgrade: mx-home's EHLO reply reaches msa-school without STARTTLS; the
+    ladder shows every capability left, wrapped, not cut, and the words of what happened."""
+    path = SCENARIOS / "tls-downgrade.yaml"
+    replies = [t for page in book(path) for t in page.exchange_labels
+               if t.startswith("250 mx.home.example")]  # fmt: skip
+    assert replies
+    for text in replies:
+        assert "…" not in text
+        assert text.replace("\n", " ").startswith(
+            "250 mx.home.example PIPELINING SIZE 10240000 ENHANCEDSTATUSCODES 8BITMIME"
+        )
+        assert text.endswith("\n(STARTTLS stripped between r-school and r-home)")
+    # Once the man in the middle is gone, carol's message sees STARTTLS and no such words.
+    result = shipped(path)
+    later = [str(t) for t in exchanges(result, "m2")["label"]
+             if str(t).startswith("250 mx.home.example") and " STARTTLS " in str(t)]  # fmt: skip
+    assert later
+    assert not any("stripped" in t for t in later)

@@ -269,3 +269,16 @@ def test_a_long_reply_keeps_its_reason():
         short_label(group) == "MAIL FROM:<alice@school.example> · RCPT TO:<bob@home.example> · DATA"
     )
     assert short_label("QUIT") == "QUIT"
+
+
+def test_a_long_ehlo_reply_is_wrapped_not_cut():
+    """Whether STARTTLS is among the capabilities is the point of an EHLO reply: its list
+    goes on two lines whole; a note on a line of its own stays there."""
+    ehlo = ("250 strict.school.example PIPELINING SIZE 10240000 STARTTLS ENHANCEDSTATUSCODES"
+            " 8BITMIME")  # fmt: skip
+    shown = shown_label(ehlo)
+    assert "…" not in shown
+    assert shown.replace("\n", " ") == ehlo
+    assert shown.count("\n") == 1
+    noted = shown_label(ehlo + "\n(STARTTLS stripped between a and b)")
+    assert noted == shown + "\n(STARTTLS stripped between a and b)"

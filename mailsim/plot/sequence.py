@@ -102,7 +102,48 @@ def exchanges(result: Result, message: str) -> pd.DataFrame:
         )  # fmt: skip
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame = frame.sort_values(["time", "arrive"], kind="stable", ignore_index=True)
-    return own_fetches(result, message, frame)
+    return own_fetches(result, message, stripped(result, frame))
+
+
+def stripped(result: Result, rows: pd.DataFrame) -> pd.DataFrame:
+    """An EHLO reply a man in the middle took STARTTLS out of says so on a line of its
+    own, "(STARTTLS stripped between r-school and r-home)": what a class must see is a
+    word that is missing."""
+    from mailsim.faults import Faults
+    from mailsim.network import NoRoute, Topology
+    from mailsim.scenario import StripStarttlsFault
+
+    faults = [f for f in result.scenario.faults if isinstance(f, StripStarttlsFault)]
+    if not faults or rows.empty:
+        return rows
+    network = Topology(result.scenario, result.seed, Faults(result.scenario))
+    rows = rows.copy()
+    for _, group in rows.groupby("session", sort=False):
+        encrypted = False  # after a handshake the server offers STARTTLS no more
+        for before, k in pairwise(group.index):
+            encrypted = encrypted or rows.at[before, "protocol"] == "tls"
+            server, client, t = rows.at[k, "src"], rows.at[k, "dst"], float(rows.at[k, "time"])
+            if (
+                encrypted
+                or rows.at[before, "step"] != "EHLO"
+                or rows.at[before, "src"] != client
+                or str(rows.at[k, "code"]) != "250"
+                or "STARTTLS" in str(rows.at[k, "label"]).upper().split()
+                or getattr(result.scenario.nodes[server], "tls", "none") == "none"
+            ):
+                continue
+            try:
+                links = {
+                    frozenset(pair) for pair in pairwise(network.path(server, client, t).nodes)
+                }
+            except NoRoute:
+                continue
+            for fault in faults:
+                if fault.active(t) and frozenset(fault.between) in links:
+                    a, b = fault.between
+                    rows.at[k, "label"] += f"\n(STARTTLS stripped between {a} and {b})"
+                    break
+    return rows
 
 
 COLUMNS = ["time", "arrive", "src", "dst", "protocol", "step", "code", "label", "steps",
@@ -573,11 +614,24 @@ WRAP = 50  # characters a line of a wrapped failure reply holds
 def shown_label(text: str) -> str:
     """The words on an arrow. A failure reply keeps its reason whole, wrapped onto a
     second line ("550 5.1.1 Recipient address rejected: / User unknown in virtual
-    mailbox table"); what is cut is a tail of capabilities or a help URL. Two long
-    replies sent together go on two lines."""
+    mailbox table"), and so does a long reply's list (an EHLO reply's capabilities:
+    whether STARTTLS is among them is the point); what is cut is a help URL or a third
+    line's tail. Two long replies sent together go on two lines; a note added to a
+    label on a line of its own (see :func:`stripped`) stays on its own line."""
+    text, *notes = text.split("\n")
+    return "\n".join([_shown(text), *notes])
+
+
+def _shown(text: str) -> str:
     failed = re.search(r"(^|· )[45]\d\d[ -]", text) is not None
     if not failed and len(text) > 40 and text.count(" · ") == 1:
         return "\n".join(short_label(part) for part in text.split(" · "))  # a reply and a bye
+    reply = re.match(r"\d{3}[ -]", text) is not None and " · " not in text
+    if not failed and reply and len(text) > 72:  # 72: what short_label keeps on one line
+        lines = textwrap.wrap(text, WRAP, break_long_words=False)
+        if len(lines) > 3:
+            lines = [*lines[:2], short_label(" ".join(lines[2:]), WRAP)]
+        return "\n".join(lines)
     if not failed or len(text) <= WRAP:
         return short_label(text)
     text = re.sub(r"((?:^|· )[45]\d\d[ -](?:\d\.\d{1,3}\.\d{1,3} )?)<[^>]*>:? ", r"\1", text)

@@ -55,6 +55,7 @@ class Measured:
     lifelines: list[float]  # x of each lifeline, px
     fill: float  # share of the axes height from its top to the lowest drawn exchange
     waits: list[str]
+    pauses: list[str]  # the words of a pause a page break falls in, at the page's top
     exchange_labels: list[str]
     notes: list[str]
     ticks: list[tuple[str, str]]  # (text, weight)
@@ -83,6 +84,7 @@ def measure(ax: Axes) -> Measured:
         lifelines=xs,
         fill=(frame.y1 - lowest) / frame.height,
         waits=[t.get_text() for t in ax.texts if t.get_gid() == "wait"],
+        pauses=[t.get_text() for t in ax.texts if t.get_gid() == "pause"],
         exchange_labels=[t.get_text() for t in ax.texts if t.get_gid() == "label"],
         notes=[t.get_text() for t in ax.texts if t.get_gid() == "note"],
         ticks=ticks,
@@ -327,3 +329,29 @@ def test_a_stripped_ehlo_reply_shows_its_whole_list_and_says_it_was_stripped():
              if str(t).startswith("250 mx.home.example") and " STARTTLS " in str(t)]  # fmt: skip
     assert later
     assert not any("stripped" in t for t in later)
+
+
+def test_a_page_break_in_the_content_scan_says_so_in_words():
+    """slow-server: mx-home works 2 s at the end of DATA. Where a page break falls in
+    those 2 s, the next page starts with the words of it, in a band above its first row;
+    inside a page they stand in the space the 2 s take."""
+    from mailsim.plot.sequence import _layout
+
+    path = SCENARIOS / "slow-server.yaml"
+    result = shipped(path)
+    ids = list(dict.fromkeys(c.message.id for c in result.copies))
+    found = []
+    for message in ids[:4]:
+        book_ = _layout(result, message, 5.0)[3]
+        found += [(message, n, p) for n, p in enumerate(book_, 1) if p.pause]
+    assert found, "no page break in a pause: the check checks nothing"
+    message, number, page = found[0]
+    t0, t1 = page.pause
+    assert t1 - t0 == pytest.approx(2.0, abs=0.01)  # the scan: processing.data = 2 s
+    words = book(path, message)[number - 1].pauses
+    assert words == [
+        f"⋯ {format_duration(t1 - t0)}: mx-home works on the message it received (end of DATA) ⋯"
+    ]
+    # Where the scan is inside a page, the words are there too, between its two rows.
+    inside = [t for page in book(path) for t in page.pauses]
+    assert any("mx-home works on the message it received (end of DATA)" in t for t in inside)

@@ -5,12 +5,14 @@ Mail spans milliseconds inside a session and minutes to days between sessions, s
 time axis is nonlinear, in the spirit of OMNeT++'s sequence chart: between consecutive
 moments the drawn distance grows with the logarithm of the real interval (so a longer
 transit is always a steeper arrow), and a wait longer than ``cut`` seconds is cut out and
-labelled, e.g. "⋯ 4 min 49 s waiting for the POP poll ⋯".
+labelled, e.g. "⋯ 4 min 49 s waiting for the POP poll ⋯". A shorter pause of at least
+:data:`PAUSE` (a server's 2 s content scan) is drawn to scale and labelled as well.
 
 For a projector the ladder is cut into 1280×720 pages (:func:`pages`) on one time scale:
 every page spans the same drawn height and keeps each lifeline at the same x, a page ends
-early only at a cut wait and only once it is filled to :data:`FILL`, and each wait is
-drawn once, at the top of the page it leads into.
+early at a cut wait once it is filled to :data:`FILL` (or a few rows early so that the
+next one is filled), and each wait, or pause a page break falls in, is drawn once, at the
+top of the page it leads into.
 """
 
 from __future__ import annotations

@@ -126,8 +126,7 @@ def test_lifelines_stay_put_and_pages_are_filled(path):
 
 
 # A further message of a few scenarios, as --plots pages it (sequence-ID-pageN.png).
-FURTHER = [("spoofing", "m3"), ("tls-downgrade", "m2"), ("transatlantic", "m2"),
-           ("free-vs-paid-provider", "m4")]  # fmt: skip
+FURTHER = [("spoofing", "m3"), ("tls-downgrade", "m2")]
 
 
 @pytest.mark.parametrize(("name", "message"), FURTHER, ids=[f"{n}-{m}" for n, m in FURTHER])

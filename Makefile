@@ -65,7 +65,7 @@ strip-notebooks: $(VENV)/.installed-test
 # The classroom pictures shown in README.md, drawn anew from the simulation.
 docs: install
 	$(BIN)/mailsim run scenarios/classroom.yaml --plots docs/classroom > /dev/null
-	rm -f docs/classroom/sequence-page*.png
+	rm -f docs/classroom/sequence-*page*.png
 	MAILSIM_FRAMES=32 $(BIN)/mailsim plot animate scenarios/classroom.yaml -o docs/classroom/route.gif
 
 clean:

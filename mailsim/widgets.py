@@ -41,11 +41,18 @@ class StepViewer:
         self._wire: Wire | None = None  # the network's paths, found on the first drawing
 
     @property
-    def rows(self) -> pd.DataFrame:
-        """The exchanges shown: all, or those of the chosen protocols."""
+    def shown(self) -> pd.DataFrame:
+        """The ladder's rows: all, or those of the chosen protocols, notes included."""
         if not self.protocols:
             return self._all
         return self._all[self._all["protocol"].isin(self.protocols)]
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The steps: the exchanges shown. A note ("+ 57 other messages fetched in this
+        session") is drawn with the exchanges around it but moves nothing: not a step."""
+        shown = self.shown
+        return shown[shown["step"] != "note"]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -104,7 +111,9 @@ class StepViewer:
             )  # fmt: skip
             arrow.set_gid("current")
             ax_route.add_patch(arrow)
-            window = rows.iloc[max(0, step - WINDOW) : step + WINDOW + 1]
+            steps = rows.iloc[max(0, step - WINDOW) : step + WINDOW + 1]
+            # The notes between the first and the last step drawn go with them.
+            window = self.shown.loc[steps.index[0] : steps.index[-1]]
             # Every lifeline of the whole journey, in its order: stepping or filtering
             # never moves a machine to another column.
             lanes = list(dict.fromkeys([*self._all["src"], *self._all["dst"]]))

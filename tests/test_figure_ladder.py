@@ -1,5 +1,5 @@
 """The ladder as a class sees it on a projector: every 1280×720 page of the first
-message of every shipped scenario is read from the back row (text at least 14 px high,
+message of every shipped scenario (and of a further message of a few) is read from the back row (text at least 14 px high,
 contrast at least 4.5:1 on white), keeps each lifeline at the same x, is filled, draws
 each wait once with the fault's own numbers, shows only the message's own POP3 fetch,
 marks what TLS encrypts and labels every row's time by one rule."""
@@ -55,6 +55,7 @@ class Measured:
     lifelines: list[float]  # x of each lifeline, px
     fill: float  # share of the axes height from its top to the lowest drawn exchange
     waits: list[str]
+    pauses: list[str]  # the words of a pause a page break falls in, at the page's top
     exchange_labels: list[str]
     notes: list[str]
     ticks: list[tuple[str, str]]  # (text, weight)
@@ -83,6 +84,7 @@ def measure(ax: Axes) -> Measured:
         lifelines=xs,
         fill=(frame.y1 - lowest) / frame.height,
         waits=[t.get_text() for t in ax.texts if t.get_gid() == "wait"],
+        pauses=[t.get_text() for t in ax.texts if t.get_gid() == "pause"],
         exchange_labels=[t.get_text() for t in ax.texts if t.get_gid() == "label"],
         notes=[t.get_text() for t in ax.texts if t.get_gid() == "note"],
         ticks=ticks,
@@ -90,12 +92,13 @@ def measure(ax: Axes) -> Measured:
 
 
 @functools.cache
-def book(path: Path) -> tuple[Measured, ...]:
-    """Every page of the first message's ladder, measured once per test session."""
+def book(path: Path, message: str | None = None) -> tuple[Measured, ...]:
+    """Every page of a message's ladder (default: the first message's), measured once
+    per test session."""
     result = shipped(path)
     measured = []
-    for page in range(1, pages(result) + 1):
-        ax = plot.sequence(result, page=page)
+    for page in range(1, pages(result, message) + 1):
+        ax = plot.sequence(result, message, page=page)
         try:
             measured.append(measure(ax))
         finally:
@@ -117,6 +120,23 @@ def test_lifelines_stay_put_and_pages_are_filled(path):
     first = measured[0].lifelines
     assert len(first) >= 2
     for number, page in enumerate(measured, 1):
+        assert page.lifelines == pytest.approx(first, abs=0.01), f"page {number}"
+    for number, page in enumerate(measured[:-1], 1):
+        assert page.fill >= FILL, f"page {number} is {page.fill:.0%} full"
+
+
+# A further message of a few scenarios, as --plots pages it (sequence-ID-pageN.png).
+FURTHER = [("spoofing", "m3"), ("tls-downgrade", "m2")]
+
+
+@pytest.mark.parametrize(("name", "message"), FURTHER, ids=[f"{n}-{m}" for n, m in FURTHER])
+def test_a_further_messages_pages_are_read_from_the_back_and_filled(name, message):
+    measured = book(SCENARIOS / f"{name}.yaml", message)
+    first = measured[0].lifelines
+    for number, page in enumerate(measured, 1):
+        height, text = page.smallest
+        assert height >= MIN_PX, f"page {number}: {text!r} is {height:.1f} px high"
+        assert not page.faint, f"page {number}: under 4.5:1 on white: {page.faint}"
         assert page.lifelines == pytest.approx(first, abs=0.01), f"page {number}"
     for number, page in enumerate(measured[:-1], 1):
         assert page.fill >= FILL, f"page {number} is {page.fill:.0%} full"
@@ -287,3 +307,50 @@ def test_a_mailbox_poll_session_of_one_message_has_no_note():
     rows = exchanges(result, "m1")
     assert not (rows["step"] == "note").any()
     assert (rows["step"] == "RETR").sum() == 1
+
+
+def test_a_stripped_ehlo_reply_shows_its_whole_list_and_says_it_was_stripped():
+    """tls-downgrade: mx-home's EHLO reply reaches msa-school without STARTTLS; the
+    ladder shows every capability left, wrapped, not cut, and the words of what happened."""
+    path = SCENARIOS / "tls-downgrade.yaml"
+    replies = [t for page in book(path) for t in page.exchange_labels
+               if t.startswith("250 mx.home.example")]  # fmt: skip
+    assert replies
+    for text in replies:
+        assert "…" not in text
+        assert text.replace("\n", " ").startswith(
+            "250 mx.home.example PIPELINING SIZE 10240000 ENHANCEDSTATUSCODES 8BITMIME"
+        )
+        assert text.endswith("\n(STARTTLS stripped between r-school and r-home)")
+    # Once the man in the middle is gone, carol's message sees STARTTLS and no such words.
+    result = shipped(path)
+    later = [str(t) for t in exchanges(result, "m2")["label"]
+             if str(t).startswith("250 mx.home.example") and " STARTTLS " in str(t)]  # fmt: skip
+    assert later
+    assert not any("stripped" in t for t in later)
+
+
+def test_a_page_break_in_the_content_scan_says_so_in_words():
+    """slow-server: mx-home works 2 s at the end of DATA. Where a page break falls in
+    those 2 s, the next page starts with the words of it, in a band above its first row;
+    inside a page they stand in the space the 2 s take."""
+    from mailsim.plot.sequence import _layout
+
+    path = SCENARIOS / "slow-server.yaml"
+    result = shipped(path)
+    ids = list(dict.fromkeys(c.message.id for c in result.copies))
+    found = []
+    for message in ids[:4]:
+        book_ = _layout(result, message, 5.0)[3]
+        found += [(message, n, p) for n, p in enumerate(book_, 1) if p.pause]
+    assert found, "no page break in a pause: the check checks nothing"
+    message, number, page = found[0]
+    t0, t1 = page.pause
+    assert t1 - t0 == pytest.approx(2.0, abs=0.01)  # the scan: processing.data = 2 s
+    words = book(path, message)[number - 1].pauses
+    assert words == [
+        f"⋯ {format_duration(t1 - t0)}: mx-home works on the message it received (end of DATA) ⋯"
+    ]
+    # Where the scan is inside a page, the words are there too, between its two rows.
+    inside = [t for page in book(path) for t in page.pauses]
+    assert any("mx-home works on the message it received (end of DATA)" in t for t in inside)

@@ -96,6 +96,23 @@ def test_no_label_covers_another(path):
     assert not found, "\n".join(found)
 
 
+# A further message of a few scenarios, as --plots pages it (sequence-ID-pageN.png).
+FURTHER = [("spoofing", "m3"), ("tls-downgrade", "m2")]
+
+
+@pytest.mark.parametrize(("name", "message"), FURTHER, ids=[f"{n}-{m}" for n, m in FURTHER])
+def test_no_label_covers_another_on_a_further_messages_pages(name, message):
+    result = shipped(SCENARIOS / f"{name}.yaml")
+    found = []
+    for page in range(1, pages(result, message) + 1):
+        figure = plot.sequence(result, message, page=page).figure
+        try:
+            found += [f"ladder {message} page {page}: {p}" for p in problems(figure)]
+        finally:
+            plt.close(figure)
+    assert not found, "\n".join(found)
+
+
 def test_the_check_sees_an_overlap():
     figure, ax = plt.subplots(figsize=(4, 3))
     ax.text(0.5, 0.5, "SMTP 250 2.0.0 Ok")

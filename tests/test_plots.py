@@ -3,6 +3,8 @@ data: one ladder arrow per exchange, one route arrow per hop, delay segments tha
 
 from __future__ import annotations
 
+import re
+
 import matplotlib.pyplot as plt
 import pytest
 from matplotlib.patches import FancyArrowPatch, Rectangle
@@ -238,6 +240,29 @@ def test_plots_dir_has_projector_pages(tmp_path):
             assert image.size == (1280, 720)
 
 
+def test_plots_dir_pages_every_messages_ladder(tmp_path):
+    """Each further message's ladder is paged too (sequence-m3-page1.png …), beside its
+    tall sequence-m3.png; every page is exactly 1280×720."""
+    from PIL import Image
+
+    from mailsim.plot.sequence import pages
+
+    path = SCENARIOS / "spoofing.yaml"
+    assert main(["run", str(path), "--plots", str(tmp_path)]) == 0
+    result = mailsim.run(mailsim.load(path))
+    ids = list(dict.fromkeys(c.message.id for c in result.copies))
+    assert len(ids) >= 3
+    for message in ids[1:]:
+        assert (tmp_path / f"sequence-{message}.png").exists()
+        count = len(list(tmp_path.glob(f"sequence-{message}-page*.png")))
+        assert count == pages(result, message) >= 1, message
+    paged = [p for p in tmp_path.iterdir() if re.search(r"-page\d+\.png$", p.name)]
+    assert len(paged) == sum(pages(result, m) for m in ids)
+    for page in paged:
+        with Image.open(page) as image:
+            assert image.size == (1280, 720), page.name
+
+
 def test_a_long_reply_keeps_its_reason():
     greylisted = ("450 4.7.1 <bob@home.example>: Recipient address rejected: Greylisted, see"
                   " http://postgrey.schweikert.ch/help/home.example.html")  # fmt: skip
@@ -247,3 +272,16 @@ def test_a_long_reply_keeps_its_reason():
         short_label(group) == "MAIL FROM:<alice@school.example> · RCPT TO:<bob@home.example> · DATA"
     )
     assert short_label("QUIT") == "QUIT"
+
+
+def test_a_long_ehlo_reply_is_wrapped_not_cut():
+    """Whether STARTTLS is among the capabilities is the point of an EHLO reply: its list
+    goes on two lines whole; a note on a line of its own stays there."""
+    ehlo = ("250 strict.school.example PIPELINING SIZE 10240000 STARTTLS ENHANCEDSTATUSCODES"
+            " 8BITMIME")  # fmt: skip
+    shown = shown_label(ehlo)
+    assert "…" not in shown
+    assert shown.replace("\n", " ") == ehlo
+    assert shown.count("\n") == 1
+    noted = shown_label(ehlo + "\n(STARTTLS stripped between a and b)")
+    assert noted == shown + "\n(STARTTLS stripped between a and b)"

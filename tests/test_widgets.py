@@ -194,3 +194,27 @@ def test_stepping_and_filtering_keep_every_lifeline_in_its_column(classroom_resu
     assert lanes(everything, len(everything) - 1) == first  # the POP3 end of the journey
     assert lanes(StepViewer(classroom_result, protocols=("pop3",)), 0) == first
     assert lanes(StepViewer(classroom_result, protocols=("dns", "lmtp")), 2) == first
+
+
+def test_a_note_is_drawn_with_its_exchanges_but_is_not_a_step():
+    """slow-server: bob's POP3 session fetches many messages; the ladder keeps this one's
+    RETR and a note for the others. The class steps through exchanges that move; the
+    note is shown in the ladder around them, never as a step of its own."""
+    from tests.conftest import SCENARIOS, shipped
+
+    result = shipped(SCENARIOS / "slow-server.yaml")
+    every = exchanges(result, result.copies[0].message.id)
+    notes = every.index[every["step"] == "note"]
+    assert len(notes) >= 1
+    viewer = StepViewer(result)
+    assert len(viewer) == len(every) - len(notes)
+    assert "note" not in set(viewer.rows["step"])
+    assert not any("other messages fetched" in viewer.detail(k) for k in range(len(viewer)))
+    step = int((viewer.rows.index < notes[0]).sum())  # the first step after the note
+    fig = viewer.draw(step)
+    try:
+        ladder = fig.axes[1]
+        drawn = [t.get_text() for t in ladder.texts if t.get_gid() == "note"]
+        assert drawn == [every.at[notes[0], "label"]]
+    finally:
+        plt.close(fig)

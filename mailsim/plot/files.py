@@ -68,10 +68,11 @@ PER_MESSAGE = 10  # route and ladder of at most this many messages besides the f
 
 
 def save_all(result: Result, folder: Path) -> list[Path]:
-    """route.png, sequence.png (the first message), timeline.png, servers.png, delays.png,
-    load.png when there are many messages, overheard.png with an eavesdropper,
-    verdicts.png where a server checked SPF, DKIM and DMARC, and for the next messages
-    (bounces included) route-ID.png and sequence-ID.png."""
+    """route.png, sequence.png (the first message) and its 1280×720 pages for a projector,
+    sequence-page1.png …, timeline.png, servers.png, delays.png, load.png when there are
+    many messages, overheard.png with an eavesdropper, verdicts.png where a server
+    checked SPF, DKIM and DMARC, and for the next messages (bounces included)
+    route-ID.png, sequence-ID.png and its pages, sequence-ID-page1.png …"""
     kinds = ("route", "sequence", "timeline", "servers", "delays") if result.copies else ("route",)
     if len(result.copies) > MANY:
         kinds += ("load",)
@@ -90,4 +91,10 @@ def save_all(result: Result, folder: Path) -> list[Path]:
         for kind in ("route", "sequence"):
             name = unique_name(f"{kind}-{message}.png", taken)  # m/1 and m?1: two files
             written.append(save(result, kind, folder / name, message))
+        # This message's ladder in 1280×720 pages too, named after its tall one (m?1's
+        # sequence-m_1-2.png has sequence-m_1-2-page1.png …): the tall one is for a screen.
+        stem = written[-1].stem
+        for page in range(1, pages(result, message) + 1):
+            name = unique_name(f"{stem}-page{page}.png", taken)
+            written.append(save(result, "sequence", folder / name, message, page=page))
     return written

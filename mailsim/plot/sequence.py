@@ -5,12 +5,14 @@ Mail spans milliseconds inside a session and minutes to days between sessions, s
 time axis is nonlinear, in the spirit of OMNeT++'s sequence chart: between consecutive
 moments the drawn distance grows with the logarithm of the real interval (so a longer
 transit is always a steeper arrow), and a wait longer than ``cut`` seconds is cut out and
-labelled, e.g. "⋯ 4 min 49 s waiting for the POP poll ⋯".
+labelled, e.g. "⋯ 4 min 49 s waiting for the POP poll ⋯". A shorter pause of at least
+:data:`PAUSE` (a server's 2 s content scan) is drawn to scale and labelled as well.
 
 For a projector the ladder is cut into 1280×720 pages (:func:`pages`) on one time scale:
 every page spans the same drawn height and keeps each lifeline at the same x, a page ends
-early only at a cut wait and only once it is filled to :data:`FILL`, and each wait is
-drawn once, at the top of the page it leads into.
+early at a cut wait once it is filled to :data:`FILL` (or a few rows early so that the
+next one is filled), and each wait, or pause a page break falls in, is drawn once, at the
+top of the page it leads into.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ UNIT_INCHES = 0.3
 PAGE_UNITS = 21.0  # drawn units a 1280×720 page shows below the lane names
 PAGE_FRAME = (0.125, 0.01, 0.71, 0.89)  # left, bottom, width, height of a page's axes
 FILL = 0.6  # a page may end early (at a cut wait) once this share of it is used
+PAUSE = 0.5  # seconds: a page that starts after a pause this long says so at its top
+PAUSE_ROOM = 1.6  # drawn units of that band (taken from the pause's own drawn length)
 FONT = 11.0  # points: 15.3 px at 100 dpi, read from the back of a classroom
 SMALL = 10.5  # points: 14.6 px, the least any word on a page gets (ticks, legend)
 EMBEDDED = 9.0  # points: a ladder drawn in a panel of another figure
@@ -102,7 +106,48 @@ def exchanges(result: Result, message: str) -> pd.DataFrame:
         )  # fmt: skip
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame = frame.sort_values(["time", "arrive"], kind="stable", ignore_index=True)
-    return own_fetches(result, message, frame)
+    return own_fetches(result, message, stripped(result, frame))
+
+
+def stripped(result: Result, rows: pd.DataFrame) -> pd.DataFrame:
+    """An EHLO reply a man in the middle took STARTTLS out of says so on a line of its
+    own, "(STARTTLS stripped between r-school and r-home)": what a class must see is a
+    word that is missing."""
+    from mailsim.faults import Faults
+    from mailsim.network import NoRoute, Topology
+    from mailsim.scenario import StripStarttlsFault
+
+    faults = [f for f in result.scenario.faults if isinstance(f, StripStarttlsFault)]
+    if not faults or rows.empty:
+        return rows
+    network = Topology(result.scenario, result.seed, Faults(result.scenario))
+    rows = rows.copy()
+    for _, group in rows.groupby("session", sort=False):
+        encrypted = False  # after a handshake the server offers STARTTLS no more
+        for before, k in pairwise(group.index):
+            encrypted = encrypted or rows.at[before, "protocol"] == "tls"
+            server, client, t = rows.at[k, "src"], rows.at[k, "dst"], float(rows.at[k, "time"])
+            if (
+                encrypted
+                or rows.at[before, "step"] != "EHLO"
+                or rows.at[before, "src"] != client
+                or str(rows.at[k, "code"]) != "250"
+                or "STARTTLS" in str(rows.at[k, "label"]).upper().split()
+                or getattr(result.scenario.nodes[server], "tls", "none") == "none"
+            ):
+                continue
+            try:
+                links = {
+                    frozenset(pair) for pair in pairwise(network.path(server, client, t).nodes)
+                }
+            except NoRoute:
+                continue
+            for fault in faults:
+                if fault.active(t) and frozenset(fault.between) in links:
+                    a, b = fault.between
+                    rows.at[k, "label"] += f"\n(STARTTLS stripped between {a} and {b})"
+                    break
+    return rows
 
 
 COLUMNS = ["time", "arrive", "src", "dst", "protocol", "step", "code", "label", "steps",
@@ -160,13 +205,15 @@ class TimeScale:
         previous: float | None = None
         for t in sorted(set(moments)):
             if previous is not None:
+                # The room of a label of two lines first: a cut wait starts below it, and
+                # its end is where the next moment is drawn (a page starts there).
+                y += (room or {}).get(previous, 0.0)
                 delta = t - previous
                 if delta > cut:
                     self.gaps.append((previous, t, y, y + GAP))
                     y += GAP
                 else:
                     y += max(MIN_STEP, math.log1p(delta / TAU) * 0.45)
-                y += (room or {}).get(previous, 0.0)
             self.points.append((t, y))
             previous = t
         self._times = [p[0] for p in self.points]
@@ -198,18 +245,22 @@ def time_scale(rows: pd.DataFrame, cut: float) -> TimeScale:
 @dataclass(frozen=True)
 class Page:
     """Rows ``first`` to ``stop`` (exclusive) drawn from ``top`` to ``bottom`` (drawn
-    units); a wait that ends at ``first`` is on this page, not the one before."""
+    units); a wait that ends at ``first`` is on this page, not the one before, and so is
+    a shorter pause (``pause``: its start and end, in seconds) that the page break falls
+    in: a server at work for 2 s at the end of DATA, say."""
 
     first: int
     stop: int
     top: float
     bottom: float
+    pause: tuple[float, float] | None = None
 
 
 def paginate(rows: pd.DataFrame, scale: TimeScale, capacity: float = PAGE_UNITS) -> list[Page]:
     """Pack rows onto pages of ``capacity`` drawn units: a page ends when the next row
     would not fit, or earlier at a cut wait when it is at least :data:`FILL` full and the
-    stretch after the wait would not fit whole in what is left."""
+    stretch after the wait would not fit whole in what is left, or a few rows earlier
+    when that leaves the next page filled where it would not be."""
     if rows.empty:
         return [Page(0, 0, 0.0, 0.0)]
     starts = [scale(t) for t in rows["time"]]
@@ -219,10 +270,22 @@ def paginate(rows: pd.DataFrame, scale: TimeScale, capacity: float = PAGE_UNITS)
     for k in range(len(rows) - 2, -1, -1):  # where the stretch that holds row k ends
         if starts[k + 1] not in after_gap:
             stretch_end[k] = stretch_end[k + 1]
-    found: list[Page] = []
-    first, n = 0, len(rows)
-    while first < n:
+    times, arrived = list(rows["time"]), list(rows["arrive"].cummax())
+    notes = list(rows["step"] == "note")  # a note says what the time around it was
+    n = len(rows)
+
+    def fit(first: int) -> Page:
         top = after_gap.get(starts[first], starts[first])
+        pause = None
+        if (
+            first
+            and starts[first] not in after_gap
+            and times[first] - arrived[first - 1] >= PAUSE
+            and not (notes[first] or notes[first - 1])
+        ):
+            # Room at the top for the words of the pause, out of its own drawn length.
+            pause = (float(arrived[first - 1]), float(times[first]))
+            top = max(starts[first] - PAUSE_ROOM, ends[first - 1])
         stop = first + 1
         while stop < n and ends[stop] - top <= capacity:
             used = ends[stop - 1] - top
@@ -233,8 +296,26 @@ def paginate(rows: pd.DataFrame, scale: TimeScale, capacity: float = PAGE_UNITS)
             ):
                 break
             stop += 1
-        found.append(Page(first, stop, top, ends[stop - 1]))
-        first = stop
+        return Page(first, stop, top, ends[stop - 1], pause)
+
+    def filled(page: Page) -> bool:
+        return page.stop == n or page.bottom - page.top >= FILL * capacity
+
+    found: list[Page] = []
+    first = 0
+    while first < n:
+        page = fit(first)
+        if page.stop < n and not filled(fit(page.stop)):
+            # The next page would be left nearly empty (a long arrow that does not fit
+            # after it): end this one a few rows earlier if both are then filled.
+            for stop in range(page.stop - 1, first, -1):
+                if ends[stop - 1] - page.top < FILL * capacity:
+                    break
+                if filled(fit(stop)):
+                    page = Page(first, stop, page.top, ends[stop - 1], page.pause)
+                    break
+        found.append(page)
+        first = page.stop
     return found
 
 
@@ -327,6 +408,25 @@ def sequence(
                        style="italic", color=MUTED, zorder=5)  # fmt: skip
         text.set_gid("wait")
         fixed.append(text)
+    if page is not None and shown.pause is not None:
+        # The page break falls in a pause: the page says what happened during it.
+        y1 = scale(shown.pause[1])
+        ax.axhspan(shown.top + 0.15, y1 - 0.3, color=WAIT, zorder=0, gid="pause")
+        words = _pause(result, message, every, shown.first, *shown.pause)
+        text = ax.text(middle, (shown.top + y1 - 0.15) / 2, words, ha="center", va="center",
+                       fontsize=font, style="italic", color=MUTED, zorder=5, gid="pause")  # fmt: skip
+        fixed.append(text)
+    # A pause inside the page (not cut: at most ``cut`` seconds) says what it was too.
+    offset = shown.first if page is not None else 0
+    arrived = every["arrive"].cummax()
+    for k in range(offset + 1, offset + len(rows)):
+        t0, t1 = float(arrived.iloc[k - 1]), float(every["time"].iloc[k])
+        if PAUSE <= t1 - t0 <= cut and "note" not in set(every["step"].iloc[k - 1 : k + 1]):
+            words = _pause(result, message, every, k, t0, t1)
+            fixed.append(ax.text(middle, (scale(t0) + scale(t1)) / 2, words, ha="center",
+                                 va="center", fontsize=font, style="italic", color=MUTED,
+                                 zorder=5, gid="pause",
+                                 bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"}))  # fmt: skip
     for row in rows.itertuples():
         y0, y1 = scale(row.time), scale(row.arrive)
         if row.step == "note":
@@ -573,11 +673,24 @@ WRAP = 50  # characters a line of a wrapped failure reply holds
 def shown_label(text: str) -> str:
     """The words on an arrow. A failure reply keeps its reason whole, wrapped onto a
     second line ("550 5.1.1 Recipient address rejected: / User unknown in virtual
-    mailbox table"); what is cut is a tail of capabilities or a help URL. Two long
-    replies sent together go on two lines."""
+    mailbox table"), and so does a long reply's list (an EHLO reply's capabilities:
+    whether STARTTLS is among them is the point); what is cut is a help URL or a third
+    line's tail. Two long replies sent together go on two lines; a note added to a
+    label on a line of its own (see :func:`stripped`) stays on its own line."""
+    text, *notes = text.split("\n")
+    return "\n".join([_shown(text), *notes])
+
+
+def _shown(text: str) -> str:
     failed = re.search(r"(^|· )[45]\d\d[ -]", text) is not None
     if not failed and len(text) > 40 and text.count(" · ") == 1:
         return "\n".join(short_label(part) for part in text.split(" · "))  # a reply and a bye
+    reply = re.match(r"\d{3}[ -]", text) is not None and " · " not in text
+    if not failed and reply and len(text) > 72:  # 72: what short_label keeps on one line
+        lines = textwrap.wrap(text, WRAP, break_long_words=False)
+        if len(lines) > 3:
+            lines = [*lines[:2], short_label(" ".join(lines[2:]), WRAP)]
+        return "\n".join(lines)
     if not failed or len(text) <= WRAP:
         return short_label(text)
     text = re.sub(r"((?:^|· )[45]\d\d[ -](?:\d\.\d{1,3}\.\d{1,3} )?)<[^>]*>:? ", r"\1", text)
@@ -615,6 +728,24 @@ def _why(result: Result, message: str, t0: float, t1: float, lanes: list[str]) -
     if not failed.empty:
         return "waiting to try again"
     return "waiting"
+
+
+def _pause(
+    result: Result, message: str, rows: pd.DataFrame, first: int, t0: float, t1: float
+) -> str:
+    """The words of a pause from ``t0`` to row ``first`` at ``t1`` (too short to be cut,
+    long beside the milliseconds around it): who was at work, or what the message was
+    waiting for, as a cut wait says it."""
+    before = rows.iloc[:first]
+    last = rows.loc[before["arrive"].idxmax()]  # what arrived last before the pause
+    node = rows["src"].iloc[first]
+    took = format_duration(t1 - t0)
+    if last["dst"] == node and last["step"] == "message":
+        return f"⋯ {took}: {node} works on the message it received (end of DATA) ⋯"
+    if last["dst"] == node:
+        return f"⋯ {took}: nothing on the wire until {node} goes on ⋯"
+    lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))
+    return f"⋯ {took} {_why(result, message, t0, t1, lanes)} ⋯"
 
 
 def _time_ticks(

@@ -10,6 +10,7 @@ mailsim[notebooks]``).
 from __future__ import annotations
 
 import io
+import textwrap
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -85,14 +86,30 @@ class StepViewer:
         fig.clear()
         rows = self.rows
         step = max(0, min(step, len(rows) - 1))
-        grid = fig.add_gridspec(2, 2, height_ratios=[5, 1], width_ratios=[1.3, 1])
+        grid = fig.add_gridspec(2, 2, height_ratios=[5, 1], width_ratios=[1.35, 1])
         ax_route, ax_ladder = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
         ax_text = fig.add_subplot(grid[1, :])
-        route(self.result, self.message, ax=ax_route)
-        ax_route.get_legend().remove()
-        ax_route.set_title(ax_route.get_title(loc="left"), loc="left", fontsize=11)
+        # The ladder and the words first: the route places its labels against its
+        # panel's final size, which the other panels' contents decide.
         if len(rows):
             current = rows.iloc[step]
+            steps = rows.iloc[max(0, step - WINDOW) : step + WINDOW + 1]
+            # The notes between the first and the last step drawn go with them.
+            window = self.shown.loc[steps.index[0] : steps.index[-1]]
+            # Every lifeline of the whole journey, in its order: stepping or filtering
+            # never moves a machine to another column.
+            lanes = list(dict.fromkeys([*self._all["src"], *self._all["dst"]]))
+            sequence(self.result, self.message, ax=ax_ladder, rows=window,
+                     highlight=rows.index[step], lanes=lanes)  # fmt: skip
+            ax_ladder.set_title(f"exchanges around step {step + 1}", loc="left", fontsize=11)
+            ax_ladder.get_legend().remove()
+        ax_text.set_axis_off()
+        ax_text.text(0.0, 1.0, self.detail(step) if len(rows) else "no exchange", va="top",
+                     family="monospace", fontsize=12, transform=ax_text.transAxes)  # fmt: skip
+        route(self.result, self.message, ax=ax_route, key=False, words=False)
+        title = " ".join(ax_route.get_title(loc="left").split())  # wrapped to the panel
+        ax_route.set_title(textwrap.fill(title, 64), loc="left", fontsize=11)
+        if len(rows):
             pos = positions(self.result)
             # Along the links the packets took (through the routers), as the route draws
             # its hops: the last link carries the arrowhead.
@@ -111,19 +128,6 @@ class StepViewer:
             )  # fmt: skip
             arrow.set_gid("current")
             ax_route.add_patch(arrow)
-            steps = rows.iloc[max(0, step - WINDOW) : step + WINDOW + 1]
-            # The notes between the first and the last step drawn go with them.
-            window = self.shown.loc[steps.index[0] : steps.index[-1]]
-            # Every lifeline of the whole journey, in its order: stepping or filtering
-            # never moves a machine to another column.
-            lanes = list(dict.fromkeys([*self._all["src"], *self._all["dst"]]))
-            sequence(self.result, self.message, ax=ax_ladder, rows=window,
-                     highlight=rows.index[step], lanes=lanes)  # fmt: skip
-            ax_ladder.set_title(f"exchanges around step {step + 1}", loc="left", fontsize=11)
-            ax_ladder.get_legend().remove()
-        ax_text.set_axis_off()
-        ax_text.text(0.0, 1.0, self.detail(step) if len(rows) else "no exchange", va="top",
-                     family="monospace", fontsize=12, transform=ax_text.transAxes)  # fmt: skip
         self.step = step
         return fig
 

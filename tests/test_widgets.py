@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from mailsim.plot import animate
+from mailsim.plot.route import route
 from mailsim.plot.sequence import exchanges
 from mailsim.plot.topology import positions
 from mailsim.widgets import StepViewer
@@ -45,8 +46,8 @@ def test_the_current_exchange_follows_the_links_and_padlocks_stay_in_their_label
     classroom_result,
 ):
     """The relay msa-school → mx-home crosses r-school and r-home: the yellow mark goes
-    through both routers, its arrowhead on the last link. The route's padlocks sit in
-    their hop labels though the viewer draws the route in a smaller panel."""
+    through both routers, its arrowhead on the last link. A route drawn in a panel keeps
+    its padlocks in their hop labels when the figure's layout changes."""
     viewer = StepViewer(classroom_result, protocols=("smtp",))
     relay = next(k for k, row in enumerate(viewer.rows.itertuples())
                  if (row.src, row.dst) == ("msa-school", "mx-home"))  # fmt: skip
@@ -60,6 +61,16 @@ def test_the_current_exchange_follows_the_links_and_padlocks_stay_in_their_label
         ]  # fmt: skip
         (arrow,) = [p for p in route_ax.patches if p.get_gid() == "current"]
         assert (arrow._posA_posB[0], arrow._posA_posB[1]) == (pos["r-home"], pos["mx-home"])
+        assert not [t for t in route_ax.texts if "ms ·" in t.get_text()]  # no hop words
+    finally:
+        plt.close(fig)
+    # The route in a panel whose size changes after it is drawn: padlocks move with
+    # their words.
+    fig = plt.figure(figsize=(12.8, 7.2), layout="constrained")
+    try:
+        route_ax = fig.add_subplot(1, 2, 1)
+        route(classroom_result, ax=route_ax)
+        fig.add_subplot(1, 2, 2).set_title("a panel drawn later")
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
         labels = [t.get_window_extent(renderer) for t in route_ax.texts if "ms ·" in t.get_text()]
@@ -218,3 +229,21 @@ def test_a_note_is_drawn_with_its_exchanges_but_is_not_a_step():
         assert drawn == [every.at[notes[0], "label"]]
     finally:
         plt.close(fig)
+
+
+@pytest.mark.parametrize(("name", "steps"), [("classroom", (0, 12, 30, 79)),
+                                             ("backup-mx", (0, 40, 72, 127))])  # fmt: skip
+def test_no_word_of_the_viewer_covers_another(name, steps):
+    """The route in a panel keeps its names, marks and failures but not its hop words
+    (the ladder and the text below say each exchange); seven lifelines' names take two
+    lines; a long label is cut in the panel, given whole in the text below."""
+    from tests.conftest import SCENARIOS, shipped
+    from tests.test_figure_layout import problems
+
+    viewer = StepViewer(shipped(SCENARIOS / f"{name}.yaml"))
+    for step in steps:
+        fig = viewer.draw(step)
+        try:
+            assert problems(fig) == [], step
+        finally:
+            plt.close(fig)

@@ -60,8 +60,12 @@ def route(
     *,
     recipient: str | None = None,
     ax: Axes | None = None,
+    key: bool = True,
+    words: bool = True,
 ) -> Axes:
-    """Draw the network and the route of ``message`` (default: the first one)."""
+    """Draw the network and the route of ``message`` (default: the first one). A panel
+    too small for all of it (the step viewer's, whose ladder and text say each exchange)
+    may leave out the ``key`` and the hops' ``words``."""
     if ax is None:
         _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
     scenario = result.scenario
@@ -109,7 +113,8 @@ def route(
         name_labels.append(labels.Movable(text, spots))
     attackers = _attackers(ax, scenario, pos, journey)
     handles = _key(ax, journey, rings)
-    _legend(ax, handles, pos)
+    if key:
+        _legend(ax, handles, pos)
     ax.set_title(title, fontsize=12, loc="left")
     ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.08)
@@ -117,8 +122,12 @@ def route(
     _freeze(ax)
     hop_labels: list[labels.Movable] = []
     _draw_hops(ax, journey, pos, hop_labels)
+    arrows = [arrow for item in hop_labels for arrow in item.own]  # names keep off them
+    if not words:
+        for item in hop_labels:
+            item.text.remove()
+        journey, hop_labels = [], []
     domains = [t for t in ax.texts if t.get_gid() == "domain"]
-    arrows = [arrow for item in hop_labels for arrow in item.own]
     nodes = [
         c
         for c in ax.collections
@@ -271,7 +280,10 @@ def _attackers(
                            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none"})  # fmt: skip
         spots = [((0, 14), "center", "bottom"), ((0, -14), "center", "top"),
                  ((0, 40), "center", "bottom"), ((0, -40), "center", "top"),
-                 ((0, 70), "center", "bottom"), ((0, -70), "center", "top")]  # fmt: skip
+                 ((0, 70), "center", "bottom"), ((0, -70), "center", "top"),
+                 ((30, 40), "left", "bottom"), ((30, -40), "left", "top"),
+                 ((-30, 40), "right", "bottom"), ((-30, -40), "right", "top"),
+                 ((0, 100), "center", "bottom"), ((0, -100), "center", "top")]  # fmt: skip
         placed.append(labels.Movable(text, spots))
     return placed
 

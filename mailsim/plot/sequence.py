@@ -48,7 +48,7 @@ PAUSE = 0.5  # seconds: a page that starts after a pause this long says so at it
 PAUSE_ROOM = 1.6  # drawn units of that band (taken from the pause's own drawn length)
 FONT = 11.0  # points: 15.3 px at 100 dpi, read from the back of a classroom
 SMALL = 10.5  # points: 14.6 px, the least any word on a page gets (ticks, legend)
-EMBEDDED = 9.0  # points: a ladder drawn in a panel of another figure
+EMBEDDED = 9.0  # points: a ladder drawn in a panel of another figure (the step viewer)
 LINE = 0.6  # drawn units of a second line of a label
 HEADER = 1.3  # drawn units above the first moment for the lane names
 MIN_CONTRAST = 4.5  # WCAG AA for normal text, against the white page
@@ -355,6 +355,7 @@ def sequence(
     message = message or result.copies[0].message.id
     # A ladder in a panel of another figure (the step viewer) has a smaller text size.
     font, small = (FONT, SMALL) if ax is None else (EMBEDDED, EMBEDDED)
+    embedded = ax is not None and page is None
     repeats: list[tuple[float, str]] = []
     if rows is None:
         rows, repeats = collapse_repeats(exchanges(result, message), cut)
@@ -387,7 +388,10 @@ def sequence(
     for name in lanes:
         _, colour, _ = style.ROLE[roles[name]]
         ax.plot([x[name], x[name]], [top, bottom], color="#bbbbbb", lw=1, zorder=1, gid="lifeline")
-        fixed.append(ax.text(x[name], top - 0.25, name, ha="center", va="bottom",
+        # In a narrow panel, every other name a line higher: neighbours do not run into
+        # each other.
+        above = LINE * 2 if embedded and len(lanes) > 4 and lanes.index(name) % 2 else 0.0
+        fixed.append(ax.text(x[name], top - 0.25 - above, name, ha="center", va="bottom",
                              fontsize=font + 1, fontweight="bold", color=ink(colour),
                              gid="lane"))  # fmt: skip
     end = shown.bottom if page is not None else bottom
@@ -463,7 +467,8 @@ def sequence(
         )  # fmt: skip
         arrow.set_gid("exchange")
         # An opaque white box above every arrow: no arrow runs through the words.
-        text = ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, shown_label(row.label),
+        words = short_label(row.label, PANEL_WIDTH) if embedded else shown_label(row.label)
+        text = ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, words,
                        ha="center", va="bottom", fontsize=font, color=colour, zorder=5,
                        linespacing=1.1, gid="label",
                        bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
@@ -498,7 +503,10 @@ def sequence(
         arrows.append(arrow.arrow_patch)
     crashes = _crashes(ax, result, x, scale, rows, marks, font)
     _time_ticks(ax, scale, rows, gaps, small)
-    ax.set_ylim(bottom, top - HEADER)
+    if embedded:  # the panel's title says what the ticks are; the words would cover them
+        ax.set_ylabel("")
+    staggered = embedded and len(lanes) > 4
+    ax.set_ylim(bottom, top - HEADER - (LINE * 2 if staggered else 0.0))
     ax.set_xlim(-1.2, 2.0 * max(len(lanes) - 1, 1) + 1.2)
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
@@ -668,6 +676,7 @@ def short_label(text: str, width: int = 72) -> str:
 
 
 WRAP = 50  # characters a line of a wrapped failure reply holds
+PANEL_WIDTH = 36  # characters of a label in the step viewer's panel (its words say it all)
 
 
 def shown_label(text: str) -> str:

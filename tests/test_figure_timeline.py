@@ -497,3 +497,17 @@ def test_widened_hops_of_a_row_lie_side_by_side():
         assert ax.xaxis.get_major_formatter()(ax.get_xlim()[0], 0).startswith("10:5")
     finally:
         plt.close(ax.figure)
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "window"),
+    [("mx-down", "mx-home down\n0–120 min", (0, 120)),
+     ("tls-downgrade", "man in the middle on r-school–r-home\n0–60 min", (0, 60))],
+)  # fmt: skip
+def test_the_timeline_shades_when_the_server_was_down(page, name, label, window):
+    """mx-down: the MX is down 0–120 min, the next try comes at 150 — the band behind the
+    rows and its entry in the key say why the wait ends there."""
+    plot.timeline(run(name), ax=page)
+    (band,) = [p for p in page.patches if p.get_gid() == "outage"]
+    assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx(window)
+    assert label in [t.get_text() for t in page.get_legend().get_texts()]

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 from matplotlib.transforms import Affine2D
 
-from mailsim.model import CrashFault, SlowFault, Window
+from mailsim.model import CrashFault, SlowFault, StripStarttlsFault, Window
 from mailsim.plot import labels as labels_
 from mailsim.plot import style
 from mailsim.result import Result
@@ -289,11 +289,16 @@ def _rows(result: Result) -> list[Row]:
     hops = hops[~hops["duplicate"]]
     outcomes = [style.outcome_of(str(c)) for c in hops["code"]]
     ok = [outcome == "ok" for outcome in outcomes]
-    columns = (hops["src"], hops["dst"], hops["protocol"], hops["start"], hops["end"], outcomes)
-    for src, dst, protocol, start, end, outcome in zip(*columns, strict=True):
+    columns = (hops["src"], hops["dst"], hops["protocol"], hops["start"], hops["end"], outcomes,
+               hops["session"])  # fmt: skip
+    seen: set[tuple[str, int, str]] = set()
+    for src, dst, protocol, start, end, outcome, session in zip(*columns, strict=True):
         protocol = "smtp" if protocol == "submission" else protocol  # one colour
         for name in {src, dst}:
-            if name in rows:
+            # One POP3 session fetches many messages, one relay session may carry several
+            # recipients: a session is counted once, however many hops it carried.
+            if name in rows and (name, int(session), outcome) not in seen:
+                seen.add((name, int(session), outcome))
                 row = rows[name]
                 target = (row.ok.setdefault(protocol, []) if outcome == "ok"
                           else row.refused if outcome == "permanent" else row.failed)  # fmt: skip
@@ -382,7 +387,18 @@ def _waiting(result: Result) -> Iterator[tuple[str, Span]]:
 
 def _outages(result: Result) -> Iterator[tuple[str, Span, str]]:
     """The faults that kept a server from its usual work, as windows within the run."""
+    return outages(result)
+
+
+def outages(result: Result, links: bool = False) -> Iterator[tuple[str, Span, str]]:
+    """The faults that kept a server from its usual work, as windows within the run; with
+    ``links``, a man in the middle's too (named by the link it sits on)."""
     for fault in result.scenario.faults:
+        if links and isinstance(fault, StripStarttlsFault):
+            end = fault.end if fault.end is not None else result.end_time
+            where = "–".join(fault.between)
+            yield where, (fault.start, min(end, result.end_time)), "man in the middle"
+            continue
         if isinstance(fault, CrashFault):
             yield fault.node, (fault.at, fault.at + fault.restart), WORDS["crash"]
         elif isinstance(fault, Window) and fault.kind in WORDS:

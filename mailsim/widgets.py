@@ -100,7 +100,7 @@ class StepViewer:
             # never moves a machine to another column.
             lanes = list(dict.fromkeys([*self._all["src"], *self._all["dst"]]))
             sequence(self.result, self.message, ax=ax_ladder, rows=window,
-                     highlight=rows.index[step], lanes=lanes)  # fmt: skip
+                     highlight=rows.index[step], lanes=lanes, panel=True)  # fmt: skip
             ax_ladder.set_title(f"exchanges around step {step + 1}", loc="left", fontsize=11)
             ax_ladder.get_legend().remove()
         ax_text.set_axis_off()

@@ -206,7 +206,9 @@ def test_slow_server_ladder_holds_only_its_own_fetch():
 @pytest.mark.parametrize("name", ["classroom", "free-vs-paid-provider", "tls-downgrade"])
 def test_the_encrypted_band_starts_at_each_tls_handshake(name):
     """STARTTLS (classroom) and implicit TLS on 465 and 995: every handshake that
-    succeeded opens a band between its two lifelines at the ClientHello arrow's start."""
+    succeeded opens a band between its two lifelines where its last handshake arrow
+    arrives — the handshake itself is not encrypted (TLS 1.2 sends the certificate in the
+    clear) — below the ClientHello arrow."""
     result = shipped(SCENARIOS / f"{name}.yaml")
     message = result.copies[0].message.id
     rows = exchanges(result, message)
@@ -227,14 +229,16 @@ def test_the_encrypted_band_starts_at_each_tls_handshake(name):
                 if hello.session not in done:
                     continue
                 a, b = lanes[hello.src], lanes[hello.dst]
-                starts = [t for t in arrows if t.xyann[0] == a and t.xy[0] == b]  # type: ignore[attr-defined]
+                between = [t for t in arrows if {t.xyann[0], t.xy[0]} == {a, b}]  # type: ignore[attr-defined]
+                hello_y = [t.xyann[1] for t in between if t.xyann[0] == a]  # type: ignore[attr-defined]
                 bands = [p for p in ax.patches if p.get_gid() == f"encrypted-{hello.session}"]
                 if not bands:
                     continue
                 (band,) = bands
                 top = band.get_y()
-                if any(t.xyann[1] == pytest.approx(top) for t in starts):  # type: ignore[attr-defined]
+                if any(t.xy[1] == pytest.approx(top) for t in between):  # type: ignore[attr-defined]
                     found.add(hello.session)
+                    assert not hello_y or min(hello_y) < top  # the ClientHello above it
                     assert band.get_x() < min(a, b)
                     assert band.get_x() + band.get_width() > max(a, b)
                     legend = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -321,7 +325,7 @@ def test_a_stripped_ehlo_reply_shows_its_whole_list_and_says_it_was_stripped():
         assert text.replace("\n", " ").startswith(
             "250 mx.home.example PIPELINING SIZE 10240000 ENHANCEDSTATUSCODES 8BITMIME"
         )
-        assert text.endswith("\n(STARTTLS stripped between r-school and r-home)")
+        assert text.endswith("\n✖ a man in the middle on r-school–r-home removed STARTTLS")
     # Once the man in the middle is gone, carol's message sees STARTTLS and no such words.
     result = shipped(path)
     later = [str(t) for t in exchanges(result, "m2")["label"]

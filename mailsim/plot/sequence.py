@@ -111,7 +111,7 @@ def exchanges(result: Result, message: str) -> pd.DataFrame:
 
 def stripped(result: Result, rows: pd.DataFrame) -> pd.DataFrame:
     """An EHLO reply a man in the middle took STARTTLS out of says so on a line of its
-    own, "(STARTTLS stripped between r-school and r-home)": what a class must see is a
+    own, "✖ a man in the middle on r-school–r-home removed STARTTLS": what a class must see is a
     word that is missing."""
     from mailsim.faults import Faults
     from mailsim.network import NoRoute, Topology
@@ -145,7 +145,7 @@ def stripped(result: Result, rows: pd.DataFrame) -> pd.DataFrame:
             for fault in faults:
                 if fault.active(t) and frozenset(fault.between) in links:
                     a, b = fault.between
-                    rows.at[k, "label"] += f"\n(STARTTLS stripped between {a} and {b})"
+                    rows.at[k, "label"] += f"\n✖ a man in the middle on {a}–{b} removed STARTTLS"
                     break
     return rows
 
@@ -345,17 +345,20 @@ def sequence(
     highlight: int | None = None,
     page: int | None = None,
     lanes: Sequence[str] | None = None,
+    panel: bool = False,
 ) -> Axes:
     """Draw the ladder diagram of ``message`` (default: the first one).
 
     ``page`` draws only that page on a 1280×720 figure, for a projector (see
     :func:`pages`); ``rows`` draws only those exchanges (a window of :func:`exchanges`),
     and ``highlight`` emphasises the exchange with that index (the step-through viewer);
-    ``lanes`` fixes the lifelines and their order (a window or a filter keeps them put)."""
+    ``lanes`` fixes the lifelines and their order (a window or a filter keeps them put);
+    ``panel`` draws it for a narrow panel (the step viewer's): labels cut short, the
+    lifelines' names on two lines when there are many, no words beside the time axis."""
     message = message or result.copies[0].message.id
     # A ladder in a panel of another figure (the step viewer) has a smaller text size.
     font, small = (FONT, SMALL) if ax is None else (EMBEDDED, EMBEDDED)
-    embedded = ax is not None and page is None
+    embedded = panel and ax is not None and page is None
     repeats: list[tuple[float, str]] = []
     if rows is None:
         rows, repeats = collapse_repeats(exchanges(result, message), cut)
@@ -535,7 +538,7 @@ def _legend(ax: Axes, rows: pd.DataFrame, used: set[str], encrypted: bool, crash
     handles: list[Artist] = [
         Line2D([], [], color=ink(c), lw=2, label=p.upper() if p != "pop3" else "POP3")
         for p, c in style.PROTOCOL.items()
-        if p in protocols or p == "tcp"
+        if p in protocols
     ]
     late, refused = ink(style.OUTCOME["temporary"]), ink(style.OUTCOME["permanent"])
     if "temporary" in used:
@@ -561,9 +564,10 @@ def _encrypted(
     scale: TimeScale,
     window: tuple[float, float],
 ) -> bool:
-    """A pale band between the two lifelines of each TLS session, from the start of its
-    handshake (ClientHello, after STARTTLS or on an implicit-TLS port) to the session's
-    last exchange: what an eavesdropper on the wire can no longer read. Says whether this
+    """A pale band between the two lifelines of each TLS session, from the end of its
+    handshake (after STARTTLS or on an implicit-TLS port) to the session's last exchange:
+    what an eavesdropper on the wire can no longer read. The handshake itself is left out
+    of it: TLS 1.2 sends its ServerHello and certificate in the clear. Says whether this
     page shows one."""
     drawn = False
     tls = every[every["protocol"] == "tls"]
@@ -572,7 +576,7 @@ def _encrypted(
         if hello.empty or not steps["step"].str.startswith("ServerHello").any():
             continue  # no handshake, or one that failed: nothing was encrypted
         mine = every[every["session"] == session]
-        start, end = scale(float(hello["time"].iloc[0])), scale(float(mine["arrive"].max()))
+        start, end = scale(float(steps["arrive"].max())), scale(float(mine["arrive"].max()))
         if rows.empty or not (rows["session"] == session).any():
             continue
         y0, y1 = max(start, window[0]), min(end, window[1])
@@ -751,6 +755,10 @@ def _pause(
     took = format_duration(t1 - t0)
     if last["dst"] == node and last["step"] == "message":
         return f"⋯ {took}: {node} works on the message it received (end of DATA) ⋯"
+    if last["dst"] == node and last["step"] == "ACK" and str(rows["step"].iloc[first]) == "220":
+        # Connected, but no greeting yet: the server's sessions were all busy (its
+        # concurrency), and the connection waited in the listen queue for one to end.
+        return f"⋯ {took}: connected, waiting for a free session at {node} (all busy) ⋯"
     if last["dst"] == node:
         return f"⋯ {took}: nothing on the wire until {node} goes on ⋯"
     lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))
@@ -781,7 +789,10 @@ def _time_ticks(
             bold.add(y)
         elif y not in ticks:
             elapsed = t - since
-            ticks[y] = f"+{elapsed * 1000:.1f} ms" if elapsed < 1 else f"+{elapsed:.3f} s"
+            label = f"+{elapsed * 1000:.1f} ms" if elapsed < 1 else f"+{elapsed:.3f} s"
+            if label in ticks.values():  # two moments apart by less than shown: more digits
+                label = f"+{elapsed * 1000:.2f} ms" if elapsed < 1 else f"+{elapsed:.4f} s"
+            ticks[y] = label
     ys = sorted(ticks)
     ax.set_yticks(ys, [ticks[y] for y in ys], fontsize=small)
     for y, label in zip(ys, ax.get_yticklabels(), strict=True):

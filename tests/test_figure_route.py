@@ -399,7 +399,7 @@ def test_the_man_in_the_middle_is_on_the_link_where_it_strips_starttls(message, 
         middle = np.mean([pos["r-school"], pos["r-home"]], axis=0)
         assert list(mark.get_offsets()[0]) == pytest.approx(list(middle))
         (said,) = [t.get_text() for t in texts if t.get_gid() == "attacker"]
-        assert said.split("\n") == ["man in the middle, 0–1 h 0 min:", words]
+        assert said.split("\n") == ["man in the middle, 0–60 min:", words]
         assert "man in the middle" in [t.get_text() for t in ax.get_legend().get_texts()]
     finally:
         plt.close(ax.figure)

@@ -17,9 +17,9 @@ from mailsim.faults import Faults
 from mailsim.network import Topology
 from mailsim.plot import style
 from mailsim.plot.route import LANE, MITER, SHRINK, readable
+from mailsim.plot.style import time_unit
 from mailsim.plot.topology import positions
 from mailsim.scenario import validate
-from mailsim.units import format_duration
 from tests.conftest import SCENARIOS, shipped
 from tests.test_figure_route import SHIPPED
 
@@ -213,22 +213,27 @@ def test_no_two_arrowheads_meet(path):
 @pytest.mark.parametrize(
     ("name", "node", "words"),
     [
-        ("mx-down", "mx-home", "down 0–{end}"),
-        ("backup-mx", "mx-home", "down 0–{end}"),
+        ("mx-down", "mx-home", "down {at}–{end}"),
+        ("backup-mx", "mx-home", "down {at}–{end}"),
         ("server-crash", "mx-home", "crashed {at}–{end}"),
     ],
 )
 def test_a_server_that_was_down_is_ringed_and_says_when(name, node, words):
-    """The fault's window, in the hop labels' format (mx-down: 0 to 7200 s, "2 h 0 min"),
-    under a vermillion ring round the node."""
+    """The fault's window in the unit of the servers figure's axis (mx-down: 0 to 7200 s
+    on a 150-minute run, "0–120 min"), under a vermillion ring round the node."""
     result, ax = drawn(name)
     try:
         (fault,) = [f for f in result.scenario.faults if getattr(f, "node", None) == node]
+        scale, unit = time_unit(result.end_time)
+
+        def at(seconds: float) -> str:
+            return f"{seconds / scale:.1f}".rstrip("0").rstrip(".")
+
         if fault.kind == "crash":
-            expected = words.format(at=format_duration(fault.at),
-                                    end=format_duration(fault.at + fault.restart))  # fmt: skip
+            expected = words.format(at=at(fault.at), end=at(fault.at + fault.restart))
         else:
-            expected = words.format(end=format_duration(fault.end))
+            expected = words.format(at="0", end=at(fault.end))
+        expected += f" {unit}"
         (ring,) = [c for c in ax.collections if c.get_gid() == f"down-{node}"]
         centre = ring.get_offset_transform().transform(ring.get_offsets())[0]
         assert list(centre) == pytest.approx(list(pixels(ax, result)[node]))
@@ -250,7 +255,7 @@ def test_mx_down_says_two_hours():
     _, ax = drawn("mx-down")
     try:
         assert [t.get_text() for t in ax.texts if t.get_gid() == "down-mx-home"] == [
-            "down 0–2 h 0 min"
+            "down 0–120 min"  # as the servers figure and the timeline say it
         ]
     finally:
         plt.close(ax.figure)
@@ -345,8 +350,11 @@ def test_a_try_that_found_no_mx_ends_at_the_resolver_that_never_answered():
         shrink = SHRINK * ax.figure.dpi / 72
         assert np.hypot(*(shaft[-1] - at["dns"])) <= shrink + LANE
         labels = [t.get_text() for t in ax.texts if t.get_text().startswith("2–4")]
+        # Over: from the first try's start to the last one's end; again after: from that
+        # end: 10.1 s + 19 min 43 s + 19 min 50 s is the next try's start, 2,383.6 s.
         assert labels == [
-            "2–4  ✗ 4.4.3 ×3 over 19 min 33 s · no answer: where is home.example's MX?"
+            "2–4  ✗ 4.4.3 no answer: where is home.example's MX?\n"
+            "tried 3× over 19 min 43 s, again after 19 min 50 s"
         ]
     finally:
         plt.close(ax.figure)

@@ -96,7 +96,8 @@ def route(
                          ((8, 0), "left", "center"), ((-8, 0), "right", "center")]  # fmt: skip
                 router_labels.append(labels.Movable(text, spots))
     spies = _eavesdroppers(ax, scenario, pos)
-    rings = _outages(ax, scenario, pos)
+    unit = style.time_unit(max(result.end_time, 1.0))  # as the servers figure's axis
+    rings = _outages(ax, scenario, pos, unit)
     title = "Network"
     journey: list[Hop] = []
     if result.copies:
@@ -111,7 +112,7 @@ def route(
         spots = [((0, -18), "center", "top"), ((0, 18), "center", "bottom"),
                  ((16, 0), "left", "center"), ((-16, 0), "right", "center")]  # fmt: skip
         name_labels.append(labels.Movable(text, spots))
-    attackers = _attackers(ax, scenario, pos, journey)
+    attackers = _attackers(ax, scenario, pos, journey, unit)
     handles = _key(ax, journey, rings)
     if key:
         _legend(ax, handles, pos)
@@ -247,7 +248,11 @@ def _eavesdroppers(
 
 
 def _attackers(
-    ax: Axes, scenario: Any, pos: dict[str, tuple[float, float]], journey: list[Hop]
+    ax: Axes,
+    scenario: Any,
+    pos: dict[str, tuple[float, float]],
+    journey: list[Hop],
+    unit: tuple[float, str],
 ) -> list[labels.Movable]:
     """A mark on each link where a man in the middle strips STARTTLS, and what it did
     to this route's hops that crossed it while it was there (labels placed later)."""
@@ -271,7 +276,7 @@ def _attackers(
         # What it did to this route: a hop that only may use TLS went on in plaintext
         # (one that requires TLS failed: its own label says so).
         plain = [h for h in crossed if h.outcome == "ok" and not h.group[0].tls]
-        words = [f"man in the middle, {_span(fault.start, fault.end)}:", "strips STARTTLS"]
+        words = [f"man in the middle, {_span(fault.start, fault.end, unit)}:", "strips STARTTLS"]
         if plain:
             words[1] += f": hop {_numbers(plain)} goes in plaintext"
         text = ax.annotate("\n".join(words), middle, xytext=(0, 14),
@@ -611,17 +616,19 @@ def _freeze(ax: Axes) -> None:
     ax.set_ylim(ax.get_ylim())
 
 
-def _outages(ax: Axes, scenario: Any, pos: dict[str, tuple[float, float]]) -> list[labels.Movable]:
+def _outages(
+    ax: Axes, scenario: Any, pos: dict[str, tuple[float, float]], unit: tuple[float, str]
+) -> list[labels.Movable]:
     """A vermillion ring round each server that a fault takes down, crashes or hangs,
     and when, under it (labels placed later): why the hops to it failed."""
     spans: dict[str, list[str]] = {}
     for fault in scenario.faults:
         if isinstance(fault, DownFault | HangFault):
             verb = "down" if isinstance(fault, DownFault) else "hangs"
-            spans.setdefault(fault.node, []).append(f"{verb} {_span(fault.start, fault.end)}")
+            spans.setdefault(fault.node, []).append(f"{verb} {_span(fault.start, fault.end, unit)}")
         elif isinstance(fault, CrashFault):
             end = fault.at + fault.restart
-            spans.setdefault(fault.node, []).append(f"crashed {_span(fault.at, end)}")
+            spans.setdefault(fault.node, []).append(f"crashed {_span(fault.at, end, unit)}")
     placed = []
     for node, words in spans.items():
         if node not in pos:
@@ -639,10 +646,17 @@ def _outages(ax: Axes, scenario: Any, pos: dict[str, tuple[float, float]]) -> li
     return placed
 
 
-def _span(start: float, end: float | None) -> str:
-    """From when to when, as the hop labels give times: "0–2 h 0 min"."""
-    since = "0" if start == 0 else format_duration(start)
-    return f"from {since}" if end is None else f"{since}–{format_duration(end)}"
+def _span(start: float, end: float | None, unit: tuple[float, str]) -> str:
+    """From when to when, in the unit of the run's length as the servers figure says it
+    ("0–120 min", "0.2–10.2 min"): one way of writing a window in every figure."""
+    scale, name = unit
+
+    def number(seconds: float) -> str:
+        return f"{seconds / scale:.1f}".rstrip("0").rstrip(".")
+
+    return (
+        f"from {number(start)} {name}" if end is None else f"{number(start)}–{number(end)} {name}"
+    )
 
 
 def _draw_hops(
@@ -816,7 +830,9 @@ def _again(mine: Any, group: list[Any], machines: Any) -> str:
     first, last = group[0], group[-1]
     tries = ""
     if len(group) > 1:
-        tries = f"tried {len(group)}× over {format_duration(last.start - first.start)}, "
+        # From the first try's start to the last one's end, and the wait from that end:
+        # the two add up with the first start to the next try's start.
+        tries = f"tried {len(group)}× over {format_duration(last.end - first.start)}, "
     later = mine[(mine["index"] > last.index) & (mine["src"] == last.src)]
     if later.empty or style.outcome_of(str(last.code)) == "permanent":
         return tries + ("not again" if tries else "not tried again")

@@ -102,7 +102,8 @@ def load(result: Result, *, ax: Axes | None = None, width: float | None = None) 
                       frameon=False)  # fmt: skip
     minutes = width // 60
     top.set_title(
-        f"Load over the day: {len(frame):,} messages, counted in {minutes}-minute windows"
+        f"Load {'over the day' if span >= 8 * 3600 else 'during the run'}: {len(frame):,}"
+        f" messages, counted in {minutes}-minute windows"
         f" — scenario {result.scenario.name!r}",
         loc="left",
         fontsize=13,

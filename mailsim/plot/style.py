@@ -49,7 +49,7 @@ COST_LABEL = {
     "dns": "DNS",
     "server": "server work",
     "queue": "queueing",
-    "retry": "failed attempts & retry waits",
+    "retry": "failed tries & retry waits",
     "poll": "waiting for the POP poll",
 }
 

@@ -358,3 +358,19 @@ def test_a_page_break_in_the_content_scan_says_so_in_words():
     # Where the scan is inside a page, the words are there too, between its two rows.
     inside = [t for page in book(path) for t in page.pauses]
     assert any("mx-home works on the message it received (end of DATA)" in t for t in inside)
+
+
+def test_a_login_outside_tls_says_it_crossed_the_wire_readable():
+    """free-vs-paid: alice logs in to freemail without TLS — masked on the ladder like
+    every password, yet said to be readable; dave's login inside TLS is not; the school's
+    POP3 login after STLS is not either."""
+    result = shipped(SCENARIOS / "free-vs-paid-provider.yaml")
+    warned = "\n⚠ sent in the clear: readable on every link"
+    alice = exchanges(result, "m1")
+    (auth,) = alice.loc[alice["step"] == "AUTH", "label"]
+    assert auth == "AUTH PLAIN ********" + warned
+    dave = exchanges(result, "m2")
+    (auth,) = dave.loc[dave["step"] == "AUTH", "label"]
+    assert auth == "AUTH PLAIN ********"
+    classroom = exchanges(shipped(SCENARIOS / "classroom.yaml"), "m1")
+    assert not classroom["label"].str.contains("in the clear").any()

@@ -381,14 +381,24 @@ def test_the_transfer_panel_marks_the_mailbox_where_the_report_says_it():
         plt.close(ax.figure)
 
 
-def test_a_refused_try_is_a_failed_try_not_a_retry():
+def test_a_refused_try_is_a_refused_try_not_a_retry():
     """spoofing's m2 was refused at once (550, DMARC) and never tried again: its words say
-    the time went on a failed try."""
+    the time went on a refused try; tls-versions delivers without a reader, in black."""
     ax = plot.delays(run("spoofing"))
     try:
         words = " ".join(t.get_text() for t in ax.texts)
-        assert "failed tries 633.8 ms" in words
+        assert "refused try 633.8 ms" in words
         assert "retries" not in words
+        assert "failed tries" not in words
+    finally:
+        plt.close(ax.figure)
+    ax = plot.delays(run("tls-versions"))
+    try:
+        ends = [t for t in ax.texts if "delivered after" in t.get_text()]
+        assert len(ends) == 4
+        assert {to_hex(t.get_color()) for t in ends} == {"#000000"}
+        assert ax.get_xlabel() == "s from submission to delivery (or to where the journey ended)"
+        assert problems(ax.figure) == []
     finally:
         plt.close(ax.figure)
 

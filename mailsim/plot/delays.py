@@ -15,6 +15,7 @@ from matplotlib.patches import Patch
 
 from mailsim.message import COSTS
 from mailsim.plot import style
+from mailsim.plot.sequence import ink
 from mailsim.plot.timeline import widen
 from mailsim.result import Result
 from mailsim.units import format_duration
@@ -53,11 +54,17 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
         # words (short names: the legend has the long ones), so that they add up to the
         # number at the end of the bar.
         working = _words(item, list(COSTS))
+        if item.status in ("refused", "bounced") and item.retry_time > 0:
+            # Refused at once, never tried again: no retries, a refused try.
+            working = working.replace("failed tries", "refused try")
         words = f"  {format_duration(item.delay)}"
         if pd.isna(item.retrieved_at):
             reason = f": {_short(str(item.reason))}" if item.reason else ""
             words = f"  {item.status} after {format_duration(item.delay)}{reason}"
-        colour = "#000000" if pd.notna(item.retrieved_at) else style.OUTCOME["permanent"]
+        # Failure words in a failure colour; a delivered copy (nobody reads it in this
+        # run) is no failure.
+        failed = item.status in ("refused", "bounced", "expired")
+        colour = ink(style.OUTCOME["permanent"]) if failed else "#000000"
         ax.text(left / scale, row, words, va="center", fontsize=FONT, color=colour)
         if len(frame) > 1 and not beside:  # one copy: the legend says each part already
             ax.text(0, row - 0.45, f" {working}", va="center", fontsize=FONT, color="#333333")
@@ -75,8 +82,9 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
     ax.set_yticks(range(len(labels)), labels, fontsize=FONT)
     ax.tick_params(axis="x", labelsize=FONT)
     ax.set_ylim(len(labels) - 0.5, -0.8)  # top row first, with room for its words
-    ax.set_xlabel(f"{unit} from submission to retrieval (or to where the journey ended)")
-    ax.set_xlim(0, longest / scale * 1.15)
+    end = "retrieval" if frame["retrieved_at"].notna().any() else "delivery"
+    ax.set_xlabel(f"{unit} from submission to {end} (or to where the journey ended)")
+    ax.set_xlim(0, longest / scale * 1.3)  # room for the words after the longest bar
     if beside:  # the scenario's name goes over the wider panel
         ax.set_title("Where the time went", loc="left", fontsize=FONT)
     else:

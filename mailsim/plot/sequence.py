@@ -106,7 +106,28 @@ def exchanges(result: Result, message: str) -> pd.DataFrame:
         )  # fmt: skip
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame = frame.sort_values(["time", "arrive"], kind="stable", ignore_index=True)
-    return own_fetches(result, message, stripped(result, frame))
+    return own_fetches(result, message, in_the_clear(stripped(result, frame)))
+
+
+SECRET_STEPS = ("AUTH", "PASS", "USER", "APOP")  # commands that carry a login
+
+
+def in_the_clear(rows: pd.DataFrame) -> pd.DataFrame:
+    """A login sent outside TLS says so on a line of its own: masked here like every
+    password, it still crossed every link readable (free-vs-paid: eve reads alice's)."""
+    done: dict[int, float] = {}  # session → when its TLS handshake ended
+    tls = rows[rows["protocol"] == "tls"]
+    for session, steps in tls.groupby("session", sort=False):
+        if steps["step"].str.startswith("ServerHello").any():
+            done[int(session)] = float(steps["arrive"].max())
+    rows = rows.copy()
+    for k, row in rows.iterrows():
+        first = str(row["steps"][0]) if len(row["steps"]) else str(row["step"])
+        if first.split(" ")[0] not in SECRET_STEPS:
+            continue
+        if float(row["time"]) < done.get(int(row["session"]), float("inf")):
+            rows.at[k, "label"] = f"{row['label']}\n⚠ sent in the clear: readable on every link"
+    return rows
 
 
 def stripped(result: Result, rows: pd.DataFrame) -> pd.DataFrame:

@@ -465,3 +465,22 @@ def test_same_domain_hops_do_not_cross():
             )
     finally:
         plt.close(ax.figure)
+
+
+def test_the_open_relay_and_the_mail_it_took_without_a_login_say_so():
+    """open-relay: the bot never logs in, and relay-old passes its spam on — the hop and
+    the server say it; sam logs in on 587, and his hop says nothing of the kind."""
+    result = shipped(SCENARIOS / "open-relay.yaml")
+    ax = plot.route(result, "spam-old")
+    try:
+        texts = [t.get_text() for t in ax.texts]
+        assert any(t.startswith("1 ") and t.endswith("\nno login, accepted anyway") for t in texts)
+        assert "relay-old\n(open relay)" in texts
+        assert "mail-new" in texts  # Postfix's defaults: no such words
+    finally:
+        plt.close(ax.figure)
+    ax = plot.route(result, "sam")
+    try:
+        assert not any("no login" in t.get_text() for t in ax.texts)
+    finally:
+        plt.close(ax.figure)

@@ -107,7 +107,9 @@ def route(
     # A node's name goes below it, or where no hop arrow crosses it: above, right, left.
     name_labels = []
     for n in named:
-        text = ax.annotate(n, pos[n], xytext=(0, -18), textcoords="offset points",
+        # A server that relays for anyone says so under its name: the open relay's point.
+        name = f"{n}\n(open relay)" if getattr(scenario.nodes[n], "open_relay", False) else n
+        text = ax.annotate(name, pos[n], xytext=(0, -18), textcoords="offset points",
                            ha="center", va="top", fontsize=TEXT, zorder=4)  # fmt: skip
         spots = [((0, -18), "center", "top"), ((0, 18), "center", "bottom"),
                  ((16, 0), "left", "center"), ((-16, 0), "right", "center")]  # fmt: skip
@@ -469,6 +471,11 @@ def _journey(
         if outcome == "ok":
             tls = f" · TLS {hop.tls}" if hop.tls else " · plaintext"
             label = f"{numbers}{LOCK_ROOM}{format_duration(hop.end - hop.start)}{tls}"
+            sender = result.scenario.nodes.get(str(hop.src))
+            if sender is not None and sender.role == "client" and hop.protocol != "pop3":
+                # Who may send through a server: mail taken without a login (an open
+                # relay, or a server that trusts its network) says so.
+                label += "" if hop.auth else "\nno login, accepted anyway"
         else:
             why = f"no answer: where is {hop.dst}'s MX?" if looked_up else _gist(str(hop.outcome))
             label = (

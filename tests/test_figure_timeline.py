@@ -521,3 +521,18 @@ def test_the_timeline_shades_when_the_server_was_down(page, name, label, window)
     (band,) = [p for p in page.patches if p.get_gid() == "outage"]
     assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx(window)
     assert label in [t.get_text() for t in page.get_legend().get_texts()]
+
+
+def test_a_full_mailbox_is_drawn_where_it_was_full(page):
+    """mailbox-full: bob's mailbox over quota for the first hour — on the row of the
+    server that holds it, with the first try after it (77.3 min), and on the timeline."""
+    result = run("mailbox-full")
+    plot.servers(result, ax=page)
+    texts = [t.get_text() for t in page.texts]
+    assert " bob's mailbox full 0–60 min" in texts
+    assert "first try after the outage: 77.3 min " in texts
+    page.clear()
+    plot.timeline(result, ax=page)
+    assert "pop-home bob's mailbox full\n0–60 min" in [
+        t.get_text() for t in page.get_legend().get_texts()
+    ]

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 from matplotlib.transforms import Affine2D
 
-from mailsim.model import CrashFault, SlowFault, StripStarttlsFault, Window
+from mailsim.model import CrashFault, MailboxFullFault, SlowFault, StripStarttlsFault, Window
 from mailsim.plot import labels as labels_
 from mailsim.plot import style
 from mailsim.result import Result
@@ -394,6 +394,14 @@ def outages(result: Result, links: bool = False) -> Iterator[tuple[str, Span, st
     """The faults that kept a server from its usual work, as windows within the run; with
     ``links``, a man in the middle's too (named by the link it sits on)."""
     for fault in result.scenario.faults:
+        if isinstance(fault, MailboxFullFault):  # on the row of the server that holds it
+            user = result.scenario.users.get(fault.user)
+            node = getattr(user, "mailbox", None)
+            if node:
+                end = fault.end if fault.end is not None else result.end_time
+                name = fault.user.partition("@")[0]
+                yield node, (fault.start, min(end, result.end_time)), f"{name}'s mailbox full"
+            continue
         if links and isinstance(fault, StripStarttlsFault):
             end = fault.end if fault.end is not None else result.end_time
             where = "–".join(fault.between)

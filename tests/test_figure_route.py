@@ -484,3 +484,15 @@ def test_the_open_relay_and_the_mail_it_took_without_a_login_say_so():
         assert not any("no login" in t.get_text() for t in ax.texts)
     finally:
         plt.close(ax.figure)
+
+
+def test_a_long_link_says_its_latency():
+    """transatlantic: the ocean cable's 45 ms one way is what the relay's round trips pay
+    for — written on the route, where the hop crosses it; short links stay unlabelled."""
+    result = shipped(SCENARIOS / "transatlantic.yaml")
+    ax = plot.route(result)
+    try:
+        shown = [t.get_text() for t in ax.texts if t.get_gid() == "latency" and t.get_visible()]
+        assert shown == ["45 ms one way"]
+    finally:
+        plt.close(ax.figure)

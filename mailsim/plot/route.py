@@ -51,6 +51,7 @@ OUTAGE = style.OKABE_ITO["vermillion"]  # the ring round a server that was down
 ATTACKER = style.OKABE_ITO["vermillion"]  # a man in the middle's mark on its link
 LINES = 3.0  # WCAG 2.1's 3:1 for graphics: a failed try's line against a domain's box
 HOP_WIDTH = 2.5  # points: every hop's line, delivered or failed
+FAR = 0.02  # seconds: a link this long (one way) or longer has its latency written on it
 RING = 1100  # points²: the ring's area, round a 380–420 pt² node marker
 
 
@@ -72,10 +73,19 @@ def route(
     pos = positions(result)
     named: list[str] = []
     router_labels: list[labels.Movable] = []
+    link_labels: list[labels.Movable] = []  # placed last: words of the network, not the route
     _domains(ax, result, pos)
     for link in scenario.links:
         (x0, y0), (x1, y1) = pos[link.between[0]], pos[link.between[1]]
         ax.plot([x0, x1], [y0, y1], color="#cccccc", lw=1.5, zorder=1)
+        if float(link.latency) >= FAR:  # a long link: what a round trip over it costs
+            text = ax.annotate(f"{float(link.latency) * 1000:g} ms one way",
+                               ((x0 + x1) / 2, (y0 + y1) / 2), xytext=(0, -9),
+                               textcoords="offset points", ha="center", va="top",
+                               fontsize=SMALL, color="#666666", zorder=2, gid="latency")  # fmt: skip
+            spots = [((0, -9), "center", "top"), ((0, 9), "center", "bottom"),
+                     ((0, -30), "center", "top"), ((0, 30), "center", "bottom")]  # fmt: skip
+            link_labels.append(labels.Movable(text, spots))
     for role, (marker, colour, size) in style.ROLE.items():
         names = [n for n, node in scenario.nodes.items() if node.role == role]
         if not names:
@@ -94,7 +104,7 @@ def route(
                                    zorder=2, gid="router")  # fmt: skip
                 spots = [((0, 7), "center", "bottom"), ((0, -7), "center", "top"),
                          ((8, 0), "left", "center"), ((-8, 0), "right", "center")]  # fmt: skip
-                router_labels.append(labels.Movable(text, spots))
+                link_labels.append(labels.Movable(text, spots))
     spies = _eavesdroppers(ax, scenario, pos)
     unit = style.time_unit(max(result.end_time, 1.0))  # as the servers figure's axis
     rings = _outages(ax, scenario, pos, unit)
@@ -137,8 +147,13 @@ def route(
         if c.get_label() in style.ROLE_LABEL.values() or (c.get_gid() or "").startswith("down-")
     ]
     marks = [c for c in ax.collections if c.get_gid() in ("eavesdropper", "attacker")]
-    movable = [*router_labels, *name_labels, *rings, *attackers, *hop_labels, *spies]
-    labels.place(ax, movable, domains, arrows, [*nodes, *marks])
+    movable = [*router_labels, *name_labels, *rings, *attackers, *hop_labels, *spies,
+               *link_labels]  # fmt: skip
+    free = labels.place(ax, movable, domains, arrows, [*nodes, *marks])
+    for item, placed in zip(movable[len(movable) - len(link_labels) :],
+                            free[len(movable) - len(link_labels) :], strict=True):  # fmt: skip
+        if not placed:  # a link's latency is a hint: no room, no words
+            item.text.set_visible(False)
     _leaders(ax, hop_labels)
     _padlocks(ax, journey, hop_labels)
     return ax

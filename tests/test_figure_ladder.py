@@ -374,3 +374,15 @@ def test_a_login_outside_tls_says_it_crossed_the_wire_readable():
     assert auth == "AUTH PLAIN ********"
     classroom = exchanges(shipped(SCENARIOS / "classroom.yaml"), "m1")
     assert not classroom["label"].str.contains("in the clear").any()
+
+
+def test_a_connection_waiting_for_a_free_session_says_so():
+    """slow-server: t1.dara.3 connected to mx-home and waited 6.474 s for its greeting
+    while mx-home's one session scanned other messages — the cut wait names it."""
+    result = shipped(SCENARIOS / "slow-server.yaml")
+    said = []
+    for page in range(1, pages(result, "t1.dara.3") + 1):
+        ax = plot.sequence(result, "t1.dara.3", page=page)
+        said += [t.get_text() for t in ax.texts if t.get_gid() in ("pause", "wait")]
+        plt.close(ax.figure)
+    assert "⋯ 6.474 s waiting for a free session at mx-home (all busy) ⋯" in said

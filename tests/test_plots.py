@@ -285,3 +285,25 @@ def test_a_long_ehlo_reply_is_wrapped_not_cut():
     assert shown.count("\n") == 1
     noted = shown_label(ehlo + "\n(STARTTLS stripped between a and b)")
     assert noted == shown + "\n(STARTTLS stripped between a and b)"
+
+
+def test_the_first_route_and_ladder_show_the_message_that_queued(monkeypatch, tmp_path):
+    """slow-server's point is the queue for mx-home's one session: route.png and
+    sequence.png show the message that waited longest for it, not the first one (which
+    did not wait); the others get their own files; classroom keeps m1."""
+    from mailsim.plot import files
+
+    result = shipped(SCENARIOS / "slow-server.yaml")
+    waited = result.messages.set_index("id")["queue_time"]
+    chosen = files.telling(result)
+    assert waited[chosen] == waited.max() >= 1.0
+    assert waited[result.copies[0].message.id] == 0
+    calls = []
+    monkeypatch.setattr(files, "save", lambda r, kind, path, message=None, page=None:
+                        calls.append((kind, path.name, message)) or path)  # fmt: skip
+    files.save_all(result, tmp_path)
+    assert ("route", "route.png", chosen) in calls
+    assert ("sequence", "sequence.png", chosen) in calls
+    assert ("delays", "delays.png", None) in calls
+    assert not [c for c in calls if c[1].startswith(f"route-{chosen}")]
+    assert files.telling(shipped(SCENARIOS / "classroom.yaml")) == "m1"

@@ -65,10 +65,22 @@ def save_curve(table: Any, keys: list[str], path: Path) -> Path:
 
 
 PER_MESSAGE = 10  # route and ladder of at most this many messages besides the first
+QUEUED = 0.1  # seconds: a copy that waited this long for a free session shows the queue
+
+
+def telling(result: Result) -> str:
+    """The message whose route and ladder come first: the one that waited longest for a
+    free session when one waited at all (slow-server, busy-office: the queue is the
+    point), else the first one."""
+    frame = result.messages
+    if len(frame) and float(frame["queue_time"].max()) >= QUEUED:
+        return str(frame.loc[frame["queue_time"].idxmax(), "id"])
+    return result.copies[0].message.id
 
 
 def save_all(result: Result, folder: Path) -> list[Path]:
-    """route.png, sequence.png (the first message) and its 1280×720 pages for a projector,
+    """route.png, sequence.png (the first message, or the one that waited longest for a
+    busy server when one did: the scenario's point) and its 1280×720 pages for a projector,
     sequence-page1.png …, timeline.png, servers.png, delays.png, load.png when there are
     many messages, overheard.png with an eavesdropper, verdicts.png where a server
     checked SPF, DKIM and DMARC, and for the next messages (bounces included)
@@ -80,14 +92,19 @@ def save_all(result: Result, folder: Path) -> list[Path]:
         kinds += ("overheard",)
     if any(re.search(r"=(pass|fail)\b", c.authentication or "") for c in result.copies):
         kinds += ("verdicts",)  # a domain published SPF, DKIM or DMARC, and it was checked
-    written = [save(result, kind, folder / f"{kind}.png") for kind in kinds]
+    ids = list(dict.fromkeys(c.message.id for c in result.copies))
+    first = telling(result) if ids else None
+    written = [
+        save(result, kind, folder / f"{kind}.png", first if kind in ("route", "sequence") else None)
+        for kind in kinds
+    ]
     if result.copies:
         # The ladder again, in 1280×720 pages for a projector.
-        for page in range(1, pages(result) + 1):
-            written.append(save(result, "sequence", folder / f"sequence-page{page}.png", page=page))
-    ids = list(dict.fromkeys(c.message.id for c in result.copies))
+        for page in range(1, pages(result, first) + 1):
+            written.append(save(result, "sequence", folder / f"sequence-page{page}.png", first,
+                                page=page))  # fmt: skip
     taken = {path.name.lower() for path in written}
-    for message in ids[1 : PER_MESSAGE + 1]:
+    for message in [m for m in ids if m != first][:PER_MESSAGE]:
         for kind in ("route", "sequence"):
             name = unique_name(f"{kind}-{message}.png", taken)  # m/1 and m?1: two files
             written.append(save(result, kind, folder / name, message))

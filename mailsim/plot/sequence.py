@@ -740,6 +740,10 @@ def _why(result: Result, message: str, t0: float, t1: float, lanes: list[str]) -
     timeouts = events[(events["step"] == "timeout") & ((events["time"] - t1).abs() < 1e-6)]
     if not timeouts.empty:
         return "no reply: waiting for the client's timeout"
+    own = result.message_events(message)
+    greeted = own[(own["step"] == "220") & ((own["time"] - t1).abs() < 1e-6)]
+    if not greeted.empty:  # connected, and no greeting until a session came free
+        return f"waiting for a free session at {greeted['src'].iloc[0]} (all busy)"
     hops = result.hops
     mine = hops[hops["message"] == message]
     starting = mine[(mine["start"] >= t1 - 1e-9) & (mine["start"] <= t1 + 1.0)]

@@ -536,3 +536,19 @@ def test_a_full_mailbox_is_drawn_where_it_was_full(page):
     assert "pop-home bob's mailbox full\n0–60 min" in [
         t.get_text() for t in page.get_legend().get_texts()
     ]
+
+
+def test_an_mx_s_incoming_session_and_its_lmtp_hop_are_two_marks():
+    """classroom's mx-home: an 809 ms SMTP session and a 13 ms LMTP hop right after it,
+    each widened to be seen on a 5-minute axis — the second starts where the first ends
+    instead of covering it; sessions that overlap for real are left as they are."""
+    import importlib
+
+    servers = importlib.import_module("mailsim.plot.servers")
+    bars = servers._side_by_side({"smtp": [(10.221, 11.030)], "lmtp": [(11.030, 11.043)]},
+                                 least=0.05, scale=60.0)  # fmt: skip
+    ((x0, w0),), ((x1, w1),) = bars["smtp"], bars["lmtp"]
+    assert (x0, w0) == pytest.approx((10.221 / 60, 0.05))
+    assert (x1, w1) == pytest.approx((x0 + w0, 0.05))
+    wide = servers._side_by_side({"smtp": [(0.0, 600.0), (60.0, 660.0)]}, 0.05, 60.0)
+    assert wide["smtp"] == pytest.approx([(0.0, 10.0), (1.0, 10.0)])

@@ -89,9 +89,9 @@ def servers(result: Result, *, ax: Axes | None = None) -> Axes:
         else:
             _draw(ax, list(_merged(row.held)), y + 0.22, 0.2, MAILBOX if pop else QUEUE,
                   "mailbox" if pop else "queue", least, scale)  # fmt: skip
-            for protocol, spans in row.ok.items():
-                colour = style.PROTOCOL.get(protocol, "#333333")
-                _draw(ax, spans, y - 0.08, 0.4, colour, "session", least, scale)
+            for protocol, bars in _side_by_side(row.ok, least, scale).items():
+                ax.broken_barh(bars, (y - 0.28, 0.4), color=style.PROTOCOL.get(protocol, "#333333"),
+                               lw=0, gid="session", zorder=2)  # fmt: skip
             # The start of a session that waited for a free slot, over its bar.
             _draw(ax, row.waiting, y - 0.08, 0.4, WAITING, "waiting", least, scale)
             if row.waiting:
@@ -164,6 +164,25 @@ def _draw(ax: Axes, spans: list[Span], y: float, height: float, colour: str, gid
     if spans:
         bars = [(a / scale, max((b - a) / scale, least)) for a, b in spans]
         ax.broken_barh(bars, (y - height / 2, height), color=colour, lw=0, gid=gid, zorder=2)
+
+
+def _side_by_side(
+    ok: dict[str, list[Span]], least: float, scale: float
+) -> dict[str, list[tuple[float, float]]]:
+    """Each protocol's sessions as bars in axis units, none narrower than ``least``; a
+    bar that a widened one before it would cover starts where that one ends: the MX's
+    13 ms SMTP session and its LMTP session right after stay two marks, not one."""
+    marks = sorted((a, b, protocol) for protocol, spans in ok.items() for a, b in spans)
+    bars: dict[str, list[tuple[float, float]]] = {protocol: [] for protocol in ok}
+    end = -np.inf  # where the last widened bar ends
+    for a, b, protocol in marks:
+        x, width = a / scale, (b - a) / scale
+        if x < end:
+            x = end
+        if width < least:
+            width, end = least, x + least
+        bars[protocol].append((x, width))
+    return bars
 
 
 BIN_WORDS = {1: "a second", 10: "10 s", 60: "a minute", 300: "5 min", 600: "10 min",

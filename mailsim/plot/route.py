@@ -669,16 +669,8 @@ def _outages(
 
 
 def _span(start: float, end: float | None, unit: tuple[float, str]) -> str:
-    """From when to when, in the unit of the run's length as the servers figure says it
-    ("0–120 min", "0.2–10.2 min"): one way of writing a window in every figure."""
-    scale, name = unit
-
-    def number(seconds: float) -> str:
-        return f"{seconds / scale:.1f}".rstrip("0").rstrip(".")
-
-    return (
-        f"from {number(start)} {name}" if end is None else f"{number(start)}–{number(end)} {name}"
-    )
+    """From when to when, in the unit of the run's length as the servers figure says it."""
+    return style.window(start, end, *unit)
 
 
 def _draw_hops(

@@ -74,7 +74,7 @@ def servers(result: Result, *, ax: Axes | None = None) -> Axes:
         for (a, b), words in row.outages:
             ax.broken_barh([(a / scale, (b - a) / scale)], (y - 0.48, 0.96), color=OUTAGE,
                            lw=0, gid="outage", zorder=0.5)  # fmt: skip
-            text = ax.text(a / scale, y - 0.46, f" {words} {_span(a, b, scale, unit)}",
+            text = ax.text(a / scale, y - 0.46, f" {words} {style.window(a, b, scale, unit)}",
                            fontsize=FONT, va="top", color="#000000", zorder=3)  # fmt: skip
             notes.append(labels_.Movable(text, [(a / scale, y - 0.46, "top", "left"),
                                                 (b / scale, y - 0.46, "top", "right")]))  # fmt: skip
@@ -280,20 +280,11 @@ def _after(
     if not starts:
         return []
     at = starts[0] / scale
-    text = ax.text(at, y + 0.46, f"first try after the outage: {_number(at)} {unit} ", fontsize=FONT,
+    text = ax.text(at, y + 0.46, f"first try after the outage: {style.number(at)} {unit} ", fontsize=FONT,
                    ha="right", va="bottom", color="#000000", zorder=3)  # fmt: skip
     return [
         labels_.Movable(text, [(at, y + 0.46, "bottom", "right"), (at, y + 0.46, "bottom", "left")])
     ]
-
-
-def _span(a: float, b: float, scale: float, unit: str) -> str:
-    """A window in the axis's unit, as precise as its edges (a crash at 10.9 s)."""
-    return f"{_number(a / scale)}–{_number(b / scale)} {unit}"
-
-
-def _number(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
 def _is_pop(result: Result, row: Row) -> bool:
@@ -333,7 +324,7 @@ def _rows(result: Result) -> list[Row]:
     for name, span in _waiting(result):
         if name in rows:
             rows[name].waiting.append(span)
-    for name, window, words in _outages(result):
+    for name, window, words in outages(result):
         if name in rows:
             rows[name].outages.append((window, words))
     return [r for r in rows.values()
@@ -402,11 +393,6 @@ def _waiting(result: Result) -> Iterator[tuple[str, Span]]:
     table = table[table["next"] - table["arrive"] > WAIT_MIN]
     for node, start, end in zip(table["dst"], table["arrive"], table["next"], strict=True):
         yield str(node), (float(start), float(end))
-
-
-def _outages(result: Result) -> Iterator[tuple[str, Span, str]]:
-    """The faults that kept a server from its usual work, as windows within the run."""
-    return outages(result)
 
 
 def outages(result: Result, links: bool = False) -> Iterator[tuple[str, Span, str]]:

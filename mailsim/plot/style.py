@@ -89,3 +89,16 @@ def time_unit(seconds: float) -> tuple[float, str]:
     if seconds < 4 * 3600:
         return 60.0, "min"
     return 3600.0, "h"
+
+
+def window(start: float, end: float | None, scale: float, unit: str) -> str:
+    """A stretch of the run in an axis's unit, as precise as its edges need: "0–120 min",
+    "0.2–10.2 min", "from 5 min" (one way of writing an outage in every figure)."""
+    if end is None:
+        return f"from {number(start / scale)} {unit}"
+    return f"{number(start / scale)}–{number(end / scale)} {unit}"
+
+
+def number(value: float) -> str:
+    """A value with one decimal at most: 120, 10.2."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")

@@ -308,11 +308,7 @@ def _outages(
             continue
         # Half as strong as on the servers figure: the codes' words stay ≥ 4.5:1 on it.
         ax.axvspan(a / scale, b / scale, color=OUTAGE, alpha=0.5, lw=0, zorder=0, gid="outage")
-        span = f"{_number(a / scale)}–{_number(b / scale)} {unit}"
+        span = style.window(a, b, scale, unit)
         what = f"{words} on {name}" if words == "man in the middle" else f"{name} {words}"
         handles.append(Patch(color=OUTAGE, alpha=0.5, label=f"{what}\n{span}"))
     return handles
-
-
-def _number(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".")

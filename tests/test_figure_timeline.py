@@ -18,7 +18,7 @@ from matplotlib.colors import to_hex
 import mailsim
 from mailsim import plot
 from mailsim.plot import style
-from mailsim.plot.delays import sender_domains
+from mailsim.plot.delays import ways
 from mailsim.plot.style import outcome_of
 from mailsim.units import format_duration
 from tests.conftest import SCENARIOS, shipped
@@ -408,20 +408,45 @@ def test_a_poll_free_scenario_keeps_one_panel(page):
     assert page.figure.axes == [page]
 
 
-def test_own_server_or_provider_has_one_curve_per_sender_domain(page):
+def test_own_server_or_provider_has_one_curve_per_way(page):
+    """Two firms, each writing inside and to the partner: a curve per way the mail went,
+    so ownco's 1.0 s inside the firm stands beside cloudco's 1.4 s."""
     result = run("own-server-or-provider")
     plot.delays(result, ax=page)
     frame = result.messages[result.messages["retrieved_at"].notna()]
-    domains = list(dict.fromkeys(sender_domains(frame)))
-    assert {"ownco.example", "cloudco.example"} <= set(domains)
+    names = sorted(set(ways(frame)))
+    assert names == [
+        "cloudco.example → cloudco.example",
+        "cloudco.example → partner.example",
+        "ownco.example → ownco.example",
+        "ownco.example → partner.example",
+        "partner.example → cloudco.example",
+        "partner.example → ownco.example",
+    ]
     curves = [line for line in page.lines if line.get_gid() == "ecdf"]
-    assert len(curves) == len(domains)
-    for line, domain in zip(curves, domains, strict=True):
-        delays = np.sort(frame.loc[sender_domains(frame) == domain, "delay"].to_numpy())
+    assert len(curves) == len(names)
+    for line, name in zip(curves, names, strict=True):
+        delays = np.sort(frame.loc[ways(frame) == name, "delay"].to_numpy())
         assert np.allclose(line.get_xdata(), delays / 60)
     panel = _transfer_panel(page)
     labels = [t.get_text() for t in panel.get_legend().get_texts()]
-    assert [label.split(",")[0] for label in labels] == domains
+    assert [label.split(",")[0] for label in labels] == names
+    assert panel.get_legend().get_title().get_text() == "sent from → to"
+
+
+def test_busy_office_curves_show_the_readers_poll(page):
+    """The office reads every 30 minutes, the partner every 10: mail to the partner
+    waits a median of about 5 minutes, mail to the office about 15, whoever sent it."""
+    result = run("busy-office")
+    plot.delays(result, ax=page)
+    frame = result.messages[result.messages["retrieved_at"].notna()]
+    median = frame.groupby(ways(frame))["delay"].median()
+    assert median["office.example → partner.example"] < 6 * 60
+    assert 13 * 60 < median["office.example → office.example"] < 17 * 60
+    assert 13 * 60 < median["partner.example → office.example"] < 17 * 60
+    labels = [t.get_text() for t in _transfer_panel(page).get_legend().get_texts()]
+    wanted = format_duration(float(median["office.example → partner.example"]))
+    assert labels[1].startswith(f"office.example → partner.example, 6,681 copies\nmedian {wanted},")
 
 
 def test_percentiles_are_named_in_the_legend_off_the_lines(page):

@@ -12,7 +12,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 import mailsim
 from mailsim import plot
 from mailsim.cli import main
-from mailsim.plot.delays import MANY, sender_domains
+from mailsim.plot.delays import MANY, ways
 from mailsim.plot.sequence import collapse_repeats, exchanges, short_label, shown_label
 from tests.conftest import SCENARIOS, shipped
 
@@ -83,7 +83,7 @@ def test_delay_segments_add_up_to_the_end_to_end_delay(result, ax):
     plot.delays(result, ax=ax)
     frame = result.messages
     if frame["retrieved_at"].notna().sum() > MANY:  # many copies: their distribution
-        domains = sender_domains(frame[frame["retrieved_at"].notna()]).nunique()
+        domains = ways(frame[frame["retrieved_at"].notna()]).nunique()
         assert [line.get_gid() for line in ax.lines].count("ecdf") == domains  # one per group
         return
     ordered = [*frame[frame["retrieved_at"].notna()].itertuples(),

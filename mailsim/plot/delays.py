@@ -181,9 +181,18 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def sender_domains(frame: pd.DataFrame) -> pd.Series:
-    """Each copy's group: its sender's domain — the firm, the provider, the office."""
-    return frame["sender"].astype(str).str.rsplit("@", n=1).str[-1].str.lower()
+def ways(frame: pd.DataFrame) -> pd.Series:
+    """Each copy's group: the way it went, sender's domain → recipient's domain. The
+    sender's side decides the transfer, the recipient's the poll (bob reads when his
+    program asks), so a curve per way keeps both apart; with more ways than colours,
+    the sender's domain alone."""
+    sender = _domains(frame["sender"])
+    way = sender + " → " + _domains(frame["recipient"])
+    return way if way.nunique() <= len(GROUP_COLOURS) else sender
+
+
+def _domains(addresses: pd.Series) -> pd.Series:
+    return addresses.astype(str).str.rsplit("@", n=1).str[-1].str.lower()
 
 
 GROUP_COLOURS = ("blue", "purple", "green", "sky", "black", "grey")  # failures keep theirs
@@ -191,14 +200,14 @@ GROUP_STYLES = ("-", "--", "-.", ":", "-", "--")
 
 
 def _ecdf(result: Result, frame: pd.DataFrame, ax: Axes | None, copies: int) -> Axes:
-    """The distribution of the delay; one curve per sender domain when the scenario
+    """The distribution of the delay; one curve per way the mail went when the scenario
     compares several (two firms, an office and its partner); beside it, when the POP
     wait is most of every delay, the distribution of the time to the recipient's mailbox
     (what the report and the scenarios call "in the mailbox after")."""
     if ax is None:
         _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
-    domains = sender_domains(frame)
-    names = list(dict.fromkeys(domains))
+    domains = ways(frame)
+    names = sorted(set(domains))  # a firm's ways side by side
     grouped = 2 <= len(names) <= len(GROUP_COLOURS)
     beside = poll_dominates(frame)
     # To the mailbox, as the report says it; without the POP3 download, which depends on
@@ -226,8 +235,9 @@ def _ecdf(result: Result, frame: pd.DataFrame, ax: Axes | None, copies: int) -> 
         ax.set_title("Delivery delay", loc="left", fontsize=FONT)
         ax.set_xlabel("end-to-end delay (minutes)", fontsize=FONT)
     if grouped:
+        title = "sent from → to" if " → " in names[0] else "sent from"
         legend_ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=FONT,
-                         frameon=False, title="sent from", title_fontsize=FONT)  # fmt: skip
+                         frameon=False, title=title, title_fontsize=FONT)  # fmt: skip
     else:
         handles = [*lines, *_percentiles(ax, frame["delay"].to_numpy(dtype=float))]
         legend_ax.legend(handles=handles[1:], loc="upper left", bbox_to_anchor=(1.0, 1.0),

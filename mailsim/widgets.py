@@ -25,7 +25,7 @@ from mailsim.plot.topology import positions
 from mailsim.protocols import meaning
 from mailsim.result import Result
 
-WINDOW = 7  # exchanges shown before and after the current one in the ladder
+WINDOW = 6  # exchanges shown before and after the current one: room for 14 px words
 
 
 class StepViewer:

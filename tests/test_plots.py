@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
@@ -14,6 +15,7 @@ from mailsim import plot
 from mailsim.cli import main
 from mailsim.plot.delays import MANY, ways
 from mailsim.plot.sequence import collapse_repeats, exchanges, short_label, shown_label
+from mailsim.units import format_duration
 from tests.conftest import SCENARIOS, shipped
 
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
@@ -44,10 +46,39 @@ def test_sequence_has_one_arrow_per_exchange(result, ax):
     labels = [t.get_text() for t in ax.texts]
     for label in rows[~rows["step"].isin(["timeout", "note"])]["label"]:
         shown = shown_label(label)
-        assert shown in labels, shown
+        assert shown in labels or f"{shown}\n{crossing(rows, label)}" in labels, shown
         assert all(len(line) <= 72 for line in shown.split("\n"))
         assert shown.split(" ")[0] == label.split(" ")[0]  # the same command or code
     assert ax.get_title(loc="left").startswith(f"Every exchange of message {message!r}")
+
+
+def crossing(rows: pd.DataFrame, label: str) -> str:
+    """The words under a label whose packet is on its way while others start."""
+    (row,) = rows[rows["label"] == label].itertuples()
+    return f"({format_duration(row.arrive - row.time)} on the way)"
+
+
+def test_a_reply_crossing_other_exchanges_says_it_is_on_its_way(ax):
+    """The relay's 250 to the end of DATA travels 47 ms back while the MX already hands
+    the message to the mailbox over LMTP: its label says both happen at once, and only
+    the labels of packets that others overtake say so."""
+    result = shipped(SCENARIOS / "classroom.yaml")
+    message = result.copies[0].message.id
+    plot.sequence(result, message, ax=ax)
+    rows, _ = collapse_repeats(exchanges(result, message))
+    texts = [t.get_text() for t in ax.texts if t.get_gid() == "label"]
+    crossed = [t for t in texts if "on the way" in t]
+    queued = rows[
+        rows["label"].str.startswith("250 2.0.0 Ok: queued") & (rows["src"] == "mx-home")
+    ].iloc[0]
+    assert any(t.startswith(shown_label(queued["label"])) for t in crossed)
+    assert crossing(rows, queued["label"]) == "(47.0 ms on the way)"
+    for t in crossed:
+        same = rows[[shown_label(label) == t.rsplit("\n", 1)[0] for label in rows["label"]]]
+        assert any(
+            ((rows["time"] > row.time) & (rows["time"] < row.arrive)).any()
+            for row in same.itertuples()
+        )
 
 
 def test_route_has_one_arrow_per_hop(result, ax):

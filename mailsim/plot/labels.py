@@ -1,6 +1,7 @@
 """Labels that do not cover each other: each movable label takes the first of its
 candidate places where it overlaps no label placed before it, no fixed label, no given
-line (an arrow that is not its own) and stays inside its axes.
+line (an arrow that is not its own), no arrowhead (its own's neither) and stays inside its
+axes.
 
 Placement is measured on the drawn figure (after the layout engine has run), in pixels,
 so it holds for the figure as saved; a label with no free candidate takes the one least
@@ -51,8 +52,10 @@ def place(
     taken += [box for marker in markers for box in _marker_boxes(marker, figure.dpi)]
     # Plain (x0, y0, x1, y1) tuples for the many overlap tests: Bbox.overlaps is slow.
     boxes = [tuple(b.extents) for b in taken]
+    # An arrow's head is in every label's way, its own's too: a label over the head
+    # hides where the arrow goes (lanes 150 px apart leave labels wider than the gap).
     paths = [
-        (line, piece, tuple(extent.extents))
+        (line, piece, tuple(extent.extents), _is_head(piece))
         for line in lines
         for piece, extent in _display_path(line)
     ]
@@ -69,8 +72,8 @@ def place(
             cost += 10.0 * sum(_overlap(edges, other) for other in boxes)
             cost += sum(
                 piece.intersects_bbox(box, filled=False)
-                for line, piece, extent in paths
-                if _overlap(extent, edges) and line not in item.own  # cheap tests first
+                for line, piece, extent, head in paths
+                if _overlap(extent, edges) and (head or line not in item.own)  # cheap first
             )
             if best is None or cost < best[0]:
                 best = (cost, k)
@@ -137,6 +140,12 @@ def _display_path(line: Artist) -> list[tuple[Path, Bbox]]:
     path = line.get_transform().transform_path(line.get_path())  # type: ignore[attr-defined]
     pieces = [Path(polygon) for polygon in path.to_polygons(closed_only=False)]
     return [(piece, piece.get_extents()) for piece in pieces]
+
+
+def _is_head(piece: Path) -> bool:
+    """A closed polygon of an arrow as drawn is its head (the shaft is an open line)."""
+    vertices = piece.vertices
+    return len(vertices) >= 4 and bool((vertices[0] == vertices[-1]).all())
 
 
 def _marker_boxes(markers: Artist, dpi: float) -> list[Bbox]:

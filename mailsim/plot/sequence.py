@@ -24,6 +24,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -48,12 +49,16 @@ PAUSE = 0.5  # seconds: a page that starts after a pause this long says so at it
 PAUSE_ROOM = 1.6  # drawn units of that band (taken from the pause's own drawn length)
 FONT = 11.0  # points: 15.3 px at 100 dpi, read from the back of a classroom
 SMALL = 10.5  # points: 14.6 px, the least any word on a page gets (ticks, legend)
-EMBEDDED = 9.0  # points: a ladder drawn in a panel of another figure (the step viewer)
+EMBEDDED = 10.5  # points: 14.6 px, in a panel of another 1280×720 figure (the step viewer)
 LINE = 0.6  # drawn units of a second line of a label
 HEADER = 1.3  # drawn units above the first moment for the lane names
 MIN_CONTRAST = 4.5  # WCAG AA for normal text, against the white page
 ENCRYPTED = "#dcefe6"  # a pale green band: the part of a session after the TLS handshake
 WAIT = "#eeeeee"  # the grey band of a cut wait
+# DNS asks over UDP, one datagram each way and no connection: dashed, which also tells
+# its sky blue, darkened to be read on white, from SMTP's blue.
+DASHED = {"dns": (0, (4, 2))}
+KEY = {"pop3": "POP3", "dns": "DNS (UDP)"}
 MUTED = "#555555"  # the words of a cut wait and of a note (7.5:1 on white)
 
 
@@ -421,7 +426,7 @@ def sequence(
     end = shown.bottom if page is not None else bottom
     gaps = [g for g in scale.gaps if top <= g[2] and g[3] <= end]
     encrypted = _encrypted(ax, every, rows, x, scale, (top, bottom))
-    movable: list[tuple[float, labels.Movable]] = []  # with the arrow's drawn height
+    movable: list[tuple[int, labels.Movable]] = []  # with the order they are placed in
     arrows: list[Artist] = []
     marks: list[Line2D] = []  # timeouts and crashes
     used: set[str] = set()  # failure colours drawn, for the legend
@@ -486,14 +491,17 @@ def sequence(
         arrow = ax.annotate(
             "", xy=(x[row.dst], y1), xytext=(x[row.src], y0),
             arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.6 if current else 1.4,
-                        "shrinkA": 0, "shrinkB": 0},
+                        "shrinkA": 0, "shrinkB": 0, "ls": DASHED.get(row.protocol, "-")},
             zorder=3,
         )  # fmt: skip
         arrow.set_gid("exchange")
         # An opaque white box above every arrow: no arrow runs through the words.
         words = short_label(row.label, PANEL_WIDTH) if embedded else shown_label(row.label)
+        if not embedded and _crosses(every, row):
+            way = format_duration(row.arrive - row.time)
+            words += f"\n({way} on the way)"
         text = ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, words,
-                       ha="center", va="bottom", fontsize=font, color=colour, zorder=5,
+                       ha="center", va="bottom", fontsize=font, color=colour, zorder=6 if current else 5,
                        linespacing=1.1, gid="label",
                        bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
         # On the arrow, at its middle if that is free, else further along it; above the
@@ -523,7 +531,10 @@ def sequence(
             for t in (0.5, 0.2, 0.8)
             for ha in ("center", "left", "right")
         ]
-        movable.append((abs(y1 - y0), labels.Movable(text, spots, own=(arrow.arrow_patch,))))
+        # The current exchange first (what the step viewer explains); then in time
+        # order, long arrows last.
+        order = -1 if current else int(abs(y1 - y0) > 3 * MIN_STEP)
+        movable.append((order, labels.Movable(text, spots, own=(arrow.arrow_patch,))))
         arrows.append(arrow.arrow_patch)
     crashes = _crashes(ax, result, x, scale, rows, marks, font)
     _time_ticks(ax, scale, rows, gaps, small)
@@ -547,17 +558,25 @@ def sequence(
     )  # fmt: skip
     _legend(ax, rows, used, encrypted, bool(crashes))
     # In time order, but long arrows last: a reply that arrives after a whole LMTP
-    # session has room for its words anywhere along its length.
-    ordered = [m for _, m in sorted(movable, key=lambda pair: pair[0] > 3 * MIN_STEP)]
+    # session has room for its words anywhere along its length (a stable sort).
+    ordered = [m for _, m in sorted(movable, key=lambda pair: pair[0])]
     labels.place(ax, [*crashes, *ordered], fixed, arrows, marks)
     return ax
+
+
+def _crosses(rows: pd.DataFrame, row: Any) -> bool:
+    """Whether other exchanges start while ``row``'s packet is on its way: a reply that
+    crosses the ocean while the MX already hands the message on. Its long arrow crosses
+    theirs; its words say that both are true at once."""
+    during = (rows["time"] > row.time) & (rows["time"] < row.arrive) & (rows["step"] != "note")
+    return bool(during.any())
 
 
 def _legend(ax: Axes, rows: pd.DataFrame, used: set[str], encrypted: bool, crashed: bool) -> None:
     """What the colours, bands and marks of this page mean (only those it shows)."""
     protocols = set(rows["protocol"])
     handles: list[Artist] = [
-        Line2D([], [], color=ink(c), lw=2, label=p.upper() if p != "pop3" else "POP3")
+        Line2D([], [], color=ink(c), lw=2, ls=DASHED.get(p, "-"), label=KEY.get(p, p.upper()))
         for p, c in style.PROTOCOL.items()
         if p in protocols
     ]

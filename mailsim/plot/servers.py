@@ -126,7 +126,7 @@ def servers(result: Result, *, ax: Axes | None = None) -> Axes:
             for protocol, bars in _side_by_side(row.ok, least, scale).items():
                 ax.broken_barh(bars, (y - 0.28, 0.4), color=style.PROTOCOL.get(protocol, "#333333"),
                                lw=0, gid="session", zorder=2)  # fmt: skip
-            # The start of a session that waited for a free slot, over its bar.
+            # The start of a session that waited for a free session, over its bar.
             _draw(ax, row.waiting, y - 0.08, 0.4, WAITING, "waiting", least, scale)
             if row.waiting:
                 notes.append(_words(ax, f"waiting for a free session: up to {_peak(row.waiting)}",
@@ -202,7 +202,7 @@ def _compared(result: Result, rows: list[Row], tiny: float) -> dict[str, str]:
     each one's session length in words, and its TLS version."""
     hops = result.hops
     hops = hops[(~hops["duplicate"]) & (hops["protocol"] == "smtp")]
-    hops = hops[[style.outcome_of(str(c)) == "ok" for c in hops["code"]]]
+    hops = hops[hops["code"].astype(str).map(style.outcome_of) == "ok"]
     hops = hops.drop_duplicates(["dst", "session"])
     dense = {
         r.name for r in rows if len(r.held) > DENSE or any(len(v) > DENSE for v in r.ok.values())
@@ -508,7 +508,7 @@ def _held(
 
 
 def _waiting(result: Result) -> Iterator[tuple[str, Span]]:
-    """Connections that waited for a free session (every server process busy): from the
+    """Connections that waited for a free session (every session busy): from the
     client's ACK reaching the server to the session's next step (the 220 greeting, or an
     implicit-TLS ClientHello), where that took longer than WAIT_MIN."""
     events = result.events

@@ -228,6 +228,16 @@ def test_the_servers_figure_says_whose_each_server_is(page):
     ]
 
 
+def test_an_open_relay_is_not_the_spam_bots_server(page):
+    """open-relay: the bot sends through oldco's relay; that makes it no server of
+    bot.example's. newco's own server is newco's."""
+    plot.servers(run("open-relay"), ax=page)
+    names = [t.get_text() for t in page.get_yticklabels()]
+    assert "relay-old (MTA)" in names
+    assert "mail-new (MTA)\nnewco.example" in names
+    assert not any("bot.example" in name for name in names)
+
+
 @pytest.mark.parametrize("name", ["classroom", "slow-server", "tls-versions"])
 def test_a_scenario_of_one_firm_names_no_firm(page, name):
     plot.servers(run(name), ax=page)

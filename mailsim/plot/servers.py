@@ -174,12 +174,13 @@ def firms_of(result: Result) -> dict[str, str]:
     """The server of each firm a scenario compares (its groups: the senders' domains, as
     the delays and load figures split them): the firm's users' outgoing and mailbox
     servers, and the MX of its domain. A server that several firms use (a resolver, a
-    partner's MX) is nobody's."""
+    partner's MX) is nobody's, nor is a server a spam bot sends through (an open relay)."""
     groups = compared_groups(result.messages)
     found: dict[str, set[str]] = {}
     for address, user in result.scenario.users.items():
         domain = address.rsplit("@", 1)[-1].lower()
-        for node in (user.smtp, user.mailbox) if domain in groups else ():
+        own = domain in groups and not user.spam_bot  # a bot abuses a server, it has none
+        for node in (user.smtp, user.mailbox) if own else ():
             if node:
                 found.setdefault(node, set()).add(domain)
     for name, node in result.scenario.nodes.items():

@@ -340,7 +340,8 @@ def _busy(ax: Axes, row: Row, edges: np.ndarray, y: float, axis: Axis, colour: s
         base = y + (0.21 if row.held else 0.32)
         times, level = _level(ax, row.waiting, (0.0, edges[-1]), base, 0.1, WAITING,
                               "waiting", scale)  # fmt: skip
-        below.append(f"waiting for a free session: up to {int(level.max())}")
+        below.append(f"waiting for a free session: up to {int(level.max())}"
+                     f" ({axis.at(times[int(np.argmax(level))])})")  # fmt: skip
     if below:
         notes.append(_words(ax, "; ".join(below), times / scale, level, y + 0.46, "bottom"))
     return notes

@@ -6,23 +6,22 @@ time axis, one quantity on each: two y-axes on one panel invite comparing their 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, MultipleLocator
+from matplotlib.patches import Patch
 
 from mailsim.plot import style
+from mailsim.plot.delays import GROUP_COLOURS, sender_domains
 from mailsim.result import Result
 from mailsim.traffic import seconds_into_day
 
 BINS = (60, 300, 900, 1800, 3600)  # seconds; the first that gives at most 60 bars
-
-
-def _clock(hours: float, _: object = None) -> str:
-    minutes = round(hours * 60) % (24 * 60)
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 # A 95th percentile needs at least 20 values to be more than the largest one: with
@@ -36,7 +35,9 @@ def load(result: Result, *, ax: Axes | None = None, width: float | None = None) 
     submitted per hour, in bins of ``width`` seconds (chosen from the run's length when
     not given). Below: the mean and the 95th percentile time from submission until the
     copy was in the recipient's mailbox, and the mean part of it spent waiting for a free
-    server process (queueing). Returns the upper panel; ``ax``, if given, is split in two."""
+    session (queueing). Where the scenario compares groups (two firms: the senders'
+    domains), the bars and the means are drawn per group, one colour each. Returns the
+    upper panel; ``ax``, if given, is split in two."""
     frame = result.messages
     frame = frame[frame["kind"] == "message"]
     own = ax is None
@@ -47,9 +48,18 @@ def load(result: Result, *, ax: Axes | None = None, width: float | None = None) 
     bins = (frame["submitted_at"].to_numpy() // width).astype(int)
     count = np.bincount(bins, minlength=1) if len(frame) else np.zeros(1, dtype=int)
     starts = (clock + np.arange(len(count)) * width) / 3600
-    colour = style.PROTOCOL["submission"]
-    top.bar(starts, count * 3600 / width, width=width / 3600, align="edge",
-            color=colour, alpha=0.45, label="messages sent per hour")  # fmt: skip
+    groups = compared_groups(frame)
+    domains = sender_domains(frame).to_numpy()
+    handles: list[Any] = []
+    below = np.zeros(len(count))
+    for k, group in enumerate(groups or [None]):  # stacked: the total is the servers' load
+        mine = bins if group is None else bins[domains == group]
+        part = np.bincount(mine, minlength=len(count))[: len(count)] * 3600 / width
+        colour = style.PROTOCOL["submission"] if group is None else _colour(k)
+        top.bar(starts, part, width=width / 3600, bottom=below, align="edge", color=colour,
+                alpha=0.45, label="messages sent per hour" if group is None else group,
+                gid="load-sent")  # fmt: skip
+        below = below + part
     top.set_ylabel("messages sent\nper hour")
     top.grid(axis="both", alpha=0.3)
 
@@ -58,7 +68,6 @@ def load(result: Result, *, ax: Axes | None = None, width: float | None = None) 
     queue = done["queue_time"].to_numpy()
     which = (done["submitted_at"].to_numpy() // width).astype(int)
     middle = starts + width / 7200
-    handles = []
     rows = [
         (middle[b], delay[which == b].mean(), _p95(delay[which == b]), queue[which == b].mean())
         for b in np.unique(which)
@@ -66,40 +75,45 @@ def load(result: Result, *, ax: Axes | None = None, width: float | None = None) 
     longest = 0.0
     if rows:
         x, mean, p95, wait = map(np.array, zip(*rows, strict=True))
-        longest = float(np.nanmax(np.concatenate([mean, p95])))
+        means = _means(done, groups, which, delay, queue, middle)
+        longest = float(np.nanmax(np.concatenate([mean, p95, *(m for _, m, _ in means.values())])))
         scale, unit = style.time_unit(longest if longest > 0 else 1.0)
-        bottom.plot(x, mean / scale, color=style.OUTCOME["ok"], lw=2.4, gid="load-mean")
-        handles.append(Line2D([], [], color=style.OUTCOME["ok"], lw=2.4,
-                              label="in the mailbox after: mean"))  # fmt: skip
+        if groups:
+            handles += _grouped(
+                bottom, means, sender_domains(frame).value_counts().to_dict(), scale
+            )
+        else:
+            bottom.plot(x, mean / scale, color=style.OUTCOME["ok"], lw=2.4, gid="load-mean")
+            handles.append(Line2D([], [], color=style.OUTCOME["ok"], lw=2.4,
+                                  label="in the mailbox after: mean"))  # fmt: skip
         if np.isfinite(p95).any():
             # Markers too: a window with enough messages between two without is a point.
             bottom.plot(x, p95 / scale, color=style.OUTCOME["permanent"], lw=1.6, ls="--",
                         marker="o", ms=4, gid="load-p95")  # fmt: skip
             handles.append(Line2D([], [], color=style.OUTCOME["permanent"], lw=1.6, ls="--",
-                                  label="in the mailbox after: 95th percentile"
+                                  label=f"in the mailbox after: 95th percentile{', all' if groups else ''}"
                                   f" (windows of {PERCENTILE_MIN} messages or more)"))  # fmt: skip
-        if wait.max() > 0:
+        if wait.max() > 0 and not groups:
             bottom.plot(x, wait / scale, color=style.COST["queue"], lw=2.4, ls=":",
                         gid="load-queue")  # fmt: skip
             handles.append(Line2D([], [], color=style.COST["queue"], lw=2.4, ls=":",
-                                  label="of which waiting for a free server process (mean)"))  # fmt: skip
+                                  label="of which waiting for a free session (mean)"))  # fmt: skip
     else:
         scale, unit = 1.0, "s"
     bottom.set_ylim(0, max(longest / scale * 1.15, 0.01))
     bottom.set_ylabel(f"sending → mailbox\n({unit})")
-    bottom.set_xlabel("time of day (the scenario's local time)")
-    bottom.xaxis.set_major_formatter(FuncFormatter(_clock))
-    # Ticks a few per axis: every 5 minutes for a half-hour run … every 3 hours for days.
-    step = next(h for h in (1 / 12, 1 / 4, 1, 3) if span / 3600 / h <= 16)
-    bottom.xaxis.set_major_locator(MultipleLocator(step))
+    # The clock, said as the timeline and the servers figure say it; a few ticks per axis.
+    style.clock_axis(bottom, 0.0, 3600.0, max(span, 5 * 60))
     bottom.grid(axis="both", alpha=0.3)
     bottom.set_xlim(starts[0], starts[-1] + width / 3600)
+    handles, words = _key(handles)
+    title = GROUPED_KEY if groups else None
     if handles and own:  # below the panels: a key inside would cover the busiest hours
-        bottom.figure.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=11,
-                             frameon=False)  # fmt: skip
+        bottom.figure.legend(handles, words, title=title, title_fontsize=11, loc="outside lower center", ncol=2, fontsize=11,
+                             frameon=False, handler_map={tuple: HandlerTuple(ndivide=None)})  # fmt: skip
     elif handles:
-        bottom.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=11,
-                      frameon=False)  # fmt: skip
+        bottom.legend(handles, words, title=title, title_fontsize=11, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=11,
+                      frameon=False, handler_map={tuple: HandlerTuple(ndivide=None)})  # fmt: skip
     minutes = width // 60
     top.set_title(
         f"Load {'over the day' if span >= 8 * 3600 else 'during the run'}: {len(frame):,}"
@@ -113,6 +127,66 @@ def load(result: Result, *, ax: Axes | None = None, width: float | None = None) 
         axes.yaxis.label.set_size(12)
     bottom.xaxis.label.set_size(12)
     return top
+
+
+def compared_groups(messages: pd.DataFrame) -> list[str]:
+    """The groups a scenario compares, as the delays figure's curves split them: the
+    senders' domains (two firms, an office and its partner), when there are two to six."""
+    names = list(dict.fromkeys(sender_domains(messages[messages["kind"] == "message"])))
+    return names if 2 <= len(names) <= len(GROUP_COLOURS) else []
+
+
+GROUPED_KEY = "sent from — bars: messages sent; lines: in the mailbox after, mean"
+GROUP_MARKERS = ("o", "s", "^", "D", "v", "P")  # a group's shape, besides its colour
+Means = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # group → x, delay, queueing
+
+
+def _colour(k: int) -> str:
+    """The k-th group's colour: the delays figure's, so that a firm keeps its colour."""
+    return style.OKABE_ITO[GROUP_COLOURS[k]]
+
+
+def _means(done: pd.DataFrame, groups: list[str], which: np.ndarray, delay: np.ndarray,
+           queue: np.ndarray, middle: np.ndarray) -> Means:  # fmt: skip
+    """Each group's mean time to the mailbox and mean queueing, window by window."""
+    domains = sender_domains(done).to_numpy()
+    means: Means = {}
+    for group in groups:
+        mine = domains == group
+        windows = np.unique(which[mine])
+        means[group] = (
+            middle[windows],
+            np.array([delay[mine & (which == b)].mean() for b in windows]),
+            np.array([queue[mine & (which == b)].mean() for b in windows]),
+        )
+    return means
+
+
+def _grouped(bottom: Axes, means: Means, counts: dict[str, int], scale: float) -> list[Any]:
+    """One mean line per group, in its colour and shape; a dotted one, where its messages
+    waited for a free session. Returns the key's entries: a group's bar and line as one."""
+    handles: list[Any] = []
+    for k, (group, (x, mean, wait)) in enumerate(means.items()):
+        colour, marker = _colour(k), GROUP_MARKERS[k]
+        bottom.plot(x, mean / scale, color=colour, lw=2.4, marker=marker, ms=6,
+                    gid="load-mean", label=group)  # fmt: skip
+        if wait.max() > 0:
+            bottom.plot(x, wait / scale, color=colour, lw=2.4, ls=":", gid="load-queue",
+                        label=f"{group}: waiting for a free session")  # fmt: skip
+        bar = Patch(color=colour, alpha=0.45)
+        handles.append(((bar, Line2D([], [], color=colour, lw=2.4, marker=marker, ms=6)),
+                        f"{group} ({counts[group]:,} messages)"))  # fmt: skip
+    if any(line.get_gid() == "load-queue" for line in bottom.get_lines()):
+        handles.append(Line2D([], [], color="#000000", lw=2.4, ls=":",
+                              label="dotted: of which waiting for a free session"))  # fmt: skip
+    return handles
+
+
+def _key(entries: list[Any]) -> tuple[list[Any], list[str]]:
+    """The key's handles and words: an artist says its own label, a group's (bar, line)
+    comes with its words."""
+    pairs = [e if isinstance(e, tuple) else (e, e.get_label()) for e in entries]
+    return [h for h, _ in pairs], [w for _, w in pairs]
 
 
 def _window(sent: np.ndarray, span: float) -> int:

@@ -19,7 +19,10 @@ from matplotlib.transforms import Affine2D
 from mailsim.model import CrashFault, MailboxFullFault, SlowFault, StripStarttlsFault, Window
 from mailsim.plot import labels as labels_
 from mailsim.plot import style
+from mailsim.plot.delays import MANY
+from mailsim.plot.load import compared_groups
 from mailsim.result import Result
+from mailsim.traffic import seconds_into_day
 
 ROLES = {"smtp": "MTA", "pop": "POP3 server", "dns": "resolver"}
 DENSE = 100  # more sessions or stays than this in a row: drawn as a count, not as bars
@@ -43,7 +46,32 @@ WORDS = {  # what each fault kind did, in the band's words
     "tls-fail": "TLS failing",
 }
 HINDERED = ("slow", "greylisting", "TLS failing")  # working, though not as usual
+PEAK_PX = 2.0  # the width of a row's peak moment: a 13 ms peak on a day's axis stays seen
+TINY_PX = 6.0  # a typical session narrower than this cannot be compared by eye: say it
 Span = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """How the x axis counts: seconds ÷ ``scale`` in ``unit`` since the start, or, for a
+    run of many messages (a working day, as the timeline and load figures draw it), the
+    scenario's clock (``origin``: seconds into the day at t = 0)."""
+
+    scale: float
+    unit: str
+    origin: float | None = None
+
+    def at(self, t: float) -> str:
+        """A moment in the axis's words: "149.7 min" or "10:42"."""
+        if self.origin is None:
+            return f"{style.number(t / self.scale)} {self.unit}"
+        return style.clock(self.origin + t)
+
+    def stretch(self, a: float, b: float) -> str:
+        """A window in the axis's words: "0–120 min" or "10:00–10:20"."""
+        if self.origin is None:
+            return style.window(a, b, self.scale, self.unit)
+        return f"{self.at(a)}–{self.at(b)}"
 
 
 @dataclass
@@ -62,42 +90,50 @@ class Row:
 def servers(result: Result, *, ax: Axes | None = None) -> Axes:
     """Draw every server's sessions, queue and outages against time."""
     rows = _rows(result)
+    firms = list(firms_of(result).items())
+    order = {firm: k for k, firm in enumerate(dict.fromkeys(f for _, f in firms))}
+    rows.sort(key=lambda r: order.get(dict(firms).get(r.name, ""), len(order)))  # firm by firm
     if ax is None:
         _, ax = plt.subplots(figsize=PAGE, layout="constrained")
     end_time = max(result.end_time, *(b for r in rows for (_, b), _ in r.outages), 1.0)
     scale, unit = style.time_unit(end_time)
-    _frame(ax, result, rows, end_time / scale, unit)
+    clocked = len(result.copies) > MANY  # as the load figure, drawn for these runs
+    axis = Axis(scale, unit, seconds_into_day(result.scenario.start) if clocked else None)
+    _frame(ax, result, rows, end_time, axis)
     ax.figure.draw_without_rendering()  # settle the layout: widths in pixels are final now
     least = _least_width(ax)
+    compared = _compared(result, rows, least * TINY_PX / MIN_PX * scale)
     notes: list[labels_.Movable] = []
     for y, row in enumerate(rows):
         for (a, b), words in row.outages:
             ax.broken_barh([(a / scale, (b - a) / scale)], (y - 0.48, 0.96), color=OUTAGE,
                            lw=0, gid="outage", zorder=0.5)  # fmt: skip
-            text = ax.text(a / scale, y - 0.46, f" {words} {style.window(a, b, scale, unit)}",
+            text = ax.text(a / scale, y - 0.46, f" {words} {axis.stretch(a, b)}",
                            fontsize=FONT, va="top", color="#000000", zorder=3)  # fmt: skip
             notes.append(labels_.Movable(text, [(a / scale, y - 0.46, "top", "left"),
                                                 (b / scale, y - 0.46, "top", "right")]))  # fmt: skip
             if not words.startswith(HINDERED):  # it was out: why the next try came then
-                notes += _after(ax, row, b, y, scale, unit)
+                notes += _after(ax, row, b, y, axis)
         pop = _is_pop(result, row)
         where = "in the mailboxes" if pop else "in the queue"
         dense = len(row.held) > DENSE or any(len(v) > DENSE for v in row.ok.values())
         if dense:  # a busy server: how many per few minutes, not a solid smear of bars
             edges = _bins(end_time)
-            notes += _busy(ax, row, edges, y, scale, MAILBOX if pop else QUEUE, where)
+            notes += _busy(ax, row, edges, y, axis, MAILBOX if pop else QUEUE, where)
         else:
             _draw(ax, list(_merged(row.held)), y + 0.22, 0.2, MAILBOX if pop else QUEUE,
                   "mailbox" if pop else "queue", least, scale)  # fmt: skip
             for protocol, bars in _side_by_side(row.ok, least, scale).items():
                 ax.broken_barh(bars, (y - 0.28, 0.4), color=style.PROTOCOL.get(protocol, "#333333"),
                                lw=0, gid="session", zorder=2)  # fmt: skip
-            # The start of a session that waited for a free slot, over its bar.
+            # The start of a session that waited for a free session, over its bar.
             _draw(ax, row.waiting, y - 0.08, 0.4, WAITING, "waiting", least, scale)
             if row.waiting:
                 notes.append(_words(ax, f"waiting for a free session: up to {_peak(row.waiting)}",
                                     np.array([0.0, end_time / scale]), np.zeros(2), y + 0.46,
                                     "bottom"))  # fmt: skip
+            if row.name in compared:
+                notes.append(_lengths(ax, row, y, least, scale, compared[row.name]))
         _draw(ax, row.failed, y - 0.08, 0.4, style.OUTCOME["temporary"], "session-failed",
               least, scale)  # fmt: skip
         _draw(ax, row.refused, y - 0.08, 0.4, style.OUTCOME["permanent"], "session-refused",
@@ -106,14 +142,21 @@ def servers(result: Result, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def _frame(ax: Axes, result: Result, rows: list[Row], right: float, unit: str) -> None:
+def _frame(ax: Axes, result: Result, rows: list[Row], end_time: float, axis: Axis) -> None:
     """Everything but the bars: ticks, limits, legend, title (they fix the layout)."""
+    firms = firms_of(result)
     names = [f"{r.name} ({ROLES[result.scenario.nodes[r.name].role]})" for r in rows]
+    names = [name + (f"\n{_firm_words(result, r.name, firms[r.name])}" if r.name in firms else "")
+             for name, r in zip(names, rows, strict=True)]  # fmt: skip
     ax.set_yticks(range(len(rows)), names, fontsize=FONT)
     pad = max(MIN_ROWS - len(rows), 0) / 2  # a few servers: rows of a usual height, centred
     ax.set_ylim(len(rows) - 0.5 + pad, -0.5 - pad)
-    ax.set_xlim(0, right * 1.02)
-    ax.set_xlabel(f"time since the start of the run ({unit})", fontsize=FONT)
+    ax.set_xlim(0, end_time / axis.scale * 1.02)
+    if axis.origin is None:
+        ax.set_xlabel(f"time since the start of the run ({axis.unit})", fontsize=FONT)
+    else:
+        style.clock_axis(ax, axis.origin, axis.scale, end_time)
+        ax.xaxis.label.set_size(FONT)
     ax.tick_params(axis="x", labelsize=FONT)
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
@@ -125,6 +168,77 @@ def _frame(ax: Axes, result: Result, rows: list[Row], right: float, unit: str) -
     if idle:  # a row with nothing in it is left out, and said so
         title += f"; nothing to do, not drawn: {', '.join(idle)}"
     ax.set_title(title, loc="left", fontsize=FONT + 1)
+
+
+def firms_of(result: Result) -> dict[str, str]:
+    """The server of each firm a scenario compares (its groups: the senders' domains, as
+    the delays and load figures split them): the firm's users' outgoing and mailbox
+    servers, and the MX of its domain. A server that several firms use (a resolver, a
+    partner's MX) is nobody's, nor is a server a spam bot sends through (an open relay)."""
+    groups = compared_groups(result.messages)
+    found: dict[str, set[str]] = {}
+    for address, user in result.scenario.users.items():
+        domain = address.rsplit("@", 1)[-1].lower()
+        own = domain in groups and not user.spam_bot  # a bot abuses a server, it has none
+        for node in (user.smtp, user.mailbox) if own else ():
+            if node:
+                found.setdefault(node, set()).add(domain)
+    for name, node in result.scenario.nodes.items():
+        for domain in getattr(node, "domains", None) or []:
+            if domain.lower() in groups:
+                found.setdefault(name, set()).add(domain.lower())
+    return {name: firm for name, (firm, *others) in found.items() if not others}
+
+
+def _firm_words(result: Result, name: str, firm: str) -> str:
+    """A row's firm: "ownco.example" for the firm's own server, "for cloudco.example"
+    for a provider's that serves it."""
+    host = (result.scenario.nodes[name].host or "").lower()
+    return firm if host == firm or host.endswith("." + firm) else f"for {firm}"
+
+
+def _compared(result: Result, rows: list[Row], tiny: float) -> dict[str, str]:
+    """Servers that one server relayed to side by side (four colleges' MXs), when their
+    sessions are too short to compare on the axis (under ``tiny`` seconds, a few pixels):
+    each one's session length in words, and its TLS version."""
+    hops = result.hops
+    hops = hops[(~hops["duplicate"]) & (hops["protocol"] == "smtp")]
+    hops = hops[hops["code"].astype(str).map(style.outcome_of) == "ok"]
+    hops = hops.drop_duplicates(["dst", "session"])
+    dense = {
+        r.name for r in rows if len(r.held) > DENSE or any(len(v) > DENSE for v in r.ok.values())
+    }
+    peers = {str(d) for _, to in hops.groupby("src")["dst"] if to.nunique() >= 2 for d in to}
+    peers &= {r.name for r in rows} - dense
+    mine = hops[hops["dst"].isin(peers)]
+    lengths = (mine["end"] - mine["start"]).groupby(mine["dst"]).median()
+    if mine.empty or float(lengths.median()) >= tiny:
+        return {}
+    words = {}
+    for name, part in mine.groupby("dst"):
+        many = len(part) > 1
+        versions = sorted({str(v) for v in part["tls"]})
+        tls = ", ".join(f"TLS {v}" if v else "no TLS" for v in versions)
+        words[str(name)] = (f"incoming SMTP session{'s' if many else ''}:"
+                            f" {_seconds(float(lengths[name]))}{' each (median)' if many else ''},"
+                            f" {tls}")  # fmt: skip
+    return words
+
+
+def _seconds(value: float) -> str:
+    """A session's length in seconds, to the hundredth: 0.78 s and 0.87 s tell apart."""
+    return f"{value:.2f} s" if value < 10 else f"{style.number(value)} s"
+
+
+def _lengths(ax: Axes, row: Row, y: float, least: float, scale: float,
+             words: str) -> labels_.Movable:  # fmt: skip
+    """The words of ``_compared`` after the row's last session."""
+    at = max(b / scale for spans in row.ok.values() for _, b in spans) + 2 * least
+    text = ax.text(at, y - 0.08, f" {words}", fontsize=FONT, va="center", color="#000000",
+                   zorder=3)  # fmt: skip
+    spots = [(at, y - 0.08, "center", "left"), (at, y - 0.46, "top", "left"),
+             (at, y + 0.46, "bottom", "left")]  # fmt: skip
+    return labels_.Movable(text, spots)
 
 
 def _handles(result: Result, rows: list[Row]) -> list[Patch]:
@@ -196,10 +310,12 @@ def _bins(end_time: float) -> np.ndarray:
     return np.arange(0.0, end_time + width, width)
 
 
-def _busy(ax: Axes, row: Row, edges: np.ndarray, y: float, scale: float, colour: str,
+def _busy(ax: Axes, row: Row, edges: np.ndarray, y: float, axis: Axis, colour: str,
           where: str) -> list[labels_.Movable]:  # fmt: skip
-    """A busy server's row: sessions begun in each bin, stacked by protocol, and the most
-    messages held at once in each bin; each with its peak in words."""
+    """A busy server's row: sessions begun in each bin, stacked by protocol, and how many
+    messages it held (and connections waited) from moment to moment, up to the row's own
+    peak; each with its peak in words."""
+    scale = axis.scale
     width = BIN_WORDS[int(edges[1] - edges[0])]
     x = edges / scale
     bottom = np.zeros(len(edges) - 1)
@@ -213,23 +329,51 @@ def _busy(ax: Axes, row: Row, edges: np.ndarray, y: float, scale: float, colour:
         coll.set_transform(_band(ax, y + 0.12, 0.4 / peak))
     notes = [_words(ax, f"up to {int(peak)} sessions begun in {width}", x, bottom, y - 0.46, "top")]
     below = []
+    level = np.zeros(1)
     if row.held:
-        most = _most_at_once(row.held, edges)
-        top = 0.1 if row.waiting else 0.2
-        _fill(ax, x, np.zeros_like(most), most, colour, "held-level")
-        ax.collections[-1].set_transform(_band(ax, y + 0.32, top / max(most.max(), 1)))
-        peak_held = int(most.max())
-        below.append(f"up to {peak_held} message{'s' if peak_held != 1 else ''} {where} at once")
+        times, level = _level(ax, row.held, (0.0, edges[-1]), y + 0.32,
+                              0.1 if row.waiting else 0.2, colour, "held", scale)  # fmt: skip
+        most = int(level.max())
+        below.append(f"up to {most} message{'s' if most != 1 else ''} {where} at once"
+                     f" ({axis.at(times[int(np.argmax(level))])})")  # fmt: skip
     if row.waiting:  # connections in the listen queue: the server's sessions all busy
-        waiting = _most_at_once(row.waiting, edges)
         base = y + (0.21 if row.held else 0.32)
-        _fill(ax, x, np.zeros_like(waiting), waiting, WAITING, "waiting-level")
-        ax.collections[-1].set_transform(_band(ax, base, 0.1 / max(waiting.max(), 1)))
-        below.append(f"waiting for a free session: up to {int(waiting.max())}")
-        most = waiting
+        times, level = _level(ax, row.waiting, (0.0, edges[-1]), base, 0.1, WAITING,
+                              "waiting", scale)  # fmt: skip
+        below.append(f"waiting for a free session: up to {int(level.max())}"
+                     f" ({axis.at(times[int(np.argmax(level))])})")  # fmt: skip
     if below:
-        notes.append(_words(ax, "; ".join(below), x, most, y + 0.46, "bottom"))
+        notes.append(_words(ax, "; ".join(below), times / scale, level, y + 0.46, "bottom"))
     return notes
+
+
+def _level(ax: Axes, spans: list[Span], run: Span, base: float, height: float, colour: str,
+           gid: str, scale: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """How many of ``spans`` were open from moment to moment, filled up from ``base`` to
+    ``height`` at their peak; a hairline at ``base`` all along: an empty queue is drawn
+    as empty, not as missing; and the peak as a line of its own, seen however brief it
+    was. Returns the moments and the counts from each on."""
+    times, counts = _profile(spans)
+    times, counts = np.concatenate([[run[0]], times]), np.concatenate([[0], counts])
+    per_count = height / max(int(counts.max()), 1)
+    ax.fill_between(times / scale, 0, counts, step="post", color=colour, lw=0,
+                    gid=f"{gid}-level", zorder=2, transform=_band(ax, base, per_count))  # fmt: skip
+    ax.plot([run[0] / scale, run[1] / scale], [0, 0], color=colour, lw=0.8, gid=f"{gid}-zero",
+            zorder=2, transform=_band(ax, base, per_count))  # fmt: skip
+    at = times[int(np.argmax(counts))] / scale
+    ax.plot([at, at], [0, counts.max()], color=colour, lw=PEAK_PX * 72 / ax.figure.dpi,
+            gid=f"{gid}-peak", zorder=2, transform=_band(ax, base, per_count))  # fmt: skip
+    return times, counts
+
+
+def _profile(spans: list[Span]) -> tuple[np.ndarray, np.ndarray]:
+    """The moments the number of open spans changes, and that number from each on (a
+    span ending as another begins is not counted twice)."""
+    steps = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    times = np.array([t for t, _ in steps], dtype=float)
+    counts = np.cumsum([d for _, d in steps])
+    last = np.append(times[1:] != times[:-1], True)  # the count once a moment's steps are done
+    return times[last], counts[last]
 
 
 def _peak(spans: list[Span]) -> int:
@@ -250,18 +394,6 @@ def _band(ax: Axes, base: float, per_count: float) -> Any:
     return Affine2D().scale(1.0, -per_count).translate(0.0, base) + ax.transData
 
 
-def _most_at_once(spans: list[Span], edges: np.ndarray) -> np.ndarray:
-    """The most stays open at one moment within each bin."""
-    steps = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
-    times = np.array([t for t, _ in steps])
-    counts = np.cumsum([d for _, d in steps])
-    carried = np.searchsorted(times, edges[:-1], side="right") - 1
-    most = np.where(carried >= 0, counts[np.maximum(carried, 0)], 0).astype(float)
-    bins = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, len(most) - 1)
-    np.maximum.at(most, bins, counts)
-    return most
-
-
 def _words(ax: Axes, text: str, x: np.ndarray, values: np.ndarray, y: float,
            va: str) -> labels_.Movable:  # fmt: skip
     """A peak in words, at the peak if there is room, else at either end."""
@@ -272,15 +404,13 @@ def _words(ax: Axes, text: str, x: np.ndarray, values: np.ndarray, y: float,
     return labels_.Movable(label, spots)
 
 
-def _after(
-    ax: Axes, row: Row, end: float, y: float, scale: float, unit: str
-) -> list[labels_.Movable]:
+def _after(ax: Axes, row: Row, end: float, y: float, axis: Axis) -> list[labels_.Movable]:
     """The first session that worked after an outage: why the message moved on then."""
     starts = sorted(a for spans in row.ok.values() for a, _ in spans if a >= end)
     if not starts:
         return []
-    at = starts[0] / scale
-    text = ax.text(at, y + 0.46, f"first try after the outage: {style.number(at)} {unit} ", fontsize=FONT,
+    at = starts[0] / axis.scale
+    text = ax.text(at, y + 0.46, f"first try after the outage: {axis.at(starts[0])} ", fontsize=FONT,
                    ha="right", va="bottom", color="#000000", zorder=3)  # fmt: skip
     return [
         labels_.Movable(text, [(at, y + 0.46, "bottom", "right"), (at, y + 0.46, "bottom", "left")])
@@ -380,7 +510,7 @@ def _held(
 
 
 def _waiting(result: Result) -> Iterator[tuple[str, Span]]:
-    """Connections that waited for a free session (every server process busy): from the
+    """Connections that waited for a free session (every session busy): from the
     client's ACK reaching the server to the session's next step (the 220 greeting, or an
     implicit-TLS ClientHello), where that took longer than WAIT_MIN."""
     events = result.events

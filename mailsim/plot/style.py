@@ -4,6 +4,8 @@ red/green alone; line styles and markers carry the same meaning a second time.""
 
 from __future__ import annotations
 
+from typing import Any
+
 OKABE_ITO = {
     "orange": "#E69F00",
     "sky": "#56B4E9",
@@ -102,3 +104,30 @@ def window(start: float, end: float | None, scale: float, unit: str) -> str:
 def number(value: float) -> str:
     """A value with one decimal at most: 120, 10.2."""
     return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+# The time axis of a run of many messages (a working day): the scenario's clock, said the
+# same way in the timeline, the servers and the load figures.
+CLOCK_LABEL = "time of day (the scenario's local time)"
+CLOCK_STEPS = (60, 300, 900, 3600, 3 * 3600)  # seconds between ticks: the first giving ≤ 16
+
+
+def clock(seconds_of_day: float, seconds: bool = False) -> str:
+    """A moment as the time of day: 10:58 (10:58:07 with ``seconds``)."""
+    moment = round(seconds_of_day) % 86400
+    hours, rest = divmod(moment, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if seconds else "")
+
+
+def clock_axis(ax: Any, origin: float, scale: float, span: float) -> None:
+    """Label ``ax``'s x axis with the clock: an axis value x is ``origin + x * scale``
+    seconds into the day; ticks on round times, a few across ``span`` seconds (with
+    seconds on a stretch under 5 minutes)."""
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+    step = next((s for s in CLOCK_STEPS if span / s <= 16), CLOCK_STEPS[-1])
+    few = span < 5 * 60
+    ax.xaxis.set_major_locator(MultipleLocator(step / scale, offset=-origin % step / scale))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: clock(origin + x * scale, few)))
+    ax.set_xlabel(CLOCK_LABEL)

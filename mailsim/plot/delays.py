@@ -181,12 +181,17 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def sender_domains(frame: pd.DataFrame) -> pd.Series:
+    """Each copy's sender's domain — the firm, the provider, the office."""
+    return _domains(frame["sender"])
+
+
 def ways(frame: pd.DataFrame) -> pd.Series:
     """Each copy's group: the way it went, sender's domain → recipient's domain. The
     sender's side decides the transfer, the recipient's the poll (bob reads when his
     program asks), so a curve per way keeps both apart; with more ways than colours,
     the sender's domain alone."""
-    sender = _domains(frame["sender"])
+    sender = sender_domains(frame)
     way = sender + " → " + _domains(frame["recipient"])
     return way if way.nunique() <= len(GROUP_COLOURS) else sender
 

@@ -367,7 +367,7 @@ class Session:
             self.dead = self.dead or busy
             return replies
         if self._slot is not None:
-            # All server processes busy: the connection waits in the listen queue.
+            # All sessions busy: the connection waits in the listen queue.
             self._request = self._slot.request()
             before = env.now
             yield self._request | env.timeout(max(0.0, deadline - env.now))

@@ -20,7 +20,7 @@ LATENCY = "links.r-london/r-newyork.latency"
     [
         (LATENCY, "one-way latency r-london ↔ r-newyork"),
         ("links.3.jitter", "jitter of link 3"),
-        ("nodes.mx-home.concurrency", "server processes at mx-home"),
+        ("nodes.mx-home.concurrency", "sessions at once at mx-home"),
         ("nodes.mx-home.processing.data", "server work at the end of DATA at mx-home"),
         ('users["bob@home.example"].poll', "how often bob@home.example's program polls"),
         ("traffic.0.rate", "messages per hour per sender (traffic 0)"),

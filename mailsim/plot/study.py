@@ -21,7 +21,7 @@ METRIC_LABEL = {
     "delay_mean": "sending → read by the recipient's program (mean)",
     "delay_median": "sending → read (median)",
     "delay_p95": "sending → read (95th percentile)",
-    "queue_mean": "waiting for a free server process (mean)",
+    "queue_mean": "waiting for a free session (mean)",
 }
 
 # The last part of a key path, in words; "{at}" is the node, link or user it belongs to.
@@ -30,7 +30,7 @@ _WORDS = {
     "jitter": "jitter {at}",
     "bandwidth": "bandwidth {at}",
     "loss": "packet loss {at}",
-    "concurrency": "server processes at {at}",
+    "concurrency": "sessions at once at {at}",
     "data": "server work at the end of DATA at {at}",
     "command": "server work per command at {at}",
     "tls": "TLS at {at}",

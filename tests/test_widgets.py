@@ -245,5 +245,10 @@ def test_no_word_of_the_viewer_covers_another(name, steps):
         fig = viewer.draw(step)
         try:
             assert problems(fig) == [], step
+            # The ladder's words are read from the back row too: 14 px at least.
+            ladder = fig.axes[1]
+            words = [*ladder.texts, *ladder.get_yticklabels()]
+            sizes = {t.get_fontsize() * fig.dpi / 72 for t in words if t.get_text()}
+            assert min(sizes) >= 14, (step, sorted(sizes))
         finally:
             plt.close(fig)

@@ -49,6 +49,7 @@ SESSION_WAIT = ("#D4E6F3", "...")
 # pixels, too little to compare bar ends in different rows (tls-versions: 36 px).
 ZOOM_PX = 60.0
 ZOOM_MIN_RATIO = 1.05  # the longest relay hop at least 5 % longer than the shortest
+ZOOM_SHARE_OF_JOURNEYS = 0.5  # the relay hops are what the rows show: half their length
 ZOOM_MAX = 8  # relay hops in the panel, each a row with its label: more do not fit
 ZOOM_SHARE = 0.42  # of the axes' height, at its bottom, for the panel
 
@@ -89,6 +90,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     drawn: set[str] = set()  # legend keys of what is on the axes
     attempts: dict[int, list[Attempt]] = {}
     relays: list = []  # the relay hops that worked, for a panel of their own
+    journeys = 0.0  # the drawn journeys' lengths, added up
     for row, copy in enumerate(copies):
         y = row + shape.centre
         mine = hops[(hops["message"] == copy.message.id) & (hops["recipient"] == copy.recipient)]
@@ -115,8 +117,9 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
                     color=colour, gid="hop")  # fmt: skip
             drawn.add(hop.protocol if outcome == "ok" else outcome)
             for a, b in _session_wait(hop, queued):
-                _session_bar(ax, y, (a / scale, b / scale), shape.hop)
-                drawn.add("session")
+                if b - a > tiny:
+                    _session_bar(ax, y, (a / scale, b / scale), shape.hop)
+                    drawn.add("session")
             if outcome != "ok":
                 attempts.setdefault(row, []).append(
                     Attempt(hop.start, hop.end, _reply(hop), outcome, y - shape.hop / 2)
@@ -125,6 +128,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
                 relays.append(hop)
             previous_end = max(previous_end, hop.end)
             previous_failed = outcome != "ok"
+        journeys += previous_end - copy.submitted_at
         if copy.status in ("refused", "bounced", "expired"):
             ax.text(previous_end / scale, y, f"  {copy.status}", va="center", fontsize=FONT,
                     color=TEXT["permanent"])  # fmt: skip
@@ -148,7 +152,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
                  f" {result.scenario.name!r}", loc="left", fontsize=FONT + 1)  # fmt: skip
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
-    zoom = _zooms(ax, relays, scale)
+    zoom = _zooms(ax, relays, journeys, scale)
     if zoom:
         _rows(ax, len(copies), ZOOM_SHARE)
     _codes(ax, attempts, scale, unit)
@@ -430,13 +434,17 @@ def _bracket(ax: Axes, run: list[Attempt], text: Text, scale: float) -> None:
     ax.add_line(Line2D(ticks_x, ticks_y, color=colour, lw=1.5, gid="attempt"))
 
 
-def _zooms(ax: Axes, relays: list, scale: float) -> bool:
+def _zooms(ax: Axes, relays: list, journeys: float, scale: float) -> bool:
     """Whether the relay hops need a panel of their own: a few of them, of lengths
-    that differ, drawn so narrow that the difference is lost (see ZOOM_PX)."""
+    that differ, most of the journeys drawn (not a moment in a long wait for the POP
+    poll or a retry), and drawn so narrow that the difference is lost (see ZOOM_PX)."""
     if not 2 <= len(relays) <= ZOOM_MAX:
         return False
     lengths = np.array([hop.end - hop.start for hop in relays])
-    if lengths.max() < lengths.min() * ZOOM_MIN_RATIO:
+    if (
+        lengths.max() < lengths.min() * ZOOM_MIN_RATIO
+        or lengths.sum() < journeys * ZOOM_SHARE_OF_JOURNEYS
+    ):
         return False
     ax.figure.draw_without_rendering()
     x0, x1 = ax.get_xlim()
@@ -466,13 +474,22 @@ def _zoom(ax: Axes, relays: list, queued: list[tuple[str, tuple[float, float]]])
     panel.set_yticks(range(len(relays)), [f"{hop.src} → {hop.dst}" for hop in relays],
                      fontsize=FONT)  # fmt: skip
     panel.set_ylim(len(relays) - 0.4, -0.6)
-    panel.set_xlim(0.0, longest * 1.45)
+    _room(panel, longest)
     panel.tick_params(labelsize=FONT)
     panel.set_xlabel("ms from the start of each relay hop", fontsize=FONT)
     panel.set_title("the relay hops on their own scale", loc="left", fontsize=FONT)
     panel.grid(axis="x", color="#eeeeee")
     panel.set_axisbelow(True)
     return panel
+
+
+def _room(panel: Axes, longest: float) -> None:
+    """The panel's axis long enough for the longest bar and its words after it."""
+    panel.figure.draw_without_rendering()
+    renderer = labels_._renderer(panel.figure)
+    words = max(t.get_window_extent(renderer).width for t in panel.texts) + 2 * labels_.PAD
+    width = panel.get_window_extent(renderer).width
+    panel.set_xlim(0.0, longest * 1.02 * width / max(width - words, width * 0.2))
 
 
 def _outages(

@@ -728,3 +728,17 @@ def test_no_relay_panel_where_the_hops_compare_on_the_axis(page, name):
     plot.timeline(run(name), ax=page)
     assert not zoom_panel(page)
     assert not [p for p in page.patches if p.get_gid() == "zoom-ground"]
+
+
+@pytest.mark.parametrize(
+    ("starts", "words"),
+    [([0, 1800, 3600], "every 30 min"),
+     ([10.3, 600.1, 1200.1, 2400.1], "again after 9.8, 10, 20 min"),
+     ([10.3, 11.4, 420.8], "again after 1 s, 6.8 min"),
+     ([10.0, 12.0], "again after 2 s")],
+)  # fmt: skip
+def test_a_retry_schedule_in_words(starts, words):
+    """The gaps between attempts in the axis's unit; one too short for it in seconds."""
+    from mailsim.plot.timeline import _schedule
+
+    assert _schedule(starts, 60.0, "min") == words

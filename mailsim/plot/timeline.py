@@ -1,6 +1,9 @@
 """A Gantt chart of many messages: for each (message, recipient), its hops as bars, and
-the waits between them — queued, waiting to try again, waiting for the POP poll; failed
-attempts marked with their reply codes."""
+the waits between them — queued, waiting to try again, waiting for the POP poll — and
+within a hop, a connection waiting for a free session at a busy server; failed attempts
+marked with their reply codes, worded as the route words them, a run of them on a
+bracket with its retry schedule; relay hops too narrow to compare get a panel on their
+own scale."""
 
 from __future__ import annotations
 

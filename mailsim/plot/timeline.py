@@ -408,10 +408,14 @@ def _put(
     frame: object,
     taken: list[tuple[float, ...]],
 ) -> tuple[float, ...] | None:
-    """Put a run's label centred over its attempts, else from the first, else ending at
-    the last: the first place inside the axes that covers no label in ``taken``."""
+    """Put a run's label centred over its attempts (a single one's: from its start),
+    else from the first, else ending at the last: the first place inside the axes that
+    covers no label in ``taken``."""
     first, last = run[0].start / scale, run[-1].end / scale
-    for x, ha in (((first + last) / 2, "center"), (first, "left"), (last, "right")):
+    spots = [(first, "left"), (last, "right")]
+    if len(run) > 1:
+        spots.insert(0, ((first + last) / 2, "center"))
+    for x, ha in spots:
         text.set_x(x)
         text.set_horizontalalignment(ha)
         box = labels_._box(text, renderer)

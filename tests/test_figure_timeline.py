@@ -735,7 +735,8 @@ def test_no_relay_panel_where_the_hops_compare_on_the_axis(page, name):
     [([0, 1800, 3600], "every 30 min"),
      ([10.3, 600.1, 1200.1, 2400.1], "again after 9.8, 10, 20 min"),
      ([10.3, 11.4, 420.8], "again after 1 s, 6.8 min"),
-     ([10.0, 12.0], "again after 2 s")],
+     ([10.0, 12.0], "again after 2 s"),
+     ([120.1, 583.5], "again after 7.7 min")],
 )  # fmt: skip
 def test_a_retry_schedule_in_words(starts, words):
     """The gaps between attempts in the axis's unit; one too short for it in seconds."""

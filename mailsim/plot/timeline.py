@@ -389,12 +389,12 @@ def _label(ax: Axes, run: list[Attempt], scale: float, unit: str) -> Text:
 
 
 def _schedule(starts: list[float], scale: float, unit: str) -> str:
-    """The gaps between attempts in the axis's unit: "every 30 min" when they are
-    equal, else "again after 9.8, 10, 20, 40 min"; a gap under a tenth of the unit in
+    """The gaps between attempts in the axis's unit: "every 30 min" when two or more
+    are equal, else "again after 9.8, 10, 20, 40 min"; a gap under a tenth of the unit in
     seconds ("again after 1 s, 6.8, 10, 20 min": another server tried at once)."""
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     words = [style.number(g / scale) if g / scale >= 0.1 else f"{g:.0f} s" for g in gaps]
-    if len(set(words)) == 1 and not words[0].endswith(" s"):
+    if len(words) > 1 and len(set(words)) == 1 and not words[0].endswith(" s"):
         return f"every {words[0]} {unit}"
     tail = "" if words[-1].endswith(" s") else f" {unit}"
     return "again after " + ", ".join(words) + tail

@@ -577,3 +577,194 @@ def test_an_mx_s_incoming_session_and_its_lmtp_hop_are_two_marks():
     assert (x1, w1) == pytest.approx((x0 + w0, 0.05))
     wide = servers._side_by_side({"smtp": [(0.0, 600.0), (60.0, 660.0)]}, 0.05, 60.0)
     assert [pytest.approx(bar) for bar in [(0.0, 10.0), (1.0, 10.0)]] == wide["smtp"]
+
+
+def session_waits(result: mailsim.Result) -> dict[int, tuple[str, float, float]]:
+    """Each session whose connection waited for a free session: (the server, from the
+    client's ACK reaching it, to the session's first step after the handshake)."""
+    events = result.events
+    acks = events[(events["protocol"] == "tcp") & (events["step"] == "ACK")]
+    found = {}
+    for session, group in events.groupby("session"):
+        ack = acks[acks["session"] == session]
+        later = group[group["protocol"] != "tcp"]
+        if ack.empty or later.empty:
+            continue
+        start, end = float(ack["arrive"].iloc[0]), float(later["time"].min())
+        if end - start > 0.01:
+            found[int(session)] = (str(ack["dst"].iloc[0]), start, end)
+    return found
+
+
+def test_slow_server_draws_the_wait_for_a_session_apart_from_the_scan(page):
+    """slow-server: mx-home serves one session at a time; a connection that came while
+    it scanned another message waits for the 220 — a pale dotted stretch of its relay
+    hop, from the ACK to the greeting, before the hop's blue (the 2 s scan)."""
+    result = run("slow-server")
+    plot.timeline(result, ax=page)
+    copies = drawn_copies(page, result)
+    hops = result.hops
+    waits = session_waits(result)
+    expected = set()
+    for row, copy in enumerate(copies):
+        mine = hops[(hops["message"] == copy.message.id) & (hops["recipient"] == copy.recipient)]
+        for hop in mine.itertuples():
+            if int(hop.session) in waits:
+                node, start, end = waits[int(hop.session)]
+                assert node == hop.dst == "mx-home"
+                expected.add((row, round(start / 60, 9), round(end / 60, 9)))
+    assert len(expected) >= 5  # the bunched sends of the busiest seconds queue
+    ticks = [float(t) for t in page.get_yticks()]
+    bars = [p for p in page.patches if p.get_gid() == "wait-session"]
+    drawn = set()
+    for bar in bars:
+        row = min(
+            range(len(ticks)), key=lambda k: abs(ticks[k] - bar.get_y() - bar.get_height() / 2)
+        )
+        drawn.add((row, round(bar.get_x(), 9), round(bar.get_x() + bar.get_width(), 9)))
+        assert bar.get_hatch() == "..."
+        # Over its relay hop's bar, which goes on after it: the server's work.
+        # (A widened submission before it may have moved the hop's start a little.)
+        end = bar.get_x() + bar.get_width()
+        assert [p for p in page.patches if p.get_gid() == "hop" and p.get_y() == bar.get_y()
+                and p.get_x() < end < p.get_x() + p.get_width()]  # fmt: skip
+    assert drawn == expected
+    labels = [t.get_text() for t in page.get_legend().get_texts()]
+    assert "waiting for a free session\n(all the server's sessions busy)" in labels
+
+
+@pytest.mark.parametrize("name", ["classroom", "mx-down", "tls-versions"])
+def test_no_session_wait_where_no_connection_waited(page, name):
+    result = run(name)
+    plot.timeline(result, ax=page)
+    assert not session_waits(result)
+    assert not [p for p in page.patches if p.get_gid() == "wait-session"]
+    labels = [t.get_text() for t in page.get_legend().get_texts()]
+    assert not [label for label in labels if "free session" in label]
+
+
+def marks(ax: Axes) -> list[float]:
+    """The times (axis units) of the attempt ticks under the counted labels."""
+    xs = [x for line in ax.lines if line.get_gid() == "attempt" for x in line.get_xdata()]
+    return sorted({float(x) for x in xs if not np.isnan(x)})
+
+
+def test_backup_mx_shows_each_retry_at_its_time(page):
+    """backup-mx: mx-home refuses; the backup MX tries it again after 7, 10 and 20 minutes
+    — a tick at each attempt, and the label over them says the schedule."""
+    result = run("backup-mx")
+    plot.timeline(result, ax=page)
+    hops = result.hops
+    failed = hops[[outcome_of(str(c)) != "ok" for c in hops["code"]]]
+    assert marks(page) == pytest.approx(sorted(failed["start"] / 60), abs=1e-9)
+    (code,) = [t for t in page.texts if t.get_gid() == "code" and t.get_visible()]
+    assert code.get_text() == "4.4.1 connection refused ×5, again after 1 s, 6.8, 10, 20 min"
+    (bracket,) = [line for line in page.lines if line.get_gid() == "retry-bracket"]
+    assert list(bracket.get_xdata()) == pytest.approx(
+        [failed["start"].min() / 60, failed["end"].max() / 60]
+    )
+    # The label sits over the bracket, the ticks reach down into the bar.
+    page.figure.canvas.draw()
+    renderer = page.figure.canvas.get_renderer()
+    label = code.get_window_extent(renderer)
+    line = bracket.get_window_extent(renderer)
+    assert 0 <= label.y0 - line.y1 <= 6
+
+
+def test_retry_policies_say_each_schedule(page):
+    """retry-policies: the same outage, three schedules — Postfix's doubling, the RFC's
+    30 minutes, Exim's 30 minutes — read off the labels and the ticks."""
+    result = run("retry-policies")
+    plot.timeline(result, ax=page)
+    words = {t.get_text() for t in page.texts if t.get_gid() == "code" and t.get_visible()}
+    assert words == {
+        "4.4.1 connection refused ×5, again after 9.8, 10, 20, 40 min",
+        "4.4.1 connection refused ×3, every 30 min",
+        "4.4.1 connection refused ×4, again after 29.8, 30, 30 min",
+    }
+    hops = result.hops
+    failed = hops[[outcome_of(str(c)) != "ok" for c in hops["code"]]]
+    assert marks(page) == pytest.approx(sorted(failed["start"] / 60), abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ["greylisting", "mx-down", "unknown-user"])
+def test_codes_are_worded_as_the_route_words_them(page, name):
+    """A failed attempt's code and gist on the timeline are the route's words: "450
+    greylisted" on both, not "4.2.0" on one and "450" on the other."""
+    result = run(name)
+    plot.timeline(result, ax=page)
+    codes = [t.get_text() for t in page.texts if t.get_gid() == "code" and t.get_visible()]
+    assert codes
+    route = plot.route(result, result.copies[0].message.id)
+    try:
+        said = [t.get_text() for t in route.texts]
+    finally:
+        plt.close(route.figure)
+    for code in codes:
+        reply = code.split(" ×")[0]
+        assert any(f"✗ {reply}" in text for text in said), (reply, said)
+    if name == "greylisting":
+        assert codes == ["450 greylisted"]
+
+
+def zoom_panel(ax: Axes) -> list[Axes]:
+    return [child for child in ax.child_axes if child.get_gid() == "zoom"]
+
+
+def test_tls_versions_compares_the_relay_hops_on_their_own_scale(page):
+    """tls-versions: four relay hops of 0.5–0.96 s on a 17 s axis, a round trip (90 ms)
+    apart — a panel draws them from their starts in ms, each labelled with its length."""
+    result = run("tls-versions")
+    plot.timeline(result, ax=page)
+    (panel,) = zoom_panel(page)
+    hops = result.hops
+    relays = hops[hops["protocol"] == "smtp"].sort_values("start")
+    bars = [p for p in panel.patches if p.get_gid() == "zoom-hop"]
+    assert [b.get_x() for b in bars] == [0.0] * 4
+    assert [b.get_width() for b in bars] == pytest.approx(
+        list((relays["end"] - relays["start"]) * 1e3)
+    )
+    names = [t.get_text() for t in panel.get_yticklabels()]
+    assert names == [f"{s} → {d}" for s, d in zip(relays["src"], relays["dst"], strict=True)]
+    lengths = [t.get_text() for t in panel.texts if t.get_gid() == "zoom-length"]
+    tls = [f"TLS {v}" if v else "plaintext" for v in relays["tls"]]
+    expected = [
+        f"{(e - s) * 1e3:.0f} ms · {t}"
+        for s, e, t in zip(relays["start"], relays["end"], tls, strict=True)
+    ]
+    assert lengths == expected
+    assert "503 ms · plaintext" in lengths
+    assert "866 ms · TLS 1.2" in lengths
+    # Below every row of the journeys, inside the page, words at 11 pt.
+    page.figure.canvas.draw()
+    renderer = page.figure.canvas.get_renderer()
+    panel_top = panel.get_tightbbox(renderer).y1
+    lowest_row = page.transData.transform((0, max(page.get_yticks()) + 0.5))[1]
+    assert panel_top < lowest_row
+    assert all(t.get_fontsize() >= 11 for t in [*panel.texts, *panel.get_yticklabels()])
+    assert not problems(page.figure)
+
+
+@pytest.mark.parametrize("name", ["classroom", "mx-down", "backup-mx", "greylisting",
+                                  "retry-policies", "slow-server"])  # fmt: skip
+def test_no_relay_panel_where_the_hops_compare_on_the_axis(page, name):
+    """classroom has one relay hop, mx-down one that worked, backup-mx and the others
+    relay hops of one length, slow-server too many for a panel: none needs it."""
+    plot.timeline(run(name), ax=page)
+    assert not zoom_panel(page)
+    assert not [p for p in page.patches if p.get_gid() == "zoom-ground"]
+
+
+@pytest.mark.parametrize(
+    ("starts", "words"),
+    [([0, 1800, 3600], "every 30 min"),
+     ([10.3, 600.1, 1200.1, 2400.1], "again after 9.8, 10, 20 min"),
+     ([10.3, 11.4, 420.8], "again after 1 s, 6.8 min"),
+     ([10.0, 12.0], "again after 2 s"),
+     ([120.1, 583.5], "again after 7.7 min")],
+)  # fmt: skip
+def test_a_retry_schedule_in_words(starts, words):
+    """The gaps between attempts in the axis's unit; one too short for it in seconds."""
+    from mailsim.plot.timeline import _schedule
+
+    assert _schedule(starts, 60.0, "min") == words

@@ -1,9 +1,13 @@
 """A Gantt chart of many messages: for each (message, recipient), its hops as bars, and
-the waits between them — queued, waiting to try again, waiting for the POP poll; failed
-attempts marked with their reply codes."""
+the waits between them — queued, waiting to try again, waiting for the POP poll — and
+within a hop, a connection waiting for a free session at a busy server; failed attempts
+marked with their reply codes, worded as the route words them, a run of them on a
+bracket with its retry schedule; relay hops too narrow to compare get a panel on their
+own scale."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -11,11 +15,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
 
 from mailsim.plot import labels as labels_
 from mailsim.plot import style
+from mailsim.plot.route import _gist as gist
+from mailsim.plot.servers import _waiting as waiting
 from mailsim.result import Result
 from mailsim.traffic import seconds_into_day
 
@@ -35,6 +43,18 @@ AXES_PX = 580  # about the axes' height on that page, between the title and the 
 ROW_PX = {False: 24.0, True: 48.0}
 ROOMY = 80.0
 HOUR = 3600.0
+# A connection waiting in a busy server's listen queue: the SMTP hop's colour, pale (the
+# server is not working on it yet), dotted so that it reads apart from the hatched wait
+# to try again; the dots are the hop's blue.
+SESSION_WAIT = ("#D4E6F3", "...")
+# The relay hops get a panel of their own when the median one is drawn narrower than
+# ZOOM_PX: a one-round-trip difference (about a tenth of a relay hop) is then a few
+# pixels, too little to compare bar ends in different rows (tls-versions: 36 px).
+ZOOM_PX = 60.0
+ZOOM_MIN_RATIO = 1.05  # the longest relay hop at least 5 % longer than the shortest
+ZOOM_SHARE_OF_JOURNEYS = 0.5  # the relay hops are what the rows show: half their length
+ZOOM_MAX = 8  # relay hops in the panel, each a row with its label: more do not fit
+ZOOM_SHARE = 0.42  # of the axes' height, at its bottom, for the panel
 
 
 @dataclass
@@ -68,9 +88,12 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     start_time = min(c.submitted_at for c in copies) if busiest and copies else 0.0
     scale, unit = style.time_unit(end_time - start_time)
     tiny = (end_time - start_time) * 1.02 / 1000  # under a pixel wide: not drawn
+    queued = list(waiting(result))
     labels = []
     drawn: set[str] = set()  # legend keys of what is on the axes
-    codes: list[tuple[int, labels_.Movable]] = []
+    attempts: dict[int, list[Attempt]] = {}
+    relays: list = []  # the relay hops that worked, for a panel of their own
+    journeys = 0.0  # the drawn journeys' lengths, added up
     for row, copy in enumerate(copies):
         y = row + shape.centre
         mine = hops[(hops["message"] == copy.message.id) & (hops["recipient"] == copy.recipient)]
@@ -96,22 +119,23 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
             ax.barh(y, (hop.end - hop.start) / scale, left=hop.start / scale, height=shape.hop,
                     color=colour, gid="hop")  # fmt: skip
             drawn.add(hop.protocol if outcome == "ok" else outcome)
+            for a, b in _session_wait(hop, queued):
+                if b - a > tiny:
+                    _session_bar(ax, y, (a / scale, b / scale), shape.hop)
+                    drawn.add("session")
             if outcome != "ok":
-                top = y - shape.hop / 2 - 0.03  # just above the bar, within the row
-                text = ax.text(hop.start / scale, top, str(hop.code), fontsize=FONT,
-                               color=TEXT[outcome], ha="left", va="bottom", gid="code")  # fmt: skip
-                spots = [(hop.start / scale, top, "bottom", "left"),
-                         (hop.end / scale, top, "bottom", "right")]  # fmt: skip
-                codes.append((row, labels_.Movable(text, spots)))
+                attempts.setdefault(row, []).append(
+                    Attempt(hop.start, hop.end, _reply(hop), outcome, y - shape.hop / 2)
+                )
+            elif hop.protocol == "smtp":
+                relays.append(hop)
             previous_end = max(previous_end, hop.end)
             previous_failed = outcome != "ok"
+        journeys += previous_end - copy.submitted_at
         if copy.status in ("refused", "bounced", "expired"):
             ax.text(previous_end / scale, y, f"  {copy.status}", va="center", fontsize=FONT,
                     color=TEXT["permanent"])  # fmt: skip
-    rows = max(float(len(copies)), _fit_rows(ax, ROOMY))
     ax.set_yticks([k + shape.centre for k in range(len(copies))], labels, fontsize=FONT)
-    pad = (rows - len(copies)) / 2  # a few messages: rows of a bar's height, in the middle
-    ax.set_ylim(len(copies) - 0.5 + pad, -0.5 - pad)
     if busiest:  # a few minutes in the middle of a day: the clock says when
         few = end_time - start_time < 5 * 60  # seconds on the ticks of a short stretch
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: _clock(result, x * scale, few)))
@@ -121,6 +145,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     ax.tick_params(axis="x", labelsize=FONT)
     left = start_time - (end_time - start_time) * 0.01 if busiest else 0.0
     ax.set_xlim(left / scale, end_time / scale + (end_time - start_time) * 0.02 / scale)
+    _rows(ax, len(copies), 0.0)
     shown = [patch for key, patch in _legend().items() if key in drawn]
     handles = list({patch.get_label(): patch for patch in shown}.values())  # SMTP once
     handles += _outages(ax, result, scale, unit, (left, end_time))
@@ -130,9 +155,61 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
                  f" {result.scenario.name!r}", loc="left", fontsize=FONT + 1)  # fmt: skip
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
-    _codes(ax, codes)
+    zoom = _zooms(ax, relays, journeys, scale)
+    if zoom:
+        _rows(ax, len(copies), ZOOM_SHARE)
+    _codes(ax, attempts, scale, unit)
     widen(ax, [p for p in ax.patches if p.get_gid() == "hop"], chain=True)
+    if zoom:
+        _zoom(ax, relays, queued)
     return ax
+
+
+@dataclass
+class Attempt:
+    """A failed attempt as its row's reply-code label needs it."""
+
+    start: float  # seconds
+    end: float
+    words: str  # its reply code and what it says: "450 greylisted"
+    outcome: str  # temporary / permanent
+    top: float  # its bar's top edge, in rows
+
+
+def _reply(hop: object) -> str:
+    """A failed attempt's reply code and its gist, worded as the route figure words it
+    ("450 greylisted", "4.4.1 connection refused": no server replied, so the sender's
+    own enhanced status is all there is)."""
+    return f"{hop.code} {gist(str(hop.outcome))}".rstrip()  # type: ignore[attr-defined]
+
+
+def _rows(ax: Axes, count: int, below: float) -> None:
+    """The rows' vertical extent: a few messages get rows of a bar's height in the
+    middle; with ``below``, that share of the axes' height at its bottom is left free
+    (for the relay panel)."""
+    total = max(float(count), _fit_rows(ax, ROOMY), count / (1.0 - below))
+    top = (total * (1.0 - below) - count) / 2
+    ax.set_ylim(count - 0.5 + (total - count - top), -0.5 - top)
+
+
+def _session_wait(
+    hop: object, queued: list[tuple[str, tuple[float, float]]]
+) -> list[tuple[float, float]]:
+    """The stretch of ``hop`` in which its connection waited for a free session at the
+    server it reached (every session busy): the wait lies within the hop."""
+    return [
+        span
+        for node, span in queued
+        if node == hop.dst and hop.start <= span[0] and span[1] <= hop.end + 1e-9  # type: ignore[attr-defined]
+    ]
+
+
+def _session_bar(ax: Axes, y: float, span: tuple[float, float], height: float) -> None:
+    """A connection waiting for a free session, over its hop's bar: pale and dotted, so
+    that the rest of the bar is the server's work (a scan at the end of DATA)."""
+    face, hatch = SESSION_WAIT
+    ax.barh(y, span[1] - span[0], left=span[0], height=height, facecolor=face, hatch=hatch,
+            edgecolor=style.PROTOCOL["smtp"], lw=0, zorder=2.2, gid="wait-session")  # fmt: skip
 
 
 def _failed(hops: pd.DataFrame) -> set[tuple[str, str]]:
@@ -229,6 +306,13 @@ def _legend() -> dict[str, Patch]:
             label="waiting to try again",
         ),  # drawn as the bars are
         "poll": Patch(color=WAITS["poll"][0], label="waiting for the POP poll"),
+        "session": Patch(
+            facecolor=SESSION_WAIT[0],
+            hatch=SESSION_WAIT[1],
+            edgecolor=style.PROTOCOL["smtp"],
+            lw=0,
+            label="waiting for a free session\n(all the server's sessions busy)",
+        ),
         "temporary": Patch(color=style.OUTCOME["temporary"], label="failed attempt (4xx, timeout)"),
         "permanent": Patch(color=style.OUTCOME["permanent"], label="refused (5xx)"),
     }
@@ -254,44 +338,165 @@ def widen(ax: Axes, bars: list[Rectangle], chain: bool = False) -> None:
             ends[row] = bar.get_x() + least
 
 
-def _codes(ax: Axes, codes: list[tuple[int, labels_.Movable]]) -> None:
-    """Reply codes above their failed attempts; where attempts come too close together
-    to label each, the label before them counts them: "4.4.1 ×3"."""
-    free = labels_.place(ax, [item for _, item in codes], fixed=[])
-    Run = list[tuple[str, labels_.Movable]]  # (its code, its label): the first one shown
-    runs: dict[int, list[Run]] = {}
-    for (row, item), ok in zip(codes, free, strict=True):
-        code = item.text.get_text()
-        if ok or row not in runs:
-            runs.setdefault(row, []).append([(code, item)])
-        else:
-            runs[row][-1].append((code, item))
+def _codes(ax: Axes, attempts: dict[int, list[Attempt]], scale: float, unit: str) -> None:
+    """Reply codes above their failed attempts. Attempts one after another with the same
+    reply share a label, centred over them on a bracket whose ticks mark each attempt at
+    its time, and saying when they came ("×5, again after 9.8, 10, 20, 40 min": the
+    sender's retry schedule); a label that finds no free place joins the run before it."""
+    ax.figure.draw_without_rendering()  # the layout engine has placed the axes now
     renderer = labels_._renderer(ax.figure)
-    for row_runs in runs.values():
-        k = 0
-        while k < len(row_runs):
-            _count(row_runs[k])
-            # A longer label may now reach the next one: that one joins the count.
-            if k + 1 < len(row_runs) and _touch(row_runs[k][0][1], row_runs[k + 1][0][1], renderer):
-                row_runs[k] += row_runs.pop(k + 1)
-                continue
-            k += 1
+    frame = ax.get_window_extent(renderer)
+    taken: list[tuple[float, ...]] = []
+    for row_attempts in attempts.values():
+        placed: list[tuple[list[Attempt], Text, tuple[float, ...]]] = []
+        for run in _runs(row_attempts):
+            while True:
+                text = _label(ax, run, scale, unit)
+                box = _put(text, run, scale, renderer, frame, taken + [b for *_, b in placed])
+                if box is not None or not placed:
+                    break
+                text.remove()  # no room: this run joins the one before it
+                before, old, _ = placed.pop()
+                old.remove()
+                run = before + run
+            placed.append((run, text, box or tuple(labels_._box(text, renderer).extents)))
+        for run, text, box in placed:
+            taken.append(box)
+            if len(run) > 1:
+                _bracket(ax, run, text, scale)
 
 
-def _count(run: list[tuple[str, labels_.Movable]]) -> None:
-    """The first label of a run names the run's codes; the others are hidden."""
-    (first, shown), rest = run[0], run[1:]
-    for _, item in rest:
-        item.text.set_visible(False)
-    if rest:
-        same = {code for code, _ in rest} == {first}
-        shown.text.set_text(f"{first} ×{len(run)}" if same else f"{first} and others")
+def _runs(row: list[Attempt]) -> list[list[Attempt]]:
+    """A row's failed attempts in runs: one after another with the same reply."""
+    runs: list[list[Attempt]] = []
+    for attempt in row:
+        if runs and runs[-1][-1].words == attempt.words:
+            runs[-1].append(attempt)
+        else:
+            runs.append([attempt])
+    return runs
 
 
-def _touch(a: labels_.Movable, b: labels_.Movable, renderer: object) -> bool:
-    box_a = a.text.get_window_extent(renderer).padded(labels_.PAD)
-    box_b = b.text.get_window_extent(renderer).padded(labels_.PAD)
-    return bool(box_a.overlaps(box_b))
+def _label(ax: Axes, run: list[Attempt], scale: float, unit: str) -> Text:
+    """A run's label: its reply, and for several attempts how many and when."""
+    first = run[0]
+    words = first.words
+    if len(run) > 1:
+        words = words if all(a.words == words for a in run) else f"{words} and others"
+        words += f" ×{len(run)}, {_schedule([a.start for a in run], scale, unit)}"
+    return ax.text(first.start / scale, first.top - 0.03, words, fontsize=FONT,
+                   color=TEXT[first.outcome], ha="left", va="bottom", gid="code")  # fmt: skip
+
+
+def _schedule(starts: list[float], scale: float, unit: str) -> str:
+    """The gaps between attempts in the axis's unit: "every 30 min" when two or more
+    are equal, else "again after 9.8, 10, 20, 40 min"; a gap under a tenth of the unit in
+    seconds ("again after 1 s, 6.8, 10, 20 min": another server tried at once)."""
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    words = [style.number(g / scale) if g / scale >= 0.1 else f"{g:.0f} s" for g in gaps]
+    if len(words) > 1 and len(set(words)) == 1 and not words[0].endswith(" s"):
+        return f"every {words[0]} {unit}"
+    tail = "" if words[-1].endswith(" s") else f" {unit}"
+    return "again after " + ", ".join(words) + tail
+
+
+def _put(
+    text: Text,
+    run: list[Attempt],
+    scale: float,
+    renderer: object,
+    frame: object,
+    taken: list[tuple[float, ...]],
+) -> tuple[float, ...] | None:
+    """Put a run's label centred over its attempts (a single one's: from its start),
+    else from the first, else ending at the last: the first place inside the axes that
+    covers no label in ``taken``."""
+    first, last = run[0].start / scale, run[-1].end / scale
+    spots = [(first, "left"), (last, "right")]
+    if len(run) > 1:
+        spots.insert(0, ((first + last) / 2, "center"))
+    for x, ha in spots:
+        text.set_x(x)
+        text.set_horizontalalignment(ha)
+        box = labels_._box(text, renderer)
+        edges = tuple(box.extents)
+        if labels_._inside(box, frame) and not any(labels_._overlap(edges, o) for o in taken):
+            return edges
+    text.set_x(first)
+    text.set_horizontalalignment("left")
+    return None
+
+
+def _bracket(ax: Axes, run: list[Attempt], text: Text, scale: float) -> None:
+    """A line under a counted label from its run's first attempt to its last, with a
+    tick down to the bar at each attempt's time: the schedule, readable on the axis."""
+    top = run[0].top
+    y = top - 0.015
+    xs = [a.start / scale for a in run]
+    colour = text.get_color()
+    ax.add_line(Line2D([xs[0], run[-1].end / scale], [y, y], color=colour, lw=1.2,
+                       gid="retry-bracket"))  # fmt: skip
+    ticks_x = [v for x in xs for v in (x, x, np.nan)]
+    ticks_y = [v for _ in xs for v in (y, top + 0.12, np.nan)]
+    ax.add_line(Line2D(ticks_x, ticks_y, color=colour, lw=1.5, gid="attempt"))
+
+
+def _zooms(ax: Axes, relays: list, journeys: float, scale: float) -> bool:
+    """Whether the relay hops need a panel of their own: a few of them, of lengths
+    that differ, most of the journeys drawn (not a moment in a long wait for the POP
+    poll or a retry), and drawn so narrow that the difference is lost (see ZOOM_PX)."""
+    if not 2 <= len(relays) <= ZOOM_MAX:
+        return False
+    lengths = np.array([hop.end - hop.start for hop in relays])
+    if (
+        lengths.max() < lengths.min() * ZOOM_MIN_RATIO
+        or lengths.sum() < journeys * ZOOM_SHARE_OF_JOURNEYS
+    ):
+        return False
+    ax.figure.draw_without_rendering()
+    x0, x1 = ax.get_xlim()
+    per_second = ax.get_window_extent().width / ((x1 - x0) * scale)
+    return float(np.median(lengths)) * per_second < ZOOM_PX
+
+
+def _zoom(ax: Axes, relays: list, queued: list[tuple[str, tuple[float, float]]]) -> Axes:
+    """The relay hops on their own scale, in the free bottom of the axes: each from its
+    start, in milliseconds, with its length and whether it was encrypted (tls-versions:
+    TLS 1.3's one round trip against TLS 1.2's two, and no TLS at all)."""
+    ground = Rectangle((0, 0), 1, ZOOM_SHARE, transform=ax.transAxes, facecolor="white",
+                       edgecolor="#999999", lw=0.8, zorder=2.5, gid="zoom-ground")  # fmt: skip
+    ax.add_patch(ground)
+    panel = ax.inset_axes((0.34, 0.13, 0.63, ZOOM_SHARE - 0.21), zorder=3)
+    panel.set_gid("zoom")
+    longest = max(hop.end - hop.start for hop in relays) * 1e3
+    for row, hop in enumerate(relays):
+        length = (hop.end - hop.start) * 1e3
+        panel.barh(row, length, left=0.0, height=0.6, color=style.PROTOCOL["smtp"],
+                   gid="zoom-hop")  # fmt: skip
+        for a, b in _session_wait(hop, queued):
+            _session_bar(panel, row, ((a - hop.start) * 1e3, (b - hop.start) * 1e3), 0.6)
+        tls = f"TLS {hop.tls}" if hop.tls else "plaintext"
+        panel.text(length + longest * 0.02, row, f"{length:.0f} ms · {tls}", va="center",
+                   fontsize=FONT, gid="zoom-length")  # fmt: skip
+    panel.set_yticks(range(len(relays)), [f"{hop.src} → {hop.dst}" for hop in relays],
+                     fontsize=FONT)  # fmt: skip
+    panel.set_ylim(len(relays) - 0.4, -0.6)
+    _room(panel, longest)
+    panel.tick_params(labelsize=FONT)
+    panel.set_xlabel("ms from the start of each relay hop", fontsize=FONT)
+    panel.set_title("the relay hops on their own scale", loc="left", fontsize=FONT)
+    panel.grid(axis="x", color="#eeeeee")
+    panel.set_axisbelow(True)
+    return panel
+
+
+def _room(panel: Axes, longest: float) -> None:
+    """The panel's axis long enough for the longest bar and its words after it."""
+    panel.figure.draw_without_rendering()
+    renderer = labels_._renderer(panel.figure)
+    words = max(t.get_window_extent(renderer).width for t in panel.texts) + 2 * labels_.PAD
+    width = panel.get_window_extent(renderer).width
+    panel.set_xlim(0.0, longest * 1.02 * width / max(width - words, width * 0.2))
 
 
 def _outages(

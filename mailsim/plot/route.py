@@ -492,7 +492,7 @@ def _journey(
                 # relay, or a server that trusts its network) says so.
                 label += "" if hop.auth else "\nno login, accepted anyway"
         else:
-            why = f"no answer: where is {hop.dst}'s MX?" if looked_up else _gist(str(hop.outcome))
+            why = f"no answer: where is {hop.dst}'s MX?" if looked_up else gist(str(hop.outcome))
             label = (
                 f"{numbers}  ✗ {hop.code} {why}".rstrip()
                 + "\n"
@@ -831,7 +831,7 @@ GISTS = (
 )
 
 
-def _gist(reply: str) -> str:
+def gist(reply: str) -> str:
     """What a failed try's reply says, in the few words a hop label has room for."""
     lowered = reply.lower()
     return next((words for key, words in GISTS if key in lowered), "")

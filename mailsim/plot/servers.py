@@ -21,6 +21,7 @@ from mailsim.plot import labels as labels_
 from mailsim.plot import style
 from mailsim.plot.delays import MANY
 from mailsim.plot.load import compared_groups
+from mailsim.plot.waits import waiting
 from mailsim.result import Result
 from mailsim.traffic import seconds_into_day
 
@@ -31,7 +32,6 @@ OUTAGE = "#F4C7AE"  # a pale vermillion: the server could not do its work
 QUEUE = style.OKABE_ITO["grey"]
 MAILBOX = style.COST["poll"]
 WAITING = "#3A3A3A"  # a dark grey: a connection in the listen queue, not yet served
-WAIT_MIN = 0.01  # seconds: a greeting later than this after the handshake waited for a slot
 PAGE = (12.8, 7.2)  # inches at dpi 100: a projector's 1280×720
 MIN_ROWS = 4  # a page of fewer servers keeps rows of this height
 FONT = 11  # 15 px on a 1280×720 page: readable from the back row
@@ -451,7 +451,7 @@ def _rows(result: Result) -> list[Row]:
     for name, span in _held(hops[ok], result.end_time, ended):
         if name in rows:
             rows[name].held.append(span)
-    for name, span in _waiting(result):
+    for name, span in waiting(result):
         if name in rows:
             rows[name].waiting.append(span)
     for name, window, words in outages(result):
@@ -507,22 +507,6 @@ def _held(
             arrived[str(dst)] = float(end)
     until = ended.get(journey, last) if journey is not None else last
     yield from ((name, (at, max(at, until))) for name, at in arrived.items())
-
-
-def _waiting(result: Result) -> Iterator[tuple[str, Span]]:
-    """Connections that waited for a free session (every session busy): from the
-    client's ACK reaching the server to the session's next step (the 220 greeting, or an
-    implicit-TLS ClientHello), where that took longer than WAIT_MIN."""
-    events = result.events
-    if events.empty:
-        return
-    acks = events[(events["protocol"] == "tcp") & (events["step"] == "ACK")]
-    acks = acks.drop_duplicates("session")
-    later = events[events["protocol"] != "tcp"].groupby("session")["time"].min()
-    table = acks.join(later.rename("next"), on="session", how="inner")
-    table = table[table["next"] - table["arrive"] > WAIT_MIN]
-    for node, start, end in zip(table["dst"], table["arrive"], table["next"], strict=True):
-        yield str(node), (float(start), float(end))
 
 
 def outages(result: Result, links: bool = False) -> Iterator[tuple[str, Span, str]]:

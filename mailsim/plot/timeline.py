@@ -22,8 +22,8 @@ from matplotlib.ticker import FuncFormatter
 
 from mailsim.plot import labels as labels_
 from mailsim.plot import style
-from mailsim.plot.route import _gist as gist
-from mailsim.plot.servers import _waiting as waiting
+from mailsim.plot.route import gist
+from mailsim.plot.waits import waiting
 from mailsim.result import Result
 from mailsim.traffic import seconds_into_day
 

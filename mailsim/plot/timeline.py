@@ -161,6 +161,9 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     _codes(ax, attempts, scale, unit)
     widen(ax, [p for p in ax.patches if p.get_gid() == "hop"], chain=True)
     if zoom:
+        # The journeys' time axis above them: at the bottom it would read as the panel's.
+        ax.xaxis.set_label_position("top")
+        ax.xaxis.tick_top()
         _zoom(ax, relays, queued)
     return ax
 

@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="full",
         help="keep every protocol step (full), one row per hop, or outcomes only",
     )
-    run.add_argument("--out", metavar="DIR", help="write events.csv, hops.csv, messages.csv")
+    run.add_argument(
+        "--out", metavar="DIR", help="write events.csv, sessions.csv, hops.csv, messages.csv"
+    )
     run.add_argument(
         "--limit", type=_whole(0, "--limit"), default=20, metavar="N",
         help="messages shown in detail",
@@ -404,10 +406,11 @@ def _run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"\nwrote {plural(count, '.eml file')} to {eml}")
     if out is not None:
-        for table in ("events", "hops", "messages"):
+        tables = ("events", "sessions", "hops", "messages")
+        for table in tables:
             _write_csv(getattr(result, table), out / f"{table}.csv")
         if not args.json:
-            print(f"\nwrote events.csv, hops.csv, messages.csv to {out}")
+            print(f"\nwrote {', '.join(f'{t}.csv' for t in tables)} to {out}")
     return 0
 
 

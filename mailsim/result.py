@@ -13,6 +13,7 @@ from functools import cached_property
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from mailsim import endpoints
 from mailsim.message import COSTS, STATUSES, Copy
 from mailsim.record import HOP_COLUMNS, MESSAGE_COLUMNS, Recorder
 from mailsim.scenario import Scenario
@@ -47,7 +48,22 @@ class Result:
 
     @cached_property
     def events(self) -> pd.DataFrame:
-        """One row per protocol step (command, reply, TCP/TLS/DNS message)."""
+        """One row per protocol step (command, reply, TCP/TLS/DNS message), with the
+        addresses and ports it went from and to (``src_ip``, ``src_port``, ``dst_ip``,
+        ``dst_port``)."""
+        return endpoints.addressed(self._steps, self.sessions)
+
+    @cached_property
+    def sessions(self) -> pd.DataFrame:
+        """One row per TCP connection or DNS exchange: who opened it (``client``), to
+        whom, what it spoke (``service``: submission, submissions, smtp, lmtp, pop3,
+        pop3s, dns), over ``tcp`` or ``udp``, and both ends' addresses and ports."""
+        return endpoints.sessions(self._steps, self.scenario, self.seed)
+
+    @cached_property
+    def _steps(self) -> pd.DataFrame:
+        """The recorded steps as the recorder keeps them (built once: a big run's table
+        takes seconds)."""
         return self.recorder.frame("events")
 
     @cached_property

@@ -7,7 +7,6 @@ changes the scenario, so one scenario drives any number of replications.
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 from collections import Counter
 from collections.abc import Callable, Generator
@@ -22,6 +21,7 @@ from mailsim.agents.mta import Mta
 from mailsim.agents.pop import MailboxServer
 from mailsim.agents.resolver import Resolver
 from mailsim.eavesdrop import Tap
+from mailsim.endpoints import addresses
 from mailsim.faults import Faults
 from mailsim.message import (
     Copy,
@@ -41,9 +41,6 @@ from mailsim.scenario import CrashFault, DnsNode, PopNode, Scenario, SmtpNode, U
 from mailsim.session import Session
 from mailsim.traffic import arrivals, seconds_into_day
 
-# Addresses for nodes without one: the documentation ranges of RFC 5737, then the
-# benchmarking range of RFC 2544 for large worlds.
-_TEST_NETS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15")
 TERMINAL = ("retrieved", "refused", "bounced", "expired")
 
 
@@ -108,18 +105,10 @@ class World:
     # -- wiring ------------------------------------------------------------------------------
 
     def _assign_addresses(self) -> None:
-        taken = {node.ip for node in self.scenario.nodes.values() if node.ip}
-        free = (
-            str(ip)
-            for net in _TEST_NETS
-            for ip in ipaddress.ip_network(net).hosts()
-            if str(ip) not in taken
-        )
-        self.ips: dict[str, str] = {}
-        self.hosts: dict[str, str] = {}
-        for name, node in self.scenario.nodes.items():
-            self.ips[name] = node.ip or next(free)
-            self.hosts[name] = node.host or name
+        self.ips: dict[str, str] = addresses(self.scenario)
+        self.hosts: dict[str, str] = {
+            name: node.host or name for name, node in self.scenario.nodes.items()
+        }
         self.node_by_ip = {ip: name for name, ip in self.ips.items()}
 
     def _ip_of(self, target: str) -> str:

@@ -199,7 +199,7 @@ def test_text_report_shows_hops_delay_parts_and_conservation(capsys, monkeypatch
     assert "bounces sent back" not in out
 
 
-def test_out_writes_three_tables(tmp_path, capsys):
+def test_out_writes_four_tables(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(SCENARIOS / "classroom.yaml"), "--out", str(out)]) == 0
     hops = pd.read_csv(out / "hops.csv")
@@ -208,6 +208,11 @@ def test_out_writes_three_tables(tmp_path, capsys):
     assert list(messages["status"]) == ["retrieved"]
     events = pd.read_csv(out / "events.csv")
     assert {"SYN", "EHLO", "STARTTLS", "RETR"} <= set(events["step"])
+    sessions = pd.read_csv(out / "sessions.csv")
+    assert list(sessions["server_port"]) == [110, 587, 53, 53, 25, 24, 110]
+    ehlo = events[events["step"] == "EHLO"].iloc[0]
+    assert (ehlo["src_ip"], ehlo["dst_port"]) == ("192.0.2.1", 587)  # alice-pc → submission
+    assert "wrote events.csv, sessions.csv, hops.csv, messages.csv to" in capsys.readouterr().out
 
 
 def test_schema_is_json_schema(capsys):

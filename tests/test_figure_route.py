@@ -160,18 +160,24 @@ def test_a_domain_box_holds_no_one_elses_machine(path):
 
 
 def test_a_firm_and_its_provider_get_a_box_each():
-    """own-server-or-provider: cloudco's desks are in the west, the provider's server that
-    holds its mail in the east, with ownco's office and the internet between them. One
-    box around both would claim them all for cloudco (it did, and hid its label)."""
+    """own-server-or-provider: cloudco's desks are in the west, the provider's servers
+    that hold its mail in the east, with ownco's office and the internet between them.
+    One box around both would claim them all for cloudco (it did, and hid its label).
+    The provider's mail and POP3 servers are both the provider's (mail.provider.example,
+    pop.provider.example): one box, whichever domain's mail they hold — not the mail
+    server in a cloudco box and its POP3 server in a provider box of its own."""
     result = shipped(SCENARIOS / "own-server-or-provider.yaml")
     ax = plot.route(result)
     try:
         boxes = held(ax, result)
         assert boxes["domain-cloudco.example-0"] == {"cloud-pcs"}
-        assert boxes["domain-cloudco.example-1"] == {"mail-provider"}
+        provider = [gid for gid in boxes if gid.startswith("domain-provider.example-")]
+        assert provider == ["domain-provider.example-0"]
+        assert boxes["domain-provider.example-0"] == {"mail-provider", "pop-provider"}
         assert boxes["domain-ownco.example-0"] == {"own-pcs", "mail-own", "pop-own"}
-        labels = [t.get_text() for t in ax.texts if t.get_gid() == "domain"]
-        assert labels.count("cloudco.example") == 2
+        titles = [t.get_text() for t in ax.texts if t.get_gid() == "domain"]
+        assert titles.count("cloudco.example") == 1
+        assert titles.count("provider.example") == 1
     finally:
         plt.close(ax.figure)
 

@@ -10,11 +10,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
+from matplotlib.patches import FancyArrowPatch
 from matplotlib.path import Path
 from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from mailsim import plot
-from mailsim.plot import style
+from mailsim.plot import labels, style
+from mailsim.plot.files import telling
 from mailsim.plot.route import CONTRAST, FAILED, LEADER, contrast, readable
 from mailsim.plot.topology import domain_of, positions
 from mailsim.units import format_duration
@@ -160,18 +163,24 @@ def test_a_domain_box_holds_no_one_elses_machine(path):
 
 
 def test_a_firm_and_its_provider_get_a_box_each():
-    """own-server-or-provider: cloudco's desks are in the west, the provider's server that
-    holds its mail in the east, with ownco's office and the internet between them. One
-    box around both would claim them all for cloudco (it did, and hid its label)."""
+    """own-server-or-provider: cloudco's desks are in the west, the provider's servers
+    that hold its mail in the east, with ownco's office and the internet between them.
+    One box around both would claim them all for cloudco (it did, and hid its label).
+    The provider's mail and POP3 servers are both the provider's (mail.provider.example,
+    pop.provider.example): one box, whichever domain's mail they hold — not the mail
+    server in a cloudco box and its POP3 server in a provider box of its own."""
     result = shipped(SCENARIOS / "own-server-or-provider.yaml")
     ax = plot.route(result)
     try:
         boxes = held(ax, result)
         assert boxes["domain-cloudco.example-0"] == {"cloud-pcs"}
-        assert boxes["domain-cloudco.example-1"] == {"mail-provider"}
+        provider = [gid for gid in boxes if gid.startswith("domain-provider.example-")]
+        assert provider == ["domain-provider.example-0"]
+        assert boxes["domain-provider.example-0"] == {"mail-provider", "pop-provider"}
         assert boxes["domain-ownco.example-0"] == {"own-pcs", "mail-own", "pop-own"}
-        labels = [t.get_text() for t in ax.texts if t.get_gid() == "domain"]
-        assert labels.count("cloudco.example") == 2
+        titles = [t.get_text() for t in ax.texts if t.get_gid() == "domain"]
+        assert titles.count("cloudco.example") == 1
+        assert titles.count("provider.example") == 1
     finally:
         plt.close(ax.figure)
 
@@ -496,3 +505,202 @@ def test_a_long_link_says_its_latency():
         assert shown == ["45 ms one way"]
     finally:
         plt.close(ax.figure)
+
+
+# Every shipped scenario's route.png, drawn once for the collision checks below.
+_FIGURES: dict[str, plt.Axes] = {}
+
+
+@pytest.fixture(scope="module")
+def route_png():
+    """The route figure `mailsim run --plots` writes first (route.png), drawn, by path."""
+
+    def draw(path):
+        if path.stem not in _FIGURES:
+            result = shipped(path)
+            ax = plot.route(result, telling(result) if result.copies else None)
+            ax.figure.canvas.draw()
+            _FIGURES[path.stem] = ax
+        return _FIGURES[path.stem]
+
+    yield draw
+    for ax in _FIGURES.values():
+        plt.close(ax.figure)
+    _FIGURES.clear()
+
+
+def label_boxes(ax) -> dict[Text, Bbox]:
+    """Every word drawn on the map (names, hop labels, domains, outages, latencies) and
+    the box it covers, its white box included, in pixels."""
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = {}
+    for text in ax.texts:
+        if not text.get_visible() or not text.get_text():
+            continue
+        box = text.get_window_extent(renderer)
+        if text.get_bbox_patch() is not None:
+            box = Bbox.union([box, text.get_bbox_patch().get_window_extent(renderer)])
+        boxes[text] = box
+    return boxes
+
+
+def node_marker_boxes(ax) -> list[tuple[str, Bbox]]:
+    """The square each machine's or router's marker covers, in pixels."""
+    boxes = []
+    for markers in ax.collections:
+        if markers.get_label() not in style.ROLE_LABEL.values():
+            continue
+        half = np.sqrt(markers.get_sizes()[0]) / 2 * ax.figure.dpi / 72
+        for x, y in markers.get_offset_transform().transform(markers.get_offsets()):
+            boxes.append(
+                (markers.get_label(), Bbox.from_extents(x - half, y - half, x + half, y + half))
+            )
+    return boxes
+
+
+def overlap(a: Bbox, b: Bbox) -> bool:
+    """Two boxes share some area (touching is not covering)."""
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def gid_of(label: Text) -> str:
+    """The gid of the arrow a hop label names: hop-4-7 for '4–7 …'."""
+    numbers = label.get_text().split()[0].split("–")
+    return f"hop-{numbers[0]}-{numbers[-1]}"
+
+
+def leaders_of(ax) -> dict[str, np.ndarray]:
+    """Each leader line as drawn, in pixels, by the gid of the arrow it leads to."""
+    return {
+        line.get_gid().removeprefix("leader-"): ax.transData.transform(line.get_xydata())
+        for line in ax.lines
+        if (line.get_gid() or "").startswith("leader-")
+    }
+
+
+def label_collisions(ax) -> list[str]:
+    """Words over words, or over a machine's marker."""
+    boxes = label_boxes(ax)
+    found = [
+        f"{a.get_text()!r} covers {b.get_text()!r}"
+        for (a, box_a), (b, box_b) in itertools.combinations(boxes.items(), 2)
+        if overlap(box_a, box_b)
+    ]
+    for text, box in boxes.items():
+        found += [
+            f"{text.get_text()!r} covers a {role}'s marker"
+            for role, marker in node_marker_boxes(ax)
+            if overlap(box, marker)
+        ]
+    return found
+
+
+def leader_collisions(ax) -> list[str]:
+    """Leaders through words other than their own label's, or running along a hop's
+    line (more than 10 px within 3 px of it, its last 3 px where it meets its arrow
+    aside): a leader must read as a leader, not as a piece of a hop."""
+    boxes = label_boxes(ax)
+    arrows = {p.get_gid(): line_of(p) for p in ax.patches if (p.get_gid() or "").startswith("hop-")}
+    found = []
+    for gid, (start, end) in leaders_of(ax).items():
+        leader = Path(np.array([start, end]))
+        found += [
+            f"{gid}'s leader crosses {text.get_text()!r}"
+            for text, box in boxes.items()
+            if not (text in hop_texts(ax) and gid_of(text) == gid)
+            and leader.intersects_bbox(box, filled=False)
+        ]
+        length = float(np.hypot(*(end - start)))
+        points = start + np.outer(np.linspace(0, 1 - 3 / length, int(length)), end - start)
+        for other, shaft in arrows.items():
+            near = np.min(
+                np.hypot(*(points[:, None, :] - dense(shaft)[None]).transpose(2, 0, 1)), axis=1
+            )
+            if (near <= 3.0).sum() * length / len(points) > 10.0:
+                found.append(f"{gid}'s leader runs along {other}")
+    return found
+
+
+def dense(line: np.ndarray, step: float = 1.0) -> np.ndarray:
+    """A polyline's points every ``step`` pixels or closer."""
+    points = [line[0]]
+    for p, q in itertools.pairwise(line):
+        n = max(1, int(np.ceil(np.hypot(*(q - p)) / step)))
+        points += [p + (q - p) * s / n for s in range(1, n + 1)]
+    return np.array(points)
+
+
+def covered_hops(ax) -> list[str]:
+    """Hop labels drawn over their own hop's line: the words hide what they name."""
+    boxes = label_boxes(ax)
+    arrows = {p.get_gid(): line_of(p) for p in ax.patches if (p.get_gid() or "").startswith("hop-")}
+    return [
+        f"{label.get_text()!r} covers its own arrow"
+        for label in hop_texts(ax)
+        if Path(arrows[gid_of(label)]).intersects_bbox(boxes[label], filled=False)
+    ]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_no_word_covers_another_or_a_machine(path, route_png):
+    assert not label_collisions(route_png(path))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_a_leader_crosses_no_word_and_runs_along_no_hop(path, route_png):
+    assert not leader_collisions(route_png(path))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_a_hop_label_sits_beside_its_arrow_not_on_it(path, route_png):
+    ax = route_png(path)
+    assert hop_texts(ax)
+    assert not covered_hops(ax)
+
+
+def test_a_leader_along_a_hop_is_caught():
+    """The check above sees a leader drawn on another hop's line (it once hid there)."""
+    fig, ax = plt.subplots()
+    try:
+        ax.set_xlim(0, 10)
+        ax.set_ylim(0, 10)
+        ax.add_patch(FancyArrowPatch(path=Path([(1, 5), (9, 5)]), arrowstyle="-", gid="hop-2-2"))
+        ax.plot([2, 8], [5.02, 5.02], gid="leader-hop-1-1")
+        fig.canvas.draw()
+        assert leader_collisions(ax) == ["hop-1-1's leader runs along hop-2-2"]
+    finally:
+        plt.close(fig)
+
+
+def test_a_label_takes_the_place_whose_leader_runs_along_no_line():
+    """Another hop's line lies where the leader from a label's first place would run
+    (down to its arrow, below the label): it takes the next place, whose leader goes
+    straight down to its arrow, crossing nothing."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
+    try:
+        ax.set_xlim(0, 10)
+        ax.set_ylim(0, 10)
+        steps = np.linspace(0, 1, 101)  # dense, as the route draws its hops
+        own = FancyArrowPatch(path=Path(np.column_stack([10 * steps, 1 + 0 * steps])),
+                              arrowstyle="-", gid="hop-1-1")  # fmt: skip
+        ax.add_patch(own)
+        text = ax.text(5, 7, "1  label", ha="center", va="center")
+        fig.canvas.draw()
+        first = labels.leader(text.get_window_extent(), labels.middle(own), 40.0)
+        assert first is not None
+        x = ax.transData.inverted().transform(first[1])[0]  # where it meets the arrow
+        other = FancyArrowPatch(path=Path(np.column_stack([x + 0 * steps, 1 + 4 * steps])),
+                                arrowstyle="-", gid="hop-2-2")  # fmt: skip
+        ax.add_patch(other)
+        item = labels.Movable(text, [(5, 7), (2, 7)], leads=own)
+        assert labels.place(ax, [item], lines=[own, other]) == [True]
+        assert text.get_position() == (2, 7)
+        assert item.line is not None
+        box = text.get_window_extent(fig.canvas.get_renderer())
+        (x0, y0), (x1, y1) = item.line
+        assert x0 == pytest.approx(x1)
+        assert box.x0 <= x0 <= box.x1
+        assert y0 == pytest.approx(box.y0)
+        assert y1 == pytest.approx(ax.transData.transform((2, 1))[1])
+    finally:
+        plt.close(fig)

@@ -1,6 +1,8 @@
 """One message's route over the network: the topology, and its mail hops as numbered
-arrows along the links their packets crossed, labelled with their duration and TLS (a
-padlock, shut or open); failed tries as wide as a hop in their own lane, dotted in the
+arrows along the links their packets crossed, labelled beside them (never on them, on
+another hop's line, a name or a machine; far off, with a leader line that crosses no
+words and runs along no line) with their duration and TLS (a padlock, shut or open);
+failed tries as wide as a hop in their own lane, dotted in the
 warning colour, with a ✗ where they stopped and how long the sender waited; a server
 that was down ringed; eavesdroppers and men in the middle marked on their links."""
 
@@ -45,8 +47,13 @@ MITER = 2.0  # a hop's corner lies at most this many times its lane's offset fro
 SHRINK = 14.0  # points: a hop starts and ends this far from a node's centre, off its marker
 JOG = 1.5  # a change of lane at a node: a slant this many times the lanes' gap long
 STEP = 8.0  # pixels between the points of a hop's line
-# Data units: a hop label pushed off its link, to its lane's side (> 0) or the other.
-PUSHES = (0.12, 0.2, 0.3, 0.45, -0.15, -0.3, 0.6, 0.8, -0.45, -0.6, 1.0, -0.8)
+# Pixels between a hop label's box and its arrow: just beside it first, then farther out
+# (past LEADER with a line back to it), where other words and arrows leave no room.
+GAPS = (4.0, 12.0, 24.0, 36.0, 60.0, 90.0, 130.0, 180.0)
+# Where along a hop's longest link its label goes (fractions of it), the middle first;
+# along its other links, fewer places: a label by the longest link reads best.
+ALONG = (0.5, 0.35, 0.65, 0.25, 0.75, 0.15, 0.85)
+ALONG_SHORT = (0.5, 0.3, 0.7, 0.15, 0.85)
 OUTAGE = style.OKABE_ITO["vermillion"]  # the ring round a server that was down
 ATTACKER = style.OKABE_ITO["vermillion"]  # a man in the middle's mark on its link
 LINES = 3.0  # WCAG 2.1's 3:1 for graphics: a failed try's line against a domain's box
@@ -77,7 +84,7 @@ def route(
     _domains(ax, result, pos)
     for link in scenario.links:
         (x0, y0), (x1, y1) = pos[link.between[0]], pos[link.between[1]]
-        ax.plot([x0, x1], [y0, y1], color="#cccccc", lw=1.5, zorder=1)
+        ax.plot([x0, x1], [y0, y1], color="#cccccc", lw=1.5, zorder=1, gid="link")
         if float(link.latency) >= FAR:  # a long link: what a round trip over it costs
             text = ax.annotate(f"{float(link.latency) * 1000:g} ms one way",
                                ((x0 + x1) / 2, (y0 + y1) / 2), xytext=(0, -9),
@@ -135,7 +142,7 @@ def route(
     _freeze(ax)
     hop_labels: list[labels.Movable] = []
     _draw_hops(ax, journey, pos, hop_labels)
-    arrows = [arrow for item in hop_labels for arrow in item.own]  # names keep off them
+    arrows = [item.leads for item in hop_labels if item.leads]  # names keep off them
     if not words:
         for item in hop_labels:
             item.text.remove()
@@ -147,9 +154,10 @@ def route(
         if c.get_label() in style.ROLE_LABEL.values() or (c.get_gid() or "").startswith("down-")
     ]
     marks = [c for c in ax.collections if c.get_gid() in ("eavesdropper", "attacker")]
-    movable = [*router_labels, *name_labels, *rings, *attackers, *hop_labels, *spies,
-               *link_labels]  # fmt: skip
-    free = labels.place(ax, movable, domains, arrows, [*nodes, *marks])
+    movable = [*router_labels, *name_labels, *rings, *attackers,
+               *sorted(hop_labels, key=_room), *spies, *link_labels]  # fmt: skip
+    links = [line for line in ax.lines if line.get_gid() == "link"]
+    free = labels.place(ax, movable, domains, arrows, [*nodes, *marks], links)
     for item, placed in zip(movable[len(movable) - len(link_labels) :],
                             free[len(movable) - len(link_labels) :], strict=True):  # fmt: skip
         if not placed:  # a link's latency is a hint: no room, no words
@@ -159,27 +167,46 @@ def route(
     return ax
 
 
+def _not_its_domains(
+    ax: Axes, hop: Hop, pos: dict[str, tuple[float, float]]
+) -> list[FancyBboxPatch]:
+    """The domain boxes that hold neither end of a hop: its label there would seem to
+    be about that domain."""
+    ends = [pos[hop.nodes[0]], pos[hop.nodes[-1]]]
+    return [
+        box
+        for box in ax.patches
+        if isinstance(box, FancyBboxPatch)
+        and (box.get_gid() or "").startswith("domain-")
+        and not any(_holds(_extent(box), end) for end in ends)
+    ]
+
+
+def _extent(box: FancyBboxPatch) -> Box:
+    return (box.get_x(), box.get_y(), box.get_x() + box.get_width(),
+            box.get_y() + box.get_height())  # fmt: skip
+
+
+def _room(item: labels.Movable) -> float:
+    """How much room a hop label has beside its arrow: the length of the arrow's middle
+    part, in pixels. The shortest go first, while there is room by them; a long arrow
+    finds a free place somewhere along it."""
+    shaft = labels.middle(item.leads) if item.leads is not None else np.zeros((1, 2))
+    return float(np.hypot(*np.diff(shaft, axis=0).T).sum())
+
+
 def _leaders(ax: Axes, hop_labels: list[labels.Movable]) -> None:
     """A thin line from a hop label that had to move far from its arrow (no room beside
-    it) back to the arrow's middle part, so that no one reads it as another hop's; drawn
-    under markers and names, so that it never hides a word."""
-    renderer = labels._renderer(ax.figure)  # type: ignore[arg-type]  # the one labels used
+    it) back to the arrow's middle part, so that no one reads it as another hop's: the
+    one its placement chose, crossing no label and running along no line; drawn under
+    markers and names, so that it never hides a word."""
     to_data = ax.transData.inverted()
     for item in hop_labels:
-        arrow = item.own[0]
-        path = arrow.get_transform().transform_path(arrow.get_path())  # type: ignore[attr-defined]
-        shaft = np.asarray(path.to_polygons(closed_only=False)[0])
-        points = shaft[len(shaft) // 5 : len(shaft) - len(shaft) // 5]  # not at a node
-        box = item.text.get_window_extent(renderer)
-        edge = np.column_stack([np.clip(points[:, 0], box.x0, box.x1),
-                                np.clip(points[:, 1], box.y0, box.y1)])  # fmt: skip
-        gaps = np.hypot(*(points - edge).T)
-        k = int(np.argmin(gaps))
-        if gaps[k] <= LEADER:
+        if item.line is None or item.leads is None:
             continue
-        (x0, y0), (x1, y1) = to_data.transform([edge[k], points[k]])
+        (x0, y0), (x1, y1) = to_data.transform(np.array(item.line))
         ax.add_artist(Line2D([x0, x1], [y0, y1], color=item.text.get_color(), lw=1.0,
-                             zorder=2.5, gid=f"leader-{arrow.get_gid()}"))  # fmt: skip
+                             zorder=2.5, gid=f"leader-{item.leads.get_gid()}"))  # fmt: skip
 
 
 def _legend(ax: Axes, handles: list[Any], pos: dict[str, tuple[float, float]]) -> None:
@@ -706,11 +733,17 @@ def _draw_hops(
                     path_effects=[patheffects.withStroke(linewidth=6, foreground="white")])  # fmt: skip
         # Opaque white under the words, in a darker shade of the arrow's colour: Okabe–Ito
         # green and orange are too light to read on white (3.4:1, 2.2:1).
-        spots = _label_spots(hop, lanes, pos)
-        text = ax.text(*spots[0], hop.label, ha="center", va="center", fontsize=TEXT,
-                       zorder=6, color=readable(colour),
+        # On its line until placed: inside the axes, so that the layout engine, which
+        # runs again before placement, leaves the axes (and the lanes' pixels) as they are.
+        a, b = max(hop.links, key=lambda link: _length(pos, *link))
+        middle = np.add(pos[a], pos[b]) / 2
+        text = ax.text(*middle, hop.label, ha="center", va="center", fontsize=TEXT, zorder=6,
+                       color=readable(colour),
                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none"})  # fmt: skip
-        hop_labels.append(labels.Movable(text, spots, own=(arrow,)))
+        spots = _label_spots(ax, hop, lanes, pos, _size(text))
+        hop_labels.append(labels.Movable(text, spots, leads=arrow, reach=LEADER,
+                                         away=_not_its_domains(ax, hop, pos),
+                                         stops=[pos[n] for n in hop.nodes]))  # fmt: skip
 
 
 def _padlocks(ax: Axes, journey: list[Hop], hop_labels: list[labels.Movable]) -> None:
@@ -743,30 +776,49 @@ def _padlocks(ax: Axes, journey: list[Hop], hop_labels: list[labels.Movable]) ->
                    transform=ax.transData + shift, label=KINDS[_kind(hop)])  # fmt: skip
 
 
+def _length(pos: dict[str, tuple[float, float]], a: str, b: str) -> float:
+    return float(np.hypot(*np.subtract(pos[b], pos[a])))
+
+
+def _size(text: Any) -> tuple[float, float]:
+    """A label's width and height in pixels, with its white box and the room kept free
+    around it."""
+    box = labels._box(text, labels._renderer(text.figure))
+    return box.width, box.height
+
+
 def _label_spots(
-    hop: Hop, lanes: list[float], pos: dict[str, tuple[float, float]]
+    ax: Axes,
+    hop: Hop,
+    lanes: list[float],
+    pos: dict[str, tuple[float, float]],
+    size: tuple[float, float],
 ) -> list[tuple[float, float]]:
-    """Where a hop's label may go: on its longest link (the middle first; hops side by
-    side there start at different places along it), or pushed out to its lane's side,
-    then the other way; then by the middles of its other links, longest first."""
-    lengths = [float(np.hypot(*np.subtract(pos[b], pos[a]))) for a, b in hop.links]
+    """Where a hop's label may go, in data coordinates: beside its arrow, never on it
+    (the words would hide the line they name) — on its lane's side first, then the
+    other; by its longest link (the middle first; hops side by side there start at
+    different places along it), then by its other links, longest first; then farther
+    out, GAPS pixels at a time. A label of size (width, height) pixels keeps its gap to
+    the arrow at any slope: its centre is half its extent across the link farther."""
+    points = ax.transData.transform([pos[n] for n in hop.nodes])
+    lengths = [float(np.hypot(*(q - p))) for p, q in itertools.pairwise(points)]
     order = sorted(range(len(lengths)), key=lambda k: -lengths[k])
-    spots: list[tuple[float, float]] = []
-    for rank, k in enumerate(order):
-        (a, b), lane = hop.links[k], lanes[k]
-        (x0, y0), (x1, y1) = pos[a], pos[b]
-        length = max(lengths[k], 1e-9)
-        side = -1.0 if lane < 0 else 1.0
-        out_x, out_y = -(y1 - y0) / length * side, (x1 - x0) / length * side
-        first = (0.5, 0.35, 0.65)[round(abs(lane) * 2) % 3]
-        along = (first, 0.4, 0.6, 0.3, 0.7) if rank == 0 else (0.5,)
-        line = [(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t) for t in along]
-        pushes = PUSHES if rank == 0 else PUSHES[:4]
-        spots += line[:1]
-        spots += [(line[0][0] + out_x * d, line[0][1] + out_y * d) for d in pushes[:2]]
-        spots += line[1:]
-        spots += [(line[0][0] + out_x * d, line[0][1] + out_y * d) for d in pushes[2:]]
-    return spots
+    width, height = size
+    clear = HOP_WIDTH * ax.figure.dpi / 72 / 2  # half the line's width
+    spots: list[np.ndarray] = []
+    for gap in GAPS:
+        for rank, k in enumerate(order):
+            p, q, lane = points[k], points[k + 1], lanes[k]
+            along = (q - p) / max(lengths[k], 1e-9)
+            left = np.array([-along[1], along[0]])
+            across = (width * abs(left[0]) + height * abs(left[1])) / 2 + clear + gap
+            side = -1.0 if lane < 0 else 1.0
+            for t in ALONG if rank == 0 else ALONG_SHORT:
+                on = p + (q - p) * t + left * lane * LANE
+                spots += [on + left * side * across, on - left * side * across]
+    # No room beside it anywhere: on the line itself, the least in the way.
+    spots += [p + (q - p) * 0.5 for p, q in itertools.pairwise(points)]
+    return [(float(x), float(y)) for x, y in ax.transData.inverted().transform(spots)]
 
 
 # What a listener read, in a hop label's few words (mailsim.eavesdrop.SECRET's order).

@@ -29,16 +29,18 @@ def positions(result: Result) -> dict[str, tuple[float, float]]:
 
 
 def domain_of(scenario: Scenario, name: str) -> str | None:
-    """The mail domain a node belongs to, from its host name or the domains it serves."""
+    """The mail domain a node belongs to: the zone its host name is in (whoever runs the
+    machine: a provider's servers are the provider's, whichever domains' mail they hold,
+    so that its mail and POP3 servers share one box), else the first domain it serves,
+    else its users' domain."""
     node = scenario.nodes[name]
-    domains = sorted(scenario.dns.zones, key=len, reverse=True)
+    host = (node.host or "").lower()
+    for domain in sorted(scenario.dns.zones, key=len, reverse=True):
+        if host == domain.lower() or host.endswith("." + domain.lower()):
+            return domain.lower()
     served = getattr(node, "domains", None) or getattr(node, "relay_domains", None)
     if served:
         return str(served[0]).lower()
-    host = (node.host or "").lower()
-    for domain in domains:
-        if host == domain or host.endswith("." + domain):
-            return domain
     for address, user in scenario.users.items():
         if name in (user.client, user.mailbox):
             return address.rsplit("@", 1)[-1].lower()

@@ -151,3 +151,13 @@ def addressed(events: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     out["dst_ip"] = pd.Categorical(np.where(forward, server, client))
     out["dst_port"] = np.where(forward, far, near).astype("int32")
     return out
+
+
+def wire_words(ends: pd.Series, src: str) -> str:
+    """A step's addresses and ports as a capture names them, from ``src``'s end of the
+    session ``ends`` (a row of :func:`sessions`): "192.0.2.1:33266 → 192.0.2.2:587 ·
+    TCP, submission"."""
+    near = (ends["client_ip"], ends["client_port"])
+    far = (ends["server_ip"], ends["server_port"])
+    (a, p), (b, q) = (near, far) if src == ends["client"] else (far, near)
+    return f"{a}:{p} → {b}:{q} · {str(ends['transport']).upper()}, {ends['service']}"

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
+from mailsim import endpoints
 from mailsim.plot import style
 from mailsim.plot.route import Wire, route
 from mailsim.plot.sequence import exchanges, sequence
@@ -40,6 +41,7 @@ class StepViewer:
         self.protocols = protocols
         self.step = 0
         self._wire: Wire | None = None  # the network's paths, found on the first drawing
+        self._ends: pd.DataFrame | None = None  # the sessions' addresses and ports, by id
 
     @property
     def shown(self) -> pd.DataFrame:
@@ -65,6 +67,7 @@ class StepViewer:
         lines = [
             f"Step {step + 1} of {len(self)} · t = {row['time']:.6f} s · {row['protocol'].upper()}",
             f"{row['src']} → {row['dst']}: {row['label']}",
+            self._wire_line(row),
             f"arrives {took * 1000:.3f} ms later" if took > 0 else "",
         ]
         # A pipelined group carries several commands or replies: explain each once.
@@ -78,6 +81,14 @@ class StepViewer:
             prefix = f"{label}: " if len(seen) > 1 else ""
             lines.append(f"meaning: {prefix}{what}")
         return "\n".join(line for line in lines if line)
+
+    def _wire_line(self, row: pd.Series) -> str:
+        """Where the packet goes as a capture names it: addresses, ports, the service."""
+        if self._ends is None:
+            self._ends = self.result.sessions.set_index("session")
+        if row["session"] not in self._ends.index or row["src"] == row["dst"]:
+            return ""  # a note or a client's own timeout: no packet
+        return endpoints.wire_words(self._ends.loc[row["session"]], str(row["src"]))
 
     def draw(self, step: int, fig: Figure | None = None) -> Figure:
         """The route with the current exchange, the ladder around it, and the words."""

@@ -252,3 +252,20 @@ def test_no_word_of_the_viewer_covers_another(name, steps):
             assert min(sizes) >= 14, (step, sorted(sizes))
         finally:
             plt.close(fig)
+
+
+def test_each_step_says_its_addresses_and_ports(classroom_result):
+    """A command goes from the client's ephemeral port to the service's port, its reply
+    back: the line a capture shows for the packet."""
+    viewer = StepViewer(classroom_result)
+    table = classroom_result.sessions
+    (submission,) = table[table["service"] == "submission"].itertuples()
+    client = f"{submission.client_ip}:{submission.client_port}"
+    server = f"{submission.server_ip}:587"
+    rows = viewer.rows
+    syn = next(k for k in range(len(rows)) if rows.iloc[k]["step"] == "SYN")
+    assert viewer.detail(syn).split("\n")[2] == f"{client} → {server} · TCP, submission"
+    reply = next(k for k in range(len(rows)) if rows.iloc[k]["step"] == "SYN-ACK")
+    assert viewer.detail(reply).split("\n")[2] == f"{server} → {client} · TCP, submission"
+    query = next(k for k in range(len(rows)) if str(rows.iloc[k]["protocol"]) == "dns")
+    assert viewer.detail(query).split("\n")[2].endswith(":53 · UDP, dns")

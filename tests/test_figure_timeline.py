@@ -85,7 +85,7 @@ def test_mx_down_outage_covers_the_fault_and_delivery_comes_after(page):
     (start,) = delivered["start"] / 60
     assert start > fault.end / 60
     assert pytest.approx(start, abs=1e-9) in [a for a, _ in spans(page, "session", row)]
-    assert f"first try after the outage: {start:.1f} min " in words  # 149.7
+    assert f"first try once it was over: {start:.1f} min " in words  # 149.7
 
 
 def test_backup_mx_holds_the_message_in_its_queue(page):
@@ -555,7 +555,7 @@ def test_a_full_mailbox_is_drawn_where_it_was_full(page):
     plot.servers(result, ax=page)
     texts = [t.get_text() for t in page.texts]
     assert " bob's mailbox full 0–60 min" in texts
-    assert "first try after the outage: 77.3 min " in texts
+    assert "first try once it was over: 77.3 min " in texts
     page.clear()
     plot.timeline(result, ax=page)
     assert "pop-home bob's mailbox full\n0–60 min" in [

@@ -260,7 +260,7 @@ def _handles(result: Result, rows: list[Row]) -> list[Patch]:
     if any(r.waiting for r in rows):
         handles.append(Patch(color=WAITING, label="waiting for a free session"))
     if any(r.outages for r in rows):
-        handles.append(Patch(color=OUTAGE, label="a fault in force"))
+        handles.append(Patch(color=OUTAGE, label="a fault or a policy in force"))
     return handles
 
 
@@ -405,12 +405,13 @@ def _words(ax: Axes, text: str, x: np.ndarray, values: np.ndarray, y: float,
 
 
 def _after(ax: Axes, row: Row, end: float, y: float, axis: Axis) -> list[labels_.Movable]:
-    """The first session that worked after an outage: why the message moved on then."""
+    """The first session that worked after an outage or a full mailbox: why the message
+    moved on then."""
     starts = sorted(a for spans in row.ok.values() for a, _ in spans if a >= end)
     if not starts:
         return []
     at = starts[0] / axis.scale
-    text = ax.text(at, y + 0.46, f"first try after the outage: {axis.at(starts[0])} ", fontsize=FONT,
+    text = ax.text(at, y + 0.46, f"first try once it was over: {axis.at(starts[0])} ", fontsize=FONT,
                    ha="right", va="bottom", color="#000000", zorder=3)  # fmt: skip
     return [
         labels_.Movable(text, [(at, y + 0.46, "bottom", "right"), (at, y + 0.46, "bottom", "left")])

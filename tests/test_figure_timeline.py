@@ -369,7 +369,7 @@ def test_the_transfer_panel_says_where_the_copy_reached_the_mailbox():
         # In words only: the bar is stacked by kind, so no point on it is that moment.
         assert not [line for line in panel.lines if line.get_gid() == "mailbox"]
         words = [t.get_text() for t in panel.texts]
-        assert f" {format_duration(copy.delay - copy.poll_time)}\n mailbox 1.043 s" in words
+        assert f" all {format_duration(copy.delay - copy.poll_time)}\n to mailbox 1.043 s" in words
         assert format_duration(copy.to_mailbox) == "1.043 s"
         ax.figure.canvas.draw()
         texts = [t for a in ax.figure.axes for t in [*a.texts, *a.get_xticklabels(),

@@ -141,7 +141,7 @@ def _transfer(frame: pd.DataFrame, ax: Axes, scenario: str) -> Axes:
             # The report's "in the mailbox after …"; the rest is the download. In words
             # only: the bar is stacked by kind of time, not in time order, so no point on
             # it is the moment the mailbox was reached.
-            words = f" {format_duration(left)}\n mailbox {format_duration(float(item.to_mailbox))}"
+            words = f" all {format_duration(left)}\n to mailbox {format_duration(float(item.to_mailbox))}"
         ax.text(left / scale, row, words, va="center", fontsize=FONT)
         if len(frame) > 1:  # one copy: the legend says each part already
             ax.text(0, row - 0.45, " " + _words(item, parts), va="center", fontsize=FONT,

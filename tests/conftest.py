@@ -3,6 +3,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # figures render without a screen
 os.environ["COLUMNS"] = "80"  # reports as on a newcomer's terminal, whatever runs the tests
@@ -38,3 +39,25 @@ def shipped(path: Path) -> mailsim.Result:
     """A shipped scenario's run at seed 0, full detail, made once per test session: the
     golden, plot and layout tests all look at the same run (busy-office takes a minute)."""
     return mailsim.run(mailsim.load(path), seed=0)
+
+
+@pytest.fixture
+def page():
+    """A projector's page: 1280×720 pixels."""
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(12.8, 7.2), dpi=100, layout="constrained")
+    yield ax
+    plt.close(figure)
+
+
+def run(name: str) -> mailsim.Result:
+    """A shipped scenario's run, by name (made once per test session)."""
+    return shipped(SCENARIOS / f"{name}.yaml")
+
+
+def row_of(ax: Any, node: str) -> int:
+    """The row of a figure whose tick label starts with ``node``."""
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    (row,) = [k for k, text in enumerate(names) if text.split(" ")[0] == node]
+    return row

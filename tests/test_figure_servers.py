@@ -19,27 +19,9 @@ from mailsim import plot
 from mailsim.plot import style
 from mailsim.plot.delays import GROUP_COLOURS, sender_domains
 from mailsim.plot.style import outcome_of
-from tests.conftest import SCENARIOS, shipped
+from tests.conftest import row_of, run
 
 servers = importlib.import_module("mailsim.plot.servers")
-
-
-@pytest.fixture
-def page():
-    """A projector's page: 1280×720 pixels."""
-    figure, ax = plt.subplots(figsize=(12.8, 7.2), dpi=100, layout="constrained")
-    yield ax
-    plt.close(figure)
-
-
-def run(name: str) -> mailsim.Result:
-    return shipped(SCENARIOS / f"{name}.yaml")
-
-
-def row_of(ax: Axes, node: str) -> int:
-    names = [t.get_text() for t in ax.get_yticklabels()]
-    (row,) = [k for k, text in enumerate(names) if text.split(" ")[0] == node]
-    return row
 
 
 def on_row(ax: Axes, artist: Artist) -> int:

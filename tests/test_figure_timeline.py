@@ -21,29 +21,11 @@ from mailsim.plot import style
 from mailsim.plot.delays import ways
 from mailsim.plot.style import outcome_of
 from mailsim.units import format_duration
-from tests.conftest import SCENARIOS, shipped
+from tests.conftest import SCENARIOS, row_of, run, shipped
 from tests.test_figure_layout import problems
 
 MIN_PX = 3.0
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
-
-
-@pytest.fixture
-def page():
-    """A projector's page: 1280×720 pixels."""
-    figure, ax = plt.subplots(figsize=(12.8, 7.2), dpi=100, layout="constrained")
-    yield ax
-    plt.close(figure)
-
-
-def run(name: str) -> mailsim.Result:
-    return shipped(SCENARIOS / f"{name}.yaml")
-
-
-def row_of(ax: Axes, node: str) -> int:
-    names = [t.get_text() for t in ax.get_yticklabels()]
-    (row,) = [k for k, text in enumerate(names) if text.split(" ")[0] == node]
-    return row
 
 
 def spans(ax: Axes, gid: str, row: int) -> list[tuple[float, float]]:

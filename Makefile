@@ -36,17 +36,22 @@ lint: install-test
 test: lint system-packages
 	MPLBACKEND=Agg $(BIN)/python -m pytest -n auto --dist loadfile
 
-# System packages the tests drive — Chromium, for the lessons' widgets in a real browser —
-# from the distribution: installed when run as root with apt-get, named otherwise (those
-# tests are then skipped, saying so; under CI they fail).
+# System packages the tests drive — Chromium, for the lessons' widgets in a real browser;
+# tshark, Wireshark's reader, the judge of the capture files — from the distribution:
+# installed when run as root with apt-get, named otherwise (those tests are then skipped,
+# saying so; under CI they fail).
+SYSTEM_PACKAGES := chromium tshark
+
 system-packages:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@missing=""; for tool in $(SYSTEM_PACKAGES); do \
+	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing Chromium for the browser tests (apt-get install chromium)"; \
+	  echo "installing$$missing for the tests (apt-get install$$missing)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else \
-	  echo "the browser tests need Chromium: apt-get install chromium (as root)"; \
+	  echo "some tests need:$$missing — apt-get install$$missing (as root)"; \
 	fi
 
 $(VENV)/.installed-notebooks: $(VENV)/.installed pyproject.toml

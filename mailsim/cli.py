@@ -113,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
         " (load.png: many messages)",
     )
     run.add_argument("--eml", metavar="DIR", help="write each delivered copy as an .eml file")
+    run.add_argument(
+        "--pcap", metavar="FILE", help="write every packet to a capture file Wireshark opens"
+    )
+    run.add_argument(
+        "--pcap-on",
+        metavar="WHERE",
+        help="capture on one link ('r-school,r-home') or an eavesdropper's (its name)"
+        " instead of each packet as it leaves its sender",
+    )
+    run.add_argument("--pcap-links", metavar="DIR", help="write one capture file per link")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_max_messages(run)
 
@@ -361,7 +371,7 @@ def _clock_bar() -> TerminalProgress:
 def _run(args: argparse.Namespace) -> int:
     import mailsim
     from mailsim import budget, report
-    from mailsim.files import out_dir
+    from mailsim.files import out_dir, out_file
 
     scenario = mailsim.load(args.scenario, args.overrides)
     problems = []
@@ -371,13 +381,16 @@ def _run(args: argparse.Namespace) -> int:
         problems.append(
             Problem(args.eml, "--eml", "needs --detail full or hops (outcomes keeps no copies)")
         )
+    problems += _pcap_problems(args, scenario)
     if problems:
         raise InputError(problems)
     # Every output is checked before the run: a long simulation is never lost to a typo.
     out = out_dir(args.out, "--out") if args.out else None
     plots = out_dir(args.plots, "--plots") if args.plots else None
     eml = out_dir(args.eml, "--eml") if args.eml else None
-    tables = out is not None or plots is not None
+    pcap = out_file(args.pcap, "--pcap") if args.pcap else None
+    pcap_links = out_dir(args.pcap_links, "--pcap-links") if args.pcap_links else None
+    tables = any(x is not None for x in (out, plots, pcap, pcap_links))
     budget.check(scenario, args.scenario, args.detail, args.max_messages, tables)
     quiet = args.quiet or not sys.stderr.isatty()
     with contextlib.nullcontext(None) if quiet else _clock_bar() as bar:
@@ -411,7 +424,34 @@ def _run(args: argparse.Namespace) -> int:
             _write_csv(getattr(result, table), out / f"{table}.csv")
         if not args.json:
             print(f"\nwrote {', '.join(f'{t}.csv' for t in tables)} to {out}")
+    if pcap is not None:
+        count = result.to_pcap(pcap, args.pcap_on)
+        if not args.json:
+            where = f" seen on {args.pcap_on}" if args.pcap_on else ""
+            print(f"\nwrote {plural(count, 'packet')}{where} to {pcap}")
+    if pcap_links is not None:
+        files = result.to_pcaps(pcap_links)
+        if not args.json:
+            print(f"\nwrote {plural(len(files), 'capture file')} (one per link) to {pcap_links}")
     return 0
+
+
+def _pcap_problems(args: argparse.Namespace, scenario: Any) -> list[Problem]:
+    """What is wrong with the capture options, found before the run."""
+    problems = []
+    for option, value in (("--pcap", args.pcap), ("--pcap-links", args.pcap_links)):
+        if value and args.detail != "full":
+            problems.append(Problem(value, option, "needs --detail full (the default)"))
+    if args.pcap_on and not args.pcap:
+        problems.append(Problem(args.pcap_on, "--pcap-on", "needs --pcap FILE to write to"))
+    elif args.pcap_on:
+        from mailsim.capture import point
+
+        try:
+            point(scenario, args.pcap_on)
+        except ValueError as exc:
+            problems.append(Problem(args.scenario, "--pcap-on", str(exc)))
+    return problems
 
 
 def _write_eml(result: Any, folder: Path) -> int:

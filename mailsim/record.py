@@ -100,6 +100,10 @@ class Recorder:
         self.events: dict[str, array[Any]] = {
             c: array(_EVENT_TYPES.get(c, "i")) for c in EVENT_COLUMNS
         }
+        # The exact text a step put on the wire where it is not its ``detail`` and CRLF
+        # (a multi-line reply, a secret the transcript hides): a code into ``words``,
+        # -1 otherwise (see :meth:`wire_texts`).
+        self.wire = array("i")
         self.words: list[str] = []
         self._code_of: dict[str, int] = {}
         self.hops: dict[str, list[Any]] = {c: [] for c in HOP_COLUMNS}
@@ -134,8 +138,10 @@ class Recorder:
         code: str,
         detail: str,
         nbytes: int,
+        wire: str | None = None,
     ) -> None:
-        """Append one protocol step (the columns of EVENT_COLUMNS, in order)."""
+        """Append one protocol step (the columns of EVENT_COLUMNS, in order, then the
+        text it put on the wire when that is not ``detail`` and CRLF)."""
         e, codes = self.events, self._code_of
         try:  # the texts' codes, looked up in place: this runs for every step
             texts = (codes[message], codes[src], codes[dst], codes[protocol], codes[step],
@@ -162,6 +168,7 @@ class Recorder:
         e["step"].append(texts[4])
         e["code"].append(texts[5])
         e["detail"].append(texts[6])
+        self.wire.append(-1 if wire is None else self._word(wire))
 
     def _word(self, text: str) -> int:
         code = self._code_of.get(text)
@@ -223,6 +230,22 @@ class Recorder:
             for c in EVENT_COLUMNS
         }
 
+    def _sending_order(self, rows: int) -> Any:
+        """The events' rows in order of sending (stable: steps sent together keep theirs)."""
+        import numpy as np
+
+        return np.argsort(np.asarray(self.events["time"][:rows]), kind="stable")
+
+    def wire_texts(self) -> list[str]:
+        """Each step's application text exactly as sent (commands and replies with their
+        CRLFs, multi-line replies whole, secrets unmasked), in the rows of the events
+        table; the content after DATA or RETR is not part of it."""
+        words, details, wire = self.words, self.events["detail"], self.wire
+        order = self._sending_order(len(wire))
+        return [
+            words[details[i]] + "\r\n" if wire[i] < 0 else words[wire[i]] for i in order.tolist()
+        ]
+
     def frame(self, table: str) -> pd.DataFrame:
         import numpy as np
         import pandas as pd
@@ -246,7 +269,7 @@ class Recorder:
         frame = pd.DataFrame(columns)
         if table == "events":
             # Rows are appended when a step arrives; the table reads in order of sending.
-            frame = frame.sort_values("time", kind="stable", ignore_index=True)
+            frame = frame.iloc[self._sending_order(len(frame))].reset_index(drop=True)
         else:
             # A hop is recorded when its session ends; number them in journey order.
             keys = ["message", "recipient", "duplicate"]

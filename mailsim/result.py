@@ -19,7 +19,11 @@ from mailsim.record import HOP_COLUMNS, MESSAGE_COLUMNS, Recorder
 from mailsim.scenario import Scenario
 
 if TYPE_CHECKING:  # imported when a table is asked for: `mailsim run` prints without it
+    from pathlib import Path
+
     import pandas as pd
+
+    from mailsim.segments import Packet
 
 # One row of the messages table, with ``seq``: the copy's place among the run's copies.
 MessageRow = namedtuple("MessageRow", ["seq", *MESSAGE_COLUMNS])  # type: ignore[misc]
@@ -59,6 +63,29 @@ class Result:
         whom, what it spoke (``service``: submission, submissions, smtp, lmtp, pop3,
         pop3s, dns), over ``tcp`` or ``udp``, and both ends' addresses and ports."""
         return endpoints.sessions(self._steps, self.scenario, self.seed)
+
+    @cached_property
+    def packets(self) -> list[Packet]:
+        """Every TCP segment and UDP datagram the run sent, in order of sending: the
+        bytes of each step as the timing model sent them (see :mod:`mailsim.segments`)."""
+        from mailsim.segments import packets
+
+        return packets(self)
+
+    def to_pcap(self, path: str | Path, on: str | tuple[str, str] | None = None) -> int:
+        """Write a capture file (pcap, nanosecond timestamps on the scenario's clock) that
+        Wireshark and tshark open: every packet as it left its sender, or only those seen
+        ``on`` one link (its two nodes, "a,b", or an eavesdropper's name), when they
+        reached it. Returns how many packets it holds."""
+        from mailsim import capture
+
+        return capture.write(self, path, on)
+
+    def to_pcaps(self, folder: str | Path) -> list[Path]:
+        """One capture file per link that carried packets (``A--B.pcap``) in ``folder``."""
+        from mailsim import capture
+
+        return capture.write_links(self, folder)
 
     @cached_property
     def _steps(self) -> pd.DataFrame:

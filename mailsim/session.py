@@ -136,10 +136,20 @@ class Session:
         code: str,
         detail: str,
         nbytes: int,
+        wire: str | None = None,
     ) -> None:
         self.world.recorder.event(
             times[0], times[1], self.message, self.id, src, dst, protocol, step, code, detail,
-            nbytes,
+            nbytes, wire,
+        )  # fmt: skip
+
+    def _record_reply(self, times: tuple[float, float], reply: Reply) -> None:
+        """A reply, with its wire form when it is not its transcript line (multi-line)."""
+        detail, wire = str(reply), reply.wire()
+        s, c = self.server_node, self.client
+        self._record(
+            times, s, c, self.protocol, reply.code, reply.code, detail, reply.size,
+            None if wire == detail + "\r\n" else wire,
         )  # fmt: skip
 
     def _overhear(
@@ -272,9 +282,7 @@ class Session:
             record(times, replies)
         elif self._full:
             for reply in replies:
-                self._record(
-                    times, s, c, self.protocol, reply.code, reply.code, str(reply), reply.size
-                )
+                self._record_reply(times, reply)
         if self._taps:
             for reply in replies:
                 kind = "headers and body" if reply.payload else "commands"
@@ -401,7 +409,8 @@ class Session:
             shown = step.shown or step.lines
             for line, text in zip(step.lines, shown, strict=True):
                 verb = line.split(" ", 1)[0].upper()
-                self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2)
+                secret = line + "\r\n" if text != line else None
+                self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2, secret)
                 if self._taps:
                     if verb == "USER":
                         self._user = line.split(" ", 1)[-1]
@@ -505,9 +514,7 @@ class Session:
             the client reads the first and closes without reading the second."""
             if self._full:
                 for reply in [*replies, *([BYE] if step.quit else [])]:
-                    self._record(
-                        times, s, c, self.protocol, reply.code, reply.code, str(reply), reply.size
-                    )
+                    self._record_reply(times, reply)
             if self._taps and step.quit:
                 self._overhear(times, s, c, "commands", str(BYE), BYE.size)
 

@@ -72,3 +72,30 @@ def test_query_sizes(name, size):
     from mailsim.protocols.dns import query_size
 
     assert query_size(name) == size
+
+
+@pytest.mark.parametrize(
+    ("name", "qtype", "records"),
+    [
+        ("home.example", "MX", ((10, "mx.home.example"),)),
+        ("home.example", "MX", ((10, "mx.home.example"), (20, "backup.home.example"))),
+        ("home.example", "MX", ((10, "mx1.provider.example"), (10, "mx2.provider.example"))),
+        ("home.example", "MX", ((10, "home.example"),)),
+        ("mx.home.example", "A", ("192.0.2.6",)),
+        ("home.example", "MX", ()),
+    ],
+)
+def test_answer_sizes_are_those_of_the_wire_form(name, qtype, records):
+    """An answer weighs what dnspython, an independent encoder, makes of it."""
+    import dns.message
+    import dns.rrset
+
+    from mailsim.protocols.dns import Answer
+
+    query = dns.message.make_query(name, qtype, use_edns=0, payload=1232)
+    response = dns.message.make_response(query)
+    if records:
+        texts = [f"{p} {h}." for p, h in records] if qtype == "MX" else list(records)
+        response.answer.append(dns.rrset.from_text(f"{name}.", 3600, "IN", qtype, *texts))
+    answer = Answer(name, qtype, "NOERROR", records, 3600)
+    assert answer.wire_size() == len(response.to_wire())

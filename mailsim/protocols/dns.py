@@ -35,10 +35,18 @@ class Answer:
     ttl: float = NEGATIVE_TTL
 
     def wire_size(self) -> int:
-        """Bytes of the UDP answer: header, question, one resource record per record."""
-        question = query_size(self.name)
-        per_record = 12 + (2 + 2 + 16 if self.qtype == "MX" else 4)
-        return question + per_record * len(self.records)
+        """Bytes of the UDP answer as a resolver sends it: header, question, EDNS OPT
+        record, and one resource record per record, names compressed (RFC 1035 §4.1.4):
+        each owner a pointer to the question's name, an exchange's labels up to the
+        longest ending the message already holds, then a pointer."""
+        size = query_size(self.name)
+        if self.qtype == "A":
+            return size + len(self.records) * (2 + 10 + 4)
+        known = _endings(self.name)
+        for _, host in self.records:  # type: ignore[misc]
+            size += 2 + 10 + 2 + _compressed(host, known)
+            known |= _endings(host)
+        return size
 
     def __str__(self) -> str:
         if self.rcode != "NOERROR":
@@ -53,6 +61,22 @@ class Answer:
 def query_size(name: str) -> int:
     """Bytes of a query: header, QNAME, QTYPE and QCLASS, and an EDNS OPT record."""
     return 12 + len(name) + 2 + 4 + 11
+
+
+def _endings(name: str) -> set[str]:
+    """The names a compression pointer may stand for once ``name`` is in the message."""
+    labels = name.lower().rstrip(".").split(".")
+    return {".".join(labels[i:]) for i in range(len(labels))}
+
+
+def _compressed(name: str, known: set[str]) -> int:
+    """Bytes of ``name`` in the message: its labels before the longest known ending, then
+    a 2-byte pointer to it (or the root's zero byte when none is known)."""
+    labels = name.lower().rstrip(".").split(".")
+    for i in range(len(labels)):
+        if ".".join(labels[i:]) in known:
+            return sum(1 + len(label) for label in labels[:i]) + 2
+    return sum(1 + len(label) for label in labels) + 1
 
 
 def _zone_of(zones: Mapping[str, ZoneData], name: str) -> tuple[str, ZoneData] | None:

@@ -1,0 +1,263 @@
+"""A capture file of a run, as Wireshark and tshark open it (pcap, nanosecond times).
+
+Each packet of :mod:`mailsim.segments` becomes an Ethernet frame holding an IPv4 packet
+and its TCP segment or UDP datagram, built with dpkt. Where it is seen decides what the
+file holds: by default each packet as it leaves its sender (everything the run sent);
+on one link (``link``, or an eavesdropper's ``tap``), only the packets whose path crosses
+it, when they reach it (the latency of the links before), with the MAC addresses of
+that link's two ends and the TTL lowered by each router passed (RFC 791). Times are the
+scenario's clock: its ``start`` plus the simulated seconds.
+
+Each node's MAC address is locally administered (02:00, RFC 7042 §2.1) followed by its
+IPv4 address, so that a frame names its machines in both layers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import struct
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path as FilePath
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from mailsim.segments import Packet
+
+if TYPE_CHECKING:
+    from mailsim.result import Result
+    from mailsim.scenario import Scenario
+
+TTL = 64  # Linux's net.ipv4.ip_default_ttl
+WINDOW = 0xFFFF  # scaled by 2**7: 8 MB, a receive window that never limits (as modelled)
+WINDOW_SCALE = 7
+SYN_WINDOW = 64240  # Linux's first window: 44 segments of 1460 bytes
+MSS_OPTION = 1460
+
+
+Where = str | tuple[str, str] | None  # an eavesdropper's name, a link's two nodes, or none
+
+
+def write(result: Result, path: str | FilePath, on: Where = None) -> int:
+    """Write the run's packets to ``path`` as seen ``on`` a link or by an eavesdropper
+    (None: as each leaves its sender); returns how many were written."""
+    link = point(result.scenario, on)
+    _needs_steps(result)
+    with open(path, "wb") as out:
+        return write_to(result, out, link)
+
+
+def write_to(result: Result, out: BinaryIO, link: tuple[str, str] | None = None) -> int:
+    import dpkt
+
+    writer = dpkt.pcap.Writer(out, snaplen=65535, nano=True)
+    n = 0
+    for when, frame in Frames(result).seen(result.packets, link):
+        writer.writepkt_time(frame, when)
+        n += 1
+    return n
+
+
+def write_links(result: Result, folder: str | FilePath) -> list[FilePath]:
+    """One file per link that carried packets, named after its two nodes."""
+    _needs_steps(result)
+    written = []
+    for a, b in links(result.scenario):
+        path = FilePath(folder) / f"{a}--{b}.pcap"
+        with open(path, "wb") as out:
+            if write_to(result, out, (a, b)):
+                written.append(path)
+                continue
+        path.unlink()
+    return written
+
+
+def _needs_steps(result: Result) -> None:
+    if result.recorder.detail != "full":
+        raise ValueError(
+            f"a capture needs every protocol step: run with detail='full', not "
+            f"{result.recorder.detail!r}"
+        )
+
+
+def point(scenario: Scenario, on: Where) -> tuple[str, str] | None:
+    """The link a capture is taken on: an eavesdropper's, or a link named by its nodes
+    ("r-school,r-home" or a pair); ValueError naming the choices otherwise."""
+    if on is None:
+        return None
+    known = links(scenario)
+    spies = {spy.name: tuple(spy.between) for spy in scenario.eavesdroppers}
+    if isinstance(on, str):
+        if on in spies:
+            a, b = spies[on]
+            return (a, b)
+        pair = tuple(part.strip() for part in on.split(","))
+    else:
+        pair = tuple(on)
+    for a, b in known:
+        if frozenset(pair) == frozenset((a, b)) and len(pair) == 2:
+            return (a, b)
+    names = ", ".join(f"{a},{b}" for a, b in known[:6]) + (", …" if len(known) > 6 else "")
+    also = f"; eavesdroppers: {', '.join(spies)}" if spies else ""
+    raise ValueError(f"no link or eavesdropper {on!r}; links: {names}{also}")
+
+
+def links(scenario: Scenario) -> list[tuple[str, str]]:
+    """The scenario's links, as written."""
+    return [(a, b) for a, b in (link.between for link in scenario.links)]
+
+
+class Frames:
+    """Turns packets into frames: addresses, ports, headers, options, timestamps."""
+
+    def __init__(self, result: Result) -> None:
+        from mailsim.faults import Faults
+        from mailsim.network import Topology
+
+        self.result = result
+        ends = result.sessions.set_index("session")
+        self.ends = {
+            int(s): (r.client_ip, int(r.client_port), r.server_ip, int(r.server_port), r.transport)
+            for s, r in ends.iterrows()
+        }
+        from mailsim.endpoints import addresses
+
+        self.ips = addresses(result.scenario)
+        self.network = Topology(result.scenario, result.seed, Faults(result.scenario))
+        start = result.epoch.timestamp() if result.epoch is not None else 0.0
+        self.epoch = Decimal(int(start * 1_000_000_000)) / 1_000_000_000
+        self._ip_id: dict[str, int] = {}
+        self._tsval: dict[tuple[int, bool], int] = {}
+        self._made: dict[tuple[int, bool, tuple[str, str]], tuple[Any, Any, Any]] = {}
+
+    def seen(
+        self, sent: Iterable[Packet], link: tuple[str, str] | None
+    ) -> Iterable[tuple[Decimal, bytes]]:
+        """(timestamp, frame) of each packet seen at the capture point, in time order."""
+        rows = []
+        for k, packet in enumerate(sent):
+            where = self._where(packet, link)
+            if where is None:
+                continue
+            delay, hop, routers = where
+            rows.append((packet.time + delay, k, packet, hop, routers))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        for t, _, packet, hop, routers in rows:
+            yield self.epoch + _ns(t), self.frame(packet, hop, TTL - routers, t)
+
+    def _where(
+        self, packet: Packet, link: tuple[str, str] | None
+    ) -> tuple[float, tuple[str, str], int] | None:
+        """Seconds after sending that ``packet`` reaches the capture point, the link's
+        ends in its direction, and the routers it passed; None if it never does."""
+        path = self.network.path(packet.src, packet.dst, packet.time)
+        hops = list(itertools.pairwise(path.nodes))
+        if link is None:
+            return 0.0, hops[0] if hops else (packet.src, packet.dst), 0
+        wanted = frozenset(link)
+        for k, (a, b) in enumerate(hops):
+            if packet.lost_on is not None and frozenset(packet.lost_on) == frozenset(
+                hops[k - 1] if k else ("", "")
+            ):
+                return None  # dropped on the link before
+            if frozenset((a, b)) == wanted:
+                delay = sum(self.network.graph.edges[x, y]["latency"] for x, y in hops[:k])
+                return delay, (a, b), k
+        return None
+
+    def frame(self, packet: Packet, hop: tuple[str, str], ttl: int, t: float) -> bytes:
+        """The Ethernet frame of ``packet`` on ``hop``. The frame objects of a session's
+        direction are made once and refilled (making dpkt objects is most of the cost)."""
+        key = (packet.session, packet.forward, hop)
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = self._make(packet, hop)
+            if len(self._made) > 4096:
+                self._made.pop(next(iter(self._made)))
+        eth, ip, segment = made
+        segment.data = packet.payload
+        segment.sum = 0
+        if ip.p == dpkt_udp():
+            segment.ulen = 8 + len(packet.payload)
+        else:
+            segment.seq, segment.ack = packet.seq, packet.ack
+            segment.flags = _flags(packet.flags)
+            segment.win = SYN_WINDOW if "S" in packet.flags else WINDOW
+            segment.opts = self._options(packet, t)
+            segment.off = (20 + len(segment.opts)) // 4
+        ip.ttl, ip.id, ip.sum = ttl, self._next_id(packet.src), 0
+        ip.len = 20 + len(segment)
+        return bytes(eth)
+
+    def _make(self, packet: Packet, hop: tuple[str, str]) -> tuple[Any, Any, Any]:
+        import dpkt
+
+        client_ip, client_port, server_ip, server_port, transport = self.ends[packet.session]
+        if packet.forward:
+            src, sport, dst, dport = client_ip, client_port, server_ip, server_port
+        else:
+            src, sport, dst, dport = server_ip, server_port, client_ip, client_port
+        segment: Any
+        if transport == "udp":
+            segment = dpkt.udp.UDP(sport=sport, dport=dport)
+            proto = dpkt.ip.IP_PROTO_UDP
+        else:
+            segment = dpkt.tcp.TCP(sport=sport, dport=dport)
+            proto = dpkt.ip.IP_PROTO_TCP
+        ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=proto, df=1,
+                        data=segment)  # fmt: skip
+        eth = dpkt.ethernet.Ethernet(
+            src=mac(self.ips[hop[0]]), dst=mac(self.ips[hop[1]]), type=dpkt.ethernet.ETH_TYPE_IP,
+            data=ip,
+        )  # fmt: skip
+        return eth, ip, segment
+
+    def _next_id(self, node: str) -> int:
+        n = self._ip_id.get(node, sum(self.ips[node].encode()) * 257 % 65536)
+        self._ip_id[node] = (n + 1) % 65536
+        return n
+
+    def _options(self, packet: Packet, t: float) -> bytes:
+        """Linux's options: on a SYN, MSS, SACK permitted, timestamps, window scale (20
+        bytes: a 60-byte packet); on every other segment but a reset, timestamps (12)."""
+        if packet.flags == "RA":
+            return b""
+        key = (packet.session, packet.forward)
+        tsval = (int(t * 1000) + 1_000_003 * (1 + packet.forward)) % 2**32
+        self._tsval[key] = tsval
+        tsecr = self._tsval.get((packet.session, not packet.forward), 0)
+        stamp = struct.pack("!BBII", 8, 10, tsval, 0 if packet.flags == "S" else tsecr)
+        if "S" in packet.flags:
+            return (
+                struct.pack("!BBH", 2, 4, MSS_OPTION)
+                + b"\x04\x02"
+                + stamp
+                + b"\x01"
+                + struct.pack("!BBB", 3, 3, WINDOW_SCALE)
+            )
+        return b"\x01\x01" + stamp
+
+
+def mac(ip: str) -> bytes:
+    """02:00 and the four bytes of the address."""
+    return b"\x02\x00" + socket.inet_aton(ip)
+
+
+# TCP's flag bits (RFC 9293 §3.1).
+_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10}
+
+
+def _flags(letters: str) -> int:
+    value = 0
+    for letter in letters:
+        value |= _BITS[letter]
+    return value
+
+
+def dpkt_udp() -> int:
+    return 17  # IPPROTO_UDP
+
+
+def _ns(t: float) -> Decimal:
+    """Simulated seconds to the nanosecond, exactly."""
+    return Decimal(round(t * 1_000_000_000)) / 1_000_000_000

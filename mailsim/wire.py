@@ -246,4 +246,4 @@ def dns_answer(qname: str, qtype: str, txid: int, rcode: str, said: str, ttl: fl
     if records:
         data = [r.split(" ", 1)[1] + ("." if qtype == "MX" else "") for r in records]
         answer.answer.append(dns.rrset.from_text(f"{qname}.", int(ttl), "IN", qtype, *data))
-    return answer.to_wire()
+    return answer.to_wire(want_shuffle=False)  # in the order the events say, every time

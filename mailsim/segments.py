@@ -228,7 +228,9 @@ class _Maker:
         if step.startswith("ClientHello"):
             return wire.client_hello(self.hosts[ends.server], rng)
         if step.startswith("ServerHello"):
-            return wire.server_flight(version, size, rng)
+            return wire.server_flight(
+                version, size, rng, self.hosts[ends.server], self.result.epoch
+            )
         if step.startswith("ClientKeyExchange"):
             return wire.client_finish("1.2", size, rng)
         if step.startswith("ChangeCipherSpec"):

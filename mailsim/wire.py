@@ -5,18 +5,22 @@ whole and secrets unmasked); the message after DATA, or after a RETR's ``+OK``, 
 copy as it stood on that hop (the Received lines of the hops before it, then filler text)
 and weighs exactly what the simulation said it weighs. DNS messages are built by
 dnspython. TLS records carry their real record header and length (RFC 8446 §5.1,
-RFC 5246 §6.2): the hellos are real hello messages a dissector reads, what is encrypted
-is random bytes of the length the cipher makes of it (AES-GCM: RFC 8446 §5.2, RFC 5288 §3).
+RFC 5246 §6.2): the hellos are real hello messages a dissector reads, and so are TLS 1.2's
+certificates (X.509 in DER, by asn1crypto, with random keys and signatures); what is
+encrypted is random bytes of the length the cipher makes of it (AES-GCM: RFC 8446 §5.2,
+RFC 5288 §3).
 """
 
 from __future__ import annotations
 
 import re
 import struct
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.policy import SMTP
+from typing import Any
 
 import numpy as np
+from asn1crypto import core, keys, x509
 
 from mailsim.message import Copy
 from mailsim.protocols import tls
@@ -89,11 +93,18 @@ def _server_hello(version: str, rng: np.random.Generator) -> bytes:
     return record(HANDSHAKE, _handshake(2, body))
 
 
-def server_flight(version: str, size: int, rng: np.random.Generator) -> bytes:
+def server_flight(
+    version: str,
+    size: int,
+    rng: np.random.Generator,
+    host: str = "",
+    issued: datetime | None = None,
+) -> bytes:
     """The server's first flight, ``size`` bytes in all. TLS 1.3: ServerHello, a
     ChangeCipherSpec for middleboxes (RFC 8446 §D.4), then the encrypted
     EncryptedExtensions, Certificate, CertificateVerify and Finished. TLS 1.2: ServerHello,
-    Certificate, ServerKeyExchange and ServerHelloDone, all readable."""
+    Certificate, ServerKeyExchange and ServerHelloDone, all readable; the Certificate
+    carries ``host``'s certificate, issued around ``issued`` (the run's start)."""
     hello = _server_hello(version, rng)
     if version == "1.3":
         head = hello + record(CHANGE_CIPHER_SPEC, b"\x01")
@@ -112,7 +123,7 @@ def server_flight(version: str, size: int, rng: np.random.Generator) -> bytes:
     ))  # fmt: skip
     done = _handshake(14, b"")
     rest = size - len(hello) - 3 * 5 - len(key) - len(done)
-    chain = _certificates(rest - 4 - 3, rng)
+    chain = _certificates(rest - 4 - 3, rng, host, issued)
     return (
         hello
         + record(HANDSHAKE, _handshake(11, _vector(chain, 3)))
@@ -121,16 +132,133 @@ def server_flight(version: str, size: int, rng: np.random.Generator) -> bytes:
     )
 
 
-def _certificates(size: int, rng: np.random.Generator) -> bytes:
-    """Two certificates filling ``size`` bytes, each a DER SEQUENCE that says how long it
-    is (its contents do not travel in the simulation)."""
-    first = size // 2
-    out = b""
-    for n in (first, size - first):
-        inner = n - 3 - 4  # the chain's 3-byte length, the SEQUENCE's 4 header bytes
-        out += (inner + 4).to_bytes(3, "big") + b"\x30\x82" + inner.to_bytes(2, "big")
-        out += _random(rng, inner)
-    return out
+WINDOW_START = datetime(2026, 1, 1, tzinfo=UTC)  # when a run has no start date
+CA_NAME = "mailsim Documentation CA"  # fictional: no such authority exists
+COMMENT = "This certificate stands for a real one in the simulation."
+# Netscape's comment extension (OID 2.16.840.1.113730.1.13, an IA5String): harmless, shown
+# by dissectors as text, and the one part of the certificate free to grow to a given size.
+NETSCAPE_COMMENT = "2.16.840.1.113730.1.13"
+
+
+def _certificates(
+    size: int, rng: np.random.Generator, host: str = "", issued: datetime | None = None
+) -> bytes:
+    """The TLS 1.2 Certificate message's chain, ``size`` bytes in all: the server's
+    certificate for ``host``, then the fictional CA that signed it, each a 3-byte length
+    and a real X.509 certificate a dissector reads. Their keys and signatures are random
+    bytes from ``rng`` (nothing verifies them); a comment extension pads each to its
+    share of ``size``."""
+    start = (issued or WINDOW_START).astimezone(UTC)  # naive: local time, as the capture
+    name = host or "mail.example"
+    leaf = _draw(rng), _leaf(name, start)
+    authority = _draw(rng), _authority(start)
+    least = [3 + len(_certificate(*cert, 0)) for cert in (leaf, authority)]
+    if size < sum(least):
+        raise ValueError(f"two certificates need {sum(least)} bytes, not {size}")
+    first = least[0] + (size - sum(least)) // 2  # each its least and half what is left
+    # Some sizes are out of a certificate's reach (a DER length growing by two bytes as its
+    # content grows by one); moving the split by a byte or two finds one within reach.
+    for shift in sorted(range(-8, 9), key=abs):
+        ours, theirs = _fit(*leaf, first + shift), _fit(*authority, size - first - shift)
+        if ours and theirs:
+            return ours + theirs
+    raise ValueError(f"no two certificates fill exactly {size} bytes")
+
+
+def _draw(rng: np.random.Generator) -> dict[str, Any]:
+    """A certificate's random parts: serial number, RSA-2048 modulus (odd, top bit set,
+    e = 65537) and a 256-byte signature value."""
+    modulus = int.from_bytes(_random(rng, 256), "big") | (1 << 2047) | 1
+    serial = int.from_bytes(_random(rng, 16), "big") >> 1  # positive, at most 20 bytes
+    return {"serial": serial, "modulus": modulus, "signature": _random(rng, 256)}
+
+
+def _leaf(host: str, start: datetime) -> dict[str, Any]:
+    """The server's certificate: issued a month before the start, valid for a year."""
+    extensions = [
+        ("basic_constraints", True, {"ca": False}),
+        ("key_usage", True, {"digital_signature", "key_encipherment"}),
+        ("extended_key_usage", False, ["server_auth"]),
+        ("subject_alt_name", False, [x509.GeneralName("dns_name", host)]),
+    ]
+    return {
+        "subject": host,
+        "issuer": CA_NAME,
+        "from": start - timedelta(days=30),
+        "until": start + timedelta(days=335),
+        "extensions": extensions,
+    }
+
+
+def _authority(start: datetime) -> dict[str, Any]:
+    """The intermediate CA that signed the server's certificate, valid for five years."""
+    extensions = [
+        ("basic_constraints", True, {"ca": True, "path_len_constraint": 0}),
+        ("key_usage", True, {"key_cert_sign", "crl_sign"}),
+    ]
+    return {
+        "subject": CA_NAME,
+        "issuer": "mailsim Documentation Root CA",
+        "from": start - timedelta(days=365),
+        "until": start + timedelta(days=4 * 365),
+        "extensions": extensions,
+    }
+
+
+def _fit(drawn: dict[str, Any], fields: dict[str, Any], size: int) -> bytes | None:
+    """The certificate with its 3-byte length in exactly ``size`` bytes, or None when the
+    DER lengths step over that size."""
+    pad = 0
+    for _ in range(8):
+        der = _certificate(drawn, fields, pad)
+        missing = size - 3 - len(der)
+        if missing == 0:
+            return len(der).to_bytes(3, "big") + der
+        pad += missing
+        if pad < 0:
+            return None
+    return None
+
+
+def _certificate(drawn: dict[str, Any], fields: dict[str, Any], pad: int) -> bytes:
+    """One DER certificate, sha256WithRSAEncryption, its comment padded with ``pad`` dots."""
+    comment = core.IA5String(COMMENT + "." * pad)
+    extensions = [
+        {"extn_id": kind, "critical": critical, "extn_value": value}
+        for kind, critical, value in fields["extensions"]
+    ]
+    extensions.append(
+        {"extn_id": NETSCAPE_COMMENT, "critical": False, "extn_value": comment.dump()}
+    )
+    rsa = {"algorithm": "rsa", "parameters": core.Null()}
+    public = keys.RSAPublicKey({"modulus": drawn["modulus"], "public_exponent": 65537})
+    signed = {"algorithm": "sha256_rsa", "parameters": core.Null()}
+    tbs = x509.TbsCertificate(
+        {
+            "version": "v3",
+            "serial_number": drawn["serial"],
+            "signature": signed,
+            "issuer": _name(fields["issuer"]),
+            "validity": {
+                "not_before": x509.Time({"utc_time": fields["from"]}),
+                "not_after": x509.Time({"utc_time": fields["until"]}),
+            },
+            "subject": _name(fields["subject"]),
+            "subject_public_key_info": {"algorithm": rsa, "public_key": public},
+            "extensions": extensions,
+        }
+    )
+    return x509.Certificate(
+        {
+            "tbs_certificate": tbs,
+            "signature_algorithm": signed,
+            "signature_value": drawn["signature"],
+        }
+    ).dump()
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name.build({"common_name": common, "organization_name": "mailsim"})
 
 
 def client_finish(version: str, size: int, rng: np.random.Generator) -> bytes:

@@ -526,10 +526,12 @@ def _step(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     from mailsim.protocols import meaning
     from mailsim.report import terminal_width, wrap
 
-    stepper = mailsim.Stepper(mailsim.load(args.scenario, args.overrides), seed=args.seed)
+    scenario = mailsim.load(args.scenario, args.overrides)
+    stepper = mailsim.Stepper(scenario, seed=args.seed)
     protocol = args.filter
     say = functools.partial(print, file=stdout)
-    say("Enter: next event · f PROTOCOL: only that protocol (f: all) · q: quit")
+    say("Enter: next event · p: its packet · f PROTOCOL: only that protocol (f: all) · q: quit")
+    packets = _Packets(scenario, args.seed)
     # Start at the message followed (the first one by default): what comes before it
     # is mail programs checking empty mailboxes.
     first = stepper.next_event(message=args.message) if args.message else None
@@ -578,6 +580,10 @@ def _step(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
             command = answer.strip().split()
             if command[:1] == ["q"]:
                 return 0
+            if command[:1] == ["p"]:
+                say(packets.of(event))
+                stdout.flush()
+                continue
             if command[:1] != ["f"]:
                 break
             wanted = command[1] if len(command) > 1 else None
@@ -587,6 +593,26 @@ def _step(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
                 continue
             protocol = wanted
             break
+
+
+class _Packets:
+    """The PDU view of ``mailsim step``: the run played to its end once, when a packet is
+    first asked for (a stepped event knows its session, sender and time, not its bytes)."""
+
+    def __init__(self, scenario: Any, seed: int) -> None:
+        self._scenario, self._seed = scenario, seed
+        self._pdus: Any = None
+
+    def of(self, event: dict[str, Any]) -> str:
+        if self._pdus is None:
+            import mailsim
+            from mailsim.pdu import Pdus
+
+            self._pdus = Pdus(mailsim.run(self._scenario, seed=self._seed))
+        pdu = self._pdus.of(event["session"], event["src"], event["time"])
+        if pdu is None:
+            return "        no packet: nothing went on the wire (the client gave up on its own)"
+        return "\n".join(f"        {line}" for line in str(pdu).splitlines())
 
 
 def _event_line(index: int, event: dict[str, Any], start: float) -> str:

@@ -1,6 +1,7 @@
 """Step through a message's journey in a notebook, as in Packet Tracer's simulation mode:
-Next, Back, Play and a slider over the exchanges, a filter by protocol, and for each step
-the route and the ladder with the step highlighted and what it means in words.
+Next, Back, Play and a slider over the exchanges, a filter by protocol, an event list to
+jump from, and for each step the route and the ladder with the step highlighted, what it
+means in words, and its packet layer by layer with its bytes (the PDU view).
 
 Without a widget front end (a script, CI) the same object draws any step as a figure:
 ``StepViewer(result).draw(5)``. The widgets need ipywidgets (``pip install
@@ -9,6 +10,7 @@ mailsim[notebooks]``).
 
 from __future__ import annotations
 
+import html
 import io
 import textwrap
 from typing import Any
@@ -19,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
 from mailsim import endpoints
+from mailsim.pdu import Pdu, Pdus
 from mailsim.plot import style
 from mailsim.plot.route import Wire, route
 from mailsim.plot.sequence import exchanges, sequence
@@ -42,6 +45,7 @@ class StepViewer:
         self.step = 0
         self._wire: Wire | None = None  # the network's paths, found on the first drawing
         self._ends: pd.DataFrame | None = None  # the sessions' addresses and ports, by id
+        self._pdus: Pdus | None = None  # the packets, made when a PDU is first asked for
 
     @property
     def shown(self) -> pd.DataFrame:
@@ -81,6 +85,23 @@ class StepViewer:
             prefix = f"{label}: " if len(seen) > 1 else ""
             lines.append(f"meaning: {prefix}{what}")
         return "\n".join(line for line in lines if line)
+
+    def pdu(self, step: int) -> Pdu | None:
+        """The packet of ``step``, layer by layer, with its bytes (None: no packet, as for
+        a client's own timeout)."""
+        if self._pdus is None:
+            self._pdus = Pdus(self.result)
+        row = self.rows.iloc[step]
+        return self._pdus.of(int(row["session"]), str(row["src"]), float(row["time"]))
+
+    def event_list(self) -> list[str]:
+        """The steps as Packet Tracer's event list shows them: time, from, to, protocol,
+        what (one line each, in step order)."""
+        return [
+            f"{row.time:>12.6f} s  {row.src} → {row.dst}  {str(row.protocol).upper():<5}"
+            f"  {textwrap.shorten(str(row.label), 70, placeholder=' …')}"
+            for row in self.rows.itertuples()
+        ]
 
     def _wire_line(self, row: pd.Series) -> str:
         """Where the packet goes as a capture names it: addresses, ports, the service."""
@@ -172,6 +193,9 @@ class StepViewer:
             for name in choices
         }  # fmt: skip
         picture = w.Image(format="png", layout=w.Layout(width="100%", height="auto"))
+        events = w.Select(options=self._choices(), value=1, rows=8, description="events",
+                          layout=w.Layout(width="100%"))  # fmt: skip
+        packet = w.HTML()
         fig = plt.figure(figsize=(12.8, 7.2), layout="constrained")
         plt.close(fig)  # drawn into the Image below, not by pyplot's own display
 
@@ -180,6 +204,18 @@ class StepViewer:
             # area to clear and fill again, so nothing can show blank or half drawn.
             self.draw(step - 1, fig)
             picture.value = png(fig)
+            if len(self) and events.value != step:
+                events.value = step
+            pdu = self.pdu(step - 1) if len(self) else None
+            packet.value = (
+                f"<pre style='font-size:14px'>{html.escape(str(pdu))}</pre>"
+                if pdu is not None
+                else "<p>no packet: the client gave up on its own</p>"
+            )
+
+        def on_pick(change: dict[str, Any]) -> None:
+            if change["new"] is not None and change["new"] != slider.value:
+                slider.value = int(change["new"])
 
         def on_slide(change: dict[str, Any]) -> None:
             show(int(change["new"]))
@@ -189,9 +225,11 @@ class StepViewer:
             self.protocols = shown or None
             slider.max = play.max = max(len(self), 1)
             slider.value = min(slider.value, slider.max)
+            events.options = self._choices()
             show(slider.value)
 
         slider.observe(on_slide, names="value")
+        events.observe(on_pick, names="value")
         for toggle in toggles.values():
             toggle.observe(on_filter, names="value")
         back.on_click(lambda _: setattr(slider, "value", max(slider.value - 1, 1)))
@@ -204,10 +242,17 @@ class StepViewer:
             "next": forward,
             "protocols": toggles,
             "picture": picture,
+            "events": events,
+            "packet": packet,
         }
         return w.VBox(
-            [w.HBox([back, forward, play, slider]), w.HBox(list(toggles.values())), picture]
-        )
+            [w.HBox([back, forward, play, slider]), w.HBox(list(toggles.values())), events,
+             picture, packet]
+        )  # fmt: skip
+
+    def _choices(self) -> list[tuple[str, int]]:
+        """The event list's rows, each with its step number (counted from 1)."""
+        return [(line, k + 1) for k, line in enumerate(self.event_list())]
 
 
 def png(fig: Figure) -> bytes:
@@ -222,7 +267,6 @@ def headers_reader(text: str = "") -> Any:
     drawing below it. The drawing is an Image whose bytes the click replaces, as in the
     step viewer: a figure shown through an output area that is cleared and filled again
     could come out blank or partial when clicks came quickly."""
-    import html
 
     import ipywidgets as w
 

@@ -386,3 +386,24 @@ def test_validate_says_what_is_declared_and_what_the_traffic_will_make(capsys):
         " 0 messages and traffic of about 17,000 more)"
     )
     assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_step_shows_the_packet_of_an_event_layer_by_layer():
+    """p: the current event's PDU — the SYN that opens alice's submission: her port to
+    587, the SYN flag, 60 bytes of IP, and the frame's bytes — then on with Enter."""
+    lines = step([str(SCENARIOS / "classroom.yaml")], "p\n\nq\n")
+    assert (
+        lines[0]
+        == "Enter: next event · p: its packet · f PROTOCOL: only that protocol (f: all) · q: quit"
+    )
+    at = lines.index("        Application · none (TCP's own control segment)")
+    shown = [line.strip() for line in lines[at:]]
+    assert shown[1] == "SYN — TCP: the client asks to open a connection"
+    assert shown[3].startswith("192.0.2.1:")
+    assert shown[3].endswith(" → 192.0.2.2:587 · TCP, submission")
+    assert shown[4:6] == ["flags SYN", "seq 0 (counted from each end's SYN, as Wireshark does)"]
+    assert shown[8:10] == ["192.0.2.1 → 192.0.2.2 (alice-pc → msa-school)",
+                           "TTL 64 · 60 bytes with the IP header · don't fragment"]  # fmt: skip
+    assert shown[12:14] == ["alice-pc – msa-school: 2.0 ms one way, 100 Mbit/s", "Bytes (74)"]
+    assert shown[14].startswith("0000  02 00 c0 00 02 02 02 00 c0 00 02 01 08 00 45 00")
+    assert any(line.startswith("#21 ") for line in lines[at:])  # Enter moved on

@@ -3,6 +3,8 @@ callbacks with ipywidgets (no front end is needed to run them)."""
 
 from __future__ import annotations
 
+import html
+
 import matplotlib.pyplot as plt
 import pytest
 
@@ -269,3 +271,58 @@ def test_each_step_says_its_addresses_and_ports(classroom_result):
     assert viewer.detail(reply).split("\n")[2] == f"{server} → {client} · TCP, submission"
     query = next(k for k in range(len(rows)) if str(rows.iloc[k]["protocol"]) == "dns")
     assert viewer.detail(query).split("\n")[2].endswith(":53 · UDP, dns")
+
+
+def test_the_event_list_jumps_the_viewer_and_follows_it(classroom_result):
+    """Packet Tracer's event list: one row per step (time, from → to, protocol, what);
+    choosing a row moves the viewer there, and stepping moves the choice."""
+    viewer = StepViewer(classroom_result)
+    viewer.widget()
+    controls = viewer._controls
+    events = controls["events"]
+    lines = viewer.event_list()
+    assert len(lines) == len(viewer) == len(events.options)
+    first = viewer.rows.iloc[0]
+    assert lines[0] == (f"{first['time']:>12.6f} s  {first['src']} → {first['dst']}  TCP    SYN")
+    ehlo = next(k for k, line in enumerate(lines) if "EHLO alice-pc" in line)
+    events.value = ehlo + 1
+    assert controls["slider"].value == ehlo + 1
+    assert viewer.step == ehlo
+    controls["next"].click()
+    assert events.value == ehlo + 2
+    # Filtering keeps the list to the steps shown.
+    for name, toggle in controls["protocols"].items():
+        toggle.value = name == "dns"
+    assert [label.split()[5] for label, _ in events.options] == ["DNS"] * len(viewer) == ["DNS"] * 4
+
+
+def test_the_pdu_view_shows_the_layers_and_bytes_of_the_current_step(classroom_result):
+    """Alice's EHLO before STARTTLS: readable, from her port to 587, PSH and ACK, her
+    address and the first link; the bytes hold the command. Her AUTH after STARTTLS: only
+    TLS records on the wire."""
+    viewer = StepViewer(classroom_result)
+    viewer.widget()
+    lines = viewer.event_list()
+    ehlo = next(k for k, line in enumerate(lines) if "EHLO alice-pc" in line)
+    auth = next(k for k, line in enumerate(lines) if "AUTH PLAIN" in line)
+    viewer._controls["events"].value = ehlo + 1
+    shown = viewer._controls["packet"].value
+    sessions = classroom_result.sessions.set_index("session")
+    submission = sessions[sessions["service"] == "submission"].iloc[0]
+    for words in (
+        "Application · SMTP\n  EHLO alice-pc.school.example — SMTP: hello",
+        "anyone on these links can read it",
+        f"192.0.2.1:{submission['client_port']} → 192.0.2.2:587 · TCP, submission",
+        "flags PSH, ACK",
+        "seq 1 · ack 40",
+        "192.0.2.1 → 192.0.2.2 (alice-pc → msa-school)",
+        "MAC 02:00:c0:00:02:01 → 02:00:c0:00:02:02 on the first link",
+        "alice-pc – msa-school: 2.0 ms one way, 100 Mbit/s",
+        "45 48 4c 4f 20 61 6c 69 63 65",  # "EHLO alice"
+    ):
+        assert words in html.unescape(shown), words
+    pdu = viewer.pdu(auth)
+    assert pdu.encrypted
+    assert pdu.layers[0].name == "Application · SMTP inside TLS"
+    assert b"AUTH" not in pdu.frame
+    assert pdu.frame[66:69] == b"\x17\x03\x03"  # a TLS Application Data record's header

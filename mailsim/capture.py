@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from mailsim.segments import Packet
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mailsim.result import Result
     from mailsim.scenario import Scenario
 
@@ -134,6 +136,14 @@ class Frames:
         self, sent: Iterable[Packet], link: tuple[str, str] | None
     ) -> Iterable[tuple[Decimal, bytes]]:
         """(timestamp, frame) of each packet seen at the capture point, in time order."""
+        for t, packet, hop, routers in self.arrivals(sent, link):
+            yield self.epoch + _ns(t), self.frame(packet, hop, TTL - routers, t)
+
+    def arrivals(
+        self, sent: Iterable[Packet], link: tuple[str, str] | None
+    ) -> list[tuple[float, Packet, tuple[str, str], int]]:
+        """(time, packet, link's ends in its direction, routers passed) of each packet
+        seen at the capture point, in time order."""
         rows = []
         for k, packet in enumerate(sent):
             where = self._where(packet, link)
@@ -142,8 +152,7 @@ class Frames:
             delay, hop, routers = where
             rows.append((packet.time + delay, k, packet, hop, routers))
         rows.sort(key=lambda r: (r[0], r[1]))
-        for t, _, packet, hop, routers in rows:
-            yield self.epoch + _ns(t), self.frame(packet, hop, TTL - routers, t)
+        return [(t, packet, hop, routers) for t, _, packet, hop, routers in rows]
 
     def _where(
         self, packet: Packet, link: tuple[str, str] | None
@@ -261,3 +270,114 @@ def dpkt_udp() -> int:
 def _ns(t: float) -> Decimal:
     """Simulated seconds to the nanosecond, exactly."""
     return Decimal(round(t * 1_000_000_000)) / 1_000_000_000
+
+
+# What a capture's summary line calls each service (Wireshark's protocol names).
+SHOWN_AS = {"submission": "SMTP", "submissions": "TLS", "smtp": "SMTP", "lmtp": "LMTP",
+            "pop3": "POP", "pop3s": "TLS", "dns": "DNS"}  # fmt: skip
+TLS_RECORDS = {20: "Change Cipher Spec", 21: "Alert", 22: "Handshake", 23: "Application Data"}
+TLS_HANDSHAKES = {1: "Client Hello", 2: "Server Hello", 11: "Certificate",
+                  12: "Server Key Exchange", 14: "Server Hello Done", 16: "Client Key Exchange"}  # fmt: skip
+
+
+def table(result: Result, on: Where = None) -> pd.DataFrame:
+    """The capture as Wireshark's packet list shows it: number, time (simulated seconds),
+    source, destination, protocol, length and a line of information — what someone
+    capturing ``on`` a link (or an eavesdropper's) reads without any key."""
+    import pandas as pd
+
+    _needs_steps(result)
+    frames = Frames(result)
+    services = dict(zip(result.sessions["session"], result.sessions["service"], strict=True))
+    rows = []
+    reader = _Reader()
+    for n, (t, packet, _hop, _routers) in enumerate(
+        frames.arrivals(result.packets, point(result.scenario, on)), start=1
+    ):
+        protocol, info = reader.summary(packet, services[packet.session])
+        rows.append((n, t, frames.ips[packet.src], frames.ips[packet.dst], protocol,
+                     len(packet.payload), info))  # fmt: skip
+    return pd.DataFrame(
+        rows, columns=["no", "time", "source", "destination", "protocol", "bytes", "info"]
+    )
+
+
+class _Reader:
+    """Summary lines from the bytes alone, as a capture tool reads a stream: it remembers,
+    per connection and direction, how much of a TLS record is still to come, whether the
+    last segment ended a flight, and whether a message's data is being sent (after a
+    354, until the line with a single dot)."""
+
+    def __init__(self) -> None:
+        self._record_left: dict[tuple[int, bool], int] = {}
+        self._midway: dict[tuple[int, bool], bool] = {}
+        self._in_data: set[int] = set()
+
+    def summary(self, packet: Packet, service: str) -> tuple[str, str]:
+        """(protocol, info) of one packet."""
+        data = packet.payload
+        if service == "dns":
+            return "DNS", _dns(data)
+        if not data:
+            flags = ", ".join(name for f, name in (("S", "SYN"), ("F", "FIN"), ("R", "RST"),
+                                                    ("A", "ACK")) if f in packet.flags)  # fmt: skip
+            return "TCP", f"[{flags}]"
+        stream = (packet.session, packet.forward)
+        midway = self._midway.get(stream, False)
+        self._midway[stream] = "P" not in packet.flags
+        left = self._record_left.get(stream, 0)
+        names, self._record_left[stream] = _tls(data, left)
+        if names:
+            return "TLS", names
+        if left:
+            return "TCP", f"the rest of a TLS record ({len(data):,} bytes)"
+        side = "C" if packet.forward else "S"
+        line = data.split(b"\r\n", 1)[0].decode("latin-1")
+        if packet.forward and packet.session in self._in_data:
+            if data.endswith(b"\r\n.\r\n") or b"\r\n.\r\n" in data:
+                self._in_data.discard(packet.session)
+            words = "" if midway else f" — {line[:80]}"
+            return SHOWN_AS[service], f"C: message data, {len(data):,} bytes{words}"
+        if not packet.forward and any(reply.startswith(b"354") for reply in data.split(b"\r\n")):
+            self._in_data.add(packet.session)
+        if midway:
+            return SHOWN_AS[service], f"{side}: more of the same data ({len(data):,} bytes)"
+        return SHOWN_AS[service], f"{side}: {line[:100]}"
+
+
+def _tls(data: bytes, left: int) -> tuple[str, int]:
+    """The TLS records that begin in a segment, by name ("" when none does), and how much
+    of the last one is still to come; ``left`` bytes of an earlier record come first."""
+    names: list[str] = []
+    at = left
+    while at + 5 <= len(data) and data[at] in TLS_RECORDS and data[at + 1] == 3:
+        kind, size = data[at], int.from_bytes(data[at + 3 : at + 5], "big")
+        name = TLS_RECORDS[kind]
+        if kind == 22 and at + 5 < len(data):
+            name = TLS_HANDSHAKES.get(data[at + 5], "Encrypted Handshake Message")
+        if name not in names:
+            names.append(name)
+        at += 5 + size
+    if at <= len(data) and not names:
+        return "", 0
+    return ", ".join(names), max(0, at - len(data))
+
+
+def _dns(data: bytes) -> str:
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+
+    message = dns.message.from_wire(data)
+    question = message.question[0]
+    asked = f"{dns.rdatatype.to_text(question.rdtype)} {question.name.to_text(True)}"
+    if not message.flags & 0x8000:
+        return f"Standard query 0x{message.id:04x} {asked}"
+    answers = " ".join(
+        f"{dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text()}"
+        for rrset in message.answer
+        for rdata in rrset
+    )
+    rcode = dns.rcode.to_text(message.rcode())
+    said = answers if rcode == "NOERROR" else rcode
+    return f"Standard query response 0x{message.id:04x} {asked} {said}".strip()

@@ -81,6 +81,14 @@ class Result:
 
         return capture.write(self, path, on)
 
+    def packet_list(self, on: str | tuple[str, str] | None = None) -> pd.DataFrame:
+        """The capture as Wireshark's packet list shows it (number, time, source,
+        destination, protocol, bytes, info), read from the bytes alone: what someone
+        capturing ``on`` a link, or an eavesdropper, sees without any key."""
+        from mailsim import capture
+
+        return capture.table(self, on)
+
     def to_pcaps(self, folder: str | Path) -> list[Path]:
         """One capture file per link that carried packets (``A--B.pcap``) in ``folder``."""
         from mailsim import capture

@@ -394,3 +394,28 @@ def test_the_cli_writes_a_capture_and_names_what_is_wrong(tmp_path):
     )
     assert "Traceback" not in wrong.stderr
     assert not (tmp_path / "d.pcap").exists()
+
+
+def test_the_packet_list_reads_what_tshark_reads_on_eves_line(tmp_path):
+    """free-vs-paid-provider's eve: the packet list has tshark's frames, in its order; the
+    lines it reads in plaintext are the frames tshark dissects as SMTP or POP, with the
+    same words; Dave's sessions are TLS frames to both."""
+    result = mailsim.run(mailsim.load(ROOT / "scenarios" / "free-vs-paid-provider.yaml"))
+    path = tmp_path / "eve.pcap"
+    result.to_pcap(path, on="eve")
+    listed = result.packet_list(on="eve")
+    frames = tshark(path, *fields("frame.number", "ip.src", "ip.dst", "_ws.col.Protocol"))
+    assert len(listed) == len(frames)
+    assert list(zip(listed["source"], listed["destination"], strict=True)) == [
+        (src, dst) for _, src, dst, _ in frames
+    ]
+    smtp = tshark(path, "-Y", "smtp.req", *fields("frame.number", "smtp.command_line"))
+    ours = listed[listed["info"].str.startswith("C: ") & (listed["protocol"] == "SMTP")]
+    commands = ours[~ours["info"].str.startswith("C: message data, ")]
+    assert [(int(n), line.split("|")[0].removesuffix("\\r\\n")) for n, line in smtp] == [
+        (n, info.removeprefix("C: "))
+        for n, info in zip(commands["no"], commands["info"], strict=True)
+    ]
+    tls = {int(n) for n, *_ in tshark(path, "-Y", "tls", *fields("frame.number"))}
+    assert set(listed.loc[listed["protocol"] == "TLS", "no"]) <= tls
+    assert "C: PASS wonderland" in set(listed["info"])  # Alice's POP3 password, as sent

@@ -14,15 +14,16 @@ IPv4 address, so that a frame names its machines in both layers.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from mailsim.segments import Packet
+from mailsim.segments import Packet, stream
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,7 +55,8 @@ def write_to(result: Result, out: BinaryIO, link: tuple[str, str] | None = None)
 
     writer = dpkt.pcap.Writer(out, snaplen=65535, nano=True)
     n = 0
-    for when, frame in Frames(result).seen(result.packets, link):
+    # Made as they are written: a long run's packets never all sit in memory.
+    for when, frame in Frames(result).seen(stream(result), link):
         writer.writepkt_time(frame, when)
         n += 1
     return n
@@ -117,11 +119,11 @@ class Frames:
         from mailsim.network import Topology
 
         self.result = result
-        ends = result.sessions.set_index("session")
         self.ends = {
-            int(s): (r.client_ip, int(r.client_port), r.server_ip, int(r.server_port), r.transport)
-            for s, r in ends.iterrows()
-        }
+            int(r.session): (r.client_ip, int(r.client_port), r.server_ip, int(r.server_port),
+                             r.transport)
+            for r in result.sessions.itertuples(index=False)
+        }  # fmt: skip
         from mailsim.endpoints import addresses
 
         self.ips = addresses(result.scenario)
@@ -141,18 +143,23 @@ class Frames:
 
     def arrivals(
         self, sent: Iterable[Packet], link: tuple[str, str] | None
-    ) -> list[tuple[float, Packet, tuple[str, str], int]]:
+    ) -> Iterator[tuple[float, Packet, tuple[str, str], int]]:
         """(time, packet, link's ends in its direction, routers passed) of each packet
-        seen at the capture point, in time order."""
-        rows = []
+        seen at the capture point, in time order. ``sent`` comes in order of sending and
+        a packet reaches the link no sooner than it left: one seen before the next one
+        leaves can go out at once, so only the packets on their way are held."""
+        held: list[tuple[float, int, Packet, tuple[str, str], int]] = []
         for k, packet in enumerate(sent):
+            while held and held[0][0] < packet.time:
+                t, _, early, hop, routers = heapq.heappop(held)
+                yield t, early, hop, routers
             where = self._where(packet, link)
-            if where is None:
-                continue
-            delay, hop, routers = where
-            rows.append((packet.time + delay, k, packet, hop, routers))
-        rows.sort(key=lambda r: (r[0], r[1]))
-        return [(t, packet, hop, routers) for t, _, packet, hop, routers in rows]
+            if where is not None:
+                delay, hop, routers = where
+                heapq.heappush(held, (packet.time + delay, k, packet, hop, routers))
+        while held:
+            t, _, early, hop, routers = heapq.heappop(held)
+            yield t, early, hop, routers
 
     def _where(
         self, packet: Packet, link: tuple[str, str] | None

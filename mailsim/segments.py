@@ -19,6 +19,7 @@ wait for: at 10 Mbit/s, 18 µs a record.
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import math
 from collections.abc import Iterator
@@ -72,21 +73,40 @@ class _Flight:
 def packets(result: Result) -> list[Packet]:
     """Every packet of the run, in order of sending (steps sent at the same moment in the
     events' order)."""
+    return list(stream(result))
+
+
+def stream(result: Result) -> Iterator[Packet]:
+    """The packets of :func:`packets`, made as they are needed: a session's packets are
+    made when the merge in order of sending reaches its start, and let go once written,
+    so that a day of a large office needs the memory of the sessions open at once."""
     events = result.events
-    sessions = result.sessions
     if events.empty:
-        return []
+        return
     maker = _Maker(result)
-    out: list[Packet] = []
     rows_of = events.groupby("session", sort=False).indices
-    for row in sessions.itertuples(index=False):
-        rows = rows_of[row.session]
-        if row.transport == "udp":
-            out.extend(maker.datagrams(row, rows))
-        else:
-            out.extend(maker.segments(row, rows))
-    order = sorted(range(len(out)), key=lambda i: (out[i].time, _first_row(out[i]), i))
-    return [out[i] for i in order]
+    waiting = sorted(result.sessions.itertuples(index=False), key=lambda r: (r.start, r.session))
+    heap: list[tuple[float, float, int, int, Packet, Iterator[Packet]]] = []
+    for opened, ends in enumerate([*waiting, None]):
+        # Before a session starts, send everything of the open ones that left earlier.
+        while heap and (ends is None or heap[0][0] < ends.start):
+            _, _, order, k, packet, rest = heapq.heappop(heap)
+            yield packet
+            following = next(rest, None)
+            if following is not None:
+                heapq.heappush(heap, (following.time, _first_row(following), order, k + 1,
+                                      following, rest))  # fmt: skip
+        if ends is None:
+            break
+        rows = rows_of[ends.session]
+        made = (
+            maker.datagrams(ends, rows) if ends.transport == "udp" else maker.segments(ends, rows)
+        )
+        # A session's own packets in order of sending (ACKs are made after the data).
+        mine = iter(sorted(made, key=lambda p: (p.time, _first_row(p))))
+        first = next(mine, None)
+        if first is not None:
+            heapq.heappush(heap, (first.time, _first_row(first), opened, 0, first, mine))
 
 
 def _first_row(packet: Packet) -> float:

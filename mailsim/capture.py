@@ -18,7 +18,7 @@ import heapq
 import itertools
 import socket
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -41,24 +41,40 @@ MSS_OPTION = 1460
 Where = str | tuple[str, str] | None  # an eavesdropper's name, a link's two nodes, or none
 
 
-def write(result: Result, path: str | FilePath, on: Where = None) -> int:
+Progress = Callable[[float, float], None]  # (simulated seconds written, of the run's)
+
+
+def write(
+    result: Result, path: str | FilePath, on: Where = None, progress: Progress | None = None
+) -> int:
     """Write the run's packets to ``path`` as seen ``on`` a link or by an eavesdropper
-    (None: as each leaves its sender); returns how many were written."""
+    (None: as each leaves its sender); returns how many were written. A day of a large
+    office makes millions of packets: ``progress`` is told how far the writing got."""
     link = point(result.scenario, on)
     _needs_steps(result)
     with open(path, "wb") as out:
-        return write_to(result, out, link)
+        return write_to(result, out, link, progress)
 
 
-def write_to(result: Result, out: BinaryIO, link: tuple[str, str] | None = None) -> int:
+def write_to(
+    result: Result,
+    out: BinaryIO,
+    link: tuple[str, str] | None = None,
+    progress: Progress | None = None,
+) -> int:
     import dpkt
 
     writer = dpkt.pcap.Writer(out, snaplen=65535, nano=True)
     n = 0
+    end = max(result.end_time, 1e-9)
     # Made as they are written: a long run's packets never all sit in memory.
     for when, frame in Frames(result).seen(stream(result), link):
         writer.writepkt_time(frame, when)
         n += 1
+        if progress is not None and n % 4096 == 0:
+            progress(min(float(when - Frames.epoch_of(result)), end), end)
+    if progress is not None:
+        progress(end, end)
     return n
 
 
@@ -128,11 +144,16 @@ class Frames:
 
         self.ips = addresses(result.scenario)
         self.network = Topology(result.scenario, result.seed, Faults(result.scenario))
-        start = result.epoch.timestamp() if result.epoch is not None else 0.0
-        self.epoch = Decimal(int(start * 1_000_000_000)) / 1_000_000_000
+        self.epoch = self.epoch_of(result)
         self._ip_id: dict[str, int] = {}
         self._tsval: dict[tuple[int, bool], int] = {}
         self._made: dict[tuple[int, bool, tuple[str, str]], tuple[Any, Any, Any]] = {}
+
+    @staticmethod
+    def epoch_of(result: Result) -> Decimal:
+        """The scenario's start as a capture's timestamp (seconds since 1970, exactly)."""
+        start = result.epoch.timestamp() if result.epoch is not None else 0.0
+        return Decimal(int(start * 1_000_000_000)) / 1_000_000_000
 
     def seen(
         self, sent: Iterable[Packet], link: tuple[str, str] | None

@@ -368,6 +368,13 @@ def _clock_bar() -> TerminalProgress:
     return TerminalProgress("simulating", count=False)
 
 
+def _writing_bar() -> TerminalProgress:
+    """A bar for writing a capture, which takes minutes for a day of an office."""
+    from mailsim.sweep import TerminalProgress
+
+    return TerminalProgress("writing the capture", count=False)
+
+
 def _run(args: argparse.Namespace) -> int:
     import mailsim
     from mailsim import budget, report
@@ -425,7 +432,8 @@ def _run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"\nwrote {', '.join(f'{t}.csv' for t in tables)} to {out}")
     if pcap is not None:
-        count = result.to_pcap(pcap, args.pcap_on)
+        with contextlib.nullcontext(None) if quiet else _writing_bar() as bar:
+            count = result.to_pcap(pcap, args.pcap_on, progress=bar)
         if not args.json:
             where = f" seen on {args.pcap_on}" if args.pcap_on else ""
             print(f"\nwrote {plural(count, 'packet')}{where} to {pcap}")

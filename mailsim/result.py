@@ -19,6 +19,7 @@ from mailsim.record import HOP_COLUMNS, MESSAGE_COLUMNS, Recorder
 from mailsim.scenario import Scenario
 
 if TYPE_CHECKING:  # imported when a table is asked for: `mailsim run` prints without it
+    from collections.abc import Callable
     from pathlib import Path
 
     import pandas as pd
@@ -72,14 +73,20 @@ class Result:
 
         return packets(self)
 
-    def to_pcap(self, path: str | Path, on: str | tuple[str, str] | None = None) -> int:
+    def to_pcap(
+        self,
+        path: str | Path,
+        on: str | tuple[str, str] | None = None,
+        progress: Callable[[float, float], None] | None = None,
+    ) -> int:
         """Write a capture file (pcap, nanosecond timestamps on the scenario's clock) that
         Wireshark and tshark open: every packet as it left its sender, or only those seen
         ``on`` one link (its two nodes, "a,b", or an eavesdropper's name), when they
-        reached it. Returns how many packets it holds."""
+        reached it. Returns how many packets it holds; ``progress(done, total)`` follows
+        the writing in simulated seconds (a day of a large office takes minutes)."""
         from mailsim import capture
 
-        return capture.write(self, path, on)
+        return capture.write(self, path, on, progress)
 
     def packet_list(self, on: str | tuple[str, str] | None = None) -> pd.DataFrame:
         """The capture as Wireshark's packet list shows it (number, time, source,

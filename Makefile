@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SCENARIO ?= scenarios/classroom.yaml
 
-.PHONY: run test lint install install-test system-packages docs lab strip-notebooks clean fuzz
+.PHONY: run test lint install install-test system-packages docs lab strip-notebooks clean fuzz exact
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,3 +82,10 @@ clean:
 # its smallest form. The statistics say how many examples each property tried.
 fuzz: install-test
 	MAILSIM_FUZZ=large MPLBACKEND=Agg $(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics
+
+# The exactness gate of every speed change: each shipped scenario and the benchmark world
+# played with the engine's fast paths on and off must give the same tables to the bit
+# (benchmarks/exact.py), and so must random worlds with faults, explored further than CI.
+exact: install-test
+	$(BIN)/python benchmarks/exact.py
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests/test_properties.py -k moving_the_clock -p no:cacheprovider --hypothesis-profile explore

@@ -320,7 +320,7 @@ def table(result: Result, on: Where = None) -> pd.DataFrame:
     rows = []
     reader = _Reader()
     for n, (t, packet, _hop, _routers) in enumerate(
-        frames.arrivals(result.packets, point(result.scenario, on)), start=1
+        frames.arrivals(stream(result), point(result.scenario, on)), start=1
     ):
         protocol, info = reader.summary(packet, services[packet.session])
         rows.append((n, t, frames.ips[packet.src], frames.ips[packet.dst], protocol,

@@ -107,14 +107,9 @@ class Session:
     def _wait(self, seconds: float, cost: str) -> Events:
         """``World.wait``, inlined: a session waits several times per exchange."""
         self.costs[cost] += seconds
-        env = self.env
-        if self._fast_forward:
-            at = env._now + seconds  # type: ignore[attr-defined]
-            queue = env._queue  # type: ignore[attr-defined]
-            if not queue or queue[0][0] > at:
-                env._now = at  # type: ignore[attr-defined]
-                return
-        yield env.timeout(seconds)
+        if self._fast_forward and self.env.skip(seconds):
+            return
+        yield self.env.timeout(seconds)
 
     def _transit(self, src: str, dst: str, nbytes: int, bulk: bool = False) -> float:
         """How long the flight takes if sent now; inf when no path carries it."""

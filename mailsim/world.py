@@ -20,6 +20,7 @@ from mailsim.agents.client import MailClient
 from mailsim.agents.mta import Mta
 from mailsim.agents.pop import MailboxServer
 from mailsim.agents.resolver import Resolver
+from mailsim.clock import Clock
 from mailsim.eavesdrop import Tap
 from mailsim.endpoints import addresses
 from mailsim.faults import Faults
@@ -50,7 +51,7 @@ class World:
     ) -> None:
         self.scenario = scenario
         self.seed = seed
-        self.env = simpy.Environment(initial_time=0.0)  # times are floats, from the first
+        self.env = Clock(initial_time=0.0)  # times are floats, from the first
         self.fast_forward = fast_forward
         self.faults = Faults(scenario)
         self.network = Topology(scenario, seed, self.faults)
@@ -157,14 +158,9 @@ class World:
         before then, nothing else can happen meanwhile, so the clock moves at once instead
         of through a SimPy event: the same times, draws and outcomes, a fraction of the
         cost. A session whose exchanges nobody interrupts runs as one stretch of code."""
-        env = self.env
-        if self.fast_forward:
-            at = env._now + seconds  # type: ignore[attr-defined]
-            queue = env._queue  # type: ignore[attr-defined]
-            if not queue or queue[0][0] > at:  # strictly later: ties keep their order
-                env._now = at  # type: ignore[attr-defined]
-                return
-        yield env.timeout(seconds)
+        if self.fast_forward and self.env.skip(seconds):
+            return
+        yield self.env.timeout(seconds)
 
     def new_session_id(self) -> int:
         return next(self._sessions)

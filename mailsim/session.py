@@ -26,6 +26,7 @@ import simpy
 from mailsim.eavesdrop import read, taps_on
 from mailsim.network import TCP_ACK, TCP_SYN, NoRoute
 from mailsim.protocols import Commands, Connect, Content, Reply, Step, TlsHandshake, pop3, smtp, tls
+from mailsim.slots import Slots
 
 if TYPE_CHECKING:
     from mailsim.world import World
@@ -174,7 +175,7 @@ class Session:
         dialogue: Generator[Step, list[Reply], Any],
         server: Server,
         work: Work,
-        slot: simpy.Resource | None = None,
+        slot: Slots | None = None,
         on_server: Observer | None = None,
         on_client: Observer | None = None,
     ) -> Events:
@@ -182,7 +183,8 @@ class Session:
 
         ``on_server`` is called when the server has answered a step (before the reply
         travels back); ``on_client`` when the reply has reached the client."""
-        self._request: simpy.Event | None = None
+        self._turn: simpy.Event | None = None  # waiting for a slot
+        self._holds = False  # has a slot
         self._slot = slot
         opened = self.world.open_sessions
         opened[self.id] = self
@@ -210,12 +212,14 @@ class Session:
             self._release()
 
     def _release(self) -> None:
-        request, self._request = self._request, None
-        if request is not None and self._slot is not None:
-            if request.triggered:
-                self._slot.release(request)  # type: ignore[arg-type]
-            else:
-                request.cancel()  # type: ignore[attr-defined]
+        turn, self._turn = self._turn, None
+        if self._slot is None:
+            return
+        if self._holds:
+            self._holds = False
+            self._slot.give_back()
+        elif turn is not None:
+            self._slot.leave(turn)
 
     def _give_up(self, deadline: float, why: str) -> Events:
         """No reply in time: wait for the client's timeout, then drop the connection."""
@@ -370,15 +374,18 @@ class Session:
             self.dead = self.dead or busy
             return replies
         if self._slot is not None:
-            # All sessions busy: the connection waits in the listen queue.
-            self._request = self._slot.request()
-            before = env.now
-            yield self._request | env.timeout(max(0.0, deadline - env.now))
-            self.costs["queue"] += env.now - before
-            if not self._request.triggered:
-                return (
-                    yield from self._give_up(deadline, "no greeting: all server processes busy")
-                )
+            turn = self._slot.take()
+            if turn is not None:  # all sessions busy: the connection waits in the listen queue
+                self._turn = turn
+                before = env.now
+                yield turn | env.timeout(max(0.0, deadline - env.now))
+                self.costs["queue"] += env.now - before
+                if not turn.triggered:
+                    return (
+                        yield from self._give_up(deadline, "no greeting: all server processes busy")
+                    )
+                self._turn = None
+            self._holds = True
         hello: list[Reply] = []
         if step.tls:  # implicit TLS: the handshake before anything else (RFC 8314 §3.3)
             hello = yield from self._tls(step, step.tls, server, work)

@@ -24,6 +24,7 @@ from mailsim.retry import Schedule
 from mailsim.rng import stream
 from mailsim.scenario import SmtpNode
 from mailsim.session import Session, Work
+from mailsim.slots import Slots
 
 if TYPE_CHECKING:
     from mailsim.world import World
@@ -42,7 +43,7 @@ class Mta:
         self.name = name
         self.spec = spec
         self.host = world.hosts[name]
-        self.slot = simpy.Resource(world.env, capacity=spec.concurrency)
+        self.slot = Slots(world.env, spec.concurrency)
         self.serial = 0
         self.queue: list[Copy] = []
         self.domains = frozenset(d.lower() for d in spec.domains)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import simpy
-
 from mailsim.message import Copy
 from mailsim.protocols import Reply, policy, pop3, smtp
 from mailsim.scenario import PopNode
 from mailsim.session import Session, Work
+from mailsim.slots import Slots
 
 if TYPE_CHECKING:
     from mailsim.world import World
@@ -21,7 +20,7 @@ class MailboxServer:
         self.name = name
         self.spec = spec
         self.host = world.hosts[name]
-        self.slot = simpy.Resource(world.env, capacity=spec.concurrency)
+        self.slot = Slots(world.env, spec.concurrency)
         self.mailboxes: dict[str, list[Copy]] = {}
         self.serial = 0
         self.tls = None if spec.tls == "none" else spec.tls

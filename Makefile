@@ -2,6 +2,7 @@
 #   make run    create .venv, install mailsim, simulate the classroom scenario
 #   make test   install the test extras, lint, run the whole test suite
 #   make lab    install the notebook extras and open the lessons in JupyterLab
+#   make exact  the exactness gate of speed changes: fast paths on and off, the same tables
 #   make fuzz   the fuzz tests at their large size: MAILSIM_FUZZ=large, thousands of fresh
 #               examples per property (CI runs the same tests small and derandomized)
 PYTHON ?= python3

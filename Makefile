@@ -38,14 +38,17 @@ test: lint system-packages
 	MPLBACKEND=Agg $(BIN)/python -m pytest -n auto --dist loadfile
 
 # System packages the tests drive — Chromium, for the lessons' widgets in a real browser;
-# tshark, Wireshark's reader, the judge of the capture files — from the distribution:
+# tshark, Wireshark's reader, the judge of the capture files; Dovecot, the real POP3 and
+# IMAP server the mail programs' dialogues are checked against — from the distribution:
 # installed when run as root with apt-get, named otherwise (those tests are then skipped,
-# saying so; under CI they fail).
-SYSTEM_PACKAGES := chromium tshark
+# saying so; under CI they fail). Each entry: the command to look for = its packages.
+SYSTEM_PACKAGES := chromium=chromium tshark=tshark dovecot=dovecot-imapd,dovecot-pop3d
 
 system-packages:
-	@missing=""; for tool in $(SYSTEM_PACKAGES); do \
-	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
+	  tool=$${entry%%=*}; packages=$$(echo $${entry#*=} | tr , ' '); \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$packages"; \
+	done; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing$$missing for the tests (apt-get install$$missing)"; \

@@ -29,7 +29,7 @@ from mailsim.protocols import Commands, Connect, Content, Reply, Step, TlsHandsh
 from mailsim.slots import Slots
 
 if TYPE_CHECKING:
-    from mailsim.world import World
+    from mailsim.agents.context import WorldView
 
 TCP_RST = 40
 QUIT_LINE = len("QUIT\r\n")
@@ -64,7 +64,7 @@ class Session:
 
     def __init__(
         self,
-        world: World,
+        world: WorldView,
         client: str,
         server_node: str,
         protocol: str,
@@ -106,7 +106,7 @@ class Session:
     # -- waiting and recording -------------------------------------------------------------
 
     def _wait(self, seconds: float, cost: str) -> Events:
-        """``World.wait``, inlined: a session waits several times per exchange."""
+        """``World.wait``, without a call: a session waits several times per exchange."""
         self.costs[cost] += seconds
         if self._fast_forward and self.env.skip(seconds):
             return

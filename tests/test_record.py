@@ -25,3 +25,19 @@ def test_a_frame_taken_mid_run_does_not_stop_the_recording():
     assert len(recorder.frame("events")) == 1
     recorder.event(2.0, 2.5, "m1", 1, "b", "a", "tcp", "SYN-ACK", "", "SYN-ACK", 40)
     assert len(recorder.frame("events")) == 2
+
+
+def test_the_world_gives_the_agents_all_they_may_use(classroom):
+    """Agents and sessions see the world through ``WorldView``: every member it names is
+    the world's, so the narrow interface and the world cannot drift apart."""
+    from mailsim.agents.context import WorldView
+    from mailsim.world import World
+
+    world = World(classroom, 0)
+    attributes = set(WorldView.__annotations__)
+    methods = {name for name, value in vars(WorldView).items()
+               if callable(value) and not name.startswith("_")}  # fmt: skip
+    members = attributes | methods
+    assert (len(attributes), len(methods)) == (16, 16)
+    missing = sorted(name for name in members if not hasattr(world, name))
+    assert missing == []

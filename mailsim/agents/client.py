@@ -14,11 +14,11 @@ from mailsim.scenario import User
 from mailsim.session import Session
 
 if TYPE_CHECKING:
-    from mailsim.world import World
+    from mailsim.agents.context import WorldView
 
 
 class MailClient:
-    def __init__(self, world: World, name: str) -> None:
+    def __init__(self, world: WorldView, name: str) -> None:
         self.world = world
         self.name = name
         self.host = world.hosts[name]

@@ -27,7 +27,7 @@ from mailsim.session import Session, Work
 from mailsim.slots import Slots
 
 if TYPE_CHECKING:
-    from mailsim.world import World
+    from mailsim.agents.context import WorldView
 
 
 def stamp_protocol(tls: str | None, authenticated: bool, lmtp: bool = False) -> str:
@@ -38,7 +38,7 @@ def stamp_protocol(tls: str | None, authenticated: bool, lmtp: bool = False) -> 
 
 
 class Mta:
-    def __init__(self, world: World, name: str, spec: SmtpNode) -> None:
+    def __init__(self, world: WorldView, name: str, spec: SmtpNode) -> None:
         self.world = world
         self.name = name
         self.spec = spec

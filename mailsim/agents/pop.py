@@ -11,11 +11,11 @@ from mailsim.session import Session, Work
 from mailsim.slots import Slots
 
 if TYPE_CHECKING:
-    from mailsim.world import World
+    from mailsim.agents.context import WorldView
 
 
 class MailboxServer:
-    def __init__(self, world: World, name: str, spec: PopNode) -> None:
+    def __init__(self, world: WorldView, name: str, spec: PopNode) -> None:
         self.world = world
         self.name = name
         self.spec = spec

@@ -13,14 +13,14 @@ from mailsim.protocols import dns
 from mailsim.scenario import DnsNode
 
 if TYPE_CHECKING:
-    from mailsim.world import World
+    from mailsim.agents.context import WorldView
 
 STUB_TIMEOUT = 5.0
 STUB_ATTEMPTS = 2
 
 
 class Resolver:
-    def __init__(self, world: World, name: str, spec: DnsNode) -> None:
+    def __init__(self, world: WorldView, name: str, spec: DnsNode) -> None:
         self.world = world
         self.name = name
         self.spec = spec

@@ -17,7 +17,7 @@ from mailsim.plot.sequence import pages
 from mailsim.result import Result
 
 FORMATS = (".png", ".svg", ".pdf")
-ANIMATION_FORMATS = (".gif", ".html")
+ANIMATION_FORMATS = (".gif", ".mp4", ".html")
 
 
 def save(
@@ -25,14 +25,14 @@ def save(
 ) -> Path:
     """Draw one figure into ``path``; WriteError (exit code 1) when it cannot be written."""
     if kind == "animate":
-        from matplotlib.animation import PillowWriter
+        from mailsim.plot.animate import save as save_animation
 
         animation = plot.animate(result, message)
         if path.suffix.lower() == ".html":
             write_text(path, animation.to_jshtml())
         else:
             try:
-                animation.save(path, writer=PillowWriter(fps=8), dpi=60)
+                save_animation(animation, path)
             except OSError as exc:
                 raise WriteError(path, exc.strerror or str(exc)) from None
         return path

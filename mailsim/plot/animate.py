@@ -34,6 +34,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse, Rectangle
 from matplotlib.path import Path as MPath
 from matplotlib.text import Text
+from matplotlib.transforms import offset_copy
 
 from mailsim.plot import style
 from mailsim.plot.route import Wire, route
@@ -54,6 +55,7 @@ TAU = 0.001  # seconds: a flight's own frames grow with log2(1 + duration / TAU)
 MOST = 4.0  # frames per doubling at most: a 141 ms flight is not ten times a 2 ms one
 CARD_WORDS = 22.0  # points: the length of a long wait, the card's one big line
 HOURS = [k * math.pi / 6 for k in range(12)]  # the clock face's marks
+WORDS = 40  # characters of a flight's words a caption keeps before shortening the rest
 CAPTION = 11.0  # points: 15.3 px at 100 dpi, read from the back of a classroom
 TAG = 10.5  # points: 14.6 px, the words beside an envelope
 ENVELOPE = 30  # points wide: seen from the back row, smaller than a node's marker
@@ -124,19 +126,16 @@ def _handshakes(rows: pd.DataFrame) -> tuple[dict[int, float], dict[int, str]]:
 
 
 def outcome(steps: Sequence[str], codes: Sequence[str]) -> str:
-    """ok, temporary or permanent: the worst of a flight's replies (4xx, 5xx, -ERR, a DNS
-    rcode other than NOERROR); a reset or a timeout is temporary."""
-    worst = "ok"
+    """ok, temporary or permanent: the first failing reply of a flight decides (4xx, 5xx,
+    -ERR, a DNS rcode other than NOERROR; a reset or a timeout is temporary). Replies to
+    pipelined commands fail in a chain: greylisting's 450 to RCPT makes DATA's 554 "no
+    valid recipients", and the message is tried again: temporary, as the 450 says."""
     for step, code in zip(steps, codes, strict=True):
         if step in FAILED:
-            found = "temporary"
-        elif code:
-            found = style.outcome_of(code)
-        else:
-            continue
-        if found == "permanent" or worst == "ok":
-            worst = found if worst != "permanent" else worst
-    return worst
+            return "temporary"
+        if code and style.outcome_of(code) != "ok":
+            return style.outcome_of(code)
+    return "ok"
 
 
 # -- the time map --------------------------------------------------------------------------
@@ -295,8 +294,14 @@ ENVELOPE_OPEN, ENVELOPE_CLOSED, PADLOCK = (
 
 def words(flight: Any) -> str:
     """The flight's first line, short: "MAIL FROM:<alice@school.example> SIZE=20000"."""
+    first = str(flight.label).split("\n")[0]
+    if flight.outcome != "ok":  # the failing reply of a pipelined group, not its 250 before
+        for detail, step, code in zip(first.split(" · "), flight.steps, flight.codes,
+                                      strict=False):  # fmt: skip
+            if step in FAILED or (code and style.outcome_of(code) != "ok"):
+                return detail
     # Commands sent together (pipelined) joined by "+": the caption's "·" parts its fields.
-    text = str(flight.label).split("\n")[0].replace(" · ", " + ")
+    text = first.replace(" · ", " + ")
     if flight.step == "message":
         return f"the message ({flight.bytes:,} bytes)"
     return text
@@ -387,9 +392,11 @@ class Scene:
         for k, flight in enumerate(self.rows):
             if flight.outcome != "ok":
                 x, y = self.pos[str(flight.src)]
+                # Beside the machine, up and to the right: its marker and name stay seen.
+                beside = offset_copy(ax.transData, fig=self.fig, x=14, y=14, units="dots")
                 (cross,) = ax.plot([x], [y], ls="none", marker="X", ms=26,
                                    color=style.OUTCOME[flight.outcome], mec="white", mew=1.5,
-                                   zorder=19, gid=f"failure-{k}", visible=False)  # fmt: skip
+                                   zorder=19, gid=f"failure-{k}", visible=False, transform=beside)  # fmt: skip
                 self.crosses[k] = cross
         self._card_artists(ax)
 
@@ -539,19 +546,29 @@ class Scene:
                 f"{str(flight.protocol).upper()}: {said}{failure} · {security(flight)}")  # fmt: skip
 
     def _fit_caption(self) -> None:
-        """Shorten the caption's middle (the flight's words) until it fits the width."""
+        """Shorten the caption until it fits the width: the flight's words first, to
+        WORDS characters, then the security's explanation (after its colon), then the
+        words again. The time, the two ends and whether it is sealed always stay."""
         width = self.fig.bbox.width - 48  # a margin either side
-        text = self.caption.get_text()
-        while self.caption.get_window_extent().width > width and "·" in text:
-            parts = text.split(" · ")
-            # The flight's words give way first: the time, the ends and the security stay.
-            longest = 2 if len(parts) >= 4 and len(parts[2]) >= 12 else max(
-                range(len(parts)), key=lambda i: len(parts[i]))  # fmt: skip
-            if len(parts[longest]) < 12:
-                break
-            parts[longest] = parts[longest][: len(parts[longest]) - 6].rstrip("…") + "…"
-            text = " · ".join(parts)
-            self.caption.set_text(text)
+
+        def fits() -> bool:
+            return bool(self.caption.get_window_extent().width <= width)
+
+        parts = self.caption.get_text().split(" · ")
+        if fits() or len(parts) < 4:
+            return
+        said = parts[2]
+
+        def shorten(least: int) -> None:
+            while not fits() and len(parts[2]) > least + 1:
+                parts[2] = parts[2][: max(least, len(parts[2]) - 6)].rstrip("…") + "…"
+                self.caption.set_text(" · ".join(parts))
+
+        shorten(WORDS)
+        if not fits() and ":" in parts[-1]:
+            parts[-1], parts[2] = parts[-1].split(":")[0], said  # the words grow back
+            self.caption.set_text(" · ".join(parts))
+            shorten(12)
 
 
 # -- the animation and its files -------------------------------------------------------------

@@ -81,21 +81,28 @@ class Player:
         speed = w.Dropdown(options=list(SPEEDS), value="1×", description="speed",
                            layout=w.Layout(width="140px"))  # fmt: skip
         flights = w.Select(options=[(self.row(k), k) for k in range(len(self))], rows=8,
-                           layout=w.Layout(width="100%", font_family="monospace"))  # fmt: skip
+                           layout=w.Layout(width="100%"))  # fmt: skip
         picture = w.Image(format="png", layout=w.Layout(width="100%", height="auto"))
-        state = {"jumping": False}
+        # Which way a change goes: the list follows the picture, or the picture jumps to
+        # the list's choice; neither may echo back (the choice would snap playing back to
+        # the first frame of its flight, or a choice to the flight sharing its frame).
+        state = {"following": False, "jumping": False}
 
         def on_frame(change: dict[str, Any]) -> None:
             # The picture's bytes replaced in one message: nothing shows blank or half drawn.
             picture.value = self.show(int(change["new"]))
             if not state["jumping"]:
-                flights.value = self.flight_at(self.frame)
+                state["following"] = True
+                try:
+                    flights.value = self.flight_at(self.frame)
+                finally:
+                    state["following"] = False
 
         def on_choice(change: dict[str, Any]) -> None:
-            if change["new"] is None:
+            if change["new"] is None or state["following"]:
                 return
-            state["jumping"] = True  # the chosen flight stays chosen, even if it shares
-            try:  # its first frame with another
+            state["jumping"] = True
+            try:
                 slider.value = self.frame_of(int(change["new"]))
             finally:
                 state["jumping"] = False

@@ -312,14 +312,16 @@ def security(flight: Any) -> str:
 
 
 def resumes(flight: Any, failed_before: bool) -> str:
-    """What ends a long wait, in words: "bob-pc polls pop-home"."""
+    """What ends a long wait, in words: "bob-pc polls pop-home", "msa-school tries
+    mx-home again" (``failed_before``: its last try was refused or went unanswered)."""
     src, dst = flight.src, flight.dst
     if str(flight.service).startswith("pop"):
         return f"{src} polls {dst}"
+    if failed_before:
+        return f"{src} tries again, first asking {dst}" if flight.protocol == "dns" else (
+            f"{src} tries {dst} again")  # fmt: skip
     if flight.protocol == "dns":
         return f"{src} asks {dst}"
-    if failed_before:
-        return f"{src} tries {dst} again"
     return f"{src} connects to {dst}"
 
 
@@ -533,8 +535,8 @@ class Scene:
         flight = self.rows[k]
         card = line.card_at(frame)
         if card is not None:
-            failed = any(f.outcome != "ok" and {f.src, f.dst} == {flight.src, flight.dst}
-                         for f in self.rows[:k])  # fmt: skip
+            # A failure answered to this flight's sender (or its own timeout) before.
+            failed = any(f.outcome != "ok" and f.dst == flight.src for f in self.rows[:k])
             return f"{format_duration(card.wait)} later: {resumes(flight, failed)}"
         if frame >= line.end[-1] and not line.in_air(frame):
             span = float(self.flights["arrive"].max() - self.flights["time"].min())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import math
+import subprocess
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -212,6 +213,21 @@ def test_words_are_big_enough_and_the_caption_fits_every_frame(scene):
         assert box.x1 <= width, scene.caption.get_text()
 
 
+def test_the_caption_is_centred_on_the_figure_beside_a_key_to_the_right():
+    scene = Scene(shipped(SCENARIOS / "free-vs-paid-provider.yaml"), "m2")
+    plt.close(scene.fig)
+    assert scene.ax.get_legend() is not None  # the key to the right of the map
+    hello = next(k for k, f in enumerate(scene.rows) if f.step.startswith("ServerHello"))
+    scene.update(scene.timeline.start[hello] + 1)
+    text = scene.caption.get_text()
+    assert text.startswith("t = ")
+    assert text.endswith("TLS 1.3 handshake: agreeing on keys, the server's name readable")
+    box = scene.caption.get_window_extent()
+    assert box.x0 >= 0
+    assert box.x1 <= scene.fig.bbox.width
+    assert (box.x0 + box.x1) / 2 == pytest.approx(scene.fig.bbox.width / 2, abs=2)
+
+
 def test_a_failure_is_crossed_at_the_machine_that_answered_and_said(tmp_path):
     result = shipped(SCENARIOS / "greylisting.yaml")
     scene = Scene(result)
@@ -263,11 +279,14 @@ def test_gif_and_mp4_are_written_at_1280x720(classroom_result, tmp_path, monkeyp
         assert image.size == (1280, 720)
         assert image.n_frames == 5
     mp4 = save(classroom_result, "animate", tmp_path / "packets.mp4")
-    reader = imageio_ffmpeg.read_frames(str(mp4))
-    meta = next(reader)
-    assert tuple(meta["size"]) == (1280, 720)
-    assert meta["fps"] == anim.FPS
-    assert sum(1 for _ in reader) == 5
+    # ffmpeg describes the file it reads: H.264, 1280×720, FPS frames a second.
+    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(mp4)],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    (stream,) = [line for line in probe.stderr.splitlines() if "Video:" in line]
+    assert "h264" in stream
+    assert " 1280x720" in stream
+    assert f" {anim.FPS} fps" in stream
+    assert imageio_ffmpeg.count_frames_and_secs(str(mp4))[0] == 5
     assert mp4.read_bytes()[4:8] == b"ftyp"
     assert plt.get_fignums() == []
 

@@ -34,7 +34,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse, Rectangle
 from matplotlib.path import Path as MPath
 from matplotlib.text import Text
-from matplotlib.transforms import offset_copy
+from matplotlib.transforms import Bbox, offset_copy
 
 from mailsim.plot import style
 from mailsim.plot.route import Wire, route
@@ -61,6 +61,10 @@ TAG = 10.5  # points: 14.6 px, the words beside an envelope
 ENVELOPE = 30  # points wide: seen from the back row, smaller than a node's marker
 SIDE = 9  # pixels: an envelope travels this far to the right of its link, so that
 # a command and its reply crossing on one link are two envelopes, not one
+NODE = 12  # pixels around a machine's centre a tag keeps clear of (its marker)
+# Where a tag goes beside its envelope, in points, tried in turn: above, below, right, left.
+SIDES = [((0, ENVELOPE * 0.55), "center", "bottom"), ((0, -ENVELOPE * 0.45), "center", "top"),
+         ((ENVELOPE * 0.6, 0), "left", "center"), ((-ENVELOPE * 0.6, 0), "right", "center")]  # fmt: skip
 FAILED = {"RST", "timeout"}  # steps that are failures whatever their code
 SECURITY = {
     "open": "plaintext: anyone on the path can read it",
@@ -355,10 +359,17 @@ class Scene:
         self.pos = positions(result)
         self.latency = {frozenset(link.between): float(link.latency)
                         for link in result.scenario.links}  # fmt: skip
-        self.caption = words_ax.text(0.5, 0.5, "", ha="center", va="center", fontsize=CAPTION,
-                                     transform=words_ax.transAxes, gid="caption")  # fmt: skip
         self.fig.canvas.draw()  # the layout, once: positions in pixels hold from here on
         self.fig.set_layout_engine("none")
+        # Centred on the figure, not on the map: a key to the map's right narrows it.
+        middle = words_ax.get_position().y0 + words_ax.get_position().height / 2
+        self.caption = self.fig.text(0.5, middle, "", ha="center", va="center",
+                                     fontsize=CAPTION, gid="caption")  # fmt: skip
+        # What a tag beside an envelope must not cover: the route's words and machines.
+        self._words = [t.get_window_extent() for t in self.ax.texts
+                       if t.get_visible() and t.get_text().strip()]  # fmt: skip
+        self._words += [Bbox.from_bounds(px - NODE, py - NODE, 2 * NODE, 2 * NODE)
+                        for px, py in self.ax.transData.transform(list(self.pos.values()))]  # fmt: skip
         self._artists()
 
     # -- the artists, made once and moved or hidden frame by frame
@@ -490,6 +501,9 @@ class Scene:
                 self.tags[k].xy = (x, y)
                 if lock is not None:
                     lock.set_data([x], [y])
+        placed: list[Bbox] = []
+        for k in sorted(air):
+            placed.append(self._place(self.tags[k], placed))
             if k in self.crosses:
                 self.crosses[k].set_visible(frame >= line.start[k])
         card = line.card_at(frame)
@@ -499,6 +513,28 @@ class Scene:
         return [*self.envelopes, *self.tags, *[lk for lk in self.locks if lk],
                 *self.crosses.values(), *self.card,
                 self.caption]  # fmt: skip
+
+    def _place(self, tag: Text, placed: list[Bbox]) -> Bbox:
+        """Put ``tag`` above, below, right or left of its envelope: the first side where it
+        covers none of the route's words, no machine and no other tag (else the side
+        where it covers least)."""
+        best: tuple[float, Bbox] | None = None
+        chosen = SIDES[0]
+        for offset, ha, va in SIDES:
+            tag.xyann = offset
+            tag.set_ha(ha)
+            tag.set_va(va)
+            box = tag.get_window_extent()
+            covered = sum(_overlap(box, other) for other in (*self._words, *placed))
+            if covered == 0:
+                return box
+            if best is None or covered < best[0]:
+                best = (covered, box)
+                chosen = (offset, ha, va)
+        tag.xyann = chosen[0]
+        tag.set_ha(chosen[1])
+        tag.set_va(chosen[2])
+        return best[1] if best else tag.get_window_extent()
 
     def _clock(self, card: Card | None, frame: int) -> None:
         for artist in self.card:
@@ -571,6 +607,13 @@ class Scene:
             parts[-1], parts[2] = parts[-1].split(":")[0], said  # the words grow back
             self.caption.set_text(" · ".join(parts))
             shorten(12)
+
+
+def _overlap(a: Bbox, b: Bbox) -> float:
+    """Square pixels two boxes share."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(w, 0.0) * max(h, 0.0)
 
 
 # -- the animation and its files -------------------------------------------------------------

@@ -347,5 +347,7 @@ def test_the_animation_honours_the_frame_cap(classroom_result, monkeypatch):
     monkeypatch.setenv("MAILSIM_FRAMES", "4")
     animation = anim.animate(classroom_result, "m1")
     assert len(list(animation.new_frame_seq())) == 4
+    html = animation.to_jshtml()  # drawn, as a notebook shows it: four frames, no more
+    assert html.count("data:image/png;base64") == 4
     assert plt.get_fignums() == []
     _ = mailsim  # the package, imported for the fixtures' scenarios

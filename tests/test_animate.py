@@ -291,6 +291,42 @@ def test_gif_and_mp4_are_written_at_1280x720(classroom_result, tmp_path, monkeyp
     assert plt.get_fignums() == []
 
 
+def test_a_frame_drawn_on_the_kept_route_is_the_frame_drawn_whole(classroom_result):
+    import io
+
+    from PIL import Image
+
+    scene = Scene(classroom_result)
+    plt.close(scene.fig)
+    sealed = next(k for k, f in enumerate(scene.rows) if f.step == "message")
+    frames = [0, scene.timeline.start[sealed] + 1, scene.timeline.cards[0].first + 3]
+    quicks = list(scene.pictures(frames))  # the canvas is the pictures' while they run
+    for frame, quick in zip(frames, quicks, strict=True):
+        scene.update(frame)
+        buffer = io.BytesIO()
+        scene.fig.savefig(buffer, format="png", dpi=100)
+        whole = np.asarray(Image.open(buffer).convert("RGB"))
+        assert quick.shape == whole.shape == (720, 1280, 3)
+        assert np.abs(quick.astype(int) - whole).max() == 0
+
+
+def test_the_gif_keeps_the_page_white_and_the_padlock_yellow(classroom_result, tmp_path):
+    from PIL import Image
+
+    scene = Scene(classroom_result)
+    plt.close(scene.fig)
+    sealed = next(k for k, f in enumerate(scene.rows) if f.step == "message")
+    path = tmp_path / "two.gif"
+    frames = [0, scene.timeline.start[sealed] + 1]  # the padlock's yellow only in the second
+    anim._gif(scene.pictures(frames), path)
+    with Image.open(path) as gif:
+        gif.seek(1)
+        picture = np.asarray(gif.convert("RGB")).astype(int)
+    assert (picture[-5:, :5] == 255).all()  # a corner of the page
+    yellow = np.array([int(style.OKABE_ITO["yellow"][i : i + 2], 16) for i in (1, 3, 5)])
+    assert (np.abs(picture - yellow).sum(axis=-1) <= 12).sum() > 40
+
+
 def test_the_frame_cap_spreads_the_frames_over_the_whole_story():
     assert anim.shown_frames(258, 5) == [0, 64, 128, 193, 257]
     assert anim.shown_frames(10, None) == list(range(10))

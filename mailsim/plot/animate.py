@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse, Rectangle
@@ -514,6 +515,34 @@ class Scene:
                 *self.crosses.values(), *self.card,
                 self.caption]  # fmt: skip
 
+    def moving(self) -> list[Any]:
+        """The artists a frame changes; the rest is the route, drawn once."""
+        locks = [lock for lock in self.locks if lock is not None]
+        return [*self.envelopes, *locks, *self.tags, *self.crosses.values(), *self.card,
+                self.caption]  # fmt: skip
+
+    def pictures(self, frames: Sequence[int]) -> Iterator[np.ndarray]:
+        """The frames as RGB arrays (720×1280×3): the route drawn once and kept, and on
+        a copy of it, for each frame, only what moves. The figure is theirs until they
+        end: drawing it otherwise meanwhile spoils the kept route."""
+        canvas = FigureCanvasAgg(self.fig)
+        moving = sorted(self.moving(), key=lambda a: a.get_zorder())
+        for artist in moving:
+            artist.set_animated(True)
+        try:
+            canvas.draw()
+            route = canvas.copy_from_bbox(self.fig.bbox)
+            for frame in frames:
+                self.update(frame)
+                canvas.restore_region(route)
+                for artist in moving:
+                    if artist.get_visible():
+                        self.fig.draw_artist(artist)
+                yield np.asarray(canvas.buffer_rgba())[..., :3].copy()
+        finally:
+            for artist in moving:
+                artist.set_animated(False)
+
     def _place(self, tag: Text, placed: list[Bbox]) -> Bbox:
         """Put ``tag`` above, below, right or left of its envelope: the first side where it
         covers none of the route's words, no machine and no other tag (else the side
@@ -637,8 +666,7 @@ def animate(
     """The animation of ``message``'s flights (default: the first message): about
     BUDGET frames, or ``frames`` of them spread over it (``MAILSIM_FRAMES`` too, which CI
     sets low)."""
-    cap = frames or (int(os.environ["MAILSIM_FRAMES"]) if os.environ.get("MAILSIM_FRAMES")
-                     else None)  # fmt: skip
+    cap = frame_cap(frames)
     scene = Scene(result, message, recipient=recipient)
     animation = FuncAnimation(scene.fig, scene.update, frames=shown_frames(
         scene.timeline.frames, cap), interval=interval, blit=False)  # fmt: skip
@@ -647,19 +675,96 @@ def animate(
     return animation
 
 
-def save(animation: FuncAnimation, path: Path) -> None:
-    """Write a GIF (Pillow) or an MP4 (H.264 by the ffmpeg of imageio-ffmpeg: no system
-    ffmpeg needed) at 1280×720."""
-    from matplotlib.animation import FFMpegWriter, PillowWriter
+def frame_cap(frames: int | None = None) -> int | None:
+    """The frames asked for: ``frames``, else ``MAILSIM_FRAMES`` (CI sets it low)."""
+    if frames:
+        return frames
+    return int(os.environ["MAILSIM_FRAMES"]) if os.environ.get("MAILSIM_FRAMES") else None
 
+
+def write(
+    result: Result,
+    path: Path,
+    message: str | None = None,
+    *,
+    recipient: str | None = None,
+    frames: int | None = None,
+) -> int:
+    """Write the animation as a GIF (Pillow) or an MP4 (H.264 by the ffmpeg of
+    imageio-ffmpeg: no system ffmpeg needed) at 1280×720; the number of frames written.
+    The route is drawn once and each frame only draws what moves on it (Scene.pictures):
+    five times quicker than drawing every frame whole."""
+    scene = Scene(result, message, recipient=recipient)
+    plt.close(scene.fig)
+    shown = shown_frames(scene.timeline.frames, frame_cap(frames))
+    pictures = scene.pictures(shown)
     if path.suffix.lower() == ".mp4":
-        import imageio_ffmpeg
-        import matplotlib as mpl
-
-        mpl.rcParams["animation.ffmpeg_path"] = imageio_ffmpeg.get_ffmpeg_exe()
-        # yuv420p: what browsers and presentation software play; CRF 23, x264's default.
-        writer = FFMpegWriter(fps=FPS, codec="libx264",
-                              extra_args=["-pix_fmt", "yuv420p", "-crf", "23"])  # fmt: skip
+        _mp4(pictures, path)
     else:
-        writer = PillowWriter(fps=FPS)
-    animation.save(str(path), writer=writer, dpi=100)
+        _gif(pictures, path)
+    return len(shown)
+
+
+def _mp4(pictures: Iterator[np.ndarray], path: Path) -> None:
+    import imageio_ffmpeg
+
+    # yuv420p: what browsers and presentation software play; CRF 23 is x264's default.
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (1280, 720), fps=FPS, codec="libx264", pix_fmt_in="rgb24",
+        pix_fmt_out="yuv420p", quality=None, output_params=["-crf", "23"],
+        macro_block_size=16,
+    )  # fmt: skip
+    writer.send(None)  # starts ffmpeg
+    try:
+        for picture in pictures:
+            writer.send(picture.tobytes())
+    finally:
+        writer.close()
+
+
+def _gif(pictures: Iterator[np.ndarray], path: Path) -> None:
+    from PIL import Image
+
+    frames: list[Image.Image] = []
+    palette: Image.Image | None = None
+    for picture in pictures:
+        palette = palette or _palette(picture)
+        quantized = Image.fromarray(picture).quantize(palette=palette, dither=Image.Dither.NONE)
+        # Pillow maps a colour to a near entry, not always the nearest: the white page
+        # came out light grey or blue. The page is set to the palette's white.
+        indices = np.array(quantized)
+        indices[(picture == 255).all(axis=-1)] = WHITE
+        frame = Image.fromarray(indices.astype(np.uint8))  # "L"; a palette makes it "P"
+        frame.putpalette(palette.getpalette())
+        frames.append(frame)
+    if not frames:
+        raise ValueError("an animation without frames")
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=round(1000 / FPS), loop=0)  # fmt: skip
+
+
+WHITE = 255  # the GIF palette's entry for the page: the one the quantizer leaves free
+
+
+def _palette(first: np.ndarray) -> Any:
+    """One GIF palette for every frame (no flicker, and quantizing with a palette given
+    is quick): the first frame's colours and the project's (the padlock's yellow, the
+    failures' orange and vermillion appear only later), white and black exact."""
+    from matplotlib.colors import to_rgb
+    from PIL import Image
+
+    colours = ["#ffffff", "#000000", *style.OKABE_ITO.values(), *style.OUTCOME.values(),
+               *style.PROTOCOL.values(), *(ink(c) for c in style.PROTOCOL.values())]  # fmt: skip
+    swatch = np.zeros((40, first.shape[1], 3), np.uint8)
+    width = first.shape[1] // len(colours)
+    for k, colour in enumerate(colours):
+        swatch[:, k * width : (k + 1) * width] = np.array(to_rgb(colour)) * 255
+    palette = Image.fromarray(np.vstack([first, swatch])).quantize(
+        colors=255, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE
+    )
+    entries = np.zeros((256, 3), int)
+    entries[:255] = np.array(palette.getpalette()[: 255 * 3]).reshape(-1, 3)
+    # The page exact, not an average, at entry WHITE.
+    entries[WHITE] = (255, 255, 255)
+    palette.putpalette([int(v) for v in entries.ravel()])
+    return palette

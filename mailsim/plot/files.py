@@ -25,16 +25,15 @@ def save(
 ) -> Path:
     """Draw one figure into ``path``; WriteError (exit code 1) when it cannot be written."""
     if kind == "animate":
-        from mailsim.plot.animate import save as save_animation
+        from mailsim.plot.animate import write
 
-        animation = plot.animate(result, message)
         if path.suffix.lower() == ".html":
-            write_text(path, animation.to_jshtml())
-        else:
-            try:
-                save_animation(animation, path)
-            except OSError as exc:
-                raise WriteError(path, exc.strerror or str(exc)) from None
+            write_text(path, plot.animate(result, message).to_jshtml())
+            return path
+        try:
+            write(result, path, message)
+        except OSError as exc:
+            raise WriteError(path, exc.strerror or str(exc)) from None
         return path
     draw = getattr(plot, kind)
     if kind == "sequence":

@@ -291,6 +291,18 @@ def test_gif_and_mp4_are_written_at_1280x720(classroom_result, tmp_path, monkeyp
     assert plt.get_fignums() == []
 
 
+def test_the_web_page_plays_the_mp4(classroom_result, tmp_path, monkeypatch):
+    import base64
+
+    from mailsim.plot.files import save
+
+    monkeypatch.setenv("MAILSIM_FRAMES", "3")
+    page = save(classroom_result, "animate", tmp_path / "packets.html").read_text()
+    assert '<video controls loop playsinline width="1280" height="720"' in page
+    data = base64.b64decode(page.split("base64,")[1].split('"')[0])
+    assert data[4:8] == b"ftyp"
+
+
 def test_a_frame_drawn_on_the_kept_route_is_the_frame_drawn_whole(classroom_result):
     import io
 

@@ -25,10 +25,10 @@ def save(
 ) -> Path:
     """Draw one figure into ``path``; WriteError (exit code 1) when it cannot be written."""
     if kind == "animate":
-        from mailsim.plot.animate import write
+        from mailsim.plot.animate import html, write
 
         if path.suffix.lower() == ".html":
-            write_text(path, plot.animate(result, message).to_jshtml())
+            write_text(path, html(result, message))
             return path
         try:
             write(result, path, message)

@@ -15,7 +15,7 @@ import pytest
 
 import mailsim
 from mailsim.plot import style
-from mailsim.plot.animate import CARD, MIN_FRAMES, Scene, flights, timeline
+from mailsim.plot.animate import CARD, MIN_FRAMES, Scene, timeline
 from tests.conftest import SCENARIOS, shipped
 from tests.test_widgets import png_size
 
@@ -254,14 +254,24 @@ def test_a_failure_is_crossed_at_the_machine_that_answered_and_said(tmp_path):
     )
 
 
-def test_a_dns_timeout_is_a_failure_at_the_one_who_waited():
-    result = shipped(SCENARIOS / "dns-outage.yaml")
-    rows = flights(result)
+def test_a_dns_timeout_is_a_failure_at_the_one_who_waited_and_moves_no_envelope():
+    scene = Scene(shipped(SCENARIOS / "dns-outage.yaml"))
+    plt.close(scene.fig)
+    rows, line = scene.flights, scene.timeline
     out = rows[rows["step"] == "timeout"]
     assert len(out)
     assert set(out["outcome"]) == {"temporary"}
-    line = timeline(rows)
     assert all(own(line, k) >= MIN_FRAMES for k in out.index)
+    k = int(out.index[0])
+    scene.update(line.start[k] + 1)
+    assert not scene.envelopes[k].get_visible()
+    assert scene.crosses[k].get_visible()
+    here = scene.pos["msa-school"]
+    assert scene.crosses[k].get_data() == ([here[0]], [here[1]])
+    text = scene.caption.get_text()
+    assert "MX? home.example: no answer from the resolver · ✖ temporary failure" in text
+    card = next(c for c in line.cards if c.next == k)  # five seconds of silence first
+    assert scene.words_at(card.first) == "4.999 s later: no answer: msa-school gives up waiting"
 
 
 # -- the files -------------------------------------------------------------------------------

@@ -320,6 +320,8 @@ def resumes(flight: Any, failed_before: bool) -> str:
     """What ends a long wait, in words: "bob-pc polls pop-home", "msa-school tries
     mx-home again" (``failed_before``: its last try was refused or went unanswered)."""
     src, dst = flight.src, flight.dst
+    if src == dst:  # no packet: the sender's own timeout
+        return f"no answer: {src} gives up waiting"
     if str(flight.service).startswith("pop"):
         return f"{src} polls {dst}"
     if failed_before:
@@ -490,7 +492,8 @@ class Scene:
         line = self.timeline
         air = set(line.in_air(frame))
         for k in range(len(self.rows)):
-            shown = k in air
+            # A sender's own timeout moves no packet: its cross and caption say it.
+            shown = k in air and self.rows[k].src != self.rows[k].dst
             self.envelopes[k].set_visible(shown)
             self.tags[k].set_visible(shown)
             lock = self.locks[k]

@@ -269,7 +269,9 @@ def test_a_dns_timeout_is_a_failure_at_the_one_who_waited_and_moves_no_envelope(
     here = scene.pos["msa-school"]
     assert scene.crosses[k].get_data() == ([here[0]], [here[1]])
     text = scene.caption.get_text()
-    assert "MX? home.example: no answer from the resolver · ✖ temporary failure" in text
+    assert text.endswith(
+        "s · msa-school · DNS: MX? home.example: no answer from the resolver · ✖ temporary failure"
+    )
     card = next(c for c in line.cards if c.next == k)  # five seconds of silence first
     assert scene.words_at(card.first) == "4.999 s later: no answer: msa-school gives up waiting"
 

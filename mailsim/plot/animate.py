@@ -612,6 +612,9 @@ class Scene:
                     f"{len(self.rows)} flights in {format_duration(span)}")  # fmt: skip
         said = words(flight)
         failure = "" if flight.outcome == "ok" else f" · ✖ {flight.outcome} failure"
+        if flight.src == flight.dst:  # its own timeout: one machine, and nothing on a wire
+            return (f"t = {float(flight.time):.4f} s · {flight.src} · "
+                    f"{str(flight.protocol).upper()}: {said}{failure}")  # fmt: skip
         return (f"t = {float(flight.time):.4f} s · {flight.src} → {flight.dst} · "
                 f"{str(flight.protocol).upper()}: {said}{failure} · {security(flight)}")  # fmt: skip
 

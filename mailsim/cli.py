@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_max_messages(run)
 
     plot = sub.add_parser(
-        "plot", help="draw one figure of a run (PNG, SVG, PDF; animate: GIF or HTML)"
+        "plot", help="draw one figure of a run (PNG, SVG, PDF; animate: GIF, MP4 or HTML)"
     )
     plot.add_argument(
         "kind", choices=PLOTS, metavar="KIND", help=f"which figure: {', '.join(PLOTS)}"
@@ -224,6 +224,7 @@ EXAMPLES = {
         "mailsim plot route scenarios/classroom.yaml -o route.png",
         "mailsim plot sequence scenarios/classroom.yaml --page 1 -o ladder-1.png",
         "mailsim plot animate scenarios/mx-down.yaml -o journey.gif",
+        "mailsim plot animate scenarios/classroom.yaml -o packets.mp4",
     ],
     "step": [
         "mailsim step scenarios/classroom.yaml",

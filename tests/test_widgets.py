@@ -176,7 +176,7 @@ def test_cli_animate_writes_a_gif(tmp_path, monkeypatch, capsys):
         main(["plot", "animate", str(SCENARIOS / "classroom.yaml"), "-o", str(tmp_path / "x.png")])
         == 2
     )
-    assert "use one of .gif, .html" in capsys.readouterr().err
+    assert "use one of .gif, .mp4, .html" in capsys.readouterr().err
 
 
 def test_without_ipywidgets_the_viewer_says_which_extra_to_install(classroom_result, monkeypatch):

@@ -17,7 +17,7 @@ from mailsim.plot.sequence import pages
 from mailsim.result import Result
 
 FORMATS = (".png", ".svg", ".pdf")
-ANIMATION_FORMATS = (".gif", ".html")
+ANIMATION_FORMATS = (".gif", ".mp4", ".html")
 
 
 def save(
@@ -25,16 +25,15 @@ def save(
 ) -> Path:
     """Draw one figure into ``path``; WriteError (exit code 1) when it cannot be written."""
     if kind == "animate":
-        from matplotlib.animation import PillowWriter
+        from mailsim.plot.animate import html, write
 
-        animation = plot.animate(result, message)
         if path.suffix.lower() == ".html":
-            write_text(path, animation.to_jshtml())
-        else:
-            try:
-                animation.save(path, writer=PillowWriter(fps=8), dpi=60)
-            except OSError as exc:
-                raise WriteError(path, exc.strerror or str(exc)) from None
+            write_text(path, html(result, message))
+            return path
+        try:
+            write(result, path, message)
+        except OSError as exc:
+            raise WriteError(path, exc.strerror or str(exc)) from None
         return path
     draw = getattr(plot, kind)
     if kind == "sequence":

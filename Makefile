@@ -76,6 +76,9 @@ docs: install
 	$(BIN)/mailsim run scenarios/classroom.yaml --plots docs/classroom > /dev/null
 	rm -f docs/classroom/sequence-*page*.png
 	MAILSIM_FRAMES=32 $(BIN)/mailsim plot animate scenarios/classroom.yaml -o docs/classroom/route.gif
+	for frame in 96 120 209 254 309; do \
+	  $(BIN)/mailsim plot animate scenarios/classroom.yaml --frame $$frame \
+	    -o docs/classroom/packets-$$frame.png > /dev/null; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -138,8 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--seed", type=_seed, default=0, help="random seed")
     _add_set(plot)
     plot.add_argument(
-        "--page", type=_whole(1, "--page"), metavar="N",
+        "--page",
+        type=_whole(1, "--page"),
+        metavar="N",
         help="sequence: only page N, at 1280×720 (a projector)",
+    )
+    plot.add_argument(
+        "--frame", type=_whole(1, "--frame"), metavar="N",
+        help="animate: only frame N, as a still picture (PNG, SVG, PDF) for slides",
     )  # fmt: skip
     _add_max_messages(plot)
 
@@ -492,7 +498,8 @@ def _plot(args: argparse.Namespace) -> int:
     from mailsim.plot.files import ANIMATION_FORMATS, FORMATS, save
 
     output = out_file(args.output, "-o")
-    formats = ANIMATION_FORMATS if args.kind == "animate" else FORMATS
+    still = args.kind == "animate" and args.frame is not None
+    formats = ANIMATION_FORMATS if args.kind == "animate" and not still else FORMATS
     if output.suffix.lower() not in formats:
         raise InputError(
             [Problem(args.output, "-o", f"unknown format; use one of {', '.join(formats)}")]
@@ -523,7 +530,14 @@ def _plot(args: argparse.Namespace) -> int:
                 else f"there are {count} pages"
             )
             raise InputError([Problem(args.scenario, "--page", f"no page {args.page}: {why}")])
-    save(result, args.kind, output, args.message, page=args.page)
+    if args.frame is not None:
+        from mailsim.plot.animate import Scene
+
+        count = Scene.frames_of(result, args.message) if args.kind == "animate" else 0
+        if not 1 <= args.frame <= count:
+            why = "only animate has frames" if args.kind != "animate" else f"there are {count}"
+            raise InputError([Problem(args.scenario, "--frame", f"no frame {args.frame}: {why}")])
+    save(result, args.kind, output, args.message, page=args.page, frame=args.frame)
     print(f"wrote {output}")
     return 0
 

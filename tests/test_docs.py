@@ -38,3 +38,11 @@ def test_the_readme_animation_is_what_the_code_draws(classroom_result, tmp_path,
     assert len(committed) == len(fresh), "docs/classroom/route.gif is stale: make docs"
     for before, now in zip(committed, fresh, strict=True):
         assert calculate_rms(before, now) < TOLERANCE, "docs/classroom/route.gif: make docs"
+
+
+@pytest.mark.parametrize("frame", [96, 120, 209, 254, 309])
+def test_the_animation_stills_in_docs_are_what_the_code_draws(frame, classroom_result, tmp_path):
+    drawn = save(classroom_result, "animate", tmp_path / f"packets-{frame}.png", frame=frame)
+    committed, fresh = frames(DOCS / f"packets-{frame}.png")[0], frames(drawn)[0]
+    assert committed.shape == fresh.shape == (720, 1280, 3), "stale: make docs"
+    assert calculate_rms(committed, fresh) < TOLERANCE, f"docs/classroom/packets-{frame}.png"

@@ -8,6 +8,7 @@ import html
 import matplotlib.pyplot as plt
 import pytest
 
+import mailsim
 from mailsim.plot import animate
 from mailsim.plot.route import route
 from mailsim.plot.sequence import exchanges
@@ -326,3 +327,21 @@ def test_the_pdu_view_shows_the_layers_and_bytes_of_the_current_step(classroom_r
     assert pdu.layers[0].name == "Application · SMTP inside TLS"
     assert b"AUTH" not in pdu.frame
     assert pdu.frame[66:69] == b"\x17\x03\x03"  # a TLS Application Data record's header
+
+
+def test_cli_draws_one_frame_of_the_animation_as_a_still(tmp_path, capsys):
+    """--frame N: a still for slides, at 1280×720; a frame that does not exist is named
+    with the count there is."""
+    from mailsim.cli import main
+    from mailsim.plot.animate import Scene
+    from tests.conftest import SCENARIOS
+
+    classroom = str(SCENARIOS / "classroom.yaml")
+    out = tmp_path / "still.png"
+    assert main(["plot", "animate", classroom, "--frame", "231", "-o", str(out)]) == 0
+    assert png_size(out.read_bytes()) == (1280, 720)
+    count = Scene.frames_of(mailsim.run(SCENARIOS / "classroom.yaml"))
+    assert main(["plot", "animate", classroom, "--frame", str(count + 1), "-o", str(out)]) == 2
+    assert f"--frame: no frame {count + 1}: there are {count}" in capsys.readouterr().err
+    assert main(["plot", "route", classroom, "--frame", "2", "-o", str(out)]) == 2
+    assert "--frame: no frame 2: only animate has frames" in capsys.readouterr().err

@@ -46,7 +46,8 @@ from mailsim.units import format_duration
 
 FPS = 8  # frames a second in the files and the player at 1×: a 3-frame flight is 0.4 s
 MIN_FRAMES = 3  # a flight is seen leaving, on its way and arriving
-BUDGET = 240  # frames aimed at: 30 s at 8 fps, ~20 s to render at 80 ms a frame
+BUDGET = 480  # frames aimed at: a minute at 8 fps (~30 s to render), room enough for a
+# 141 ms crossing to last 2.5 times a 0.5 ms one in classroom (at 240 both took 3 frames)
 CUT = 1.0  # seconds: a wait with nothing in the air longer than this becomes a clock card
 CARD = 12  # frames of a clock card: 1.5 s to read its sentence
 PAUSE = 0.1  # seconds: a shorter wait inside a session is not shown at all …
@@ -60,8 +61,8 @@ WORDS = 40  # characters of a flight's words a caption keeps before shortening t
 CAPTION = 11.0  # points: 15.3 px at 100 dpi, read from the back of a classroom
 TAG = 10.5  # points: 14.6 px, the words beside an envelope
 ENVELOPE = 30  # points wide: seen from the back row, smaller than a node's marker
-SIDE = 9  # pixels: an envelope travels this far to the right of its link, so that
-# a command and its reply crossing on one link are two envelopes, not one
+SIDE = 0  # pixels an envelope travels to the right of its link: none, so that the
+# words beside a link stay clear (9 px put the message over "45 ms one way" as it crossed)
 NODE = 12  # pixels around a machine's centre a tag keeps clear of (its marker)
 # Where a tag goes beside its envelope, in points, tried in turn: above, below, right, left.
 SIDES = [((0, ENVELOPE * 0.55), "center", "bottom"), ((0, -ENVELOPE * 0.45), "center", "top"),
@@ -486,6 +487,11 @@ class Scene:
         moved = (px + dy / length * SIDE, py - dx / length * SIDE)
         x, y = to_px.inverted().transform(moved)
         return float(x), float(y)
+
+    @staticmethod
+    def frames_of(result: Result, message: str | None = None, budget: int = BUDGET) -> int:
+        """How many frames the animation of ``message`` has (without drawing it)."""
+        return timeline(flights(result, message or result.copies[0].message.id), budget).frames
 
     def update(self, frame: int) -> list[Any]:
         """Draw ``frame``: every artist set for it (returned, for FuncAnimation)."""

@@ -21,9 +21,22 @@ ANIMATION_FORMATS = (".gif", ".mp4", ".html")
 
 
 def save(
-    result: Result, kind: str, path: Path, message: str | None = None, page: int | None = None
+    result: Result,
+    kind: str,
+    path: Path,
+    message: str | None = None,
+    page: int | None = None,
+    frame: int | None = None,
 ) -> Path:
-    """Draw one figure into ``path``; WriteError (exit code 1) when it cannot be written."""
+    """Draw one figure into ``path`` (of an animation: one ``frame``, counted from 1, or
+    the whole); WriteError (exit code 1) when it cannot be written."""
+    if kind == "animate" and frame is not None:
+        from mailsim.plot.animate import Scene
+
+        scene = Scene(result, message)
+        scene.update(frame - 1)
+        _write_figure(scene.fig, path)
+        return path
     if kind == "animate":
         from mailsim.plot.animate import html, write
 

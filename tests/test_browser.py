@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -49,14 +50,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(notebook: str) -> Iterator[str]:
-    """Voilà serving one lesson on a free port; its URL while the test runs."""
+def served(notebook: str, folder: Path = ROOT / "notebooks") -> Iterator[str]:
+    """Voilà serving one lesson (or another notebook of ``folder``) on a free port; its
+    URL while the test runs."""
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "voila", notebook, "--no-browser", f"--port={port}",
          "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
-        cwd=ROOT / "notebooks", stdout=log, stderr=subprocess.STDOUT,
+        cwd=folder, stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
     )  # fmt: skip
     try:
@@ -166,3 +168,54 @@ def test_lesson_1_step_viewer_moves_and_redraws(browser):
             arg=[handle.element_handle(), steps],
             timeout=30_000,
         )
+
+
+def test_the_packet_player_and_the_event_list_in_a_browser(browser, tmp_path):
+    """A notebook with the packets' player and the step viewer: ▶ moves the animation on
+    a frame; choosing a flight in the player's list jumps the picture; choosing an event
+    in the viewer's list shows that step's packet, layer by layer."""
+    import nbformat
+
+    cells = [
+        "import mailsim\nfrom mailsim.player import Player\nfrom mailsim.widgets import StepViewer\n"
+        f"result = mailsim.run(mailsim.load({str(ROOT / 'scenarios' / 'classroom.yaml')!r}))",
+        "Player(result).widget()",
+        "StepViewer(result).widget()",
+    ]
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    book.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(book, tmp_path / "packets.ipynb")
+    with served("packets.ipynb", tmp_path) as url:
+        page, _ = opened(browser, url, "Next ▶")  # the last widget: both are there
+        forward = page.get_by_role("button", name="▶", exact=True)
+        picture = page.locator(".widget-image").first
+        before = picture.get_attribute("src")
+        forward.click()
+        redrawn(page, picture, before, 60)
+        width, height, inked = drawn(picture)
+        assert (width, height) == (1280, 720)
+        assert inked > 0.03
+        # The player's list of flights: choose the relay's ServerHello, the picture jumps.
+        flights = page.locator(".widget-select select").first
+        # (ipywidgets writes the options' spaces as no-break spaces)
+        label = next(t for t in flights.locator("option").all_inner_texts()
+                     if "mx-home → msa-school  TLS" in t.replace("\xa0", " "))  # fmt: skip
+        before = picture.get_attribute("src")
+        flights.select_option(label=label)
+        redrawn(page, picture, before, 60)
+        # The step viewer's event list: the EHLO's packet, layer by layer.
+        events = page.locator(".widget-select select").nth(1)
+        ehlo = next(t for t in events.locator("option").all_inner_texts()
+                    if "EHLO alice-pc" in t.replace("\xa0", " "))  # fmt: skip
+        events.select_option(label=ehlo)
+        # The packet's <pre> is made anew at each step: found by what it says.
+        packet = page.locator(".widget-html pre", has_text="EHLO alice-pc.school.example")
+        packet.wait_for(timeout=60_000)
+        shown = packet.inner_text()
+        for layer in ("Application · SMTP", "Transport · TCP", "Network · IPv4",
+                      "Link · Ethernet", "45 48 4c 4f"):  # fmt: skip
+            assert layer in shown

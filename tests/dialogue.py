@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from mailsim.protocols import Commands, Connect, Content, Reply, TlsHandshake
+from mailsim.protocols import Commands, Connect, Content, Idle, Reply, TlsHandshake
 
 
-def play(dialogue, server, tls_version: str = "1.3"):
-    """Run to the end; return (result, transcript of (sent, reply codes) per step)."""
+def play(dialogue, server, tls_version: str = "1.3", arrivals: tuple[int, ...] = ()):
+    """Run to the end; return (result, transcript of (sent, reply codes) per step).
+
+    ``arrivals``: the sizes of messages delivered, one per IMAP ``Idle`` step, while the
+    client idles; once they are used up an ``Idle`` times out (no replies)."""
     transcript: list[tuple[str, tuple[str, ...]]] = []
+    arriving = list(arrivals)
     try:
         step = next(dialogue)
         while True:
@@ -21,6 +25,10 @@ def play(dialogue, server, tls_version: str = "1.3"):
                 server.tls_started(tls_version)
                 replies = [Reply("TLS", (tls_version,))]
                 sent = "tls"
+            elif isinstance(step, Idle):
+                pushed = server.deliver(arriving.pop(0)) if arriving else None
+                replies = [pushed] if pushed is not None else []
+                sent = "idle"
             else:
                 assert isinstance(step, Content)
                 replies = server.end_of_data()

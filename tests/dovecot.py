@@ -40,7 +40,8 @@ ssl = yes
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 ssl_min_protocol = TLSv1.2
-disable_plaintext_auth = no
+# Dovecot's default: no password before TLS, but for a client on its own address
+disable_plaintext_auth = yes
 auth_mechanisms = plain
 default_internal_user = dovecot
 default_login_user = dovenull

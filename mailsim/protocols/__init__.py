@@ -70,6 +70,7 @@ class Reply:
                 return untagged
             text = sum(_octets(line) + 1 for line in self.lines)
             return untagged + len(self.tag) + 1 + code + text + 2
+        if self.code.startswith(("+", "-")):
             first = code + 2 + (_octets(self.lines[0]) + 1 if self.lines else 0)
             body = sum(_octets(line) + 2 for line in self.data) + 3 if self.data else 0
             return first + body + self.payload

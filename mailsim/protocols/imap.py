@@ -91,10 +91,14 @@ class ImapServer:
         if self.state != "NOT AUTHENTICATED":
             return list(POST_LOGIN)
         caps = list(PRE_LOGIN)
-        if self.tls and not self.tls_active:
-            # Dovecot's default disable_plaintext_auth: no password before TLS.
+        if not self.plaintext_allowed():
             return [*caps, "STARTTLS", "LOGINDISABLED"]
         return [*caps, "AUTH=PLAIN"]
+
+    def plaintext_allowed(self) -> bool:
+        """Dovecot's default (disable_plaintext_auth): no password before TLS, where TLS
+        can be had; a server without TLS takes it in the clear."""
+        return not self.tls or self.tls_active is not None
 
     def fits(self, size: int) -> bool:
         """Whether a message of ``size`` bytes fits under the quota (Dovecot's LMTP refuses
@@ -163,7 +167,7 @@ class ImapServer:
             return tagged(tag, "OK", "Begin TLS negotiation now.")
         if verb == "LOGIN":
             password = arg.partition(" ")[2]
-            if "LOGINDISABLED" in self.capabilities():
+            if not self.plaintext_allowed():
                 text = "[PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure"
                 return tagged(tag, "NO", text + " (SSL/TLS) connections.",
                               data=(PLAINTEXT_ALERT,))  # fmt: skip
@@ -172,7 +176,7 @@ class ImapServer:
             mechanism, _, response = arg.partition(" ")
             if mechanism.upper() != "PLAIN":
                 return tagged(tag, "NO", "Unsupported authentication mechanism.")
-            if "LOGINDISABLED" in self.capabilities():
+            if not self.plaintext_allowed():
                 return tagged(tag, "NO", "[PRIVACYREQUIRED] Plaintext authentication disabled.")
             if not response:  # no initial response (RFC 4959): ask for it
                 self.sasl = tag
@@ -447,15 +451,13 @@ def _authenticate(
     """LOGIN, or AUTHENTICATE PLAIN in one line (SASL-IR, RFC 4959) where the server
     disables LOGIN (RFC 9051 §6.2.3: a client must not send it then)."""
     if "LOGINDISABLED" not in caps:
-        line = tag(f"LOGIN {astring(user)} {astring(password)}")
-        shown = line.rsplit(" ", 1)[0] + " ********"
-        (reply,) = yield Commands((line,), shown=(shown,))
-        return reply
-    if "AUTH=PLAIN" not in caps:
+        command, secret = tag(f"LOGIN {astring(user)} "), astring(password)
+    elif "AUTH=PLAIN" in caps:
+        command = tag("AUTHENTICATE PLAIN ")
+        secret = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    else:
         return Reply("NO", ("the server disables LOGIN and offers no AUTH=PLAIN",), local=True)
-    secret = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
-    line = tag(f"AUTHENTICATE PLAIN {secret}")
-    (reply,) = yield Commands((line,), shown=(line.rsplit(" ", 1)[0] + " ********",))
+    (reply,) = yield Commands((command + secret,), shown=(command + "********",))
     return reply
 
 

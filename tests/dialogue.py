@@ -16,7 +16,11 @@ def play(dialogue, server, tls_version: str = "1.3", arrivals: tuple[int, ...] =
         step = next(dialogue)
         while True:
             if isinstance(step, Connect):
+                if step.tls:  # implicit TLS (RFC 8314): the handshake, then the greeting
+                    server.tls_started(tls_version)
                 replies = [server.greeting()]
+                if step.tls:
+                    replies.insert(0, Reply("TLS", (tls_version,)))
                 sent = f"connect:{step.port}"
             elif isinstance(step, Commands):
                 replies = [server.handle(line) for line in step.lines]

@@ -179,6 +179,12 @@ def test_post_login_capabilities_go_untagged_once_the_client_asked_for_them():
     assert listed.text == "Logged in"
     assert listed.data[0].startswith("CAPABILITY IMAP4rev1 ")
     assert "IDLE" in listed.data[0].split()
+    # After STARTTLS a client must ask again (RFC 9051 §6.2.1): that tells Dovecot nothing.
+    secured = ImapServer("imap.home.example", [], password="pw")
+    secured.handle("a1 STARTTLS")
+    secured.tls_started("1.3")
+    secured.handle("a2 CAPABILITY")
+    assert secured.handle("a3 LOGIN bob pw").text.startswith("[CAPABILITY IMAP4rev1 ")
 
 
 def test_authenticate_plain_where_the_server_disables_login():
@@ -224,25 +230,24 @@ def test_without_tls_on_offer_the_client_logs_in_in_the_clear_or_not_at_all():
 
 
 def test_implicit_tls_connects_to_993_and_skips_starttls():
-    server = ImapServer("imap.home.example", [], password="pw", tls_active="1.3")
-
-    def tls_first():
-        steps = client("bob", "pw", implicit=True)
-        step = next(steps)
-        assert step.port == IMAPS_PORT != IMAP_PORT
-        assert step.tls == "1.3"
-        replies = [Reply("TLS", ("1.3",)), server.greeting()]
-        while True:
-            try:
-                step = steps.send(replies)
-            except StopIteration as stop:
-                return stop.value
-            assert isinstance(step, Commands)
-            assert "STARTTLS" not in step.lines[0]
-            replies = [server.handle(line) for line in step.lines]
-
-    out = tls_first()
+    server = ImapServer("imap.home.example", [], password="pw")
+    out, transcript = play(client("bob", "pw", implicit=True), server)
+    assert transcript[:2] == [(f"connect:{IMAPS_PORT}", ("TLS", "OK")),
+                              ("a1 LOGIN bob ********", ("OK",))]  # fmt: skip
+    assert IMAPS_PORT == 993
     assert out.tls == "1.3"
+    assert out.authenticated
+
+
+def test_the_client_asks_for_capabilities_the_greeting_does_not_list():
+    class Terse(ImapServer):
+        def greeting(self) -> Reply:
+            return Reply("OK", ("Dovecot ready.",), tag="*")
+
+    out, transcript = play(client("bob", "pw"), Terse("imap.home.example", [], password="pw"))
+    assert [sent for sent, _ in transcript][:5] == [
+        f"connect:{IMAP_PORT}", "a1 CAPABILITY", "a2 STARTTLS", "tls", "a3 CAPABILITY",
+    ]  # fmt: skip
     assert out.authenticated
 
 

@@ -2,9 +2,10 @@
 
 The very same pure client dialogues the simulation plays (the greeting's capabilities,
 STARTTLS and a real TLS handshake, CAPABILITY, LOGIN, SELECT, SEARCH UNSEEN, FETCH and
-STORE each new message, IDLE, LOGOUT) are driven over a real connection opened by the
-standard library's imaplib, the replies then read line by line from its socket (imaplib
-files untagged lines by name and has no IDLE before Python 3.14). The (command, reply status) sequence
+STORE each new message, IDLE, LOGOUT) are driven over a plain socket, line by line:
+imaplib would send a CAPABILITY of its own on connecting (which changes how Dovecot words
+its reply to LOGIN), files untagged lines by name, and has no IDLE before Python 3.14.
+The greeting's capabilities are compared through imaplib. The (command, reply status) sequence
 the real Dovecot gives must be the simulation's; so must the words of every reply, but
 for Dovecot's timings and its mailbox's UIDVALIDITY.
 
@@ -52,24 +53,27 @@ def server():
 class Wire:
     """One real IMAP connection, read as the simulation's :class:`Reply` values."""
 
-    def __init__(self, server: dovecot.Dovecot, user: str, arrivals: list[bytes]) -> None:
+    def __init__(
+        self, server: dovecot.Dovecot, user: str, arrivals: list[bytes], implicit: bool = False
+    ) -> None:
         self.server, self.user, self.arrivals = server, user, arrivals
-        self.conn = _Imap("127.0.0.1", server.imap, timeout=PUSH_WAIT)
-        self.idle_tag = ""
-        # Replies are read from the socket itself: imaplib's buffered file cannot be read
-        # again once a read timed out, and a push is read with a short timeout.
+        port = server.imaps if implicit else server.imap
+        self.sock = socket.create_connection(("127.0.0.1", port), PUSH_WAIT, source_address=FROM)
+        if implicit:
+            self.tls()
         self.buffer = b""
+        self.idle_tag = ""
 
     def greeting(self) -> Reply:
-        return _status("*", self.conn.welcome.decode().partition(" ")[2])
+        return _status("*", self.line()[0].partition(" ")[2])
 
     def tls(self) -> Reply:
         context = self.server.client_context()
-        self.conn.sock = context.wrap_socket(self.conn.sock, server_hostname="127.0.0.1")
-        return Reply("TLS", (self.conn.sock.version() or "",))
+        self.sock = context.wrap_socket(self.sock, server_hostname="127.0.0.1")
+        return Reply("TLS", (self.sock.version() or "",))
 
     def command(self, line: str) -> Reply:
-        self.conn.send(line.encode() + b"\r\n")
+        self.sock.sendall(line.encode() + b"\r\n")
         tag = line.split(" ", 1)[0]
         if tag.upper() == "DONE":
             tag = self.idle_tag
@@ -114,7 +118,7 @@ class Wire:
 
     def receive(self) -> None:
         """Read what has come (the socket's own reads: a timed-out one may be retried)."""
-        chunk = self.conn.sock.recv(65536)
+        chunk = self.sock.recv(65536)
         if not chunk:
             raise EOFError("Dovecot closed the connection")
         self.buffer += chunk
@@ -126,7 +130,7 @@ class Wire:
             return []
         self.server.deliver(self.user, [self.arrivals.pop(0)])
         lines = [self.line()[0]]
-        self.conn.sock.settimeout(0.5)  # more lines of the same push come at once
+        self.sock.settimeout(0.5)  # more lines of the same push come at once
         try:
             while True:
                 if b"\r\n" not in self.buffer:
@@ -136,7 +140,7 @@ class Wire:
         except TimeoutError:
             pass
         finally:
-            self.conn.sock.settimeout(PUSH_WAIT)
+            self.sock.settimeout(PUSH_WAIT)
         assert all(line.startswith("* ") for line in lines), lines
         return [Reply("*", data=tuple(line[2:] for line in lines), tag="")]
 
@@ -161,8 +165,10 @@ def real(
         step = next(dialogue)
         while True:
             if isinstance(step, Connect):
-                wire = Wire(server, user, list(arrivals))
+                wire = Wire(server, user, list(arrivals), implicit=step.tls is not None)
                 replies = [wire.greeting()]
+                if step.tls is not None:  # the handshake came first
+                    replies.insert(0, Reply("TLS", (wire.sock.version() or "",)))
                 sent = f"connect:{step.port}"
             elif isinstance(step, TlsHandshake):
                 assert wire is not None
@@ -184,7 +190,7 @@ def real(
         return stop.value, transcript, replies_seen
     finally:
         if wire is not None:
-            wire.conn.shutdown()
+            wire.sock.close()
 
 
 class Recording(ImapServer):
@@ -260,6 +266,20 @@ def test_mail_is_fetched_and_flagged_seen_and_stays_as_dovecot_keeps_it(server):
     assert not any("FETCH" in sent for sent, _ in after)
     assert "2 EXISTS" in next(r for r in replies if "Select" in r.text).data
     assert_same_words(replies, later)
+
+
+def test_implicit_tls_on_the_imaps_port_is_checked_as_dovecot_answers(server):
+    user = "carol@home.example"
+    got, seen, replies = real(client(user, "cake", implicit=True), server, user)
+    ours = Recording("imap.home.example", [], "cake")
+    expected, sim = play(client(user, "cake", implicit=True), ours)
+    assert seen == sim
+    assert expected.tls == "1.3"
+    assert [sent for sent, _ in seen][:2] == ["connect:993", "a1 LOGIN carol@home.example ********"]
+    assert seen[0] == ("connect:993", ("TLS", "OK"))
+    assert got.tls == "TLSv1.3"
+    assert "AUTH=PLAIN" in replies[0].text
+    assert_same_words(replies, ours)
 
 
 def test_a_wrong_password_is_refused_as_dovecot_refuses_it(server):

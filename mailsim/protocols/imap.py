@@ -76,8 +76,10 @@ class ImapServer:
     told: int = 0  # the message count the client was last told (EXISTS)
     recent: set[int] = field(default_factory=set)
     # Dovecot lists its post-login capabilities untagged once a client has asked for
-    # CAPABILITY (such a client evidently ignores the [CAPABILITY] code), else in the code.
+    # CAPABILITY (such a client evidently ignores the [CAPABILITY] code), else in the code
+    # of the reply to LOGIN; asking again after STARTTLS is required, so it does not count.
     asked: bool = False
+    starttls: bool = False
     sasl: str | None = None  # the tag of an AUTHENTICATE waiting for its response
 
     def greeting(self) -> Reply:
@@ -155,7 +157,7 @@ class ImapServer:
 
     def _not_authenticated(self, tag: str, verb: str, arg: str) -> Reply:
         if verb == "CAPABILITY":
-            self.asked = True
+            self.asked = self.asked or not self.starttls
             caps = "CAPABILITY " + " ".join(self.capabilities())
             text = "Pre-login capabilities listed, post-login capabilities have more."
             return tagged(tag, "OK", text, data=(caps,))
@@ -164,6 +166,7 @@ class ImapServer:
                 return tagged(tag, "BAD", "TLS support isn't enabled.")
             if self.tls_active:
                 return tagged(tag, "BAD", "TLS is already active.")
+            self.starttls = True
             return tagged(tag, "OK", "Begin TLS negotiation now.")
         if verb == "LOGIN":
             password = arg.partition(" ")[2]

@@ -15,6 +15,7 @@ and would allow a password before TLS, unlike a mail program across the network.
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import re
 import socket
@@ -62,7 +63,7 @@ class Wire:
         if implicit:
             self.tls()
         self.buffer = b""
-        self.idle_tag = ""
+        self.waiting = ""  # the tag of a command that got a "+" and waits for more
 
     def greeting(self) -> Reply:
         return _status("*", self.line()[0].partition(" ")[2])
@@ -73,13 +74,13 @@ class Wire:
         return Reply("TLS", (self.sock.version() or "",))
 
     def command(self, line: str) -> Reply:
+        """Send a line; read its reply. A line answering a ``+`` (DONE after IDLE, a SASL
+        response) is answered under the tag of the command that got the ``+``."""
         self.sock.sendall(line.encode() + b"\r\n")
-        tag = line.split(" ", 1)[0]
-        if tag.upper() == "DONE":
-            tag = self.idle_tag
-        elif " IDLE" in line.upper():
-            self.idle_tag = tag
-        return self.read(tag)
+        tag = self.waiting or line.split(" ", 1)[0]
+        reply = self.read(tag)
+        self.waiting = tag if reply.code == "+" else ""
+        return reply
 
     def read(self, tag: str) -> Reply:
         """Untagged lines up to the tagged one (or a ``+`` continuation)."""
@@ -279,6 +280,41 @@ def test_implicit_tls_on_the_imaps_port_is_checked_as_dovecot_answers(server):
     assert seen[0] == ("connect:993", ("TLS", "OK"))
     assert got.tls == "TLSv1.3"
     assert "AUTH=PLAIN" in replies[0].text
+    assert_same_words(replies, ours)
+
+
+def test_refusals_and_their_words_are_dovecots(server):
+    """Commands out of place, one by one, answered by Dovecot and by the simulation."""
+    user = "carol@home.example"  # an empty mailbox, in every test here
+    secret = base64.b64encode(f"\0{user}\0cake".encode()).decode()
+    before_tls = (
+        f"a1 LOGIN {user} cake", f"a2 AUTHENTICATE PLAIN {secret}", "a3 SELECT INBOX",
+        "a4 NOOP", "a5 STARTTLS",
+    )  # fmt: skip
+    after_tls = (
+        "a6 STARTTLS", f"a7 LOGIN {user} caek", "a8 AUTHENTICATE PLAIN", secret,
+        "a9 FETCH 1 (BODY.PEEK[] FLAGS)", "a10 SEARCH UNSEEN", "a11 SELECT Junk",
+        "a12 STARTTLS", "a13 SELECT INBOX", "a14 FETCH 1 (FLAGS)", "a15 UID FETCH 7 (FLAGS)",
+        "a16 CAPABILITY", "a17 IDLE", "DONE", "a18 IDLE", "a19 NOOP", "a20 NOOP", "a21 LOGOUT",
+    )  # fmt: skip
+    wire = Wire(server, user, [])
+    ours = Recording("imap.home.example", [], "cake")
+    try:
+        replies = [wire.greeting(), *(wire.command(line) for line in before_tls)]
+        wire.tls()
+        replies += [wire.command(line) for line in after_tls]
+    finally:
+        wire.sock.close()
+    ours.greeting()
+    for line in before_tls:
+        ours.handle(line)
+    ours.tls_started("1.3")
+    for line in after_tls:
+        ours.handle(line)
+    assert [r.code for r in replies] == [
+        "OK", "NO", "NO", "BAD", "OK", "OK", "BAD", "NO", "+", "OK", "BAD", "BAD", "NO", "BAD",
+        "OK", "BAD", "OK", "OK", "+", "OK", "+", "BAD", "OK", "OK",
+    ]  # fmt: skip
     assert_same_words(replies, ours)
 
 

@@ -294,8 +294,9 @@ def test_refusals_and_their_words_are_dovecots(server):
     after_tls = (
         "a6 STARTTLS", f"a7 LOGIN {user} caek", "a8 AUTHENTICATE PLAIN", secret,
         "a9 FETCH 1 (BODY.PEEK[] FLAGS)", "a10 SEARCH UNSEEN", "a11 SELECT Junk",
-        "a12 STARTTLS", "a13 SELECT INBOX", "a14 FETCH 1 (FLAGS)", "a15 UID FETCH 7 (FLAGS)",
-        "a16 CAPABILITY", "a17 IDLE", "DONE", "a18 IDLE", "a19 NOOP", "a20 NOOP", "a21 LOGOUT",
+        "a12 STARTTLS", "a13 SELECT INBOX", "a14 FETCH 1 (FLAGS)", "a15 SEARCH FOO",
+        "a16 STORE 1 +FLAGS (\\Seen)", "a17 UID FETCH 7 (FLAGS)", "a18 CAPABILITY",
+        "a19 IDLE", "DONE", "a20 IDLE", "a21 NOOP", "a22 NOOP", "a23 LOGOUT",
     )  # fmt: skip
     wire = Wire(server, user, [])
     ours = Recording("imap.home.example", [], "cake")
@@ -313,7 +314,7 @@ def test_refusals_and_their_words_are_dovecots(server):
         ours.handle(line)
     assert [r.code for r in replies] == [
         "OK", "NO", "NO", "BAD", "OK", "OK", "BAD", "NO", "+", "OK", "BAD", "BAD", "NO", "BAD",
-        "OK", "BAD", "OK", "OK", "+", "OK", "+", "BAD", "OK", "OK",
+        "OK", "BAD", "BAD", "BAD", "OK", "OK", "+", "OK", "+", "BAD", "OK", "OK",
     ]  # fmt: skip
     assert_same_words(replies, ours)
 

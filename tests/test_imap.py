@@ -332,3 +332,12 @@ def test_a_reply_size_is_its_bytes_on_the_wire_in_every_form(code, tag, text, da
         data = ()
     reply = Reply(code, text, data, payload, tag=tag)
     assert reply.size == len(reply.wire().encode()) + payload
+
+
+def test_a_client_refusing_tls_sends_no_password_where_login_is_disabled():
+    server = ImapServer("imap.home.example", [5], password="pw")
+    out, transcript = play(client("bob", "pw", tls="none"), server)
+    assert [sent for sent, _ in transcript] == ["connect:143", "a1 LOGOUT"]
+    assert str(out.error) == "the server disables LOGIN and offers no AUTH=PLAIN"
+    assert out.error.local
+    assert server.state == "LOGOUT"

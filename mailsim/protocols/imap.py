@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from mailsim.protocols import Commands, Connect, Idle, Reply, Step, TlsHandshake
 
 IMAP_PORT = 143
-IMAPS_PORT = 993  # implicit TLS, RFC 8314 §3.3
+IMAPS_PORT = 993  # implicit TLS, RFC 8314
 # RFC 2177 §3: a client re-issues IDLE at least every 29 minutes, before servers' 30-minute
 # inactivity timers (RFC 9051 §5.4) log it out.
 IDLE_RENEWAL = 29 * 60.0
@@ -103,8 +103,8 @@ class ImapServer:
         return not self.tls or self.tls_active is not None
 
     def fits(self, size: int) -> bool:
-        """Whether a message of ``size`` bytes fits under the quota (Dovecot's LMTP refuses
-        one that does not: 552 5.2.2 Quota exceeded)."""
+        """Whether a message of ``size`` bytes fits under the quota (the engine's LMTP
+        delivery refuses one that does not, as Dovecot's does with 552 5.2.2)."""
         return self.quota is None or sum(self.mailbox) + size <= self.quota
 
     def deliver(self, size: int) -> Reply | None:
@@ -353,9 +353,9 @@ class _Tags:
 def client(user: str, password: str, tls: str = "may", implicit: bool = False) -> Dialogue:
     """A mail program checking its INBOX: the greeting's capabilities (or CAPABILITY),
     STARTTLS, LOGIN, SELECT INBOX, SEARCH UNSEEN, then each new message fetched with
-    BODY.PEEK[] and flagged \\Seen by STORE once it has arrived whole, as fetchmail does (a
-    connection lost during the FETCH leaves the message new: BODY[] would flag it at
-    once, RFC 9051 §6.4.5); LOGOUT. Mail stays on the server. ``tls``: ``may`` (STARTTLS
+    BODY.PEEK[] and flagged \\Seen by STORE once it has arrived whole (BODY[] would flag it
+    as the FETCH begins, RFC 9051 §6.4.5, and a connection lost during the transfer would
+    leave a message marked read that never arrived); LOGOUT. Mail stays on the server. ``tls``: ``may`` (STARTTLS
     when offered), ``encrypt`` (give up without it, before the password is sent),
     ``none``; ``implicit``: TLS before the greeting, on 993."""
     out, tag = Fetching(), _Tags()

@@ -40,7 +40,8 @@ ssl = yes
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 ssl_min_protocol = TLSv1.2
-disable_plaintext_auth = no
+# Dovecot's default: no password before TLS, but for a client on its own address
+disable_plaintext_auth = yes
 auth_mechanisms = plain
 default_internal_user = dovecot
 default_login_user = dovenull
@@ -68,7 +69,7 @@ service imap-login {{
     port = {imap}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {imaps}
   }}
 }}
 """
@@ -80,6 +81,7 @@ class Dovecot:
     pop3: int
     imap: int
     ca: object  # trustme.CA: clients trust it for STLS/STARTTLS
+    imaps: int = 0  # IMAP over implicit TLS (RFC 8314), as on port 993
 
     def deliver(self, user: str, messages: list[bytes]) -> None:
         """Put ``messages`` in ``user``'s maildir, as an MDA would (new/, one file each)."""
@@ -140,16 +142,18 @@ def _serving(binary: str, root: Path, users: dict[str, str]) -> Iterator[Dovecot
     for path in (root / "home").rglob("*"):
         _give_to_nobody(path)
     _give_to_nobody(root / "home")
-    pop3, imap = _free_port(), _free_port()
+    pop3, imap, imaps = _free_port(), _free_port(), _free_port()
     config = root / "dovecot.conf"
     config.write_text(CONFIG.format(root=root, greeting=GREETING, uid=nobody.pw_uid,
-                                    gid=nobody.pw_gid, pop3=pop3, imap=imap))  # fmt: skip
+                                    gid=nobody.pw_gid, pop3=pop3, imap=imap,
+                                    imaps=imaps))  # fmt: skip
     process = subprocess.Popen([binary, "-F", "-c", str(config)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)  # fmt: skip
     try:
         _wait_for(pop3, process, root)
         _wait_for(imap, process, root)
-        yield Dovecot(root, pop3, imap, ca)
+        _wait_for(imaps, process, root)
+        yield Dovecot(root, pop3, imap, ca, imaps)
     finally:
         process.terminate()
         try:

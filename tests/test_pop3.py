@@ -58,3 +58,12 @@ def test_messages_marked_deleted_are_hidden_and_rset_restores_them():
 def test_transaction_commands_need_login():
     server = Pop3Server("pop", [10], password="pw")
     assert server.handle("STAT").code == "-ERR"
+
+
+def test_sizes_on_the_wire_are_those_of_the_replies_as_sent():
+    server = Pop3Server("pop", [20_000, 500], password="pw", tls=None)
+    replies = [server.greeting(), server.handle("CAPA"), server.handle("USER u")]
+    replies += [server.handle(line) for line in ("PASS pw", "STAT", "LIST", "RETR 1", "QUIT")]
+    for reply in replies:
+        assert reply.size == len(reply.wire().encode()) + reply.payload, reply
+    assert replies[5].size == len("+OK 2 messages (20500 octets)\r\n1 20000\r\n2 500\r\n.\r\n")

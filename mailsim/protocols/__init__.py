@@ -1,4 +1,4 @@
-"""Pure dialogues: SMTP, LMTP, POP3, DNS and TLS as plain functions and data.
+"""Pure dialogues: SMTP, LMTP, POP3, IMAP, DNS and TLS as plain functions and data.
 
 Nothing here imports simpy. A client dialogue is a generator that *yields* what it sends
 (a :class:`Step`) and *receives* the replies; a server is a state machine that answers one
@@ -22,13 +22,16 @@ def _octets(text: str) -> int:
 
 @dataclass(frozen=True)
 class Reply:
-    """A server reply: SMTP ``250 …`` (possibly multi-line) or POP3 ``+OK``/``-ERR``."""
+    """A server reply: SMTP ``250 …`` (possibly multi-line), POP3 ``+OK``/``-ERR``, or
+    IMAP's untagged ``* …`` lines ended by the tagged ``a3 OK …`` (``tag`` set; ``code``
+    "OK"/"NO"/"BAD", or "*" for untagged lines alone, as pushed during IDLE)."""
 
     code: str
     lines: tuple[str, ...] = ()
-    data: tuple[str, ...] = ()  # POP3 multi-line body (CAPA, LIST), ended by "."
-    payload: int = 0  # bytes of content carried after the reply (POP3 RETR)
+    data: tuple[str, ...] = ()  # POP3 multi-line body (CAPA, LIST), ended by "."; IMAP "* …"
+    payload: int = 0  # bytes of content carried after the reply (POP3 RETR, IMAP FETCH)
     local: bool = False  # concluded by the client (refused, timed out), not sent by a server
+    tag: str | None = None  # IMAP: the command's tag ("" for untagged lines alone)
 
     @property
     def text(self) -> str:
@@ -36,10 +39,16 @@ class Reply:
 
     @property
     def ok(self) -> bool:
-        return self.code.startswith(("2", "3", "+"))
+        return self.code.startswith(("2", "3", "+")) or self.code == "OK"
 
     def wire(self) -> str:
-        """The reply as sent: SMTP continuation lines ``250-…``, the last ``250 …``."""
+        """The reply as sent: SMTP continuation lines ``250-…``, the last ``250 …``; IMAP's
+        ``* …`` lines, then ``tag OK …`` (a FETCH's literal is the payload, not shown)."""
+        if self.tag is not None:
+            untagged = "".join(f"* {line}\r\n" for line in self.data)
+            if not self.tag:
+                return untagged
+            return untagged + " ".join((self.tag, self.code, *self.lines)) + "\r\n"
         if self.code.startswith(("+", "-")):
             first = f"{self.code} {self.lines[0]}" if self.lines else self.code
             body = "".join(f"{line}\r\n" for line in self.data)
@@ -55,6 +64,12 @@ class Reply:
         """Bytes on the wire: :meth:`wire`'s length, counted without building it (asked
         for every reply a session carries)."""
         code = len(self.code)
+        if self.tag is not None:
+            untagged = sum(_octets(line) + 4 for line in self.data) + self.payload
+            if not self.tag:
+                return untagged
+            text = sum(_octets(line) + 1 for line in self.lines)
+            return untagged + len(self.tag) + 1 + code + text + 2
         if self.code.startswith(("+", "-")):
             first = code + 2 + (_octets(self.lines[0]) + 1 if self.lines else 0)
             body = sum(_octets(line) + 2 for line in self.data) + 3 if self.data else 0
@@ -117,6 +132,17 @@ class Content:
 
 
 Step = Connect | Commands | TlsHandshake | Content
+
+
+@dataclass(frozen=True)
+class Idle:
+    """Send nothing and wait for what the server pushes (IMAP IDLE, RFC 2177): the
+    replies are the untagged lines pushed (``* 3 EXISTS``), or none when ``timeout``
+    seconds pass first. Only IMAP's push dialogue yields it, so it is not a :data:`Step`
+    of the dialogues the engine plays today."""
+
+    timeout: float
+    cost: Cost = "network"
 
 
 @dataclass
@@ -184,6 +210,27 @@ MEANINGS: dict[str, str] = {
     "RETR": "POP3: send me message n",
     "DELE": "POP3: delete message n when I QUIT",
     "timeout": "no reply in time: the client gives up on this connection",
+    # IMAP (RFC 9051, RFC 3501; IDLE RFC 2177): each command carries a tag ("a3") that
+    # its final reply repeats; lines starting with "*" are data sent before it.
+    "OK": "IMAP: success (the reply carries the command's tag)",
+    "NO": "IMAP: refused (e.g. a wrong password)",
+    "BAD": "IMAP: not understood, or not allowed in this state",
+    "*": "IMAP: data the server sends on its own (new mail during IDLE)",
+    "+": "IMAP: go on (the server waits for more from the client)",
+    "CAPABILITY": "IMAP: which extensions do you have?",
+    "LOGIN": "IMAP: the user name and the password",
+    "AUTHENTICATE": "IMAP: log in with a SASL mechanism; PLAIN sends the password",
+    "LOGOUT": "IMAP: goodbye",
+    "SELECT": "IMAP: open a mailbox (INBOX): how many messages, which are new?",
+    "SEARCH": "IMAP: which messages match? (UNSEEN: not yet read)",
+    "FETCH": "IMAP: send me message n (BODY.PEEK[]: without marking it read)",
+    "UID": "IMAP: the next command names messages by their lasting id (UID)",
+    "STORE": "IMAP: change a message's flags (\\Seen: it has been read)",
+    "IDLE": "IMAP: tell me at once when new mail arrives (push)",
+    "DONE": "IMAP: stop idling",
+    "NOOP": "does nothing; the server may report news (IMAP: new mail)",
+    "EXISTS": "IMAP: how many messages the mailbox now holds",
+    "idle": "IMAP: waiting for the server to push news (or 29 minutes)",
 }
 
 
@@ -193,8 +240,17 @@ def meaning(step: str, code: str = "") -> str:
         return MEANINGS[code]
     if step in MEANINGS:
         return MEANINGS[step]
+    verb = _imap_verb(step)
+    if verb in MEANINGS:
+        return MEANINGS[verb]
     if step.startswith("query "):
         return f"DNS: where is the {step.split()[1]} record of this name?"
     if code[:1] in "45" and len(code) == 3:
         return "temporary failure: try again later" if code[0] == "4" else "permanent failure"
     return ""
+
+
+def _imap_verb(step: str) -> str:
+    """The command in an IMAP line ``a3 SELECT INBOX`` (the word after the tag)."""
+    words = step.split(" ", 2)
+    return words[1].upper() if len(words) > 1 and words[0][:1].isalpha() else ""

@@ -355,16 +355,26 @@ def client(user: str, password: str, tls: str = "may", implicit: bool = False) -
     STARTTLS, LOGIN, SELECT INBOX, SEARCH UNSEEN, then each new message fetched with
     BODY.PEEK[] and flagged \\Seen by STORE once it has arrived whole (BODY[] would flag it
     as the FETCH begins, RFC 9051 §6.4.5, and a connection lost during the transfer would
-    leave a message marked read that never arrived); LOGOUT. Mail stays on the server. ``tls``: ``may`` (STARTTLS
-    when offered), ``encrypt`` (give up without it, before the password is sent),
-    ``none``; ``implicit``: TLS before the greeting, on 993."""
+    leave a message marked read that never arrived); LOGOUT. Mail stays on the server.
+    ``tls``: ``may`` (STARTTLS when offered), ``encrypt`` (give up without it, before the
+    password is sent), ``none``; ``implicit``: TLS before the greeting, on 993."""
     out, tag = Fetching(), _Tags()
+    if (yield from _caught_up(user, password, tls, implicit, out, tag)) is None:
+        return out
+    return (yield from _log_out(out, tag))
+
+
+def _caught_up(
+    user: str, password: str, tls: str, implicit: bool, out: Fetching, tag: _Tags
+) -> Generator[ImapStep, list[Reply], int | None]:
+    """Log in, select INBOX and fetch what is new: the messages INBOX holds (None when
+    the login failed)."""
     count = yield from _log_in(user, password, tls, implicit, out, tag)
     if count is None:
-        return out
+        return None
     (search,) = yield Commands((tag("SEARCH UNSEEN"),))
     yield from _fetch(_found(search), out, tag)
-    return (yield from _log_out(out, tag))
+    return count
 
 
 def idle(
@@ -380,11 +390,9 @@ def idle(
     DONE and fetches the new messages; after ``renewal`` seconds without news it sends
     DONE and IDLE again. It logs out after ``idles`` IDLE commands (None: never)."""
     out, tag = Fetching(), _Tags()
-    count = yield from _log_in(user, password, tls, implicit, out, tag)
+    count = yield from _caught_up(user, password, tls, implicit, out, tag)
     if count is None:
         return out
-    (search,) = yield Commands((tag("SEARCH UNSEEN"),))
-    yield from _fetch(_found(search), out, tag)
     while idles is None or out.idles < idles:
         (go_on,) = yield Commands((tag("IDLE"),))
         if go_on.code != "+":

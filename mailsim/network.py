@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import networkx as nx
@@ -189,12 +190,10 @@ class Topology:
             rng = self._loss_rng.get(key)
             if rng is None:
                 rng = self._loss_rng[key] = stream(self._seed, "loss", *sorted(key))
-            rto = INITIAL_RTO
-            for _ in range(MAX_RETRANSMISSIONS):
+            for rto in backoff(MAX_RETRANSMISSIONS):
                 if rng.random() >= lost:
                     break
                 extra += rto
-                rto = min(rto * 2, MAX_RTO)
         return extra
 
 
@@ -221,6 +220,31 @@ def sending_time(nbytes: int, bandwidth: float, rtt: float) -> float:
         sent += flight
         flight *= 2
     return start + (nbytes - sent) * 8 / bandwidth
+
+
+def departures(segments: int, path: Path) -> list[float]:
+    """When each segment of a flight leaves, from its first: :func:`sending_time`'s
+    slow start segment by segment — flights of 10, 20, 40… segments, each sent as the
+    ACKs of the one before come back (the capture files' packets, :mod:`mailsim.segments`)."""
+    link = MSS * 8 / path.bottleneck
+    ack = link + path.rtt
+    out: list[float] = []
+    start, flight = 0.0, INITIAL_WINDOW
+    while len(out) + flight < segments and flight * link < ack:
+        out += [start + k * link for k in range(flight)]
+        start += ack
+        flight *= 2
+    out += [start + k * link for k in range(segments - len(out))]
+    return out
+
+
+def backoff(tries: int) -> Iterator[float]:
+    """The retransmission timeouts of ``tries`` tries in turn: 1 s, doubled after each
+    loss up to MAX_RTO (RFC 6298 §2.1, §5.5); a SYN is retried on the same clock."""
+    rto = INITIAL_RTO
+    for _ in range(tries):
+        yield rto
+        rto = min(rto * 2, MAX_RTO)
 
 
 def _through(graph: nx.Graph, node: str) -> str:

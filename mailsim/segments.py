@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mailsim import wire
-from mailsim.network import INITIAL_RTO, INITIAL_WINDOW, MAX_RTO, MSS, Path, Topology
+from mailsim.network import (
+    MAX_RETRANSMISSIONS,
+    MSS,
+    Path,
+    Topology,
+    backoff,
+    departures,
+)
 from mailsim.protocols import tls
 
 if TYPE_CHECKING:
@@ -337,11 +344,12 @@ class _Maker:
         )
         nominal = path.latency + flight.model_bytes * 8 / path.bottleneck
         extra = float(flight.arrive) - float(flight.time) - nominal
-        waited, rto, copies = 0.0, INITIAL_RTO, []
-        while link is not None and waited + rto <= extra + 1e-6:
+        waited, copies = 0.0, []
+        for rto in backoff(MAX_RETRANSMISSIONS if link is not None else 0):
+            if waited + rto > extra + 1e-6:
+                break
             copies.append(waited)
             waited += rto
-            rto = min(rto * 2, MAX_RTO)
         for k, lost in enumerate(copies):
             yield replace(
                 packet, time=packet.time + lost, lost_on=link, row=-1 if k else packet.row
@@ -362,22 +370,6 @@ class _Maker:
         t += one_way
         tcp.arrived(False, tcp.next[True], t)
         yield tcp.pure_ack_from(False, server, client, t)
-
-
-def departures(segments: int, path: Path) -> list[float]:
-    """When each segment of a flight leaves, from its first: slow start's flights of 10,
-    20, 40… segments, each sent as the ACKs of the one before come back
-    (:func:`mailsim.network.sending_time`, segment by segment)."""
-    link = MSS * 8 / path.bottleneck
-    ack = link + path.rtt
-    out: list[float] = []
-    start, flight = 0.0, INITIAL_WINDOW
-    while len(out) + flight < segments and flight * link < ack:
-        out += [start + k * link for k in range(flight)]
-        start += ack
-        flight *= 2
-    out += [start + k * link for k in range(segments - len(out))]
-    return out
 
 
 class _Connection:
@@ -427,12 +419,14 @@ class _Connection:
         """A SYN nobody answers, sent again after 1, 2, 4… s until the client gives up."""
         self.next[True] = (self.isn[True] + 1) % 2**32
         wait, row = 0.0, flight.rows[0]
-        for k in range(SYN_RETRIES + 1):
-            if t + wait > gave_up + 1e-9 and k:
+        yield Packet(t, self.session, True, flight.src, flight.dst, "S", self.isn[True], 0,
+                     b"", row)  # fmt: skip
+        for rto in backoff(SYN_RETRIES):
+            wait += rto
+            if t + wait > gave_up + 1e-9:
                 break
             yield Packet(t + wait, self.session, True, flight.src, flight.dst, "S",
-                         self.isn[True], 0, b"", row if k == 0 else -1)  # fmt: skip
-            wait += INITIAL_RTO * 2**k
+                         self.isn[True], 0, b"", -1)  # fmt: skip
 
     def data(
         self, flight: _Flight, forward: bool, chunk: bytes, t: float, last: bool, row: int

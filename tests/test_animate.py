@@ -368,8 +368,7 @@ def test_the_frame_cap_spreads_the_frames_over_the_whole_story():
 
 
 def test_the_player_jumps_to_a_chosen_flight_and_playing_moves_the_choice(classroom_result):
-    pytest.importorskip("ipywidgets")
-    from mailsim.player import Player
+    from mailsim.player import Player  # its widgets need ipywidgets, a test extra
 
     player = Player(classroom_result)
     player.widget()

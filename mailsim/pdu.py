@@ -70,12 +70,12 @@ class Pdus:
         self._ends = result.sessions.set_index("session")
         events = result.events
         session, src, time = (events[c].to_numpy() for c in ("session", "src", "time"))
-        self._first: dict[tuple[int, str, float], tuple[int, Packet]] = {}
+        self._first: dict[tuple[int, str, float], Packet] = {}
         for packet in result.packets:
             if packet.row >= 0:
                 r = packet.row
                 key = (int(session[r]), str(src[r]), float(time[r]))
-                self._first.setdefault(key, (r, packet))
+                self._first.setdefault(key, packet)
         self._isn = {
             (p.session, p.forward): p.seq for p in result.packets if "S" in p.flags and p.row >= 0
         }
@@ -83,15 +83,14 @@ class Pdus:
     def of(self, session: int, src: str, time: float) -> Pdu | None:
         """The PDU of the step ``src`` sent in ``session`` at ``time`` (None: no packet,
         as for a client's own timeout)."""
-        found = self._first.get((int(session), str(src), float(time)))
-        if found is None:
+        packet = self._first.get((int(session), str(src), float(time)))
+        if packet is None:
             return None
-        row, packet = found
         events = self.result.events
         steps = events[
             (events["session"] == session) & (events["src"] == src) & (events["time"] == time)
         ]
-        encrypted = self._encrypted(int(session), row)
+        encrypted = packet.sealed  # as the segments were made: inside TLS records or not
         path = self._frames.network.path(packet.src, packet.dst, packet.time)
         hops = list(itertools.pairwise(path.nodes)) or [(packet.src, packet.dst)]
         frame = self._frames.frame(packet, hops[0], 64, packet.time)
@@ -102,12 +101,6 @@ class Pdus:
             Layer("Link · Ethernet", self._link(hops)),
         )
         return Pdu(layers, frame, encrypted)
-
-    def _encrypted(self, session: int, row: int) -> bool:
-        events = self.result.events
-        earlier = events.iloc[:row]
-        mine = earlier[(earlier["session"] == session) & (earlier["protocol"] == "tls")]
-        return bool(mine["step"].str.startswith(("ServerHello", "ChangeCipherSpec")).any())
 
     def _application(self, steps: pd.DataFrame, encrypted: bool) -> Layer:
         protocol = str(steps["protocol"].iloc[0])

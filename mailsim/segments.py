@@ -61,6 +61,7 @@ class Packet:
     payload: bytes
     row: int = -1  # the event whose first bytes it carries, -1 for none
     lost_on: tuple[str, str] | None = None  # the link that dropped this copy
+    sealed: bool = False  # application data inside TLS records (an eavesdropper sees sizes)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class _Flight:
     kind: str  # a TCP step (SYN, SYN-ACK, ACK, RST, SYN (no answer)) or "data"
     payload: bytes = b""
     model_bytes: int = 0
+    sealed: bool = False
 
 
 def packets(result: Result) -> list[Packet]:
@@ -245,8 +247,9 @@ class _Maker:
                 prev.model_bytes += int(self.bytes[i])
                 prev.arrive = max(prev.arrive, self.arrive[i])
             else:
+                sealed = encrypted and protocol != "tls"
                 flights.append(_Flight(self.time[i], self.arrive[i], self.src[i], self.dst[i],
-                                       [i], "data", data, int(self.bytes[i])))  # fmt: skip
+                                       [i], "data", data, int(self.bytes[i]), sealed))  # fmt: skip
         return flights
 
     def _tls(
@@ -435,7 +438,7 @@ class _Connection:
         self.next[forward] = (seq + len(chunk)) % 2**32
         flags = "PA" if last else "A"
         return Packet(t, self.session, forward, flight.src, flight.dst, flags, seq,
-                      self.acked(forward, t), chunk, row)  # fmt: skip
+                      self.acked(forward, t), chunk, row, sealed=flight.sealed)  # fmt: skip
 
     def pure_ack(self, flight: _Flight, forward: bool, t: float) -> Packet:
         return self.pure_ack_from(forward, flight.dst, flight.src, t)

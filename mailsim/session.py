@@ -17,12 +17,24 @@ again, and the recipient may get the message twice (RFC 5321 §6.1, §4.5.3.2.6)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy
 
+from mailsim.compiled import (
+    ARRIVED,
+    END,
+    MARK,
+    ON_CLIENT,
+    ON_SERVER,
+    RECORD,
+    RUN,
+    SLOT,
+    Script,
+    Template,
+)
 from mailsim.eavesdrop import read, taps_on
 from mailsim.network import TCP_ACK, TCP_SYN, NoRoute
 from mailsim.protocols import Commands, Connect, Content, Reply, Step, TlsHandshake, pop3, smtp, tls
@@ -96,6 +108,7 @@ class Session:
         self._encrypted = False  # TLS is on: an eavesdropper sees only records
         self._user: str | None = None  # POP3 USER, for what PASS gives away
         self._taps: list[str] = []
+        self._script: Script | None = None  # what this play does, to compile it
         if world.taps:
             try:
                 path = world.network.path(client, server_node, self.env.now)
@@ -108,9 +121,10 @@ class Session:
     def _wait(self, seconds: float, cost: str) -> Events:
         """``World.wait``, without a call: a session waits several times per exchange."""
         self.costs[cost] += seconds
-        if self._fast_forward and self.env.skip(seconds):
-            return
-        yield self.env.timeout(seconds)
+        if not (self._fast_forward and self.env.skip(seconds)):
+            yield self.env.timeout(seconds)
+        if self._script is not None:
+            self._script.waited(seconds, cost, self.env.now)
 
     def _transit(self, src: str, dst: str, nbytes: int, bulk: bool = False) -> float:
         """How long the flight takes if sent now; inf when no path carries it."""
@@ -138,6 +152,8 @@ class Session:
             times[0], times[1], self.message, self.id, src, dst, protocol, step, code, detail,
             nbytes, wire,
         )  # fmt: skip
+        if self._script is not None:
+            self._script.recorded(times, (src, dst, protocol, step, code, detail, nbytes, wire))
 
     def _record_reply(self, times: tuple[float, float], reply: Reply) -> None:
         """A reply, with its wire form when it is not its transcript line (multi-line)."""
@@ -178,38 +194,114 @@ class Session:
         slot: Slots | None = None,
         on_server: Observer | None = None,
         on_client: Observer | None = None,
+        key: Hashable | None = None,
     ) -> Events:
         """Run ``dialogue`` against ``server`` to its end; return the dialogue's result.
 
         ``on_server`` is called when the server has answered a step (before the reply
-        travels back); ``on_client`` when the reply has reached the client."""
+        travels back); ``on_client`` when the reply has reached the client. ``key``, where
+        the caller can give one, names everything that fixes the session's course (see
+        :mod:`mailsim.compiled`): a later session of the same key replays this one."""
         self._turn: simpy.Event | None = None  # waiting for a slot
         self._holds = False  # has a slot
         self._slot = slot
         opened = self.world.open_sessions
         opened[self.id] = self
+        templates = self.world.templates
         try:
             step = next(dialogue)
-            while True:
-                if self.dead is not None:
-                    replies = [self.dead] * _expected(step)
-                elif isinstance(step, Connect):
-                    replies = yield from self._connect(step, server, work)
-                    replies = replies * (_expected(step) // len(replies))  # failed early
-                elif isinstance(step, Commands):
-                    replies = yield from self._commands(step, server, work, on_server)
-                elif isinstance(step, TlsHandshake):
-                    replies = yield from self._handshake(step, server, work)
+            replies: list[Reply] | None = None
+            if key is not None and templates.on:
+                template = templates.known.get(key)
+                if template is None or templates.check:
+                    self._script = Script(self.env.now)
                 else:
-                    replies = yield from self._content(step, server, work, on_server)
+                    handed = yield from self._replay(template, on_server, on_client)
+                    if handed is None:  # replayed to its end
+                        templates.replayed += 1
+                        return template.result
+                    templates.handed += 1
+                    replies = yield from self._accept(step, server, work, *handed)
+            while True:
+                if replies is None:
+                    replies = yield from self._play_step(step, server, work, on_server)
                 if on_client is not None and self.dead is None:
                     on_client(step, replies, self)
+                    if self._script is not None:
+                        self._script.ops.append((ON_CLIENT, step, replies))
                 step = dialogue.send(replies)
+                replies = None
         except StopIteration as stop:
+            if self._script is not None:
+                templates.keep(key, self._script, stop.value, self.dead)
             return stop.value
         finally:
             opened.pop(self.id, None)
             self._release()
+
+    def _play_step(
+        self, step: Step, server: Server, work: Work, on_server: Observer | None
+    ) -> Events:
+        if self.dead is not None:
+            return [self.dead] * _expected(step)
+        if isinstance(step, Connect):
+            replies = yield from self._connect(step, server, work)
+            return replies * (_expected(step) // len(replies))  # failed early
+        if isinstance(step, Commands):
+            return (yield from self._commands(step, server, work, on_server))
+        if isinstance(step, TlsHandshake):
+            return (yield from self._handshake(step, server, work))
+        return (yield from self._content(step, server, work, on_server))
+
+    def _replay(
+        self, template: Template, on_server: Observer | None, on_client: Observer | None
+    ) -> Events:
+        """Do what ``template`` did, from this moment. Returns None at its end; or, when
+        every server slot is busy, the deadline and the turn in the listen queue, for the
+        caller to go on as real play from there (:meth:`_accept`)."""
+        env, full = self.env, self._full
+        clock = [env.now]  # the times of the positions, for the records
+        mark = env.now
+        for op in template.plan(full):
+            kind = op[0]
+            if kind == RUN:
+                waits = op[1]
+                at = env.now
+                for seconds in waits:
+                    at += seconds
+                    if full:
+                        clock.append(at)
+                if not env.skip_to(at):  # something else happens meanwhile
+                    if full:
+                        del clock[len(clock) - len(waits) :]
+                    for seconds in waits:
+                        if not env.skip(seconds):
+                            yield env.timeout(seconds)
+                        if full:
+                            clock.append(env.now)
+            elif kind == MARK:
+                mark = env.now
+            elif kind == ON_SERVER:
+                self.costs = dict(op[3])
+                on_server(op[1], op[2], self)  # type: ignore[misc]
+            elif kind == ON_CLIENT:
+                self.costs = dict(op[3])
+                on_client(op[1], op[2], self)  # type: ignore[misc]
+            elif kind == ARRIVED:
+                for reply in op[1]:
+                    self.arrived[id(reply)] = env.now
+            elif kind == RECORD:
+                self.world.recorder.event(clock[op[1]], clock[op[2]], self.message, self.id, *op[3])
+            elif kind == SLOT:
+                turn = self._slot.take()  # type: ignore[union-attr]
+                if turn is not None:
+                    self.costs = dict(op[2])
+                    return (mark + op[1], turn)
+                self._holds = True
+            elif kind == END:
+                self.costs = dict(op[1])
+        self.dead = template.dead
+        return None
 
     def _release(self) -> None:
         turn, self._turn = self._turn, None
@@ -223,6 +315,8 @@ class Session:
 
     def _give_up(self, deadline: float, why: str) -> Events:
         """No reply in time: wait for the client's timeout, then drop the connection."""
+        if self._script is not None:
+            self._script.spoil("gave up")
         wait = max(0.0, deadline - self.env.now)
         yield from self._wait(wait, "network")
         now = self.env.now
@@ -258,6 +352,9 @@ class Session:
             if faults.crash_between(s, env.now, env.now + seconds) is not None:
                 return (yield from self._give_up(deadline, self._no_reply(step)))
         done = env.now + seconds
+        script = self._script
+        if script is not None:
+            script.close_call(deadline, done)
         if done > deadline:
             # The server goes on working after the client has hung up: if it commits,
             # the message is now in two places.
@@ -270,6 +367,10 @@ class Session:
         self.client_gone = env.now + took > deadline
         if on_server is not None:
             on_server(step, replies, self)
+            if script is not None:
+                script.ops.append((ON_SERVER, step, replies))
+        if script is not None:
+            script.close_call(deadline, env.now + took)
         if self.client_gone:
             return (yield from self._give_up(deadline, self._no_reply(step)))
         sent = env.now
@@ -277,6 +378,8 @@ class Session:
         times = (sent, env.now)
         for reply in replies:
             self.arrived[id(reply)] = env.now
+        if script is not None:
+            script.ops.append((ARRIVED, replies))
         if record is not None:
             record(times, replies)
         elif self._full:
@@ -307,6 +410,8 @@ class Session:
         """Carry a client flight to the server; None if it cannot arrive in time."""
         took = self._transit(self.client, self.server_node, nbytes, bulk)
         sent = self.env.now
+        if self._script is not None:
+            self._script.close_call(deadline, sent + took)
         if sent + took > deadline:
             yield from self._give_up(
                 deadline, "no route to the server" if took == math.inf else "sending timed out"
@@ -373,8 +478,23 @@ class Session:
             )
             self.dead = self.dead or busy
             return replies
+        script = self._script
+        if script is not None:
+            script.deadline = len(script.clock) - 2  # after the SYN-ACK, before the ACK
+        turn = None
         if self._slot is not None:
+            if script is not None:
+                script.ops.append((SLOT, script.deadline, self._timeout(step)))
             turn = self._slot.take()
+        return (yield from self._accept(step, server, work, deadline, turn))
+
+    def _accept(
+        self, step: Connect, server: Server, work: Work, deadline: float, turn: simpy.Event | None
+    ) -> Events:
+        """The server takes the connection: when every session slot is busy (``turn``)
+        it waits in the listen queue; then implicit TLS, if asked, and the greeting."""
+        env = self.env
+        if self._slot is not None:
             if turn is not None:  # all sessions busy: the connection waits in the listen queue
                 self._turn = turn
                 before = env.now
@@ -484,6 +604,8 @@ class Session:
 
     def _tls_alert(self) -> Events:
         """The server answers the ClientHello with a fatal alert; the connection ends."""
+        if self._script is not None:
+            self._script.spoil("TLS alert")
         c, s, env = self.client, self.server_node, self.env
         sent = env.now
         yield from self._wait(self._transit(s, c, TLS_ALERT), "tls")

@@ -21,6 +21,7 @@ from mailsim.agents.mta import Mta
 from mailsim.agents.pop import MailboxServer
 from mailsim.agents.resolver import Resolver
 from mailsim.clock import Clock
+from mailsim.compiled import Templates
 from mailsim.eavesdrop import Tap
 from mailsim.endpoints import addresses
 from mailsim.faults import Faults
@@ -47,7 +48,12 @@ TERMINAL = ("retrieved", "refused", "bounced", "expired")
 
 class World:
     def __init__(
-        self, scenario: Scenario, seed: int = 0, detail: str = "full", fast_forward: bool = True
+        self,
+        scenario: Scenario,
+        seed: int = 0,
+        detail: str = "full",
+        fast_forward: bool = True,
+        check_templates: bool = False,
     ) -> None:
         self.scenario = scenario
         self.seed = seed
@@ -57,6 +63,11 @@ class World:
         self.network = Topology(scenario, seed, self.faults)
         self.recorder = Recorder(detail)
         self.taps = [Tap(spy.name, frozenset(spy.between)) for spy in scenario.eavesdroppers]
+        # Compiled sessions, where nothing can make two sessions of a key differ.
+        quiet = (
+            not self.faults and not self.taps and not any(link.jitter for link in scenario.links)
+        )
+        self.templates = Templates(fast_forward and quiet, check=check_templates)
         self.epoch = datetime.fromisoformat(scenario.start)
         self._sessions = itertools.count(1)
         self.open_sessions: dict[int, Session] = {}  # under way, by id

@@ -146,9 +146,19 @@ class MailClient:
             pop.work,
             pop.slot,
             on_client=on_client,
+            key=None if held else empty_mailbox(self.name, pop.name, address, user, security),
         )
         if retrieval.committed:
             pop.remove(address, taken)
+
+
+def empty_mailbox(
+    client: str, mailbox: str, address: str, user: User, security: str
+) -> tuple[str, ...]:
+    """The key of a check that finds the mailbox empty: every such check by this program
+    of this mailbox goes the same way (:mod:`mailsim.compiled`). The server's settings
+    are the mailbox node's; the dialogue's are the address, password and security."""
+    return ("empty mailbox", client, mailbox, address, user.password, security)
 
 
 def _security(user: User, server_tls: str) -> str:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mailsim.agents.pop import MailboxServer
     from mailsim.agents.resolver import Resolver
     from mailsim.clock import Clock
+    from mailsim.compiled import Templates
     from mailsim.eavesdrop import Tap
     from mailsim.faults import Faults
     from mailsim.message import Copy, Failure, Message
@@ -37,6 +38,7 @@ class WorldView(Protocol):
     env: Clock
     seed: int
     fast_forward: bool
+    templates: Templates
     recorder: Recorder
     network: Topology
     faults: Faults

@@ -1,0 +1,163 @@
+"""Compiled sessions: a session whose course a key fixes is played for real once; the
+later sessions of that key replay what it did.
+
+Most sessions of a long run repeat one another exactly. A user whose program checks an
+empty mailbox every few minutes goes through the same steps, with the same bytes over the
+same links, so the same waits, every time. Playing the dialogue, the server's state
+machine and the network step by step costs about 100 µs a session; replaying the waits
+and the few records and callbacks that touch shared state costs a fraction of that, with
+the same times to the last bit: the clock moves by the same additions in the same order,
+and a run of waits moves it once when nothing else is due before the run ends
+(:meth:`mailsim.clock.Clock.skip_to`).
+
+A template is used only where its key can vouch for the outcome: no faults, no
+eavesdroppers, no jitter or loss on the way — the things that make two sessions of one
+key differ. What still differs, a free server slot or a wait in the listen queue, is
+handled where it happens: a connection that finds every slot busy goes on as real play
+from that point. A play that gave up, or met a deadline closer than :data:`SLACK`, makes
+no template. In check mode every session of a known key is played for real as well and
+compared with its template, so a key that forgets a field fails a test instead of
+changing a result silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+WAIT, RECORD, ON_SERVER, ON_CLIENT, ARRIVED, SLOT = range(6)
+RUN, MARK, END = -1, -2, -3  # in a compiled plan: a run of waits, a time kept, the end
+SLACK = 1.0  # seconds: a deadline met by less than this does not vouch for later plays
+COSTS = ("network", "tls", "server", "queue")
+
+
+class TemplateMismatch(AssertionError):
+    """In check mode: a session of a known key did not do what its template does."""
+
+
+@dataclass
+class Script:
+    """What one real play did, op by op, while it is being played.
+
+    Times are kept as positions: position *k* is the clock after the session's *k*-th
+    wait, so a replay starting at another moment finds them again by the same additions."""
+
+    start: float
+    ops: list[tuple[Any, ...]] = field(default_factory=list)
+    clock: list[float] = field(default_factory=list)
+    spoiled: str = ""  # why this play cannot be a template ("" if it can)
+    deadline: int = 0  # the position where the connection's first deadline was set
+
+    def __post_init__(self) -> None:
+        self.clock.append(self.start)
+
+    def waited(self, seconds: float, cost: str, now: float) -> None:
+        self.ops.append((WAIT, seconds, cost))
+        self.clock.append(now)
+
+    def position(self, time: float) -> int:
+        """The latest position at ``time``; spoils the script if no position has it."""
+        clock = self.clock
+        for i in range(len(clock) - 1, -1, -1):
+            if clock[i] == time:
+                return i
+            if clock[i] < time:
+                break
+        self.spoil("a time between waits")
+        return 0
+
+    def recorded(self, times: tuple[float, float], row: tuple[Any, ...]) -> None:
+        self.ops.append((RECORD, self.position(times[0]), self.position(times[1]), row))
+
+    def spoil(self, why: str) -> None:
+        self.spoiled = self.spoiled or why
+
+    def close_call(self, deadline: float, at: float) -> None:
+        """A deadline was checked against ``at``: too close, and a replay starting at
+        another moment might fall on the other side of it."""
+        if deadline - at < SLACK:
+            self.spoil("a deadline met by less than SLACK")
+
+
+@dataclass
+class Template:
+    """A compiled session: its ops, and the outcome the session's caller is given."""
+
+    key: Hashable
+    ops: tuple[tuple[Any, ...], ...]
+    result: Any
+    dead: Any
+    _plans: dict[bool, tuple[tuple[Any, ...], ...]] = field(default_factory=dict)
+
+    def plan(self, full: bool) -> tuple[tuple[Any, ...], ...]:
+        """The ops as a replay runs them: consecutive waits merged into runs, each
+        callback with the session's costs at that moment, records only at full detail.
+        The costs are summed here in the play's own order, so they equal the play's."""
+        plan = self._plans.get(full)
+        if plan is not None:
+            return plan
+        costs = dict.fromkeys(COSTS, 0.0)
+        marks = {op[1] for op in self.ops if op[0] == SLOT}  # where a deadline was set
+        out: list[tuple[Any, ...]] = []
+        run: list[float] = []
+        position = 0
+        for op in self.ops:
+            kind = op[0]
+            if kind == WAIT:
+                costs[op[2]] += op[1]
+                run.append(op[1])
+                position += 1
+                if position in marks:
+                    out += [(RUN, tuple(run)), (MARK,)]
+                    run = []
+                continue
+            if kind == RECORD and not full:
+                continue
+            if run:
+                out.append((RUN, tuple(run)))
+                run = []
+            if kind in (ON_SERVER, ON_CLIENT):
+                out.append((kind, op[1], op[2], dict(costs)))
+            elif kind == SLOT:
+                out.append((SLOT, op[2], dict(costs)))
+            else:
+                out.append(op)
+        if run:
+            out.append((RUN, tuple(run)))
+        out.append((END, dict(costs)))
+        plan = self._plans[full] = tuple(out)
+        return plan
+
+
+class Templates:
+    """The templates of one run, by key, and whether (and how strictly) they are used."""
+
+    def __init__(self, on: bool, check: bool = False) -> None:
+        self.on = on
+        self.check = check
+        self.known: dict[Hashable, Template] = {}
+        self.replayed = 0  # sessions replayed to their end, for the benchmarks' figures
+        self.handed = 0  # replays handed over to real play at a busy server slot
+
+    def keep(self, key: Hashable, script: Script, result: Any, dead: Any) -> None:
+        """A play of ``key`` has ended: keep it as the key's template, or in check mode
+        compare it with the template kept."""
+        if script.spoiled:
+            return
+        ops = tuple(script.ops)
+        known = self.known.get(key)
+        if known is None:
+            self.known[key] = Template(key, ops, result, dead)
+            return
+        if ops != known.ops or result != known.result or dead != known.dead:
+            raise TemplateMismatch(f"session key {key!r}: {_first_difference(known, ops)}")
+
+
+def _first_difference(known: Template, ops: tuple[tuple[Any, ...], ...]) -> str:
+    for i, (a, b) in enumerate(zip(known.ops, ops, strict=False)):
+        if a != b:
+            return f"op {i} was {a!r}, now {b!r}"
+    if len(known.ops) != len(ops):
+        return f"{len(known.ops)} ops kept, {len(ops)} now"
+    return "the same ops, another outcome"

@@ -92,8 +92,9 @@ class Template:
 
     def plan(self, full: bool) -> tuple[tuple[Any, ...], ...]:
         """The ops as a replay runs them: consecutive waits merged into runs, each
-        callback with the session's costs at that moment, records only at full detail.
-        The costs are summed here in the play's own order, so they equal the play's."""
+        callback with the session's costs at that moment, records only at full detail,
+        the replies' arrival times at the end (a dict nobody reads meanwhile). The costs
+        are summed here in the play's own order, so they equal the play's."""
         plan = self._plans.get(full)
         if plan is not None:
             return plan
@@ -101,9 +102,13 @@ class Template:
         marks = {op[1] for op in self.ops if op[0] == SLOT}  # where a deadline was set
         out: list[tuple[Any, ...]] = []
         run: list[float] = []
+        arrived: list[tuple[int, Any]] = []  # no one reads them before the end: set then
         position = 0
         for op in self.ops:
             kind = op[0]
+            if kind == ARRIVED:
+                arrived.append((position, op[1]))
+                continue
             if kind == WAIT:
                 costs[op[2]] += op[1]
                 run.append(op[1])
@@ -125,7 +130,7 @@ class Template:
                 out.append(op)
         if run:
             out.append((RUN, tuple(run)))
-        out.append((END, dict(costs)))
+        out.append((END, dict(costs), tuple(arrived)))
         plan = self._plans[full] = tuple(out)
         return plan
 

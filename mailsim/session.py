@@ -260,7 +260,7 @@ class Session:
         every server slot is busy, the deadline and the turn in the listen queue, for the
         caller to go on as real play from there (:meth:`_accept`)."""
         env, full = self.env, self._full
-        clock = [env.now]  # the times of the positions, for the records
+        clock = [env.now]  # the times of the positions
         mark = env.now
         for op in template.plan(full):
             kind = op[0]
@@ -269,16 +269,13 @@ class Session:
                 at = env.now
                 for seconds in waits:
                     at += seconds
-                    if full:
-                        clock.append(at)
+                    clock.append(at)
                 if not env.skip_to(at):  # something else happens meanwhile
-                    if full:
-                        del clock[len(clock) - len(waits) :]
+                    del clock[len(clock) - len(waits) :]
                     for seconds in waits:
                         if not env.skip(seconds):
                             yield env.timeout(seconds)
-                        if full:
-                            clock.append(env.now)
+                        clock.append(env.now)
             elif kind == MARK:
                 mark = env.now
             elif kind == ON_SERVER:
@@ -287,11 +284,10 @@ class Session:
             elif kind == ON_CLIENT:
                 self.costs = dict(op[3])
                 on_client(op[1], op[2], self)  # type: ignore[misc]
-            elif kind == ARRIVED:
-                for reply in op[1]:
-                    self.arrived[id(reply)] = env.now
             elif kind == RECORD:
-                self.world.recorder.event(clock[op[1]], clock[op[2]], self.message, self.id, *op[3])
+                self.world.recorder.event(
+                    clock[op[1]], clock[op[2]], self.message, self.id, *op[3]
+                )
             elif kind == SLOT:
                 turn = self._slot.take()  # type: ignore[union-attr]
                 if turn is not None:
@@ -300,6 +296,9 @@ class Session:
                 self._holds = True
             elif kind == END:
                 self.costs = dict(op[1])
+                for position, replies in op[2]:
+                    for reply in replies:
+                        self.arrived[id(reply)] = clock[position]
         self.dead = template.dead
         return None
 

@@ -145,7 +145,7 @@ class MailClient:
             server,
             pop.work,
             pop.slot,
-            on_client=on_client,
+            on_client=on_client if held else None,  # nothing to fetch, nothing to book
             key=None if held else empty_mailbox(self.name, pop.name, address, user, security),
         )
         if retrieval.committed:

@@ -285,9 +285,7 @@ class Session:
                 self.costs = dict(op[3])
                 on_client(op[1], op[2], self)  # type: ignore[misc]
             elif kind == RECORD:
-                self.world.recorder.event(
-                    clock[op[1]], clock[op[2]], self.message, self.id, *op[3]
-                )
+                self.world.recorder.event(clock[op[1]], clock[op[2]], self.message, self.id, *op[3])
             elif kind == SLOT:
                 turn = self._slot.take()  # type: ignore[union-attr]
                 if turn is not None:

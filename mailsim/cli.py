@@ -192,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("scenario", nargs="+", help="scenario file(s)")
     _add_set(validate)
 
+    expand = sub.add_parser(
+        "expand", help="print the full scenario a short one (sites and domains) stands for"
+    )
+    expand.add_argument("scenario", help="scenario file (short or full form)")
+    _add_set(expand)
+
     sub.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
 
     examples = sub.add_parser(
@@ -245,6 +251,10 @@ EXAMPLES = {
     "validate": [
         "mailsim validate scenarios/classroom.yaml",
         "mailsim validate my-network.yaml --set duration=2h",
+    ],
+    "expand": [
+        "mailsim expand scenarios/classroom-short.yaml",
+        "mailsim expand my-world.yaml > my-world-full.yaml",
     ],
     "schema": ["mailsim schema > mailsim-schema.json"],
     "examples": ["mailsim examples", "mailsim examples copy my-mail-lessons"],
@@ -321,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # Commands whose SCENARIO may be the bare name of a shipped one: `mailsim run classroom`.
-_READS_SCENARIOS = ("run", "plot", "step", "sweep", "validate")
+_READS_SCENARIOS = ("run", "plot", "step", "sweep", "validate", "expand")
 
 
 def _command(args: argparse.Namespace) -> int:
@@ -338,6 +348,11 @@ def _command(args: argparse.Namespace) -> int:
         return _run(args)
     if args.command == "step":
         return _step(args, sys.stdin, sys.stdout)
+    if args.command == "expand":
+        from mailsim.scenario import expanded
+
+        print(expanded(args.scenario, args.overrides), end="")
+        return 0
     if args.command == "validate":
         return _validate(args)
     if args.command == "plot":

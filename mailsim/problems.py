@@ -39,9 +39,11 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _model_at(loc: tuple[Any, ...], role: str | None) -> type[BaseModel] | None:
+def _model_at(
+    loc: tuple[Any, ...], role: str | None, root: type[BaseModel] = Scenario
+) -> type[BaseModel] | None:
     """The pydantic model that a key path points into (for "did you mean" on unknown keys)."""
-    model: type[BaseModel] | None = Scenario
+    model: type[BaseModel] | None = root
     skip_key = False
     for part in loc:
         if skip_key:
@@ -83,7 +85,13 @@ def _spelt(value: Any) -> str:
     return shown(value)
 
 
-def problem_of(err: Any, name: str, lines: Mapping[tuple[Any, ...], int], data: Any) -> Problem:
+def problem_of(
+    err: Any,
+    name: str,
+    lines: Mapping[tuple[Any, ...], int],
+    data: Any,
+    root: type[BaseModel] = Scenario,
+) -> Problem:
     loc = tuple(err["loc"])
     role = _tag_in(loc)
     loc = _clean_loc(loc)
@@ -95,7 +103,7 @@ def problem_of(err: Any, name: str, lines: Mapping[tuple[Any, ...], int], data: 
     kind = err["type"]
     value = err.get("input")
     if kind == "extra_forbidden":
-        parent = _model_at(loc[:-1], role)
+        parent = _model_at(loc[:-1], role, root)
         names = [
             field.alias or field_name
             for field_name, field in (parent.model_fields.items() if parent else [])

@@ -426,6 +426,15 @@ def load(path: str | Path, overrides: Sequence[str] | str = ()) -> Scenario:
     return loads(read(path), name, overrides)
 
 
+def expanded(path: str | Path, overrides: Sequence[str] | str = ()) -> str:
+    """A scenario file in the full form, as YAML (``mailsim expand``): a short one
+    expanded, a full one as validated, after the ``--set`` changes."""
+    name = "<stdin>" if str(path) == STDIN else str(path)
+    full: dict[str, Any] = {}
+    loads(read(path), name, overrides, keep=full)
+    return dumps(full)
+
+
 def read(path: str | Path) -> str:
     """The text of a scenario file (``-``: standard input), at most MAX_SCENARIO_BYTES,
     or a ScenarioError saying why it cannot be read."""
@@ -476,8 +485,14 @@ def override_paths(text: str, name: str, keys: list[str]) -> dict[str, str]:
     return paths
 
 
-def loads(text: str, name: str = "<scenario>", overrides: Sequence[str] | str = ()) -> Scenario:
-    """Validate scenario text; ``name`` is used in error messages."""
+def loads(
+    text: str,
+    name: str = "<scenario>",
+    overrides: Sequence[str] | str = (),
+    keep: dict[str, Any] | None = None,
+) -> Scenario:
+    """Validate scenario text; ``name`` is used in error messages. A short-form scenario
+    (:mod:`mailsim.short`) is expanded first; ``keep`` receives the full form's data."""
     if isinstance(overrides, str):
         overrides = [overrides]
     with _collector_paused():
@@ -489,7 +504,7 @@ def loads(text: str, name: str = "<scenario>", overrides: Sequence[str] | str = 
                 [Problem(name, "", f"a scenario is a mapping of keys, got {type(data).__name__}")]
             )
         if not overrides:
-            return _validate(data, name, _Lines(lambda: _lines(tree)))
+            return _validate(data, name, _Lines(lambda: _lines(tree)), keep)
         locations = apply_overrides(data, list(overrides), _override_value)
         in_file = _Lines(lambda: _lines(tree))
 
@@ -500,7 +515,7 @@ def loads(text: str, name: str = "<scenario>", overrides: Sequence[str] | str = 
             }
 
         try:
-            return _validate(data, name, _Lines(outside_set))
+            return _validate(data, name, _Lines(outside_set), keep)
         except ScenarioError as exc:
             # A problem in a value set on the command line, or in a section the setting
             # made, is reported as the option's.
@@ -556,7 +571,24 @@ def validate(
         return _validate(data, name, lines or {})
 
 
-def _validate(data: Mapping[str, Any], name: str, lines: Mapping[tuple[Any, ...], int]) -> Scenario:
+def _validate(
+    data: Mapping[str, Any],
+    name: str,
+    lines: Mapping[tuple[Any, ...], int],
+    keep: dict[str, Any] | None = None,
+) -> Scenario:
+    from mailsim import short
+
+    if short.is_short(data):
+        full = short.expand(data, name, lines)
+        if keep is not None:
+            keep.update(full)
+        try:
+            return _validate(full, name, lines)
+        except ScenarioError as exc:  # named by the short file's keys
+            raise ScenarioError([short.where(data, p, lines) for p in exc.problems]) from None
+    if keep is not None:
+        keep.update(data)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:

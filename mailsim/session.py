@@ -95,6 +95,7 @@ class Session:
         self._pending = 0  # bytes owed to the next client flight (TLS 1.3 Finished)
         self.dead: Reply | None = None  # set when the connection is lost
         self.client_gone = False  # the client gave up while the server still worked
+        self.closed = False  # nothing listens on the port: the SYN gets an RST
         self.arrived: dict[int, float] = {}  # id of a reply → when it reached the client
         pop = protocol == "pop3"
         self._timeout = pop3.timeout if pop else smtp.timeout
@@ -446,7 +447,7 @@ class Session:
             where = f"{self.world.ips[c]} → {self.world.ips[s]} port {step.port}"
             self._overhear((start, env.now), c, s, "connection", where, TCP_SYN)
         # A server without TLS does not listen on the implicit-TLS ports (465, 995).
-        refused = self._faulty and faults.refuses(s, env.now)
+        refused = self.closed or (self._faulty and faults.refuses(s, env.now))
         if refused or (step.tls and work.tls_version is None):
             sent = env.now
             yield from self._wait(self._transit(s, c, TCP_RST), "network")

@@ -26,6 +26,8 @@ from mailsim.scenario import SmtpNode
 from mailsim.session import Session, Work
 from mailsim.slots import Slots
 
+NO_WORK = Work(0.0, 0.0, 0.0, None)  # a machine without a mail server: it never answers
+
 if TYPE_CHECKING:
     from mailsim.agents.context import WorldView
 
@@ -375,13 +377,21 @@ class Mta:
         """One SMTP or LMTP session to ``target`` carrying ``copies``."""
         world = self.world
         lmtp = kind == "lmtp"
-        agent = world.pops[target] if lmtp else world.mtas[target]
-        server, work = (
-            agent.server("lmtp", self.name) if lmtp else agent.server("relay", self.name, copies)
-        )
-        by_rcpt = {copy.recipient: copy for copy in copies}
+        agent = world.pops[target] if lmtp else world.mtas.get(target)
         message = copies[0].message
         session = Session(world, self.name, target, "lmtp" if lmtp else "smtp", message.id)
+        if agent is None:
+            # DNS sends the mail to a machine that runs no mail server (an A record
+            # naming the wrong host): nothing listens on port 25, the SYN gets an RST.
+            session.closed = True
+            server, work = smtp.SmtpServer(smtp.ServerConfig(host=world.hosts[target])), NO_WORK
+        else:
+            server, work = (
+                agent.server("lmtp", self.name)
+                if lmtp
+                else agent.server("relay", self.name, copies)
+            )
+        by_rcpt = {copy.recipient: copy for copy in copies}
         handed: dict[str, float] = {}
 
         def on_server(step: Step, replies: list[Reply], s: Session) -> None:
@@ -397,7 +407,7 @@ class Mta:
                     for copy in taken:
                         handed[copy.recipient] = world.env.now
                         self.in_hand.add(copy)
-                agent.receive(taken, s, server, pre)
+                agent.receive(taken, s, server, pre)  # type: ignore[union-attr]
 
         def on_client(step: Step, replies: list[Reply], s: Session) -> None:
             if isinstance(step, Content):
@@ -420,7 +430,7 @@ class Mta:
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
         try:
             transcript: Transcript = yield from session.play(
-                smtp.client(config, envelope), server, work, agent.slot,
+                smtp.client(config, envelope), server, work, agent.slot if agent else None,
                 on_server=on_server, on_client=on_client,
             )  # fmt: skip
         except simpy.Interrupt:

@@ -16,6 +16,7 @@ from mailsim.errors import InputError, ScenarioError
 from mailsim.sweep import sweep  # the function; its module imports pandas when it runs
 
 if TYPE_CHECKING:
+    from mailsim.activity import grade
     from mailsim.result import Result
     from mailsim.scenario import Scenario, load, loads
     from mailsim.stepper import Stepper
@@ -28,6 +29,7 @@ __all__ = [
     "ScenarioError",
     "Stepper",
     "__version__",
+    "grade",
     "load",
     "loads",
     "run",
@@ -42,6 +44,7 @@ _LAZY = {
     "load": "mailsim.scenario",
     "loads": "mailsim.scenario",
     "Stepper": "mailsim.stepper",
+    "grade": "mailsim.activity",
 }
 
 

@@ -198,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     expand.add_argument("scenario", help="scenario file (short or full form)")
     _add_set(expand)
 
+    check = sub.add_parser(
+        "check", help="check an activity's goals on a scenario: each met or not, and a total"
+    )
+    check.add_argument("activity", help="activity file (title, scenario, change, goals)")
+    check.add_argument(
+        "scenario", nargs="?", help="the student's scenario (default: the activity's own)"
+    )
+    check.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
     sub.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
 
     examples = sub.add_parser(
@@ -255,6 +264,11 @@ EXAMPLES = {
     "expand": [
         "mailsim expand scenarios/classroom-short.yaml",
         "mailsim expand my-world.yaml > my-world-full.yaml",
+    ],
+    "check": [
+        "mailsim check scenarios/activities/faster-mail.yaml",
+        "mailsim check scenarios/activities/faster-mail.yaml"
+        " scenarios/activities/solutions/faster-mail.yaml",
     ],
     "schema": ["mailsim schema > mailsim-schema.json"],
     "examples": ["mailsim examples", "mailsim examples copy my-mail-lessons"],
@@ -348,6 +362,8 @@ def _command(args: argparse.Namespace) -> int:
         return _run(args)
     if args.command == "step":
         return _step(args, sys.stdin, sys.stdout)
+    if args.command == "check":
+        return _check(args)
     if args.command == "expand":
         from mailsim.scenario import expanded
 
@@ -761,6 +777,17 @@ def _dask_client(address: str) -> object:
         raise InputError(
             [Problem("--dask", address, f"cannot reach the scheduler: {exc}")]
         ) from None
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Exit 0 when every goal is met and nothing forbidden changed, else 1."""
+    from mailsim import activity
+    from mailsim.examples import resolve
+
+    scenario = None if args.scenario is None else resolve(args.scenario)
+    grade = activity.grade(args.activity, scenario, seed=args.seed)
+    print("\n".join(grade.lines()))
+    return 0 if grade.passed else 1
 
 
 def _validate(args: argparse.Namespace) -> int:

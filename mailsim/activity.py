@@ -1,0 +1,345 @@
+"""Activities that grade themselves: a starting scenario, what the student may change, and
+goals checked on the result of the student's scenario.
+
+A teacher writes goals as a few words of YAML, not Python — four kinds, each about what a
+class looks at in a result:
+
+* ``arrive``: every copy that matches (``message``, ``from``, ``to``; addresses may use
+  the scenario's globs) reaches its reader (``reach: mailbox``: its mailbox), and, with
+  ``within``, that fast (counted from when it was sent);
+* ``outcome``: every copy that matches ``ends`` as one of those said: ``inbox`` or
+  ``spam`` (the folder it reached), ``bounced``, ``refused`` or ``expired``, or
+  ``in_flight`` (still on its way when the run ended);
+* ``encrypted``: every hop that carries a password (``carrying: password``, the hops that
+  log in) or the message itself (``carrying: message``) travels inside TLS (``protocols``
+  to look at some hops only: ``[submission, smtp, pop3]``);
+* ``unread``: an eavesdropper (``by: eve``) reads nothing of ``what`` (default: passwords,
+  envelopes, headers and bodies).
+
+``mailsim check ACTIVITY [SCENARIO]`` plays the student's scenario (the activity's own,
+unchanged, without one), says for each goal whether it is met with the value measured,
+and whether the scenario changes only what the activity allows; exit 0 when everything
+is met, 1 when not.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from pydantic import Field, ValidationError
+
+from mailsim.errors import Problem, ScenarioError, at_most_shown, key_path
+from mailsim.fields import Duration
+from mailsim.model import Scenario, _Model
+from mailsim.units import format_duration
+
+ENDS = ("inbox", "spam", "bounced", "refused", "expired", "in_flight")
+SECRETS = ("password", "envelope", "headers and body")
+
+
+class _Copies(_Model):
+    """Which copies a goal is about (all, when nothing is said)."""
+
+    message: str | None = Field(None, description="a message id")
+    sender: str | None = Field(None, alias="from", description="an address or glob")
+    to: str | None = Field(None, description="an address or glob")
+    say: str | None = Field(None, description="the goal in the teacher's words")
+
+    def pick(self, messages: pd.DataFrame) -> pd.DataFrame:
+        rows = messages[messages["kind"] == "message"]  # not the bounces it caused
+        if self.message is not None:
+            rows = rows[rows["id"] == self.message]
+        for column, pattern in (("sender", self.sender), ("recipient", self.to)):
+            if pattern is not None:
+                rows = rows[[_matches(str(a), pattern) for a in rows[column]]]
+        return rows
+
+    def whose(self) -> str:
+        said = []
+        if self.message:
+            said.append(self.message)
+        if self.sender:
+            said.append(f"from {self.sender}")
+        if self.to:
+            said.append(f"to {self.to}")
+        return " ".join(said) or "every message"
+
+
+class Arrive(_Copies):
+    within: Duration | None = Field(None, gt=0, description="from sending, at most")
+    reach: Literal["reader", "mailbox"] = "reader"
+
+
+class Outcome(_Copies):
+    ends: Annotated[list[Literal[ENDS]], Field(min_length=1)]  # type: ignore[valid-type]
+
+
+class Encrypted(_Model):
+    carrying: Literal["password", "message"]
+    protocols: list[str] | None = Field(None, description="the hops' protocols to look at")
+    say: str | None = None
+
+
+class Unread(_Model):
+    by: str = Field(description="the eavesdropper's name")
+    what: list[Literal[SECRETS]] = Field(default_factory=lambda: list(SECRETS))  # type: ignore[valid-type]
+    say: str | None = None
+
+
+class Goal(_Model):
+    """One goal: exactly one of its kinds."""
+
+    arrive: Arrive | None = None
+    outcome: Outcome | None = None
+    encrypted: Encrypted | None = None
+    unread: Unread | None = None
+
+    def kind(self) -> Arrive | Outcome | Encrypted | Unread:
+        (found,) = [v for v in (self.arrive, self.outcome, self.encrypted, self.unread) if v]
+        return found
+
+
+class Activity(_Model):
+    """An activity file: the task, where it starts, what may change, the goals."""
+
+    title: str
+    task: str = Field("", description="what the student reads")
+    scenario: str = Field(description="the starting scenario: a path from this file or a name")
+    change: list[str] = Field(
+        default_factory=list,
+        description='key paths the student may change, as --set writes them ("*": any one'
+        " key); a path allows everything inside it",
+    )
+    goals: Annotated[list[Goal], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One goal, checked: met or not, what was measured, in words."""
+
+    goal: str
+    met: bool
+    measured: str
+
+
+@dataclass(frozen=True)
+class Grade:
+    """An activity checked against one scenario."""
+
+    activity: Activity
+    verdicts: list[Verdict]
+    changed: list[str]  # key paths that differ from the starting scenario
+    forbidden: list[str]  # of those, the ones the activity does not allow
+
+    @property
+    def passed(self) -> bool:
+        return not self.forbidden and all(v.met for v in self.verdicts)
+
+    def lines(self) -> Iterator[str]:
+        yield f"Activity: {self.activity.title}"
+        if self.changed:
+            allowed = [c for c in self.changed if c not in self.forbidden]
+            if allowed:
+                yield f"  changed: {', '.join(allowed)}"
+            for key in self.forbidden:
+                yield f"  ✗ {key} may not be changed in this activity"
+        else:
+            yield "  changed: nothing yet (the starting scenario)"
+        for v in self.verdicts:
+            yield f"  {'✓' if v.met else '✗'} {v.goal} — {v.measured}"
+        met = sum(v.met for v in self.verdicts)
+        yield f"{met} of {len(self.verdicts)} goals met" + (
+            "" if not self.forbidden else f"; {len(self.forbidden)} change(s) not allowed"
+        )
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the same, as a table with ✓ and ✗."""
+        rows = "".join(
+            f"<tr><td>{'✓' if v.met else '✗'}</td><td>{_html(v.goal)}</td>"
+            f"<td>{_html(v.measured)}</td></tr>"
+            for v in self.verdicts
+        )
+        met = sum(v.met for v in self.verdicts)
+        extra = "".join(f"<p>✗ {_html(k)} may not be changed</p>" for k in self.forbidden)
+        return (
+            f"<h4>{_html(self.activity.title)}</h4>{extra}<table>{rows}</table>"
+            f"<p><b>{met} of {len(self.verdicts)} goals met</b></p>"
+        )
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def load(path: str | Path) -> tuple[Activity, Path]:
+    """An activity file, validated, and its starting scenario's path."""
+    from mailsim import examples
+    from mailsim.scenario import _Lines, _lines, _parse, read
+
+    name = str(path)
+    data, tree = _parse(read(path), name)
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(name, "", "an activity is a mapping: title, scenario, goals")])
+    try:
+        activity = Activity.model_validate(data)
+    except ValidationError as exc:
+        from mailsim.problems import problem_of
+
+        lines = _Lines(lambda: _lines(tree))
+        problems = [problem_of(err, name, lines, data, Activity) for err in exc.errors()[:100]]
+        raise ScenarioError(at_most_shown(problems, exc.error_count(), name)) from None
+    problems = []
+    for i, goal in enumerate(activity.goals):
+        given = [k for k in ("arrive", "outcome", "encrypted", "unread") if getattr(goal, k)]
+        if len(given) != 1:
+            problems.append(Problem(name, key_path(("goals", i)),
+                                    "give exactly one of arrive, outcome, encrypted, unread"))  # fmt: skip
+    if problems:
+        raise ScenarioError(problems)
+    start = Path(path).parent / activity.scenario
+    if not start.is_file():
+        shipped = examples.scenario(activity.scenario)
+        if shipped is None:
+            raise ScenarioError([Problem(name, "scenario", f"no scenario {activity.scenario!r}")])
+        start = shipped
+    return activity, start
+
+
+def grade(activity_file: str | Path, scenario: Scenario | str | Path | None = None,
+          seed: int = 0) -> Grade:  # fmt: skip
+    """``mailsim.grade("faster-mail.yaml", "mine.yaml")``: the activity's goals checked on
+    a scenario (a file or a loaded one; the activity's own without one). In a notebook
+    the grade shows as a table of ✓ and ✗."""
+    import mailsim
+
+    activity, start_path = load(activity_file)
+    start = mailsim.load(start_path)
+    if scenario is None:
+        scenario = start
+    elif not isinstance(scenario, Scenario):
+        scenario = mailsim.load(scenario)
+    return check(activity, start, scenario, seed)
+
+
+def check(activity: Activity, start: Scenario, scenario: Scenario, seed: int = 0) -> Grade:
+    """Play ``scenario`` and check the activity's goals on its result."""
+    import mailsim
+
+    changed = differences(start, scenario)
+    forbidden = [key for key in changed if not _allowed(key, activity.change)]
+    result = mailsim.run(scenario, seed=seed)
+    verdicts = [_verdict(goal.kind(), result) for goal in activity.goals]
+    return Grade(activity, verdicts, changed, forbidden)
+
+
+def _verdict(goal: Any, result: Any) -> Verdict:
+    if isinstance(goal, Arrive):
+        return _arrive(goal, result.messages)
+    if isinstance(goal, Outcome):
+        return _outcome(goal, result.messages)
+    if isinstance(goal, Encrypted):
+        return _encrypted(goal, result.hops)
+    return _unread(goal, result.overheard)
+
+
+def _arrive(goal: Arrive, messages: pd.DataFrame) -> Verdict:
+    rows = goal.pick(messages)
+    place = "reader" if goal.reach == "reader" else "mailbox"
+    words = goal.say or (
+        f"{goal.whose()} reaches its {place}"
+        + (f" within {format_duration(goal.within)}" if goal.within else "")
+    )
+    if rows.empty:
+        return Verdict(words, False, "no such message was sent")
+    done = ("retrieved",) if goal.reach == "reader" else ("retrieved", "delivered")
+    missing = rows[~rows["status"].isin(done)]
+    if not missing.empty:
+        first = missing.iloc[0]
+        return Verdict(words, False, f"{first['id']} to {first['recipient']}: {first['status']}"
+                                     + (f" ({first['reason']})" if first["reason"] else ""))  # fmt: skip
+    column = "delay" if goal.reach == "reader" else "to_mailbox"
+    slowest = rows[column].max()
+    met = goal.within is None or bool(slowest <= goal.within)
+    return Verdict(words, met, f"{'slowest ' if len(rows) > 1 else ''}{format_duration(slowest)}")
+
+
+def _outcome(goal: Outcome, messages: pd.DataFrame) -> Verdict:
+    rows = goal.pick(messages)
+    words = goal.say or f"{goal.whose()} ends {' or '.join(goal.ends)}"
+    if rows.empty:
+        return Verdict(words, False, "no such message was sent")
+    ends = [
+        (row["folder"] or "inbox") if row["status"] in ("retrieved", "delivered") else row["status"]
+        for _, row in rows.iterrows()
+    ]
+    said = ", ".join(
+        f"{i} to {r}: {e}" for i, r, e in zip(rows["id"], rows["recipient"], ends, strict=True)
+    )
+    return Verdict(words, all(end in goal.ends for end in ends), said)
+
+
+def _encrypted(goal: Encrypted, hops: pd.DataFrame) -> Verdict:
+    rows = hops if goal.protocols is None else hops[hops["protocol"].isin(goal.protocols)]
+    if goal.carrying == "password":
+        rows = rows[rows["auth"].astype(bool)]
+    rows = rows[rows["outcome"] != "failed"] if "outcome" in rows else rows
+    words = (
+        goal.say
+        or f"every hop carrying {'a password' if goal.carrying == 'password' else 'the message'} is encrypted"
+    )
+    plain = rows[rows["tls"].fillna("") == ""]
+    if plain.empty:
+        return Verdict(words, True, f"{len(rows)} hop(s), all inside TLS")
+    first = plain.iloc[0]
+    return Verdict(
+        words,
+        False,
+        f"{len(plain)} in plaintext, e.g. {first['src']} → {first['dst']} ({first['protocol']})",
+    )
+
+
+def _unread(goal: Unread, overheard: pd.DataFrame) -> Verdict:
+    rows = overheard[(overheard["eavesdropper"] == goal.by) & overheard["what"].isin(goal.what)]
+    words = goal.say or f"{goal.by} reads no {', '.join(goal.what)}"
+    if rows.empty:
+        return Verdict(words, True, "nothing read")
+    counts = rows["what"].value_counts()
+    return Verdict(words, False, ", ".join(f"{n} × {what}" for what, n in counts.items()))
+
+
+def differences(start: Scenario, scenario: Scenario) -> list[str]:
+    """The key paths where ``scenario`` differs from ``start`` (as --set names them)."""
+    out: list[str] = []
+    _diff(start.model_dump(by_alias=True), scenario.model_dump(by_alias=True), (), out)
+    return out
+
+
+def _diff(a: Any, b: Any, loc: tuple[Any, ...], out: list[str]) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in [*a, *(k for k in b if k not in a)]:
+            _diff(a.get(key), b.get(key), (*loc, key), out)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _diff(x, y, (*loc, i), out)
+    elif a != b:
+        out.append(key_path(loc))
+
+
+def _allowed(key: str, patterns: list[str]) -> bool:
+    """Is ``key`` inside one of ``patterns`` (``*`` standing for any one key)?"""
+    for pattern in patterns:
+        regex = "".join(r"[^.\[]+" if part == "*" else re.escape(part)
+                        for part in re.split(r"(\*)", pattern))  # fmt: skip
+        if re.fullmatch(regex + r"(?:[.\[].*)?", key):
+            return True
+    return False
+
+
+def _matches(address: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(address.lower(), pattern.lower())

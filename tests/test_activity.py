@@ -1,0 +1,167 @@
+"""Activities that grade themselves (mailsim.activity, ``mailsim check``)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mailsim
+from mailsim.activity import _allowed, differences
+from mailsim.cli import main
+from tests.conftest import SCENARIOS
+
+ACTIVITIES = SCENARIOS / "activities"
+SHIPPED = sorted(ACTIVITIES.glob("*.yaml"))
+NAMES = [p.stem for p in SHIPPED if (ACTIVITIES / "solutions" / p.name).exists()]
+
+
+def test_five_activities_ship_each_with_a_solution():
+    assert NAMES == ["faster-mail", "fix-dns", "stop-eve", "stop-spoofing", "survive-mx-outage"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_start_fails_and_the_solution_passes(name: str, capsys: Any):
+    activity = ACTIVITIES / f"{name}.yaml"
+    assert main(["check", str(activity)]) == 1
+    start = capsys.readouterr().out
+    assert "✗" in start
+    assert "  changed: nothing yet (the starting scenario)" in start
+    assert main(["check", str(activity), str(ACTIVITIES / "solutions" / f"{name}.yaml")]) == 0
+    solved = capsys.readouterr().out
+    assert "✗" not in solved
+    goals = len(mailsim.grade(activity).verdicts)
+    assert solved.rstrip().endswith(f"{goals} of {goals} goals met")
+
+
+def test_faster_mail_says_what_was_measured(capsys: Any):
+    activity = ACTIVITIES / "faster-mail.yaml"
+    main(["check", str(activity), str(ACTIVITIES / "solutions" / "faster-mail.yaml")])
+    assert capsys.readouterr().out == (
+        "Activity: Make Bob's mail arrive faster\n"
+        '  changed: users["bob@home.example"].poll\n'
+        "  ✓ bob has alice's homework within 60 s of her pressing Send — 20.163 s\n"
+        "1 of 1 goals met\n"
+    )
+    # 20.163 s: sent at 10 s, fetched by the poll at 30 s, 0.163 s into that session
+    grade = mailsim.grade(activity)
+    assert grade.verdicts[0].measured == "4 min 50 s"
+    assert not grade.passed
+
+
+def test_a_change_the_activity_does_not_allow_fails_the_check(capsys: Any):
+    """backup-mx.yaml gives home.example a backup MX, but also changes its name, duration,
+    alice's poll, a subject and the outage itself: each is named, and the backup only
+    queues the message until the primary is back."""
+    activity = ACTIVITIES / "survive-mx-outage.yaml"
+    assert main(["check", str(activity), str(SCENARIOS / "backup-mx.yaml")]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line for line in out if "may not be changed" in line] == [
+        f"  ✗ {key} may not be changed in this activity"
+        for key in ("name", "duration", 'users["alice@school.example"].poll',
+                    "messages.0.subject", "faults.0.end")
+    ]  # fmt: skip
+    assert out[-2] == "  ✗ alice's message is in bob's mailbox within 10 min — 1 h 17 min"
+    assert out[-1] == "0 of 1 goals met; 5 change(s) not allowed"
+
+
+def test_differences_name_keys_as_set_writes_them():
+    start = mailsim.load(SCENARIOS / "classroom.yaml")
+    changed = mailsim.load(
+        SCENARIOS / "classroom.yaml",
+        ['users["bob@home.example"].poll=1min', "links.r-school/r-home.latency=80ms"],
+    )
+    assert differences(start, changed) == ["links.3.latency", 'users["bob@home.example"].poll']
+    assert differences(start, start) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "patterns", "allowed"),
+    [
+        ('users["bob@home.example"].poll', ['users["bob@home.example"]'], True),
+        ('users["bob@home.example"].poll', ['users["bob@home.exampl"]'], False),
+        ("nodes.msa-free.tls", ["nodes.*.tls"], True),
+        ("nodes.msa-free.tls_x", ["nodes.*.tls"], False),
+        ("nodes.msa-free.outgoing_tls", ["nodes.*.tls"], False),
+        ('dns.zones["home.example"].a["mx.home.example"]', ['dns.zones["home.example"]'], True),
+        ("links", ["links"], True),
+        ("links.3.latency", ["links"], True),
+        ("linksy", ["links"], False),
+    ],
+)
+def test_what_a_change_pattern_allows(key: str, patterns: list[str], allowed: bool):
+    assert _allowed(key, patterns) is allowed
+
+
+def _activity(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "activity.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_goals_of_every_kind_on_one_run(tmp_path: Path):
+    path = _activity(
+        tmp_path,
+        f"""\
+        title: Every kind
+        scenario: {SCENARIOS / "free-vs-paid-provider.yaml"}
+        goals:
+          - arrive: {{to: "*@college.example", reach: mailbox, within: 1s}}
+          - arrive: {{message: m9}}
+          - outcome: {{from: dave@paidmail.example, ends: [inbox]}}
+          - encrypted: {{carrying: message, protocols: [submission, smtp, pop3]}}
+          - unread: {{by: eve, what: [password]}}
+        """,
+    )
+    grade = mailsim.grade(path)
+    assert [(v.goal, v.met, v.measured) for v in grade.verdicts] == [
+        ("to *@college.example reaches its mailbox within 1.000 s", False, "slowest 1.144 s"),
+        ("m9 reaches its reader", False, "no such message was sent"),
+        ("from dave@paidmail.example ends inbox", True, "m2 to carol@college.example: inbox"),
+        ("every hop carrying the message is encrypted", False,
+         "4 in plaintext, e.g. alice-pc → msa-free (submission)"),
+        ("eve reads no password", False, "4 × password"),
+    ]  # fmt: skip
+
+
+def test_a_bad_activity_file_exits_2_one_line_per_problem(tmp_path: Path, capsys: Any):
+    path = _activity(
+        tmp_path,
+        """\
+        title: Broken
+        scenario: classroom
+        chnage: [users]
+        goals:
+          - arrive: {to: bob@home.example, within: soon}
+          - {}
+          - outcome: {ends: [lost]}
+        """,
+    )
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"mailsim: {path}:5: goals.0.arrive.within: 'soon' is not a duration; write it like"
+        ' "20ms", "5min" or "2h"',
+        f"mailsim: {path}:7: goals.2.outcome.ends.0: Input should be 'inbox', 'spam',"
+        " 'bounced', 'refused', 'expired' or 'in_flight' (got 'lost')",
+        f"mailsim: {path}:3: chnage: unknown key; did you mean 'change'?",
+    ]
+    path.write_text("title: t\nscenario: nowhere.yaml\ngoals: [{}]\n")
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"mailsim: {path}: goals.0: give exactly one of arrive, outcome, encrypted, unread"
+    ]
+
+
+def test_an_mx_record_naming_a_machine_without_a_mail_server_is_refused_not_a_crash():
+    """wrong-mx.yaml: mx.home.example's A record gives the mailbox server's address. Its
+    port 25 is closed: the SYN gets an RST, Postfix's 4.4.1, and the message waits."""
+    result = mailsim.run(mailsim.load(ACTIVITIES / "wrong-mx.yaml"))
+    (row,) = result.messages.itertuples()
+    assert (row.status, row.reason) == (
+        "in_flight", "connect to pop.home.example:25: Connection refused (4.4.1)")  # fmt: skip
+    tries = result.hops[result.hops["dst"] == "pop-home"]
+    assert list(tries["code"]) == ["4.4.1"] * 4
+    first = result.events[result.events["session"] == tries["session"].iloc[0]]
+    assert list(first["step"]) == ["SYN", "RST"]

@@ -969,8 +969,10 @@ def _examples(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise WriteError(destination, exc.strerror or str(exc)) from None
     lessons = sum(1 for path in written if path.suffix == ".ipynb")
+    tasks = sum(1 for path in written if "activities" in path.parts)
     print(
-        f"copied {len(written) - lessons} scenarios and {lessons} lessons to {destination}:"
+        f"copied {len(written) - lessons - tasks} scenarios, {lessons} lessons and the"
+        f" activities to {destination}:"
         f" try  mailsim run {destination / 'scenarios' / 'classroom.yaml'}"
     )
     return 0

@@ -93,7 +93,8 @@ def resolve(argument: str) -> str:
 
 def copy(destination: Path) -> list[Path]:
     """Copy the shipped scenarios and lessons into ``destination/scenarios`` and
-    ``destination/notebooks`` (the lessons find the scenarios at ``../scenarios``).
+    ``destination/notebooks`` (the lessons find the scenarios at ``../scenarios``), and the
+    activities into ``destination/scenarios/activities``.
     Nothing is overwritten: a file that exists already is a problem to say, and then
     nothing is copied at all."""
     plan = [
@@ -101,6 +102,12 @@ def copy(destination: Path) -> list[Path]:
         for kind in KINDS
         for example in listing(kind)
     ]
+    place = folder("scenarios")
+    if place is not None:  # the activities, their starting points and solutions
+        plan += [
+            (path, destination / "scenarios" / path.relative_to(place))
+            for path in sorted((place / "activities").rglob("*.yaml"))
+        ]
     taken = [target for _, target in plan if target.exists()]
     if taken:
         more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""

@@ -73,6 +73,10 @@ def test_installed_from_the_wheel_it_runs_the_classroom_by_name(wheel, tmp_path)
     assert copied.returncode == 0, copied.stderr
     assert (elsewhere / "lessons" / "scenarios" / "classroom.yaml").is_file()
     assert (elsewhere / "lessons" / "notebooks" / "01-first-email.ipynb").is_file()
+    activities = elsewhere / "lessons" / "scenarios" / "activities"
+    assert (activities / "solutions" / "fix-dns.yaml").is_file()
+    checked = mailsim("check", str(activities / "fix-dns.yaml"))  # its start: wrong-mx.yaml
+    assert checked.returncode == 1, checked.stderr
     again = mailsim("examples", "copy", "lessons")
     assert again.returncode == 2
     assert "exists already" in again.stderr

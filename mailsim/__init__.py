@@ -17,12 +17,14 @@ from mailsim.sweep import sweep  # the function; its module imports pandas when 
 
 if TYPE_CHECKING:
     from mailsim.activity import grade
+    from mailsim.builder import Builder
     from mailsim.result import Result
     from mailsim.scenario import Scenario, load, loads
     from mailsim.stepper import Stepper
 
 __version__ = "0.1.0"
 __all__ = [
+    "Builder",
     "InputError",
     "Result",
     "Scenario",
@@ -39,6 +41,7 @@ __all__ = [
 # Imported on first use: ``mailsim --help`` or ``mailsim validate`` need neither pandas
 # nor SimPy, and a student waits for every command.
 _LAZY = {
+    "Builder": "mailsim.builder",
     "Result": "mailsim.result",
     "Scenario": "mailsim.scenario",
     "load": "mailsim.scenario",

@@ -162,6 +162,10 @@ def _references(
         problems.append(Problem(name, key_path(loc), message, lines.get(loc)))
 
     sites = list(short.sites)
+    if not sites:
+        problem(("sites",), "add a site: a place with a router (a school, a home)")
+    if not short.domains:
+        problem(("domains",), "add a domain with its servers (submission, mx, mailbox)")
     for domain, spec in short.domains.items():
         if spec.site not in short.sites:
             problem(("domains", domain, "site"), _no("site", spec.site, sites))
@@ -294,6 +298,7 @@ class _Expansion:
             self.mailbox[domain.lower()] = f"pop-{label}"
         for host, machine in machines.items():
             machine["host"] = host
+            machine["domain"] = domain
             zone["a"][host] = machine["node"]
         self.zones[domain] = {**zone, **spec.zone}
         return list(machines.values())
@@ -301,18 +306,29 @@ class _Expansion:
     def _place_servers(
         self, servers: list[dict[str, Any]], site: str, resolver_host: str = "", hub: str = ""
     ) -> None:
+        """A site's servers as a rack: the mail servers in one column, the hub first,
+        the others under it, each mailbox server beside its domain's MX (at the first
+        site, whose router is to the right, a row lower: off the MX's link); the
+        resolver above the hub."""
         router = f"r-{site}"
-        mx = next((s["node"] for s in servers if s["job"] != "pop"), router)
-        for server in servers:
-            x = self._next()
+        column = self.x
+        lower = 1 if resolver_host else 0  # the first site
+        row: dict[str, int] = {}  # a mail server's row, for its domain's mailbox server
+        for server in sorted(servers, key=lambda s: s["node"] != hub):
             node = {"role": server["role"], "host": server["host"], **server["settings"]}
-            self._node(server["node"], node, (x, 0))
             if server["job"] == "pop":
+                mx = next(s["node"] for s in servers
+                          if s["domain"] == server["domain"] and s["job"] != "pop")  # fmt: skip
+                place = (column + 1, row[mx] - lower)
                 self.links.append(_link(server["node"], mx, MAILBOX_LINK, SERVER_LINK[1]))
             else:
+                row[server["node"]] = -len(row)
+                place = (column, row[server["node"]])
                 self.links.append(_link(server["node"], router, *SERVER_LINK))
+            self._node(server["node"], node, place)
+            self.x = max(self.x, place[0] + 1)
             if resolver_host and server["node"] == hub:
-                self._node("dns", {"role": "dns", "host": resolver_host}, (x, 1))
+                self._node("dns", {"role": "dns", "host": resolver_host}, (place[0], 1))
                 self.links.insert(len(self.links) - 1, _link(hub, "dns", *SERVER_LINK))
         if resolver_host and "dns" not in self.nodes:
             self._node("dns", {"role": "dns", "host": resolver_host}, (self.x, 1))

@@ -31,8 +31,10 @@ def form(builder: Builder) -> Any:
             name="ipywidgets",
         ) from None
 
+    whole = {"description_width": "initial"}  # labels in full, not cut to "per comm…"
+
     def text(label: str, value: str = "", placeholder: str = "", width: str = "220px") -> Any:
-        return w.Text(value=value, placeholder=placeholder, description=label,
+        return w.Text(value=value, placeholder=placeholder, description=label, style=whole,
                       layout=w.Layout(width=width))  # fmt: skip
 
     def button(label: str) -> Any:
@@ -40,34 +42,34 @@ def form(builder: Builder) -> Any:
 
     site = text("site", placeholder="school")
     add_site = button("Add site")
-    pc_site = w.Dropdown(description="at site", layout=w.Layout(width="220px"))
+    pc_site = w.Dropdown(description="at site", style=whole, layout=w.Layout(width="220px"))
     pc_name = text("computer", placeholder="alice-pc")
     pc_latency = text("latency", placeholder="2ms", width="160px")
     pc_bandwidth = text("bandwidth", placeholder="100Mbps", width="180px")
     add_pc = button("Add computer")
-    site_a = w.Dropdown(description="between", layout=w.Layout(width="220px"))
-    site_b = w.Dropdown(description="and", layout=w.Layout(width="220px"))
+    site_a = w.Dropdown(description="between", style=whole, layout=w.Layout(width="220px"))
+    site_b = w.Dropdown(description="and", style=whole, layout=w.Layout(width="220px"))
     far = text("one way", placeholder="45ms", width="160px")
     add_link = button("Link sites")
     domain = text("domain", placeholder="school.example")
-    domain_site = w.Dropdown(description="site", layout=w.Layout(width="220px"))
+    domain_site = w.Dropdown(description="site", style=whole, layout=w.Layout(width="220px"))
     submission = text("submission", placeholder="mail", width="200px")
     mx = text("MX hosts", placeholder="mx, backup", width="200px")
     mailbox = text("mailbox", placeholder="pop", width="200px")
-    tls = w.Dropdown(options=TLS, description="TLS", layout=w.Layout(width="160px"))
-    auth = w.Dropdown(options=AUTH, description="AUTH", layout=w.Layout(width="200px"))
+    tls = w.Dropdown(options=TLS, description="TLS", style=whole, layout=w.Layout(width="160px"))
+    auth = w.Dropdown(options=AUTH, description="AUTH", style=whole, layout=w.Layout(width="200px"))
     pipelining = w.Checkbox(value=True, description="pipelining", indent=False)
     work = text("per command", placeholder="0.5ms", width="200px")
     add_domain = button("Add domain")
     address = text("user", placeholder="alice@school.example", width="280px")
-    user_pc = w.Dropdown(description="computer", layout=w.Layout(width="220px"))
+    user_pc = w.Dropdown(description="computer", style=whole, layout=w.Layout(width="220px"))
     password = text("password", placeholder="wonderland")
     poll = text("checks every", placeholder="5min", width="200px")
-    security = w.Dropdown(options=SECURITY, description="security",
+    security = w.Dropdown(options=SECURITY, description="security", style=whole,
                           layout=w.Layout(width="200px"))  # fmt: skip
     add_user = button("Add user")
-    sender = w.Dropdown(description="from", layout=w.Layout(width="280px"))
-    recipient = w.Dropdown(description="to", layout=w.Layout(width="280px"))
+    sender = w.Dropdown(description="from", style=whole, layout=w.Layout(width="280px"))
+    recipient = w.Dropdown(description="to", style=whole, layout=w.Layout(width="280px"))
     at = text("at", value="10s", width="140px")
     size = text("size", placeholder="20KB", width="160px")
     add_message = button("Add message")

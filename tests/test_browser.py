@@ -219,3 +219,95 @@ def test_the_packet_player_and_the_event_list_in_a_browser(browser, tmp_path):
         for layer in ("Application · SMTP", "Transport · TCP", "Network · IPv4",
                       "Link · Ethernet", "45 48 4c 4f"):  # fmt: skip
             assert layer in shown
+
+
+def test_the_builder_form_end_to_end(browser, tmp_path):
+    """A student builds classroom in the builder's form — two sites, their link, two
+    domains, two users, a message — the network redrawn at each click; Run shows the
+    journey in the step viewer; Save writes a file that validates."""
+    import re
+
+    import nbformat
+
+    cells = ["import mailsim\nb = mailsim.Builder('classroom')\nb.widget()"]
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                   "language": "python"}  # fmt: skip
+    nbformat.write(book, tmp_path / "builder.ipynb")
+    with served("builder.ipynb", tmp_path) as url:
+        page, _ = opened(browser, url, "Add site")
+
+        def field(kind: str, label: str) -> object:
+            named = page.locator("label", has_text=re.compile(f"^{re.escape(label)}$"))
+            return page.locator(f".widget-{kind}", has=named).first.locator(
+                "input" if kind == "text" else "select"
+            )
+
+        def fill(**values: str) -> None:
+            for label, value in values.items():
+                field("text", label.replace("_", " ")).fill(value)
+
+        picture = page.locator(".widget-image").first
+        problems = page.locator(".widget-html", has_text="Problems").first
+
+        def press(name: str, adds: str | None = None) -> None:
+            """Click; wait for the network drawn again, or for ``adds`` to appear among
+            the choices of the form's lists (what changes no drawing: a computer, a user)."""
+            before = picture.get_attribute("src")
+            page.get_by_role("button", name=name, exact=True).click()
+            if adds is None:
+                redrawn(page, picture, before, 60)
+            else:
+                page.locator("select option", has_text=adds).first.wait_for(
+                    state="attached", timeout=60_000
+                )
+
+        for site in ("school", "home"):
+            fill(site=site)
+            press("Add site")
+        field("dropdown", "at site").select_option("school")
+        fill(computer="alice-pc")
+        press("Add computer", adds="alice-pc")
+        field("dropdown", "at site").select_option("home")
+        fill(computer="bob-pc", latency="5ms", bandwidth="50Mbps")
+        press("Add computer", adds="bob-pc")
+        field("dropdown", "between").select_option("school")
+        field("dropdown", "and").select_option("home")
+        fill(one_way="45ms")
+        press("Link sites")
+        assert "is joined to no other site" not in problems.inner_text()
+        field("dropdown", "site").select_option("school")
+        fill(domain="school.example", submission="mail")
+        press("Add domain")
+        field("dropdown", "site").select_option("home")
+        fill(domain="home.example", submission="", MX_hosts="mx", mailbox="pop")
+        press("Add domain")
+        fill(user="alice@school.example", password="wonderland")
+        field("dropdown", "computer").select_option("alice-pc")
+        press("Add user", adds="alice@school.example")
+        fill(user="bob@home.example", password="builder", checks_every="5min")
+        field("dropdown", "computer").select_option("bob-pc")
+        press("Add user", adds="bob@home.example")
+        field("dropdown", "from").select_option("alice@school.example")
+        field("dropdown", "to").select_option("bob@home.example")
+        fill(size="20KB")
+        page.get_by_role("button", name="Add message", exact=True).click()
+        page.get_by_text("No problems: press Run").wait_for(timeout=30_000)
+        width, height, inked = drawn(picture)
+        assert (width, height) == (1280, 720)
+        assert inked > 0.02
+        page.get_by_role("button", name="Run ▶", exact=True).click()
+        page.get_by_role("button", name="Next ▶", exact=True).wait_for(timeout=120_000)
+        viewer = page.locator(".widget-image").nth(1)
+        viewer.wait_for(timeout=60_000)
+        page.wait_for_function("el => el.naturalWidth > 0", arg=viewer.element_handle(),
+                               timeout=60_000)  # fmt: skip
+        width, height, inked = drawn(viewer)
+        assert (width, height) == (1280, 720)
+        assert inked > 0.03
+        fill(file=str(tmp_path / "mine.yaml"))
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_text(re.compile(r"saved .*mine\.yaml")).first.wait_for(timeout=30_000)
+    import mailsim
+
+    assert mailsim.load(tmp_path / "mine.yaml").users["bob@home.example"].poll == 300

@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from pydantic import Field, ValidationError
 
-from mailsim.errors import Problem, ScenarioError, at_most_shown, key_path
+from mailsim.errors import InputError, Problem, ScenarioError, at_most_shown, key_path
 from mailsim.fields import Duration
 from mailsim.model import Scenario, _Model
 from mailsim.units import format_duration
@@ -225,6 +225,26 @@ def grade(activity_file: str | Path, scenario: Scenario | str | Path | None = No
     elif not isinstance(scenario, Scenario):
         scenario = mailsim.load(scenario)
     return check(activity, start, scenario, seed)
+
+
+def checker(activity_file: str | Path, scenario: str = "") -> Any:
+    """In a notebook: the student's scenario file, a Check button, and the grade as a
+    table after each click (what ``mailsim check`` prints)."""
+    import ipywidgets as w
+
+    mine = w.Text(value=scenario, placeholder="my-world.yaml (empty: the starting one)",
+                  description="scenario", layout=w.Layout(width="420px"))  # fmt: skip
+    press = w.Button(description="Check")
+    shown = w.HTML()
+
+    def clicked(_: Any) -> None:
+        try:
+            shown.value = grade(activity_file, mine.value.strip() or None)._repr_html_()
+        except InputError as exc:
+            shown.value = "<br>".join(_html(str(p)) for p in exc.problems)
+
+    press.on_click(clicked)
+    return w.VBox([w.HBox([mine, press]), shown])
 
 
 def check(activity: Activity, start: Scenario, scenario: Scenario, seed: int = 0) -> Grade:

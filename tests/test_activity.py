@@ -165,3 +165,22 @@ def test_an_mx_record_naming_a_machine_without_a_mail_server_is_refused_not_a_cr
     assert list(tries["code"]) == ["4.4.1"] * 4
     first = result.events[result.events["session"] == tries["session"].iloc[0]]
     assert list(first["step"]) == ["SYN", "RST"]
+
+
+def test_the_notebook_checker_shows_the_grade_at_each_click():
+    pytest.importorskip("ipywidgets")
+    from mailsim.activity import checker
+
+    box = checker(ACTIVITIES / "faster-mail.yaml")
+    (row, shown) = box.children
+    mine, press = row.children
+    press.click()
+    assert "<td>✗</td>" in shown.value
+    assert "0 of 1 goals met" in shown.value
+    mine.value = str(ACTIVITIES / "solutions" / "faster-mail.yaml")
+    press.click()
+    assert "<td>✓</td><td>bob has alice's homework within 60 s" in shown.value
+    assert "1 of 1 goals met" in shown.value
+    mine.value = "nowhere.yaml"
+    press.click()
+    assert shown.value == "nowhere.yaml: no such file"

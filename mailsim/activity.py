@@ -307,8 +307,9 @@ def _outcome(goal: Outcome, messages: pd.DataFrame) -> Verdict:
 def _encrypted(goal: Encrypted, hops: pd.DataFrame) -> Verdict:
     rows = hops if goal.protocols is None else hops[hops["protocol"].isin(goal.protocols)]
     if goal.carrying == "password":
-        rows = rows[rows["auth"].astype(bool)]
-    rows = rows[rows["outcome"] != "failed"] if "outcome" in rows else rows
+        rows = rows[rows["auth"].astype(bool)]  # the hops that logged in
+    else:  # the hops that handed the message on (a refused try carried nothing)
+        rows = rows[rows["code"].astype(str).str.startswith(("2", "+"))]
     words = (
         goal.say
         or f"every hop carrying {'a password' if goal.carrying == 'password' else 'the message'} is encrypted"

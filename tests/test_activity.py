@@ -184,3 +184,23 @@ def test_the_notebook_checker_shows_the_grade_at_each_click():
     mine.value = "nowhere.yaml"
     press.click()
     assert shown.value == "nowhere.yaml: no such file"
+
+
+def test_refused_tries_carry_no_message(tmp_path: Path):
+    """mx-down: five refused tries (no TLS: there was no connection), then the relay in TLS
+    1.3 — the message crossed encrypted; LMTP in the server room did not."""
+    path = _activity(
+        tmp_path,
+        f"""\
+        title: Refused tries
+        scenario: {SCENARIOS / "mx-down.yaml"}
+        goals:
+          - encrypted: {{carrying: message, protocols: [smtp]}}
+          - encrypted: {{carrying: message}}
+        """,
+    )
+    grade = mailsim.grade(path)
+    assert [(v.met, v.measured) for v in grade.verdicts] == [
+        (True, "1 hop(s), all inside TLS"),
+        (False, "1 in plaintext, e.g. mx-home → pop-home (lmtp)"),
+    ]

@@ -547,8 +547,8 @@ class Session:
                 if forgets is None:
                     break
                 now = env.now
-                self._record((now, now), self.server_node, self.client, self.protocol, "*", "*",
-                             f"{_pushed(news)} (lost: {forgets} forgot the idle connection)",
+                self._record((now, now), self.server_node, self.client, self.protocol, "lost",
+                             "*", f"{_pushed(news)}: lost, {forgets} forgot the connection",
                              news.size)  # fmt: skip
                 news = None
         finally:

@@ -148,9 +148,9 @@ def test_a_network_that_forgets_idle_connections_delays_the_push_to_the_renewal(
     # The phone idles from when "+ idling" reached it; the push, 12 min later, is lost.
     idling = events[(events["step"] == "+") & (events["dst"] == "dan-phone")]
     since = idling["arrive"].iloc[0]
-    lost = events[events["step"] == "*"]
+    lost = events[events["step"] == "lost"]
     assert list(lost["detail"]) == [
-        "* 1 EXISTS · * 1 RECENT (lost: r-home–dan-phone forgot the idle connection)"
+        "* 1 EXISTS · * 1 RECENT: lost, r-home–dan-phone forgot the connection"
     ]
     # At 29 min it renews: DONE goes out and nothing answers; after 100 s it gives up,
     # connects again and catches up.

@@ -210,6 +210,7 @@ MEANINGS: dict[str, str] = {
     "RETR": "POP3: send me message n",
     "DELE": "POP3: delete message n when I QUIT",
     "timeout": "no reply in time: the client gives up on this connection",
+    "lost": "dropped on the way: a NAT that forgot this idle connection; it never arrives",
     # IMAP (RFC 9051, RFC 3501; IDLE RFC 2177): each command carries a tag ("a3") that
     # its final reply repeats; lines starting with "*" are data sent before it.
     "OK": "IMAP: success (the reply carries the command's tag)",

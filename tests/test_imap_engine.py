@@ -227,3 +227,79 @@ def test_imap_steps_are_named_by_their_command_and_explained(fast_push):
     assert all(meaning(step) for step in steps)
     phone = set(events[(events["protocol"] == "imap") & (events["src"] == "dan-phone")]["step"])
     assert {"IDLE", "DONE"} <= phone
+
+
+# --- results and pictures ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def push_result() -> mailsim.Result:
+    return mailsim.run(mailsim.load(SCENARIOS / "pop-imap-push.yaml"))
+
+
+@pytest.fixture(scope="module")
+def lost_push() -> mailsim.Result:
+    return mailsim.run(
+        mailsim.load(SCENARIOS / "pop-imap-push.yaml", ["links.r-home/dan-phone.idle_timeout=5min"])
+    )
+
+
+def copy_report(result: mailsim.Result, recipient: str) -> str:
+    """The report's paragraph on ``recipient``'s copy, on one line."""
+    from mailsim import report
+
+    text = " ".join(report.text(result, width=400).split())
+    start = text.index(f"→ {recipient}")
+    return text[start : text.find("→", start + 1)]
+
+
+def test_the_report_says_pushed_and_names_each_poll(push_result, lost_push):
+    assert "pushed and fetched 189.3 ms later" in copy_report(push_result, "dan@home.example")
+    assert "waiting for the IMAP poll 7 min 59 s" in copy_report(push_result, "carol@home.example")
+    assert "waiting for the POP poll 2 min 59 s" in copy_report(push_result, "bob@home.example")
+    lost = copy_report(lost_push, "dan@home.example")
+    assert "its push lost, fetched 18 min 40 s later" in lost
+    assert "push lost: waiting for the IDLE renewal 18 min 39 s" in lost
+
+
+def test_the_timeline_keys_imap_hops_and_every_readers_wait(push_result):
+    from mailsim import plot
+
+    ax = plot.timeline(push_result)
+    key = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "IMAP hop (retrieval)" in key
+    assert "POP3 hop (retrieval)" in key
+    assert "waiting for the poll\n(POP3, IMAP) or the push" in key
+    assert not any("failed" in words for words in key)  # IMAP's OK is no failure
+    ax.figure.clf()
+
+
+def test_the_ladder_draws_imap_as_itself_and_a_lost_push_dropped(lost_push):
+    import matplotlib.pyplot as plt
+
+    from mailsim import plot
+    from mailsim.plot.sequence import pages
+
+    keys: set[str] = set()
+    dropped = []
+    for page in range(1, pages(lost_push, "m1") + 1):
+        ax = plot.sequence(lost_push, "m1", page=page)
+        keys |= {t.get_text() for t in ax.get_legend().get_texts()}
+        dropped += [t for t in ax.texts if "lost, r-home–dan-phone" in t.get_text()]
+        plt.close(ax.figure)
+    assert {"IMAP", "lost on the way", "no reply: the\nclient's timeout"} <= keys
+    assert "temporary failure\n(4xx, refused)" not in keys  # OK, "+ idling": no failures
+    assert len(dropped) == 1
+
+
+def test_the_route_names_the_mailbox_server_by_what_it_serves(push_result, classroom_result):
+    from mailsim import plot
+
+    def key(result: mailsim.Result) -> list[str]:
+        ax = plot.route(result)
+        words = [t.get_text() for t in ax.get_legend().get_texts()]
+        ax.figure.clf()
+        return words
+
+    assert "mailbox server (POP3, IMAP)" in key(push_result)
+    assert "mailbox server (POP3)" in key(classroom_result)

@@ -67,11 +67,13 @@ ROLE = {
     "router": (".", OKABE_ITO["grey"], 120),
 }
 
+# The mailbox server's name where someone reads it over IMAP (it offers both, as Dovecot).
+IMAP_MAILBOX = "mailbox server (POP3, IMAP)"
 ROLE_LABEL = {
     "client": "mail program (MUA)",
     "smtp": "mail server (MTA)",
     "dns": "DNS resolver",
-    "pop": "mailbox server (POP3, IMAP)",
+    "pop": "mailbox server (POP3)",
     "router": "router",
 }
 

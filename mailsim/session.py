@@ -544,17 +544,19 @@ class Session:
                 if news is None:
                     self._forgotten = forgets or ""
                     return []
-                if forgets is None:
+                took = self._transit(self.server_node, self.client, news.size)
+                why = f"{forgets} forgot the connection" if forgets else None
+                if why is None and took == math.inf:
+                    why = "no route to the client"
+                if why is None:
                     break
                 now = env.now
                 self._record((now, now), self.server_node, self.client, self.protocol, "lost",
-                             "*", f"{_pushed(news)}: lost, {forgets} forgot the connection",
-                             news.size)  # fmt: skip
+                             "*", f"{_pushed(news)}: lost, {why}", news.size)  # fmt: skip
                 news = None
         finally:
             opened[self.id] = self
         sent = env.now
-        took = self._transit(self.server_node, self.client, news.size)
         yield from self._wait(took, step.cost)
         self.arrived[id(news)] = env.now
         if self._full or self._taps:

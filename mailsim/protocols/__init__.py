@@ -139,7 +139,7 @@ class Idle:
     """Send nothing and wait for what the server pushes (IMAP IDLE, RFC 2177): the
     replies are the untagged lines pushed (``* 3 EXISTS``), or none when ``timeout``
     seconds pass first. Only IMAP's push dialogue yields it, so it is not a :data:`Step`
-    of the dialogues the engine plays today."""
+    of the other dialogues; the engine plays it in ``Session._idle``."""
 
     timeout: float
     cost: Cost = "network"

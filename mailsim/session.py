@@ -552,7 +552,7 @@ class Session:
                     break
                 now = env.now
                 self._record((now, now), self.server_node, self.client, self.protocol, "lost",
-                             "*", f"{_pushed(news)}: lost, {why}", news.size)  # fmt: skip
+                             "", f"{_pushed(news)}: lost, {why}", news.size)  # fmt: skip
                 news = None
         finally:
             opened[self.id] = self

@@ -225,6 +225,7 @@ def test_imap_steps_are_named_by_their_command_and_explained(fast_push):
     assert steps == {"STARTTLS", "CAPABILITY", "LOGIN", "SELECT", "SEARCH", "FETCH", "STORE",
                      "LOGOUT"}  # fmt: skip
     assert all(meaning(step) for step in steps)
+    assert meaning("*", "*") == "IMAP: data the server sends on its own (new mail during IDLE)"
     phone = set(events[(events["protocol"] == "imap") & (events["src"] == "dan-phone")]["step"])
     assert {"IDLE", "DONE"} <= phone
 
@@ -279,6 +280,7 @@ def test_the_ladder_draws_imap_as_itself_and_a_lost_push_dropped(lost_push):
 
     from mailsim import plot
     from mailsim.plot.sequence import pages
+    from mailsim.protocols import meaning
 
     keys: set[str] = set()
     dropped = []
@@ -290,6 +292,8 @@ def test_the_ladder_draws_imap_as_itself_and_a_lost_push_dropped(lost_push):
     assert {"IMAP", "lost on the way", "no reply: the\nclient's timeout"} <= keys
     assert "temporary failure\n(4xx, refused)" not in keys  # OK, "+ idling": no failures
     assert len(dropped) == 1
+    lost = lost_push.events[lost_push.events["step"] == "lost"].iloc[0]
+    assert meaning(lost["step"], lost["code"]).startswith("dropped on the way: a NAT")
 
 
 def test_the_route_names_the_mailbox_server_by_what_it_serves(push_result, classroom_result):

@@ -307,3 +307,14 @@ def test_the_route_names_the_mailbox_server_by_what_it_serves(push_result, class
 
     assert "mailbox server (POP3, IMAP)" in key(push_result)
     assert "mailbox server (POP3)" in key(classroom_result)
+
+
+def test_the_servers_figure_names_imap_sessions(push_result):
+    from mailsim import plot
+
+    ax = plot.servers(push_result)
+    key = [t.get_text() for t in ax.get_legend().get_texts()]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    ax.figure.clf()
+    assert "IMAP session" in key
+    assert "pop-home (POP3, IMAP server)" in rows

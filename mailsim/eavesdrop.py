@@ -42,6 +42,11 @@ def taps_on(taps: list[Tap], nodes: tuple[str, ...]) -> list[str]:
 def read(line: str, user: str | None) -> tuple[str, str]:
     """What a command line sent in plaintext tells: (kind, what it reveals)."""
     verb = line.split(" ", 1)[0].upper()
+    words = line.split(" ", 3)
+    if len(words) > 2 and words[1].upper() in ("LOGIN", "AUTHENTICATE"):  # IMAP, tagged
+        if words[1].upper() == "LOGIN" and len(words) == 4:
+            return "password", f"{words[2]} / {words[3]} (IMAP LOGIN)"
+        return read(" ".join(["AUTH", *words[2:]]), user)
     if verb in ("MAIL", "RCPT"):
         return "envelope", line
     if verb == "AUTH":

@@ -29,7 +29,8 @@ TEST_NETS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15
 # (RFC 6409 §3.1, RFC 8314 §3.3); relay and MX 25 (RFC 5321 §4.5.4.2 is silent, IANA's
 # registry is not); LMTP on 24, which IANA reserves for "any private mail system" and
 # Dovecot's documentation uses for its LMTP listener (LMTP must not use 25, RFC 2033 §5);
-# POP3 110 and 995 (RFC 1939 §3, RFC 8314 §3.3); DNS 53 over UDP (RFC 1035 §4.2.1).
+# POP3 110 and 995 (RFC 1939 §3, RFC 8314 §3.3); IMAP 143 and 993 (RFC 9051 §2.1, RFC 8314
+# §3.3); DNS 53 over UDP (RFC 1035 §4.2.1).
 PORTS = {
     "submission": 587,
     "submissions": 465,
@@ -37,6 +38,8 @@ PORTS = {
     "lmtp": 24,
     "pop3": 110,
     "pop3s": 995,
+    "imap": 143,
+    "imaps": 993,
     "dns": 53,
 }
 # Linux's net.ipv4.ip_local_port_range by default (Documentation/networking/ip-sysctl):
@@ -66,13 +69,14 @@ def _free(taken: set[str]) -> Iterator[str]:
 
 def service(client_role: str, server_role: str, protocol: str, tls_first: bool) -> str:
     """What a session spoke, as the name of its port: submission (a mail program to its
-    server), smtp (server to server), lmtp (an MX to its mailbox server), pop3, dns; with
-    an s where TLS came before the protocol's first word."""
+    server), smtp (server to server), lmtp (an MX to its mailbox server), pop3, imap, dns;
+    with an s where TLS came before the protocol's first word."""
     if protocol == "dns" or server_role == "dns":
         return "dns"
     if server_role == "pop":
         if client_role == "client":
-            return "pop3s" if tls_first else "pop3"
+            reads = "imap" if protocol == "imap" else "pop3"
+            return f"{reads}s" if tls_first else reads
         return "lmtp"
     if client_role == "client":
         return "submissions" if tls_first else "submission"
@@ -90,6 +94,11 @@ def sessions(events: pd.DataFrame, scenario: Scenario, seed: int) -> pd.DataFram
     first = events.drop_duplicates("session").set_index("session").sort_index()
     talk = events[events["protocol"] != "tcp"].drop_duplicates("session")
     spoken = dict(zip(talk["session"], talk["protocol"].astype(str), strict=True))
+    # What a session said inside TLS, where TLS came first (POP3 or IMAP on 995, 993).
+    inner = talk[talk["protocol"] == "tls"]["session"]
+    said = events[events["session"].isin(inner) & ~events["protocol"].isin(("tcp", "tls"))]
+    said = said.drop_duplicates("session")
+    within = dict(zip(said["session"], said["protocol"].astype(str), strict=True))
     picker = _Ports(seed)
     rows = []
     for session, start, client, server in zip(
@@ -100,7 +109,8 @@ def sessions(events: pd.DataFrame, scenario: Scenario, seed: int) -> pd.DataFram
         strict=True,
     ):
         protocol = spoken.get(session, "tcp")
-        what = service(roles[client], roles[server], protocol, protocol == "tls")
+        tls_first = protocol == "tls"
+        what = service(roles[client], roles[server], within.get(session, protocol), tls_first)
         transport = "udp" if what == "dns" else "tcp"
         rows.append((
             int(session), float(start), client, server, what, transport,

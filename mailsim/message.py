@@ -155,6 +155,7 @@ class Copy:
     authentication: str | None = None  # the MX's Authentication-Results (RFC 8601)
     folder: str = "inbox"  # "spam" when DMARC's policy is quarantine
     tls_fallback: bool = False  # a TLS handshake failed: the next attempt is plaintext
+    retrieval: str | None = None  # how its reader's program fetched it: pop3, imap, imap-idle
     seq: int = -1  # its place among the run's copies (in order of making); -1: a duplicate
     row: int = -1  # its row among the recorder's finished copies, once it left only that
 
@@ -182,7 +183,7 @@ class Copy:
             m.id, m.sender, self.recipient, m.subject, m.size, self.status, self.submitted_at,
             self.delivered_at, self.retrieved_at, end - self.submitted_at, self.hops,
             self.reason, self.folder if self.delivered_at is not None else None,
-            self.authentication, *(self.costs[name] for name in COSTS),
+            self.authentication, self.retrieval, *(self.costs[name] for name in COSTS),
         )  # fmt: skip
 
     def to_email(self, epoch: datetime) -> MimeMessage:

@@ -215,10 +215,13 @@ class DnsNode(_NodeBase):
 
 
 class PopNode(_NodeBase):
-    """The mailbox server: LMTP in (from the MX), POP3 out (to the user's client)."""
+    """The mailbox server: LMTP in (from the MX), POP3 and IMAP out (to the user's client),
+    as Dovecot offers both."""
 
     role: Literal["pop"]
-    tls: TlsVersion = Field("1.3", description="STLS offered with this TLS version")
+    tls: TlsVersion = Field(
+        "1.3", description="STLS and IMAP's STARTTLS offered with this TLS version"
+    )
     concurrency: int = Field(100, ge=1, le=MAX_CONCURRENCY)
     processing: Processing = Field(default_factory=Processing)
 
@@ -242,6 +245,15 @@ class Link(_Model):
     latency: Duration = Field(ge=0)
     jitter: Duration = Field(0.0, ge=0, description="extra delay, uniform in [0, jitter]")
     bandwidth: Bandwidth = Field(1e9, gt=0)
+    idle_timeout: Duration | None = Field(
+        None,
+        gt=0,
+        description="a NAT or mobile network on this link forgets a TCP connection idle"
+        " this long: an IMAP IDLE connection then hears no push, and its client learns it"
+        " only when its next renewal goes unanswered (RFC 5382 REQ-5 asks NATs for at least"
+        " 2 h 4 min; carriers' NATs measured by Wang et al., SIGCOMM 2011, forget idle"
+        " connections far sooner); none: never",
+    )
 
 
 # --- DNS, users, traffic ----------------------------------------------------------------------
@@ -295,8 +307,17 @@ class User(_Model):
     smtp: str | None = Field(None, description="outgoing (submission) server node")
     mailbox: str | None = Field(None, description="the pop node holding this user's mailbox")
     password: Password = "secret"
+    retrieval: Literal["pop3", "imap", "imap-idle"] = Field(
+        "pop3",
+        description="how the mail program reads mail: pop3 (download and delete, every"
+        " `poll`), imap (mail stays on the server; new messages fetched every `poll`) or"
+        " imap-idle (a phone's push: IMAP IDLE, RFC 2177, told of new mail at once)",
+    )
     poll: Duration = Field(
-        600, gt=0, description="POP3 check interval (Thunderbird's default: 10 min)"
+        600,
+        gt=0,
+        description="check interval for pop3 and imap (Thunderbird's default: 10 min);"
+        " for imap-idle, how long it waits before trying again when it cannot log in",
     )
     poll_start: PollStart = Field(
         0.0,

@@ -67,6 +67,12 @@ class Topology:
             a, b = link.between
             graph.add_edge(a, b, latency=link.latency, jitter=link.jitter, bandwidth=link.bandwidth)
         self.graph = graph
+        # Links that forget idle connections (a NAT, a mobile network): their timeouts.
+        self._forgetful = {
+            frozenset(link.between): link.idle_timeout
+            for link in scenario.links
+            if link.idle_timeout is not None
+        }
         self._rng: dict[frozenset[str], np.random.Generator] = {
             frozenset(link.between): stream(seed, "link", *sorted(link.between))
             for link in scenario.links
@@ -133,6 +139,21 @@ class Topology:
             bottleneck=min((e["bandwidth"] for e in edges), default=math.inf),
             jittery=tuple(pair for pair, e in zip(pairs, edges, strict=True) if e["jitter"] > 0),
         )
+
+    def forgets(self, src: str, dst: str, idle: float, t: float | None = None) -> str | None:
+        """The first link from ``src`` to ``dst`` that forgets a connection idle for
+        ``idle`` seconds (its ``idle_timeout`` has passed), as "a–b"; None if none does."""
+        if not self._forgetful:
+            return None
+        try:
+            nodes = self.path(src, dst, t).nodes
+        except NoRoute:
+            return None
+        for a, b in itertools.pairwise(nodes):
+            timeout = self._forgetful.get(frozenset((a, b)))
+            if timeout is not None and idle >= timeout:
+                return f"{a}–{b}"
+        return None
 
     def reachable(self, src: str, dst: str, t: float | None = None) -> bool:
         try:

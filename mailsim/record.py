@@ -27,7 +27,7 @@ EVENT_COLUMNS = (
     "session",  # session id: one TCP connection or one DNS exchange
     "src",
     "dst",
-    "protocol",  # tcp, tls, dns, smtp, lmtp, pop3
+    "protocol",  # tcp, tls, dns, smtp, lmtp, pop3, imap
     "step",  # command verb, reply code, TCP or TLS message
     "code",  # reply code for replies, "" otherwise
     "detail",  # the line as it would appear in a transcript
@@ -39,7 +39,7 @@ HOP_COLUMNS = (
     "index",
     "src",
     "dst",
-    "protocol",  # submission, smtp, lmtp, pop3
+    "protocol",  # submission, smtp, lmtp, pop3, imap
     "session",
     "start",
     "end",  # the next server holds the message (its 250 is being sent) or the attempt failed
@@ -58,7 +58,7 @@ HOP_COLUMNS = (
 MESSAGE_COLUMNS = (
     "id", "kind", "sender", "recipient", "subject", "size", "status", "submitted_at",
     "delivered_at", "retrieved_at", "delay", "hops", "reason", "duplicates", "folder",
-    "authentication", *(f"{name}_time" for name in COSTS),
+    "authentication", "retrieval", *(f"{name}_time" for name in COSTS),
 )  # fmt: skip
 # How a finished copy's row is kept (``Copy.outcome`` order, after its id): "d" doubles
 # (NaN for "not yet"), "q"/"i" integers, "w" a code into the vocabulary (-1 for None).
@@ -66,7 +66,7 @@ _FINISHED_TYPES = (
     ("sender", "w"), ("recipient", "w"), ("subject", "w"), ("size", "q"), ("status", "w"),
     ("submitted_at", "d"), ("delivered_at", "d"), ("retrieved_at", "d"), ("delay", "d"),
     ("hops", "i"), ("reason", "w"), ("folder", "w"), ("authentication", "w"),
-    *((f"{name}_time", "d") for name in COSTS),
+    ("retrieval", "w"), *((f"{name}_time", "d") for name in COSTS),
 )  # fmt: skip
 
 _FINISHED_HOPS = [name for name, _ in _FINISHED_TYPES].index("hops")

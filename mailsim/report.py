@@ -14,7 +14,8 @@ from rich.table import Table
 
 from mailsim.eavesdrop import summary
 from mailsim.message import COSTS
-from mailsim.result import HopRow, Result
+from mailsim.protocols import imap
+from mailsim.result import HopRow, MessageRow, Result
 from mailsim.units import format_duration
 
 COST_LABELS = {
@@ -26,6 +27,23 @@ COST_LABELS = {
     "retry": "failed attempts and retry waits",
     "poll": "waiting for the POP poll",
 }
+# The wait before a copy reached its reader, by how the reader fetched it: a poll's, or,
+# over IMAP IDLE, none (pushed at once; what is left is the mail pushed with it), unless
+# the push was lost to a network that forgot the idle connection: that costs at least
+# the client's timeout after its renewal, so a wait that long is a lost push.
+WAIT_LABELS = {"pop3": "waiting for the POP poll", "imap": "waiting for the IMAP poll"}
+PUSHED = "pushed, then waiting behind other new mail"
+PUSH_LOST = "push lost: waiting for the IDLE renewal"
+
+
+def reading(m: MessageRow) -> tuple[str, str]:
+    """How a retrieved copy reached its reader's program, in the report's words: the
+    verb before its wait ("fetched", "pushed and fetched") and the name of the wait."""
+    if m.retrieval != "imap-idle":
+        return "fetched", WAIT_LABELS.get(m.retrieval, COST_LABELS["poll"])
+    if m.poll_time < imap.TIMEOUT:
+        return "pushed and fetched", PUSHED
+    return "its push lost, fetched", PUSH_LOST
 
 
 def text(
@@ -63,14 +81,16 @@ def text(
         if m.status == "retrieved":
             lines += wrap(
                 f"  retrieved after {format_duration(m.retrieved_at - m.submitted_at)}: in the"
-                f" mailbox after {format_duration(m.delivered_at - m.submitted_at)}, fetched"
+                f" mailbox after {format_duration(m.delivered_at - m.submitted_at)},"
+                f" {reading(m)[0]}"
                 f" {format_duration(m.retrieved_at - m.delivered_at)} later; where the time"
                 " went:",
                 width,
                 4,
             )
+            labels = {**COST_LABELS, "poll": reading(m)[1]}
             parts = [
-                f"{COST_LABELS[name]} {format_duration(getattr(m, f'{name}_time'))}"
+                f"{labels[name]} {format_duration(getattr(m, f'{name}_time'))}"
                 for name in COSTS
                 if getattr(m, f"{name}_time") >= 5e-7
             ]

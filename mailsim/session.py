@@ -37,7 +37,19 @@ from mailsim.compiled import (
 )
 from mailsim.eavesdrop import read, taps_on
 from mailsim.network import TCP_ACK, TCP_SYN, NoRoute
-from mailsim.protocols import Commands, Connect, Content, Reply, Step, TlsHandshake, pop3, smtp, tls
+from mailsim.protocols import (
+    Commands,
+    Connect,
+    Content,
+    Idle,
+    Reply,
+    Step,
+    TlsHandshake,
+    imap,
+    pop3,
+    smtp,
+    tls,
+)
 from mailsim.slots import Slots
 
 if TYPE_CHECKING:
@@ -97,10 +109,10 @@ class Session:
         self.client_gone = False  # the client gave up while the server still worked
         self.closed = False  # nothing listens on the port: the SYN gets an RST
         self.arrived: dict[int, float] = {}  # id of a reply → when it reached the client
-        pop = protocol == "pop3"
-        self._timeout = pop3.timeout if pop else smtp.timeout
-        self._lost = pop3.lost if pop else smtp.lost
-        self._connect_timeout = pop3.CONNECT_TIMEOUT if pop else smtp.CONNECT_TIMEOUT
+        rules = READERS.get(protocol, smtp)
+        self._timeout = rules.timeout
+        self._lost = rules.lost
+        self._connect_timeout = rules.CONNECT_TIMEOUT
         self._faults = world.faults
         self._faulty = bool(world.faults)  # else no fault needs asking, step by step
         self._full = world.recorder.detail == "full"  # else protocol steps are not kept
@@ -245,6 +257,8 @@ class Session:
     ) -> Events:
         if self.dead is not None:
             return [self.dead] * _expected(step)
+        if self._forgotten and isinstance(step, Commands):
+            return (yield from self._unheard(step))
         if isinstance(step, Connect):
             replies = yield from self._connect(step, server, work)
             return replies * (_expected(step) // len(replies))  # failed early
@@ -252,6 +266,8 @@ class Session:
             return (yield from self._commands(step, server, work, on_server))
         if isinstance(step, TlsHandshake):
             return (yield from self._handshake(step, server, work))
+        if isinstance(step, Idle):
+            return (yield from self._idle(step, server))
         return (yield from self._content(step, server, work, on_server))
 
     def _replay(
@@ -528,7 +544,7 @@ class Session:
         if self._full or self._taps:
             shown = step.shown or step.lines
             for line, text in zip(step.lines, shown, strict=True):
-                verb = line.split(" ", 1)[0].upper()
+                verb = _verb(line, self.protocol)
                 secret = line + "\r\n" if text != line else None
                 self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2, secret)
                 if self._taps:
@@ -613,6 +629,75 @@ class Session:
         self._release()
         return [self.dead]
 
+    # -- IMAP IDLE (RFC 2177) ----------------------------------------------------------------
+
+    _woken: simpy.Event | None = None  # fired by :meth:`push` while the client idles
+    _forgotten = ""  # the link that forgot this idle connection, as "a–b"
+
+    def push(self, reply: Reply) -> None:
+        """The server sends ``reply`` (``* n EXISTS``) on its own: wake the idling client.
+        Called by the mailbox server when a delivery reaches an idling session."""
+        if self._woken is not None and not self._woken.triggered:
+            self._woken.succeed(reply)
+
+    def _idle(self, step: Idle, server: Server) -> Events:
+        """Nothing travels until the server pushes news, or ``step.timeout`` passes. Mail
+        that came while the client was busy is news at once (Dovecot checks as IDLE
+        begins). A link that forgets idle connections (its ``idle_timeout``) drops a push
+        sent after that long: the client waits on, unaware, to its renewal. Idling, the
+        session is not under way: the run may end while a phone idles."""
+        env = self.env
+        since, ends = env.now, env.now + step.timeout
+        opened = self.world.open_sessions
+        opened.pop(self.id, None)
+        try:
+            news = server.news()  # type: ignore[attr-defined]
+            while True:
+                if news is None:
+                    self._woken = env.event()
+                    yield self._woken | env.timeout(ends - env.now)
+                    news = self._woken.value if self._woken.triggered else None
+                    self._woken = None
+                forgets = self.world.network.forgets(
+                    self.server_node, self.client, env.now - since, env.now
+                )
+                if news is None:
+                    self._forgotten = forgets or ""
+                    return []
+                took = self._transit(self.server_node, self.client, news.size)
+                why = f"{forgets} forgot the connection" if forgets else None
+                if why is None and took == math.inf:
+                    why = "no route to the client"
+                if why is None:
+                    break
+                now = env.now
+                self._record((now, now), self.server_node, self.client, self.protocol, "lost",
+                             "", f"{_pushed(news)}: lost, {why}", news.size)  # fmt: skip
+                news = None
+        finally:
+            opened[self.id] = self
+        sent = env.now
+        yield from self._wait(took, step.cost)
+        self.arrived[id(news)] = env.now
+        if self._full or self._taps:
+            times = (sent, env.now)
+            s, c, size = self.server_node, self.client, news.size
+            self._record(times, s, c, self.protocol, "*", "*", _pushed(news), size, news.wire())
+            if self._taps:
+                self._overhear(times, s, c, "commands", _pushed(news), size)
+        return [news]
+
+    def _unheard(self, step: Commands) -> Events:
+        """A command on a connection the network has forgotten: it goes out, no reply
+        ever comes (the NAT drops it), and the client gives up at its timeout."""
+        now = self.env.now
+        for line in step.lines:
+            self._record((now, now), self.client, self.server_node, self.protocol,
+                         _verb(line, self.protocol), "", line, len(line) + 2)  # fmt: skip
+        why = f"{self._no_reply(step)}: {self._forgotten} forgot the idle connection"
+        yield from self._give_up(now + self._timeout(step), why)
+        return [self.dead] * len(step.lines)
+
     def _content(
         self, step: Content, server: Server, work: Work, on_server: Observer | None
     ) -> Events:
@@ -660,6 +745,25 @@ def _without_starttls(reply: Reply) -> Reply:
     if lines == reply.lines and data == reply.data:
         return reply
     return Reply(reply.code, lines, data, reply.payload, reply.local)
+
+
+# The protocols a mail program reads with, by session protocol: their client timeouts and
+# how a lost connection reads (SMTP's otherwise).
+READERS = {"pop3": pop3, "imap": imap}
+
+
+def _pushed(news: Reply) -> str:
+    """Untagged lines pushed during IDLE, as one line: "* 2 EXISTS · * 1 RECENT"."""
+    return " · ".join(f"* {line}" for line in news.data)
+
+
+def _verb(line: str, protocol: str) -> str:
+    """The command a line carries: its first word, after the tag in IMAP (``a3 SELECT``;
+    DONE has no tag)."""
+    words = line.split(" ", 2)
+    if protocol == "imap" and len(words) > 1:
+        return words[1].upper()
+    return words[0].upper()
 
 
 def _expected(step: Step) -> int:

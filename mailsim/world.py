@@ -209,7 +209,9 @@ class World:
                 first = user.poll_start
                 if first == "spread":  # a random moment of the first interval, per user
                     first = user.poll * uniform(self.seed, "poll-start", address)
-                self.env.process(self.clients[user.client].poll(address, user, first))
+                client = self.clients[user.client]
+                reader = client.push if user.retrieval == "imap-idle" else client.poll
+                self.env.process(reader(address, user, first))
         for fault in scenario.faults:
             if isinstance(fault, CrashFault):
                 self.env.process(self._crash(fault.node, fault.at, fault.at + fault.restart))
@@ -348,24 +350,37 @@ class World:
         return self._users.get(address.lower())
 
     def retrieve(
-        self, copy: Copy, session: Session, tls: str | None, costs: dict[str, float]
+        self,
+        copy: Copy,
+        session: Session,
+        tls: str | None,
+        costs: dict[str, float],
+        retrieval: str = "pop3",
     ) -> None:
-        """``copy`` has reached its reader's program. ``costs`` are its own parts of the
-        POP3 session: the session's setup and its own RETR. The time spent fetching the
+        """``copy`` has reached its reader's program by ``retrieval`` (pop3, imap or
+        imap-idle). ``costs`` are its own parts of the session: the setup (or, pushed,
+        the push and what followed it) and its own fetch. The time spent fetching the
         messages ahead of it in the same session is neither its network nor a busy
         server's queue: it is still waiting for the reader's program to get to it, as it
-        waited for the poll."""
+        waited for the poll (or, pushed, for the messages pushed with it)."""
         now = self.env.now
+        protocol = "pop3" if retrieval == "pop3" else "imap"
+        ok = "+OK" if protocol == "pop3" else "OK"
         if copy.retrieved_at is not None:
             # Downloaded again: the last session ended before QUIT, so the server kept it.
             self.record_hop(
-                copy, session, "pop3", now, 2, Reply("+OK", ("retrieved again",)), tls, True
+                copy, session, protocol, now, 2, Reply(ok, ("retrieved again",)), tls, True
             )
             return
-        copy.account(session.start, {}, "poll")  # in the mailbox until the session began
+        # In the mailbox until the session began, or until it came, if it came during it
+        # (pushed while the client idled): the hop begins then.
+        begun = max(session.start, copy.mark)
+        copy.account(begun, {}, "poll")
         copy.account(now, costs, "poll")
         copy.retrieved_at = now
-        self.record_hop(copy, session, "pop3", now, 1, Reply("+OK", ("retrieved",)), tls, True)
+        copy.retrieval = retrieval
+        retrieved = Reply(ok, ("retrieved",))
+        self.record_hop(copy, session, protocol, now, 1, retrieved, tls, True, begun)
         self.finish(copy, "retrieved", "")
 
     def finish(self, copy: Copy, status: str, reason: str) -> None:
@@ -396,17 +411,19 @@ class World:
         reply: Reply | None,
         tls: str | None,
         auth: bool,
+        start: float | None = None,
     ) -> None:
         """One mail hop (or one failed attempt at it) of one copy, played as ``session``:
-        it ends at ``end`` and the client learns it when the deciding reply arrives."""
-        if protocol == "pop3":
+        it begins with the session (or at ``start``), ends at ``end``, and the client
+        learns it when the deciding reply arrives."""
+        if protocol in ("pop3", "imap"):  # the mail comes down from the server
             src, dst = session.server_node, session.client
         else:
             src, dst = session.client, session.server_node
         learned = end if reply is None or reply.local else session.arrived.get(id(reply), end)
         self.record_attempt(
-            copy, src, dst, protocol, session.id, session.start, end, attempts, reply, tls, auth,
-            max(learned, end),
+            copy, src, dst, protocol, session.id, session.start if start is None else start, end,
+            attempts, reply, tls, auth, max(learned, end),
         )  # fmt: skip
 
     def record_attempt(

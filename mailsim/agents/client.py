@@ -1,5 +1,6 @@
 """A user's mail program (MUA): submits messages to its outgoing server on port 587 with
-STARTTLS and AUTH, and checks its mailbox over POP3 every ``poll`` interval."""
+STARTTLS and AUTH, and reads its mailbox: over POP3 or IMAP every ``poll`` interval, or
+told of new mail at once over IMAP IDLE (a phone's push)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from mailsim.message import Copy, Message
-from mailsim.protocols import Commands, Content, Reply, Step, Transcript, pop3, smtp
+from mailsim.protocols import Commands, Content, Idle, Reply, Step, Transcript, imap, pop3, smtp
 from mailsim.scenario import User
 from mailsim.session import Session
 
@@ -106,8 +107,81 @@ class MailClient:
         while True:
             if due > env.now:
                 yield env.timeout(due - env.now)
-            yield from self.check(address, user)
+            if user.retrieval == "imap":
+                yield from self.check_imap(address, user)
+            else:
+                yield from self.check(address, user)
             due += user.poll
+
+    def push(self, address: str, user: User, first: float) -> Generator[simpy.Event, Any, None]:
+        """From ``first`` on, hold an IMAP connection in IDLE (RFC 2177); when it is lost
+        (the network forgot it, the server went away) connect again at once and catch
+        up; when it could not even log in, try again after ``user.poll``."""
+        env = self.world.env
+        if first > env.now:
+            yield env.timeout(first - env.now)
+        while True:
+            fetching = yield from self.check_imap(address, user, idle=True)
+            if not fetching.idles:
+                yield env.timeout(user.poll)
+
+    def check_imap(
+        self, address: str, user: User, idle: bool = False
+    ) -> Generator[simpy.Event, Any, imap.Fetching]:
+        """One IMAP session: log in, SELECT INBOX, fetch each unseen message (it stays on
+        the server, flagged \\Seen), and LOGOUT; with ``idle``, IDLE after the catch-up
+        and fetch what is pushed, until the connection is lost."""
+        world = self.world
+        assert user.mailbox is not None
+        pop = world.pops[user.mailbox]
+        server, box = pop.imap_server(address, user.password)
+        security = _security(user, pop.spec.tls)
+        unseen = (c for n, c in enumerate(box, 1) if n not in server.seen)
+        ids = " ".join(sorted({c.message.id for c in unseen}))
+        session = Session(world, self.name, pop.name, "imap", ids)
+        retrieval = "imap-idle" if idle else "imap"
+        # The session's costs when the last step ended, when the current round began (at
+        # the start, or as the client idled), and before the round's first FETCH: a copy's
+        # own parts are the round's setup (connect, TLS, login, SEARCH; or the push and
+        # DONE) and its own FETCH.
+        marks: dict[str, dict[str, float]] = {"last": {}, "base": {}}
+
+        def on_client(step: Any, replies: list[Reply], s: Session) -> None:
+            now = s.snapshot()
+            if isinstance(step, Idle):
+                marks.pop("setup", None)
+                marks["base"] = marks["last"]
+            line = step.lines[0] if isinstance(step, Commands) else ""
+            fetched = replies[0] if replies else None
+            if " FETCH " in line and fetched is not None and fetched.payload:
+                copy = box[int(line.split()[2]) - 1]
+                setup = marks.setdefault("setup", marks["last"])
+                base, last = marks["base"], marks["last"]
+                own = {
+                    k: setup.get(k, 0.0) - base.get(k, 0.0) + v - last.get(k, 0.0)
+                    for k, v in now.items()
+                }
+                world.retrieve(copy, s, server.tls_active, own, retrieval)
+            marks["last"] = now
+
+        dialogue = imap.idle if idle else imap.client
+        pop.attach(address, server, session)
+        try:
+            fetching: imap.Fetching = yield from session.play(
+                dialogue(
+                    address,
+                    user.password,
+                    tls="none" if security == "none" else "encrypt",
+                    implicit=security == "tls",
+                ),
+                server,
+                pop.work,
+                pop.slot,
+                on_client=on_client,
+            )
+        finally:
+            pop.detach(address, server)
+        return fetching
 
     def check(self, address: str, user: User) -> Generator[simpy.Event, Any, None]:
         """One POP3 session: retrieve every message and delete it from the server."""

@@ -66,14 +66,16 @@ class WorldView(Protocol):
                by: str, protocol: str, software: str) -> None: ...  # fmt: skip
     def deliver(self, copy: Copy) -> None: ...
     def retrieve(
-        self, copy: Copy, session: Session, tls: str | None, costs: dict[str, float]
-    ) -> None: ...
+        self, copy: Copy, session: Session, tls: str | None, costs: dict[str, float],
+        retrieval: str = "pop3",
+    ) -> None: ...  # fmt: skip
     def finish(self, copy: Copy, status: str, reason: str) -> None: ...
     def send_report(
         self, mta: Mta, copy: Copy, failure: Failure, delayed: bool = False
     ) -> None: ...
     def record_hop(self, copy: Copy, session: Session, protocol: str, end: float,
-                   attempts: int, reply: Reply | None, tls: str | None, auth: bool) -> None: ...  # fmt: skip
+                   attempts: int, reply: Reply | None, tls: str | None, auth: bool,
+                   start: float | None = None) -> None: ...  # fmt: skip
     def record_attempt(self, copy: Copy, src: str, dst: str, protocol: str, session: int,
                        start: float, end: float, attempts: int, reply: Reply | None,
                        tls: str | None = None, auth: bool = False,

@@ -1,17 +1,29 @@
-"""The mailbox server: receives copies over LMTP from the MX and serves them over POP3."""
+"""The mailbox server: receives copies over LMTP from the MX and serves them over POP3
+(downloaded and deleted) and IMAP (they stay; ``\\Seen`` marks what was read), and pushes
+news to an IMAP client that idles (RFC 2177)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mailsim.message import Copy
-from mailsim.protocols import Reply, policy, pop3, smtp
+from mailsim.protocols import Reply, imap, policy, pop3, smtp
 from mailsim.scenario import PopNode
 from mailsim.session import Session, Work
 from mailsim.slots import Slots
 
 if TYPE_CHECKING:
     from mailsim.agents.context import WorldView
+
+
+@dataclass
+class ImapState:
+    """What IMAP keeps of one user's INBOX between sessions (Dovecot's index): the numbers
+    flagged ``\\Seen`` and how many messages a session was told of."""
+
+    seen: set[int] = field(default_factory=set)
+    announced: int = 0
 
 
 class MailboxServer:
@@ -22,6 +34,9 @@ class MailboxServer:
         self.host = world.hosts[name]
         self.slot = Slots(world.env, spec.concurrency)
         self.mailboxes: dict[str, list[Copy]] = {}
+        self.imap: dict[str, ImapState] = {}
+        # The IMAP session open for a user, with the session that carries its pushes.
+        self.open: dict[str, tuple[imap.ImapServer, Session]] = {}
         self.serial = 0
         self.tls = None if spec.tls == "none" else spec.tls
         proc = spec.processing
@@ -51,8 +66,21 @@ class MailboxServer:
         world = self.world
         world.arrive(copies, session, server, pre, self.host, "LMTP", "Dovecot")
         for copy in copies:
-            self.mailboxes.setdefault(copy.recipient.lower(), []).append(copy)
+            user = copy.recipient.lower()
+            self.mailboxes.setdefault(user, []).append(copy)
             world.deliver(copy)
+            self._tell(user, copy)
+
+    def _tell(self, user: str, copy: Copy) -> None:
+        """An IMAP session open for ``user`` learns of the new message; one that idles
+        is sent ``* n EXISTS`` at once (RFC 2177)."""
+        if user not in self.open:
+            return
+        server, session = self.open[user]
+        news = server.deliver(copy.message.size)
+        if news is not None:  # from now on the session's steps serve this message too
+            session.message = " ".join(sorted({*session.message.split(), copy.message.id}))
+            session.push(news)
 
     def pop3_server(self, user: str, password: str) -> tuple[pop3.Pop3Server, list[Copy]]:
         """A POP3 server over a snapshot of ``user``'s maildrop, and the copies it holds."""
@@ -61,6 +89,26 @@ class MailboxServer:
             self.host, [c.message.size for c in held], password=password, tls=self.tls
         )
         return server, held
+
+    def imap_server(self, user: str, password: str) -> tuple[imap.ImapServer, list[Copy]]:
+        """An IMAP server over ``user``'s INBOX, and the list of its copies (message n is
+        the n-th; nothing is expunged, so the list only grows). The flags persist."""
+        box = self.mailboxes.setdefault(user.lower(), [])
+        state = self.imap.setdefault(user.lower(), ImapState())
+        server = imap.ImapServer(
+            self.host, [c.message.size for c in box], password=password, tls=self.tls,
+            seen=state.seen, announced=state.announced,
+        )  # fmt: skip
+        return server, box
+
+    def attach(self, user: str, server: imap.ImapServer, session: Session) -> None:
+        """``session`` carries ``server``'s dialogue: deliveries reach it from now on."""
+        self.open[user.lower()] = (server, session)
+
+    def detach(self, user: str, server: imap.ImapServer) -> None:
+        """The session has ended: keep what it told the client for the next one."""
+        self.open.pop(user.lower(), None)
+        self.imap[user.lower()].announced = server.announced
 
     def remove(self, user: str, copies: list[Copy]) -> None:
         """POP3 UPDATE state: DELE-marked messages go when QUIT is answered."""

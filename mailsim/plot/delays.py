@@ -75,7 +75,7 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
         total = frame[f"{cost}_time"]
         if total.sum() <= 0:
             continue
-        label = style.COST_LABEL[cost]
+        label = style.COST_LABEL[cost] if cost != "poll" else _wait(frame)[0]
         if len(frame) == 1:
             label += f": {format_duration(float(total.iloc[0]))}"
         handles.append(Patch(color=style.COST[cost], label=label))
@@ -106,6 +106,14 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
             legend_ax, [p for p in legend_ax.patches if (p.get_gid() or "").startswith("transfer-")]
         )
     return ax
+
+
+def _wait(frame: pd.DataFrame) -> tuple[str, str]:
+    """The wait for the reader's program, long and short: POP's poll where everyone reads
+    with POP3, else any poll (IMAP's too; a push waits for none)."""
+    if (frame["retrieval"].dropna() == "pop3").all():
+        return style.COST_LABEL["poll"], "POP wait"
+    return "waiting for the poll (POP3, IMAP)", "poll wait"
 
 
 def poll_dominates(frame: pd.DataFrame) -> bool:
@@ -148,7 +156,7 @@ def _transfer(frame: pd.DataFrame, ax: Axes, scenario: str) -> Axes:
                     color="#333333")  # fmt: skip
     ax.set_xlim(0, longest / scale * 1.3)
     ax.tick_params(axis="y", left=False, labelleft=False)
-    ax.set_xlabel(f"the transfer alone: all but the POP wait ({unit})", fontsize=FONT)
+    ax.set_xlabel(f"the transfer alone: all but the {_wait(frame)[1]} ({unit})", fontsize=FONT)
     ax.tick_params(axis="x", labelsize=FONT)
     ax.set_title(f"…and the transfer alone — scenario {scenario!r}", loc="left", fontsize=FONT)
     ax.grid(axis="x", color="#eeeeee")

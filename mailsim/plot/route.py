@@ -28,7 +28,7 @@ from mailsim.network import NoRoute, Topology
 from mailsim.plot import labels, style
 from mailsim.plot.topology import domain_of, positions
 from mailsim.result import Result
-from mailsim.scenario import CrashFault, DownFault, HangFault
+from mailsim.scenario import CrashFault, DownFault, HangFault, Scenario
 from mailsim.units import format_duration
 
 # Every word is read from the back of a classroom, projected at 1280×720 (dpi 100):
@@ -100,7 +100,7 @@ def route(
         ax.scatter(
             [pos[n][0] for n in names], [pos[n][1] for n in names], s=size, marker=marker,
             color=colour, edgecolor="white", linewidth=1.5, zorder=3,
-            label=style.ROLE_LABEL[role],
+            label=_role_label(scenario, role),
         )  # fmt: skip
         if role != "router":
             named += names
@@ -151,7 +151,8 @@ def route(
     nodes = [
         c
         for c in ax.collections
-        if c.get_label() in style.ROLE_LABEL.values() or (c.get_gid() or "").startswith("down-")
+        if c.get_label() in (*style.ROLE_LABEL.values(), style.IMAP_MAILBOX)
+        or (c.get_gid() or "").startswith("down-")
     ]
     marks = [c for c in ax.collections if c.get_gid() in ("eavesdropper", "attacker")]
     movable = [*router_labels, *name_labels, *rings, *attackers,
@@ -956,3 +957,10 @@ FAILED = {
     outcome: readable(style.OUTCOME[outcome], LINES, DOMAIN_FILL)
     for outcome in ("temporary", "permanent")
 }
+
+
+def _role_label(scenario: Scenario, role: str) -> str:
+    """A role's name in the key; the mailbox server's says IMAP where someone reads so."""
+    if role == "pop" and any(u.retrieval != "pop3" for u in scenario.accounts.values()):
+        return style.IMAP_MAILBOX
+    return style.ROLE_LABEL[role]

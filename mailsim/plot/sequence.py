@@ -58,7 +58,7 @@ WAIT = "#eeeeee"  # the grey band of a cut wait
 # DNS asks over UDP, one datagram each way and no connection: dashed, which also tells
 # its sky blue, darkened to be read on white, from SMTP's blue.
 DASHED = {"dns": (0, (4, 2))}
-KEY = {"pop3": "POP3", "dns": "DNS (UDP)"}
+KEY = {"pop3": "POP3", "imap": "IMAP", "dns": "DNS (UDP)"}
 MUTED = "#555555"  # the words of a cut wait and of a note (7.5:1 on white)
 
 
@@ -114,7 +114,7 @@ def exchanges(result: Result, message: str) -> pd.DataFrame:
     return own_fetches(result, message, in_the_clear(stripped(result, frame)))
 
 
-SECRET_STEPS = ("AUTH", "PASS", "USER", "APOP")  # commands that carry a login
+SECRET_STEPS = ("AUTH", "PASS", "USER", "APOP", "LOGIN", "AUTHENTICATE")  # carry a login
 
 
 def in_the_clear(rows: pd.DataFrame) -> pd.DataFrame:
@@ -178,6 +178,17 @@ def stripped(result: Result, rows: pd.DataFrame) -> pd.DataFrame:
 
 COLUMNS = ["time", "arrive", "src", "dst", "protocol", "step", "code", "label", "steps",
            "codes", "session"]  # fmt: skip
+
+
+def _imap_wait(result: Result, message: str, starting: pd.DataFrame) -> str:
+    """Before an IMAP retrieval: the next check, or, for a phone on IDLE, the renewal
+    that found its connection forgotten (its push was lost on the way)."""
+    messages = result.messages
+    readers = set(starting[starting["protocol"] == "imap"]["recipient"])
+    ways = messages[(messages["id"] == message) & messages["recipient"].isin(readers)]
+    if (ways["retrieval"] == "imap-idle").any():
+        return "push lost: waiting for the IDLE renewal"
+    return "waiting for the IMAP poll"
 
 
 def own_fetches(result: Result, message: str, rows: pd.DataFrame) -> pd.DataFrame:
@@ -480,6 +491,17 @@ def sequence(
                                  fontsize=font, va="center", color=late, zorder=5,
                                  bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"}))  # fmt: skip
             continue
+        if row.step == "lost":  # sent, dropped half way (a NAT forgot the connection)
+            late = ink(style.OUTCOME["temporary"])
+            mid = (x[row.src] + x[row.dst]) / 2
+            ax.annotate("", xy=(mid, y0), xytext=(x[row.src], y0),
+                        arrowprops={"arrowstyle": "-", "color": late, "lw": 1.4}, zorder=3)  # fmt: skip
+            marks.extend(ax.plot([mid], [y0], marker="X", ms=10, color=late, zorder=4))
+            fixed.append(ax.text(mid, y0 + 0.45, short_label(row.label), ha="center", va="top",
+                                 fontsize=font, color=late, zorder=5,
+                                 bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"}))  # fmt: skip
+            used.add("lost")
+            continue
         # A group of replies takes the colour of its first failure: after a refused RCPT,
         # DATA's "554 no valid recipients" is a consequence, not the cause.
         failures = [style.outcome_of(c) for c in row.codes if c and style.outcome_of(c) != "ok"]
@@ -585,6 +607,9 @@ def _legend(ax: Axes, rows: pd.DataFrame, used: set[str], encrypted: bool, crash
         handles.append(Line2D([], [], color=late, lw=2, label="temporary failure\n(4xx, refused)"))
     if "permanent" in used:
         handles.append(Line2D([], [], color=refused, lw=2, label="permanent failure\n(5xx)"))
+    if "lost" in used:
+        handles.append(Line2D([], [], color=late, marker="X", ms=10, lw=1.4,
+                              label="lost on the way"))  # fmt: skip
     if (rows["step"] == "timeout").any():
         handles.append(Line2D([], [], color=late, marker="X", ms=10, lw=0,
                               label="no reply: the\nclient's timeout"))  # fmt: skip
@@ -768,6 +793,8 @@ def _why(result: Result, message: str, t0: float, t1: float, lanes: list[str]) -
     starting = mine[(mine["start"] >= t1 - 1e-9) & (mine["start"] <= t1 + 1.0)]
     if not starting.empty and (starting["protocol"] == "pop3").any():
         return "waiting for the POP poll"
+    if not starting.empty and (starting["protocol"] == "imap").any():
+        return _imap_wait(result, message, starting)
     from mailsim.scenario import CrashFault
 
     for fault in result.scenario.faults:

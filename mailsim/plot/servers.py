@@ -145,7 +145,9 @@ def servers(result: Result, *, ax: Axes | None = None) -> Axes:
 def _frame(ax: Axes, result: Result, rows: list[Row], end_time: float, axis: Axis) -> None:
     """Everything but the bars: ticks, limits, legend, title (they fix the layout)."""
     firms = firms_of(result)
-    names = [f"{r.name} ({ROLES[result.scenario.nodes[r.name].role]})" for r in rows]
+    readers = {u.retrieval for u in result.scenario.accounts.values()}
+    roles = {**ROLES, "pop": "POP3, IMAP server"} if readers - {"pop3"} else ROLES
+    names = [f"{r.name} ({roles[result.scenario.nodes[r.name].role]})" for r in rows]
     names = [name + (f"\n{_firm_words(result, r.name, firms[r.name])}" if r.name in firms else "")
              for name, r in zip(names, rows, strict=True)]  # fmt: skip
     ax.set_yticks(range(len(rows)), names, fontsize=FONT)
@@ -245,7 +247,7 @@ def _handles(result: Result, rows: list[Row]) -> list[Patch]:
     """Legend entries for what the rows hold, and nothing else."""
     protocols = dict.fromkeys(p for r in rows for p, spans in r.ok.items() if spans)
     names = {"smtp": "SMTP session (submission, relay)", "lmtp": "LMTP (into the mailbox)",
-             "pop3": "POP3 session", "dns": "DNS look-up"}  # fmt: skip
+             "pop3": "POP3 session", "imap": "IMAP session", "dns": "DNS look-up"}  # fmt: skip
     handles = [Patch(color=style.PROTOCOL.get(p, "#333333"), label=names.get(p, p))
                for p in protocols]  # fmt: skip
     if any(r.failed for r in rows):
@@ -504,7 +506,7 @@ def _held(
             arrived, journey = {}, (message, recipient)
         if src in arrived:
             yield src, (arrived.pop(src), float(end))
-        if protocol != "pop3":
+        if protocol not in ("pop3", "imap"):  # a retrieval leaves no copy at a server
             arrived[str(dst)] = float(end)
     until = ended.get(journey, last) if journey is not None else last
     yield from ((name, (at, max(at, until))) for name, at in arrived.items())

@@ -27,6 +27,9 @@ PROTOCOL = {
     "smtp": OKABE_ITO["blue"],
     "lmtp": OKABE_ITO["green"],
     "pop3": OKABE_ITO["purple"],
+    # Reading mail too, so a purple, but a deep violet that no one takes for POP3's
+    # reddish purple (ColorBrewer's Paired violet; 8.9:1 on white).
+    "imap": "#6A3D9A",
 }
 
 OUTCOME = {
@@ -64,6 +67,8 @@ ROLE = {
     "router": (".", OKABE_ITO["grey"], 120),
 }
 
+# The mailbox server's name where someone reads it over IMAP (it offers both, as Dovecot).
+IMAP_MAILBOX = "mailbox server (POP3, IMAP)"
 ROLE_LABEL = {
     "client": "mail program (MUA)",
     "smtp": "mail server (MTA)",
@@ -74,10 +79,11 @@ ROLE_LABEL = {
 
 
 def outcome_of(code: str) -> str:
-    """ok / temporary / permanent from a reply code or enhanced status (first digit)."""
-    if code.startswith(("2", "3", "+")) or code == "NOERROR":
+    """ok / temporary / permanent from a reply code or enhanced status (first digit), or
+    IMAP's OK, NO, BAD and its untagged "*" (a login refused is not tried again alone)."""
+    if code.startswith(("2", "3", "+")) or code in ("NOERROR", "OK", "*"):
         return "ok"
-    if code == "NXDOMAIN":
+    if code in ("NXDOMAIN", "NO", "BAD"):
         return "permanent"
     if code.startswith("5") or code.startswith("-"):
         return "permanent"

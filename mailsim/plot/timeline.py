@@ -29,6 +29,7 @@ from mailsim.traffic import seconds_into_day
 
 # Words in the failure colours, darkened to 4.5:1 or more on white (orange is 2.0:1).
 TEXT = {"temporary": "#8A5A00", "permanent": "#A84300"}
+READING = ("pop3", "imap")  # the hops that bring mail down to its reader
 MIN_PX = 3.5  # the narrowest hop drawn, in pixels
 WAITS = {
     "queued": ("#d9d9d9", ""),
@@ -103,7 +104,9 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
         for hop in mine.itertuples():
             if hop.start - previous_end > tiny:
                 kind = (
-                    "retry" if previous_failed else ("poll" if hop.protocol == "pop3" else "queued")
+                    "retry"
+                    if previous_failed
+                    else ("poll" if hop.protocol in READING else "queued")
                 )
                 colour, hatch = WAITS[kind]
                 ax.barh(y, (hop.start - previous_end) / scale, left=previous_end / scale,
@@ -146,7 +149,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     left = start_time - (end_time - start_time) * 0.01 if busiest else 0.0
     ax.set_xlim(left / scale, end_time / scale + (end_time - start_time) * 0.02 / scale)
     _rows(ax, len(copies), 0.0)
-    shown = [patch for key, patch in _legend().items() if key in drawn]
+    shown = [patch for key, patch in _legend("imap" in drawn).items() if key in drawn]
     handles = list({patch.get_label(): patch for patch in shown}.values())  # SMTP once
     handles += _outages(ax, result, scale, unit, (left, end_time))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=FONT,
@@ -293,13 +296,18 @@ def _clock(result: Result, at: float, seconds: bool) -> str:
     return f"{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if seconds else "")
 
 
-def _legend() -> dict[str, Patch]:
-    """Every entry the timeline may need, by the key its bars record when drawn."""
+def _legend(imap: bool = False) -> dict[str, Patch]:
+    """Every entry the timeline may need, by the key its bars record when drawn; the wait
+    before a retrieval is POP's poll, or, with ``imap``, any reader's."""
+    waited = (
+        "waiting for the poll\n(POP3, IMAP) or the push" if imap else "waiting for the POP poll"
+    )
     return {
         "submission": Patch(color=style.PROTOCOL["smtp"], label="SMTP hop (submission, relay)"),
         "smtp": Patch(color=style.PROTOCOL["smtp"], label="SMTP hop (submission, relay)"),
         "lmtp": Patch(color=style.PROTOCOL["lmtp"], label="LMTP hop (into the mailbox)"),
         "pop3": Patch(color=style.PROTOCOL["pop3"], label="POP3 hop (retrieval)"),
+        "imap": Patch(color=style.PROTOCOL["imap"], label="IMAP hop (retrieval)"),
         "queued": Patch(color=WAITS["queued"][0], label="queued"),
         "retry": Patch(
             facecolor=WAITS["retry"][0],
@@ -308,7 +316,7 @@ def _legend() -> dict[str, Patch]:
             lw=0,
             label="waiting to try again",
         ),  # drawn as the bars are
-        "poll": Patch(color=WAITS["poll"][0], label="waiting for the POP poll"),
+        "poll": Patch(color=WAITS["poll"][0], label=waited),
         "session": Patch(
             facecolor=SESSION_WAIT[0],
             hatch=SESSION_WAIT[1],

@@ -139,7 +139,7 @@ class Idle:
     """Send nothing and wait for what the server pushes (IMAP IDLE, RFC 2177): the
     replies are the untagged lines pushed (``* 3 EXISTS``), or none when ``timeout``
     seconds pass first. Only IMAP's push dialogue yields it, so it is not a :data:`Step`
-    of the dialogues the engine plays today."""
+    of the other dialogues; the engine plays it in ``Session._idle``."""
 
     timeout: float
     cost: Cost = "network"
@@ -210,6 +210,7 @@ MEANINGS: dict[str, str] = {
     "RETR": "POP3: send me message n",
     "DELE": "POP3: delete message n when I QUIT",
     "timeout": "no reply in time: the client gives up on this connection",
+    "lost": "dropped on the way: a NAT that forgot this idle connection; it never arrives",
     # IMAP (RFC 9051, RFC 3501; IDLE RFC 2177): each command carries a tag ("a3") that
     # its final reply repeats; lines starting with "*" are data sent before it.
     "OK": "IMAP: success (the reply carries the command's tag)",

@@ -224,6 +224,13 @@ class PopNode(_NodeBase):
     )
     concurrency: int = Field(100, ge=1, le=MAX_CONCURRENCY)
     processing: Processing = Field(default_factory=Processing)
+    quota: SizeLimit | None = Field(
+        None,
+        gt=0,
+        description="each mailbox's quota (Dovecot's quota_rule = *:storage=…): what stays"
+        " on the server counts — mail read over IMAP stays, POP3 deletes it; once a mailbox"
+        " holds this much, new mail is refused at RCPT with 552 5.2.2",
+    )
 
 
 class RouterNode(_NodeBase):
@@ -432,7 +439,8 @@ class SlowFault(Window):
 
 
 class OverloadFault(Window):
-    """The server greets with 421 and closes: too many connections."""
+    """The server turns new connections away (SMTP 421, POP3 -ERR [SYS/TEMP], IMAP
+    * BYE [UNAVAILABLE]) and closes them: too many connections."""
 
     kind: Literal["overload"]
     node: str

@@ -59,6 +59,13 @@ TCP_RST = 40
 QUIT_LINE = len("QUIT\r\n")
 BYE = Reply("221", ("2.0.0 Bye",))  # a QUIT's reply (Postfix)
 TLS_ALERT = 7 + 40  # a TLS alert record (RFC 8446 §6) in one TCP segment
+# What an overloaded server says instead of its greeting: Postfix's 421, Dovecot's POP3
+# [SYS/TEMP] (RFC 3206) and IMAP's untagged BYE with UNAVAILABLE (RFC 9051 §7.1).
+BUSY = {
+    "smtp": Reply("421", ("4.3.2 All server ports are busy",)),
+    "pop3": Reply("-ERR", ("[SYS/TEMP] Too many connections",)),
+    "imap": imap.tagged("*", "BYE", "[UNAVAILABLE] Too many connections"),
+}
 
 
 class Server(Protocol):
@@ -482,11 +489,7 @@ class Session:
         yield from self._wait(self._transit(c, s, TCP_ACK), "network")
         self._record((sent, env.now), c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
         if self._faulty and faults.overloaded(s, env.now) and not faults.hangs(s, env.now):
-            busy = (
-                Reply("-ERR", ("[SYS/TEMP] Too many connections",))
-                if self.protocol == "pop3"
-                else Reply("421", ("4.3.2 All server ports are busy",))
-            )
+            busy = BUSY.get(self.protocol, BUSY["smtp"])
             replies = yield from self._answer(
                 step, work.command, "server", lambda: [busy], deadline, "network"
             )

@@ -3,6 +3,8 @@ them recomputed from the scenario's round trips and the servers' work."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import mailsim
@@ -318,3 +320,51 @@ def test_the_servers_figure_names_imap_sessions(push_result):
     ax.figure.clf()
     assert "IMAP session" in key
     assert "pop-home (POP3, IMAP server)" in rows
+
+
+def _quota_world(**pop: Any) -> dict[str, Any]:
+    """ann writes four 20 KB messages, ten minutes apart, to a reader over IMAP and one
+    over POP3, both checking every 5 minutes, at a mailbox server with a 50 KB quota."""
+    return {
+        "name": "quota",
+        "duration": "2h",
+        "sites": {"net": {"computers": {"pc": {}}}},
+        "domains": {"home.example": {"site": "net", "submission": "mail",
+                                     "mailbox": {"host": "pop", "quota": "50KB", **pop}}},
+        "users": {
+            "ann@home.example": {"client": "pc", "password": "a", "poll": "5min"},
+            "imap@home.example": {"client": "pc", "password": "b", "poll": "5min",
+                                  "retrieval": "imap"},
+            "pop@home.example": {"client": "pc", "password": "c", "poll": "5min"},
+        },
+        "messages": [
+            {"at": f"{1 + 10 * i}min", "from": "ann@home.example", "size": "20KB",
+             "to": ["imap@home.example", "pop@home.example"]}
+            for i in range(4)
+        ],
+    }  # fmt: skip
+
+
+def test_mail_kept_over_imap_fills_the_quota_and_pop3_empties_it():
+    """IMAP keeps what it fetched: after three 20 KB messages the mailbox holds 60 KB of
+    its 50 KB and Dovecot refuses the fourth at RCPT (552 5.2.2, a bounce to ann); the
+    POP3 reader's mailbox is emptied at each check and takes all four."""
+    result = mailsim.run(validate(_quota_world()))
+    messages = result.messages.set_index(["id", "recipient"])
+    assert [messages.loc[(f"m{i}", "imap@home.example"), "status"] for i in (1, 2, 3, 4)] == [
+        "retrieved", "retrieved", "retrieved", "bounced"]  # fmt: skip
+    assert messages.loc[("m4", "imap@home.example"), "reason"] == (
+        "552 5.2.2 <imap@home.example> Quota exceeded (mailbox for user is full)"
+    )
+    assert set(messages.xs("pop@home.example", level="recipient")["status"]) == {"retrieved"}
+    assert messages.loc[("m4.dsn1", "ann@home.example"), "status"] == "retrieved"
+
+
+def test_an_overloaded_mailbox_server_says_bye_to_an_imap_client():
+    world = _quota_world()
+    world["faults"] = [{"kind": "overload", "node": "pop-home", "start": "0s", "end": "7min"}]
+    result = mailsim.run(validate(world))
+    events = result.events
+    bye = events[(events["protocol"] == "imap") & (events["code"] == "BYE")]
+    assert set(bye["detail"]) == {"BYE [UNAVAILABLE] Too many connections"}  # * BYE … on the wire
+    assert set(bye["dst"]) == {"pc"}

@@ -55,8 +55,14 @@ class MailboxServer:
         return smtp.SmtpServer(config, smtp.queue_id(self.host, self.serial)), self.work
 
     def _quota(self, sender: str, rcpt: str) -> Reply | None:
-        """Dovecot's quota check at RCPT: a full mailbox refuses new mail."""
+        """Dovecot's quota check at RCPT (lmtp_rcpt_check_quota = yes): a full mailbox
+        refuses new mail — one the scenario fills (a fault), or one whose messages kept
+        on the server reach its quota. Over the quota Dovecot fails for good (552 5.2.2,
+        quota_full_tempfail = no)."""
         code = self.world.faults.mailbox_full(rcpt, self.world.env.now)
+        if code is None and self.spec.quota is not None:
+            held = sum(c.message.size for c in self.mailboxes.get(rcpt.lower(), []))
+            code = 552 if held >= self.spec.quota else None
         return None if code is None else policy.quota_exceeded(rcpt, code)
 
     def receive(

@@ -16,7 +16,9 @@ again, and the recipient may get the message twice (RFC 5321 §6.1, §4.5.3.2.6)
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from collections.abc import Callable, Generator, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -529,9 +531,12 @@ class Session:
             if self.dead is not None:
                 return hello
             deadline = env.now + self._timeout(step)
-        greeting = yield from self._answer(
-            step, work.command, "server", lambda: [server.greeting()], deadline, "network"
-        )
+
+        def greet() -> list[Reply]:
+            hello = server.greeting()  # IMAP lists its capabilities here: a stripper's prey
+            return [_without_starttls(hello) if self._faulty and self._stripped() else hello]
+
+        greeting = yield from self._answer(step, work.command, "server", greet, deadline, "network")
         return [*hello, *greeting] if self.dead is None else greeting
 
     def _commands(
@@ -741,8 +746,20 @@ class Session:
         return replies if self.dead is None else [self.dead] * step.replies
 
 
+# IMAP names its capabilities inside a line ("[CAPABILITY IMAP4rev2 … STARTTLS
+# LOGINDISABLED] Dovecot ready."): the stripper takes STARTTLS out, and LOGINDISABLED with
+# it, so that a client may log in before TLS (RFC 9051 §6.2.1's warning).
+_IMAP_STRIPPED = re.compile(r" (?:STARTTLS|LOGINDISABLED)(?=[ \]]|$)", re.IGNORECASE)
+
+
 def _without_starttls(reply: Reply) -> Reply:
     """The reply as a STARTTLS-stripping man in the middle passes it on."""
+    if reply.tag is not None:  # IMAP: in the greeting, CAPABILITY and its login reply
+        lines = tuple(_imap_stripped(line) for line in reply.lines)
+        data = tuple(_imap_stripped(line) for line in reply.data)
+        if lines == reply.lines and data == reply.data:
+            return reply
+        return dataclasses.replace(reply, lines=lines, data=data)
     lines = tuple(line for line in reply.lines if line.upper() != "STARTTLS")
     data = tuple(line for line in reply.data if line.upper() != "STLS")
     if lines == reply.lines and data == reply.data:
@@ -767,6 +784,10 @@ def _verb(line: str, protocol: str) -> str:
     if protocol == "imap" and len(words) > 1:
         return words[1].upper()
     return words[0].upper()
+
+
+def _imap_stripped(text: str) -> str:
+    return _IMAP_STRIPPED.sub("", text) if "CAPABILITY" in text.upper() else text
 
 
 def _expected(step: Step) -> int:

@@ -368,3 +368,27 @@ def test_an_overloaded_mailbox_server_says_bye_to_an_imap_client():
     bye = events[(events["protocol"] == "imap") & (events["code"] == "BYE")]
     assert set(bye["detail"]) == {"BYE [UNAVAILABLE] Too many connections"}  # * BYE … on the wire
     assert set(bye["dst"]) == {"pc"}
+
+
+def test_a_stripped_imap_greeting_keeps_a_starttls_client_from_logging_in():
+    """A man in the middle deletes STARTTLS (and LOGINDISABLED) from the IMAP greeting's
+    capability list for the first 20 minutes. The mail program, set to STARTTLS, logs in
+    nowhere without it: no LOGIN crosses the wire, the mail waits on the server, and the
+    first check after the attack fetches it in TLS."""
+    world = _quota_world()
+    world["messages"] = world["messages"][:1]  # at 1 min
+    world["faults"] = [{"kind": "strip-starttls", "between": ["pc", "msa-home"],
+                        "start": "0s", "end": "20min"}]  # fmt: skip
+    result = mailsim.run(validate(world))
+    events = result.events
+    imap_events = events[events["protocol"] == "imap"]
+    greetings = imap_events[imap_events["step"] == "OK"]["detail"]
+    assert any("STARTTLS" not in g and g.startswith("OK [CAPABILITY") for g in greetings)
+    logins = imap_events[imap_events["step"] == "LOGIN"]
+    assert (logins["time"] > 20 * 60).all()  # never while the attack lasted: LOGOUT instead
+    assert (imap_events[imap_events["time"] < 20 * 60]["step"] == "LOGOUT").sum() == 4
+    copy = result.messages.set_index("recipient").loc["imap@home.example"]
+    assert copy["status"] == "retrieved"
+    assert copy["retrieved_at"] > 20 * 60  # the first check after the attack
+    hop = result.hops[(result.hops["protocol"] == "imap")].iloc[-1]
+    assert hop["tls"] == "1.3"

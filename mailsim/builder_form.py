@@ -18,6 +18,7 @@ from mailsim.errors import InputError
 TLS = ("1.3", "1.2", "none")
 AUTH = ("required", "optional", "none")
 SECURITY = ("auto", "starttls", "tls", "none")
+RETRIEVAL = ("pop3", "imap", "imap-idle")  # how the mail program reads: the user's retrieval
 
 
 def form(builder: Builder) -> Any:
@@ -67,6 +68,8 @@ def form(builder: Builder) -> Any:
     poll = text("checks every", placeholder="5min", width="200px")
     security = w.Dropdown(options=SECURITY, description="security", style=whole,
                           layout=w.Layout(width="200px"))  # fmt: skip
+    reads = w.Dropdown(options=RETRIEVAL, description="reads with", style=whole,
+                       layout=w.Layout(width="200px"))  # fmt: skip
     add_user = button("Add user")
     sender = w.Dropdown(description="from", style=whole, layout=w.Layout(width="280px"))
     recipient = w.Dropdown(description="to", style=whole, layout=w.Layout(width="280px"))
@@ -134,6 +137,8 @@ def form(builder: Builder) -> Any:
 
     def new_user() -> None:
         extra = {"security": security.value} if security.value != "auto" else {}
+        if reads.value != "pop3":
+            extra["retrieval"] = reads.value
         if poll.value.strip():
             extra["poll"] = poll.value.strip()
         builder.add_user(address.value.strip(), client=user_pc.value,
@@ -180,7 +185,8 @@ def form(builder: Builder) -> Any:
         row([site_a, site_b, far, add_link]),
         row([domain, domain_site, submission, mx, mailbox]),
         row([tls, auth, pipelining, work, add_domain]),
-        row([address, user_pc, password, poll, security, add_user]),
+        row([address, user_pc, password]),
+        row([reads, poll, security, add_user]),
         row([sender, recipient, at, size, add_message]),
         picture, problems, said,
         row([run, file_name, save]),

@@ -140,7 +140,11 @@ def test_the_form_builds_classroom_with_its_buttons():
     press("Add user")
     fill(user="bob@home.example", password="builder", checks_every="5min")
     choose("computer", "bob-pc")
+    choose("reads with", "imap-idle")
     press("Add user")
+    assert b.data["users"]["bob@home.example"]["retrieval"] == "imap-idle"
+    choose("reads with", "pop3")
+    press("Add user")  # added again: the same address, read with POP3 as in classroom
     choose("from", "alice@school.example")
     choose("to", "bob@home.example")
     fill(at="10s", size="20KB")

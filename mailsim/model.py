@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from mailsim.errors import shown
@@ -355,12 +356,23 @@ class User(_Model):
         ' "Authentication method"): password (AUTH PLAIN, when the server offers AUTH,'
         " RFC 4954 §4) or none (MAIL FROM right after EHLO)",
     )
-    program: Literal["thunderbird", "msmtp", "minimal"] = Field(
+    program: Literal["thunderbird", "msmtp", "minimal", "phone"] = Field(
         "thunderbird",
         description="the mail program, for how it groups SMTP commands: thunderbird (each"
-        " command waits for its reply), msmtp (MAIL, RCPT and DATA pipelined) or minimal"
-        " (RFC 5321 alone); see mailsim/protocols/smtp.py",
+        " command waits for its reply), msmtp (MAIL, RCPT and DATA pipelined), minimal"
+        " (RFC 5321 alone) or phone (Thunderbird for Android: MAIL and RCPT pipelined, DATA"
+        " after; it reads with imap-idle unless `retrieval` says otherwise); see"
+        " mailsim/protocols/smtp.py",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reads_as_its_program(cls, data: Any) -> Any:
+        """A phone pushes (IMAP IDLE), as mail apps do out of the box; the desktop programs
+        read as their account was set up in the first lessons: POP3."""
+        if isinstance(data, dict) and "retrieval" not in data and data.get("program") == "phone":
+            return {**data, "retrieval": "imap-idle"}
+        return data
 
 
 def _listed(value: Any) -> Any:

@@ -193,3 +193,39 @@ def test_submission_without_auth_is_530_on_both(ca, client_ctx):
         transcript, real = drive(client(config, envelope), port, client_ctx)
     assert transcript.replies["bob@home.example"].code == "530"
     assert ("MAIL", "530") in real
+
+
+def test_a_phone_submission_matches_a_real_server(ca, client_ctx):
+    """Thunderbird for Android's grouping (MAIL and RCPTs, then DATA alone) gets the same
+    replies, in the same order, from aiosmtpd as from the simulated MSA."""
+    from mailsim.protocols.smtp import PROFILES, ServerConfig, SmtpServer
+    from tests.dialogue import play
+
+    config = ClientConfig(helo="[127.0.0.1]", port=587, auth=("alice@school.example",
+                          "wonderland"), **PROFILES["phone"])  # fmt: skip
+    envelope = Envelope("alice@school.example", ("bob@home.example", "carol@home.example"), 2_000)
+    with real_server(ca, submission=True) as (port, sink):
+        _, real = drive(client(config, envelope), port, client_ctx)
+    simulated_server = SmtpServer(
+        ServerConfig(host="msa", kind="submission", auth="required", credentials=USERS)
+    )
+    _, steps = play(client(config, envelope), simulated_server)
+    simulated: list[tuple[str, str]] = []
+    for sent, codes in steps:
+        if sent.startswith("connect"):
+            simulated.append(("connect", codes[0]))
+        elif sent == "tls":
+            simulated.append(("tls", "ok"))
+        elif sent == "content":
+            simulated.append(("content", codes[0]))
+        else:
+            lines = sent.split(" | ")
+            simulated += [
+                (line.split()[0].upper(), c) for line, c in zip(lines, codes, strict=True)
+            ]
+    assert real == simulated
+    assert [verb for verb, _ in real].count("RCPT") == 2
+    assert sink.received[0][:2] == (
+        "alice@school.example",
+        ["bob@home.example", "carol@home.example"],
+    )

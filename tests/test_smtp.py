@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from mailsim.protocols import Reply
 from mailsim.protocols.smtp import (
+    PROFILES,
     ClientConfig,
     Envelope,
     ServerConfig,
@@ -228,3 +229,31 @@ _line = st.text(
 def test_a_reply_size_is_its_bytes_on_the_wire(code, lines, data, payload):
     reply = Reply(code, lines, data if code.startswith(("+", "-")) else (), payload)
     assert reply.size == len(reply.wire().encode()) + payload
+
+
+def test_a_phone_pipelines_mail_and_rcpt_then_sends_data_alone():
+    """Thunderbird for Android (SmtpTransport.kt): MAIL and the RCPTs in one group, DATA
+    once their replies are read."""
+    _, transcript = submit(msa(), rcpts=("bob@home.example", "carol@home.example"),
+                           **PROFILES["phone"])  # fmt: skip
+    assert transcript[6:9] == [
+        (
+            "MAIL FROM:<alice@school.example> SIZE=20000 | RCPT TO:<bob@home.example>"
+            " | RCPT TO:<carol@home.example>",
+            ("250", "250", "250"),
+        ),
+        ("DATA", ("354",)),
+        ("content", ("250",)),
+    ]
+
+
+def test_a_phone_sends_nothing_when_one_recipient_is_refused():
+    """Its first refusal is the whole message's error: no DATA, every recipient failed
+    with it (msmtp and Thunderbird send to the others)."""
+    server = msa(local_users=frozenset({"alice@school.example"}))
+    out, transcript = submit(server, rcpts=("alice@school.example", "nobody@school.example"),
+                             **PROFILES["phone"])  # fmt: skip
+    assert [sent for sent, _ in transcript][7:] == ["QUIT"]
+    refusal = out.replies["nobody@school.example"]
+    assert refusal.code == "550"
+    assert out.replies["alice@school.example"] is refusal

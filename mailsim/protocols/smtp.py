@@ -264,6 +264,7 @@ class ClientConfig:
     implicit: bool = False
     auth: tuple[str, str] | None = None  # (user, password) for AUTH PLAIN
     pipelining: bool = True  # use PIPELINING when offered
+    data_in_group: bool = True  # DATA joins the pipelined MAIL and RCPTs
     lmtp: bool = False
     quit_with_dot: bool = False  # QUIT in one group with the ".", its 221 not awaited
 
@@ -276,6 +277,10 @@ class ClientConfig:
 # * msmtp — smtp.c, smtp_send_envelope: MAIL, RCPT… and DATA in one group when the server
 #   offers PIPELINING; the "." alone, and QUIT waits for its 221 (smtp_quit).
 # * minimal — a client of RFC 5321 alone, as Python's smtplib is: one command, one reply.
+# * phone — Thunderbird for Android, formerly K-9 Mail (SmtpTransport.kt, sendMessage):
+#   MAIL and the RCPTs in one group when the server offers PIPELINING, DATA on its own
+#   once their replies are read — and none at all if any of them was refused (the first
+#   refusal is the whole message's error); QUIT when it closes.
 # * postfix — Postfix's smtp and lmtp client (smtp_proto.c, smtp_loop): MAIL, RCPT… and
 #   DATA in one group; after the message, "." and QUIT in one group for a connection it
 #   will not reuse, and smtp_skip_quit_response = yes (postconf(5)): the 221 is not read.
@@ -284,6 +289,7 @@ PROFILES: dict[str, dict[str, bool]] = {
     "thunderbird": {"pipelining": False, "quit_with_dot": False},
     "msmtp": {"pipelining": True, "quit_with_dot": False},
     "minimal": {"pipelining": False, "quit_with_dot": False},
+    "phone": {"pipelining": True, "quit_with_dot": False, "data_in_group": False},
     "postfix": {"pipelining": True, "quit_with_dot": True},
 }
 
@@ -361,9 +367,18 @@ def client(config: ClientConfig, envelope: Envelope) -> Generator[Step, list[Rep
         mail += f" SIZE={envelope.size}"
     rcpt_lines = tuple(f"RCPT TO:<{rcpt}>" for rcpt in rcpts)
     data: Reply | None = None
-    if config.pipelining and "PIPELINING" in caps:
+    if config.pipelining and "PIPELINING" in caps and config.data_in_group:
         replies = yield Commands((mail, *rcpt_lines, "DATA"))
         mail_reply, rcpt_replies, data = replies[0], replies[1:-1], replies[-1]
+    elif config.pipelining and "PIPELINING" in caps:
+        replies = yield Commands((mail, *rcpt_lines))
+        mail_reply, rcpt_replies = replies[0], list(replies[1:])
+        refused = next((r for r in replies if not r.code.startswith("2")), None)
+        if refused is not None:  # all or nothing: the message fails with the first refusal
+            fail_all(refused)
+            yield Commands(("QUIT",))
+            return out
+        (data,) = yield Commands(("DATA",))
     else:
         (mail_reply,) = yield Commands((mail,))
         rcpt_replies = []

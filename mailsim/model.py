@@ -327,11 +327,19 @@ class User(_Model):
         ' "Authentication method"): password (AUTH PLAIN, when the server offers AUTH,'
         " RFC 4954 §4) or none (MAIL FROM right after EHLO)",
     )
-    program: Literal["thunderbird", "msmtp", "minimal"] = Field(
+    program: Literal["thunderbird", "msmtp", "minimal", "browser"] = Field(
         "thunderbird",
         description="the mail program, for how it groups SMTP commands: thunderbird (each"
         " command waits for its reply), msmtp (MAIL, RCPT and DATA pipelined) or minimal"
-        " (RFC 5321 alone); see mailsim/protocols/smtp.py",
+        " (RFC 5321 alone); see mailsim/protocols/smtp.py. browser: webmail, no SMTP and"
+        " no POP3: the browser sends over HTTPS (port 443, TLS 1.3) to the webmail front"
+        " end that runs on the user's smtp node, which hands the message to that server;"
+        " see mailsim/protocols/http.py",
+    )
+    http: Literal["2", "1.1"] = Field(
+        "2",
+        description="for a browser: the HTTP version it speaks to the webmail front end"
+        " (HTTP/2, as browsers do with every large webmail; 1.1 to compare)",
     )
 
 

@@ -37,7 +37,19 @@ from mailsim.compiled import (
 )
 from mailsim.eavesdrop import read, taps_on
 from mailsim.network import TCP_ACK, TCP_SYN, NoRoute
-from mailsim.protocols import Commands, Connect, Content, Reply, Step, TlsHandshake, pop3, smtp, tls
+from mailsim.protocols import (
+    Commands,
+    Connect,
+    Content,
+    Reply,
+    Request,
+    Step,
+    TlsHandshake,
+    http,
+    pop3,
+    smtp,
+    tls,
+)
 from mailsim.slots import Slots
 
 if TYPE_CHECKING:
@@ -100,6 +112,9 @@ class Session:
         self._timeout = pop3.timeout if pop else smtp.timeout
         self._lost = pop3.lost if pop else smtp.lost
         self._connect_timeout = pop3.CONNECT_TIMEOUT if pop else smtp.CONNECT_TIMEOUT
+        if protocol == "https":  # a browser's patience, not a mail program's
+            self._timeout, self._lost = http.timeout, http.lost
+            self._connect_timeout = http.CONNECT_TIMEOUT
         self._faults = world.faults
         self._faulty = bool(world.faults)  # else no fault needs asking, step by step
         self._full = world.recorder.detail == "full"  # else protocol steps are not kept
@@ -251,6 +266,8 @@ class Session:
             return (yield from self._commands(step, server, work, on_server))
         if isinstance(step, TlsHandshake):
             return (yield from self._handshake(step, server, work))
+        if isinstance(step, Request):
+            return (yield from self._request(step, server, work, on_server))
         return (yield from self._content(step, server, work, on_server))
 
     def _replay(
@@ -285,9 +302,7 @@ class Session:
                 self.costs = dict(op[3])
                 on_client(op[1], op[2], self)  # type: ignore[misc]
             elif kind == RECORD:
-                self.world.recorder.event(
-                    clock[op[1]], clock[op[2]], self.message, self.id, *op[3]
-                )
+                self.world.recorder.event(clock[op[1]], clock[op[2]], self.message, self.id, *op[3])
             elif kind == SLOT:
                 turn = self._slot.take()  # type: ignore[union-attr]
                 if turn is not None:
@@ -464,8 +479,12 @@ class Session:
         self._record((sent, env.now), s, c, "tcp", "SYN-ACK", "", "SYN-ACK", TCP_SYN)
         deadline = env.now + self._timeout(step)
         sent = env.now
-        yield from self._wait(self._transit(c, s, TCP_ACK), "network")
-        self._record((sent, env.now), c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
+        if step.greeting:
+            yield from self._wait(self._transit(c, s, TCP_ACK), "network")
+            self._record((sent, env.now), c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
+        else:  # the client speaks first: its first flight leaves with the ACK
+            ack = (sent, sent + self._transit(c, s, TCP_ACK))
+            self._record(ack, c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
         if self._faulty and faults.overloaded(s, env.now) and not faults.hangs(s, env.now):
             busy = (
                 Reply("-ERR", ("[SYS/TEMP] Too many connections",))
@@ -508,7 +527,7 @@ class Session:
         hello: list[Reply] = []
         if step.tls:  # implicit TLS: the handshake before anything else (RFC 8314 §3.3)
             hello = yield from self._tls(step, step.tls, server, work)
-            if self.dead is not None:
+            if self.dead is not None or not step.greeting:
                 return hello
             deadline = env.now + self._timeout(step)
         greeting = yield from self._answer(
@@ -653,6 +672,34 @@ class Session:
         )
         return replies if self.dead is None else [self.dead] * step.replies
 
+    def _request(
+        self, step: Request, server: Any, work: Work, on_server: Observer | None
+    ) -> Events:
+        """An HTTP request and its response: the request (with the TLS 1.3 Finished
+        ahead of it) travels as one flight, the server works on it (a message as the end
+        of DATA is worked on), and the response comes back."""
+        c, s = self.client, self.server_node
+        deadline = self.env.now + self._timeout(step)
+        nbytes = step.size + self._pending
+        self._pending = 0
+        times = yield from self._send(nbytes, step.cost, deadline, bulk=nbytes > 1460)
+        if times is None:
+            return [self.dead]
+        self._record(times, c, s, self.protocol, step.method, "", step.line, nbytes)
+        if self._taps:
+            what = "headers and body" if step.body else "commands"
+            self._overhear(times, c, s, what, step.line, nbytes)
+        replies = yield from self._answer(
+            step,
+            work.data if step.body else work.command,
+            "server",
+            lambda: [server.respond(step)],
+            deadline,
+            step.cost,
+            on_server,
+        )
+        return replies if self.dead is None else [self.dead]
+
 
 def _without_starttls(reply: Reply) -> Reply:
     """The reply as a STARTTLS-stripping man in the middle passes it on."""
@@ -666,7 +713,7 @@ def _without_starttls(reply: Reply) -> Reply:
 def _expected(step: Step) -> int:
     """How many replies a step gets (for steps after the connection was lost)."""
     if isinstance(step, Connect):
-        return 2 if step.tls else 1
+        return 2 if step.tls and step.greeting else 1
     if isinstance(step, Commands):
         return len(step.lines)
     if isinstance(step, Content):

@@ -27,6 +27,10 @@ PROTOCOL = {
     "smtp": OKABE_ITO["blue"],
     "lmtp": OKABE_ITO["green"],
     "pop3": OKABE_ITO["purple"],
+    # A browser's webmail: the Okabe–Ito yellow, the one hue left, darkened (RGB scaled
+    # towards black) to 3.4:1 on white, enough for bars and arrows (WCAG 1.4.11); the
+    # ladder darkens its words further, as it does every colour's.
+    "https": "#9E8A00",
 }
 
 OUTCOME = {

@@ -300,6 +300,7 @@ def _legend() -> dict[str, Patch]:
         "smtp": Patch(color=style.PROTOCOL["smtp"], label="SMTP hop (submission, relay)"),
         "lmtp": Patch(color=style.PROTOCOL["lmtp"], label="LMTP hop (into the mailbox)"),
         "pop3": Patch(color=style.PROTOCOL["pop3"], label="POP3 hop (retrieval)"),
+        "https": Patch(color=style.PROTOCOL["https"], label="HTTPS hop (webmail submission)"),
         "queued": Patch(color=WAITS["queued"][0], label="queued"),
         "retry": Patch(
             facecolor=WAITS["retry"][0],

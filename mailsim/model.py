@@ -342,6 +342,14 @@ class User(_Model):
         " (HTTP/2, as browsers do with every large webmail; 1.1 to compare)",
     )
 
+    @field_validator("http", mode="before")
+    @classmethod
+    def _version_as_written(cls, value: Any) -> Any:
+        """YAML reads ``http: 1.1`` and ``http: 2`` as numbers: take them as written."""
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
+
 
 def _listed(value: Any) -> Any:
     """One address may be written without a list around it."""

@@ -115,7 +115,8 @@ class Mta:
         front = http.FrontEnd(
             smtp.queue_id(self.host, self.serial), int(spec.message_size_limit), version
         )
-        front.helo = f"[{self.world.ips[client]}]"  # no name: the address, as Gmail writes
+        # A browser says no HELO: the line names the client as its address resolves.
+        front.helo = self.world.hosts[client]
         work = Work(spec.processing.command, spec.processing.data, spec.processing.tls, "1.3")
         return front, work
 

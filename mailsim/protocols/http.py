@@ -238,7 +238,7 @@ class FrontEnd:
         self.version = version
         self.tls_active: str | None = None
         self.authenticated = True  # the session cookie: logged in before
-        self.helo: str | None = None  # a browser names no host; the agent sets [ip]
+        self.helo: str | None = None  # a browser says no HELO; the agent names the client
 
     def greeting(self) -> Reply:
         raise RuntimeError("an HTTP client speaks first: a front end sends no greeting")

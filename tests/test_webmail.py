@@ -10,11 +10,17 @@ import io
 import json
 from http.client import HTTPResponse
 
+import matplotlib.pyplot as plt
 import pytest
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.text import Text
 from scapy.contrib import http2 as h2
 
 import mailsim
+from mailsim import plot
 from mailsim.network import TCP_ACK, TCP_SYN, sending_time
+from mailsim.plot import style
+from mailsim.plot.sequence import contrast, ink
 from mailsim.protocols import http, tls
 from tests.conftest import SCENARIOS, shipped
 
@@ -234,3 +240,49 @@ def test_a_browser_user_is_checked(override, where, problem):
     found = [p for p in caught.value.problems if problem in p.message]
     assert found, [p.message for p in caught.value.problems]
     assert found[0].key.endswith(f".{where}")
+
+
+# -- the figures -----------------------------------------------------------------------------
+
+
+def _texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.findobj(Text) if t.get_visible()]
+
+
+def test_the_ladder_draws_the_post_and_its_200_in_https_colour_inside_the_tls_band():
+    result = shipped(WEBMAIL)
+    ax = plot.sequence(result, "m1", page=1)
+    try:
+        words_ink = ink(style.PROTOCOL["https"])
+        words = {t.get_text(): t for t in ax.texts}
+        post = words["POST /mail/send HTTP/2 (12,000 bytes)"]
+        assert to_hex(post.get_color()) == words_ink
+        assert to_hex(words["200 OK"].get_color()) == words_ink
+        assert contrast(to_rgb(words_ink)) >= 4.5
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "HTTP (inside TLS)" in legend
+    finally:
+        plt.close(ax.figure)
+
+
+def test_the_route_names_the_browser_hop_https():
+    ax = plot.route(shipped(WEBMAIL), "m1")
+    try:
+        texts = _texts(ax)
+        assert any(t.startswith("1") and "HTTPS, TLS 1.3" in t for t in texts), texts
+        assert not any("HTTPS" in t and t.startswith("2") for t in texts)
+    finally:
+        plt.close(ax.figure)
+
+
+def test_the_timeline_keys_the_https_hop_in_its_own_colour():
+    ax = plot.timeline(shipped(WEBMAIL))
+    try:
+        key = {t.get_text(): h for t, h in zip(ax.get_legend().get_texts(),
+                                               ax.get_legend().legend_handles, strict=True)}  # fmt: skip
+        patch = key["HTTPS hop (webmail submission)"]
+        assert to_hex(patch.get_facecolor()) == style.PROTOCOL["https"].lower()
+        hops = [p for p in ax.patches if p.get_gid() == "hop"]
+        assert to_hex(hops[0].get_facecolor()) == style.PROTOCOL["https"].lower()
+    finally:
+        plt.close(ax.figure)

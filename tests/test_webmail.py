@@ -19,6 +19,7 @@ from scapy.contrib import http2 as h2
 import mailsim
 from mailsim import plot
 from mailsim.network import TCP_ACK, TCP_SYN, sending_time
+from mailsim.pdu import Pdus
 from mailsim.plot import style
 from mailsim.plot.sequence import contrast, ink
 from mailsim.protocols import http, tls
@@ -286,3 +287,15 @@ def test_the_timeline_keys_the_https_hop_in_its_own_colour():
         assert to_hex(hops[0].get_facecolor()) == style.PROTOCOL["https"].lower()
     finally:
         plt.close(ax.figure)
+
+
+def test_the_packet_view_says_the_post_is_http_inside_tls_on_443():
+    result = shipped(WEBMAIL)
+    events = result.events
+    post = events[events["step"] == "POST"].iloc[0]
+    pdu = Pdus(result).of(int(post["session"]), str(post["src"]), float(post["time"]))
+    assert pdu is not None
+    assert pdu.encrypted
+    assert pdu.layers[0].name == "Application · HTTP inside TLS"
+    assert b"POST" not in pdu.frame
+    assert pdu.frame[36:38] == (443).to_bytes(2, "big")  # the TCP destination port

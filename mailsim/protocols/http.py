@@ -17,9 +17,12 @@ A browser's Huffman coding would save about a quarter of the header octets, a fe
 bytes. As after SMTP's STARTTLS, the TLS records' own overhead is left to the captures
 (:mod:`mailsim.wire`).
 
-Not modelled: HTTP/2 flow control. A body over the initial stream window of 65,535
-octets (RFC 9113 §6.9.2) may wait for the server's WINDOW_UPDATE; here it goes on at
-once, paced by TCP's slow start alone.
+Not modelled: HTTP/2 flow control. A body over the initial window of 65,535 octets
+(RFC 9113 §6.9.2) goes on at once here, paced by TCP's slow start alone, as it does when
+the server's SETTINGS and WINDOW_UPDATE, which widen the window, come with its handshake
+flight (TLS 1.3 lets a server send data there); their octets are counted with the
+response. A server that waits for the request before widening it costs a large message
+one more round trip.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ import pytest
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.text import Text
 from scapy.contrib import http2 as h2
+from scapy.layers.tls.all import TLS
+from scapy.layers.tls.extensions import TLS_Ext_ALPN
 
 import mailsim
 from mailsim import plot
@@ -299,3 +301,18 @@ def test_the_packet_view_says_the_post_is_http_inside_tls_on_443():
     assert pdu.layers[0].name == "Application · HTTP inside TLS"
     assert b"POST" not in pdu.frame
     assert pdu.frame[36:38] == (443).to_bytes(2, "big")  # the TCP destination port
+
+
+def test_the_browsers_client_hello_offers_h2_by_alpn_and_a_mail_programs_does_not():
+    result = shipped(WEBMAIL)
+    services = dict(zip(result.sessions["session"], result.sessions["service"], strict=True))
+    offered = {}
+    for packet in result.packets:
+        if packet.forward and packet.payload[:1] == b"\x16" and packet.session not in offered:
+            hello = TLS(packet.payload).msg[0]
+            assert len(packet.payload) == tls.CLIENT_HELLO
+            alpn = [e for e in hello.ext if isinstance(e, TLS_Ext_ALPN)]
+            offered[packet.session] = [p.protocol for e in alpn for p in e.protocols]
+    by_service = {services[s]: protocols for s, protocols in offered.items()}
+    assert by_service["https"] == [b"h2", b"http/1.1"]
+    assert by_service["submission"] == []

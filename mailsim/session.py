@@ -261,6 +261,8 @@ class Session:
             return [self.dead] * _expected(step)
         if isinstance(step, Connect):
             replies = yield from self._connect(step, server, work)
+            if not replies:  # a client that speaks first, without TLS: no reply to read
+                return replies
             return replies * (_expected(step) // len(replies))  # failed early
         if isinstance(step, Commands):
             return (yield from self._commands(step, server, work, on_server))
@@ -527,9 +529,11 @@ class Session:
         hello: list[Reply] = []
         if step.tls:  # implicit TLS: the handshake before anything else (RFC 8314 §3.3)
             hello = yield from self._tls(step, step.tls, server, work)
-            if self.dead is not None or not step.greeting:
+            if self.dead is not None:
                 return hello
             deadline = env.now + self._timeout(step)
+        if not step.greeting:  # the client speaks first (HTTP): nothing to read
+            return hello
         greeting = yield from self._answer(
             step, work.command, "server", lambda: [server.greeting()], deadline, "network"
         )
@@ -713,7 +717,7 @@ def _without_starttls(reply: Reply) -> Reply:
 def _expected(step: Step) -> int:
     """How many replies a step gets (for steps after the connection was lost)."""
     if isinstance(step, Connect):
-        return 2 if step.tls and step.greeting else 1
+        return max(1, bool(step.tls) + step.greeting)
     if isinstance(step, Commands):
         return len(step.lines)
     if isinstance(step, Content):

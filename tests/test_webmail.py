@@ -19,7 +19,7 @@ from scapy.layers.tls.all import TLS
 from scapy.layers.tls.extensions import TLS_Ext_ALPN
 
 import mailsim
-from mailsim import plot
+from mailsim import cli, plot
 from mailsim.network import TCP_ACK, TCP_SYN, sending_time
 from mailsim.pdu import Pdus
 from mailsim.plot import style
@@ -316,3 +316,13 @@ def test_the_browsers_client_hello_offers_h2_by_alpn_and_a_mail_programs_does_no
     by_service = {services[s]: protocols for s, protocols in offered.items()}
     assert by_service["https"] == [b"h2", b"http/1.1"]
     assert by_service["submission"] == []
+
+
+def test_step_follows_only_the_browsers_http_with_f_https():
+    args = cli.build_parser().parse_args(["step", str(WEBMAIL), "--filter", "https"])
+    out = io.StringIO()
+    assert cli._step(args, io.StringIO("\n\nq\n"), out) == 0
+    events = [line for line in out.getvalue().splitlines() if line.startswith("#")]
+    assert len(events) == 2
+    assert events[0].endswith("dana-laptop → webmail  https  POST /mail/send HTTP/2")
+    assert "webmail → dana-laptop  https [200]  200 OK" in events[1]

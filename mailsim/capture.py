@@ -303,7 +303,7 @@ def _ns(t: float) -> Decimal:
 # What a capture's summary line calls each service (Wireshark's protocol names).
 SHOWN_AS = {"submission": "SMTP", "submissions": "TLS", "smtp": "SMTP", "lmtp": "LMTP",
             "pop3": "POP", "pop3s": "TLS", "imap": "IMAP", "imaps": "TLS",
-            "dns": "DNS"}  # fmt: skip
+            "dns": "DNS", "https": "TLS"}  # fmt: skip
 TLS_RECORDS = {20: "Change Cipher Spec", 21: "Alert", 22: "Handshake", 23: "Application Data"}
 TLS_HANDSHAKES = {1: "Client Hello", 2: "Server Hello", 11: "Certificate",
                   12: "Server Key Exchange", 14: "Server Hello Done", 16: "Client Key Exchange"}  # fmt: skip

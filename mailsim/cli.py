@@ -21,7 +21,7 @@ from mailsim.files import WriteError
 if TYPE_CHECKING:
     from mailsim.sweep import TerminalProgress
 
-PROTOCOLS = ("tcp", "tls", "dns", "smtp", "lmtp", "pop3", "imap")
+PROTOCOLS = ("tcp", "tls", "dns", "smtp", "lmtp", "pop3", "imap", "https")
 PLOTS = (
     "route", "sequence", "timeline", "servers", "delays", "load", "overheard", "verdicts",
     "animate",

@@ -30,7 +30,7 @@ TEST_NETS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15
 # registry is not); LMTP on 24, which IANA reserves for "any private mail system" and
 # Dovecot's documentation uses for its LMTP listener (LMTP must not use 25, RFC 2033 §5);
 # POP3 110 and 995 (RFC 1939 §3, RFC 8314 §3.3); IMAP 143 and 993 (RFC 9051 §2.1, RFC 8314
-# §3.3); DNS 53 over UDP (RFC 1035 §4.2.1).
+# §3.3); DNS 53 over UDP (RFC 1035 §4.2.1); webmail over HTTPS on 443 (RFC 9110 §4.2.2).
 PORTS = {
     "submission": 587,
     "submissions": 465,
@@ -41,6 +41,7 @@ PORTS = {
     "imap": 143,
     "imaps": 993,
     "dns": 53,
+    "https": 443,
 }
 # Linux's net.ipv4.ip_local_port_range by default (Documentation/networking/ip-sysctl):
 # the ports a client's connections and a resolver's queries come from.
@@ -70,9 +71,11 @@ def _free(taken: set[str]) -> Iterator[str]:
 def service(client_role: str, server_role: str, protocol: str, tls_first: bool) -> str:
     """What a session spoke, as the name of its port: submission (a mail program to its
     server), smtp (server to server), lmtp (an MX to its mailbox server), pop3, imap, dns;
-    with an s where TLS came before the protocol's first word."""
+    with an s where TLS came before the protocol's first word; https (a browser's webmail)."""
     if protocol == "dns" or server_role == "dns":
         return "dns"
+    if protocol == "https":
+        return "https"
     if server_role == "pop":
         if client_role == "client":
             reads = "imap" if protocol == "imap" else "pop3"
@@ -99,6 +102,7 @@ def sessions(events: pd.DataFrame, scenario: Scenario, seed: int) -> pd.DataFram
     said = events[events["session"].isin(inner) & ~events["protocol"].isin(("tcp", "tls"))]
     said = said.drop_duplicates("session")
     within = dict(zip(said["session"], said["protocol"].astype(str), strict=True))
+    web = set(events.loc[events["protocol"] == "https", "session"])  # TLS first, then HTTP
     picker = _Ports(seed)
     rows = []
     for session, start, client, server in zip(
@@ -108,7 +112,7 @@ def sessions(events: pd.DataFrame, scenario: Scenario, seed: int) -> pd.DataFram
         first["dst"].astype(str),
         strict=True,
     ):
-        protocol = spoken.get(session, "tcp")
+        protocol = "https" if session in web else spoken.get(session, "tcp")
         tls_first = protocol == "tls"
         what = service(roles[client], roles[server], within.get(session, protocol), tls_first)
         transport = "udp" if what == "dns" else "tcp"

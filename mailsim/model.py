@@ -356,14 +356,30 @@ class User(_Model):
         ' "Authentication method"): password (AUTH PLAIN, when the server offers AUTH,'
         " RFC 4954 §4) or none (MAIL FROM right after EHLO)",
     )
-    program: Literal["thunderbird", "msmtp", "minimal", "phone"] = Field(
+    program: Literal["thunderbird", "msmtp", "minimal", "phone", "browser"] = Field(
         "thunderbird",
         description="the mail program, for how it groups SMTP commands: thunderbird (each"
         " command waits for its reply), msmtp (MAIL, RCPT and DATA pipelined), minimal"
         " (RFC 5321 alone) or phone (Thunderbird for Android: MAIL and RCPT pipelined, DATA"
         " after; it reads with imap-idle unless `retrieval` says otherwise); see"
-        " mailsim/protocols/smtp.py",
+        " mailsim/protocols/smtp.py. browser: webmail, no SMTP and no POP3: the browser"
+        " sends over HTTPS (port 443, TLS 1.3) to the webmail front end that runs on the"
+        " user's smtp node, which hands the message to that server; see"
+        " mailsim/protocols/http.py",
     )
+    http: Literal["2", "1.1"] = Field(
+        "2",
+        description="for a browser: the HTTP version it speaks to the webmail front end"
+        " (HTTP/2, as browsers do with every large webmail; 1.1 to compare)",
+    )
+
+    @field_validator("http", mode="before")
+    @classmethod
+    def _version_as_written(cls, value: Any) -> Any:
+        """YAML reads ``http: 1.1`` and ``http: 2`` as numbers: take them as written."""
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
 
     @model_validator(mode="before")
     @classmethod

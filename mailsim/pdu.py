@@ -115,7 +115,7 @@ class Pdus:
         if encrypted:
             size = sum(int(b) for b in steps["bytes"])
             return Layer(
-                f"Application · {protocol.upper()} inside TLS",
+                f"Application · {_inner(protocol)} inside TLS",
                 (
                     *lines,
                     f"on the wire: TLS records (Application Data) — an eavesdropper sees"
@@ -173,3 +173,8 @@ def _rate(bits: float) -> str:
         if bits >= size:
             return f"{bits / size:g} {unit}"
     return f"{bits:g} bit/s"
+
+
+def _inner(protocol: str) -> str:
+    """The protocol TLS carries: HTTPS is HTTP inside TLS (RFC 9110 §4.2.2)."""
+    return "HTTP" if protocol == "https" else protocol.upper()

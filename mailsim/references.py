@@ -234,6 +234,19 @@ class _Checks:
             self.node_ref((*loc, "client"), user.client, "client")
             self.node_ref((*loc, "smtp"), user.smtp, "smtp")
             self.node_ref((*loc, "mailbox"), user.mailbox, "pop")
+            if user.program == "browser":
+                self._browser(loc, user)
+
+    def _browser(self, loc: tuple[Any, ...], user: Any) -> None:
+        """A browser speaks only HTTPS, to the webmail front end on its smtp node."""
+        if user.smtp is None:
+            self.add((*loc, "smtp"), "a browser sends through the webmail front end on its"
+                     " provider's server: set smtp to that node")  # fmt: skip
+        if user.mailbox is not None:
+            self.add((*loc, "mailbox"), "reading mail in a browser is not modelled yet: a"
+                     " browser user has no mailbox; give the reader a mail program")  # fmt: skip
+        if user.spam_bot:
+            self.add((*loc, "spam_bot"), "a spam bot speaks SMTP on port 25, not a browser")
 
     def paths(self) -> None:
         scenario = self.scenario

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 DELAYED_ACK = 0.040  # s: Linux's TCP_DELACK_MIN, the least a receiver waits to ACK alone
 SYN_RETRIES = 6  # Linux's tcp_syn_retries: SYNs again after 1, 3, 7, 15, 31, 63 s
+BROWSER_ALPN = ("h2", "http/1.1")  # what a browser offers in its ClientHello (RFC 7301)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +257,8 @@ class _Maker:
         self, step: str, size: int, version: str, ends: Any, rng: np.random.Generator
     ) -> bytes:
         if step.startswith("ClientHello"):
-            return wire.client_hello(self.hosts[ends.server], rng)
+            alpn = BROWSER_ALPN if ends.service == "https" else ()
+            return wire.client_hello(self.hosts[ends.server], rng, alpn)
         if step.startswith("ServerHello"):
             return wire.server_flight(
                 version, size, rng, self.hosts[ends.server], self.result.epoch

@@ -45,8 +45,10 @@ from mailsim.protocols import (
     Content,
     Idle,
     Reply,
+    Request,
     Step,
     TlsHandshake,
+    http,
     imap,
     pop3,
     smtp,
@@ -270,6 +272,8 @@ class Session:
             return (yield from self._unheard(step))
         if isinstance(step, Connect):
             replies = yield from self._connect(step, server, work)
+            if not replies:  # a client that speaks first, without TLS: no reply to read
+                return replies
             return replies * (_expected(step) // len(replies))  # failed early
         if isinstance(step, Commands):
             return (yield from self._commands(step, server, work, on_server))
@@ -277,6 +281,8 @@ class Session:
             return (yield from self._handshake(step, server, work))
         if isinstance(step, Idle):
             return (yield from self._idle(step, server))
+        if isinstance(step, Request):
+            return (yield from self._request(step, server, work, on_server))
         return (yield from self._content(step, server, work, on_server))
 
     def _replay(
@@ -488,8 +494,12 @@ class Session:
         self._record((sent, env.now), s, c, "tcp", "SYN-ACK", "", "SYN-ACK", TCP_SYN)
         deadline = env.now + self._timeout(step)
         sent = env.now
-        yield from self._wait(self._transit(c, s, TCP_ACK), "network")
-        self._record((sent, env.now), c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
+        if step.greeting:
+            yield from self._wait(self._transit(c, s, TCP_ACK), "network")
+            self._record((sent, env.now), c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
+        else:  # the client speaks first: its first flight leaves with the ACK
+            ack = (sent, sent + self._transit(c, s, TCP_ACK))
+            self._record(ack, c, s, "tcp", "ACK", "", "ACK", TCP_ACK)
         if self._faulty and faults.overloaded(s, env.now) and not faults.hangs(s, env.now):
             busy = BUSY.get(self.protocol, BUSY["smtp"])
             replies = yield from self._answer(
@@ -531,6 +541,8 @@ class Session:
             if self.dead is not None:
                 return hello
             deadline = env.now + self._timeout(step)
+        if not step.greeting:  # the client speaks first (HTTP): nothing to read
+            return hello
 
         def greet() -> list[Reply]:
             hello = server.greeting()  # IMAP lists its capabilities here: a stripper's prey
@@ -745,6 +757,34 @@ class Session:
         )
         return replies if self.dead is None else [self.dead] * step.replies
 
+    def _request(
+        self, step: Request, server: Any, work: Work, on_server: Observer | None
+    ) -> Events:
+        """An HTTP request and its response: the request (with the TLS 1.3 Finished
+        ahead of it) travels as one flight, the server works on it (a message as the end
+        of DATA is worked on), and the response comes back."""
+        c, s = self.client, self.server_node
+        deadline = self.env.now + self._timeout(step)
+        nbytes = step.size + self._pending
+        self._pending = 0
+        times = yield from self._send(nbytes, step.cost, deadline, bulk=nbytes > 1460)
+        if times is None:
+            return [self.dead]
+        self._record(times, c, s, self.protocol, step.method, "", step.line, nbytes)
+        if self._taps:
+            what = "headers and body" if step.body else "commands"
+            self._overhear(times, c, s, what, step.line, nbytes)
+        replies = yield from self._answer(
+            step,
+            work.data if step.body else work.command,
+            "server",
+            lambda: [server.respond(step)],
+            deadline,
+            step.cost,
+            on_server,
+        )
+        return replies if self.dead is None else [self.dead]
+
 
 # IMAP names its capabilities inside a line ("[CAPABILITY IMAP4rev2 … STARTTLS
 # LOGINDISABLED] Dovecot ready."): the stripper takes STARTTLS out, and LOGINDISABLED with
@@ -769,7 +809,7 @@ def _without_starttls(reply: Reply) -> Reply:
 
 # The protocols a mail program reads with, by session protocol: their client timeouts and
 # how a lost connection reads (SMTP's otherwise).
-READERS = {"pop3": pop3, "imap": imap}
+READERS = {"pop3": pop3, "imap": imap, "https": http}  # the client's patience, by protocol
 
 
 def _pushed(news: Reply) -> str:
@@ -793,7 +833,7 @@ def _imap_stripped(text: str) -> str:
 def _expected(step: Step) -> int:
     """How many replies a step gets (for steps after the connection was lost)."""
     if isinstance(step, Connect):
-        return 2 if step.tls else 1
+        return max(1, bool(step.tls) + step.greeting)
     if isinstance(step, Commands):
         return len(step.lines)
     if isinstance(step, Content):

@@ -58,9 +58,9 @@ class Stepper:
         self, protocol: str | None = None, message: str | None = None
     ) -> Snapshot | None:
         """The next recorded event, or None at the end. ``protocol`` keeps only the
-        events of one protocol (``tcp``, ``tls``, ``dns``, ``smtp``, ``lmtp``, ``pop3``)
-        or the SMTP of one kind of session (``submission``); ``message`` only those that
-        serve the message with this id."""
+        events of one protocol (``tcp``, ``tls``, ``dns``, ``smtp``, ``lmtp``, ``pop3``,
+        ``https``) or the SMTP of one kind of session (``submission``); ``message`` only
+        those that serve the message with this id."""
         recorder, env = self.world.recorder, self.world.env
         while True:
             while recorder.n_events <= self.cursor:

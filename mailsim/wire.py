@@ -55,10 +55,10 @@ def _vector(body: bytes, width: int = 2) -> bytes:
     return len(body).to_bytes(width, "big") + body
 
 
-def client_hello(server_name: str, rng: np.random.Generator) -> bytes:
+def client_hello(server_name: str, rng: np.random.Generator, alpn: tuple[str, ...] = ()) -> bytes:
     """A ClientHello record offering TLS 1.3 and 1.2, padded to 517 bytes as OpenSSL and
     browsers pad it (RFC 7685), with the server's name (SNI, RFC 6066 §3) and an X25519
-    key share."""
+    key share; a browser's also names the protocols it speaks inside (ALPN, RFC 7301)."""
     name = server_name.encode()
     extensions = [
         _extension(0, _vector(b"\x00" + _vector(name))),  # server_name
@@ -70,6 +70,8 @@ def client_hello(server_name: str, rng: np.random.Generator) -> bytes:
         _extension(45, b"\x01\x01"),  # psk_key_exchange_modes: psk_dhe_ke
         _extension(51, _vector(struct.pack("!HH", 0x001D, 32) + _random(rng, 32))),
     ]
+    if alpn:  # application_layer_protocol_negotiation
+        extensions.append(_extension(16, _vector(b"".join(_vector(p.encode(), 1) for p in alpn))))
     suites = struct.pack("!5H", 0x1301, 0x1302, 0x1303, 0xC02F, 0xC030)
     head = struct.pack("!H", TLS12) + _random(rng, 32) + _vector(_random(rng, 32), 1)
     head += _vector(suites) + b"\x01\x00"

@@ -1,6 +1,7 @@
 """A user's mail program (MUA): submits messages to its outgoing server on port 587 with
 STARTTLS and AUTH, and reads its mailbox: over POP3 or IMAP every ``poll`` interval, or
-told of new mail at once over IMAP IDLE (a phone's push)."""
+told of new mail at once over IMAP IDLE (a phone's push); or a web browser, which sends
+through its provider's webmail front end over HTTPS."""
 
 from __future__ import annotations
 
@@ -10,7 +11,19 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from mailsim.message import Copy, Message
-from mailsim.protocols import Commands, Content, Idle, Reply, Step, Transcript, imap, pop3, smtp
+from mailsim.protocols import (
+    Commands,
+    Content,
+    Idle,
+    Reply,
+    Request,
+    Step,
+    Transcript,
+    http,
+    imap,
+    pop3,
+    smtp,
+)
 from mailsim.scenario import User
 from mailsim.session import Session
 
@@ -30,16 +43,17 @@ class MailClient:
         ``user.outbox_retry``; a permanent one is shown to the user, and it never leaves."""
         world = self.world
         copies = world.new_copies(message)
+        once = self._webmail_once if user.program == "browser" else self._submit_once
         attempt = 0
         while copies:
             attempt += 1
-            decided = yield from self._submit_once(message, user, copies, attempt)
+            decided = yield from once(message, user, copies, attempt)
             waiting = []
             for copy in copies:
                 reply = decided.get(copy.recipient)
                 if reply is None:
                     continue  # accepted: the server has it
-                if reply.code.startswith(("4", "-")) or reply.local:
+                if _temporary(reply):
                     copy.reason = str(reply)
                     copy.hops_failed += 1
                     waiting.append(copy)
@@ -98,6 +112,37 @@ class MailClient:
                 transcript.authenticated,
             )  # fmt: skip
             decided[copy.recipient] = None if copy.recipient in handed else reply
+        return decided
+
+    def _webmail_once(
+        self, message: Message, user: User, copies: list[Copy], attempt: int
+    ) -> Generator[simpy.Event, Any, dict[str, Reply | None]]:
+        """One HTTPS session with the webmail front end on the user's smtp node: the
+        ``POST`` of the message, which the front end hands to its mail server when it
+        answers 200 (as an MSA does at the 250 to DATA). No server slot is taken: the
+        web server is not the mail server's smtpd processes."""
+        world = self.world
+        assert user.smtp is not None  # checked by the scenario loader
+        msa = world.mtas[user.smtp]
+        server, work = msa.front_end(self.name, user.http)
+        session = Session(world, self.name, msa.name, "https", message.id)
+        handed: dict[str, float] = {}
+
+        def on_server(step: Step, replies: list[Reply], s: Session) -> None:
+            if isinstance(step, Request) and replies[0].code.startswith("2"):
+                taken = world.committed(copies, s)
+                if not s.client_gone:
+                    handed.update((copy.recipient, world.env.now) for copy in taken)
+                msa.receive(taken, s, server, {}, http.STAMP)
+
+        final: Reply = yield from session.play(
+            http.browser(msa.host, message.size, user.http), server, work, on_server=on_server
+        )
+        decided: dict[str, Reply | None] = {}
+        for copy in copies:
+            end = handed.get(copy.recipient, world.env.now)
+            world.record_hop(copy, session, "https", end, attempt, final, server.tls_active, True)
+            decided[copy.recipient] = None if copy.recipient in handed else final
         return decided
 
     def poll(self, address: str, user: User, first: float) -> Generator[simpy.Event, Any, None]:
@@ -233,6 +278,14 @@ def empty_mailbox(
     of this mailbox goes the same way (:mod:`mailsim.compiled`). The server's settings
     are the mailbox node's; the dialogue's are the address, password and security."""
     return ("empty mailbox", client, mailbox, address, user.password, security)
+
+
+def _temporary(reply: Reply) -> bool:
+    """Is a failed submission worth sending again later? SMTP's 4xx and a lost
+    connection; HTTP's 5xx (its 4xx refuse the request itself, RFC 9110 §15.5)."""
+    if isinstance(reply, http.Response):
+        return reply.temporary
+    return reply.code.startswith(("4", "-")) or reply.local
 
 
 def _security(user: User, server_tls: str) -> str:

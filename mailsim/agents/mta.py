@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from mailsim.message import Copy, Failure, enhanced_status
-from mailsim.protocols import Content, Reply, Step, Transcript, dns, policy, smtp
+from mailsim.protocols import Content, Reply, Step, Transcript, dns, http, policy, smtp
 from mailsim.retry import Schedule
 from mailsim.rng import stream
 from mailsim.scenario import SmtpNode
@@ -107,6 +107,21 @@ class Mta:
         work = Work(spec.processing.command, spec.processing.data, spec.processing.tls, tls)
         return smtp.SmtpServer(config, smtp.queue_id(self.host, self.serial)), work
 
+    def front_end(self, client: str, version: http.Version) -> tuple[http.FrontEnd, Work]:
+        """The webmail front end on this machine, for one browser connection from node
+        ``client``. It speaks TLS 1.3 whatever the mail server's own TLS settings (every
+        browser and web server does), and works as this server does: a command's time on
+        each request, the message's time on a message, the handshake's on TLS."""
+        spec = self.spec
+        self.serial += 1
+        front = http.FrontEnd(
+            smtp.queue_id(self.host, self.serial), int(spec.message_size_limit), version
+        )
+        # A browser says no HELO: the line names the client as its address resolves.
+        front.helo = self.world.hosts[client]
+        work = Work(spec.processing.command, spec.processing.data, spec.processing.tls, "1.3")
+        return front, work
+
     def _greylist_check(self, client: str) -> smtp.RcptCheck | None:
         world = self.world
         if not world.faults.greylist(self.name, world.env.now):
@@ -144,11 +159,17 @@ class Mta:
         return check
 
     def receive(
-        self, copies: list[Copy], session: Session, server: smtp.SmtpServer, pre: dict[str, float]
+        self,
+        copies: list[Copy],
+        session: Session,
+        server: smtp.SmtpServer | http.FrontEnd,
+        pre: dict[str, float],
+        protocol: str | None = None,
     ) -> None:
         """Copies the server has just answered 250 for: they are ours now (RFC 5321 §6.1).
         A server that adds a footer breaks the DKIM signatures already on them; one that
-        signs for the From domain signs what its own users submit."""
+        signs for the From domain signs what its own users submit. ``protocol`` is the
+        Received line's ``with`` word when it is not SMTP's (webmail: HTTPS)."""
         signs = {d.lower() for d in self.spec.dkim_sign}
         for copy in copies:
             if self.spec.modifies_body and copy.dkim_domain is not None:
@@ -156,8 +177,9 @@ class Mta:
             domain = copy.message.author.rsplit("@", 1)[-1].lower()
             if copy.dkim_domain is None and domain in signs and server.authenticated:
                 copy.dkim_domain = domain
-        protocol = stamp_protocol(server.tls_active, bool(server.authenticated))
-        self.world.arrive(copies, session, server, pre, self.host, protocol, "Postfix")
+        software = "webmail" if protocol else "Postfix"
+        protocol = protocol or stamp_protocol(server.tls_active, bool(server.authenticated))
+        self.world.arrive(copies, session, server, pre, self.host, protocol, software)
         self.enqueue(copies)
 
     def enqueue(self, copies: list[Copy]) -> None:

@@ -513,6 +513,8 @@ def _journey(
         numbers = f"{hop.index}" if len(group) == 1 else f"{hop.index}–{last.index}"
         if outcome == "ok":
             tls = f" · TLS {hop.tls}" if hop.tls else " · plaintext"
+            if hop.protocol == "https":  # a browser's hop: its protocol is news
+                tls = f" · HTTPS, TLS {hop.tls}"
             label = f"{numbers}{LOCK_ROOM}{format_duration(hop.end - hop.start)}{tls}"
             sender = result.scenario.nodes.get(str(hop.src))
             if sender is not None and sender.role == "client" and hop.protocol != "pop3":

@@ -58,7 +58,7 @@ WAIT = "#eeeeee"  # the grey band of a cut wait
 # DNS asks over UDP, one datagram each way and no connection: dashed, which also tells
 # its sky blue, darkened to be read on white, from SMTP's blue.
 DASHED = {"dns": (0, (4, 2))}
-KEY = {"pop3": "POP3", "imap": "IMAP", "dns": "DNS (UDP)"}
+KEY = {"pop3": "POP3", "imap": "IMAP", "dns": "DNS (UDP)", "https": "HTTP (inside TLS)"}
 MUTED = "#555555"  # the words of a cut wait and of a note (7.5:1 on white)
 
 

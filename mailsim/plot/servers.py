@@ -247,7 +247,8 @@ def _handles(result: Result, rows: list[Row]) -> list[Patch]:
     """Legend entries for what the rows hold, and nothing else."""
     protocols = dict.fromkeys(p for r in rows for p, spans in r.ok.items() if spans)
     names = {"smtp": "SMTP session (submission, relay)", "lmtp": "LMTP (into the mailbox)",
-             "pop3": "POP3 session", "imap": "IMAP session", "dns": "DNS look-up"}  # fmt: skip
+             "pop3": "POP3 session", "imap": "IMAP session", "dns": "DNS look-up",
+             "https": "HTTPS (webmail front end)"}  # fmt: skip
     handles = [Patch(color=style.PROTOCOL.get(p, "#333333"), label=names.get(p, p))
                for p in protocols]  # fmt: skip
     if any(r.failed for r in rows):

@@ -30,6 +30,10 @@ PROTOCOL = {
     # Reading mail too, so a purple, but a deep violet that no one takes for POP3's
     # reddish purple (ColorBrewer's Paired violet; 8.9:1 on white).
     "imap": "#6A3D9A",
+    # A browser's webmail: the Okabe–Ito yellow, the one hue left, darkened (RGB scaled
+    # towards black) to 3.4:1 on white, enough for bars and arrows (WCAG 1.4.11); the
+    # ladder darkens its words further, as it does every colour's.
+    "https": "#9E8A00",
 }
 
 OUTCOME = {

@@ -308,6 +308,7 @@ def _legend(imap: bool = False) -> dict[str, Patch]:
         "lmtp": Patch(color=style.PROTOCOL["lmtp"], label="LMTP hop (into the mailbox)"),
         "pop3": Patch(color=style.PROTOCOL["pop3"], label="POP3 hop (retrieval)"),
         "imap": Patch(color=style.PROTOCOL["imap"], label="IMAP hop (retrieval)"),
+        "https": Patch(color=style.PROTOCOL["https"], label="HTTPS hop (webmail submission)"),
         "queued": Patch(color=WAITS["queued"][0], label="queued"),
         "retry": Patch(
             facecolor=WAITS["retry"][0],

@@ -1,4 +1,4 @@
-"""Pure dialogues: SMTP, LMTP, POP3, IMAP, DNS and TLS as plain functions and data.
+"""Pure dialogues: SMTP, LMTP, POP3, IMAP, HTTP, DNS and TLS as plain functions and data.
 
 Nothing here imports simpy. A client dialogue is a generator that *yields* what it sends
 (a :class:`Step`) and *receives* the replies; a server is a state machine that answers one
@@ -88,11 +88,14 @@ class Reply:
 class Connect:
     """Open a TCP connection (SYN, SYN-ACK, ACK) and read the server's greeting. With
     ``tls`` (implicit TLS, RFC 8314: ports 465 and 995) the TLS handshake comes first and
-    the replies are the handshake's ``Reply("TLS", (version,))``, then the greeting."""
+    the replies are the handshake's ``Reply("TLS", (version,))``, then the greeting.
+    Without ``greeting`` the client speaks first (HTTP, RFC 9110 §3.3): its first flight
+    leaves with the ACK, and the only reply is the handshake's."""
 
     port: int
     cost: Cost = "network"
     tls: str | None = None
+    greeting: bool = True
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,27 @@ class Content:
     quit: bool = False
 
 
-Step = Connect | Commands | TlsHandshake | Content
+@dataclass(frozen=True)
+class Request:
+    """An HTTP request (RFC 9110) and its one response: HTTP/1.1 text or HTTP/2 frames
+    (:mod:`.http` counts them). ``size`` is every octet the client sends, ``body`` the
+    part of it that is the content (the message, for a webmail submission)."""
+
+    method: str
+    path: str
+    size: int
+    body: int = 0
+    version: str = "2"
+    cost: Cost = "network"
+
+    @property
+    def line(self) -> str:
+        """What a transcript shows: ``POST /mail/send HTTP/2 (8,192 bytes)``."""
+        body = f" ({self.body:,} bytes)" if self.body else ""
+        return f"{self.method} {self.path} HTTP/{self.version}{body}"
+
+
+Step = Connect | Commands | TlsHandshake | Content | Request
 
 
 @dataclass(frozen=True)
@@ -232,6 +255,11 @@ MEANINGS: dict[str, str] = {
     "NOOP": "does nothing; the server may report news (IMAP: new mail)",
     "EXISTS": "IMAP: how many messages the mailbox now holds",
     "idle": "IMAP: waiting for the server to push news (or 29 minutes)",
+    # HTTP (RFC 9110): a browser speaking to its provider's webmail front end.
+    "POST": "HTTP: here is something to act on (webmail: the message to send)",
+    "GET": "HTTP: send me this page or data (webmail: the inbox)",
+    "200": "HTTP: OK, done (webmail: the message is on its way)",
+    "413": "HTTP: content too large (the message is over the provider's limit)",
 }
 
 

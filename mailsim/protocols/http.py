@@ -1,0 +1,272 @@
+"""Webmail: a browser's HTTPS dialogue with its provider's webmail front end.
+
+The browser opens TCP to port 443 and does the TLS 1.3 handshake first (ALPN, RFC 7301,
+picks HTTP/2 inside the ClientHello: no round trip of its own). The client speaks first
+(no greeting), and sends the message in one request: ``POST`` with ``Content-Type:
+message/rfc822`` and the message as it is, which is how Gmail's API takes a raw message
+(users.messages.send, media upload; the recipients are the message's To/Cc/Bcc). The
+front end answers ``200`` with a little JSON naming the message. A submission is three
+round trips: TCP, TLS, the request, against SMTP submission's greeting, EHLO, STARTTLS,
+handshake, EHLO, AUTH, MAIL, RCPT, DATA and the message.
+
+Octets are counted exactly for one encoding of each version: HTTP/1.1's text (RFC 9112)
+and HTTP/2's frames (RFC 9113 §4.1: a nine-octet header each; the client's connection
+preface, SETTINGS and WINDOW_UPDATE travel with its first request, §3.4) with HPACK
+header blocks (RFC 7541) that use the static table and literals without Huffman coding.
+A browser's Huffman coding would save about a quarter of the header octets, a few dozen
+bytes. As after SMTP's STARTTLS, the TLS records' own overhead is left to the captures
+(:mod:`mailsim.wire`).
+
+Not modelled: HTTP/2 flow control. A body over the initial window of 65,535 octets
+(RFC 9113 §6.9.2) goes on at once here, paced by TCP's slow start alone, as it does when
+the server's SETTINGS and WINDOW_UPDATE, which widen the window, come with its handshake
+flight (TLS 1.3 lets a server send data there); their octets are counted with the
+response. A server that waits for the request before widening it costs a large message
+one more round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Literal
+
+from mailsim.protocols import Connect, Reply, Request, Step
+
+Version = Literal["2", "1.1"]
+
+HTTPS_PORT = 443  # RFC 9110 §4.2.2
+SEND_PATH = "/mail/send"
+# A current browser's identification (Firefox 128 on Linux), sent with every request.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+COOKIE = "SID=" + "7f3a9c41e2d85b60" * 2  # the login session: 32 hex digits
+# Firefox's network.http.connection-timeout (90 s) and network.http.response.timeout
+# (300 s): how long the browser waits to connect, and for a response.
+CONNECT_TIMEOUT = 90.0
+RESPONSE_TIMEOUT = 300.0
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # RFC 9113 §3.4
+FRAME_HEADER = 9  # RFC 9113 §4.1
+MAX_FRAME = 16_384  # SETTINGS_MAX_FRAME_SIZE's initial value (RFC 9113 §6.5.2)
+DATA, HEADERS, SETTINGS, WINDOW_UPDATE = 0x0, 0x1, 0x4, 0x8  # frame types (§6)
+END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
+# What a browser announces (RFC 9113 §6.5.2): HEADER_TABLE_SIZE 65,536, ENABLE_PUSH 0,
+# INITIAL_WINDOW_SIZE 131,072, MAX_FRAME_SIZE 16,384; and a server: MAX_CONCURRENT_STREAMS
+# 128, INITIAL_WINDOW_SIZE 65,536, MAX_FRAME_SIZE 16,777,215 (nginx's defaults).
+CLIENT_SETTINGS = ((0x1, 65_536), (0x2, 0), (0x4, 131_072), (0x5, 16_384))
+SERVER_SETTINGS = ((0x3, 128), (0x4, 65_536), (0x5, 16_777_215))
+CONNECTION_WINDOW = 12_517_377  # the browser's first WINDOW_UPDATE on the connection
+
+# The HPACK static table entries used here (RFC 7541 Appendix A): name → index, and the
+# (name, value) pairs that are whole entries.
+STATIC_NAMES = {":authority": 1, ":path": 4, ":status": 8, "content-length": 28,
+                "content-type": 31, "cookie": 32, "user-agent": 58}  # fmt: skip
+STATIC_PAIRS = {(":method", "GET"): 2, (":method", "POST"): 3, (":scheme", "https"): 7,
+                (":status", "200"): 8}  # fmt: skip
+
+# The Received line's ``with`` word for a web submission. RFC 3848 added ESMTPS, ESMTPA
+# and ESMTPSA (and LMTP's like words) to the registry of these words (IANA's Mail
+# Transmission Types); HTTP is not in it, yet providers write it: Gmail stamps its web
+# submissions ``by … with HTTP`` (its API's ``with HTTPREST``), others ``via HTTP``
+# (Gmail Help, "Reading full email headers"). The S says the browser's hop was encrypted,
+# as ESMTPS says it of SMTP.
+STAMP = "HTTPS"
+
+REASONS = {"200": "OK", "413": "Content Too Large", "503": "Service Unavailable"}  # RFC 9110 §15
+
+
+@dataclass(frozen=True)
+class Response(Reply):
+    """An HTTP response: its status code and reason, and every octet it took (status
+    line or HEADERS frame, headers, body; under HTTP/2 the server's SETTINGS too)."""
+
+    octets: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.octets
+
+    def wire(self) -> str:
+        return f"{self.code} {self.text}\r\n"
+
+    @property
+    def temporary(self) -> bool:
+        """Worth sending again later: a server error (5xx), or no response at all; a 4xx
+        means the request itself was refused (RFC 9110 §15.5)."""
+        return self.local or self.code.startswith("5")
+
+
+# -- octets ----------------------------------------------------------------------------------
+
+
+def integer(value: int, prefix: int, flags: int = 0) -> bytes:
+    """An HPACK integer with an ``prefix``-bit prefix (RFC 7541 §5.1)."""
+    top = (1 << prefix) - 1
+    if value < top:
+        return bytes([flags | value])
+    out = [flags | top]
+    value -= top
+    while value >= 128:
+        out.append(value % 128 + 128)
+        value //= 128
+    out.append(value)
+    return bytes(out)
+
+
+def hpack(headers: list[tuple[str, str]]) -> bytes:
+    """A header block: a static table entry as one index (§6.1), else a literal with
+    incremental indexing and the name from the static table (§6.2.1), values as plain
+    strings (§5.2, no Huffman)."""
+    out = bytearray()
+    for name, value in headers:
+        if (name, value) in STATIC_PAIRS:
+            out += integer(STATIC_PAIRS[name, value], 7, 0x80)
+            continue
+        raw = value.encode()
+        out += integer(STATIC_NAMES[name], 6, 0x40) + integer(len(raw), 7) + raw
+    return bytes(out)
+
+
+def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    """One HTTP/2 frame (RFC 9113 §4.1)."""
+    return (
+        len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+    )
+
+
+def _settings(pairs: tuple[tuple[int, int], ...]) -> bytes:
+    body = b"".join(key.to_bytes(2, "big") + value.to_bytes(4, "big") for key, value in pairs)
+    return frame(SETTINGS, 0, 0, body)
+
+
+def _data_frames(body: bytes) -> bytes:
+    """The body in DATA frames of at most MAX_FRAME octets, the last ending the stream."""
+    chunks = [body[i : i + MAX_FRAME] for i in range(0, len(body), MAX_FRAME)] or [b""]
+    last = len(chunks) - 1
+    return b"".join(frame(DATA, END_STREAM if i == last else 0, 1, c) for i, c in enumerate(chunks))
+
+
+def _framing(length: int) -> int:
+    """The DATA frames' own octets around a body of ``length``."""
+    return FRAME_HEADER * max(1, -(-length // MAX_FRAME))
+
+
+def request_head(host: str, path: str, length: int, version: Version = "2") -> bytes:
+    """Everything the browser sends before the body of a ``POST`` of ``length`` octets:
+    the request line and header fields, or the HTTP/2 preface, SETTINGS, WINDOW_UPDATE
+    and HEADERS frames."""
+    if version == "1.1":
+        return (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
+            f"Content-Type: message/rfc822\r\nContent-Length: {length}\r\n"
+            f"Cookie: {COOKIE}\r\n\r\n"
+        ).encode()
+    fields = [(":method", "POST"), (":scheme", "https"), (":authority", host), (":path", path),
+              ("content-type", "message/rfc822"), ("content-length", str(length)),
+              ("user-agent", USER_AGENT), ("cookie", COOKIE)]  # fmt: skip
+    return (
+        PREFACE
+        + _settings(CLIENT_SETTINGS)
+        + frame(WINDOW_UPDATE, 0, 0, CONNECTION_WINDOW.to_bytes(4, "big"))
+        + frame(HEADERS, END_HEADERS, 1, hpack(fields))
+    )
+
+
+def request_bytes(host: str, path: str, body: bytes, version: Version = "2") -> bytes:
+    """The whole request as sent (what the tests parse back)."""
+    head = request_head(host, path, len(body), version)
+    return head + (body if version == "1.1" else _data_frames(body))
+
+
+def request_size(host: str, path: str, length: int, version: Version = "2") -> int:
+    """``len(request_bytes(...))``, counted without building the body."""
+    framing = 0 if version == "1.1" else _framing(length)
+    return len(request_head(host, path, length, version)) + length + framing
+
+
+def response_bytes(code: str, body: str, version: Version = "2") -> bytes:
+    """A response with a JSON body; under HTTP/2 after the server's SETTINGS and its
+    acknowledgement of the browser's."""
+    data = body.encode()
+    if version == "1.1":
+        head = (
+            f"HTTP/1.1 {code} {REASONS[code]}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        )
+        return head.encode() + data
+    fields = [(":status", code), ("content-type", "application/json"),
+              ("content-length", str(len(data)))]  # fmt: skip
+    return (
+        _settings(SERVER_SETTINGS)
+        + frame(SETTINGS, ACK, 0, b"")
+        + frame(HEADERS, END_HEADERS, 1, hpack(fields))
+        + _data_frames(data)
+    )
+
+
+def respond(code: str, body: str, version: Version = "2") -> Response:
+    octets = len(response_bytes(code, body, version))
+    return Response(code, (REASONS[code],), octets=octets)
+
+
+# -- the dialogue ----------------------------------------------------------------------------
+
+
+def send(host: str, size: int, version: Version = "2") -> Request:
+    """The ``POST`` of a message of ``size`` octets to the front end at ``host``."""
+    octets = request_size(host, SEND_PATH, size, version)
+    return Request("POST", SEND_PATH, octets, body=size, version=version)
+
+
+def browser(
+    host: str, size: int, version: Version = "2", tls: str = "1.3"
+) -> Generator[Step, list[Reply], Reply]:
+    """Send one message through the webmail front end at ``host``: connect on 443, TLS
+    first, then the ``POST``. Returns the response, or why the connection failed."""
+    replies = yield Connect(HTTPS_PORT, tls=tls, greeting=False)
+    if replies[-1].code != "TLS":
+        return replies[-1]
+    (response,) = yield send(host, size, version)
+    return response
+
+
+class FrontEnd:
+    """The webmail front end on the provider's server, for one connection: it takes a
+    message ``POST``-ed by a logged-in browser (its session cookie says who) and hands
+    it to the mail server on the same machine."""
+
+    def __init__(self, queue_id: str, size_limit: int, version: Version = "2") -> None:
+        self.queue_id = queue_id
+        self.size_limit = size_limit
+        self.version = version
+        self.tls_active: str | None = None
+        self.authenticated = True  # the session cookie: logged in before
+        self.helo: str | None = None  # a browser says no HELO; the agent names the client
+
+    def greeting(self) -> Reply:
+        raise RuntimeError("an HTTP client speaks first: a front end sends no greeting")
+
+    def handle(self, line: str) -> Reply:
+        raise RuntimeError(f"an HTTP front end takes requests, not command lines: {line!r}")
+
+    def tls_started(self, version: str) -> None:
+        self.tls_active = version
+
+    def respond(self, request: Request) -> Response:
+        """The response to ``request``: 200 and the message's id when it is taken, 413
+        when it is over the size limit (Postfix's message_size_limit, as for SMTP)."""
+        if request.body > self.size_limit:
+            body = '{"error":{"code":413,"message":"Message too large"}}'
+            return respond("413", body, self.version)
+        return respond("200", f'{{"id":"{self.queue_id}","labelIds":["SENT"]}}', self.version)
+
+
+def timeout(step: Step) -> float:
+    """How long the browser waits: to connect (and shake hands), then for the response."""
+    return CONNECT_TIMEOUT if isinstance(step, Connect) else RESPONSE_TIMEOUT
+
+
+def lost(text: str, status: str = "4.4.2") -> Reply:
+    """What the browser concludes when the connection fails (the page shows an error and
+    the webmail keeps the message to send again, as Gmail's Outbox does offline)."""
+    return Reply("421", (f"{text} ({status})",), local=True)

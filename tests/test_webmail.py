@@ -1,0 +1,328 @@
+"""Webmail: a browser sends over HTTPS to its provider's front end (issue 21, item 4).
+
+The request's octets are parsed back by a second implementation (scapy's HTTP/2 and
+HPACK, the standard library's HTTP/1.1 reader); the submission's time is recomputed
+from the scenario's latencies, bandwidths and server work: three round trips."""
+
+from __future__ import annotations
+
+import io
+import json
+from http.client import HTTPResponse
+
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.text import Text
+from scapy.contrib import http2 as h2
+from scapy.layers.tls.all import TLS
+from scapy.layers.tls.extensions import TLS_Ext_ALPN
+
+import mailsim
+from mailsim import cli, plot
+from mailsim.network import TCP_ACK, TCP_SYN, sending_time
+from mailsim.pdu import Pdus
+from mailsim.plot import style
+from mailsim.plot.sequence import contrast, ink
+from mailsim.protocols import http, tls
+from tests.conftest import SCENARIOS, shipped
+
+WEBMAIL = SCENARIOS / "webmail.yaml"
+DANA = 'users["dana@webmail.example"]'
+HOST = "mail.webmail.example"
+FAST = 1e18  # bit/s: transmission time vanishes, only round trips and work remain
+
+
+def session_of(result: mailsim.Result, message: str, protocol: str) -> int:
+    hops = result.hops
+    row = hops[(hops["message"] == message) & (hops["protocol"] == protocol)].iloc[0]
+    return int(row["session"])
+
+
+# -- the octets ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [0, 1, 16_384, 16_385, 40_000])
+def test_http2_request_is_the_preface_settings_headers_and_data_frames(length):
+    body = bytes(range(256)) * (length // 256) + b"x" * (length % 256)
+    raw = http.request_bytes(HOST, http.SEND_PATH, body)
+    assert len(raw) == http.request_size(HOST, http.SEND_PATH, length)
+    assert raw.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    frames = h2.H2Seq(raw[24:]).frames
+    kinds = [f.type for f in frames]
+    data_frames = max(1, -(-length // 16_384))
+    assert kinds == [4, 8, 1] + [0] * data_frames  # SETTINGS, WINDOW_UPDATE, HEADERS, DATA…
+    settings = {s.id: s.value for s in frames[0].payload.settings}
+    assert settings == {1: 65_536, 2: 0, 4: 131_072, 5: 16_384}
+    headers = h2.HPackHdrTable().gen_txt_repr(frames[2]).splitlines()
+    assert headers == [
+        ":method POST",
+        ":scheme https",
+        f":authority {HOST}",
+        ":path /mail/send",
+        "content-type: message/rfc822",
+        f"content-length: {length}",
+        f"user-agent: {http.USER_AGENT}",
+        f"cookie: {http.COOKIE}",
+    ]
+    assert "EH" in frames[2].flags
+    assert frames[2].stream_id == 1
+    data = frames[3:]
+    assert b"".join(bytes(f.payload.data) for f in data if f.len) == body
+    assert ["ES" in f.flags for f in data] == [False] * (data_frames - 1) + [True]
+
+
+def test_http2_response_is_the_server_settings_its_ack_headers_and_json():
+    response = http.FrontEnd("4Fx2Q", 10_000_000).respond(http.send(HOST, 8_000))
+    raw = http.response_bytes("200", '{"id":"4Fx2Q","labelIds":["SENT"]}')
+    assert (response.code, response.text, response.size) == ("200", "OK", len(raw))
+    frames = h2.H2Seq(raw).frames
+    assert [(f.type, sorted(f.flags)) for f in frames] == [
+        (4, []), (4, ["A"]), (1, ["EH"]), (0, ["ES"])
+    ]  # fmt: skip
+    assert h2.HPackHdrTable().gen_txt_repr(frames[2]).splitlines() == [
+        ":status 200",
+        "content-type: application/json",
+        "content-length: 34",
+    ]
+    assert json.loads(bytes(frames[3].payload.data)) == {"id": "4Fx2Q", "labelIds": ["SENT"]}
+
+
+def test_http11_request_and_response_are_read_back_by_the_standard_library():
+    body = b"Subject: hi\r\n\r\nhello\r\n"
+    raw = http.request_bytes(HOST, http.SEND_PATH, body, "1.1")
+    assert len(raw) == http.request_size(HOST, http.SEND_PATH, len(body), "1.1")
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /mail/send HTTP/1.1"
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    assert fields["Host"] == HOST
+    assert fields["Content-Type"] == "message/rfc822"
+    assert int(fields["Content-Length"]) == len(rest)
+    assert rest == body
+
+    class Wire(io.BytesIO):
+        def makefile(self, *_: object) -> io.BytesIO:
+            return self
+
+    raw_response = http.response_bytes("413", '{"error":"too large"}', "1.1")
+    reply = HTTPResponse(Wire(raw_response))  # type: ignore[arg-type]
+    reply.begin()
+    assert (reply.status, reply.reason) == (413, "Content Too Large")
+    assert json.loads(reply.read()) == {"error": "too large"}
+
+
+def test_hpack_integers_take_more_octets_past_their_prefix():
+    # RFC 7541 §C.1.2: 1337 with a 5-bit prefix is 31, 154, 10.
+    assert http.integer(1337, 5) == bytes([31, 154, 10])
+    assert http.integer(10, 5) == bytes([10])
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def test_webmail_submission_is_three_round_trips_and_the_server_work():
+    scenario = mailsim.load(WEBMAIL, [f"links[{i}].bandwidth=1e18" for i in range(9)])
+    result = mailsim.run(scenario)
+    net = mailsim.world.World(scenario).network  # type: ignore[attr-defined]
+    session = session_of(result, "m1", "https")
+    events = result.events[result.events["session"] == session]
+    work = scenario.nodes["webmail"].processing
+    rtt = net.rtt("dana-laptop", "webmail")
+    # TCP (SYN, SYN-ACK; the ACK goes with the ClientHello), TLS 1.3, the POST and its 200.
+    expected = 3 * rtt + work.tls + work.data
+    assert events["arrive"].max() - events["time"].min() == pytest.approx(expected, abs=1e-9)
+    assert list(events["step"]) == [
+        "SYN", "SYN-ACK", "ACK", "ClientHello (key share)",
+        "ServerHello, Certificate, Finished", "POST", "200",
+    ]  # fmt: skip
+
+
+def test_webmail_submission_time_from_the_scenarios_latencies_and_bandwidths():
+    result = shipped(WEBMAIL)
+    scenario = result.scenario
+    hop = result.hops[(result.hops["message"] == "m1")].iloc[0]
+    # dana-laptop → r-cafe → r-provider → webmail: 4 + 10 + 1 ms one way; the café's
+    # 30 Mbit/s Wi-Fi is the narrowest link; the server's processing is the default.
+    one_way, rate, rtt = 0.015, 30e6, 0.030
+    work = scenario.nodes["webmail"].processing
+    request = http.request_size(HOST, http.SEND_PATH, 12_000) + tls.TRAILING_CLIENT_BYTES["1.3"]
+    flights = [
+        one_way + TCP_SYN * 8 / rate,  # SYN
+        one_way + TCP_SYN * 8 / rate,  # SYN-ACK
+        one_way + tls.CLIENT_HELLO * 8 / rate,  # ClientHello (with the ACK)
+        work.tls,
+        one_way + sending_time(tls.SERVER_FLIGHT, rate, rtt),  # ServerHello … Finished
+        one_way + sending_time(request, rate, rtt),  # the POST (TLS Finished ahead)
+        work.data,  # the front end takes the message: committed
+    ]
+    response = len(
+        http.response_bytes("200", f'{{"id":"{_queue_id(result)}","labelIds":["SENT"]}}')
+    )
+    assert hop["protocol"] == "https"
+    assert hop["start"] == pytest.approx(10.0)
+    assert hop["end"] - hop["start"] == pytest.approx(sum(flights), abs=1e-9)
+    acknowledged = sum(flights) + one_way + response * 8 / rate
+    assert hop["acknowledged"] - hop["start"] == pytest.approx(acknowledged, abs=1e-9)
+    assert TCP_ACK < tls.CLIENT_HELLO  # the ACK arrives first: it costs no wait of its own
+
+
+def _queue_id(result: mailsim.Result) -> str:
+    received = result.email("m1").get_all("Received")
+    return received[-1].split(" id ", 1)[1].split()[0]
+
+
+def test_the_received_line_says_with_https_by_the_webmail_front_end():
+    result = shipped(WEBMAIL)
+    received = [" ".join(line.split()) for line in result.email("m1").get_all("Received")]
+    ip = result.sessions.set_index("client").loc["dana-laptop", "client_ip"]
+    first = received[-1]  # the oldest is the last: each server prepends its own
+    assert first.startswith(f"from dana-laptop.cafe.example (dana-laptop.cafe.example [{ip}])")
+    assert "(using TLSv1.3 with cipher" in first
+    assert f"by {HOST} (webmail) with HTTPS id " in first
+    assert "by mail.webmail.example (Postfix) with ESMTPSA" in " ".join(
+        " ".join(line.split()) for line in result.email("m2").get_all("Received")
+    )
+
+
+def test_the_browser_hop_is_https_on_443_with_tls_13_and_a_login():
+    result = shipped(WEBMAIL)
+    hop = result.hops[result.hops["message"] == "m1"].iloc[0]
+    assert (hop["src"], hop["dst"], hop["protocol"], hop["tls"], hop["auth"]) == (
+        "dana-laptop", "webmail", "https", "1.3", True
+    )  # fmt: skip
+    sessions = result.sessions.set_index("session")
+    assert tuple(sessions.loc[int(hop["session"]), ["service", "server_port"]]) == ("https", 443)
+    packets = result.packet_list()
+    laptop = sessions.loc[int(hop["session"]), "client_ip"]  # dana's one session
+    mine = packets[(packets["source"] == laptop) | (packets["destination"] == laptop)]
+    assert set(mine["protocol"]) == {"TCP", "TLS"}  # nothing of HTTP shows through
+
+
+def test_the_security_lens_sees_the_browser_hop_sealed_and_the_relay_open():
+    result = shipped(WEBMAIL)
+    heard = result.overheard
+    web = session_of(result, "m1", "https")
+    relay = session_of(result, "m1", "smtp")
+    cafe = heard[(heard["eavesdropper"] == "mallory") & (heard["session"] == web)]
+    assert set(cafe["what"]) == {"connection", "TLS records"}
+    backbone = heard[(heard["eavesdropper"] == "eve") & (heard["session"] == relay)]
+    assert "headers and body" in set(backbone["what"])
+    assert not (heard["session"] == web).loc[heard["eavesdropper"] == "eve"].any()
+
+
+def test_http11_can_be_chosen_and_counts_its_own_octets():
+    result = mailsim.run(mailsim.load(WEBMAIL, [f"{DANA}.http=1.1"]))
+    events = result.events
+    post = events[events["step"] == "POST"].iloc[0]
+    assert post["detail"] == "POST /mail/send HTTP/1.1 (12,000 bytes)"
+    expected = http.request_size(HOST, http.SEND_PATH, 12_000, "1.1") + 64  # TLS Finished
+    assert post["bytes"] == expected
+
+
+def test_a_message_over_the_limit_is_refused_with_413_and_not_sent_again():
+    result = mailsim.run(mailsim.load(WEBMAIL, ["nodes.webmail.message_size_limit=10000"]))
+    hops = result.hops[result.hops["message"] == "m1"]
+    assert list(hops["code"]) == ["413"]
+    assert list(hops["outcome"]) == ["413 Content Too Large"]
+    row = result.messages.set_index("id").loc["m1"]
+    assert (row["status"], row["reason"]) == ("refused", "413 Content Too Large")
+
+
+@pytest.mark.parametrize(
+    ("override", "where", "problem"),
+    [
+        (f"{DANA}.smtp=null", "smtp", "a browser sends through the webmail front end"),
+        (f"{DANA}.mailbox=pop-home", "mailbox", "reading mail in a browser is not modelled"),
+        (f"{DANA}.spam_bot=true", "spam_bot", "a spam bot speaks SMTP on port 25"),
+    ],
+)
+def test_a_browser_user_is_checked(override, where, problem):
+    with pytest.raises(mailsim.ScenarioError) as caught:
+        mailsim.load(WEBMAIL, [override])
+    found = [p for p in caught.value.problems if problem in p.message]
+    assert found, [p.message for p in caught.value.problems]
+    assert found[0].key.endswith(f".{where}")
+
+
+# -- the figures -----------------------------------------------------------------------------
+
+
+def _texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.findobj(Text) if t.get_visible()]
+
+
+def test_the_ladder_draws_the_post_and_its_200_in_https_colour_inside_the_tls_band():
+    result = shipped(WEBMAIL)
+    ax = plot.sequence(result, "m1", page=1)
+    try:
+        words_ink = ink(style.PROTOCOL["https"])
+        words = {t.get_text(): t for t in ax.texts}
+        post = words["POST /mail/send HTTP/2 (12,000 bytes)"]
+        assert to_hex(post.get_color()) == words_ink
+        assert to_hex(words["200 OK"].get_color()) == words_ink
+        assert contrast(to_rgb(words_ink)) >= 4.5
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "HTTP (inside TLS)" in legend
+    finally:
+        plt.close(ax.figure)
+
+
+def test_the_route_names_the_browser_hop_https():
+    ax = plot.route(shipped(WEBMAIL), "m1")
+    try:
+        texts = _texts(ax)
+        assert any(t.startswith("1") and "HTTPS, TLS 1.3" in t for t in texts), texts
+        assert not any("HTTPS" in t and t.startswith("2") for t in texts)
+    finally:
+        plt.close(ax.figure)
+
+
+def test_the_timeline_keys_the_https_hop_in_its_own_colour():
+    ax = plot.timeline(shipped(WEBMAIL))
+    try:
+        key = {t.get_text(): h for t, h in zip(ax.get_legend().get_texts(),
+                                               ax.get_legend().legend_handles, strict=True)}  # fmt: skip
+        patch = key["HTTPS hop (webmail submission)"]
+        assert to_hex(patch.get_facecolor()) == style.PROTOCOL["https"].lower()
+        hops = [p for p in ax.patches if p.get_gid() == "hop"]
+        assert to_hex(hops[0].get_facecolor()) == style.PROTOCOL["https"].lower()
+    finally:
+        plt.close(ax.figure)
+
+
+def test_the_packet_view_says_the_post_is_http_inside_tls_on_443():
+    result = shipped(WEBMAIL)
+    events = result.events
+    post = events[events["step"] == "POST"].iloc[0]
+    pdu = Pdus(result).of(int(post["session"]), str(post["src"]), float(post["time"]))
+    assert pdu is not None
+    assert pdu.encrypted
+    assert pdu.layers[0].name == "Application · HTTP inside TLS"
+    assert b"POST" not in pdu.frame
+    assert pdu.frame[36:38] == (443).to_bytes(2, "big")  # the TCP destination port
+
+
+def test_the_browsers_client_hello_offers_h2_by_alpn_and_a_mail_programs_does_not():
+    result = shipped(WEBMAIL)
+    services = dict(zip(result.sessions["session"], result.sessions["service"], strict=True))
+    offered = {}
+    for packet in result.packets:
+        if packet.forward and packet.payload[:1] == b"\x16" and packet.session not in offered:
+            hello = TLS(packet.payload).msg[0]
+            assert len(packet.payload) == tls.CLIENT_HELLO
+            alpn = [e for e in hello.ext if isinstance(e, TLS_Ext_ALPN)]
+            offered[packet.session] = [p.protocol for e in alpn for p in e.protocols]
+    by_service = {services[s]: protocols for s, protocols in offered.items()}
+    assert by_service["https"] == [b"h2", b"http/1.1"]
+    assert by_service["submission"] == []
+
+
+def test_step_follows_only_the_browsers_http_with_f_https():
+    args = cli.build_parser().parse_args(["step", str(WEBMAIL), "--filter", "https"])
+    out = io.StringIO()
+    assert cli._step(args, io.StringIO("\n\nq\n"), out) == 0
+    events = [line for line in out.getvalue().splitlines() if line.startswith("#")]
+    assert len(events) == 2
+    assert events[0].endswith("dana-laptop → webmail  https  POST /mail/send HTTP/2")
+    assert "webmail → dana-laptop  https [200]  200 OK" in events[1]

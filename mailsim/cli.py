@@ -156,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--seed", type=_seed, default=0, help="random seed")
     _add_set(step)
     step.add_argument(
-        "--filter", choices=(*PROTOCOLS, "submission"),
-        help="show only this protocol (or type `f smtp` while stepping)",
+        "--filter", choices=(*PROTOCOLS, "submission"), metavar="PROTOCOL",
+        help=f"show only this protocol: {', '.join((*PROTOCOLS, 'submission'))}"
+        " (or type `f smtp` while stepping)",
     )  # fmt: skip
     step.add_argument(
         "--message", metavar="ID",

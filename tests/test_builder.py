@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pytest
 
 import mailsim
@@ -86,6 +87,7 @@ def test_the_drawing_names_every_machine_and_a_long_link(tmp_path: Path):
     assert "msa-school\nmail.school.example" in words
     assert {"r-school", "r-home", "dns"} <= set(words)
     assert min(t.get_fontsize() for t in ax.texts) * 100 / 72 >= 14  # px at 100 dpi
+    plt.close(ax.figure)
 
 
 def _find(box: Any, kind: str, label: str) -> Any:

@@ -245,7 +245,8 @@ def test_step_starts_at_the_first_message_and_says_what_each_step_means():
 def test_step_filters_the_submission_and_a_typo_does_not_move_on():
     lines = step([str(SCENARIOS / "classroom.yaml")], "f smpt\nf submission\n\nq\n")
     assert lines[5] == (
-        "no protocol 'smpt': use tcp, tls, dns, smtp, lmtp, pop3, imap, submission (f alone: all)"
+        "no protocol 'smpt': use tcp, tls, dns, smtp, lmtp, pop3, imap, https, submission"
+        " (f alone: all)"
     )
     events = [line for line in lines if line.startswith("#")]
     assert events[1].startswith("#23   +6.5 ms → +8.5 ms  msa-school → alice-pc  smtp [220]")

@@ -523,7 +523,9 @@ def route_png():
             _FIGURES[path.stem] = ax
         return _FIGURES[path.stem]
 
-    yield draw
+    # one figure a shipped scenario stays open for the module: more than pyplot's 20
+    with plt.rc_context({"figure.max_open_warning": 0}):
+        yield draw
     for ax in _FIGURES.values():
         plt.close(ax.figure)
     _FIGURES.clear()

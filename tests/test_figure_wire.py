@@ -76,9 +76,12 @@ def walk(
 
 def hop_ends(result, message: str, gid: str) -> tuple[str, str, float]:
     """A drawn hop's source, the node it goes to (for a failed DNS look-up, the resolver
-    that was asked and never answered), and when it started."""
+    that was asked and never answered), and when it started — of the copy the route draws
+    (its first, when the message went to several people)."""
     first = int(gid.split("-")[1])
-    hops = result.hops[result.hops["message"] == message].set_index("index")
+    recipient = next(c.recipient for c in result.copies if c.message.id == message)
+    hops = result.hops[(result.hops["message"] == message)
+                       & (result.hops["recipient"] == recipient)].set_index("index")  # fmt: skip
     row = hops.loc[first]
     dst = row["dst"]
     if dst not in result.scenario.nodes:

@@ -33,8 +33,8 @@ def test_only_the_scenario_loader_reads_yaml():
 
 def test_public_api():
     assert set(mailsim.__all__) == {
-        "InputError", "Result", "Scenario", "ScenarioError", "Stepper", "__version__",
-        "load", "loads", "run", "sweep",
+        "Builder", "InputError", "Result", "Scenario", "ScenarioError", "Stepper",
+        "__version__", "grade", "load", "loads", "run", "sweep",
     }  # fmt: skip
     for name in mailsim.__all__:
         assert hasattr(mailsim, name)

@@ -168,7 +168,6 @@ def test_an_mx_record_naming_a_machine_without_a_mail_server_is_refused_not_a_cr
 
 
 def test_the_notebook_checker_shows_the_grade_at_each_click():
-    pytest.importorskip("ipywidgets")
     from mailsim.activity import checker
 
     box = checker(ACTIVITIES / "faster-mail.yaml")

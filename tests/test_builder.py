@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import pytest
 
 import mailsim
 from mailsim.builder import Builder
@@ -102,7 +101,6 @@ def _find(box: Any, kind: str, label: str) -> Any:
 
 
 def test_the_form_builds_classroom_with_its_buttons():
-    pytest.importorskip("ipywidgets")
     b = Builder("classroom")
     form = b.widget()
 

@@ -48,6 +48,7 @@ from mailsim.fields import (
     at_most,
 )
 from mailsim.groups import MAX_USERS, count, expand, resolve
+from mailsim.protocols.http import REFRESH
 from mailsim.units import format_duration
 
 # Counts: a class's world has tens of nodes, a replayed route at most a hundred hops;
@@ -315,17 +316,20 @@ class User(_Model):
     smtp: str | None = Field(None, description="outgoing (submission) server node")
     mailbox: str | None = Field(None, description="the pop node holding this user's mailbox")
     password: Password = "secret"
-    retrieval: Literal["pop3", "imap", "imap-idle"] = Field(
+    retrieval: Literal["pop3", "imap", "imap-idle", "webmail"] = Field(
         "pop3",
         description="how the mail program reads mail: pop3 (download and delete, every"
-        " `poll`), imap (mail stays on the server; new messages fetched every `poll`) or"
-        " imap-idle (a phone's push: IMAP IDLE, RFC 2177, told of new mail at once)",
+        " `poll`), imap (mail stays on the server; new messages fetched every `poll`),"
+        " imap-idle (a phone's push: IMAP IDLE, RFC 2177, told of new mail at once) or"
+        " webmail (a browser's inbox page, refreshed over HTTPS every `poll`: a browser"
+        " user's only way, and its default)",
     )
     poll: Duration = Field(
         600,
         gt=0,
-        description="check interval for pop3 and imap (Thunderbird's default: 10 min);"
-        " for imap-idle, how long it waits before trying again when it cannot log in",
+        description="check interval for pop3 and imap (Thunderbird's default: 10 min) and"
+        " webmail (a browser's default: Roundcube's refresh_interval, 1 min); for"
+        " imap-idle, how long it waits before trying again when it cannot log in",
     )
     poll_start: PollStart = Field(
         0.0,
@@ -384,10 +388,17 @@ class User(_Model):
     @model_validator(mode="before")
     @classmethod
     def _reads_as_its_program(cls, data: Any) -> Any:
-        """A phone pushes (IMAP IDLE), as mail apps do out of the box; the desktop programs
-        read as their account was set up in the first lessons: POP3."""
-        if isinstance(data, dict) and "retrieval" not in data and data.get("program") == "phone":
+        """A phone pushes (IMAP IDLE), as mail apps do out of the box; a browser reads in
+        its inbox page, refreshed every minute (Roundcube's refresh_interval,
+        mailsim.protocols.http.REFRESH); the desktop programs read as their account was
+        set up in the first lessons: POP3."""
+        if not isinstance(data, dict):
+            return data
+        program = data.get("program")
+        if program == "phone" and "retrieval" not in data:
             return {**data, "retrieval": "imap-idle"}
+        if program == "browser":
+            return {"retrieval": "webmail", "poll": REFRESH, **data}
         return data
 
 

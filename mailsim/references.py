@@ -236,15 +236,19 @@ class _Checks:
             self.node_ref((*loc, "mailbox"), user.mailbox, "pop")
             if user.program == "browser":
                 self._browser(loc, user)
+            elif user.retrieval == "webmail":
+                self.add((*loc, "retrieval"), "webmail is read in a browser: set program:"
+                         " browser, or read with pop3, imap or imap-idle")  # fmt: skip
 
     def _browser(self, loc: tuple[Any, ...], user: Any) -> None:
-        """A browser speaks only HTTPS, to the webmail front end on its smtp node."""
+        """A browser speaks only HTTPS: it sends through the webmail front end on its
+        smtp node and reads through the one beside its mailbox server."""
         if user.smtp is None:
             self.add((*loc, "smtp"), "a browser sends through the webmail front end on its"
                      " provider's server: set smtp to that node")  # fmt: skip
-        if user.mailbox is not None:
-            self.add((*loc, "mailbox"), "reading mail in a browser is not modelled yet: a"
-                     " browser user has no mailbox; give the reader a mail program")  # fmt: skip
+        if user.retrieval != "webmail":
+            self.add((*loc, "retrieval"), f"a browser reads no {user.retrieval}: it reads"
+                     " in the webmail (retrieval: webmail)")  # fmt: skip
         if user.spam_bot:
             self.add((*loc, "spam_bot"), "a spam bot speaks SMTP on port 25, not a browser")
 

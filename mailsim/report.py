@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import shutil
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -31,7 +31,11 @@ COST_LABELS = {
 # over IMAP IDLE, none (pushed at once; what is left is the mail pushed with it), unless
 # the push was lost to a network that forgot the idle connection: that costs at least
 # the client's timeout after its renewal, so a wait that long is a lost push.
-WAIT_LABELS = {"pop3": "waiting for the POP poll", "imap": "waiting for the IMAP poll"}
+WAIT_LABELS = {
+    "pop3": "waiting for the POP poll",
+    "imap": "waiting for the IMAP poll",
+    "webmail": "waiting for the page to refresh",
+}
 PUSHED = "pushed, then waiting behind other new mail"
 PUSH_LOST = "push lost: waiting for the IDLE renewal"
 
@@ -222,7 +226,9 @@ def eavesdropping(result: Result, limit: int = 20, width: int | None = None) -> 
         if table is None:
             lines += ["  nothing: no session crossed the link", ""]
             continue
-        messages = mine.groupby("session")["message"].first()
+        # A session that outlives its rounds (a phone's IDLE, a web page's refreshes)
+        # serves the messages of each: name them all.
+        messages = mine.groupby("session")["message"].agg(_all_messages)
         for shown, row in enumerate(table.itertuples()):
             if shown >= limit:
                 lines.append(f"  … and {len(table) - limit} more sessions")
@@ -233,6 +239,10 @@ def eavesdropping(result: Result, limit: int = 20, width: int | None = None) -> 
             )
         lines.append("")
     return lines
+
+
+def _all_messages(column: Iterable[str]) -> str:
+    return " ".join(sorted({m for value in column for m in value.split()}))
 
 
 def _read(row: Any) -> str:

@@ -268,7 +268,7 @@ class Session:
     ) -> Events:
         if self.dead is not None:
             return [self.dead] * _expected(step)
-        if self._forgotten and isinstance(step, Commands):
+        if self._forgotten and isinstance(step, Commands | Request):
             return (yield from self._unheard(step))
         if isinstance(step, Connect):
             replies = yield from self._connect(step, server, work)
@@ -707,16 +707,19 @@ class Session:
                 self._overhear(times, s, c, "commands", _pushed(news), size)
         return [news]
 
-    def _unheard(self, step: Commands) -> Events:
-        """A command on a connection the network has forgotten: it goes out, no reply
-        ever comes (the NAT drops it), and the client gives up at its timeout."""
+    def _unheard(self, step: Commands | Request) -> Events:
+        """A command or request on a connection the network has forgotten: it goes out,
+        no reply ever comes (the NAT drops it), and the client gives up at its timeout."""
         now = self.env.now
-        for line in step.lines:
-            self._record((now, now), self.client, self.server_node, self.protocol,
-                         _verb(line, self.protocol), "", line, len(line) + 2)  # fmt: skip
+        c, s, protocol = self.client, self.server_node, self.protocol
+        if isinstance(step, Request):
+            self._record((now, now), c, s, protocol, step.method, "", step.line, step.size)
+        for line in step.lines if isinstance(step, Commands) else ():
+            self._record((now, now), c, s, protocol, _verb(line, protocol), "", line,
+                         len(line) + 2)  # fmt: skip
         why = f"{self._no_reply(step)}: {self._forgotten} forgot the idle connection"
         yield from self._give_up(now + self._timeout(step), why)
-        return [self.dead] * len(step.lines)
+        return [self.dead] * (len(step.lines) if isinstance(step, Commands) else 1)
 
     def _content(
         self, step: Content, server: Server, work: Work, on_server: Observer | None

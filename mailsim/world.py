@@ -44,6 +44,8 @@ from mailsim.session import Session
 from mailsim.traffic import arrivals, seconds_into_day
 
 TERMINAL = ("retrieved", "refused", "bounced", "expired")
+# The protocol of a retrieval hop, by how the reader reads (IMAP for imap and imap-idle).
+READ_OVER = {"pop3": "pop3", "webmail": "https"}
 
 
 class World:
@@ -210,7 +212,8 @@ class World:
                 if first == "spread":  # a random moment of the first interval, per user
                     first = user.poll * uniform(self.seed, "poll-start", address)
                 client = self.clients[user.client]
-                reader = client.push if user.retrieval == "imap-idle" else client.poll
+                readers = {"imap-idle": client.push, "webmail": client.browse}
+                reader = readers.get(user.retrieval, client.poll)
                 self.env.process(reader(address, user, first))
         for fault in scenario.faults:
             if isinstance(fault, CrashFault):
@@ -356,16 +359,19 @@ class World:
         tls: str | None,
         costs: dict[str, float],
         retrieval: str = "pop3",
+        since: float | None = None,
     ) -> None:
-        """``copy`` has reached its reader's program by ``retrieval`` (pop3, imap or
-        imap-idle). ``costs`` are its own parts of the session: the setup (or, pushed,
-        the push and what followed it) and its own fetch. The time spent fetching the
-        messages ahead of it in the same session is neither its network nor a busy
+        """``copy`` has reached its reader's program by ``retrieval`` (pop3, imap,
+        imap-idle or webmail). ``costs`` are its own parts of the session: the setup (or,
+        pushed, the push and what followed it) and its own fetch. The time spent fetching
+        the messages ahead of it in the same session is neither its network nor a busy
         server's queue: it is still waiting for the reader's program to get to it, as it
-        waited for the poll (or, pushed, for the messages pushed with it)."""
+        waited for the poll (or, pushed, for the messages pushed with it). ``since``: when
+        the round that fetched it began, on a connection that outlives its rounds (a
+        web page's refresh), where the hop begins."""
         now = self.env.now
-        protocol = "pop3" if retrieval == "pop3" else "imap"
-        ok = "+OK" if protocol == "pop3" else "OK"
+        protocol = READ_OVER.get(retrieval, "imap")
+        ok = {"pop3": "+OK", "https": "200"}.get(protocol, "OK")
         if copy.retrieved_at is not None:
             # Downloaded again: the last session ended before QUIT, so the server kept it.
             self.record_hop(
@@ -374,7 +380,7 @@ class World:
             return
         # In the mailbox until the session began, or until it came, if it came during it
         # (pushed while the client idled): the hop begins then.
-        begun = max(session.start, copy.mark)
+        begun = max(session.start if since is None else since, copy.mark)
         copy.account(begun, {}, "poll")
         copy.account(now, costs, "poll")
         copy.retrieved_at = now
@@ -416,7 +422,10 @@ class World:
         """One mail hop (or one failed attempt at it) of one copy, played as ``session``:
         it begins with the session (or at ``start``), ends at ``end``, and the client
         learns it when the deciding reply arrives."""
-        if protocol in ("pop3", "imap"):  # the mail comes down from the server
+        # The mail comes down from the server: POP3, IMAP, or a web page's HTTPS.
+        if protocol in ("pop3", "imap") or (
+            protocol == "https" and session.server_node in self.pops
+        ):
             src, dst = session.server_node, session.client
         else:
             src, dst = session.client, session.server_node

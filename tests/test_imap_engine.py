@@ -27,7 +27,8 @@ def test_retrieval_is_pop3_unless_said():
         assert validate(data).accounts["bob@home.example"].retrieval == way
     data["users"]["bob@home.example"]["retrieval"] = "carrier-pigeon"
     with pytest.raises(
-        ScenarioError, match=r"retrieval: Input should be 'pop3', 'imap' or 'imap-idle'"
+        ScenarioError,
+        match=r"retrieval: Input should be 'pop3', 'imap', 'imap-idle' or 'webmail'",
     ):
         validate(data)
 

@@ -1,8 +1,10 @@
-"""Webmail: a browser sends over HTTPS to its provider's front end (issue 21, item 4).
+"""Webmail: a browser sends over HTTPS to its provider's front end, and reads in an inbox
+page that refreshes (issue 21, item 4).
 
-The request's octets are parsed back by a second implementation (scapy's HTTP/2 and
+The requests' octets are parsed back by a second implementation (scapy's HTTP/2 and
 HPACK, the standard library's HTTP/1.1 reader); the submission's time is recomputed
-from the scenario's latencies, bandwidths and server work: three round trips."""
+from the scenario's latencies, bandwidths and server work: three round trips; a refresh
+that finds new mail, two on the connection the page keeps."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import json
 from http.client import HTTPResponse
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.text import Text
@@ -19,7 +22,7 @@ from scapy.layers.tls.all import TLS
 from scapy.layers.tls.extensions import TLS_Ext_ALPN
 
 import mailsim
-from mailsim import cli, plot
+from mailsim import cli, plot, report
 from mailsim.network import TCP_ACK, TCP_SYN, sending_time
 from mailsim.pdu import Pdus
 from mailsim.plot import style
@@ -175,7 +178,7 @@ def _queue_id(result: mailsim.Result) -> str:
 def test_the_received_line_says_with_https_by_the_webmail_front_end():
     result = shipped(WEBMAIL)
     received = [" ".join(line.split()) for line in result.email("m1").get_all("Received")]
-    ip = result.sessions.set_index("client").loc["dana-laptop", "client_ip"]
+    ip = result.sessions.groupby("client")["client_ip"].first()["dana-laptop"]
     first = received[-1]  # the oldest is the last: each server prepends its own
     assert first.startswith(f"from dana-laptop.cafe.example (dana-laptop.cafe.example [{ip}])")
     assert "(using TLSv1.3 with cipher" in first
@@ -233,7 +236,8 @@ def test_a_message_over_the_limit_is_refused_with_413_and_not_sent_again():
     ("override", "where", "problem"),
     [
         (f"{DANA}.smtp=null", "smtp", "a browser sends through the webmail front end"),
-        (f"{DANA}.mailbox=pop-home", "mailbox", "reading mail in a browser is not modelled"),
+        (f"{DANA}.retrieval=pop3", "retrieval", "a browser reads no pop3: it reads in the"),
+        ('users["bob@home.example"].retrieval=webmail', "retrieval", "webmail is read in a"),
         (f"{DANA}.spam_bot=true", "spam_bot", "a spam bot speaks SMTP on port 25"),
     ],
 )
@@ -243,6 +247,130 @@ def test_a_browser_user_is_checked(override, where, problem):
     found = [p for p in caught.value.problems if problem in p.message]
     assert found, [p.message for p in caught.value.problems]
     assert found[0].key.endswith(f".{where}")
+
+
+# -- reading in the browser ------------------------------------------------------------------
+
+READ = "pop.webmail.example"
+
+
+def _frames(raw: bytes) -> list:
+    return list(h2.H2Seq(raw).frames)
+
+
+def test_a_pages_requests_share_one_hpack_table_and_decode_as_sent():
+    conn = http.Connection()
+    first = http.get_bytes(conn, READ, http.INBOX_PATH, http.JSON)
+    second = http.get_bytes(conn, READ, http.MESSAGE_PATH + "1", http.RFC822)
+    assert first.startswith(http.PREFACE)
+    table = h2.HPackHdrTable()  # one decoder for the connection, as a server keeps
+    opening = _frames(first[len(http.PREFACE) :])
+    assert [f.type for f in opening] == [4, 8, 1]
+    headers = [opening[2], *_frames(second)]
+    assert [f.type for f in headers] == [1, 1]
+    assert [f.stream_id for f in headers] == [1, 3]
+    assert all({"EH", "ES"} <= set(f.flags) for f in headers)
+    decoded = [table.gen_txt_repr(f).splitlines() for f in headers]
+    assert decoded[1] == [
+        ":method GET", ":scheme https", f":authority {READ}", ":path /mail/messages/1",
+        "accept: message/rfc822", f"user-agent: {http.USER_AGENT}", f"cookie: {http.COOKIE}",
+    ]  # fmt: skip
+    assert decoded[0][3:5] == [":path /mail/inbox", "accept: application/json"]
+    # The second request names the host, user agent and cookie by one index each: its
+    # literals are the path and the accept value alone (RFC 7541 §2.3.2).
+    literal = len("/mail/messages/1") + 2 + len(http.RFC822) + 2
+    # The frame header; :method GET and :scheme https from the static table; the host,
+    # user agent and cookie from the dynamic one, one octet each.
+    assert len(second) == 9 + 2 + 3 + literal
+
+
+def test_the_front_end_lists_new_mail_sends_it_and_marks_it_seen():
+    seen: set[int] = set()
+    front = http.Webmail([4_000, 700], seen)
+    conn = http.Connection()
+    listed = front.respond(http.get(conn, READ, http.INBOX_PATH, http.JSON))
+    assert (listed.code, listed.data) == ("200", ("1", "2"))
+    opened = front.respond(http.get(conn, READ, http.MESSAGE_PATH + "2", http.RFC822))
+    assert (opened.code, opened.payload, seen) == ("200", 700, {2})
+    again = front.respond(http.get(conn, READ, http.INBOX_PATH, http.JSON))
+    assert again.data == ("1",)
+    missing = front.respond(http.get(conn, READ, http.MESSAGE_PATH + "9", http.RFC822))
+    assert missing.code == "404"
+    # The responses' octets: SETTINGS and their ACK once, then HEADERS and DATA, the
+    # content type indexed after its first use.
+    answers = http.Answers("2")
+    body = http.listing([1, 2], [4_000, 700]).encode()
+    raw = answers.head("200", http.JSON, len(body)) + body
+    assert listed.size == len(raw) + 9  # + the DATA frame's header
+    frames = _frames(raw + b"")[:3]
+    assert [(f.type, sorted(f.flags)) for f in frames] == [(4, []), (4, ["A"]), (1, ["EH"])]
+    assert json.loads(body) == {"messages": [{"uid": 1, "size": 4000}, {"uid": 2, "size": 700}]}
+
+
+def _reading(result: mailsim.Result) -> pd.DataFrame:
+    events = result.events
+    ends = events["src"].astype(str) + " " + events["dst"].astype(str)
+    return events[ends.isin(["dana-laptop pop-webmail", "pop-webmail dana-laptop"])]
+
+
+def test_a_refresh_is_one_round_trip_on_the_kept_connection_and_opening_one_more():
+    scenario = mailsim.load(WEBMAIL, [f"links[{i}].bandwidth=1e18" for i in range(10)])
+    result = mailsim.run(scenario)
+    net = mailsim.world.World(scenario).network  # type: ignore[attr-defined]
+    rtt = net.rtt("dana-laptop", "pop-webmail")
+    work = scenario.nodes["pop-webmail"].processing
+    reading = _reading(result)
+    reading = reading[reading["session"] == reading["session"].min()]  # the first page
+    at = lambda t: list(reading[reading["time"].between(t, t + 1)]["step"])  # noqa: E731
+    assert at(0) == [
+        "SYN", "SYN-ACK", "ACK", "ClientHello (key share)",
+        "ServerHello, Certificate, Finished", "GET", "200",
+    ]  # fmt: skip
+    assert at(60) == ["GET", "200"]  # Roundcube's minute; no TCP, no TLS: the kept connection
+    assert at(360) == ["GET", "200", "GET", "200"]  # m3 is new: listed, then opened
+    assert reading["session"].nunique() == 1
+    hop = result.hops[(result.hops["message"] == "m3") & (result.hops["protocol"] == "https")]
+    (start, end) = hop[["start", "end"]].iloc[0]
+    assert (hop["src"].iloc[0], hop["dst"].iloc[0]) == ("pop-webmail", "dana-laptop")
+    assert start == 360.0
+    assert end - start == pytest.approx(2 * rtt + 2 * work.command, abs=1e-9)
+    row = result.messages.set_index("id").loc["m3"]
+    assert (row["status"], row["retrieval"]) == ("retrieved", "webmail")
+
+
+def test_the_wait_for_the_page_is_the_time_from_delivery_to_the_refresh():
+    result = shipped(WEBMAIL)
+    row = result.messages.set_index("id").loc["m3"]
+    hops = result.hops[result.hops["message"] == "m3"]
+    delivered = hops[hops["protocol"] == "lmtp"]["end"].iloc[0]
+    assert row["poll_time"] == pytest.approx(360.0 - delivered, abs=1e-9)
+    text = report.text(result)
+    assert f"waiting for the page to refresh {360.0 - delivered:.3f} s" in text
+
+
+def test_a_page_that_refreshes_less_often_than_the_keep_alive_connects_each_time():
+    result = mailsim.run(mailsim.load(WEBMAIL, [f"{DANA}.poll=2min"]))
+    reading = _reading(result)
+    syns = reading[reading["step"] == "SYN"]["time"]
+    assert list(syns)[:4] == [0.0, 120.0, 240.0, 360.0]  # 2 min > nginx's 75 s
+    assert reading.groupby("session")["step"].apply(lambda s: (s == "GET").sum()).min() == 1
+    hop = result.hops[(result.hops["message"] == "m3") & (result.hops["protocol"] == "https")]
+    assert hop["start"].iloc[0] == 360.0
+
+
+def test_a_network_that_forgets_the_kept_connection_costs_the_browsers_timeout():
+    link = next(i for i, link in enumerate(shipped(WEBMAIL).scenario.links)
+                if "dana-laptop" in link.between)  # fmt: skip
+    result = mailsim.run(mailsim.load(WEBMAIL, [f"links[{link}].idle_timeout=30s"]))
+    reading = _reading(result)
+    lost = reading[reading["step"] == "timeout"]
+    assert lost["detail"].iloc[0].startswith("no reply within 300 s")
+    assert "forgot the idle connection" in lost["detail"].iloc[0]
+    # The GET at 60 s is never answered; the page gives up at 360 s and connects again
+    # at its next refresh, 420 s, where m3 waits.
+    assert lost["time"].iloc[0] == pytest.approx(360.0)
+    hop = result.hops[(result.hops["message"] == "m3") & (result.hops["protocol"] == "https")]
+    assert hop["start"].iloc[0] == 420.0
 
 
 # -- the figures -----------------------------------------------------------------------------
@@ -283,7 +411,7 @@ def test_the_timeline_keys_the_https_hop_in_its_own_colour():
     try:
         key = {t.get_text(): h for t, h in zip(ax.get_legend().get_texts(),
                                                ax.get_legend().legend_handles, strict=True)}  # fmt: skip
-        patch = key["HTTPS hop (webmail submission)"]
+        patch = key["HTTPS hop (webmail)"]
         assert to_hex(patch.get_facecolor()) == style.PROTOCOL["https"].lower()
         hops = [p for p in ax.patches if p.get_gid() == "hop"]
         assert to_hex(hops[0].get_facecolor()) == style.PROTOCOL["https"].lower()
@@ -323,6 +451,7 @@ def test_step_follows_only_the_browsers_http_with_f_https():
     out = io.StringIO()
     assert cli._step(args, io.StringIO("\n\nq\n"), out) == 0
     events = [line for line in out.getvalue().splitlines() if line.startswith("#")]
-    assert len(events) == 2
+    assert len(events) == 3
     assert events[0].endswith("dana-laptop → webmail  https  POST /mail/send HTTP/2")
     assert "webmail → dana-laptop  https [200]  200 OK" in events[1]
+    assert "dana-laptop → pop-webmail  https  GET /mail/inbox" in events[2]

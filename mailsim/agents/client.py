@@ -228,6 +228,68 @@ class MailClient:
             pop.detach(address, server)
         return fetching
 
+    def browse(self, address: str, user: User, first: float) -> Generator[simpy.Event, Any, None]:
+        """An inbox page open in the browser from ``first`` on, refreshed every
+        ``user.poll`` seconds on the clock (Roundcube's timer); while the refreshes come
+        within the web server's keep-alive, one connection carries them all."""
+        env = self.world.env
+        due = first
+        while True:
+            if due > env.now:
+                yield env.timeout(due - env.now)
+            due = yield from self.check_webmail(address, user, due)
+
+    def check_webmail(
+        self, address: str, user: User, due: float
+    ) -> Generator[simpy.Event, Any, float]:
+        """One HTTPS connection to the webmail front end beside the user's mailbox
+        server, refreshing the inbox page due at ``due`` and the ones after it while the
+        connection is kept; returns when the next refresh is due."""
+        world, env = self.world, self.world.env
+        assert user.mailbox is not None
+        pop = world.pops[user.mailbox]
+        server, box, work = pop.webmail(address, user.http)
+
+        def unseen() -> str:
+            """The messages a refresh now will show: its steps serve them."""
+            return " ".join(sorted({c.message.id for n, c in enumerate(box, 1)
+                                    if n not in server.seen}))  # fmt: skip
+
+        session = Session(world, self.name, pop.name, "https", unseen())
+        schedule = [due]
+
+        def pause() -> float:
+            schedule[0] = _after(schedule[0], user.poll, env.now)
+            return schedule[0] - env.now
+
+        # The session's costs when the last step ended, when the current refresh began,
+        # and before its first message: a copy's own parts are the refresh's setup
+        # (connect and TLS the first time, the inbox's GET) and its own GET.
+        marks: dict[str, Any] = {"last": {}, "base": {}, "round": env.now}
+
+        def on_client(step: Any, replies: list[Reply], s: Session) -> None:
+            now = s.snapshot()
+            if isinstance(step, Idle):  # the next refresh begins
+                marks.pop("setup", None)
+                marks["base"], marks["round"] = marks["last"], env.now
+                s.message = unseen()
+            path = step.path if isinstance(step, Request) else ""
+            if path.startswith(http.MESSAGE_PATH) and replies[0].code == "200":
+                copy = box[int(path.removeprefix(http.MESSAGE_PATH)) - 1]
+                setup = marks.setdefault("setup", marks["last"])
+                base, last = marks["base"], marks["last"]
+                own = {
+                    k: setup.get(k, 0.0) - base.get(k, 0.0) + v - last.get(k, 0.0)
+                    for k, v in now.items()
+                }
+                world.retrieve(copy, s, server.tls_active, own, "webmail", marks["round"])
+            marks["last"] = now
+
+        yield from session.play(
+            http.reader(pop.host, user.http, pause=pause), server, work, on_client=on_client
+        )
+        return _after(schedule[0], user.poll, env.now) if schedule[0] <= env.now else schedule[0]
+
     def check(self, address: str, user: User) -> Generator[simpy.Event, Any, None]:
         """One POP3 session: retrieve every message and delete it from the server."""
         world = self.world
@@ -278,6 +340,15 @@ def empty_mailbox(
     of this mailbox goes the same way (:mod:`mailsim.compiled`). The server's settings
     are the mailbox node's; the dialogue's are the address, password and security."""
     return ("empty mailbox", client, mailbox, address, user.password, security)
+
+
+def _after(due: float, interval: float, now: float) -> float:
+    """The first refresh after ``now`` of a timer that fired at ``due`` and fires every
+    ``interval`` (a refresh that outlasts the interval skips the ones it covers)."""
+    due += interval
+    while due <= now:
+        due += interval
+    return due
 
 
 def _temporary(reply: Reply) -> bool:

@@ -1,14 +1,16 @@
 """The mailbox server: receives copies over LMTP from the MX and serves them over POP3
-(downloaded and deleted) and IMAP (they stay; ``\\Seen`` marks what was read), and pushes
-news to an IMAP client that idles (RFC 2177)."""
+(downloaded and deleted) and IMAP (they stay; ``\\Seen`` marks what was read), pushes
+news to an IMAP client that idles (RFC 2177), and has a webmail front end beside it that
+shows the same INBOX to a browser."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from mailsim.message import Copy
-from mailsim.protocols import Reply, imap, policy, pop3, smtp
+from mailsim.protocols import Reply, http, imap, policy, pop3, smtp
 from mailsim.scenario import PopNode
 from mailsim.session import Session, Work
 from mailsim.slots import Slots
@@ -24,6 +26,26 @@ class ImapState:
 
     seen: set[int] = field(default_factory=set)
     announced: int = 0
+
+
+class Sizes(Sequence[int]):
+    """The sizes of the messages in a live INBOX, as a front end reads them: mail that
+    arrives while a web page keeps its connection is there at its next refresh."""
+
+    def __init__(self, box: list[Copy]) -> None:
+        self.box = box
+
+    def __len__(self) -> int:
+        return len(self.box)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [c.message.size for c in self.box[index]]
+        return self.box[index].message.size
 
 
 class MailboxServer:
@@ -106,6 +128,17 @@ class MailboxServer:
             seen=state.seen, announced=state.announced,
         )  # fmt: skip
         return server, box
+
+    def webmail(self, user: str, version: http.Version) -> tuple[http.Webmail, list[Copy], Work]:
+        """The webmail front end beside this server, for one browser connection to
+        ``user``'s INBOX: it reads the store IMAP keeps (mail stays; opening a message
+        flags it \\Seen). A web server, not Dovecot's processes: it takes no IMAP or POP3
+        slot, speaks TLS 1.3 whatever this server's TLS, and works as this server does."""
+        box = self.mailboxes.setdefault(user.lower(), [])
+        state = self.imap.setdefault(user.lower(), ImapState())
+        front = http.Webmail(Sizes(box), state.seen, version)
+        proc = self.spec.processing
+        return front, box, Work(proc.command, proc.data, proc.tls, "1.3")
 
     def attach(self, user: str, server: imap.ImapServer, session: Session) -> None:
         """``session`` carries ``server``'s dialogue: deliveries reach it from now on."""

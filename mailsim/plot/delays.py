@@ -111,8 +111,11 @@ def delays(result: Result, message: str | None = None, *, ax: Axes | None = None
 def _wait(frame: pd.DataFrame) -> tuple[str, str]:
     """The wait for the reader's program, long and short: POP's poll where everyone reads
     with POP3, else any poll (IMAP's too; a push waits for none)."""
-    if (frame["retrieval"].dropna() == "pop3").all():
+    ways = set(frame["retrieval"].dropna())
+    if ways <= {"pop3"}:
         return style.COST_LABEL["poll"], "POP wait"
+    if "webmail" in ways:
+        return "waiting for the poll (POP3, IMAP) or the page", "poll wait"
     return "waiting for the poll (POP3, IMAP)", "poll wait"
 
 

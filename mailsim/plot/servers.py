@@ -452,7 +452,8 @@ def _rows(result: Result) -> list[Row]:
             (rows[name].failed if failed else rows[name].ok.setdefault("dns", [])).append(span)
     ended = {(c.message.id, c.recipient): c.mark for c in result.copies
              if c.status in ("refused", "bounced", "expired")}  # fmt: skip
-    for name, span in _held(hops[ok], result.end_time, ended):
+    readers = {name for name, node in result.scenario.nodes.items() if node.role == "client"}
+    for name, span in _held(hops[ok], result.end_time, ended, readers):
         if name in rows:
             rows[name].held.append(span)
     for name, span in waiting(result):
@@ -488,7 +489,10 @@ def _lookups(result: Result) -> Iterator[tuple[str, Span, bool]]:
 
 
 def _held(
-    ok: pd.DataFrame, last: float, ended: dict[tuple[str, str], float] | None = None
+    ok: pd.DataFrame,
+    last: float,
+    ended: dict[tuple[str, str], float] | None = None,
+    readers: set[str] | None = None,
 ) -> Iterator[tuple[str, Span]]:
     """Each copy's stay at each server, from the hops that worked: from the end of the
     hop that brought it (the server holds it) to the end of the hop that passed it on,
@@ -507,7 +511,8 @@ def _held(
             arrived, journey = {}, (message, recipient)
         if src in arrived:
             yield src, (arrived.pop(src), float(end))
-        if protocol not in ("pop3", "imap"):  # a retrieval leaves no copy at a server
+        # A retrieval (POP3, IMAP, a web page's HTTPS) leaves no copy at a server.
+        if protocol not in ("pop3", "imap") and str(dst) not in (readers or ()):
             arrived[str(dst)] = float(end)
     until = ended.get(journey, last) if journey is not None else last
     yield from ((name, (at, max(at, until))) for name, at in arrived.items())

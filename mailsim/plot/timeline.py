@@ -90,6 +90,8 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     scale, unit = style.time_unit(end_time - start_time)
     tiny = (end_time - start_time) * 1.02 / 1000  # under a pixel wide: not drawn
     queued = list(waiting(result))
+    # A hop down to a mail program is a retrieval (POP3, IMAP, a web page's HTTPS).
+    readers = {name for name, node in result.scenario.nodes.items() if node.role == "client"}
     labels = []
     drawn: set[str] = set()  # legend keys of what is on the axes
     attempts: dict[int, list[Attempt]] = {}
@@ -106,13 +108,15 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
                 kind = (
                     "retry"
                     if previous_failed
-                    else ("poll" if hop.protocol in READING else "queued")
+                    else ("poll" if hop.protocol in READING or hop.dst in readers else "queued")
                 )
                 colour, hatch = WAITS[kind]
                 ax.barh(y, (hop.start - previous_end) / scale, left=previous_end / scale,
                         height=shape.wait, color=colour, hatch=hatch, edgecolor="white", lw=0,
                         gid=f"wait-{kind}")  # fmt: skip
                 drawn.add(kind)
+                if kind == "poll" and hop.protocol == "https":
+                    drawn.add("page")  # a browser's page, refreshed
             outcome = style.outcome_of(str(hop.code))
             colour = (
                 style.PROTOCOL.get(hop.protocol, "#333333")
@@ -149,7 +153,8 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     left = start_time - (end_time - start_time) * 0.01 if busiest else 0.0
     ax.set_xlim(left / scale, end_time / scale + (end_time - start_time) * 0.02 / scale)
     _rows(ax, len(copies), 0.0)
-    shown = [patch for key, patch in _legend("imap" in drawn).items() if key in drawn]
+    legend = _legend("imap" in drawn, "page" in drawn)
+    shown = [patch for key, patch in legend.items() if key in drawn]
     handles = list({patch.get_label(): patch for patch in shown}.values())  # SMTP once
     handles += _outages(ax, result, scale, unit, (left, end_time))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=FONT,
@@ -296,19 +301,26 @@ def _clock(result: Result, at: float, seconds: bool) -> str:
     return f"{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if seconds else "")
 
 
-def _legend(imap: bool = False) -> dict[str, Patch]:
+def _legend(imap: bool = False, page: bool = False) -> dict[str, Patch]:
     """Every entry the timeline may need, by the key its bars record when drawn; the wait
-    before a retrieval is POP's poll, or, with ``imap``, any reader's."""
+    before a retrieval is POP's poll, or, with ``imap``, any reader's; with ``page``, a
+    browser's page too."""
     waited = (
         "waiting for the poll\n(POP3, IMAP) or the push" if imap else "waiting for the POP poll"
     )
+    if page:
+        waited = (
+            "waiting for the poll, the push\nor the page to refresh"
+            if imap
+            else "waiting for the POP poll\nor the page to refresh"
+        )
     return {
         "submission": Patch(color=style.PROTOCOL["smtp"], label="SMTP hop (submission, relay)"),
         "smtp": Patch(color=style.PROTOCOL["smtp"], label="SMTP hop (submission, relay)"),
         "lmtp": Patch(color=style.PROTOCOL["lmtp"], label="LMTP hop (into the mailbox)"),
         "pop3": Patch(color=style.PROTOCOL["pop3"], label="POP3 hop (retrieval)"),
         "imap": Patch(color=style.PROTOCOL["imap"], label="IMAP hop (retrieval)"),
-        "https": Patch(color=style.PROTOCOL["https"], label="HTTPS hop (webmail submission)"),
+        "https": Patch(color=style.PROTOCOL["https"], label="HTTPS hop (webmail)"),
         "queued": Patch(color=WAITS["queued"][0], label="queued"),
         "retry": Patch(
             facecolor=WAITS["retry"][0],

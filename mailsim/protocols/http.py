@@ -27,16 +27,27 @@ one more round trip.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
-from mailsim.protocols import Connect, Reply, Request, Step
+from mailsim.protocols import Connect, Idle, Reply, Request, Step
 
 Version = Literal["2", "1.1"]
 
 HTTPS_PORT = 443  # RFC 9110 §4.2.2
 SEND_PATH = "/mail/send"
+INBOX_PATH = "/mail/inbox"  # the list of new messages the inbox page asks for
+MESSAGE_PATH = "/mail/messages/"  # + the message's number: one message, as it is
+JSON, RFC822 = "application/json", "message/rfc822"
+# Roundcube's refresh_interval (config/defaults.inc.php: 60 s, also its minimum): how often
+# an open inbox page asks the server for new mail.
+REFRESH = 60.0
+# nginx's keepalive_timeout (75 s by default, ngx_http_core_module): how long the web
+# server keeps an idle connection open. Firefox keeps one 115 s
+# (network.http.keep-alive.timeout): the shorter wins, so a page that refreshes within
+# 75 s asks on the connection it has, and one that refreshes less often connects anew.
+KEEPALIVE = 75.0
 # A current browser's identification (Firefox 128 on Linux), sent with every request.
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 COOKIE = "SID=" + "7f3a9c41e2d85b60" * 2  # the login session: 32 hex digits
@@ -59,7 +70,7 @@ CONNECTION_WINDOW = 12_517_377  # the browser's first WINDOW_UPDATE on the conne
 
 # The HPACK static table entries used here (RFC 7541 Appendix A): name → index, and the
 # (name, value) pairs that are whole entries.
-STATIC_NAMES = {":authority": 1, ":path": 4, ":status": 8, "content-length": 28,
+STATIC_NAMES = {":authority": 1, ":path": 4, ":status": 8, "accept": 19, "content-length": 28,
                 "content-type": 31, "cookie": 32, "user-agent": 58}  # fmt: skip
 STATIC_PAIRS = {(":method", "GET"): 2, (":method", "POST"): 3, (":scheme", "https"): 7,
                 (":status", "200"): 8}  # fmt: skip
@@ -72,7 +83,14 @@ STATIC_PAIRS = {(":method", "GET"): 2, (":method", "POST"): 3, (":scheme", "http
 # as ESMTPS says it of SMTP.
 STAMP = "HTTPS"
 
-REASONS = {"200": "OK", "413": "Content Too Large", "503": "Service Unavailable"}  # RFC 9110 §15
+# RFC 9110 §15
+REASONS = {"200": "OK", "404": "Not Found", "413": "Content Too Large",
+           "503": "Service Unavailable"}  # fmt: skip
+# The dynamic table's size (RFC 7541 §4.2): the browser's encoder keeps the 4,096 octets a
+# server allows unless its SETTINGS say otherwise (nginx's do not); the server's the
+# 65,536 the browser announces. An entry counts its name, its value and 32 (§4.1).
+CLIENT_TABLE, SERVER_TABLE = 4_096, 65_536
+ENTRY_OVERHEAD = 32
 
 
 @dataclass(frozen=True)
@@ -113,18 +131,44 @@ def integer(value: int, prefix: int, flags: int = 0) -> bytes:
     return bytes(out)
 
 
+@dataclass
+class Hpack:
+    """One direction's HPACK encoder on one connection. A field in the static table, or
+    sent before on this connection and still in the dynamic table, is one index (§6.1);
+    any other is a literal with incremental indexing and the name from the static table
+    (§6.2.1), its value a plain string (§5.2, no Huffman), and enters the dynamic table,
+    which drops its oldest entries to stay within ``size`` octets (§4.4). So a page's
+    second request sends its cookie and user agent as one octet each."""
+
+    size: int = CLIENT_TABLE
+    table: list[tuple[str, str]] = field(default_factory=list)  # newest first
+
+    def encode(self, headers: list[tuple[str, str]]) -> bytes:
+        out = bytearray()
+        for name, value in headers:
+            if (name, value) in STATIC_PAIRS:
+                out += integer(STATIC_PAIRS[name, value], 7, 0x80)
+            elif (name, value) in self.table:  # dynamic indexes follow the static 61 (§2.3.3)
+                out += integer(62 + self.table.index((name, value)), 7, 0x80)
+            else:
+                raw = value.encode()
+                out += integer(STATIC_NAMES[name], 6, 0x40) + integer(len(raw), 7) + raw
+                self._add(name, value)
+        return bytes(out)
+
+    def _add(self, name: str, value: str) -> None:
+        self.table.insert(0, (name, value))
+        while sum(_entry(n, v) for n, v in self.table) > self.size:
+            self.table.pop()
+
+
+def _entry(name: str, value: str) -> int:
+    return len(name.encode()) + len(value.encode()) + ENTRY_OVERHEAD
+
+
 def hpack(headers: list[tuple[str, str]]) -> bytes:
-    """A header block: a static table entry as one index (§6.1), else a literal with
-    incremental indexing and the name from the static table (§6.2.1), values as plain
-    strings (§5.2, no Huffman)."""
-    out = bytearray()
-    for name, value in headers:
-        if (name, value) in STATIC_PAIRS:
-            out += integer(STATIC_PAIRS[name, value], 7, 0x80)
-            continue
-        raw = value.encode()
-        out += integer(STATIC_NAMES[name], 6, 0x40) + integer(len(raw), 7) + raw
-    return bytes(out)
+    """A header block as the first of its connection (an empty dynamic table)."""
+    return Hpack().encode(headers)
 
 
 def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
@@ -270,3 +314,181 @@ def lost(text: str, status: str = "4.4.2") -> Reply:
     """What the browser concludes when the connection fails (the page shows an error and
     the webmail keeps the message to send again, as Gmail's Outbox does offline)."""
     return Reply("421", (f"{text} ({status})",), local=True)
+
+
+# -- reading in the browser ------------------------------------------------------------------
+#
+# The inbox page asks its front end for the new messages every REFRESH seconds (a GET of
+# INBOX_PATH, answered with a little JSON) and opens each new one (a GET of its
+# MESSAGE_PATH, answered with the message): the front end flags it \\Seen in the store the
+# mailbox server's IMAP keeps, as Roundcube does through IMAP. The message comes as it is
+# (``message/rfc822``); Gmail's API sends it base64url-encoded inside JSON (a third
+# larger), Roundcube as an HTML page of about its size. The page keeps its connection
+# while it refreshes within KEEPALIVE: only its first refresh pays TCP and TLS.
+
+
+@dataclass
+class Connection:
+    """One side's state of one HTTP connection: its HPACK table, whether its opening
+    (the preface and SETTINGS) has gone, and the next stream (a client's are odd,
+    RFC 9113 §5.1.1)."""
+
+    version: Version = "2"
+    table: Hpack = field(default_factory=Hpack)
+    opened: bool = False
+    stream: int = 1
+
+    def headers(self, fields: list[tuple[str, str]], flags: int) -> bytes:
+        """The next stream's HEADERS frame, after the opening on a new connection."""
+        opening = b"" if self.opened else self.opening()
+        block = frame(HEADERS, END_HEADERS | flags, self.stream, self.table.encode(fields))
+        self.opened = True
+        self.stream += 2
+        return opening + block
+
+    def opening(self) -> bytes:
+        """The client's preface, SETTINGS and WINDOW_UPDATE (RFC 9113 §3.4)."""
+        return (
+            PREFACE
+            + _settings(CLIENT_SETTINGS)
+            + frame(WINDOW_UPDATE, 0, 0, CONNECTION_WINDOW.to_bytes(4, "big"))
+        )
+
+
+def get_bytes(conn: Connection, host: str, path: str, accept: str) -> bytes:
+    """A ``GET`` as the browser sends it on ``conn``."""
+    if conn.version == "1.1":
+        return (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
+            f"Accept: {accept}\r\nCookie: {COOKIE}\r\n\r\n"
+        ).encode()
+    fields = [(":method", "GET"), (":scheme", "https"), (":authority", host), (":path", path),
+              ("accept", accept), ("user-agent", USER_AGENT), ("cookie", COOKIE)]  # fmt: skip
+    return conn.headers(fields, END_STREAM)
+
+
+def get(conn: Connection, host: str, path: str, accept: str) -> Request:
+    return Request("GET", path, len(get_bytes(conn, host, path, accept)), version=conn.version)
+
+
+class Answers:
+    """The server's side of one connection: its HPACK table, its SETTINGS with its first
+    response, and the streams it answers in order."""
+
+    def __init__(self, version: Version) -> None:
+        self.version = version
+        self.table = Hpack(SERVER_TABLE)
+        self.opened = False
+        self.stream = 1
+
+    def head(self, code: str, kind: str, length: int) -> bytes:
+        """Everything before the body of a response of ``length`` octets."""
+        if self.version == "1.1":
+            return (
+                f"HTTP/1.1 {code} {REASONS[code]}\r\nContent-Type: {kind}\r\n"
+                f"Content-Length: {length}\r\n\r\n"
+            ).encode()
+        fields = [(":status", code), ("content-type", kind), ("content-length", str(length))]
+        opening = b"" if self.opened else _settings(SERVER_SETTINGS) + frame(SETTINGS, ACK, 0, b"")
+        block = frame(HEADERS, END_HEADERS, self.stream, self.table.encode(fields))
+        self.opened = True
+        self.stream += 2
+        return opening + block
+
+    def octets(self, code: str, kind: str, length: int) -> int:
+        framing = 0 if self.version == "1.1" else _framing(length)
+        return len(self.head(code, kind, length)) + length + framing
+
+
+def listing(numbers: list[int], sizes: list[int]) -> str:
+    """The inbox's JSON: each new message's number and size."""
+    items = ",".join(f'{{"uid":{n},"size":{s}}}' for n, s in zip(numbers, sizes, strict=True))
+    return f'{{"messages":[{items}]}}'
+
+
+class Webmail:
+    """The webmail front end beside a mailbox server, for one browser connection: it
+    lists the INBOX's new messages and sends one when the page opens it, flagging it
+    \\Seen. ``mailbox`` and ``seen`` are the store the mailbox server's IMAP keeps (sizes,
+    message n at ``mailbox[n-1]``; the numbers read), shared, not copied."""
+
+    def __init__(self, mailbox: Sequence[int], seen: set[int], version: Version = "2") -> None:
+        self.mailbox = mailbox
+        self.seen = seen
+        self.answers = Answers(version)
+        self.tls_active: str | None = None
+
+    def greeting(self) -> Reply:
+        raise RuntimeError("an HTTP client speaks first: a front end sends no greeting")
+
+    def handle(self, line: str) -> Reply:
+        raise RuntimeError(f"an HTTP front end takes requests, not command lines: {line!r}")
+
+    def tls_started(self, version: str) -> None:
+        self.tls_active = version
+
+    def news(self) -> Reply | None:
+        """A web page is told nothing between its requests (no push): it asks again."""
+        return None
+
+    def respond(self, request: Request) -> Response:
+        """The inbox's new messages (their numbers as the response's data), or a message
+        (its octets as the payload), or 404 for what is not there."""
+        answers = self.answers
+        if request.path == INBOX_PATH:
+            new = [n for n in range(1, len(self.mailbox) + 1) if n not in self.seen]
+            body = listing(new, [self.mailbox[n - 1] for n in new])
+            octets = answers.octets("200", JSON, len(body.encode()))
+            return Response("200", ("OK",), data=tuple(map(str, new)), octets=octets)
+        number = request.path.removeprefix(MESSAGE_PATH)
+        if number.isdigit() and 1 <= int(number) <= len(self.mailbox):
+            size = self.mailbox[int(number) - 1]
+            self.seen.add(int(number))
+            octets = answers.octets("200", RFC822, size)
+            return Response("200", ("OK",), payload=size, octets=octets)
+        body = '{"error":{"code":404,"message":"Not Found"}}'
+        return Response("404", ("Not Found",), octets=answers.octets("404", JSON, len(body)))
+
+
+@dataclass
+class Reading:
+    """What a browser's session did: the refreshes it made, the messages it opened, and
+    the response or failure that ended it early (None when it closed of its own)."""
+
+    refreshes: int = 0
+    opened: int = 0
+    final: Reply | None = None
+
+
+def reader(
+    host: str,
+    version: Version = "2",
+    tls: str = "1.3",
+    pause: Callable[[], float | None] = lambda: None,
+) -> Generator[Step | Idle, list[Reply], Reading]:
+    """An open inbox page: connect on 443 (TLS first), ask for the new mail, open each
+    new message; then ``pause()`` says how long until the next refresh (None: the page is
+    closed) and, when that is within KEEPALIVE, the page waits on its connection and
+    refreshes on it; else the connection is closed and the next refresh connects anew."""
+    reading = Reading()
+    replies = yield Connect(HTTPS_PORT, tls=tls, greeting=False)
+    if replies[-1].code != "TLS":
+        reading.final = replies[-1]
+        return reading
+    conn = Connection(version)
+    while True:
+        (listed,) = yield get(conn, host, INBOX_PATH, JSON)
+        if listed.code != "200":
+            reading.final = listed
+            return reading
+        for number in listed.data:
+            (opened,) = yield get(conn, host, MESSAGE_PATH + number, RFC822)
+            if opened.code != "200":
+                reading.final = opened
+                return reading
+            reading.opened += 1
+        reading.refreshes += 1
+        wait = pause()
+        if wait is None or wait > KEEPALIVE:
+            return reading
+        yield Idle(wait)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mailsim.errors import InputError, Problem
+from mailsim.protocols.imap import IDLE_RENEWAL
 
 if TYPE_CHECKING:
     from mailsim.scenario import Scenario
@@ -138,12 +139,15 @@ def estimate(scenario: Scenario, detail: str = "full", tables: bool = False) -> 
             last = max(last, stop)
     accounts = scenario.accounts
     polling = [user for user in accounts.values() if user.mailbox]
-    tail = max((user.poll for user in polling), default=0.0)
+    # A phone on IMAP IDLE is told of mail at once (no tail to wait for) and opens a
+    # session only at each renewal; every other reader checks every `poll`.
+    tail = max((u.poll for u in polling if u.retrieval != "imap-idle"), default=0.0)
     if scenario.faults:
         tail += MAXIMAL_BACKOFF
     horizon = min(duration, last + tail) if copies else 0.0
     polls = sum(
-        max(0.0, horizon - (user.poll_start if user.poll_start != "spread" else 0.0)) / user.poll
+        max(0.0, horizon - (user.poll_start if user.poll_start != "spread" else 0.0))
+        / (IDLE_RENEWAL if user.retrieval == "imap-idle" else user.poll)
         for user in polling
     )
     sessions = SESSIONS_PER_COPY * copies + polls

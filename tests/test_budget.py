@@ -84,6 +84,18 @@ def test_a_single_message_is_estimated_as_it_is(classroom):
     assert work.polls == pytest.approx((10 + 300) / 300)
 
 
+def test_a_phone_on_idle_waits_for_no_poll_and_opens_a_session_per_renewal():
+    scenario = mailsim.load(SCENARIOS / "pop-imap-push.yaml")
+    work = budget.estimate(scenario)
+    readers = {a: u for a, u in scenario.accounts.items() if u.mailbox}
+    ways = sorted((u.retrieval, u.poll) for u in readers.values())
+    assert ways == [("imap", 600.0), ("imap-idle", 600.0), ("pop3", 300.0)]
+    last = max(m.at for m in scenario.messages)
+    horizon = min(scenario.duration, last + 600)  # the longest poll: carol's IMAP; not dan's
+    expected = horizon / 600 + horizon / 300 + horizon / (29 * 60)
+    assert work.polls == pytest.approx(expected)
+
+
 def test_rounded_counts_do_not_look_exact():
     assert [budget.rounded(v) for v in (7, 1234, 17094, 7.2e13)] == [
         "7",

@@ -668,8 +668,9 @@ class Session:
         session is not under way: the run may end while a phone idles."""
         env = self.env
         since, ends = env.now, env.now + step.timeout
-        opened = self.world.open_sessions
+        opened, idling = self.world.open_sessions, self.world.idle_sessions
         opened.pop(self.id, None)
+        idling[self.id] = self
         try:
             news = server.news()  # type: ignore[attr-defined]
             while True:
@@ -695,6 +696,7 @@ class Session:
                              "", f"{_pushed(news)}: lost, {why}", news.size)  # fmt: skip
                 news = None
         finally:
+            idling.pop(self.id, None)
             opened[self.id] = self
         sent = env.now
         yield from self._wait(took, step.cost)

@@ -98,7 +98,10 @@ class Stepper:
                 for pop in world.pops.values()
                 for user, box in pop.mailboxes.items()
             },
-            sessions={number: session.label for number, session in world.open_sessions.items()},
+            sessions={
+                **{n: session.label for n, session in world.open_sessions.items()},
+                **{n: f"{session.label}, idle" for n, session in world.idle_sessions.items()},
+            },
         )
 
     def result(self) -> Result:

@@ -73,6 +73,8 @@ class World:
         self.epoch = datetime.fromisoformat(scenario.start)
         self._sessions = itertools.count(1)
         self.open_sessions: dict[int, Session] = {}  # under way, by id
+        # Held open with nothing under way (IMAP IDLE, a web page between refreshes).
+        self.idle_sessions: dict[int, Session] = {}
         self._assign_addresses()
         # The zones as written (SPF, DKIM, DMARC records), by lower-case domain.
         self._zone_records = {d.lower(): z for d, z in scenario.dns.zones.items()}

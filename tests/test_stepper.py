@@ -47,3 +47,20 @@ def test_mailbox_holds_the_message_between_delivery_and_poll():
             break
     else:
         raise AssertionError("no LMTP delivery seen")
+
+
+def test_a_phone_idling_on_imap_is_listed_as_an_idle_session():
+    """While dan's phone idles, its connection is open with nothing under way: the step
+    view lists it as idle, and as under way again when the push comes."""
+    stepper = mailsim.Stepper(SCENARIOS / "pop-imap-push.yaml")
+    labels = []
+    for snap in stepper:
+        labels.append(set(snap.sessions.values()))
+        if snap.event["step"] == "*":  # the push: * n EXISTS
+            pushed = snap
+            break
+    idle = "dan-phone → pop-home (imap), idle"
+    assert any(idle in seen for seen in labels)
+    # The push has woken the session: under way again, no longer idle.
+    assert "dan-phone → pop-home (imap)" in pushed.sessions.values()
+    assert idle not in pushed.sessions.values()

@@ -52,6 +52,7 @@ class WorldView(Protocol):
     mtas: dict[str, Mta]
     pops: dict[str, MailboxServer]
     open_sessions: dict[int, Session]
+    idle_sessions: dict[int, Session]
 
     def wait(self, seconds: float) -> Generator[simpy.Event, Any, None]: ...
     def new_session_id(self) -> int: ...

@@ -186,6 +186,10 @@ def load(path: str | Path) -> tuple[Activity, Path]:
     data, tree = _parse(read(path), name)
     if not isinstance(data, dict):
         raise ScenarioError([Problem(name, "", "an activity is a mapping: title, scenario, goals")])
+    if "goals" not in data and ("nodes" in data or "sites" in data):
+        raise ScenarioError([Problem(name, "", "this is a scenario, not an activity: give the"
+                                     " activity first, then the scenario (mailsim check"
+                                     " ACTIVITY SCENARIO)")])  # fmt: skip
     try:
         activity = Activity.model_validate(data)
     except ValidationError as exc:

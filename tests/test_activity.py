@@ -154,6 +154,17 @@ def test_a_bad_activity_file_exits_2_one_line_per_problem(tmp_path: Path, capsys
     ]
 
 
+def test_a_scenario_given_where_the_activity_goes_is_named_so(capsys: Any):
+    """``mailsim check wrong-mx.yaml`` (the starting scenario, not the activity) says which
+    file goes first instead of listing every key a scenario has and an activity lacks."""
+    path = ACTIVITIES / "wrong-mx.yaml"
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"mailsim: {path}: this is a scenario, not an activity: give the activity first,"
+        " then the scenario (mailsim check ACTIVITY SCENARIO)"
+    ]
+
+
 def test_an_mx_record_naming_a_machine_without_a_mail_server_is_refused_not_a_crash():
     """wrong-mx.yaml: mx.home.example's A record gives the mailbox server's address. Its
     port 25 is closed: the SYN gets an RST, Postfix's 4.4.1, and the message waits."""

@@ -18,7 +18,9 @@ from mailsim.errors import InputError
 TLS = ("1.3", "1.2", "none")
 AUTH = ("required", "optional", "none")
 SECURITY = ("auto", "starttls", "tls", "none")
-RETRIEVAL = ("pop3", "imap", "imap-idle")  # how the mail program reads: the user's retrieval
+# How the user reads: the retrieval of a mail program, or webmail: a browser, which also
+# sends through the webmail (program: browser).
+RETRIEVAL = ("pop3", "imap", "imap-idle", "webmail")
 
 
 def form(builder: Builder) -> Any:
@@ -137,7 +139,9 @@ def form(builder: Builder) -> Any:
 
     def new_user() -> None:
         extra = {"security": security.value} if security.value != "auto" else {}
-        if reads.value != "pop3":
+        if reads.value == "webmail":
+            extra["program"] = "browser"
+        elif reads.value != "pop3":
             extra["retrieval"] = reads.value
         if poll.value.strip():
             extra["poll"] = poll.value.strip()

@@ -143,6 +143,10 @@ def test_the_form_builds_classroom_with_its_buttons():
     choose("reads with", "imap-idle")
     press("Add user")
     assert b.data["users"]["bob@home.example"]["retrieval"] == "imap-idle"
+    choose("reads with", "webmail")
+    press("Add user")  # a browser: sends and reads through the webmail
+    assert b.data["users"]["bob@home.example"]["program"] == "browser"
+    assert b.scenario().accounts["bob@home.example"].retrieval == "webmail"
     choose("reads with", "pop3")
     press("Add user")  # added again: the same address, read with POP3 as in classroom
     choose("from", "alice@school.example")

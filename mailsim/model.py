@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -407,6 +408,11 @@ def _listed(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+# Addresses as people write them: one, or a list (``_listed`` makes a list of one); the
+# schema an editor checks a file with says both.
+Addresses = Annotated[list[str], BeforeValidator(_listed, json_schema_input_type=str | list[str])]
+
+
 class MessageSpec(_Model):
     id: MessageId | None = None
     at: Duration = Field(ge=0)
@@ -416,11 +422,9 @@ class MessageSpec(_Model):
         description="the From: line the recipient sees, when the sender writes someone"
         " else's (a forgery); the envelope sender stays `from`",
     )
-    to: list[str]
+    to: Addresses
     size: MessageSize = Field(20_000, gt=0)
     subject: Subject = "Hello"
-
-    _one_or_many = field_validator("to", mode="before")(lambda value: _listed(value))
 
 
 class Traffic(_Model):
@@ -428,8 +432,8 @@ class Traffic(_Model):
     ``from`` and ``to`` take ranges (``staff{1..500}@office.example``) and globs
     (``*@office.example``) over the users."""
 
-    sender: list[str] = Field(alias="from")
-    to: list[str]
+    sender: Addresses = Field(alias="from")
+    to: Addresses
     rate: PerSecond = Field(
         gt=0, description='per sender, e.g. "10/h"; with a profile, at the busiest hour'
     )
@@ -440,8 +444,6 @@ class Traffic(_Model):
     start: Duration = Field(0.0, ge=0)
     stop: Duration | None = Field(None, ge=0)
     subject: Subject = "Traffic"
-
-    _one_or_many = field_validator("to", "sender", mode="before")(lambda value: _listed(value))
 
 
 class Window(_Model):

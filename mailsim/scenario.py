@@ -634,8 +634,31 @@ def dumps(data: dict[str, Any]) -> str:
 
 
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of a scenario file, for editors (``mailsim schema``)."""
-    schema = Scenario.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "mailsim scenario"
-    return schema
+    """JSON Schema of a scenario file, for editors (``mailsim schema``): the full form
+    (``nodes``, ``links``, ``dns``) or the short one (``sites``, ``between``,
+    ``domains``), whose other keys are the full form's."""
+    from mailsim.short import ShortScenario
+
+    full = Scenario.model_json_schema(by_alias=True)
+    short = ShortScenario.model_json_schema(by_alias=True)
+    defs = full.pop("$defs")
+    clash = set(defs) & set(short.get("$defs", {}))
+    assert not clash, f"the two forms name different things alike: {clash}"
+    defs.update(short.pop("$defs", {}))
+    derived = ("nodes", "links", "dns")  # what the short form derives
+    shared = {k: v for k, v in full["properties"].items() if k not in derived}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "mailsim scenario",
+        "oneOf": [
+            {**full, "title": "full form"},
+            {
+                "title": "short form",
+                "type": "object",
+                "properties": {**shared, **short["properties"]},
+                "required": short["required"],
+                "additionalProperties": False,
+            },
+        ],
+        "$defs": defs,
+    }

@@ -87,7 +87,8 @@ class Server(_Model):
     preference: int | None = Field(None, ge=0, le=65535, description="MX only")
 
 
-ServerSpec = Annotated[Server, BeforeValidator(_named)]
+# A server is its host's first label alone, or that and its node's settings.
+ServerSpec = Annotated[Server, BeforeValidator(_named, json_schema_input_type=str | Server)]
 
 
 class Domain(_Model):

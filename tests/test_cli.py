@@ -9,8 +9,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import jsonschema
 import pandas as pd
 import pytest
+import yaml
 
 from mailsim import cli
 from mailsim.cli import main
@@ -215,12 +217,25 @@ def test_out_writes_four_tables(tmp_path, capsys):
     assert "wrote events.csv, sessions.csv, hops.csv, messages.csv to" in capsys.readouterr().out
 
 
-def test_schema_is_json_schema(capsys):
+def test_schema_is_json_schema_for_both_forms(capsys):
+    """What an editor checks a file with: every shipped scenario, in either form, is
+    valid under it, and a misspelt key or a mix of the two forms is not."""
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["title"] == "mailsim scenario"
-    assert "nodes" in schema["required"]
+    full, short = schema["oneOf"]
+    assert (full["title"], full["required"]) == ("full form", ["nodes"])
+    assert (short["title"], short["required"]) == ("short form", ["sites", "domains"])
     assert schema["$defs"]["Link"]["properties"]["latency"]["type"] == ["string", "number"]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    check = jsonschema.Draft202012Validator(schema)
+    files = sorted(SCENARIOS.glob("*.yaml"))
+    assert any("sites" in yaml.safe_load(f.read_text()) for f in files)
+    for path in files:
+        assert not list(check.iter_errors(yaml.safe_load(path.read_text()))), path.name
+    short_file = yaml.safe_load((SCENARIOS / "classroom-short.yaml").read_text())
+    assert list(check.iter_errors({**short_file, "sitse": {}}))  # a typo
+    assert list(check.iter_errors({**short_file, "nodes": {}}))  # both forms at once
 
 
 def step(argv: list[str], keys: str) -> list[str]:

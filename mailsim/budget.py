@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mailsim.errors import InputError, Problem
+from mailsim.protocols.http import KEEPALIVE
 from mailsim.protocols.imap import IDLE_RENEWAL
 
 if TYPE_CHECKING:
+    from mailsim.model import User
     from mailsim.scenario import Scenario
 
 # A million messages: the largest run measured (27 min and 346 MiB at --detail outcomes,
@@ -53,6 +55,9 @@ WORKERS_PER_CORE = 4
 SECONDS_PER_SESSION = 240e-6
 FULL_SLOWDOWN = 1.25
 EVENTS_PER_SESSION = 17
+# A web page's refresh on the connection it keeps is a GET and its 200: two events, not a
+# session's seventeen (the connection is opened once).
+REFRESH_SHARE = 2 / EVENTS_PER_SESSION
 BYTES_PER_EVENT = 120
 BYTES_PER_COPY = 3_000
 BYTES_PER_ROW = 250
@@ -148,6 +153,7 @@ def estimate(scenario: Scenario, detail: str = "full", tables: bool = False) -> 
     polls = sum(
         max(0.0, horizon - (user.poll_start if user.poll_start != "spread" else 0.0))
         / (IDLE_RENEWAL if user.retrieval == "imap-idle" else user.poll)
+        * (REFRESH_SHARE if _keeps_connection(user) else 1.0)
         for user in polling
     )
     sessions = SESSIONS_PER_COPY * copies + polls
@@ -236,3 +242,8 @@ def check(
             ]
         )
     return work
+
+
+def _keeps_connection(user: User) -> bool:
+    """A browser's page refreshed within the web server's keep-alive."""
+    return user.retrieval == "webmail" and user.poll <= KEEPALIVE

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from mailsim.eavesdrop import summary
 from mailsim.message import COSTS
-from mailsim.protocols import imap
+from mailsim.protocols import http, imap
 from mailsim.result import HopRow, MessageRow, Result
 from mailsim.units import format_duration
 
@@ -38,11 +38,21 @@ WAIT_LABELS = {
 }
 PUSHED = "pushed, then waiting behind other new mail"
 PUSH_LOST = "push lost: waiting for the IDLE renewal"
+# A page that keeps its connection (it refreshes within the keep-alive) shows new mail
+# within one refresh interval; a wait longer than that by more than the fetches ahead of
+# it could take (STALL_MARGIN) means a refresh went out on a connection the network had
+# forgotten, unanswered until the browser gave up on it.
+PAGE_STALLED = "waiting for the page (a refresh lost on a forgotten connection)"
+STALL_MARGIN = 1.0  # seconds
 
 
-def reading(m: MessageRow) -> tuple[str, str]:
+def reading(m: MessageRow, poll: float | None = None) -> tuple[str, str]:
     """How a retrieved copy reached its reader's program, in the report's words: the
-    verb before its wait ("fetched", "pushed and fetched") and the name of the wait."""
+    verb before its wait ("fetched", "pushed and fetched") and the name of the wait;
+    ``poll`` is how often the reader checks."""
+    kept = poll is not None and poll <= http.KEEPALIVE
+    if m.retrieval == "webmail" and kept and m.poll_time > (poll or 0.0) + STALL_MARGIN:
+        return "fetched", PAGE_STALLED
     if m.retrieval != "imap-idle":
         return "fetched", WAIT_LABELS.get(m.retrieval, COST_LABELS["poll"])
     if m.poll_time < imap.TIMEOUT:
@@ -83,16 +93,18 @@ def text(
         if m.folder not in (None, "inbox"):
             lines.append(f"  put in the {m.folder} folder (DMARC: p=quarantine)")
         if m.status == "retrieved":
+            reader = result.scenario.accounts.get(m.recipient)
+            how = reading(m, reader.poll if reader else None)
             lines += wrap(
                 f"  retrieved after {format_duration(m.retrieved_at - m.submitted_at)}: in the"
                 f" mailbox after {format_duration(m.delivered_at - m.submitted_at)},"
-                f" {reading(m)[0]}"
+                f" {how[0]}"
                 f" {format_duration(m.retrieved_at - m.delivered_at)} later; where the time"
                 " went:",
                 width,
                 4,
             )
-            labels = {**COST_LABELS, "poll": reading(m)[1]}
+            labels = {**COST_LABELS, "poll": how[1]}
             parts = [
                 f"{labels[name]} {format_duration(getattr(m, f'{name}_time'))}"
                 for name in COSTS

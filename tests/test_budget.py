@@ -96,6 +96,17 @@ def test_a_phone_on_idle_waits_for_no_poll_and_opens_a_session_per_renewal():
     assert work.polls == pytest.approx(expected)
 
 
+def test_a_web_page_that_keeps_its_connection_counts_two_events_a_refresh():
+    scenario = mailsim.load(SCENARIOS / "webmail.yaml")
+    slow = mailsim.load(SCENARIOS / "webmail.yaml", ['users["dana@webmail.example"].poll=2min'])
+    kept, anew = budget.estimate(scenario), budget.estimate(slow)
+    last = max(m.at for m in scenario.messages)
+    horizon = min(scenario.duration, last + 300)  # the longest poll: bob's 5 min POP3
+    bob = horizon / 300
+    assert kept.polls == pytest.approx(bob + horizon / 60 * 2 / budget.EVENTS_PER_SESSION)
+    assert anew.polls == pytest.approx(bob + horizon / 120)  # connects each time
+
+
 def test_rounded_counts_do_not_look_exact():
     assert [budget.rounded(v) for v in (7, 1234, 17094, 7.2e13)] == [
         "7",

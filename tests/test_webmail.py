@@ -26,7 +26,7 @@ from mailsim import cli, plot, report
 from mailsim.network import TCP_ACK, TCP_SYN, sending_time
 from mailsim.pdu import Pdus
 from mailsim.plot import style
-from mailsim.plot.sequence import contrast, ink
+from mailsim.plot.sequence import contrast, ink, pages
 from mailsim.protocols import http, tls
 from tests.conftest import SCENARIOS, shipped
 
@@ -266,7 +266,9 @@ def test_a_pages_requests_share_one_hpack_table_and_decode_as_sent():
     table = h2.HPackHdrTable()  # one decoder for the connection, as a server keeps
     opening = _frames(first[len(http.PREFACE) :])
     assert [f.type for f in opening] == [4, 8, 1]
-    headers = [opening[2], *_frames(second)]
+    ack, *rest = _frames(second)  # the server's SETTINGS came with the first response
+    assert (ack.type, sorted(ack.flags), ack.len) == (4, ["A"], 0)
+    headers = [opening[2], *rest]
     assert [f.type for f in headers] == [1, 1]
     assert [f.stream_id for f in headers] == [1, 3]
     assert all({"EH", "ES"} <= set(f.flags) for f in headers)
@@ -279,9 +281,25 @@ def test_a_pages_requests_share_one_hpack_table_and_decode_as_sent():
     # The second request names the host, user agent and cookie by one index each: its
     # literals are the path and the accept value alone (RFC 7541 §2.3.2).
     literal = len("/mail/messages/1") + 2 + len(http.RFC822) + 2
-    # The frame header; :method GET and :scheme https from the static table; the host,
-    # user agent and cookie from the dynamic one, one octet each.
-    assert len(second) == 9 + 2 + 3 + literal
+    # The SETTINGS acknowledgement; the frame header; :method GET and :scheme https from
+    # the static table; the host, user agent and cookie from the dynamic one, an octet each.
+    assert len(second) == 9 + 9 + 2 + 3 + literal
+    third = http.get_bytes(conn, READ, http.INBOX_PATH, http.JSON)
+    assert len(third) == 9 + 5 + 2  # everything indexed; its path was added by the first
+
+
+def test_a_long_connections_responses_stay_within_the_browsers_table():
+    """Hundreds of refreshes on one connection, each content-length new: the server's
+    table evicts within the 4,096 octets the browser's decoder keeps (RFC 7541 §4.2),
+    so a decoder of that size reads every response (it fails past an index it lacks)."""
+    answers = http.Answers("2")
+    decoder = h2.HPackHdrTable()  # 4,096 octets, as a browser starts
+    for size in range(1_000, 1_400):
+        head = answers.head("200", http.RFC822, size)
+        frames = _frames(head)
+        lines = decoder.gen_txt_repr(frames[-1]).splitlines()
+        assert lines[2] == f"content-length: {size}"
+    assert sum(http._entry(n, v) for n, v in answers.table.table) <= http.TABLE
 
 
 def test_the_front_end_lists_new_mail_sends_it_and_marks_it_seen():
@@ -371,6 +389,9 @@ def test_a_network_that_forgets_the_kept_connection_costs_the_browsers_timeout()
     assert lost["time"].iloc[0] == pytest.approx(360.0)
     hop = result.hops[(result.hops["message"] == "m3") & (result.hops["protocol"] == "https")]
     assert hop["start"].iloc[0] == 420.0
+    # The report says why m3 waited more than the page's minute.
+    text = " ".join(report.text(result, width=200).split())
+    assert "waiting for the page (a refresh lost on a forgotten connection) 1 min 29 s" in text
 
 
 # -- the figures -----------------------------------------------------------------------------
@@ -392,6 +413,26 @@ def test_the_ladder_draws_the_post_and_its_200_in_https_colour_inside_the_tls_ba
         assert contrast(to_rgb(words_ink)) >= 4.5
         legend = [t.get_text() for t in ax.get_legend().get_texts()]
         assert "HTTP (inside TLS)" in legend
+    finally:
+        plt.close(ax.figure)
+
+
+def test_the_ladder_shows_a_refresh_on_the_kept_connection_as_encrypted():
+    """The page's handshake was at 0 s, long before m3; its refresh at 6 min is still
+    inside TLS: the band covers both GETs and their 200s, and says so in the key."""
+    result = shipped(WEBMAIL)
+    session = session_of(result, "m3", "https")
+    ax = plot.sequence(result, "m3", page=pages(result, "m3"))
+    try:
+        (band,) = [p for p in ax.patches if p.get_gid() == f"encrypted-{session}"]
+        y0, y1 = sorted((band.get_y(), band.get_y() + band.get_height()))
+        shown = [t for t in ax.texts if t.get_text().startswith("GET /mail/")
+                 or t.get_text() == "200 OK"]  # fmt: skip
+        assert len(shown) == 4
+        assert all(y0 <= t.get_position()[1] <= y1 for t in shown)
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "encrypted: after\nthe TLS handshake" in legend
+        assert "waiting for the page to refresh" in " ".join(t.get_text() for t in ax.texts)
     finally:
         plt.close(ax.figure)
 

@@ -185,29 +185,20 @@ class MailClient:
         ids = " ".join(sorted({c.message.id for c in unseen}))
         session = Session(world, self.name, pop.name, "imap", ids)
         retrieval = "imap-idle" if idle else "imap"
-        # The session's costs when the last step ended, when the current round began (at
-        # the start, or as the client idled), and before the round's first FETCH: a copy's
-        # own parts are the round's setup (connect, TLS, login, SEARCH; or the push and
-        # DONE) and its own FETCH.
-        marks: dict[str, dict[str, float]] = {"last": {}, "base": {}}
+        # A round: the catch-up after login, or the fetches after a push (its setup: the
+        # push and DONE).
+        shares = Shares(session.start)
 
         def on_client(step: Any, replies: list[Reply], s: Session) -> None:
             now = s.snapshot()
             if isinstance(step, Idle):
-                marks.pop("setup", None)
-                marks["base"] = marks["last"]
+                shares.new_round(s.env.now)
             line = step.lines[0] if isinstance(step, Commands) else ""
             fetched = replies[0] if replies else None
             if " FETCH " in line and fetched is not None and fetched.payload:
                 copy = box[int(line.split()[2]) - 1]
-                setup = marks.setdefault("setup", marks["last"])
-                base, last = marks["base"], marks["last"]
-                own = {
-                    k: setup.get(k, 0.0) - base.get(k, 0.0) + v - last.get(k, 0.0)
-                    for k, v in now.items()
-                }
-                world.retrieve(copy, s, server.tls_active, own, retrieval)
-            marks["last"] = now
+                world.retrieve(copy, s, server.tls_active, shares.own(now), retrieval)
+            shares.last = now
 
         dialogue = imap.idle if idle else imap.client
         pop.attach(address, server, session)
@@ -252,43 +243,34 @@ class MailClient:
 
         def unseen() -> str:
             """The messages a refresh now will show: its steps serve them."""
-            return " ".join(sorted({c.message.id for n, c in enumerate(box, 1)
-                                    if n not in server.seen}))  # fmt: skip
+            return " ".join(sorted({box[n - 1].message.id for n in server.new()}))
 
         session = Session(world, self.name, pop.name, "https", unseen())
-        schedule = [due]
 
         def pause() -> float:
-            schedule[0] = _after(schedule[0], user.poll, env.now)
-            return schedule[0] - env.now
+            nonlocal due
+            due = _after(due, user.poll, env.now)
+            return due - env.now
 
-        # The session's costs when the last step ended, when the current refresh began,
-        # and before its first message: a copy's own parts are the refresh's setup
-        # (connect and TLS the first time, the inbox's GET) and its own GET.
-        marks: dict[str, Any] = {"last": {}, "base": {}, "round": env.now}
+        # A round: one refresh (its setup: connect and TLS the first time, the inbox's GET).
+        shares = Shares(session.start)
 
         def on_client(step: Any, replies: list[Reply], s: Session) -> None:
             now = s.snapshot()
             if isinstance(step, Idle):  # the next refresh begins
-                marks.pop("setup", None)
-                marks["base"], marks["round"] = marks["last"], env.now
+                shares.new_round(env.now)
                 s.message = unseen()
             path = step.path if isinstance(step, Request) else ""
             if path.startswith(http.MESSAGE_PATH) and replies[0].code == "200":
                 copy = box[int(path.removeprefix(http.MESSAGE_PATH)) - 1]
-                setup = marks.setdefault("setup", marks["last"])
-                base, last = marks["base"], marks["last"]
-                own = {
-                    k: setup.get(k, 0.0) - base.get(k, 0.0) + v - last.get(k, 0.0)
-                    for k, v in now.items()
-                }
-                world.retrieve(copy, s, server.tls_active, own, "webmail", marks["round"])
-            marks["last"] = now
+                own = shares.own(now)
+                world.retrieve(copy, s, server.tls_active, own, "webmail", shares.began)
+            shares.last = now
 
         yield from session.play(
             http.reader(pop.host, user.http, pause=pause), server, work, on_client=on_client
         )
-        return _after(schedule[0], user.poll, env.now) if schedule[0] <= env.now else schedule[0]
+        return _after(due, user.poll, env.now) if due <= env.now else due
 
     def check(self, address: str, user: User) -> Generator[simpy.Event, Any, None]:
         """One POP3 session: retrieve every message and delete it from the server."""
@@ -300,9 +282,7 @@ class MailClient:
         ids = " ".join(sorted({c.message.id for c in held}))
         session = Session(world, self.name, pop.name, "pop3", ids)
         taken: list[Copy] = []
-        # The session's costs when the last step ended, and before the first RETR: a
-        # copy's own parts are the setup (connect, TLS, login, LIST) and its own RETR.
-        marks: dict[str, dict[str, float]] = {"last": {}}
+        shares = Shares(session.start)  # one round: connect, TLS, login, LIST, the RETRs
 
         def on_client(step: Step, replies: list[Reply], s: Session) -> None:
             line = step.lines[0] if isinstance(step, Commands) else ""
@@ -310,11 +290,8 @@ class MailClient:
             if line.startswith("RETR ") and replies[0].code == "+OK":
                 copy = held[int(line.split()[1]) - 1]
                 taken.append(copy)
-                setup = marks.setdefault("setup", marks["last"])
-                last = marks["last"]
-                own = {k: setup.get(k, 0.0) + v - last.get(k, 0.0) for k, v in now.items()}
-                world.retrieve(copy, s, server.tls_active, own)
-            marks["last"] = now
+                world.retrieve(copy, s, server.tls_active, shares.own(now))
+            shares.last = now
 
         retrieval: pop3.Retrieval = yield from session.play(
             pop3.client(
@@ -331,6 +308,31 @@ class MailClient:
         )
         if retrieval.committed:
             pop.remove(address, taken)
+
+
+class Shares:
+    """A reading session's costs split among the copies it fetches. A copy's own parts
+    are its round's setup (connect, TLS, login and listing; or the push; or the page's
+    refresh) and its own fetch; what the fetches ahead of it took is still its wait for
+    the reader's program to get to it."""
+
+    def __init__(self, start: float) -> None:
+        self.last: dict[str, float] = {}  # the session's costs when the last step ended
+        self.base: dict[str, float] = {}  # … when the current round began
+        self.setup: dict[str, float] | None = None  # … before the round's first fetch
+        self.began = start  # when the current round began
+
+    def new_round(self, now: float) -> None:
+        self.setup, self.base, self.began = None, self.last, now
+
+    def own(self, costs: dict[str, float]) -> dict[str, float]:
+        """The own parts of the copy whose fetch ended with the session's ``costs``."""
+        if self.setup is None:
+            self.setup = self.last
+        setup, base, last = self.setup, self.base, self.last
+        return {
+            k: setup.get(k, 0.0) - base.get(k, 0.0) + v - last.get(k, 0.0) for k, v in costs.items()
+        }
 
 
 def empty_mailbox(

@@ -440,7 +440,7 @@ def sequence(
                              gid="lane"))  # fmt: skip
     end = shown.bottom if page is not None else bottom
     gaps = [g for g in scale.gaps if top <= g[2] and g[3] <= end]
-    encrypted = _encrypted(ax, every, rows, x, scale, (top, bottom))
+    encrypted = _encrypted(ax, result, every, rows, x, scale, (top, bottom))
     movable: list[tuple[int, labels.Movable]] = []  # with the order they are placed in
     arrows: list[Artist] = []
     marks: list[Line2D] = []  # timeouts and crashes
@@ -627,6 +627,7 @@ def _legend(ax: Axes, rows: pd.DataFrame, used: set[str], encrypted: bool, crash
 
 def _encrypted(
     ax: Axes,
+    result: Result,
     every: pd.DataFrame,
     rows: pd.DataFrame,
     x: dict[str, float],
@@ -636,16 +637,22 @@ def _encrypted(
     """A pale band between the two lifelines of each TLS session, from the end of its
     handshake (after STARTTLS or on an implicit-TLS port) to the session's last exchange:
     what an eavesdropper on the wire can no longer read. The handshake itself is left out
-    of it: TLS 1.2 sends its ServerHello and certificate in the clear. Says whether this
-    page shows one."""
+    of it: TLS 1.2 sends its ServerHello and certificate in the clear. A session that
+    shook hands before it served this message (a phone's IDLE, a web page that keeps
+    its connection) is encrypted from its first exchange here. Says whether this page
+    shows one."""
     drawn = False
-    tls = every[every["protocol"] == "tls"]
-    for session, steps in tls.groupby("session", sort=False):
+    events = result.events
+    for session, mine in every.groupby("session", sort=False):
+        steps = mine[mine["protocol"] == "tls"]
+        if steps.empty:  # its handshake, if any, came before this message's steps
+            own = events[events["session"] == session]
+            steps = own[own["protocol"] == "tls"]
         hello = steps[steps["step"].str.startswith("ClientHello")]
         if hello.empty or not steps["step"].str.startswith("ServerHello").any():
             continue  # no handshake, or one that failed: nothing was encrypted
-        mine = every[every["session"] == session]
-        start, end = scale(float(steps["arrive"].max())), scale(float(mine["arrive"].max()))
+        shaken = max(float(steps["arrive"].max()), float(mine["time"].min()))
+        start, end = scale(shaken), scale(float(mine["arrive"].max()))
         if rows.empty or not (rows["session"] == session).any():
             continue
         y0, y1 = max(start, window[0]), min(end, window[1])

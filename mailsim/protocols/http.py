@@ -86,10 +86,11 @@ STAMP = "HTTPS"
 # RFC 9110 §15
 REASONS = {"200": "OK", "404": "Not Found", "413": "Content Too Large",
            "503": "Service Unavailable"}  # fmt: skip
-# The dynamic table's size (RFC 7541 §4.2): the browser's encoder keeps the 4,096 octets a
-# server allows unless its SETTINGS say otherwise (nginx's do not); the server's the
-# 65,536 the browser announces. An entry counts its name, its value and 32 (§4.1).
-CLIENT_TABLE, SERVER_TABLE = 4_096, 65_536
+# The dynamic table's size (RFC 7541 §4.2): 4,096 octets, the initial size, each way. The
+# server may use up to the 65,536 the browser announces only after saying so with a size
+# update in a header block (§6.3); nginx does not. An entry counts its name, its value
+# and 32 (§4.1).
+TABLE = 4_096
 ENTRY_OVERHEAD = 32
 
 
@@ -140,7 +141,7 @@ class Hpack:
     which drops its oldest entries to stay within ``size`` octets (§4.4). So a page's
     second request sends its cookie and user agent as one octet each."""
 
-    size: int = CLIENT_TABLE
+    size: int = TABLE
     table: list[tuple[str, str]] = field(default_factory=list)  # newest first
 
     def encode(self, headers: list[tuple[str, str]]) -> bytes:
@@ -164,11 +165,6 @@ class Hpack:
 
 def _entry(name: str, value: str) -> int:
     return len(name.encode()) + len(value.encode()) + ENTRY_OVERHEAD
-
-
-def hpack(headers: list[tuple[str, str]]) -> bytes:
-    """A header block as the first of its connection (an empty dynamic table)."""
-    return Hpack().encode(headers)
 
 
 def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
@@ -208,12 +204,7 @@ def request_head(host: str, path: str, length: int, version: Version = "2") -> b
     fields = [(":method", "POST"), (":scheme", "https"), (":authority", host), (":path", path),
               ("content-type", "message/rfc822"), ("content-length", str(length)),
               ("user-agent", USER_AGENT), ("cookie", COOKIE)]  # fmt: skip
-    return (
-        PREFACE
-        + _settings(CLIENT_SETTINGS)
-        + frame(WINDOW_UPDATE, 0, 0, CONNECTION_WINDOW.to_bytes(4, "big"))
-        + frame(HEADERS, END_HEADERS, 1, hpack(fields))
-    )
+    return Connection().headers(fields, 0)
 
 
 def request_bytes(host: str, path: str, body: bytes, version: Version = "2") -> bytes:
@@ -232,20 +223,8 @@ def response_bytes(code: str, body: str, version: Version = "2") -> bytes:
     """A response with a JSON body; under HTTP/2 after the server's SETTINGS and its
     acknowledgement of the browser's."""
     data = body.encode()
-    if version == "1.1":
-        head = (
-            f"HTTP/1.1 {code} {REASONS[code]}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n"
-        )
-        return head.encode() + data
-    fields = [(":status", code), ("content-type", "application/json"),
-              ("content-length", str(len(data)))]  # fmt: skip
-    return (
-        _settings(SERVER_SETTINGS)
-        + frame(SETTINGS, ACK, 0, b"")
-        + frame(HEADERS, END_HEADERS, 1, hpack(fields))
-        + _data_frames(data)
-    )
+    head = Answers(version).head(code, JSON, len(data))
+    return head + (data if version == "1.1" else _data_frames(data))
 
 
 def respond(code: str, body: str, version: Version = "2") -> Response:
@@ -274,18 +253,11 @@ def browser(
     return response
 
 
-class FrontEnd:
-    """The webmail front end on the provider's server, for one connection: it takes a
-    message ``POST``-ed by a logged-in browser (its session cookie says who) and hands
-    it to the mail server on the same machine."""
+class WebServer:
+    """What every HTTP front end answers the engine's generic calls with: a web client
+    speaks first and sends requests, not command lines; TLS is on from the start."""
 
-    def __init__(self, queue_id: str, size_limit: int, version: Version = "2") -> None:
-        self.queue_id = queue_id
-        self.size_limit = size_limit
-        self.version = version
-        self.tls_active: str | None = None
-        self.authenticated = True  # the session cookie: logged in before
-        self.helo: str | None = None  # a browser says no HELO; the agent names the client
+    tls_active: str | None = None
 
     def greeting(self) -> Reply:
         raise RuntimeError("an HTTP client speaks first: a front end sends no greeting")
@@ -295,6 +267,19 @@ class FrontEnd:
 
     def tls_started(self, version: str) -> None:
         self.tls_active = version
+
+
+class FrontEnd(WebServer):
+    """The webmail front end on the provider's server, for one connection: it takes a
+    message ``POST``-ed by a logged-in browser (its session cookie says who) and hands
+    it to the mail server on the same machine."""
+
+    def __init__(self, queue_id: str, size_limit: int, version: Version = "2") -> None:
+        self.queue_id = queue_id
+        self.size_limit = size_limit
+        self.version = version
+        self.authenticated = True  # the session cookie: logged in before
+        self.helo: str | None = None  # a browser says no HELO; the agent names the client
 
     def respond(self, request: Request) -> Response:
         """The response to ``request``: 200 and the message's id when it is taken, 413
@@ -339,12 +324,16 @@ class Connection:
     stream: int = 1
 
     def headers(self, fields: list[tuple[str, str]], flags: int) -> bytes:
-        """The next stream's HEADERS frame, after the opening on a new connection."""
-        opening = b"" if self.opened else self.opening()
+        """The next stream's HEADERS frame: on a new connection after the opening; on
+        the request after the first, after the acknowledgement of the server's SETTINGS,
+        which came with the first response (RFC 9113 §6.5.3)."""
+        ahead = b"" if self.opened else self.opening()
+        if self.stream == 3:
+            ahead = frame(SETTINGS, ACK, 0, b"")
         block = frame(HEADERS, END_HEADERS | flags, self.stream, self.table.encode(fields))
         self.opened = True
         self.stream += 2
-        return opening + block
+        return ahead + block
 
     def opening(self) -> bytes:
         """The client's preface, SETTINGS and WINDOW_UPDATE (RFC 9113 §3.4)."""
@@ -377,7 +366,7 @@ class Answers:
 
     def __init__(self, version: Version) -> None:
         self.version = version
-        self.table = Hpack(SERVER_TABLE)
+        self.table = Hpack(TABLE)
         self.opened = False
         self.stream = 1
 
@@ -406,7 +395,7 @@ def listing(numbers: list[int], sizes: list[int]) -> str:
     return f'{{"messages":[{items}]}}'
 
 
-class Webmail:
+class Webmail(WebServer):
     """The webmail front end beside a mailbox server, for one browser connection: it
     lists the INBOX's new messages and sends one when the page opens it, flagging it
     \\Seen. ``mailbox`` and ``seen`` are the store the mailbox server's IMAP keeps (sizes,
@@ -416,16 +405,10 @@ class Webmail:
         self.mailbox = mailbox
         self.seen = seen
         self.answers = Answers(version)
-        self.tls_active: str | None = None
 
-    def greeting(self) -> Reply:
-        raise RuntimeError("an HTTP client speaks first: a front end sends no greeting")
-
-    def handle(self, line: str) -> Reply:
-        raise RuntimeError(f"an HTTP front end takes requests, not command lines: {line!r}")
-
-    def tls_started(self, version: str) -> None:
-        self.tls_active = version
+    def new(self) -> list[int]:
+        """The numbers of the messages not yet opened: what a refresh lists."""
+        return [n for n in range(1, len(self.mailbox) + 1) if n not in self.seen]
 
     def news(self) -> Reply | None:
         """A web page is told nothing between its requests (no push): it asks again."""
@@ -436,7 +419,7 @@ class Webmail:
         (its octets as the payload), or 404 for what is not there."""
         answers = self.answers
         if request.path == INBOX_PATH:
-            new = [n for n in range(1, len(self.mailbox) + 1) if n not in self.seen]
+            new = self.new()
             body = listing(new, [self.mailbox[n - 1] for n in new])
             octets = answers.octets("200", JSON, len(body.encode()))
             return Response("200", ("OK",), data=tuple(map(str, new)), octets=octets)

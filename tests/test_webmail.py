@@ -15,6 +15,7 @@ from http.client import HTTPResponse
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+import yaml
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.text import Text
 from scapy.contrib import http2 as h2
@@ -374,6 +375,24 @@ def test_a_page_that_refreshes_less_often_than_the_keep_alive_connects_each_time
     assert reading.groupby("session")["step"].apply(lambda s: (s == "GET").sum()).min() == 1
     hop = result.hops[(result.hops["message"] == "m3") & (result.hops["protocol"] == "https")]
     assert hop["start"].iloc[0] == 360.0
+
+
+def test_nginx_closes_a_kept_connection_after_its_first_hour():
+    """keepalive_time: the refresh that ends past the connection's first hour is its
+    last; the next one (61 min) connects anew, and that connection is kept again."""
+    data = yaml.safe_load(WEBMAIL.read_text())
+    data["duration"] = "3h"
+    data["messages"].append({"id": "m4", "at": "2h", "from": "bob@home.example",
+                             "to": "dana@webmail.example", "size": "4KB"})  # fmt: skip
+    result = mailsim.run(mailsim.scenario.validate(data))
+    reading = _reading(result)
+    syns = reading[reading["step"] == "SYN"]["time"]
+    assert list(syns) == [0.0, 3660.0]  # the run ends as m4 is read, at 2 h 1 min
+    gets = reading[reading["step"] == "GET"].groupby("session")["time"]
+    assert gets.max().iloc[0] == 3600.0  # the refresh at 60 min is the first one's last
+    # the next connection's first GET: after TCP and TLS, as the first connection's was
+    assert gets.min().iloc[1] - 3660.0 == pytest.approx(gets.min().iloc[0], abs=1e-9)
+    assert gets.count().sum() == 122 + 2  # a refresh a minute to 2 h 1 min; m3, m4 opened
 
 
 def test_a_network_that_forgets_the_kept_connection_costs_the_browsers_timeout():

@@ -247,9 +247,12 @@ class MailClient:
 
         session = Session(world, self.name, pop.name, "https", unseen())
 
-        def pause() -> float:
+        def pause() -> float | None:
+            """Until the next refresh; None when nginx closes the connection now."""
             nonlocal due
             due = _after(due, user.poll, env.now)
+            if env.now - session.start >= http.KEEPALIVE_TIME:
+                return None
             return due - env.now
 
         # A round: one refresh (its setup: connect and TLS the first time, the inbox's GET).

@@ -48,6 +48,10 @@ REFRESH = 60.0
 # (network.http.keep-alive.timeout): the shorter wins, so a page that refreshes within
 # 75 s asks on the connection it has, and one that refreshes less often connects anew.
 KEEPALIVE = 75.0
+# nginx's keepalive_time (1 h by default since 1.19.10): a kept connection is closed after
+# the first request that ends past its first hour; the page's next refresh connects anew.
+# (Its keepalive_requests, 1,000, would take a page refreshed every minute 16 h.)
+KEEPALIVE_TIME = 3600.0
 # A current browser's identification (Firefox 128 on Linux), sent with every request.
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 COOKIE = "SID=" + "7f3a9c41e2d85b60" * 2  # the login session: 32 hex digits

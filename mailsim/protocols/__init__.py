@@ -257,8 +257,9 @@ MEANINGS: dict[str, str] = {
     "idle": "IMAP: waiting for the server to push news (or 29 minutes)",
     # HTTP (RFC 9110): a browser speaking to its provider's webmail front end.
     "POST": "HTTP: here is something to act on (webmail: the message to send)",
-    "GET": "HTTP: send me this page or data (webmail: the inbox)",
-    "200": "HTTP: OK, done (webmail: the message is on its way)",
+    "GET": "HTTP: send me this page or data (webmail: the list of new mail, or a message)",
+    "200": "HTTP: OK (to a POST: the message is on its way; to a GET: here it is)",
+    "404": "HTTP: not found (no such message)",
     "413": "HTTP: content too large (the message is over the provider's limit)",
 }
 

@@ -19,7 +19,10 @@ NAMES = [p.stem for p in SHIPPED if (ACTIVITIES / "solutions" / p.name).exists()
 
 
 def test_five_activities_ship_each_with_a_solution():
-    assert NAMES == ["faster-mail", "fix-dns", "stop-eve", "stop-spoofing", "survive-mx-outage"]
+    assert NAMES == [
+        "faster-mail", "fix-dns", "push-to-phone", "stop-eve", "stop-spoofing",
+        "survive-mx-outage",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -152,6 +155,22 @@ def test_a_bad_activity_file_exits_2_one_line_per_problem(tmp_path: Path, capsys
     assert capsys.readouterr().err.splitlines() == [
         f"mailsim: {path}: goals.0: give exactly one of arrive, outcome, encrypted, unread"
     ]
+
+
+def test_push_to_phone_allows_the_way_of_reading_not_a_faster_poll(tmp_path: Path, capsys: Any):
+    """Polling every second would also meet the goal; the activity allows only the
+    phone's `retrieval`, so the way in is to be told (IMAP IDLE), not to ask more often."""
+    result = mailsim.grade(ACTIVITIES / "push-to-phone.yaml", ACTIVITIES / "solutions" /
+                           "push-to-phone.yaml")  # fmt: skip
+    assert result.passed
+    start = (ACTIVITIES / "phone-checks.yaml").read_text()
+    assert "poll: 15min" in start
+    path = tmp_path / "poll-often.yaml"
+    path.write_text(start.replace("poll: 15min", "poll: 1s"))
+    assert main(["check", str(ACTIVITIES / "push-to-phone.yaml"), str(path)]) == 1
+    out = capsys.readouterr().out
+    assert 'users["dan@home.example"].poll may not be changed in this activity' in out
+    assert "✓ dan's phone has alice's message within 2 s" in out  # met, but not allowed
 
 
 def test_a_scenario_given_where_the_activity_goes_is_named_so(capsys: Any):

@@ -215,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     examples.add_argument("action", nargs="?", choices=("copy",), help="copy them into DIR")
     examples.add_argument("folder", nargs="?", metavar="DIR", help="where to copy them")
+    examples.add_argument(
+        "--no-solutions", dest="solutions", action="store_false",
+        help="leave out the activities' solutions (a copy to hand out to students)",
+    )  # fmt: skip
 
     headers = sub.add_parser(
         "headers", help="read a real message's route from its Received: headers"
@@ -272,7 +276,11 @@ EXAMPLES = {
         " scenarios/activities/solutions/faster-mail.yaml",
     ],
     "schema": ["mailsim schema > mailsim-schema.json"],
-    "examples": ["mailsim examples", "mailsim examples copy my-mail-lessons"],
+    "examples": [
+        "mailsim examples",
+        "mailsim examples copy my-mail-lessons",
+        "mailsim examples copy for-my-class --no-solutions",
+    ],
     "headers": [
         "mailsim headers message.eml",
         "mailsim headers - < pasted-headers.txt",
@@ -966,14 +974,15 @@ def _examples(args: argparse.Namespace) -> int:
     if destination.exists() and not destination.is_dir():
         raise InputError([Problem(args.folder, "examples copy", "exists and is not a folder")])
     try:
-        written = examples.copy(destination)
+        written = examples.copy(destination, solutions=args.solutions)
     except OSError as exc:
         raise WriteError(destination, exc.strerror or str(exc)) from None
     lessons = sum(1 for path in written if path.suffix == ".ipynb")
     tasks = sum(1 for path in written if "activities" in path.parts)
+    which = "the activities" if args.solutions else "the activities without their solutions"
     print(
-        f"copied {len(written) - lessons - tasks} scenarios, {lessons} lessons and the"
-        f" activities to {destination}:"
+        f"copied {len(written) - lessons - tasks} scenarios, {lessons} lessons and {which}"
+        f" to {destination}:"
         f" try  mailsim run {destination / 'scenarios' / 'classroom.yaml'}"
     )
     return 0

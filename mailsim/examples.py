@@ -91,10 +91,11 @@ def resolve(argument: str) -> str:
     return str(shipped) if shipped is not None else argument
 
 
-def copy(destination: Path) -> list[Path]:
+def copy(destination: Path, solutions: bool = True) -> list[Path]:
     """Copy the shipped scenarios and lessons into ``destination/scenarios`` and
     ``destination/notebooks`` (the lessons find the scenarios at ``../scenarios``), and the
-    activities into ``destination/scenarios/activities``.
+    activities into ``destination/scenarios/activities`` — with their solutions, unless
+    ``solutions`` is false (a copy to hand out to students).
     Nothing is overwritten: a file that exists already is a problem to say, and then
     nothing is copied at all."""
     plan = [
@@ -107,6 +108,7 @@ def copy(destination: Path) -> list[Path]:
         plan += [
             (path, destination / "scenarios" / path.relative_to(place))
             for path in sorted((place / "activities").rglob("*.yaml"))
+            if solutions or path.parent.name != "solutions"
         ]
     taken = [target for _, target in plan if target.exists()]
     if taken:

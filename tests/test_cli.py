@@ -217,6 +217,20 @@ def test_out_writes_four_tables(tmp_path, capsys):
     assert "wrote events.csv, sessions.csv, hops.csv, messages.csv to" in capsys.readouterr().out
 
 
+def test_examples_copy_without_solutions_hands_out_the_activities_alone(tmp_path, capsys):
+    assert main(["examples", "copy", str(tmp_path / "class"), "--no-solutions"]) == 0
+    assert "the activities without their solutions" in capsys.readouterr().out
+    activities = tmp_path / "class" / "scenarios" / "activities"
+    assert (activities / "push-to-phone.yaml").is_file()
+    assert (activities / "phone-checks.yaml").is_file()  # its starting scenario
+    assert not (activities / "solutions").exists()
+    assert main(["examples", "copy", str(tmp_path / "teacher")]) == 0
+    solutions = tmp_path / "teacher" / "scenarios" / "activities" / "solutions"
+    assert sorted(p.stem for p in solutions.glob("*.yaml")) == sorted(
+        p.stem for p in activities.glob("*.yaml") if "title:" in p.read_text()
+    )
+
+
 def test_schema_is_json_schema_for_both_forms(capsys):
     """What an editor checks a file with: every shipped scenario, in either form, is
     valid under it, and a misspelt key or a mix of the two forms is not."""

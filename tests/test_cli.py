@@ -218,7 +218,7 @@ def test_out_writes_four_tables(tmp_path, capsys):
 
 
 def test_examples_copy_without_solutions_hands_out_the_activities_alone(tmp_path, capsys):
-    assert main(["examples", "copy", str(tmp_path / "class"), "--no-solutions"]) == 0
+    assert main(["examples", "copy", "--no-solutions", str(tmp_path / "class")]) == 0
     assert "the activities without their solutions" in capsys.readouterr().out
     activities = tmp_path / "class" / "scenarios" / "activities"
     assert (activities / "push-to-phone.yaml").is_file()

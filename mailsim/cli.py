@@ -279,7 +279,7 @@ EXAMPLES = {
     "examples": [
         "mailsim examples",
         "mailsim examples copy my-mail-lessons",
-        "mailsim examples copy --no-solutions for-my-class",
+        "mailsim examples copy for-my-class --no-solutions",
     ],
     "headers": [
         "mailsim headers message.eml",
@@ -325,14 +325,7 @@ def _continued(command: str, width: int = 79) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    # argparse takes no positional after an option that follows another positional:
-    # `examples copy --no-solutions DIR` means what `examples copy DIR --no-solutions` does.
-    if args.command == "examples" and args.folder is None and len(extra) == 1:
-        args.folder, extra = extra[0], []
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for run.json
     try:
         code = _command(args)

@@ -141,7 +141,11 @@ def _duration_or_spread(value: Any) -> Any:
     return seconds
 
 
-PollStart = Annotated[float | Literal["spread"], BeforeValidator(_duration_or_spread)]
+PollStart = Annotated[
+    float | Literal["spread"],
+    BeforeValidator(_duration_or_spread),
+    _schema('a duration ("5min") or "spread": a random moment of the first interval'),
+]
 
 
 def _tls_version(value: Any) -> Any:
@@ -151,7 +155,11 @@ def _tls_version(value: Any) -> Any:
     return value
 
 
-TlsVersion = Annotated[Literal["1.3", "1.2", "none"], BeforeValidator(_tls_version)]
+# As written: "1.3", or 1.3 (a YAML number).
+TlsVersion = Annotated[
+    Literal["1.3", "1.2", "none"],
+    BeforeValidator(_tls_version, json_schema_input_type=Literal["1.3", "1.2", "none"] | float),
+]
 
 
 def _profile(value: Any) -> Any:

@@ -312,6 +312,17 @@ class Dns(_Model):
     zones: dict[HostName, Zone] = Field(default_factory=dict)
 
 
+def _version_as_written(value: Any) -> Any:
+    """YAML reads ``http: 1.1`` and ``http: 2`` as numbers: take them as written."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+HttpVersion = Annotated[
+    Literal["2", "1.1"],
+    BeforeValidator(_version_as_written, json_schema_input_type=Literal["2", "1.1"] | float),
+]
+
+
 class User(_Model):
     client: str = Field(description="the node running this user's mail program")
     smtp: str | None = Field(None, description="outgoing (submission) server node")
@@ -372,19 +383,11 @@ class User(_Model):
         " user's smtp node, which hands the message to that server; see"
         " mailsim/protocols/http.py",
     )
-    http: Literal["2", "1.1"] = Field(
+    http: HttpVersion = Field(
         "2",
         description="for a browser: the HTTP version it speaks to the webmail front end"
         " (HTTP/2, as browsers do with every large webmail; 1.1 to compare)",
     )
-
-    @field_validator("http", mode="before")
-    @classmethod
-    def _version_as_written(cls, value: Any) -> Any:
-        """YAML reads ``http: 1.1`` and ``http: 2`` as numbers: take them as written."""
-        return (
-            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-        )
 
     @model_validator(mode="before")
     @classmethod

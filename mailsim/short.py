@@ -162,6 +162,11 @@ def _references(
     def problem(loc: tuple[Any, ...], message: str) -> None:
         problems.append(Problem(name, key_path(loc), message, lines.get(loc)))
 
+    for key in ("nodes", "links"):  # the short form derives them: one written would be lost
+        if key in data:
+            problem((key,), "the short form makes the machines and links from sites and"
+                    " between: write them there, or write the whole scenario in the full"
+                    " form (mailsim expand prints it)")  # fmt: skip
     sites = list(short.sites)
     if not sites:
         problem(("sites",), "add a site: a place with a router (a school, a home)")
@@ -184,7 +189,7 @@ def _references(
             if site not in joined:
                 problem(("sites", site), "is joined to no other site: add it to between")
     computers = {c for site in short.sites.values() for c in site.computers}
-    for address, user in (data.get("users") or {}).items():
+    for address, user in _mapping(data.get("users")).items():
         client = user.get("client") if isinstance(user, Mapping) else None
         if client is not None and client not in computers:
             problem(("users", address, "client"), _no("computer", client, computers))
@@ -193,6 +198,12 @@ def _references(
         if domain not in known and isinstance(user, Mapping) and "smtp" not in user:
             problem(("users", address), f"no domain {domain!r} in domains: name its smtp")
     return problems
+
+
+def _mapping(value: Any) -> Mapping[Any, Any]:
+    """A part of the file that should be a mapping, or none: the full form's checks name
+    what else it is (a string, a list) once the scenario is expanded."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _listed(names: Any) -> str:
@@ -249,10 +260,12 @@ class _Expansion:
         out = {k: v for k, v in self.data.items() if k not in SHORT}
         out["nodes"] = self.nodes
         out["links"] = self.links
-        dns = dict(self.data.get("dns") or {})
-        dns["zones"] = {**self.zones, **(dns.get("zones") or {})}
-        out["dns"] = dns
-        out["users"] = self._users()
+        written = self.data.get("dns") or {}
+        zones = written.get("zones") or {} if isinstance(written, Mapping) else None
+        if isinstance(zones, Mapping):  # else left as written, for the full form to name
+            out["dns"] = {**written, "zones": {**self.zones, **zones}}
+        users = self.data.get("users")
+        out["users"] = self._users() if isinstance(users, Mapping) or users is None else users
         placed = {name: i for i, name in enumerate(self.nodes)}
         for link in self.links:  # written left to right, as drawn
             link["between"].sort(key=placed.__getitem__)
@@ -346,14 +359,14 @@ class _Expansion:
 
     def _domain_of(self, computer: str) -> str:
         """The domain of the first user at ``computer`` (for its host name)."""
-        for address, user in (self.data.get("users") or {}).items():
+        for address, user in _mapping(self.data.get("users")).items():
             if isinstance(user, Mapping) and user.get("client") == computer:
                 return str(address).rpartition("@")[2]
         return next(iter(self.short.domains))
 
     def _users(self) -> dict[str, Any]:
         out = {}
-        for address, user in (self.data.get("users") or {}).items():
+        for address, user in _mapping(self.data.get("users")).items():
             if not isinstance(user, Mapping):
                 out[address] = user
                 continue

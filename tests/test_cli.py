@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import mailsim
 from mailsim import cli
 from mailsim.cli import main
 from mailsim.errors import InputError
@@ -218,7 +219,7 @@ def test_out_writes_four_tables(tmp_path, capsys):
 
 
 def test_examples_copy_without_solutions_hands_out_the_activities_alone(tmp_path, capsys):
-    assert main(["examples", "copy", "--no-solutions", str(tmp_path / "class")]) == 0
+    assert main(["examples", "copy", str(tmp_path / "class"), "--no-solutions"]) == 0
     assert "the activities without their solutions" in capsys.readouterr().out
     activities = tmp_path / "class" / "scenarios" / "activities"
     assert (activities / "push-to-phone.yaml").is_file()
@@ -243,10 +244,20 @@ def test_schema_is_json_schema_for_both_forms(capsys):
     assert schema["$defs"]["Link"]["properties"]["latency"]["type"] == ["string", "number"]
     jsonschema.Draft202012Validator.check_schema(schema)
     check = jsonschema.Draft202012Validator(schema)
-    files = sorted(SCENARIOS.glob("*.yaml"))
+    files = [f for f in sorted(SCENARIOS.rglob("*.yaml")) if "goals" not in f.read_text()]
+    assert any("activities" in f.parts for f in files)  # starts and solutions too
     assert any("sites" in yaml.safe_load(f.read_text()) for f in files)
     for path in files:
         assert not list(check.iter_errors(yaml.safe_load(path.read_text()))), path.name
+    # What the loader takes as people write it, the schema takes too.
+    classroom = yaml.safe_load((SCENARIOS / "classroom.yaml").read_text())
+    bob = classroom["users"]["bob@home.example"]
+    written = {**classroom, "users": {**classroom["users"], "bob@home.example": {
+        **bob, "poll_start": "5min"}}, "nodes": {**classroom["nodes"], "pop-home": {
+        **classroom["nodes"]["pop-home"], "tls": 1.2}}}  # fmt: skip
+    assert mailsim.scenario.validate(written)  # the loader takes it
+    assert not list(check.iter_errors(written))
+    assert list(check.iter_errors({**written, "duration": [1]}))
     short_file = yaml.safe_load((SCENARIOS / "classroom-short.yaml").read_text())
     assert list(check.iter_errors({**short_file, "sitse": {}}))  # a typo
     assert list(check.iter_errors({**short_file, "nodes": {}}))  # both forms at once

@@ -174,12 +174,44 @@ def test_a_user_may_name_their_servers_and_a_world_may_have_one_site():
                 " 'poll'?",
             ],
         ),
+        (
+            """\
+            sites: {school: {computers: {pc: {}}}}
+            domains:
+              school.example: {site: school, submission: mail}
+            links:
+              - {between: [pc, r-school], latency: 1ms}
+            """,
+            [
+                "world.yaml:4: links: the short form makes the machines and links from sites"
+                " and between: write them there, or write the whole scenario in the full form"
+                " (mailsim expand prints it)",
+            ],
+        ),
     ],
 )
 def test_problems_are_named_by_the_short_files_keys(text: str, problems: list[str]):
     with pytest.raises(ScenarioError) as caught:
         _short(text)
     assert [str(p) for p in caught.value.problems] == problems
+
+
+@pytest.mark.parametrize(
+    ("written", "problem"),
+    [
+        ("users: hello", "users: Input should be a valid dictionary (got 'hello')"),
+        ("users: [a, b]", "users: Input should be a valid dictionary"),
+        ("dns: [1, 2]", "dns: Input should be a valid dictionary or instance of Dns"),
+        ("dns: {zones: [1]}", "dns.zones: Input should be a valid dictionary"),
+    ],
+)
+def test_a_full_form_key_of_the_wrong_kind_is_named_not_a_crash(written: str, problem: str):
+    """Found by the fuzz test: users or dns that are not mappings crashed the expansion."""
+    text = "sites: {school: {computers: {pc: {}}}}\ndomains:\n"
+    text += "  school.example: {site: school, submission: mail}\n" + written + "\n"
+    with pytest.raises(ScenarioError) as caught:
+        loads(text, "world.yaml")
+    assert [str(p) for p in caught.value.problems] == [f"world.yaml:4: {problem}"]
 
 
 def test_a_bad_short_file_exits_2_with_one_line_per_problem(tmp_path: Path, capsys: Any):

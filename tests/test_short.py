@@ -223,3 +223,29 @@ def test_a_bad_short_file_exits_2_with_one_line_per_problem(tmp_path: Path, caps
     assert captured.err == (
         f"mailsim: {bad}:2: domains[\"a.example\"].site: no site 'b' (sites: a)\n"
     )
+
+
+def test_zones_written_in_dns_join_the_derived_ones():
+    """A zone of a domain the world does not run as a mail domain (here an alias whose MX
+    is the school's server) is kept beside the derived zones; one written for a domain
+    it runs replaces the derived one."""
+    text = textwrap.dedent(
+        """\
+        sites: {school: {computers: {pc: {}}}}
+        domains:
+          school.example: {site: school, submission: mail}
+        dns:
+          zones:
+            school.org: {ttl: 1h, mx: [{preference: 10, host: mail.school.example}]}
+        """
+    )
+    zones = loads(text, "world.yaml").dns.zones
+    assert sorted(zones) == ["school.example", "school.org"]
+    assert [r.host for r in zones["school.org"].mx] == ["mail.school.example"]
+    assert zones["school.example"].a == {"mail.school.example": "msa-school"}
+    own = text.replace(
+        "school.org: {ttl: 1h,",
+        "school.example: {ttl: 5min, a: {mail.school.example: msa-school},",
+    )
+    zone = loads(own, "world.yaml").dns.zones["school.example"]
+    assert zone.ttl == 300  # the zone as written, not the derived one (1 h)

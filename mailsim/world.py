@@ -376,9 +376,8 @@ class World:
         ok = {"pop3": "+OK", "https": "200"}.get(protocol, "OK")
         if copy.retrieved_at is not None:
             # Downloaded again: the last session ended before QUIT, so the server kept it.
-            self.record_hop(
-                copy, session, protocol, now, 2, Reply(ok, ("retrieved again",)), tls, True
-            )
+            again = Reply(ok, ("retrieved again",))
+            self.record_hop(copy, session, protocol, now, 2, again, tls, True, down=True)
             return
         # In the mailbox until the session began, or until it came, if it came during it
         # (pushed while the client idled): the hop begins then.
@@ -388,7 +387,7 @@ class World:
         copy.retrieved_at = now
         copy.retrieval = retrieval
         retrieved = Reply(ok, ("retrieved",))
-        self.record_hop(copy, session, protocol, now, 1, retrieved, tls, True, begun)
+        self.record_hop(copy, session, protocol, now, 1, retrieved, tls, True, begun, down=True)
         self.finish(copy, "retrieved", "")
 
     def finish(self, copy: Copy, status: str, reason: str) -> None:
@@ -420,17 +419,15 @@ class World:
         tls: str | None,
         auth: bool,
         start: float | None = None,
+        down: bool = False,
     ) -> None:
         """One mail hop (or one failed attempt at it) of one copy, played as ``session``:
         it begins with the session (or at ``start``), ends at ``end``, and the client
-        learns it when the deciding reply arrives."""
-        # The mail comes down from the server: POP3, IMAP, or a web page's HTTPS.
-        if protocol in ("pop3", "imap") or (
-            protocol == "https" and session.server_node in self.pops
-        ):
-            src, dst = session.server_node, session.client
-        else:
-            src, dst = session.client, session.server_node
+        learns it when the deciding reply arrives. The mail goes from the client to the
+        server, or, ``down`` (a retrieval: POP3, IMAP, a web page), the other way."""
+        src, dst = session.client, session.server_node
+        if down:
+            src, dst = dst, src
         learned = end if reply is None or reply.local else session.arrived.get(id(reply), end)
         self.record_attempt(
             copy, src, dst, protocol, session.id, session.start if start is None else start, end,

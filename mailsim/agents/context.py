@@ -76,7 +76,7 @@ class WorldView(Protocol):
     ) -> None: ...
     def record_hop(self, copy: Copy, session: Session, protocol: str, end: float,
                    attempts: int, reply: Reply | None, tls: str | None, auth: bool,
-                   start: float | None = None) -> None: ...  # fmt: skip
+                   start: float | None = None, down: bool = False) -> None: ...  # fmt: skip
     def record_attempt(self, copy: Copy, src: str, dst: str, protocol: str, session: int,
                        start: float, end: float, attempts: int, reply: Reply | None,
                        tls: str | None = None, auth: bool = False,

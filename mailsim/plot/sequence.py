@@ -180,10 +180,6 @@ COLUMNS = ["time", "arrive", "src", "dst", "protocol", "step", "code", "label", 
            "codes", "session"]  # fmt: skip
 
 
-def _role(result: Result) -> dict[str, str]:
-    return {name: node.role for name, node in result.scenario.nodes.items()}
-
-
 def _imap_wait(result: Result, message: str, starting: pd.DataFrame) -> str:
     """Before an IMAP retrieval: the next check, or, for a phone on IDLE, the renewal
     that found its connection forgotten (its push was lost on the way)."""
@@ -806,7 +802,7 @@ def _why(result: Result, message: str, t0: float, t1: float, lanes: list[str]) -
         return "waiting for the POP poll"
     if not starting.empty and (starting["protocol"] == "imap").any():
         return _imap_wait(result, message, starting)
-    if not starting.empty and (starting["dst"].map(_role(result)) == "client").any():
+    if not starting.empty and starting["dst"].isin(result.scenario.nodes_of("client")).any():
         return "waiting for the page to refresh"  # read in a browser: an HTTPS hop down
     from mailsim.scenario import CrashFault
 

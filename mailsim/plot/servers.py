@@ -452,8 +452,8 @@ def _rows(result: Result) -> list[Row]:
             (rows[name].failed if failed else rows[name].ok.setdefault("dns", [])).append(span)
     ended = {(c.message.id, c.recipient): c.mark for c in result.copies
              if c.status in ("refused", "bounced", "expired")}  # fmt: skip
-    readers = {name for name, node in result.scenario.nodes.items() if node.role == "client"}
-    for name, span in _held(hops[ok], result.end_time, ended, readers):
+    readers = set(result.scenario.nodes_of("client"))
+    for name, span in _held(hops[ok], result.end_time, readers, ended):
         if name in rows:
             rows[name].held.append(span)
     for name, span in waiting(result):
@@ -491,8 +491,8 @@ def _lookups(result: Result) -> Iterator[tuple[str, Span, bool]]:
 def _held(
     ok: pd.DataFrame,
     last: float,
+    readers: set[str],
     ended: dict[tuple[str, str], float] | None = None,
-    readers: set[str] | None = None,
 ) -> Iterator[tuple[str, Span]]:
     """Each copy's stay at each server, from the hops that worked: from the end of the
     hop that brought it (the server holds it) to the end of the hop that passed it on,
@@ -503,8 +503,8 @@ def _held(
     ok = ok.sort_values(["message", "recipient", "index"])
     arrived: dict[str, float] = {}
     journey = None
-    columns = (ok["message"], ok["recipient"], ok["src"], ok["dst"], ok["protocol"], ok["end"])
-    for message, recipient, src, dst, protocol, end in zip(*columns, strict=True):
+    columns = (ok["message"], ok["recipient"], ok["src"], ok["dst"], ok["end"])
+    for message, recipient, src, dst, end in zip(*columns, strict=True):
         if (message, recipient) != journey:
             until = ended.get(journey, last) if journey is not None else last
             yield from ((name, (at, max(at, until))) for name, at in arrived.items())
@@ -512,7 +512,7 @@ def _held(
         if src in arrived:
             yield src, (arrived.pop(src), float(end))
         # A retrieval (POP3, IMAP, a web page's HTTPS) leaves no copy at a server.
-        if protocol not in ("pop3", "imap") and str(dst) not in (readers or ()):
+        if str(dst) not in readers:
             arrived[str(dst)] = float(end)
     until = ended.get(journey, last) if journey is not None else last
     yield from ((name, (at, max(at, until))) for name, at in arrived.items())

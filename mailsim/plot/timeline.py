@@ -29,7 +29,6 @@ from mailsim.traffic import seconds_into_day
 
 # Words in the failure colours, darkened to 4.5:1 or more on white (orange is 2.0:1).
 TEXT = {"temporary": "#8A5A00", "permanent": "#A84300"}
-READING = ("pop3", "imap")  # the hops that bring mail down to its reader
 MIN_PX = 3.5  # the narrowest hop drawn, in pixels
 WAITS = {
     "queued": ("#d9d9d9", ""),
@@ -91,7 +90,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     tiny = (end_time - start_time) * 1.02 / 1000  # under a pixel wide: not drawn
     queued = list(waiting(result))
     # A hop down to a mail program is a retrieval (POP3, IMAP, a web page's HTTPS).
-    readers = {name for name, node in result.scenario.nodes.items() if node.role == "client"}
+    readers = set(result.scenario.nodes_of("client"))
     labels = []
     drawn: set[str] = set()  # legend keys of what is on the axes
     attempts: dict[int, list[Attempt]] = {}
@@ -105,11 +104,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
         previous_failed = False
         for hop in mine.itertuples():
             if hop.start - previous_end > tiny:
-                kind = (
-                    "retry"
-                    if previous_failed
-                    else ("poll" if hop.protocol in READING or hop.dst in readers else "queued")
-                )
+                kind = "retry" if previous_failed else ("poll" if hop.dst in readers else "queued")
                 colour, hatch = WAITS[kind]
                 ax.barh(y, (hop.start - previous_end) / scale, left=previous_end / scale,
                         height=shape.wait, color=colour, hatch=hatch, edgecolor="white", lw=0,

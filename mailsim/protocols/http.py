@@ -147,6 +147,7 @@ class Hpack:
 
     size: int = TABLE
     table: list[tuple[str, str]] = field(default_factory=list)  # newest first
+    used: int = 0  # the entries' octets (§4.1)
 
     def encode(self, headers: list[tuple[str, str]]) -> bytes:
         out = bytearray()
@@ -163,8 +164,9 @@ class Hpack:
 
     def _add(self, name: str, value: str) -> None:
         self.table.insert(0, (name, value))
-        while sum(_entry(n, v) for n, v in self.table) > self.size:
-            self.table.pop()
+        self.used += _entry(name, value)
+        while self.used > self.size:
+            self.used -= _entry(*self.table.pop())
 
 
 def _entry(name: str, value: str) -> int:
@@ -437,45 +439,30 @@ class Webmail(WebServer):
         return Response("404", ("Not Found",), octets=answers.octets("404", JSON, len(body)))
 
 
-@dataclass
-class Reading:
-    """What a browser's session did: the refreshes it made, the messages it opened, and
-    the response or failure that ended it early (None when it closed of its own)."""
-
-    refreshes: int = 0
-    opened: int = 0
-    final: Reply | None = None
-
-
 def reader(
     host: str,
     version: Version = "2",
     tls: str = "1.3",
     pause: Callable[[], float | None] = lambda: None,
-) -> Generator[Step | Idle, list[Reply], Reading]:
+) -> Generator[Step | Idle, list[Reply], Reply | None]:
     """An open inbox page: connect on 443 (TLS first), ask for the new mail, open each
-    new message; then ``pause()`` says how long until the next refresh (None: the page is
-    closed) and, when that is within KEEPALIVE, the page waits on its connection and
-    refreshes on it; else the connection is closed and the next refresh connects anew."""
-    reading = Reading()
+    new message; then ``pause()`` says how long until the next refresh (None: the
+    connection is to close) and, when that is within KEEPALIVE, the page waits on its
+    connection and refreshes on it; else the connection is closed and the next refresh
+    connects anew. Returns the reply that ended it early, None when it closed of its own."""
     replies = yield Connect(HTTPS_PORT, tls=tls, greeting=False)
     if replies[-1].code != "TLS":
-        reading.final = replies[-1]
-        return reading
+        return replies[-1]
     conn = Connection(version)
     while True:
         (listed,) = yield get(conn, host, INBOX_PATH, JSON)
         if listed.code != "200":
-            reading.final = listed
-            return reading
+            return listed
         for number in listed.data:
             (opened,) = yield get(conn, host, MESSAGE_PATH + number, RFC822)
             if opened.code != "200":
-                reading.final = opened
-                return reading
-            reading.opened += 1
-        reading.refreshes += 1
+                return opened
         wait = pause()
         if wait is None or wait > KEEPALIVE:
-            return reading
+            return None
         yield Idle(wait)

@@ -251,6 +251,67 @@ def checker(activity_file: str | Path, scenario: str = "") -> Any:
     return w.VBox([w.HBox([mine, press]), shown])
 
 
+def chooser(activity_file: str | Path, key: str, options: dict[str, str], label: str) -> Any:
+    """In a notebook, for a class that edits no files: a menu of values for one key
+    (``options``: what the menu says → the value, as ``--set`` writes it), a Check button,
+    and the grade of the starting scenario with that value."""
+    import ipywidgets as w
+
+    changes = {shown: [f"{key}={value}"] for shown, value in options.items()}
+    grade_of = _grader(activity_file, changes)
+    menu = w.Dropdown(options=list(options), description=label,
+                      style={"description_width": "initial"})  # fmt: skip
+    press = w.Button(description="Check")
+    shown = w.HTML()
+
+    def clicked(_: Any) -> None:
+        shown.value = grade_of(changes[menu.value])._repr_html_()
+
+    press.on_click(clicked)
+    return w.VBox([w.HBox([menu, press]), shown])
+
+
+def switches(activity_file: str | Path, changes: dict[str, str]) -> Any:
+    """In a notebook: a box to tick for each change (``changes``: what the box says → the
+    change, as ``--set`` writes it), a Check button, and the grade of the starting
+    scenario with the ticked changes — for activities that need several at once."""
+    import ipywidgets as w
+
+    grade_of = _grader(activity_file, {shown: [change] for shown, change in changes.items()})
+    boxes = [w.Checkbox(value=False, description=shown, indent=False,
+                        layout=w.Layout(width="auto")) for shown in changes]  # fmt: skip
+    press = w.Button(description="Check")
+    shown = w.HTML()
+
+    def clicked(_: Any) -> None:
+        ticked = [changes[box.description] for box in boxes if box.value]
+        shown.value = grade_of(ticked)._repr_html_()
+
+    press.on_click(clicked)
+    return w.VBox([*boxes, press, shown])
+
+
+def _grader(activity_file: str | Path, offered: dict[str, list[str]]) -> Any:
+    """What a widget's Check does: grade the starting scenario with some ``--set``
+    changes. Each change ``offered`` (by what the widget says) is tried at once: a
+    widget may not offer a change the activity would refuse."""
+    import mailsim
+
+    activity, start_path = load(activity_file)
+    start = mailsim.load(start_path)
+    for shown, changes in offered.items():
+        changed = differences(start, mailsim.load(start_path, changes))
+        forbidden = [key for key in changed if not _allowed(key, activity.change)]
+        if forbidden:
+            raise ValueError(f"{activity_file}: {shown!r} changes {', '.join(forbidden)},"
+                             " which the activity does not let change")  # fmt: skip
+
+    def grade_of(changes: list[str]) -> Grade:
+        return check(activity, start, mailsim.load(start_path, changes))
+
+    return grade_of
+
+
 def check(activity: Activity, start: Scenario, scenario: Scenario, seed: int = 0) -> Grade:
     """Play ``scenario`` and check the activity's goals on its result."""
     import mailsim

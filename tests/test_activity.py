@@ -18,10 +18,10 @@ SHIPPED = sorted(ACTIVITIES.glob("*.yaml"))
 NAMES = [p.stem for p in SHIPPED if (ACTIVITIES / "solutions" / p.name).exists()]
 
 
-def test_six_activities_ship_each_with_a_solution():
+def test_seven_activities_ship_each_with_a_solution():
     assert NAMES == [
-        "faster-mail", "fix-dns", "push-to-phone", "stop-eve", "stop-spoofing",
-        "survive-mx-outage",
+        "dont-give-up", "faster-mail", "fix-dns", "push-to-phone", "stop-eve",
+        "stop-spoofing", "survive-mx-outage",
     ]  # fmt: skip
 
 
@@ -233,3 +233,66 @@ def test_refused_tries_carry_no_message(tmp_path: Path):
         (True, "1 hop(s), all inside TLS"),
         (False, "1 in plaintext, e.g. mx-home → pop-home (lmtp)"),
     ]
+
+
+def test_the_chooser_grades_the_value_picked_from_its_menu():
+    """A class that edits no files picks bob's check interval: 5 min fails with what was
+    measured, 30 s passes; a key the activity does not let change is refused at once."""
+    from mailsim.activity import chooser
+
+    every = {"5 minutes": "5min", "30 seconds": "30s"}
+    box = chooser(ACTIVITIES / "faster-mail.yaml", 'users["bob@home.example"].poll', every,
+                  "Bob's program checks every")  # fmt: skip
+    (row, shown) = box.children
+    menu, press = row.children
+    assert list(menu.options) == ["5 minutes", "30 seconds"]
+    press.click()
+    assert "<td>✗</td><td>bob has alice's homework within 60 s of her pressing Send</td>" \
+        "<td>4 min 50 s</td>" in shown.value  # fmt: skip
+    menu.value = "30 seconds"
+    press.click()
+    assert "1 of 1 goals met" in shown.value
+    slower = {"slow backbone": "100ms"}
+    with pytest.raises(ValueError, match="'slow backbone' changes links.3.latency, which the"):
+        chooser(ACTIVITIES / "faster-mail.yaml", "links.3.latency", slower, "backbone")
+
+
+def test_the_chooser_takes_a_short_form_key_the_activity_allows_in_the_full_form():
+    """fix-dns starts from a short-form world: its zone is written under `domains`, the
+    activity allows `dns.zones[...]`, the scenario both name."""
+    from mailsim.activity import chooser
+
+    key = 'domains["home.example"].zone.a["mx.home.example"]'
+    box = chooser(ACTIVITIES / "fix-dns.yaml", key, {"pop-home": "pop-home", "mx-home": "mx-home"},
+                  "mx.home.example is")  # fmt: skip
+    (row, shown) = box.children
+    menu, press = row.children
+    press.click()
+    assert "0 of 1 goals met" in shown.value
+    menu.value = "mx-home"
+    press.click()
+    assert "<td>✓</td><td>alice's message is in bob's mailbox within a minute</td>" in shown.value
+
+
+def test_switches_grade_the_changes_ticked_together():
+    """stop-eve needs three changes at once: TLS on freemail's two servers and on what
+    its MX sends on; any two leave eve something to read."""
+    from mailsim.activity import switches
+
+    changes = {"submission": "nodes.msa-free.tls=1.3", "relay": "nodes.msa-free.outgoing_tls=may",
+               "mailbox": "nodes.pop-free.tls=1.3"}  # fmt: skip
+    box = switches(ACTIVITIES / "stop-eve.yaml", changes)
+    *ticks, press, shown = box.children
+    assert [t.description for t in ticks] == ["submission", "relay", "mailbox"]
+    press.click()
+    assert "0 of 2 goals met" in shown.value
+    ticks[0].value = ticks[2].value = True
+    press.click()
+    assert "<td>✗</td><td>eve reads no password, envelope or message</td>" \
+        "<td>2 × envelope, 1 × headers and body</td>" in shown.value  # fmt: skip
+    assert "1 of 2 goals met" in shown.value
+    ticks[1].value = True
+    press.click()
+    assert "2 of 2 goals met" in shown.value
+    with pytest.raises(ValueError, match="'latency' changes links.0.latency, which the"):
+        switches(ACTIVITIES / "stop-eve.yaml", {"latency": "links.0.latency=1ms"})

@@ -666,6 +666,9 @@ def _freeze(ax: Axes) -> None:
     ax.figure.draw_without_rendering()  # type: ignore[union-attr]
     ax.set_xlim(ax.get_xlim())
     ax.set_ylim(ax.get_ylim())
+    # With the limits fixed, a later layout (a panel's title wrapped) keeps the aspect by
+    # the box: "datalim" could only ignore the limits, and says so in a warning.
+    ax.set_aspect("equal", adjustable="box")
 
 
 def _outages(

@@ -311,3 +311,43 @@ def test_the_builder_form_end_to_end(browser, tmp_path):
     import mailsim
 
     assert mailsim.load(tmp_path / "mine.yaml").users["bob@home.example"].poll == 300
+
+
+def test_a_quiz_answers_each_try_in_the_browser(browser, tmp_path):
+    """Lesson 1's quiz in Voilà: a wrong choice is told why it is wrong, the right one
+    says so, a number is read as typed, and the score line counts the first tries."""
+    import nbformat
+
+    quiz = ROOT / "notebooks" / "quizzes" / "first-email.yaml"
+    cells = [f"from mailsim.quiz import Quiz\nQuiz.load({str(quiz)!r})"]
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                   "language": "python"}  # fmt: skip
+    nbformat.write(book, tmp_path / "quiz.ipynb")
+    with served("quiz.ipynb", tmp_path) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url, timeout=LOAD_SECONDS * 1000)
+        check = page.get_by_role("button", name="Check").first  # the first question's
+        check.wait_for(timeout=LOAD_SECONDS * 1000)
+        page.get_by_role("radio", name="The message is in Bob's mailbox").check()
+        check.click()
+        said = page.locator(".widget-html", has_text="✗ Not quite.").first
+        said.wait_for(timeout=30_000)
+        assert said.inner_text().strip() == (
+            "✗ Not quite. Not yet: the school's server still has to hand it to Bob's server."
+        )
+        score = page.get_by_text("0 of 4 right at the first try")
+        score.wait_for(timeout=30_000)
+        right = "The school's server has taken the message and will pass it on"
+        page.get_by_role("radio", name=right).check()
+        check.click()
+        page.locator(".widget-html", has_text="✓ Right.").first.wait_for(timeout=30_000)
+        # The static HTML beside the widget is not drawn: the answers stay folded away.
+        assert page.locator("details").count() == 0
+        shown = page.locator(".widget-html", has_text="✓ Right.").first.inner_text()
+        assert shown.startswith("✓ Right. Accepted is not delivered is not read: with 250")
+        # A number typed as a student would, with a decimal comma, right at the first try.
+        page.get_by_placeholder("a number (in min)").fill("4,8")
+        page.get_by_role("button", name="Check").nth(2).click()
+        page.locator(".widget-html", has_text="✓ Right. 4 min 50 s").wait_for(timeout=30_000)
+        page.get_by_text("1 of 4 right at the first try").wait_for(timeout=30_000)

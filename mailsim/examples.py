@@ -16,6 +16,7 @@ from pathlib import Path
 from mailsim.errors import InputError, Problem
 
 KINDS = ("scenarios", "notebooks")
+LESSON_FILES = (".ipynb", ".yaml", ".md")  # lessons, quizzes, the glossary
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -67,7 +68,22 @@ def listing(kind: str) -> list[Example]:
         return []
     if kind == "scenarios":
         return [Example(p.stem, p, _about_scenario(p)) for p in sorted(place.glob("*.yaml"))]
-    return [Example(p.stem, p, _about_notebook(p)) for p in sorted(place.glob("*.ipynb"))]
+    # Both tracks: the university lessons at the top, the school track's in school/.
+    lessons = [*sorted(place.glob("*.ipynb")), *sorted(place.glob("school/*.ipynb"))]
+    return [
+        Example(p.relative_to(place).with_suffix("").as_posix(), p, _about_notebook(p))
+        for p in lessons
+    ]
+
+
+def _lesson_files(place: Path) -> list[Path]:
+    """Everything the lessons open beside themselves: both tracks, their quizzes, the
+    glossary (no checkpoints, no files a lesson wrote while it ran)."""
+    return sorted(
+        p
+        for p in place.rglob("*")
+        if p.suffix in LESSON_FILES and p.is_file() and ".ipynb_checkpoints" not in p.parts
+    )
 
 
 def scenario(name: str) -> Path | None:
@@ -93,16 +109,22 @@ def resolve(argument: str) -> str:
 
 def copy(destination: Path, solutions: bool = True) -> list[Path]:
     """Copy the shipped scenarios and lessons into ``destination/scenarios`` and
-    ``destination/notebooks`` (the lessons find the scenarios at ``../scenarios``), and the
+    ``destination/notebooks`` (the lessons find the scenarios at ``../scenarios``, the
+    school track's at ``../../scenarios``; their quizzes and glossary come along), and the
     activities into ``destination/scenarios/activities`` — with their solutions, unless
     ``solutions`` is false (a copy to hand out to students).
     Nothing is overwritten: a file that exists already is a problem to say, and then
     nothing is copied at all."""
     plan = [
-        (example.path, destination / kind / example.path.name)
-        for kind in KINDS
-        for example in listing(kind)
+        (example.path, destination / "scenarios" / example.path.name)
+        for example in listing("scenarios")
     ]
+    lessons = folder("notebooks")
+    if lessons is not None:
+        plan += [
+            (path, destination / "notebooks" / path.relative_to(lessons))
+            for path in _lesson_files(lessons)
+        ]
     place = folder("scenarios")
     if place is not None:  # the activities, their starting points and solutions
         plan += [

@@ -29,8 +29,10 @@ def test_the_wheel_carries_the_scenarios_and_the_lessons(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for scenario in (ROOT / "scenarios").glob("*.yaml"):
         assert f"mailsim/examples/scenarios/{scenario.name}" in names
-    for lesson in (ROOT / "notebooks").glob("*.ipynb"):
-        assert f"mailsim/examples/notebooks/{lesson.name}" in names
+    lessons = [p for p in (ROOT / "notebooks").rglob("*") if p.suffix in (".ipynb", ".yaml", ".md")]
+    assert len(lessons) > 20  # both tracks, the quizzes, the glossary
+    for lesson in lessons:
+        assert f"mailsim/examples/notebooks/{lesson.relative_to(ROOT / 'notebooks')}" in names
     assert "mailsim/py.typed" in names
     assert not any(name.startswith(("tests/", "benchmarks/")) for name in names)
 
@@ -73,6 +75,10 @@ def test_installed_from_the_wheel_it_runs_the_classroom_by_name(wheel, tmp_path)
     assert copied.returncode == 0, copied.stderr
     assert (elsewhere / "lessons" / "scenarios" / "classroom.yaml").is_file()
     assert (elsewhere / "lessons" / "notebooks" / "01-first-email.ipynb").is_file()
+    school = elsewhere / "lessons" / "notebooks" / "school"
+    assert (school / "01-first-email.ipynb").is_file()
+    assert (school / ".." / "quizzes" / "school-01-first-email.yaml").is_file()  # its quiz
+    assert (school / ".." / "glossary.md").is_file()  # and the words it links to
     activities = elsewhere / "lessons" / "scenarios" / "activities"
     assert (activities / "solutions" / "fix-dns.yaml").is_file()
     checked = mailsim("check", str(activities / "fix-dns.yaml"))  # its start: wrong-mx.yaml

@@ -183,7 +183,7 @@ class Quiz(_Text):
         parts: list[Any] = [w.HTML(f"<h4>{_inline(self.title)}</h4>")]
         for i, question in enumerate(self.questions):
             if question.choices is not None:
-                options = [(c.text.replace("`", ""), c.text) for c in question.choices]
+                options = [(_plain(c.text), c.text) for c in question.choices]
                 answer: Any = w.RadioButtons(
                     options=options, value=None, layout=w.Layout(width="auto")
                 )
@@ -332,8 +332,14 @@ def _spelt(number: float) -> str:
 
 
 def _inline(text: str) -> str:
-    """Text as HTML, `code` in backticks shown as code."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+    """Text as HTML, as Markdown writes it inline: `code` in backticks, *emphasis*."""
+    coded = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+    return re.sub(r"\*([^*\s][^*]*)\*", r"<em>\1</em>", coded)
+
+
+def _plain(text: str) -> str:
+    """Text where no markup is shown (a radio button's label): without the marks."""
+    return re.sub(r"\*([^*\s][^*]*)\*", r"\1", text.replace("`", ""))
 
 
 def _shown(feedback: Feedback) -> str:

@@ -372,3 +372,20 @@ def test_the_answer_key_in_markdown(quiz):
 
            The school's server knows nothing about home.example: the domain's MX record names the server that takes its mail (mx.home.example), and an A record gives that server's address.
         """)
+
+
+def test_a_question_written_with_emphasis_shows_it_in_html_and_bare_on_a_button():
+    quiz = Quiz.loads(
+        "questions:\n"
+        '  - ask: "Alice\'s phone says *Sent*. What has happened?"\n'
+        "    choices:\n"
+        '      - {text: "It is *accepted*", right: true}\n'
+        '      - {text: "It is `read`"}\n'
+        '    why: "*Sent* means `250`."\n',
+        "q.yaml",
+    )
+    assert "says <em>Sent</em>. What" in quiz.html()
+    assert "<em>Sent</em> means <code>250</code>." in quiz.html()
+    radio = quiz.widget().children[1].children[1]
+    assert radio.options == (("It is accepted", "It is *accepted*"), ("It is read", "It is `read`"))
+    assert quiz.check(0, "It is *accepted*").right

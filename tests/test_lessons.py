@@ -1,0 +1,94 @@
+"""mailsim.lessons on small notebooks made here: a number the text states and the value
+its mark gives, solutions that run or raise, a quiz's answer against its `from`, and the
+words a student reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbclient
+import nbformat
+import pytest
+
+from mailsim import lessons
+
+
+def lesson(*cells: tuple[str, str]):
+    nb = nbformat.v4.new_notebook()
+    for kind, text in cells:
+        new = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
+        nb.cells.append(new(text))
+    return nb
+
+
+def checked(nb, folder: Path) -> list[str]:
+    run = lessons.instrumented(nb, folder)
+    nbclient.NotebookClient(run, timeout=30, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(folder)}}).execute()  # fmt: skip
+    return lessons.problems("x", nb, run, folder)
+
+
+def test_marks_take_the_text_before_them_without_its_emphasis():
+    nb = lesson(("md", "It took **1.2 s**<!--= f'{t:.1f} s' --> and `4`<!--=n--> hops."))
+    assert [(m.cell, m.stated[-13:], m.expression) for m in lessons.marks(nb)] == [
+        (0, "It took 1.2 s", "f'{t:.1f} s'"),
+        (0, "k 1.2 s and 4", "n"),
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_a_number_the_text_states_must_be_the_value_at_that_point(tmp_path: Path):
+    nb = lesson(
+        ("code", "t = 1.234\nn = 4"),
+        ("md", "It took **1.2 s**<!--= f'{t:.1f} s' --> over **4**<!--= n --> hops."),
+        ("code", "n = 5  # later cells do not count for the text above"),
+        ("md", "Now **6**<!--= n --> hops, and <!--= missing --> a name that is not there."),
+    )
+    assert checked(nb, tmp_path) == [
+        "x: cell 3: the text says “…Now 6” but 'n' gives '5'",
+        "x: cell 3: 'missing' failed: NameError: name 'missing' is not defined",
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_solutions_run_after_the_lesson_and_one_that_raises_is_named(tmp_path: Path):
+    nb = lesson(
+        ("code", "value = 3"),
+        ("md", "<details><summary>Solutions</summary>\n\n```python\nprint(value * 2)\n```\n\n"
+               "```python\n1 / 0\n```\n</details>\n\n```python\nnot a solution: outside details\n```"),
+    )  # fmt: skip
+    assert lessons.solutions(nb) == ["print(value * 2)\n", "1 / 0\n"]
+    assert checked(nb, tmp_path) == ["x: solution-2 raised ZeroDivisionError: division by zero"]
+
+
+@pytest.mark.timeout(60)
+def test_a_quiz_answer_is_checked_against_its_from(tmp_path: Path):
+    (tmp_path / "q.yaml").write_text(
+        "questions:\n"
+        "  - {ask: a, number: 4, from: 'hops', why: w}\n"
+        "  - {ask: b, number: 2.5, within: 0.05, from: 'round(t, 1)', why: w}\n"
+        "  - {ask: c, number: 7, from: 'hops + 1', why: w}\n"
+        "  - {ask: d, number: 1, from: 'name', why: w}\n"
+        "  - {ask: e, number: 1, why: w}\n"
+    )
+    nb = lesson(
+        ("code", "hops, t, name = 4, 2.46, 'four'"),
+        ("code", "from mailsim.quiz import Quiz\n\nQuiz.load('q.yaml')"),
+    )
+    assert lessons.quizzes(nb, tmp_path) == [tmp_path / "q.yaml"]
+    assert checked(nb, tmp_path) == [
+        "q.yaml: questions.2: the answer is 7 but 'hops + 1' gives 5 in x",
+        "q.yaml: questions.3.from failed in x: 'four' is not a number",
+    ]
+
+
+def test_words_count_what_a_student_reads():
+    nb = lesson(
+        ("md", "# Lesson 1 · Mail\n\nIt took **1.2 s**<!--= t --> — see `EHLO`.\n\n"
+               "<details><summary>Solutions</summary>\n\nten words that nobody counts here\n"
+               "</details>\n\n```python\nx = 1\n```"),
+        ("code", "print('code is not read')"),
+        ("md", "Two: 250 … *queued*."),
+    )  # fmt: skip
+    # Lesson, 1, Mail, It, took, 1.2, s, see, EHLO / Two, 250, queued: "#", "·", "—", "…" are not words
+    assert lessons.words(nb) == 12

@@ -1,43 +1,154 @@
-"""The lessons: each runs top to bottom in a fresh kernel within 30 s, and is committed
-without outputs."""
+"""The lessons of both tracks: each runs top to bottom in a fresh kernel within 30 s, once,
+and in that run every number its text states is the simulation's, every hidden solution
+runs and every quiz answer is the simulation's (mailsim.lessons). They are committed
+without outputs; the school track's keep their code folded, their length to a period and
+their words to a 15-year-old's; every lesson has a teacher's page whose word count and
+timing are the lesson's."""
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
+from mailsim import lessons
 from mailsim.notebooks import has_outputs
 from tests.conftest import ROOT
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+UNIVERSITY = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SCHOOL = sorted((ROOT / "notebooks" / "school").glob("*.ipynb"))
+NOTEBOOKS = UNIVERSITY + SCHOOL
 LESSONS = ["01-first-email", "02-dns-and-mx", "03-when-things-fail", "04-what-if-latency",
            "05-speed-and-load", "06-security", "07-read-a-real-email"]  # fmt: skip
+SCHOOL_LESSONS = ["01-first-email", "02-pop-imap-push", "03-dns", "04-failures", "05-security",
+                  "06-spoofing"]  # fmt: skip
+GUIDES = ROOT / "docs" / "teachers"
+SCHOOL_WORDS, SCHOOL_MINUTES = 900, 45  # a lesson is one 45-minute period
+
+
+def name(path: Path) -> str:
+    return str(path.relative_to(ROOT / "notebooks").with_suffix(""))
+
+
+def track(path: Path) -> str:
+    return "school" if path.parent.name == "school" else "university"
+
+
+def guide(path: Path) -> Path:
+    return GUIDES / track(path) / f"{path.stem}.md"
+
+
+def read(path: Path):
+    import nbformat
+
+    return nbformat.read(path, as_version=4)
 
 
 def test_every_lesson_is_there():
-    assert [p.stem for p in NOTEBOOKS] == LESSONS
+    assert [p.stem for p in UNIVERSITY] == LESSONS
+    assert [p.stem for p in SCHOOL] == SCHOOL_LESSONS
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
 def test_committed_without_outputs(path):
-    assert not has_outputs(path), f"{path.name} has outputs: run `make strip-notebooks`"
+    assert not has_outputs(path), f"{name(path)} has outputs: run `make strip-notebooks`"
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_runs_top_to_bottom_within_30_seconds(path):
-    """A failing cell fails the test; the time counts from the kernel's start."""
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
+def test_runs_within_30_seconds_and_its_numbers_are_the_simulations(path):
+    """One run per lesson: a failing cell fails the test; the time counts from the
+    kernel's start to the lesson's last cell (the checks' cells, run in the same kernel,
+    are not the lesson's); then what the checks found, one line per problem."""
     import nbclient
-    import nbformat
 
-    notebook = nbformat.read(path, as_version=4)
+    lesson = read(path)
+    checked = lessons.instrumented(lesson, path.parent)
     began = time.perf_counter()
     nbclient.NotebookClient(
-        notebook,
-        timeout=30,
+        checked,
+        timeout=60,
         kernel_name="python3",
+        allow_errors=True,  # the checks' cells report their errors themselves
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
-    took = time.perf_counter() - began
-    assert took <= 30, f"{path.name} took {took:.1f} s"
+    took = time.perf_counter() - began - _checking(checked)
+    failed = [
+        (i, o)
+        for i, cell in enumerate(checked.cells)
+        if not {"probe", "solution"} & set(cell.metadata.get("tags", []))
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
+    assert not failed, (
+        f"{name(path)}: cell {failed[0][0]} raised {failed[0][1]['ename']}: {failed[0][1]['evalue']}"
+    )
+    assert took <= 30, f"{name(path)} took {took:.1f} s"
+    assert lessons.problems(name(path), lesson, checked, path.parent) == []
+
+
+def _checking(executed) -> float:
+    """Seconds the checks' own cells took (from the kernel's timings)."""
+    spent = 0.0
+    for cell in executed.cells:
+        if {"probe", "solution"} & set(cell.metadata.get("tags", [])):
+            timing = cell.metadata.get("execution", {})
+            start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+            if start and end:
+                spent += (_when(end) - _when(start)).total_seconds()
+    return spent
+
+
+def _when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def test_no_solution_runs_with_run_all():
+    """Solutions are fenced code inside <details>: a code cell never holds one."""
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(read(path).cells):
+            if cell.cell_type == "code":
+                assert not cell.source.lstrip().lower().startswith("# solution"), (
+                    f"{name(path)}: cell {i} is a solution: put it in the <details> block"
+                )
+
+
+@pytest.mark.parametrize("path", SCHOOL, ids=name)
+def test_a_school_lesson_folds_its_code_and_fits_a_period(path):
+    lesson = read(path)
+    for i, cell in enumerate(lesson.cells):
+        if cell.cell_type == "code":
+            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, f"cell {i}"
+            assert "hide-input" in cell.metadata.get("tags", []), f"cell {i}"
+        else:
+            found = re.search(r"\bRFC\s*\d+", lessons.MARK.sub("", cell.source))
+            assert found is None, f"cell {i} cites {found[0]}: the school track cites no RFC"
+    assert lessons.words(lesson) <= SCHOOL_WORDS
+    assert "Quiz.load(" in lesson.cells[-1].source  # it ends with its quiz
+    assert any("activity import" in c.source for c in lesson.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
+def test_its_teachers_page_states_its_words_and_its_time(path):
+    page = guide(path)
+    if not page.is_file():
+        assert track(path) == "university", f"{name(path)} has no page {page.relative_to(ROOT)}"
+        pytest.xfail("the university track's pages are still to be written")
+    text = page.read_text(encoding="utf-8")
+    words = re.search(r"^\*\*Words:\*\* (\d[\d,]*)$", text, re.M)
+    minutes = re.search(r"^\*\*Time:\*\* (\d+) min$", text, re.M)
+    assert words, f"{page.name}: give a line **Words:** N"
+    assert minutes, f"{page.name}: give a line **Time:** N min"
+    assert int(words[1].replace(",", "")) == lessons.words(read(path)), f"{page.name}: words"
+    plan = re.search(r"^## Plan\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert plan, f"{page.name}: a ## Plan table, one row per part: | minutes | what |"
+    parts = [int(m) for m in re.findall(r"^\| (\d+) \|", plan[1], re.M)]
+    assert sum(parts) == int(minutes[1]), f"{page.name}: the plan adds up to {sum(parts)} min"
+    if track(path) == "school":
+        assert int(minutes[1]) <= SCHOOL_MINUTES
+    index = (GUIDES / "README.md").read_text(encoding="utf-8")
+    row = f"]({track(path)}/{path.stem}.md) | {minutes[1]} min | {words[1]} |"
+    assert row in index, f"docs/teachers/README.md: its row for {name(path)} says otherwise"

@@ -2,6 +2,7 @@
 #   make run    create .venv, install mailsim, simulate the classroom scenario
 #   make test   install the test extras, lint, run the whole test suite
 #   make lab    install the notebook extras and open the lessons in JupyterLab
+#   make worksheets  print the lessons' worksheets to out/worksheets/ (PDF, one A4 page each)
 #   make exact  the exactness gate of speed changes: fast paths on and off, the same tables
 #   make fuzz   the fuzz tests at their large size: MAILSIM_FUZZ=large, thousands of fresh
 #               examples per property (CI runs the same tests small and derandomized)
@@ -10,7 +11,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SCENARIO ?= scenarios/classroom.yaml
 
-.PHONY: run test lint install install-test system-packages docs lab strip-notebooks clean fuzz exact
+.PHONY: run test lint install install-test system-packages docs lab strip-notebooks clean fuzz exact worksheets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,9 @@ lint: install-test
 
 test: lint system-packages
 	MPLBACKEND=Agg $(BIN)/python -m pytest -n auto --dist loadfile
+
+worksheets: install-test system-packages
+	$(BIN)/python -m mailsim.worksheets docs/teachers out/worksheets
 
 # System packages the tests drive — Chromium, for the lessons' widgets in a real browser;
 # tshark, Wireshark's reader, the judge of the capture files; Dovecot, the real POP3 and
@@ -69,7 +73,7 @@ lab: $(VENV)/.installed-notebooks
 
 # Notebooks are committed without outputs (the tests check it).
 strip-notebooks: $(VENV)/.installed-test
-	$(BIN)/python -m mailsim.notebooks strip notebooks/*.ipynb
+	$(BIN)/python -m mailsim.notebooks strip notebooks/*.ipynb notebooks/school/*.ipynb
 
 # The classroom pictures shown in README.md, drawn anew from the simulation.
 docs: install

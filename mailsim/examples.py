@@ -16,7 +16,7 @@ from pathlib import Path
 from mailsim.errors import InputError, Problem
 
 KINDS = ("scenarios", "notebooks")
-LESSON_FILES = (".ipynb", ".yaml", ".md")  # lessons, quizzes, the glossary
+LESSON_FILES = (".ipynb", ".yaml", ".md", ".eml")  # lessons, quizzes, glossary, samples
 _PACKAGE = Path(__file__).resolve().parent
 
 

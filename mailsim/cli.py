@@ -233,6 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
     headers.add_argument(
         "--scenario", metavar="FILE", help="write a scenario that replays the route (YAML)"
     )
+    export = sub.add_parser(
+        "export", help="write a lesson as one HTML page that needs no network, widgets as saved"
+    )
+    export.add_argument("lesson", help="a lesson notebook (.ipynb)")
+    export.add_argument(
+        "-o", "--out", metavar="FILE", help="the page to write (default: LESSON's name, .html)"
+    )
+    export.add_argument(
+        "--run", action="store_true",
+        help="run the lesson first, in its folder: outputs and widgets as the run leaves them",
+    )  # fmt: skip
     for name, command in sub.choices.items():
         command.formatter_class = _Help
         command.epilog = "examples:\n" + "\n".join(_continued(line) for line in EXAMPLES[name])
@@ -280,6 +291,10 @@ EXAMPLES = {
         "mailsim examples",
         "mailsim examples copy my-mail-lessons",
         "mailsim examples copy for-my-class --no-solutions",
+    ],
+    "export": [
+        "mailsim export notebooks/school/01-first-email.ipynb --run",
+        "mailsim export my-lesson.ipynb -o lesson-for-the-class.html",
     ],
     "headers": [
         "mailsim headers message.eml",
@@ -386,6 +401,8 @@ def _command(args: argparse.Namespace) -> int:
         return _sweep(args)
     if args.command == "headers":
         return _headers(args, sys.stdin)
+    if args.command == "export":
+        return _export(args)
     return _schema()
 
 
@@ -898,6 +915,29 @@ def _headers(args: argparse.Namespace, stdin: TextIO) -> int:
 
         files.write_text(scenario, scenario_of(route, name))
         print(f"wrote {args.scenario}", file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """The lesson is read and its page's folder checked before anything runs."""
+    import nbformat
+
+    from mailsim import files
+    from mailsim.export import export
+
+    lesson = Path(args.lesson)
+    if not lesson.is_file():
+        raise InputError([Problem(args.lesson, "", "no such lesson (a .ipynb file)")])
+    try:
+        nbformat.read(lesson, as_version=4)
+    except Exception as exc:  # nbformat's reader raises many kinds: all mean "not a notebook"
+        why = " ".join(str(exc).split())[:200]
+        raise InputError([Problem(args.lesson, "", f"not a notebook: {why}")]) from None
+    out = files.out_file(args.out or f"{lesson.stem}.html", "--out")
+    if _same_file(args.lesson, out):
+        raise InputError([Problem(str(out), "--out", "is the lesson itself; give another name")])
+    written = export(lesson, out, run=args.run)
+    print(f"wrote {written}: opens without a network; its widgets as they were saved")
     return 0
 
 

@@ -1,0 +1,128 @@
+"""mailsim export: a lesson as one page that opens without a network — no script, no
+remote stylesheet — its widgets drawn as they were last seen: the menu's choice, the
+answer ticked, the feedback given."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mailsim.cli import main
+from mailsim.export import UNSAVED, static
+from tests.conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _widget(model_id: str, name: str, **state) -> tuple[str, dict]:
+    return model_id, {"model_name": name, "model_module": "@jupyter-widgets/controls",
+                      "model_module_version": "2.0.0", "state": state}  # fmt: skip
+
+
+def test_saved_widgets_are_drawn_as_they_were():
+    states = dict([
+        _widget("box", "VBoxModel", children=["IPY_MODEL_row", "IPY_MODEL_said", "IPY_MODEL_gone"]),
+        _widget("row", "HBoxModel", children=["IPY_MODEL_menu", "IPY_MODEL_press", "IPY_MODEL_tick"]),
+        _widget("menu", "DropdownModel", description="checks every", index=1,
+                _options_labels=["5 minutes", "30 seconds"]),
+        _widget("press", "ButtonModel", description="Check"),
+        _widget("tick", "CheckboxModel", description="TLS", value=True),
+        _widget("said", "HTMLModel", value="<b>1 of 1 goals met</b>"),
+        _widget("pick", "RadioButtonsModel", index=0, _options_labels=["yes", "no"]),
+    ])  # fmt: skip
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("box")
+    view = "application/vnd.jupyter.widget-view+json"
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", {view: {"model_id": "box"}, "text/plain": "VBox"}),
+        nbformat.v4.new_output("display_data", {view: {"model_id": "pick"}}),
+        nbformat.v4.new_output("display_data", {view: {"model_id": "lost"}, "text/html": "<p>as first shown</p>"}),
+    ]  # fmt: skip
+    nb.cells.append(cell)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": states}}
+    drawn = [o["data"] for o in static(nb).cells[0].outputs]
+    assert drawn[0] == {"text/html": (
+        "<div class='w-column'><div class='w-row'><span class='w-label'>checks every</span> "
+        "<span class='w-field'>30 seconds ▾</span><span class='w-button'>Check</span>"
+        "<div class='w-check'>☑ TLS</div></div><div class='w-html'><b>1 of 1 goals met</b>"
+        f"</div>{UNSAVED}</div>"
+    )}  # fmt: skip
+    assert drawn[1] == {"text/html": "<div class='w-choices'><div>◉ yes</div><div>○ no</div></div>"}
+    assert drawn[2] == {"text/html": "<p>as first shown</p>"}  # no state kept: its fallback
+    assert "widgets" not in static(nb).metadata
+
+
+@pytest.mark.timeout(180)
+def test_a_lesson_exported_after_a_class_used_it_shows_what_they_did(tmp_path: Path, capsys):
+    """A lesson of the school track's widgets, used (a value picked and checked, a quiz
+    answered), then exported with its state: the page shows the grade and the feedback,
+    loads nothing from anywhere, and keeps its folded code out."""
+    lesson = tmp_path / "lesson.ipynb"
+    nb = nbformat.v4.new_notebook()
+    code = [
+        "import mailsim\nfrom mailsim.activity import chooser\nfrom mailsim.quiz import Quiz",
+        f"box = chooser({str(ROOT / 'scenarios/activities/faster-mail.yaml')!r}, "
+        "'users[\"bob@home.example\"].poll', {'5 minutes': '5min', '30 seconds': '30s'}, 'every')\nbox",
+        f"quiz = Quiz.load({str(ROOT / 'notebooks/quizzes/school-01-first-email.yaml')!r}).widget()\nquiz",
+        "box.children[0].children[0].value = '30 seconds'\nbox.children[0].children[1].click()\n"
+        "first = quiz.children[1]\nfirst.children[1].value = first.children[1].options[2][1]\n"
+        "first.children[2].children[0].click()",
+    ]
+    for text in code:
+        cell = nbformat.v4.new_code_cell(text)
+        cell.metadata = {"jupyter": {"source_hidden": True}, "tags": ["hide-input"]}
+        nb.cells.append(cell)
+    nbformat.write(nb, lesson)
+    out = tmp_path / "page.html"
+    assert main(["export", str(lesson), "-o", str(out), "--run"]) == 0
+    assert (
+        capsys.readouterr().out
+        == f"wrote {out}: opens without a network; its widgets as they were saved\n"
+    )
+    page = out.read_text()
+    # (nbconvert writes the drawn HTML back with double quotes and plain apostrophes)
+    assert '<span class="w-field">30 seconds ▾</span>' in page
+    assert "<td>✓</td><td>bob has alice's homework within 60 s of her pressing Send</td>" \
+        "<td>20.163 s</td>" in page  # fmt: skip
+    assert "◉ Her school's mail server has accepted it and will pass it on" in page
+    assert "✓ Right. Accepted is not delivered is not read" in page
+    assert "<script" not in page
+    assert not re.search(r"(?:src|href)=[\"']https?://", page)
+    assert "faster-mail.yaml" not in page  # the folded code stays out
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("needs Chromium: apt-get install chromium (make test does, as root)")
+        return
+    from playwright.sync_api import sync_playwright
+
+    asked = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        page_in = browser.new_page()
+        page_in.on("request", lambda request: asked.append(request.url))
+        page_in.goto(out.as_uri())
+        shown = page_in.inner_text("body")
+        browser.close()
+    assert [url for url in asked if not url.startswith(("file:", "data:"))] == []
+    assert "1 of 1 goals met" in shown
+
+
+def test_export_names_a_missing_or_broken_lesson(tmp_path: Path, capsys):
+    assert main(["export", str(tmp_path / "none.ipynb")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"mailsim: {tmp_path / 'none.ipynb'}: no such lesson (a .ipynb file)\n"
+    )
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{not json")
+    assert main(["export", str(broken)]) == 2
+    assert capsys.readouterr().err.startswith(f"mailsim: {broken}: not a notebook: ")
+    lesson = tmp_path / "x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), lesson)
+    assert main(["export", str(lesson), "-o", str(lesson)]) == 2
+    assert "is the lesson itself; give another name" in capsys.readouterr().err

@@ -920,7 +920,12 @@ def _headers(args: argparse.Namespace, stdin: TextIO) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     """The lesson is read and its page's folder checked before anything runs."""
-    import nbformat
+    try:
+        import nbconvert  # noqa: F401
+        import nbformat
+    except ImportError:
+        raise InputError([Problem(args.lesson, "", "exporting a lesson needs the notebook"
+                                  " extra: pip install 'mailsim[notebooks]'")]) from None  # fmt: skip
 
     from mailsim import files
     from mailsim.export import export

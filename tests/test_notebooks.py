@@ -22,7 +22,7 @@ UNIVERSITY = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SCHOOL = sorted((ROOT / "notebooks" / "school").glob("*.ipynb"))
 NOTEBOOKS = UNIVERSITY + SCHOOL
 LESSONS = ["01-first-email", "02-dns-and-mx", "03-when-things-fail", "04-what-if-latency",
-           "05-speed-and-load", "06-security", "07-read-a-real-email"]  # fmt: skip
+           "05-speed-and-load", "06-security", "07-read-a-real-email", "08-packets-on-the-wire"]  # fmt: skip
 SCHOOL_LESSONS = ["01-first-email", "02-pop-imap-push", "03-dns", "04-failures", "05-security",
                   "06-spoofing"]  # fmt: skip
 GUIDES = ROOT / "docs" / "teachers"

@@ -113,8 +113,9 @@ def _probe(kind: str, items: list[tuple[Any, str]]) -> str:
 
 def instrumented(notebook: Any, folder: Path) -> Any:
     """A copy of the lesson with probe cells: after each Markdown cell with marks, and at
-    the end the solutions (each a cell of its own, tagged ``solution``) and the quizzes'
-    ``from`` expressions. The lesson's own cells keep their order and their ids."""
+    the end the quizzes' ``from`` expressions — before the solutions, which may rebind the
+    names they read — then the solutions, each a cell of its own, tagged ``solution``. The
+    lesson's own cells keep their order and their ids."""
     import copy
 
     import nbformat
@@ -132,10 +133,6 @@ def instrumented(notebook: Any, folder: Path) -> Any:
             probe = nbformat.v4.new_code_cell(_probe(f"marks {index}", items))
             probe.metadata["tags"] = ["probe"]
             cells.append(probe)
-    for number, code in enumerate(solutions(notebook)):
-        cell = nbformat.v4.new_code_cell(code)
-        cell.metadata["tags"] = ["solution", f"solution-{number + 1}"]
-        cells.append(cell)
     for path in quizzes(notebook, folder):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         items = [
@@ -147,6 +144,10 @@ def instrumented(notebook: Any, folder: Path) -> Any:
             probe = nbformat.v4.new_code_cell(_probe(f"quiz {path.name}", items))
             probe.metadata["tags"] = ["probe"]
             cells.append(probe)
+    for number, code in enumerate(solutions(notebook)):
+        cell = nbformat.v4.new_code_cell(code)
+        cell.metadata["tags"] = ["solution", f"solution-{number + 1}"]
+        cells.append(cell)
     for i, cell in enumerate(cells):
         cell.setdefault("id", f"lesson-check-{i}")
         if "probe" in cell.metadata.get("tags", []) or "solution" in cell.metadata.get("tags", []):

@@ -63,6 +63,7 @@ def test_solutions_run_after_the_lesson_and_one_that_raises_is_named(tmp_path: P
 
 @pytest.mark.timeout(60)
 def test_a_quiz_answer_is_checked_against_its_from(tmp_path: Path):
+    """As the lesson leaves its names: before the solutions, which may rebind them."""
     (tmp_path / "q.yaml").write_text(
         "questions:\n"
         "  - {ask: a, number: 4, from: 'hops', why: w}\n"
@@ -73,6 +74,7 @@ def test_a_quiz_answer_is_checked_against_its_from(tmp_path: Path):
     )
     nb = lesson(
         ("code", "hops, t, name = 4, 2.46, 'four'"),
+        ("md", "<details>\n\n```python\nhops = 99  # a solution's own names\n```\n</details>"),
         ("code", "from mailsim.quiz import Quiz\n\nQuiz.load('q.yaml')"),
     )
     assert lessons.quizzes(nb, tmp_path) == [tmp_path / "q.yaml"]

@@ -165,10 +165,15 @@ class Grade:
             f"<td>{_html(v.measured)}</td></tr>"
             for v in self.verdicts
         )
+        # A header and ruled cells: the goal and what was measured must not read as one line.
+        head = "<tr><th></th><th>goal</th><th>measured</th></tr>"
+        style = "<style>.mailsim-grade td, .mailsim-grade th {border: 1px solid #bbb;" \
+            " padding: 2px 8px; text-align: left}</style>"  # fmt: skip
         met = sum(v.met for v in self.verdicts)
         extra = "".join(f"<p>✗ {_html(k)} may not be changed</p>" for k in self.forbidden)
         return (
-            f"<h4>{_html(self.activity.title)}</h4>{extra}<table>{rows}</table>"
+            f"{style}<h4>{_html(self.activity.title)}</h4>{extra}"
+            f"<table class='mailsim-grade'>{head}{rows}</table>"
             f"<p><b>{met} of {len(self.verdicts)} goals met</b></p>"
         )
 
@@ -259,7 +264,7 @@ def chooser(activity_file: str | Path, key: str, options: dict[str, str], label:
 
     changes = {shown: [f"{key}={value}"] for shown, value in options.items()}
     grade_of = _grader(activity_file, changes)
-    menu = w.Dropdown(options=list(options), description=label,
+    menu = w.Dropdown(options=list(options), description=label, layout=w.Layout(width="auto"),
                       style={"description_width": "initial"})  # fmt: skip
     press = w.Button(description="Check")
     shown = w.HTML()

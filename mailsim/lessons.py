@@ -16,7 +16,8 @@ as fenced ``python`` code inside ``<details>`` blocks, so that "Run All" never r
 and a student opens them on purpose — and evaluates every quiz question's ``from``
 against its answer (:mod:`mailsim.quiz`).
 
-:func:`words` counts what a student reads: the Markdown without marks, solutions or code.
+:func:`words` counts what a student reads: the Markdown, folded answers included, without
+marks, tags or code.
 """
 
 from __future__ import annotations
@@ -78,13 +79,14 @@ def quizzes(notebook: Any, folder: Path) -> list[Path]:
 
 
 def words(notebook: Any) -> int:
-    """The words a student reads: Markdown without marks, solutions and fenced code;
-    a word is a run of non-space characters with a letter or a digit in it."""
+    """The words a student reads: the Markdown, folded answers included, without marks,
+    HTML tags and fenced code; a word is a run of non-space characters with a letter or
+    a digit in it."""
     count = 0
     for cell in notebook.cells:
         if cell.cell_type != "markdown":
             continue
-        text = FENCED.sub("", DETAILS.sub("", MARK.sub("", cell.source)))
+        text = re.sub(r"<[^>]+>", " ", FENCED.sub("", MARK.sub("", cell.source)))
         count += sum(1 for word in text.split() if re.search(r"[^\W_]", word))
     return count
 

@@ -15,6 +15,7 @@ shows as plain HTML, its answers folded away in ``<details>``.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
 import re
@@ -101,6 +102,16 @@ class Question(_Text):
             raise ValueError("within and unit belong to a number question, not to choices")
         return self
 
+    def shown(self) -> list[Choice]:
+        """The choices in the order a student sees them: mixed by a hash of their words,
+        the same on every run, so that the right one is not where its author put it
+        (first, as often as not)."""
+
+        def mixed(choice: Choice) -> bytes:
+            return hashlib.sha256(f"{self.ask}\n{choice.text}".encode()).digest()
+
+        return sorted(self.choices or [], key=mixed)
+
     @property
     def answer(self) -> str:
         """The right answer as a student would write it: the choice, or number and unit."""
@@ -183,7 +194,7 @@ class Quiz(_Text):
         parts: list[Any] = [w.HTML(f"<h4>{_inline(self.title)}</h4>")]
         for i, question in enumerate(self.questions):
             if question.choices is not None:
-                options = [(_plain(c.text), c.text) for c in question.choices]
+                options = [(_plain(c.text), c.text) for c in question.shown()]
                 answer: Any = w.RadioButtons(
                     options=options, value=None, layout=w.Layout(width="auto")
                 )
@@ -218,7 +229,7 @@ class Quiz(_Text):
         items = []
         for question in self.questions:
             if question.choices is not None:
-                asked = "".join(f"<li>{_inline(c.text)}</li>" for c in question.choices)
+                asked = "".join(f"<li>{_inline(c.text)}</li>" for c in question.shown())
                 asked = f'<ol type="a">{asked}</ol>'
             else:
                 unit = f" {_inline(question.unit)}" if question.unit else ""
@@ -236,7 +247,7 @@ class Quiz(_Text):
         for n, question in enumerate(self.questions, 1):
             lines.append(f"{n}. {question.ask}")
             if question.choices is not None:
-                lines += [f"   {chr(97 + k)}) {c.text}" for k, c in enumerate(question.choices)]
+                lines += [f"   {chr(97 + k)}) {c.text}" for k, c in enumerate(question.shown())]
             else:
                 lines.append("   (a number" + (f", in {question.unit})" if question.unit else ")"))
         return "\n".join(lines)

@@ -19,8 +19,9 @@ from mailsim.notebooks import has_outputs
 from tests.conftest import ROOT
 
 UNIVERSITY = sorted((ROOT / "notebooks").glob("*.ipynb"))
-SCHOOL = sorted((ROOT / "notebooks" / "school").glob("*.ipynb"))
+SCHOOL = sorted((ROOT / "notebooks" / "school").glob("[0-9]*.ipynb"))  # not the glossary
 NOTEBOOKS = UNIVERSITY + SCHOOL
+GLOSSARY = ROOT / "notebooks" / "school" / "glossary.ipynb"
 LESSONS = ["01-first-email", "02-dns-and-mx", "03-when-things-fail", "04-what-if-latency",
            "05-speed-and-load", "06-security", "07-read-a-real-email", "08-packets-on-the-wire"]  # fmt: skip
 SCHOOL_LESSONS = ["01-first-email", "02-pop-imap-push", "03-dns", "04-failures", "05-security",
@@ -52,7 +53,7 @@ def test_every_lesson_is_there():
     assert [p.stem for p in SCHOOL] == SCHOOL_LESSONS
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
+@pytest.mark.parametrize("path", [*NOTEBOOKS, GLOSSARY], ids=name)
 def test_committed_without_outputs(path):
     assert not has_outputs(path), f"{name(path)} has outputs: run `make strip-notebooks`"
 
@@ -152,3 +153,15 @@ def test_its_teachers_page_states_its_words_and_its_time(path):
     index = (GUIDES / "README.md").read_text(encoding="utf-8")
     row = f"]({track(path)}/{path.stem}.md) | {minutes[1]} min | {words[1]} |"
     assert row in index, f"docs/teachers/README.md: its row for {name(path)} says otherwise"
+
+
+def test_every_glossary_link_of_the_school_track_lands_on_a_word():
+    """Links are to glossary.ipynb#word: a notebook, which Voilà shows (it refuses .md)."""
+    anchors = set(re.findall(r'<a id="([\w-]+)"></a>', read(GLOSSARY).cells[0].source))
+    for path in SCHOOL:
+        for cell in read(path).cells:
+            for target in re.findall(r"\]\((?:\.\./)?glossary[^)#]*#?([\w-]*)\)", cell.source):
+                assert not target or target in anchors, (
+                    f"{name(path)}: #{target} is not in the glossary"
+                )
+            assert "glossary.md" not in cell.source

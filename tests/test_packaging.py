@@ -78,7 +78,7 @@ def test_installed_from_the_wheel_it_runs_the_classroom_by_name(wheel, tmp_path)
     school = elsewhere / "lessons" / "notebooks" / "school"
     assert (school / "01-first-email.ipynb").is_file()
     assert (school / ".." / "quizzes" / "school-01-first-email.yaml").is_file()  # its quiz
-    assert (school / ".." / "glossary.md").is_file()  # and the words it links to
+    assert (school / "glossary.ipynb").is_file()  # and the words it links to
     activities = elsewhere / "lessons" / "scenarios" / "activities"
     assert (activities / "solutions" / "fix-dns.yaml").is_file()
     checked = mailsim("check", str(activities / "fix-dns.yaml"))  # its start: wrong-mx.yaml

@@ -1,0 +1,33 @@
+"""The answer behind a button, so that a class guesses before it sees.
+
+A lesson asks "how long will it take?" and the next cell shows how long it took. Where
+every cell has run before anyone reads (Voilà, *Run All*), the answer sits on the screen
+right under the question. ``reveal(show)`` puts a button there instead: what ``show``
+prints or draws appears when it is pressed, not before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def reveal(show: Callable[[], Any], label: str = "I have guessed: show me") -> Any:
+    """A button and, once pressed, whatever ``show`` prints, draws or returns."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    press = w.Button(description=label, button_style="info", layout=w.Layout(width="auto"))
+    out = w.Output()
+
+    def clicked(_: Any) -> None:
+        press.disabled = True
+        with out:
+            shown = show()
+            if shown is not None and not hasattr(shown, "figure"):  # an Axes draws itself
+                display(shown)
+            plt.show()
+
+    press.on_click(clicked)
+    return w.VBox([press, out])

@@ -200,7 +200,9 @@ class SmtpNode(_NodeBase):
     open_relay: bool = Field(
         False,
         description="relays for anyone on port 25, no AUTH asked (a misconfiguration spammers"
-        " look for; Postfix's default answers 554 5.7.1 Relay access denied)",
+        " look for); otherwise relaying is refused with 554 5.7.1 Relay access denied, as"
+        " Postfix's reject_unauth_destination does (its default since 2.10,"
+        " defer_unauth_destination, says 454 4.7.1)",
     )
     resolver: str | None = Field(None, description="DNS resolver node (default: the only one)")
     message_size_limit: SizeLimit = Field(10_240_000, gt=0, description="Postfix default")

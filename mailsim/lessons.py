@@ -121,7 +121,8 @@ def instrumented(notebook: Any, folder: Path) -> Any:
     import copy
 
     import nbformat
-    import yaml
+
+    from mailsim.quiz import Quiz
 
     out = copy.deepcopy(notebook)
     cells = []
@@ -136,12 +137,7 @@ def instrumented(notebook: Any, folder: Path) -> Any:
             probe.metadata["tags"] = ["probe"]
             cells.append(probe)
     for path in quizzes(notebook, folder):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        items = [
-            (i, str(q["from"]))
-            for i, q in enumerate(data.get("questions") or [])
-            if isinstance(q, dict) and "from" in q
-        ]
+        items = [(i, q.source) for i, q in enumerate(Quiz.load(path).questions) if q.source]
         if items:
             probe = nbformat.v4.new_code_cell(_probe(f"quiz {path.name}", items))
             probe.metadata["tags"] = ["probe"]
@@ -175,7 +171,7 @@ def _said(executed: Any) -> dict[str, list[list[str]]]:
 def problems(name: str, lesson: Any, executed: Any, folder: Path) -> list[str]:
     """What the run of :func:`instrumented` found wrong, one line each, naming the
     lesson and the cell or the quiz question."""
-    import yaml
+    from mailsim.quiz import Quiz
 
     said = _said(executed)
     out = []
@@ -206,17 +202,18 @@ def problems(name: str, lesson: Any, executed: Any, folder: Path) -> list[str]:
                 which = next(t for t in tags if t.startswith("solution-"))
                 out.append(f"{name}: {which} raised {errors[0]['ename']}: {errors[0]['evalue']}")
     for path in quizzes(lesson, folder):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        questions = data.get("questions") or []
+        questions = Quiz.load(path).questions
         for i, how, text, value in said.get(f"quiz {path.name}", []):
             question = questions[i]
             if how == "error" or value is None:
                 why = text if how == "error" else f"{text!r} is not a number"
                 out.append(f"{path.name}: questions.{i}.from failed in {name}: {why}")
                 continue
-            if abs(value - float(question["number"])) > float(question.get("within", 0)):
+            if question.number is None:
+                out.append(f"{path.name}: questions.{i}: `from` belongs to a number question")
+            elif abs(value - question.number) > question.within:
                 out.append(
-                    f"{path.name}: questions.{i}: the answer is {question['number']} but"
-                    f" {question['from']!r} gives {value:g} in {name}"
+                    f"{path.name}: questions.{i}: the answer is {question.number:g} but"
+                    f" {question.source!r} gives {value:g} in {name}"
                 )
     return out

@@ -57,19 +57,20 @@ def test_faster_mail_says_what_was_measured(capsys: Any):
 
 
 def test_a_change_the_activity_does_not_allow_fails_the_check(capsys: Any):
-    """backup-mx.yaml gives home.example a backup MX, but also changes its name, duration,
-    alice's poll, a subject and the outage itself: each is named, and the backup only
-    queues the message until the primary is back."""
+    """backup-mx.yaml gives home.example a backup MX — not the mx2-home the task asks
+    for — and also changes its name, duration, alice's poll, a subject and the outage
+    itself: each is named, and the backup only queues the message until the primary is
+    back."""
     activity = ACTIVITIES / "survive-mx-outage.yaml"
     assert main(["check", str(activity), str(SCENARIOS / "backup-mx.yaml")]) == 1
     out = capsys.readouterr().out.splitlines()
     assert [line for line in out if "may not be changed" in line] == [
         f"  ✗ {key} may not be changed in this activity"
-        for key in ("name", "duration", 'users["alice@school.example"].poll',
+        for key in ("name", "duration", "nodes.backup-mx", 'users["alice@school.example"].poll',
                     "messages.0.subject", "faults.0.end")
     ]  # fmt: skip
     assert out[-2] == "  ✗ alice's message is in bob's mailbox within 10 min — 1 h 17 min"
-    assert out[-1] == "0 of 1 goals met; 5 change(s) not allowed"
+    assert out[-1] == "0 of 1 goals met; 6 change(s) not allowed"
 
 
 def test_differences_name_keys_as_set_writes_them():
@@ -300,3 +301,23 @@ def test_switches_grade_the_changes_ticked_together():
     assert "2 of 2 goals met" in shown.value
     with pytest.raises(ValueError, match=re.escape("'latency' changes links.0.latency, which the")):
         switches(ACTIVITIES / "stop-eve.yaml", {"latency": "links.0.latency=1ms"})
+
+
+def test_survive_mx_outage_is_not_passed_by_the_school_server_claiming_home_example(
+    tmp_path: Path, capsys: Any
+):
+    """The school's server made the final destination of home.example, with a link to
+    bob's mailbox, delivers in 0.3 s with no second MX: a change to an existing server,
+    which the activity refuses."""
+    text = (SCENARIOS / "mx-down.yaml").read_text()
+    text = text.replace("domains: [school.example], pos: [1.5, 0]",
+                        "domains: [school.example, home.example], pos: [1.5, 0]")  # fmt: skip
+    text = text.replace(
+        "links:\n", "links:\n  - {between: [msa-school, pop-home], latency: 20ms}\n"
+    )
+    mine = tmp_path / "claim.yaml"
+    mine.write_text(text)
+    assert main(["check", str(ACTIVITIES / "survive-mx-outage.yaml"), str(mine)]) == 1
+    out = capsys.readouterr().out
+    assert "  ✗ nodes.msa-school.domains may not be changed in this activity" in out
+    assert "✓ alice's message is in bob's mailbox within 10 min" in out  # it would have passed

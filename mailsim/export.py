@@ -47,8 +47,6 @@ class _Drawing:
         if saved is None:
             return UNSAVED
         name, state = saved["model_name"], saved["state"]
-        if state.get("layout") and self._hidden(state["layout"]):
-            return ""
         label = (
             f"<span class='w-label'>{_e(state['description'])}</span> "
             if state.get("description")
@@ -102,10 +100,6 @@ class _Drawing:
         if name == "OutputModel":
             return "".join(_output(o) for o in state.get("outputs", []))
         return ""  # Play, links, styles: nothing a page at rest shows
-
-    @staticmethod
-    def _hidden(layout: Any) -> bool:
-        return False  # layouts are models of their own; display:none is not used here
 
     def _image(self, saved: dict[str, Any], state: dict[str, Any]) -> str:
         for buffer in saved.get("buffers", []):

@@ -113,6 +113,14 @@ def _probe(kind: str, items: list[tuple[Any, str]]) -> str:
     )
 
 
+def _by_cell(notebook: Any) -> dict[int, list[Mark]]:
+    """The lesson's marks, by the Markdown cell that holds them."""
+    found: dict[int, list[Mark]] = {}
+    for mark in marks(notebook):
+        found.setdefault(mark.cell, []).append(mark)
+    return found
+
+
 def instrumented(notebook: Any, folder: Path) -> Any:
     """A copy of the lesson with probe cells: after each Markdown cell with marks, and at
     the end the quizzes' ``from`` expressions — before the solutions, which may rebind the
@@ -126,9 +134,7 @@ def instrumented(notebook: Any, folder: Path) -> Any:
 
     out = copy.deepcopy(notebook)
     cells = []
-    by_cell: dict[int, list[Mark]] = {}
-    for mark in marks(notebook):
-        by_cell.setdefault(mark.cell, []).append(mark)
+    by_cell = _by_cell(notebook)
     for index in range(len(notebook.cells)):
         cells.append(out.cells[index])
         if index in by_cell:
@@ -146,11 +152,7 @@ def instrumented(notebook: Any, folder: Path) -> Any:
         cell = nbformat.v4.new_code_cell(code)
         cell.metadata["tags"] = ["solution", f"solution-{number + 1}"]
         cells.append(cell)
-    for i, cell in enumerate(cells):
-        cell.setdefault("id", f"lesson-check-{i}")
-        if "probe" in cell.metadata.get("tags", []) or "solution" in cell.metadata.get("tags", []):
-            cell["id"] = f"lesson-check-{i}"
-    out.cells = cells
+    out.cells = cells  # the added cells carry ids of their own (nbformat makes them)
     return out
 
 
@@ -175,10 +177,7 @@ def problems(name: str, lesson: Any, executed: Any, folder: Path) -> list[str]:
 
     said = _said(executed)
     out = []
-    by_cell: dict[int, list[Mark]] = {}
-    for mark in marks(lesson):
-        by_cell.setdefault(mark.cell, []).append(mark)
-    for index, cell_marks in by_cell.items():
+    for index, cell_marks in _by_cell(lesson).items():
         got = said.get(f"marks {index}")
         if got is None:
             out.append(

@@ -122,7 +122,8 @@ def main(argv: list[str]) -> int:
         print(f"{folder}: no such folder of teachers' guides", file=sys.stderr)
         return 2
     for path in build(folder, out):
-        print(f"{path}  ({pages(path)} page{'s' if pages(path) != 1 else ''})")
+        count = pages(path)
+        print(f"{path}  ({count} page{'s' if count != 1 else ''})")
     return 0
 
 

@@ -61,3 +61,18 @@ def row_of(ax: Any, node: str) -> int:
     names = [t.get_text() for t in ax.get_yticklabels()]
     (row,) = [k for k, text in enumerate(names) if text.split(" ")[0] == node]
     return row
+
+
+def chromium() -> str:
+    """Debian's Chromium, for the tests that drive a real browser (`make test` installs it
+    as root). Missing, it fails the test under CI and skips it elsewhere, saying what to
+    install — in a test or at a module's top."""
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        why = "needs Chromium from the distribution: apt-get install chromium (make test does, as root)"
+        if os.environ.get("CI"):
+            raise RuntimeError(why)  # in CI a missing tool fails the run, never skips
+        pytest.skip(why, allow_module_level=True)
+    return found

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,20 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a closed network and a root user: no sandbox (root), no background fetches
 # that would only be refused, a fresh profile.
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 LOAD_SECONDS = 240  # Voilà runs every cell of the lesson before it shows the widgets
 
-if CHROMIUM is None:
-    why = "needs Chromium from the distribution: apt-get install chromium (make test does, as root)"
-    if os.environ.get("CI"):
-        raise RuntimeError(why)  # in CI a missing tool fails the run, never skips
-    pytest.skip(why, allow_module_level=True)
+CHROMIUM = chromium()
 
 if os.environ.get("CI"):
     import playwright.sync_api as playwright  # in CI a missing test extra fails the run

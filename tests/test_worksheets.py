@@ -5,17 +5,12 @@ installs it as root; without it this test fails under CI and is skipped elsewher
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
-import pytest
-
 from mailsim import worksheets
-from tests.conftest import ROOT
+from tests.conftest import ROOT, chromium
 
 GUIDES = ROOT / "docs" / "teachers"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_every_guide_has_a_worksheet_with_its_lesson_title():
@@ -50,12 +45,7 @@ def test_the_sheet_is_the_quote_of_its_section(tmp_path: Path):
 
 
 def test_each_worksheet_prints_on_one_page(tmp_path: Path):
-    if CHROMIUM is None:
-        why = "needs Chromium from the distribution: apt-get install chromium (make test does, as root)"
-        if os.environ.get("CI"):
-            raise RuntimeError(why)
-        pytest.skip(why)
-    written = worksheets.build(GUIDES, tmp_path, CHROMIUM)
+    written = worksheets.build(GUIDES, tmp_path, chromium())
     assert [p.relative_to(tmp_path).with_suffix(".md") for p in written] == [
         p.relative_to(GUIDES) for p in sorted(GUIDES.glob("*/*.md"))
     ]

@@ -24,12 +24,33 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-WAIT, RECORD, ON_SERVER, ON_CLIENT, ARRIVED, SLOT = range(6)
+WAIT, RECORD, ON_SERVER, ON_CLIENT, ARRIVED, SLOT, SENT, ANSWERED = range(8)
 RUN, MARK, END = -1, -2, -3  # in a compiled plan: a run of waits, a time kept, the end
 SLACK = 1.0  # seconds: a deadline met by less than this does not vouch for later plays
 COSTS = ("network", "tls", "server", "queue")
+
+
+class Resume(Protocol):
+    """What a session whose replay drives its dialogue gives to be replayed: the replies
+    to the message cannot come from the template — they name the session's own queue id
+    and recipients — so the server makes them anew, from the state the play left it in."""
+
+    def snapshot(self) -> Hashable:
+        """The server's state at the end of the message that the key does not fix
+        alone (TLS in use, logged in): kept in the template."""
+        ...
+
+    def restore(self, snapshot: Hashable) -> list[Any]:
+        """Put the server in the state a play leaves it in at the end of the message and
+        let it answer the message: the replies, and its side effects, as a play's."""
+        ...
+
+    def escapes(self, result: Any, content: list[Any]) -> bool:
+        """Does ``result`` hold a reply, other than ``content``, that names the session's
+        own addresses or queue id? Then a replay could not give it: no template."""
+        ...
 
 
 class TemplateMismatch(AssertionError):
@@ -48,6 +69,8 @@ class Script:
     clock: list[float] = field(default_factory=list)
     spoiled: str = ""  # why this play cannot be a template ("" if it can)
     deadline: int = 0  # the position where the connection's first deadline was set
+    drives: bool = False  # a replay drives the dialogue: the replies it was sent are kept
+    content: list[Any] = field(default_factory=list)  # the replies to the message
 
     def __post_init__(self) -> None:
         self.clock.append(self.start)
@@ -88,13 +111,21 @@ class Template:
     ops: tuple[tuple[Any, ...], ...]
     result: Any
     dead: Any
+    drives: bool = False
     _plans: dict[bool, tuple[tuple[Any, ...], ...]] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[tuple[Any, ...], ...]:
+        """The ops as check mode compares them: a driving template's replies by their
+        codes and sizes (their texts name the session's own addresses and queue id)."""
+        return _shape(self.ops) if self.drives else self.ops
 
     def plan(self, full: bool) -> tuple[tuple[Any, ...], ...]:
         """The ops as a replay runs them: consecutive waits merged into runs, each
         callback with the session's costs at that moment, records only at full detail,
         the replies' arrival times at the end (a dict nobody reads meanwhile). The costs
-        are summed here in the play's own order, so they equal the play's."""
+        are summed here in the play's own order, so they equal the play's. In a driving
+        template the replies to the message are None: each replay makes its own."""
         plan = self._plans.get(full)
         if plan is not None:
             return plan
@@ -104,10 +135,22 @@ class Template:
         run: list[float] = []
         arrived: list[tuple[int, Any]] = []  # no one reads them before the end: set then
         position = 0
+        content: Any = None  # the replies to the message: made anew by each replay
+
+        def own(replies: Any) -> Any:
+            return None if replies is content else replies
+
         for op in self.ops:
             kind = op[0]
             if kind == ARRIVED:
-                arrived.append((position, op[1]))
+                arrived.append((position, own(op[1])))
+                continue
+            if kind == ANSWERED:
+                content = op[1]
+                out.append((ANSWERED, op[2]))
+                continue
+            if kind == SENT:
+                out.append((SENT, own(op[1])))
                 continue
             if kind == WAIT:
                 costs[op[2]] += op[1]
@@ -123,7 +166,7 @@ class Template:
                 out.append((RUN, tuple(run)))
                 run = []
             if kind in (ON_SERVER, ON_CLIENT):
-                out.append((kind, op[1], op[2], dict(costs)))
+                out.append((kind, op[1], own(op[2]), dict(costs)))
             elif kind == SLOT:
                 out.append((SLOT, op[2], dict(costs)))
             else:
@@ -138,29 +181,52 @@ class Template:
 class Templates:
     """The templates of one run, by key, and whether (and how strictly) they are used."""
 
-    def __init__(self, on: bool, check: bool = False) -> None:
+    def __init__(self, on: bool, check: bool = False, full: bool = True) -> None:
         self.on = on
         self.check = check
+        self.full = full  # the run's level of detail: the one plan its replays need
         self.known: dict[Hashable, Template] = {}
+        self.spoiled: set[Hashable] = set()  # keys whose plays cannot be templates
         self.replayed = 0  # sessions replayed to their end, for the benchmarks' figures
         self.handed = 0  # replays handed over to real play at a busy server slot
 
     def keep(self, key: Hashable, script: Script, result: Any, dead: Any) -> None:
         """A play of ``key`` has ended: keep it as the key's template, or in check mode
-        compare it with the template kept."""
+        compare it with the template kept. A driving template's result is not kept: its
+        replays get theirs from the dialogue."""
         if script.spoiled:
+            if script.drives and key not in self.known:
+                self.spoiled.add(key)
             return
-        ops = tuple(script.ops)
+        if script.drives:
+            result = None
         known = self.known.get(key)
-        if known is None:
-            self.known[key] = Template(key, ops, result, dead)
+        if known is not None and not self.check:  # played alongside the first: kept already
             return
-        if ops != known.ops or result != known.result or dead != known.dead:
-            raise TemplateMismatch(f"session key {key!r}: {_first_difference(known, ops)}")
+        made = Template(key, tuple(script.ops), result, dead, script.drives)
+        if known is None:
+            self.known[key] = made
+            if not self.check:  # only check mode compares ops: keep the plan alone
+                made.plan(self.full)
+                made.ops = ()
+            return
+        if made.shape != known.shape or result != known.result or dead != known.dead:
+            raise TemplateMismatch(f"session key {key!r}: {_first_difference(known, made)}")
 
 
-def _first_difference(known: Template, ops: tuple[tuple[Any, ...], ...]) -> str:
-    for i, (a, b) in enumerate(zip(known.ops, ops, strict=False)):
+def _shape(ops: tuple[tuple[Any, ...], ...]) -> tuple[tuple[Any, ...], ...]:
+    return tuple(tuple(_replies_shape(part) for part in op) for op in ops)
+
+
+def _replies_shape(part: Any) -> Any:
+    if isinstance(part, list) and part and hasattr(part[0], "code"):
+        return tuple((reply.code, reply.size) for reply in part)
+    return part
+
+
+def _first_difference(known: Template, made: Template) -> str:
+    ops = made.shape
+    for i, (a, b) in enumerate(zip(known.shape, ops, strict=False)):
         if a != b:
             return f"op {i} was {a!r}, now {b!r}"
     if len(known.ops) != len(ops):

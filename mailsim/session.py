@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import simpy
 
 from mailsim.compiled import (
+    ANSWERED,
     ARRIVED,
     END,
     MARK,
@@ -33,7 +34,9 @@ from mailsim.compiled import (
     ON_SERVER,
     RECORD,
     RUN,
+    SENT,
     SLOT,
+    Resume,
     Script,
     Template,
 )
@@ -91,6 +94,16 @@ class Work:
 
 
 Observer = Callable[[Step, list[Reply], "Session"], None]
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A replay that found every server slot busy: real play goes on from here."""
+
+    deadline: float
+    turn: simpy.Event
+
+
 Events = Generator[simpy.Event, Any, Any]
 
 
@@ -176,7 +189,7 @@ class Session:
             times[0], times[1], self.message, self.id, src, dst, protocol, step, code, detail,
             nbytes, wire,
         )  # fmt: skip
-        if self._script is not None:
+        if self._script is not None and self._full:  # else a replay makes no records
             self._script.recorded(times, (src, dst, protocol, step, code, detail, nbytes, wire))
 
     def _record_reply(self, times: tuple[float, float], reply: Reply) -> None:
@@ -219,49 +232,67 @@ class Session:
         on_server: Observer | None = None,
         on_client: Observer | None = None,
         key: Hashable | None = None,
+        resume: Resume | None = None,
     ) -> Events:
         """Run ``dialogue`` against ``server`` to its end; return the dialogue's result.
 
         ``on_server`` is called when the server has answered a step (before the reply
         travels back); ``on_client`` when the reply has reached the client. ``key``, where
         the caller can give one, names everything that fixes the session's course (see
-        :mod:`mailsim.compiled`): a later session of the same key replays this one."""
+        :mod:`mailsim.compiled`): a later session of the same key replays this one. With
+        ``resume`` a replay drives the dialogue, the server answers the message, and the
+        callbacks must act on the message alone (:meth:`_watched`)."""
         self._turn: simpy.Event | None = None  # waiting for a slot
         self._holds = False  # has a slot
         self._slot = slot
+        self._resume = resume
         opened = self.world.open_sessions
         opened[self.id] = self
         templates = self.world.templates
         try:
             step = next(dialogue)
             replies: list[Reply] | None = None
-            if key is not None and templates.on:
+            if key is not None and templates.on and key not in templates.spoiled:
                 template = templates.known.get(key)
                 if template is None or templates.check:
-                    self._script = Script(self.env.now)
+                    self._script = Script(self.env.now, drives=resume is not None)
                 else:
-                    handed = yield from self._replay(template, on_server, on_client)
-                    if handed is None:  # replayed to its end
+                    done = yield from self._replay(template, on_server, on_client, dialogue)
+                    if not isinstance(done, Handover):  # replayed to its end
                         templates.replayed += 1
-                        return template.result
+                        return done
                     templates.handed += 1
-                    replies = yield from self._accept(step, server, work, *handed)
+                    replies = yield from self._accept(step, server, work, done.deadline, done.turn)
+            played = self._play_step
+            if self._script is None and self.world.swift and self._plain_paths():
+                played = self._swift_step
             while True:
                 if replies is None:
-                    replies = yield from self._play_step(step, server, work, on_server)
+                    replies = yield from played(step, server, work, on_server)
                 if on_client is not None and self.dead is None:
                     on_client(step, replies, self)
-                    if self._script is not None:
+                    if self._script is not None and self._watched(step):
                         self._script.ops.append((ON_CLIENT, step, replies))
+                if self._script is not None and self._script.drives:
+                    self._script.ops.append((SENT, replies))
                 step = dialogue.send(replies)
                 replies = None
         except StopIteration as stop:
-            if self._script is not None:
-                templates.keep(key, self._script, stop.value, self.dead)
+            script = self._script
+            if script is not None:
+                if resume is not None and resume.escapes(stop.value, script.content):
+                    script.spoil("a reply naming the session's own addresses")
+                templates.keep(key, script, stop.value, self.dead)
             return stop.value
         finally:
             opened.pop(self.id, None)
             self._release()
+
+    def _watched(self, step: Step) -> bool:
+        """Does a replay call the callbacks at ``step``? Everywhere the play did; with
+        ``resume``, at the message alone: the callbacks of a message session act on the
+        message, and the other steps' lines name another session's addresses."""
+        return self._resume is None or type(step) is Content
 
     def _play_step(
         self, step: Step, server: Server, work: Work, on_server: Observer | None
@@ -285,15 +316,187 @@ class Session:
             return (yield from self._request(step, server, work, on_server))
         return (yield from self._content(step, server, work, on_server))
 
-    def _replay(
-        self, template: Template, on_server: Observer | None, on_client: Observer | None
+    # -- the plain course, swiftly -------------------------------------------------------
+
+    def _plain_paths(self) -> bool:
+        """Can this session take the swift steps? Its client and server are two machines
+        that a path joins (in a quiet world, one that never changes), and it is not
+        refused at once (nothing listening)."""
+        if self.client == self.server_node or self.closed:
+            return False
+        network = self.world.network
+        try:
+            network.path(self.client, self.server_node)
+            network.path(self.server_node, self.client)
+        except NoRoute:
+            return False
+        return True
+
+    def _swift_step(
+        self, step: Step, server: Server, work: Work, on_server: Observer | None
     ) -> Events:
-        """Do what ``template`` did, from this moment. Returns None at its end; or, when
-        every server slot is busy, the deadline and the turn in the listen queue, for the
-        caller to go on as real play from there (:meth:`_accept`)."""
+        """:meth:`_play_step` in a quiet world (no faults, eavesdroppers, jitter or loss)
+        when nothing is recorded step by step and no template is being made: the same
+        waits, summed in the same order, in one frame instead of a dozen. Whatever leaves
+        the plain course — a connection lost, a busy server, a refused port, a deadline —
+        goes to the general code at the start of the part that leaves it, before the clock
+        has moved for that part, so it plays from there exactly as it would have."""
+        if self.dead is not None or self._forgotten:
+            return (yield from self._play_step(step, server, work, on_server))
+        pending, self._pending = self._pending, 0
+        if isinstance(step, Commands):
+            lines = step.lines
+            replies = yield from self._exchange(
+                step, step.size + pending, False, step.cost, work.command * len(lines), "server",
+                lambda: [server.handle(line) for line in lines], step.cost, on_server,
+            )  # fmt: skip
+            return replies if self.dead is None else [self.dead] * len(lines)
+        if isinstance(step, Content):
+            nbytes = step.size + 5 + pending + (QUIT_LINE if step.quit else 0)
+            end: Any = server  # an SMTP or LMTP server: it has an end of DATA
+            replies = yield from self._exchange(
+                step, nbytes, True, step.cost, work.data, "server",
+                lambda: list(end.end_of_data()), step.cost, on_server,
+            )  # fmt: skip
+            return replies if self.dead is None else [self.dead] * step.replies
+        if isinstance(step, Request):
+            nbytes = step.size + pending
+            web: Any = server  # a web front end: it responds to requests
+            replies = yield from self._exchange(
+                step, nbytes, nbytes > 1460, step.cost,
+                work.data if step.body else work.command, "server",
+                lambda: [web.respond(step)], step.cost, on_server,
+            )  # fmt: skip
+            return replies if self.dead is None else [self.dead]
+        self._pending = pending  # the steps below send nothing the TLS Finished rides on
+        if isinstance(step, TlsHandshake):
+            return (yield from self._swift_tls(step, step.version, server, work))
+        if isinstance(step, Connect):
+            replies = yield from self._swift_connect(step, server, work)
+            if not replies:
+                return replies
+            return replies * (_expected(step) // len(replies))
+        return (yield from self._play_step(step, server, work, on_server))
+
+    def _exchange(
+        self,
+        step: Step,
+        nbytes: int | None,
+        bulk: bool,
+        send_cost: str,
+        seconds: float,
+        cost: str,
+        answer: Callable[[], list[Reply]],
+        back_cost: str,
+        on_server: Observer | None = None,
+        deadline: float | None = None,
+        size: int | None = None,
+    ) -> Events:
+        """:meth:`_send` (unless ``nbytes`` is None: the greeting) then :meth:`_answer`,
+        on the plain course, in one frame. None when the flight missed its deadline."""
+        env, costs, network = self.env, self.costs, self.world.network
+        c, s = self.client, self.server_node
+        if deadline is None:
+            deadline = env.now + self._timeout(step)
+        if nbytes is not None:
+            took = network.bulk_time(c, s, nbytes) if bulk else network.transfer_time(c, s, nbytes)
+            if env.now + took > deadline:
+                yield from self._give_up(deadline, "sending timed out")
+                return None
+            costs[send_cost] += took
+            if not env.skip(took):
+                yield env.timeout(took)
+        done = env.now + seconds
+        if done > deadline:
+            env.process(self._late(step, done, answer, on_server))
+            return (yield from self._give_up(deadline, self._no_reply(step)))
+        costs[cost] += seconds
+        if not env.skip(seconds):
+            yield env.timeout(seconds)
+        replies = answer()
+        back = sum(r.size for r in replies) if size is None else size
+        took = network.bulk_time(s, c, back) if back > 1460 else network.transfer_time(s, c, back)
+        self.client_gone = env.now + took > deadline
+        if on_server is not None:
+            on_server(step, replies, self)
+        if self.client_gone:
+            return (yield from self._give_up(deadline, self._no_reply(step)))
+        costs[back_cost] += took
+        if not env.skip(took):
+            yield env.timeout(took)
+        now, arrived = env.now, self.arrived
+        for reply in replies:
+            arrived[id(reply)] = now
+        return replies
+
+    def _swift_tls(self, step: Step, offered: str, server: Server, work: Work) -> Events:
+        """:meth:`_tls` on the plain course."""
+        version = tls.negotiate(offered, work.tls_version) or offered
+        for flight in tls.HANDSHAKES[version]:
+            yield from self._exchange(
+                step, flight.client_bytes, False, "tls", work.tls, "tls", _NOTHING, "tls",
+                size=flight.server_bytes,
+            )  # fmt: skip
+            if self.dead is not None:
+                return [self.dead]
+        self._pending = tls.TRAILING_CLIENT_BYTES[version]
+        server.tls_started(version)
+        self._encrypted = True
+        return [Reply("TLS", (version,))]
+
+    def _swift_connect(self, step: Connect, server: Server, work: Work) -> Events:
+        """:meth:`_connect` and :meth:`_accept` on the plain course: the handshake, a free
+        slot taken, implicit TLS if asked, the greeting."""
+        if step.tls and work.tls_version is None:  # nothing listens on 465 or 995
+            return (yield from self._connect(step, server, work))
+        env, costs, network = self.env, self.costs, self.world.network
+        c, s = self.client, self.server_node
+        for took in (network.transfer_time(c, s, TCP_SYN), network.transfer_time(s, c, TCP_SYN)):
+            costs["network"] += took
+            if not env.skip(took):
+                yield env.timeout(took)
+        deadline = env.now + self._timeout(step)
+        if step.greeting:
+            took = network.transfer_time(c, s, TCP_ACK)
+            costs["network"] += took
+            if not env.skip(took):
+                yield env.timeout(took)
+        if self._slot is not None:
+            turn = self._slot.take()
+            if turn is not None:  # every slot busy: the listen queue, as in general play
+                return (yield from self._accept(step, server, work, deadline, turn))
+            self._holds = True
+        hello: list[Reply] = []
+        if step.tls:
+            hello = yield from self._swift_tls(step, step.tls, server, work)
+            if self.dead is not None:
+                return hello
+            deadline = env.now + self._timeout(step)
+        if not step.greeting:
+            return hello
+        greeting = yield from self._exchange(
+            step, None, False, "network", work.command, "server", lambda: [server.greeting()],
+            "network", deadline=deadline,
+        )  # fmt: skip
+        return [*hello, *greeting] if self.dead is None else greeting
+
+    def _replay(
+        self,
+        template: Template,
+        on_server: Observer | None,
+        on_client: Observer | None,
+        dialogue: Generator[Step, list[Reply], Any],
+    ) -> Events:
+        """Do what ``template`` did, from this moment; return the session's result. When
+        every server slot is busy, return instead a :class:`Handover`: the deadline and
+        the turn in the listen queue, for the caller to go on as real play from there
+        (:meth:`_accept`). A driving template sends the dialogue the replies its play
+        was sent, and the server's own replies to the message, made anew."""
         env, full = self.env, self._full
         clock = [env.now]  # the times of the positions
         mark = env.now
+        result = template.result
+        content: list[Reply] = []
         for op in template.plan(full):
             kind = op[0]
             if kind == RUN:
@@ -308,29 +511,36 @@ class Session:
                         if not env.skip(seconds):
                             yield env.timeout(seconds)
                         clock.append(env.now)
+            elif kind == SENT:
+                try:
+                    dialogue.send(content if op[1] is None else op[1])
+                except StopIteration as stop:
+                    result = stop.value
             elif kind == MARK:
                 mark = env.now
+            elif kind == ANSWERED:
+                content = self._resume.restore(op[1])  # type: ignore[union-attr]
             elif kind == ON_SERVER:
                 self.costs = dict(op[3])
-                on_server(op[1], op[2], self)  # type: ignore[misc]
+                on_server(op[1], content if op[2] is None else op[2], self)  # type: ignore[misc]
             elif kind == ON_CLIENT:
                 self.costs = dict(op[3])
-                on_client(op[1], op[2], self)  # type: ignore[misc]
+                on_client(op[1], content if op[2] is None else op[2], self)  # type: ignore[misc]
             elif kind == RECORD:
                 self.world.recorder.event(clock[op[1]], clock[op[2]], self.message, self.id, *op[3])
             elif kind == SLOT:
                 turn = self._slot.take()  # type: ignore[union-attr]
                 if turn is not None:
                     self.costs = dict(op[2])
-                    return (mark + op[1], turn)
+                    return Handover(mark + op[1], turn)
                 self._holds = True
             elif kind == END:
                 self.costs = dict(op[1])
                 for position, replies in op[2]:
-                    for reply in replies:
+                    for reply in content if replies is None else replies:
                         self.arrived[id(reply)] = clock[position]
         self.dead = template.dead
-        return None
+        return result
 
     def _release(self) -> None:
         turn, self._turn = self._turn, None
@@ -391,12 +601,15 @@ class Session:
             return (yield from self._give_up(deadline, self._no_reply(step)))
         yield from self._wait(seconds, cost)
         replies = answer()
+        if script is not None and self._resume is not None and type(step) is Content:
+            script.content = replies
+            script.ops.append((ANSWERED, replies, self._resume.snapshot()))
         nbytes = sum(r.size for r in replies) if size is None else size
         took = self._transit(s, c, nbytes, bulk=nbytes > 1460)
         self.client_gone = env.now + took > deadline
         if on_server is not None:
             on_server(step, replies, self)
-            if script is not None:
+            if script is not None and self._watched(step):
                 script.ops.append((ON_SERVER, step, replies))
         if script is not None:
             script.close_call(deadline, env.now + took)
@@ -815,6 +1028,13 @@ def _without_starttls(reply: Reply) -> Reply:
 # The protocols a mail program reads with, by session protocol: their client timeouts and
 # how a lost connection reads (SMTP's otherwise).
 READERS = {"pop3": pop3, "imap": imap, "https": http}  # the client's patience, by protocol
+
+
+def _nothing() -> list[Reply]:
+    return []
+
+
+_NOTHING = _nothing  # what a TLS flight answers: records, no reply
 
 
 def _pushed(news: Reply) -> str:

@@ -69,7 +69,12 @@ class World:
         quiet = (
             not self.faults and not self.taps and not any(link.jitter for link in scenario.links)
         )
-        self.templates = Templates(fast_forward and quiet, check=check_templates)
+        self.templates = Templates(
+            fast_forward and quiet, check=check_templates, full=detail == "full"
+        )
+        # … and sessions played by the swift steps (Session._swift_step), where nothing
+        # is recorded step by step either.
+        self.swift = fast_forward and quiet and detail != "full"
         self.epoch = datetime.fromisoformat(scenario.start)
         self._sessions = itertools.count(1)
         self.open_sessions: dict[int, Session] = {}  # under way, by id

@@ -3,6 +3,7 @@ played step by step, to the bit; check mode catches a key that forgets a field."
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pandas as pd
@@ -17,6 +18,11 @@ from mailsim.scenario import validate
 from mailsim.world import World
 from tests.conftest import SCENARIOS
 from tests.test_properties import worlds
+
+
+def _kinds(world: World) -> Counter[str]:
+    """The world's templates by kind: SMTP's by service."""
+    return Counter(key[1] if key[0] == "smtp" else key[0] for key in world.templates.known)
 
 
 def _run(scenario: Any, seed: int = 0, detail: str = "full", **options: Any) -> World:
@@ -137,9 +143,14 @@ def test_every_shipped_scenario_keeps_its_keys_honest(path):
     shorter = ["duration=1h"] if path.stem == "busy-office" else []
     world = _run(mailsim.load(path, shorter), detail="hops", check_templates=True)
     if path.stem == "busy-office":
+        kinds = _kinds(world)
         # one key per person who finds the mailbox empty at least once in the hour: 512
-        # of the 540 (24 office and 4 partner people find mail at every check)
-        assert len(world.templates.known) == 512
+        # of the 540 (24 office and 4 partner people find mail at every check); one per
+        # way a message goes, as the lengths of the addresses tell them apart (staff001@
+        # office.example has 23 octets, contact01@partner.example 25): submissions inside
+        # the office, from the office out and from the partner in; relays each way; LMTP
+        # into each mailbox server, and into the office's from a partner's message
+        assert kinds == {"empty mailbox": 512, "submission": 3, "relay": 2, "lmtp": 3}
     assert world.templates.replayed == 0  # check mode replays nothing: it plays
 
 
@@ -152,3 +163,122 @@ def test_compiled_sessions_are_exact_on_random_worlds(world, seed, concurrency):
     assert fast.templates.replayed > 0
     _same(fast, _run(scenario, seed, fast_forward=False))
     _run(scenario, seed, check_templates=True)  # raises on a mismatch
+
+
+# -- message sessions: SMTP and LMTP ---------------------------------------------------------
+
+
+def _two_offices(messages: int = 12, unknown: bool = False) -> dict[str, Any]:
+    """Two offices of four people each (addresses of one length), writing to each other
+    and among themselves every five minutes: submissions, relays and LMTP deliveries of a
+    few keys, each played once and replayed after. With ``unknown``, every third message
+    also goes to someone the sender's own office does not have."""
+    nodes: dict[str, Any] = {"dns": {"role": "dns"}, "core": {"role": "router"}}
+    links: list[dict[str, Any]] = [{"between": ["dns", "core"], "latency": "1ms"}]
+    zones: dict[str, Any] = {}
+    users: dict[str, Any] = {}
+    for office, latency in (("a", "5ms"), ("b", "40ms")):
+        domain = f"{office}.example"
+        nodes |= {
+            f"pc-{office}": {"role": "client"},
+            f"mta-{office}": {"role": "smtp", "host": f"mail.{domain}", "domains": [domain]},
+            f"pop-{office}": {"role": "pop", "host": f"pop.{domain}"},
+        }
+        links += [
+            {"between": [f"pc-{office}", "core"], "latency": "2ms"},
+            {"between": [f"mta-{office}", "core"], "latency": latency},
+            {"between": [f"pop-{office}", f"mta-{office}"], "latency": "1ms"},
+            {"between": [f"pop-{office}", "core"], "latency": "1ms"},
+        ]
+        zones[domain] = {
+            "mx": [{"preference": 10, "host": f"mail.{domain}"}],
+            "a": {f"mail.{domain}": f"mta-{office}", f"pop.{domain}": f"pop-{office}"},
+        }
+        for u in range(4):
+            users[f"user{u}@{domain}"] = {"client": f"pc-{office}", "smtp": f"mta-{office}",
+                                          "mailbox": f"pop-{office}", "password": f"pw{u}",
+                                          "poll": "2min", "poll_start": 30 * u}  # fmt: skip
+    people = sorted(users)
+    sent = []
+    for i in range(messages):
+        to = [people[(3 * i + 1) % len(people)]]
+        if unknown and i % 3 == 0:
+            to.append("nobody@" + people[i % len(people)].split("@")[1])
+        sent.append({"at": 300 * i + 7, "from": people[i % len(people)], "to": to,
+                     "size": 4000 + 16000 * (i % 2)})  # fmt: skip
+    return {"name": "two offices", "duration": "2h", "nodes": nodes, "links": links,
+            "dns": {"zones": zones}, "users": users, "messages": sent}  # fmt: skip
+
+
+@pytest.mark.parametrize("detail", ["hops", "outcomes"])
+def test_message_sessions_are_replayed_to_the_bit(detail, monkeypatch):
+    """Twelve messages, 36 message sessions, six keys: a.example writes 4,000 bytes to
+    b.example, b.example 20,000 to a.example, and each way has one key of submission, one
+    of relay and one of LMTP — the two offices' servers share them, their paths being
+    as long. After the first of each key, the 30 others are replays, each with its own
+    queue id and recipient."""
+    scenario = validate(_two_offices())
+    fast = _run(scenario, detail=detail)
+    kinds = _kinds(fast)
+    assert kinds == {"submission": 2, "relay": 2, "lmtp": 2, "empty mailbox": 8}
+    _same(fast, _run(scenario, detail=detail, fast_forward=False))
+    if detail == "hops":
+        hops = mailsim.world_result(fast).hops
+        queued = hops[hops.protocol == "submission"].outcome
+        assert queued.nunique() == 12
+        assert queued.str.startswith("250 2.0.0 Ok: queued as").all()
+        saved = hops[hops.protocol == "lmtp"].outcome
+        assert saved.nunique() == 12  # 250 2.0.0 <recipient> queue-id Saved
+    _run(scenario, detail=detail, check_templates=True)  # raises on a mismatch
+    monkeypatch.setattr(mail_client, "transfer_key", lambda *args, **kwargs: None)
+    from mailsim.agents import mta
+
+    monkeypatch.setattr(mta, "transfer_key", lambda *args, **kwargs: None)
+    polls_only = _run(scenario, detail=detail)
+    assert fast.templates.replayed - polls_only.templates.replayed == 30
+
+
+def test_a_recipient_the_server_refuses_makes_no_template():
+    """The sender's own server refuses nobody@ (550 5.1.1 <nobody@a.example>: …): a
+    replay could not say it for another address, so the key is spoiled — both ways, each
+    message with two recipients — and its sessions are played."""
+    scenario = validate(_two_offices(unknown=True))
+    fast = _run(scenario, detail="hops")
+    assert [(key[1], len(key[18])) for key in fast.templates.spoiled] == [("submission", 2)] * 2
+    hops = mailsim.world_result(fast).hops
+    refused = hops[hops.recipient.str.startswith("nobody@")]
+    said = sorted(refused.outcome.str[:29])
+    assert said == ["550 5.1.1 <nobody@a.example>:"] * 2 + ["550 5.1.1 <nobody@b.example>:"] * 2
+    _same(fast, _run(scenario, detail="hops", fast_forward=False))
+    _run(scenario, detail="hops", check_templates=True)
+
+
+def test_check_mode_catches_an_smtp_key_without_the_message_size(monkeypatch):
+    """Without the size the two sizes of message share a key: the message's flight and
+    the wait for it differ, and check mode says so."""
+    from mailsim.agents import keys, mta
+
+    real = keys.transfer_key
+
+    def forgetful(*args: Any, **kwargs: Any) -> Any:
+        key = real(*args, **kwargs)
+        return None if key is None else key[:17] + key[18:]
+
+    monkeypatch.setattr(mail_client, "transfer_key", forgetful)
+    monkeypatch.setattr(mta, "transfer_key", forgetful)
+    with pytest.raises(TemplateMismatch, match=r"op \d+ was \(0, "):
+        _run(validate(_two_offices()), detail="hops", check_templates=True)
+
+
+def test_the_benchmark_world_keeps_its_keys_honest():
+    """Check mode on the world of benchmarks/throughput.py, 1,000 messages: 50 offices'
+    message sessions share their keys wherever paths, lengths and verdicts agree."""
+    from benchmarks.throughput import world as benchmark_world
+
+    world = _run(validate(benchmark_world(50, 20, 1000)), detail="hops", check_templates=True)
+    kinds = _kinds(world)
+    # 1,008 messages: their submissions fall into 19 keys (every program has the same path
+    # to its server; the keys differ by the lengths of the addresses), their LMTP
+    # deliveries into 12; the relays between 50 offices, over paths of many lengths,
+    # into 608
+    assert kinds == {"empty mailbox": 998, "relay": 608, "submission": 19, "lmtp": 12}

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from mailsim.agents.keys import SmtpResume, transfer_key
 from mailsim.message import Copy, Message
 from mailsim.protocols import (
     Commands,
@@ -100,8 +101,15 @@ class MailClient:
                 helo=self.host, port=smtp.RELAY_PORT, tls="may", **smtp.PROFILES[user.program]
             )
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
+        key = transfer_key(world, self.name, msa.name, config, envelope, server, work)
         transcript: Transcript = yield from session.play(
-            smtp.client(config, envelope), server, work, msa.slot, on_server=on_server
+            smtp.client(config, envelope),
+            server,
+            work,
+            msa.slot,
+            on_server=on_server,
+            key=key,
+            resume=SmtpResume(server, config, envelope) if key else None,
         )
         decided: dict[str, Reply | None] = {}
         for copy in copies:

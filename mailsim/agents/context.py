@@ -39,6 +39,7 @@ class WorldView(Protocol):
     seed: int
     fast_forward: bool
     templates: Templates
+    swift: bool
     recorder: Recorder
     network: Topology
     faults: Faults

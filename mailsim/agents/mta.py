@@ -18,8 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from mailsim.agents.keys import SmtpResume, transfer_key
 from mailsim.message import Copy, Failure, enhanced_status
-from mailsim.protocols import Content, Reply, Step, Transcript, dns, http, policy, smtp
+from mailsim.protocols import (
+    Content,
+    Reply,
+    Step,
+    Transcript,
+    dns,
+    http,
+    policy,
+    sender_auth,
+    smtp,
+)
 from mailsim.retry import Schedule
 from mailsim.rng import stream
 from mailsim.scenario import SmtpNode
@@ -37,6 +48,33 @@ def stamp_protocol(tls: str | None, authenticated: bool, lmtp: bool = False) -> 
     base = "LMTP" if lmtp else "ESMTP"
     # Interned: every copy's Received stamp keeps one of these few words.
     return sys.intern(base + ("S" if tls else "") + ("A" if authenticated else ""))
+
+
+class SenderCheck:
+    """SPF, DKIM and DMARC at the end of DATA: the verdict goes on the copies
+    (Authentication-Results, spam folder), a DMARC reject is the reply. The verdict comes
+    from the scenario's records and the copies as they arrived, so it is known before the
+    session plays: a compiled session's key reads it (:meth:`refuses`)."""
+
+    def __init__(self, world: WorldView, host: str, client: str, mine: list[Copy]) -> None:
+        self.world, self.host, self.client, self.mine = world, host, client, mine
+        self._verdict: sender_auth.Verdict | None = None
+
+    def verdict(self) -> sender_auth.Verdict:
+        if self._verdict is None:
+            self._verdict = self.world.authenticate(self.host, self.client, self.mine[0])
+        return self._verdict
+
+    def refuses(self) -> bool:
+        return self.verdict().reply is not None
+
+    def __call__(self) -> Reply | None:
+        verdict = self.verdict()
+        for copy in self.mine:
+            copy.authentication = sys.intern(verdict.header)  # the same for many copies
+            copy.folder = "spam" if verdict.action == "spam folder" else "inbox"
+        refusal = verdict.reply
+        return Reply(refusal[0], (refusal[1],)) if refusal else None
 
 
 class Mta:
@@ -137,26 +175,16 @@ class Mta:
 
         return check
 
-    def _sender_check(self, client: str, incoming: list[Copy] | None) -> smtp.EndCheck | None:
-        """At the end of DATA, for mail to our own domains: SPF, DKIM, DMARC; the verdict
-        goes on the copies (Authentication-Results, spam folder), a DMARC reject is the
-        reply."""
+    def _sender_check(self, client: str, incoming: list[Copy] | None) -> SenderCheck | None:
+        """At the end of DATA, for mail to our own domains: SPF, DKIM, DMARC (see
+        :class:`SenderCheck`)."""
         mine = [
             c for c in incoming or ()
             if c.recipient.rsplit("@", 1)[-1].lower() in self.domains and not c.message.is_bounce
         ]  # fmt: skip
         if not self.spec.sender_checks or not mine:
             return None
-
-        def check() -> Reply | None:
-            verdict = self.world.authenticate(self.host, client, mine[0])
-            for copy in mine:
-                copy.authentication = sys.intern(verdict.header)  # the same for many copies
-                copy.folder = "spam" if verdict.action == "spam folder" else "inbox"
-            refusal = verdict.reply
-            return Reply(refusal[0], (refusal[1],)) if refusal else None
-
-        return check
+        return SenderCheck(self.world, self.host, client, mine)
 
     def receive(
         self,
@@ -450,10 +478,15 @@ class Mta:
             **smtp.PROFILES["postfix"],
         )
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
+        key = None
+        if agent is not None:
+            sure = not lmtp or agent.spec.quota is None  # type: ignore[union-attr]
+            key = transfer_key(world, self.name, target, config, envelope, server, work, sure)
         try:
             transcript: Transcript = yield from session.play(
                 smtp.client(config, envelope), server, work, agent.slot if agent else None,
-                on_server=on_server, on_client=on_client,
+                on_server=on_server, on_client=on_client, key=key,
+                resume=SmtpResume(server, config, envelope) if key else None,
             )  # fmt: skip
         except simpy.Interrupt:
             cut = smtp.lost(f"session cut short: {self.host} crashed")

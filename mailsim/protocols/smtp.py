@@ -176,14 +176,27 @@ class SmtpServer:
         if match is None:
             return Reply("501", ("5.5.4 Syntax: RCPT TO:<address>",))
         rcpt = match.group(2)
+        refusal = self.refusal(rcpt, bool(self.authenticated))
+        if refusal is not None:
+            return refusal
+        if self.config.rcpt_check is not None:
+            refusal = self.config.rcpt_check(self.sender, rcpt)
+            if refusal is not None:
+                return refusal
+        self.recipients.append(rcpt)
+        return Reply("250", ("2.1.5 Ok",))
+
+    def refusal(self, rcpt: str, authenticated: bool) -> Reply | None:
+        """What RCPT TO:<rcpt> is refused with by the server's own tables (relaying,
+        unknown users), or None; the site's checks (``rcpt_check``) come after. A pure
+        function of the configuration: a compiled session's key asks it in advance."""
+        cfg = self.config
         domain = rcpt.rsplit("@", 1)[-1].lower()
-        local = domain in self.config.local_domains
-        may_relay = (
-            self.authenticated or self.config.relay_allowed or domain in self.config.relay_domains
-        )
+        local = domain in cfg.local_domains
+        may_relay = authenticated or cfg.relay_allowed or domain in cfg.relay_domains
         if not local and not may_relay and not self.lmtp:
             return Reply("554", (f"5.7.1 <{rcpt}>: Relay access denied",))
-        users = self.config.local_users
+        users = cfg.local_users
         if (local or self.lmtp) and users is not None and rcpt.lower() not in users:
             if self.lmtp:
                 return Reply("550", (f"5.1.1 <{rcpt}> User doesn't exist: {rcpt}",))
@@ -193,12 +206,7 @@ class SmtpServer:
                     f"5.1.1 <{rcpt}>: Recipient address rejected: User unknown in virtual mailbox table",
                 ),
             )
-        if self.config.rcpt_check is not None:
-            refusal = self.config.rcpt_check(self.sender, rcpt)
-            if refusal is not None:
-                return refusal
-        self.recipients.append(rcpt)
-        return Reply("250", ("2.1.5 Ok",))
+        return None
 
     def _cmd_data(self, line: str) -> Reply:
         if self.sender is None:

@@ -10,6 +10,16 @@ the same times to the last bit: the clock moves by the same additions in the sam
 and a run of waits moves it once when nothing else is due before the run ends
 (:meth:`mailsim.clock.Clock.skip_to`).
 
+A message session repeats another up to its addresses and queue id: the same lengths
+over a path as long, the same verdicts, give the same waits (the keys are in
+:mod:`mailsim.agents.keys`). Its template *drives* the dialogue: a replay sends the
+client's dialogue the replies the play was sent, so the dialogue builds its own result,
+and lets the server answer the message itself from the state the commands leave
+(:class:`Resume`), so the queue id, the recipients and the sender checks are the
+session's own. The other steps' texts are not replayed: at a level of detail that keeps
+them, message sessions are not compiled. A play whose result holds a reply naming its own
+addresses (a refused recipient) makes no template, and its key is not tried again.
+
 A template is used only where its key can vouch for the outcome: no faults, no
 eavesdroppers, no jitter or loss on the way — the things that make two sessions of one
 key differ. What still differs, a free server slot or a wait in the listen queue, is

@@ -32,6 +32,7 @@ changing a result silently.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -62,6 +63,15 @@ class Resume(Protocol):
         own addresses or queue id? Then a replay could not give it: no template."""
         ...
 
+    def own(self) -> tuple[str, ...]:
+        """The texts that are this session's own (addresses, password, queue id, host
+        names), in a fixed order: check mode compares plays without them."""
+        ...
+
+    def watches(self, step: Any) -> bool:
+        """Do the session's callbacks act at ``step``? A replay calls them only there."""
+        ...
+
 
 class TemplateMismatch(AssertionError):
     """In check mode: a session of a known key did not do what its template does."""
@@ -81,6 +91,7 @@ class Script:
     deadline: int = 0  # the position where the connection's first deadline was set
     drives: bool = False  # a replay drives the dialogue: the replies it was sent are kept
     content: list[Any] = field(default_factory=list)  # the replies to the message
+    own: tuple[str, ...] = ()  # a driving play's own texts (Resume.own)
 
     def __post_init__(self) -> None:
         self.clock.append(self.start)
@@ -122,13 +133,14 @@ class Template:
     result: Any
     dead: Any
     drives: bool = False
+    own: tuple[str, ...] = ()
     _plans: dict[bool, tuple[tuple[Any, ...], ...]] = field(default_factory=dict)
 
     @property
-    def shape(self) -> tuple[tuple[Any, ...], ...]:
-        """The ops as check mode compares them: a driving template's replies by their
-        codes and sizes (their texts name the session's own addresses and queue id)."""
-        return _shape(self.ops) if self.drives else self.ops
+    def shape(self) -> Any:
+        """The ops as check mode compares them: a driving template's with the session's
+        own texts (addresses, queue id, host names) put as placeholders."""
+        return _shape(self.ops, self.own) if self.drives else self.ops
 
     def plan(self, full: bool) -> tuple[tuple[Any, ...], ...]:
         """The ops as a replay runs them: consecutive waits merged into runs, each
@@ -213,7 +225,7 @@ class Templates:
         known = self.known.get(key)
         if known is not None and not self.check:  # played alongside the first: kept already
             return
-        made = Template(key, tuple(script.ops), result, dead, script.drives)
+        made = Template(key, tuple(script.ops), result, dead, script.drives, script.own)
         if known is None:
             self.known[key] = made
             if not self.check:  # only check mode compares ops: keep the plan alone
@@ -224,14 +236,25 @@ class Templates:
             raise TemplateMismatch(f"session key {key!r}: {_first_difference(known, made)}")
 
 
-def _shape(ops: tuple[tuple[Any, ...], ...]) -> tuple[tuple[Any, ...], ...]:
-    return tuple(tuple(_replies_shape(part) for part in op) for op in ops)
+def _shape(ops: tuple[tuple[Any, ...], ...], own: tuple[str, ...]) -> Any:
+    """``ops`` with each of ``own`` in any text as ``<k>``, its place in ``own``; steps and
+    replies as their fields. The longest first, so that one name inside another (an
+    address inside a reply) goes whole."""
+    names = sorted(((n, f"<{k}>") for k, n in enumerate(own) if n), key=lambda p: -len(p[0]))
 
+    def plain(part: Any) -> Any:
+        if isinstance(part, str):
+            for name, mark in names:
+                part = part.replace(name, mark)
+            return part
+        if isinstance(part, list | tuple):
+            return tuple(plain(item) for item in part)
+        if dataclasses.is_dataclass(part) and not isinstance(part, type):
+            fields = dataclasses.fields(part)
+            return (type(part).__name__, *(plain(getattr(part, f.name)) for f in fields))
+        return part
 
-def _replies_shape(part: Any) -> Any:
-    if isinstance(part, list) and part and hasattr(part[0], "code"):
-        return tuple((reply.code, reply.size) for reply in part)
-    return part
+    return plain(ops)
 
 
 def _first_difference(known: Template, made: Template) -> str:

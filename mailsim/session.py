@@ -241,7 +241,7 @@ class Session:
         the caller can give one, names everything that fixes the session's course (see
         :mod:`mailsim.compiled`): a later session of the same key replays this one. With
         ``resume`` a replay drives the dialogue, the server answers the message, and the
-        callbacks must act on the message alone (:meth:`_watched`)."""
+        callbacks are called where ``resume`` says they act (:meth:`_watched`)."""
         self._turn: simpy.Event | None = None  # waiting for a slot
         self._holds = False  # has a slot
         self._slot = slot
@@ -256,6 +256,8 @@ class Session:
                 template = templates.known.get(key)
                 if template is None or templates.check:
                     self._script = Script(self.env.now, drives=resume is not None)
+                    if resume is not None:
+                        self._script.own = resume.own()
                 else:
                     done = yield from self._replay(template, on_server, on_client, dialogue)
                     if not isinstance(done, Handover):  # replayed to its end
@@ -290,9 +292,8 @@ class Session:
 
     def _watched(self, step: Step) -> bool:
         """Does a replay call the callbacks at ``step``? Everywhere the play did; with
-        ``resume``, at the message alone: the callbacks of a message session act on the
-        message, and the other steps' lines name another session's addresses."""
-        return self._resume is None or type(step) is Content
+        ``resume``, where it says they act (an SMTP session's at the message alone)."""
+        return self._resume is None or self._resume.watches(step)
 
     def _play_step(
         self, step: Step, server: Server, work: Work, on_server: Observer | None

@@ -21,8 +21,11 @@ from tests.test_properties import worlds
 
 
 def _kinds(world: World) -> Counter[str]:
-    """The world's templates by kind: SMTP's by service."""
-    return Counter(key[1] if key[0] == "smtp" else key[0] for key in world.templates.known)
+    """The world's templates by kind: SMTP's by service; POP3 checks that find mail."""
+    names = {"pop3": "mail to fetch"}
+    return Counter(
+        key[1] if key[0] == "smtp" else names.get(key[0], key[0]) for key in world.templates.known
+    )
 
 
 def _run(scenario: Any, seed: int = 0, detail: str = "full", **options: Any) -> World:
@@ -149,8 +152,11 @@ def test_every_shipped_scenario_keeps_its_keys_honest(path):
         # way a message goes, as the lengths of the addresses tell them apart (staff001@
         # office.example has 23 octets, contact01@partner.example 25): submissions inside
         # the office, from the office out and from the partner in; relays each way; LMTP
-        # into each mailbox server, and into the office's from a partner's message
-        assert kinds == {"empty mailbox": 512, "submission": 3, "relay": 2, "lmtp": 3}
+        # into each mailbox server, and into the office's from a partner's message; checks
+        # that find mail, by the number of messages found (all of one size)
+        assert kinds == {
+            "empty mailbox": 512, "mail to fetch": 8, "submission": 3, "relay": 2, "lmtp": 3
+        }  # fmt: skip
     assert world.templates.replayed == 0  # check mode replays nothing: it plays
 
 
@@ -220,7 +226,9 @@ def test_message_sessions_are_replayed_to_the_bit(detail, monkeypatch):
     scenario = validate(_two_offices())
     fast = _run(scenario, detail=detail)
     kinds = _kinds(fast)
-    assert kinds == {"submission": 2, "relay": 2, "lmtp": 2, "empty mailbox": 8}
+    assert kinds == {
+        "submission": 2, "relay": 2, "lmtp": 2, "empty mailbox": 8, "mail to fetch": 2
+    }  # fmt: skip
     _same(fast, _run(scenario, detail=detail, fast_forward=False))
     if detail == "hops":
         hops = mailsim.world_result(fast).hops
@@ -280,5 +288,24 @@ def test_the_benchmark_world_keeps_its_keys_honest():
     # 1,008 messages: their submissions fall into 19 keys (every program has the same path
     # to its server; the keys differ by the lengths of the addresses), their LMTP
     # deliveries into 12; the relays between 50 offices, over paths of many lengths,
-    # into 608
-    assert kinds == {"empty mailbox": 998, "relay": 608, "submission": 19, "lmtp": 12}
+    # into 608; the checks that find mail (by the number found), into 11
+    assert kinds == {
+        "empty mailbox": 998, "mail to fetch": 11, "relay": 608, "submission": 19, "lmtp": 12
+    }  # fmt: skip
+
+
+def test_check_mode_catches_a_pop3_key_without_the_sizes_found(monkeypatch):
+    """b.example's people find 4,000-byte messages, a.example's 20,000: without the sizes
+    their checks share keys, and check mode finds the first wait that differs (the STAT
+    reply, "+OK 1 20000", is a byte longer)."""
+    from mailsim.agents import keys
+
+    real = keys.check_key
+
+    def forgetful(*args: Any, **kwargs: Any) -> Any:
+        key = real(*args, **kwargs)
+        return None if key is None else (*key[:6], len(key[6]), *key[7:])
+
+    monkeypatch.setattr(mail_client, "check_key", forgetful)
+    with pytest.raises(TemplateMismatch, match=r"op \d+ was \(0, 0.0030000960+3, 'network'\)"):
+        _run(validate(_two_offices()), detail="hops", check_templates=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from mailsim.agents.keys import SmtpResume, transfer_key
+from mailsim.agents.keys import Pop3Resume, SmtpResume, check_key, transfer_key
 from mailsim.message import Copy, Message
 from mailsim.protocols import (
     Commands,
@@ -294,16 +294,25 @@ class MailClient:
         session = Session(world, self.name, pop.name, "pop3", ids)
         taken: list[Copy] = []
         shares = Shares(session.start)  # one round: connect, TLS, login, LIST, the RETRs
+        tls: str | None = None  # as the dialogue learns it: a replay plays no server
 
         def on_client(step: Step, replies: list[Reply], s: Session) -> None:
+            nonlocal tls
             line = step.lines[0] if isinstance(step, Commands) else ""
             now = s.snapshot()
-            if line.startswith("RETR ") and replies[0].code == "+OK":
+            if replies and replies[0].code == "TLS":  # after STLS, or on port 995
+                tls = replies[0].text
+            elif line.startswith("RETR ") and replies[0].code == "+OK":
                 copy = held[int(line.split()[1]) - 1]
                 taken.append(copy)
-                world.retrieve(copy, s, server.tls_active, shares.own(now))
+                world.retrieve(copy, s, tls, shares.own(now))
             shares.last = now
 
+        key = (
+            check_key(world, self.name, pop, address, user.password, security, held)
+            if held
+            else empty_mailbox(self.name, pop.name, address, user, security)
+        )
         retrieval: pop3.Retrieval = yield from session.play(
             pop3.client(
                 address,
@@ -315,7 +324,8 @@ class MailClient:
             pop.work,
             pop.slot,
             on_client=on_client if held else None,  # nothing to fetch, nothing to book
-            key=None if held else empty_mailbox(self.name, pop.name, address, user, security),
+            key=key,
+            resume=Pop3Resume(address, user.password) if held and key else None,
         )
         if retrieval.committed:
             pop.remove(address, taken)

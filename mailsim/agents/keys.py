@@ -18,10 +18,12 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from mailsim.network import NoRoute
-from mailsim.protocols import Reply, Transcript, smtp
+from mailsim.protocols import Content, Reply, Transcript, smtp
 
 if TYPE_CHECKING:
     from mailsim.agents.context import WorldView
+    from mailsim.agents.pop import MailboxServer
+    from mailsim.message import Copy
     from mailsim.session import Work
 
 
@@ -101,15 +103,70 @@ class SmtpResume:
         server.recipients = list(self.envelope.recipients)
         return server.end_of_data()
 
+    def own(self) -> tuple[str, ...]:
+        envelope, server = self.envelope, self.server
+        return (server.config.host, self.helo, envelope.sender, *envelope.recipients,
+                server.queue_id, self.user or "")  # fmt: skip
+
+    def watches(self, step: Any) -> bool:
+        return isinstance(step, Content)  # the callbacks take the message over
+
     def escapes(self, result: Any, content: list[Any]) -> bool:
         assert isinstance(result, Transcript)
-        own = [self.helo, *self.envelope.recipients, self.server.queue_id]
-        if self.envelope.sender:
-            own.append(self.envelope.sender)
-        for reply in (*result.replies.values(), result.final):
-            if reply is None or any(reply is mine for mine in content):
-                continue
-            text = str(reply)
-            if any(name in text for name in own):
-                return True
-        return False
+        replies = [r for r in (*result.replies.values(), result.final) if r is not None]
+        return _names(self.own()[1:], [r for r in replies if not any(r is c for c in content)])
+
+
+def check_key(
+    world: WorldView,
+    client: str,
+    mailbox: MailboxServer,
+    address: str,
+    password: str,
+    security: str,
+    held: list[Copy],
+) -> Hashable | None:
+    """The key of a POP3 check that finds mail: the mailbox server's settings and work,
+    the lengths of the address and password, the security, the sizes of what it finds,
+    and the path each way. None where steps are recorded or the world is not quiet."""
+    if not world.swift or not held:
+        return None
+    try:
+        out = world.network.path(client, mailbox.name)
+        back = world.network.path(mailbox.name, client)
+    except NoRoute:
+        return None
+    return (
+        "pop3", mailbox.tls, mailbox.work, _octets(address), _octets(password), security,
+        tuple(copy.message.size for copy in held),
+        out.latency, out.bottleneck, back.latency, back.bottleneck,
+    )  # fmt: skip
+
+
+class Pop3Resume:
+    """How a replay of a POP3 check drives its dialogue: the server's replies name no one
+    (the sizes are in the key), and the callbacks book each copy as its RETR ends, so
+    they are called at every step, as in a play."""
+
+    def __init__(self, address: str, password: str) -> None:
+        self.address, self.password = address, password
+
+    def snapshot(self) -> Hashable:
+        return None
+
+    def restore(self, snapshot: Hashable) -> list[Reply]:
+        raise AssertionError("a POP3 check carries no message up")
+
+    def own(self) -> tuple[str, ...]:
+        return (self.address, self.password)
+
+    def watches(self, step: Any) -> bool:
+        return True
+
+    def escapes(self, result: Any, content: list[Any]) -> bool:
+        return result.error is not None and _names(self.own(), [result.error])
+
+
+def _names(own: tuple[str, ...], replies: list[Reply]) -> bool:
+    """Does any of ``replies`` name one of ``own``?"""
+    return any(name and name in str(reply) for reply in replies for name in own)

@@ -440,10 +440,7 @@ class Session:
             )  # fmt: skip
             if self.dead is not None:
                 return [self.dead]
-        self._pending = tls.TRAILING_CLIENT_BYTES[version]
-        server.tls_started(version)
-        self._encrypted = True
-        return [Reply("TLS", (version,))]
+        return self._tls_up(server, version)
 
     def _swift_connect(self, step: Connect, server: Server, work: Work) -> Events:
         """:meth:`_connect` and :meth:`_accept` on the plain course: the handshake, a free
@@ -845,6 +842,11 @@ class Session:
             )  # fmt: skip
             if self.dead is not None:
                 return [self.dead]
+        return self._tls_up(server, version)
+
+    def _tls_up(self, server: Server, version: str) -> list[Reply]:
+        """The handshake is done: the client's Finished rides on its next flight (TLS
+        1.3), the server starts over encrypted, an eavesdropper sees records only."""
         self._pending = tls.TRAILING_CLIENT_BYTES[version]
         server.tls_started(version)
         self._encrypted = True

@@ -38,6 +38,6 @@ def test_the_world_gives_the_agents_all_they_may_use(classroom):
     methods = {name for name, value in vars(WorldView).items()
                if callable(value) and not name.startswith("_")}  # fmt: skip
     members = attributes | methods
-    assert (len(attributes), len(methods)) == (18, 16)
+    assert (len(attributes), len(methods)) == (19, 16)
     missing = sorted(name for name in members if not hasattr(world, name))
     assert missing == []

@@ -22,10 +22,12 @@ TABLES = ("events", "hops", "messages")
 
 
 def fingerprint(result: Result) -> dict[str, str]:
-    """SHA-256 of each table the run kept (events and hops only at full detail), and of
-    its end time, as hex digests."""
+    """SHA-256 of each table the run kept (events and hops only at full detail, with the
+    texts each step put on the wire), and of its end time, as hex digests."""
     kept = {"full": TABLES, "hops": ("hops", "messages"), "outcomes": ("messages",)}
     out = {name: table_hash(getattr(result, name)) for name in kept[result.recorder.detail]}
+    if result.recorder.detail == "full":  # the texts as sent, secrets and all: the captures'
+        out["wire"] = hashlib.sha256("\0".join(result.recorder.wire_texts()).encode()).hexdigest()
     out["end_time"] = hashlib.sha256(struct.pack("<d", result.end_time)).hexdigest()
     return out
 

@@ -304,8 +304,22 @@ def test_check_mode_catches_a_pop3_key_without_the_sizes_found(monkeypatch):
 
     def forgetful(*args: Any, **kwargs: Any) -> Any:
         key = real(*args, **kwargs)
-        return None if key is None else (*key[:6], len(key[6]), *key[7:])
+        return None if key is None else (*key[:7], len(key[7]), *key[8:])
 
     monkeypatch.setattr(mail_client, "check_key", forgetful)
     with pytest.raises(TemplateMismatch, match=r"op \d+ was \(0, 0.0030000960+3, 'network'\)"):
         _run(validate(_two_offices()), detail="hops", check_templates=True)
+
+
+def test_a_message_to_oneself_has_a_key_of_its_own():
+    """user0 writes to user0: the sender's name and the recipient's are one text, which
+    check mode cannot tell apart from a message between two people of the same lengths;
+    the key says which it is, and both are compiled."""
+    world = _two_offices()
+    world["messages"] += [
+        {"at": 3700, "from": "user0@a.example", "to": ["user0@a.example"], "size": 4000},
+        {"at": 3710, "from": "user1@a.example", "to": ["user2@a.example"], "size": 4000},
+    ]
+    fast = _run(validate(world), detail="hops", check_templates=True)
+    to_oneself = [key[18][0][3] for key in fast.templates.known if key[1] in ("submission", "lmtp")]
+    assert sorted(to_oneself) == [False] * 5 + [True] * 2

@@ -65,10 +65,12 @@ def transfer_key(
     if config.auth is not None:
         user, password = config.auth
         login = (len(smtp.auth_plain(user, password)), cfg.credentials.get(user) == password)
-    rcpts = tuple(
-        (_octets(r), server.refusal(r, True) is None, server.refusal(r, False) is None)
+    sender = envelope.sender
+    rcpts = tuple(  # … and whether it is the sender: check mode tells names apart by text
+        (_octets(r), server.refusal(r, True) is None, server.refusal(r, False) is None,
+         r == sender)
         for r in envelope.recipients
-    )
+    )  # fmt: skip
     return (
         "smtp", cfg.kind, cfg.tls, cfg.auth, cfg.pipelining, cfg.size_limit, _octets(cfg.host),
         config.port, config.tls, config.implicit, config.pipelining, config.data_in_group,
@@ -89,6 +91,7 @@ class SmtpResume:
         self.server = server
         self.helo = config.helo
         self.user = config.auth[0] if config.auth is not None else None
+        self.login = smtp.auth_plain(*config.auth) if config.auth is not None else ""
         self.envelope = envelope
 
     def snapshot(self) -> Hashable:
@@ -106,7 +109,7 @@ class SmtpResume:
     def own(self) -> tuple[str, ...]:
         envelope, server = self.envelope, self.server
         return (server.config.host, self.helo, envelope.sender, *envelope.recipients,
-                server.queue_id, self.user or "")  # fmt: skip
+                server.queue_id, self.user or "", self.login)  # fmt: skip
 
     def watches(self, step: Any) -> bool:
         return isinstance(step, Content)  # the callbacks take the message over
@@ -137,7 +140,8 @@ def check_key(
     except NoRoute:
         return None
     return (
-        "pop3", mailbox.tls, mailbox.work, _octets(address), _octets(password), security,
+        "pop3", mailbox.tls, mailbox.work, _octets(address), _octets(password),
+        address == password, security,
         tuple(copy.message.size for copy in held),
         out.latency, out.bottleneck, back.latency, back.bottleneck,
     )  # fmt: skip

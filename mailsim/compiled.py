@@ -159,20 +159,20 @@ class Template:
         position = 0
         content: Any = None  # the replies to the message: made anew by each replay
 
-        def own(replies: Any) -> Any:
+        def anew(replies: Any) -> Any:  # None stands for the replies a replay makes
             return None if replies is content else replies
 
         for op in self.ops:
             kind = op[0]
             if kind == ARRIVED:
-                arrived.append((position, own(op[1])))
+                arrived.append((position, anew(op[1])))
                 continue
             if kind == ANSWERED:
                 content = op[1]
                 out.append((ANSWERED, op[2]))
                 continue
             if kind == SENT:
-                out.append((SENT, own(op[1])))
+                out.append((SENT, anew(op[1])))
                 continue
             if kind == WAIT:
                 costs[op[2]] += op[1]
@@ -188,7 +188,7 @@ class Template:
                 out.append((RUN, tuple(run)))
                 run = []
             if kind in (ON_SERVER, ON_CLIENT):
-                out.append((kind, op[1], own(op[2]), dict(costs)))
+                out.append((kind, op[1], anew(op[2]), dict(costs)))
             elif kind == SLOT:
                 out.append((SLOT, op[2], dict(costs)))
             else:

@@ -435,7 +435,7 @@ class Session:
         version = tls.negotiate(offered, work.tls_version) or offered
         for flight in tls.HANDSHAKES[version]:
             yield from self._exchange(
-                step, flight.client_bytes, False, "tls", work.tls, "tls", _NOTHING, "tls",
+                step, flight.client_bytes, False, "tls", work.tls, "tls", _no_replies, "tls",
                 size=flight.server_bytes,
             )  # fmt: skip
             if self.dead is not None:
@@ -1033,11 +1033,9 @@ def _without_starttls(reply: Reply) -> Reply:
 READERS = {"pop3": pop3, "imap": imap, "https": http}  # the client's patience, by protocol
 
 
-def _nothing() -> list[Reply]:
+def _no_replies() -> list[Reply]:
+    """What a TLS flight is answered with: records, no reply."""
     return []
-
-
-_NOTHING = _nothing  # what a TLS flight answers: records, no reply
 
 
 def _pushed(news: Reply) -> str:

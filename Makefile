@@ -99,4 +99,6 @@ fuzz: install-test
 # (benchmarks/exact.py), and so must random worlds with faults, explored further than CI.
 exact: install-test
 	$(BIN)/python benchmarks/exact.py
-	MPLBACKEND=Agg $(BIN)/python -m pytest tests/test_properties.py -k moving_the_clock -p no:cacheprovider --hypothesis-profile explore
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests/test_properties.py tests/test_compiled.py \
+	  tests/test_swift.py -k "moving_the_clock or random_worlds" -p no:cacheprovider \
+	  --hypothesis-profile explore

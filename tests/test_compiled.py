@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import mailsim
@@ -160,7 +160,6 @@ def test_every_shipped_scenario_keeps_its_keys_honest(path):
     assert world.templates.replayed == 0  # check mode replays nothing: it plays
 
 
-@settings(max_examples=25, deadline=None)
 @given(world=worlds(), seed=st.integers(0, 2**32 - 1), concurrency=st.integers(1, 2))
 def test_compiled_sessions_are_exact_on_random_worlds(world, seed, concurrency):
     scenario = validate(_quiet(world, concurrency))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import mailsim
@@ -83,7 +83,6 @@ def test_a_busy_server_keeps_a_connection_waiting_past_the_greeting_timeout(deta
         }
 
 
-@settings(max_examples=25, deadline=None)
 @given(
     world=worlds(),
     seed=st.integers(0, 2**32 - 1),

@@ -1,5 +1,6 @@
-"""The keys of compiled SMTP and LMTP sessions (:mod:`mailsim.compiled`): what fixes a
-session's course, so that a later session of the same key can replay it.
+"""The keys of compiled message sessions (:mod:`mailsim.compiled`) — SMTP and LMTP, and
+POP3 checks that find mail: what fixes a session's course, so that a later session of
+the same key can replay it.
 
 A message session's waits come from its bytes, its path and its server's work; its course
 (which commands, which replies) from the two programs' settings and the server's verdict
@@ -8,7 +9,9 @@ addresses themselves, only their lengths and the verdicts, which the server's ta
 in advance (:meth:`mailsim.protocols.smtp.SmtpServer.refusal`). So the user at one office
 writing to anyone at another replays the same template, whoever they are. What names the
 session's own addresses — the replies to the message, the server's state that the
-Received header reads — is made anew by each replay (:class:`SmtpResume`).
+Received header reads — is made anew by each replay (:class:`SmtpResume`). A POP3 check
+is fixed by the lengths of its address and password and the sizes it finds; nothing the
+server says in it names anyone (:class:`Pop3Resume`).
 """
 
 from __future__ import annotations
@@ -51,11 +54,11 @@ def transfer_key(
     if cfg.rcpt_check is not None and not sure:
         return None
     refuses: bool | None = None
-    if cfg.end_check is not None:
-        refuses = getattr(cfg.end_check, "refuses", None)
-        if refuses is None:
+    if cfg.end_check is not None:  # the sender checks: their verdict known in advance
+        preview = getattr(cfg.end_check, "refuses", None)
+        if preview is None:
             return None
-        refuses = refuses()
+        refuses = preview()
     try:
         out = world.network.path(client, server_node)
         back = world.network.path(server_node, client)

@@ -110,6 +110,8 @@ Events = Generator[simpy.Event, Any, Any]
 class Session:
     """One TCP connection from ``client`` to ``server_node`` playing one dialogue."""
 
+    replayed = False  # played from a template to its end (for the benchmarks' figures)
+
     def __init__(
         self,
         world: WorldView,
@@ -262,6 +264,7 @@ class Session:
                     done = yield from self._replay(template, on_server, on_client, dialogue)
                     if not isinstance(done, Handover):  # replayed to its end
                         templates.replayed += 1
+                        self.replayed = True
                         return done
                     templates.handed += 1
                     replies = yield from self._accept(step, server, work, done.deadline, done.turn)

@@ -287,6 +287,8 @@ class Session:
             if script is not None:
                 if resume is not None and resume.escapes(stop.value, script.content):
                     script.spoil("a reply naming the session's own addresses")
+                if resume is not None and self.dead is not None:  # it names the server
+                    script.spoil("a connection lost or refused")
                 templates.keep(key, script, stop.value, self.dead)
             return stop.value
         finally:
@@ -723,7 +725,9 @@ class Session:
             return replies
         script = self._script
         if script is not None:
-            script.deadline = len(script.clock) - 2  # after the SYN-ACK, before the ACK
+            # the position after the SYN-ACK, where the deadline was set (the ACK's wait
+            # follows it when the server speaks first)
+            script.deadline = len(script.clock) - (2 if step.greeting else 1)
         turn = None
         if self._slot is not None:
             if script is not None:

@@ -322,3 +322,53 @@ def test_a_message_to_oneself_has_a_key_of_its_own():
     fast = _run(validate(world), detail="hops", check_templates=True)
     to_oneself = [key[18][0][3] for key in fast.templates.known if key[1] in ("submission", "lmtp")]
     assert sorted(to_oneself) == [False] * 5 + [True] * 2
+
+
+def test_a_dmarc_reject_keys_by_what_it_says():
+    """Two forged From: lines whose domains publish p=reject: b.example's MX answers
+    "550 5.7.1 rejected by DMARC policy for bank.example", then "… for bigbank.example",
+    three bytes longer, so its trip back takes longer: the reject's text is in the key."""
+    world = _two_offices(messages=0)
+    for domain in ("bank.example", "bigbank.example"):
+        world["dns"]["zones"][domain] = {"dmarc": "v=DMARC1; p=reject"}
+    world["messages"] = [
+        {"at": 10, "from": "user0@a.example", "to": ["user0@b.example"], "size": 4000,
+         "header_from": "ceo@bank.example"},
+        {"at": 600, "from": "user1@a.example", "to": ["user1@b.example"], "size": 4000,
+         "header_from": "ceo@bigbank.example"},
+    ]  # fmt: skip
+    scenario = validate(world)
+    fast = _run(scenario, detail="hops")
+    _same(fast, _run(scenario, detail="hops", fast_forward=False))
+    relays = [key for key in fast.templates.known if key[1] == "relay"]
+    assert sorted(key[19] for key in relays) == [
+        ("550", "5.7.1 rejected by DMARC policy for bank.example"),
+        ("550", "5.7.1 rejected by DMARC policy for bigbank.example"),
+    ]
+    _run(scenario, detail="hops", check_templates=True)
+
+
+def test_a_refused_connection_makes_no_template():
+    """Programs set to implicit TLS (port 465) meet servers without TLS: each connection
+    is refused, in words that name the server ("connect to mail.a.example:465: Connection
+    refused"), which a replay for the other office's server of the same length would
+    repeat. Such plays are not kept."""
+    world = _two_offices(messages=4)
+    for node in world["nodes"].values():
+        if node["role"] == "smtp":
+            node["tls"] = "none"
+    for user in world["users"].values():
+        user["security"] = "tls"
+    world["duration"] = "30min"
+    for message in world["messages"]:
+        message["size"] = 4000
+    scenario = validate(world)
+    fast = _run(scenario, detail="hops")
+    _same(fast, _run(scenario, detail="hops", fast_forward=False))
+    assert [key[1] for key in fast.templates.spoiled] == ["submission"]
+    hops = mailsim.world_result(fast).hops
+    said = set(hops.src.astype(str) + ": " + hops.outcome.astype(str))
+    assert said == {
+        "pc-a: connect to mail.a.example:465: Connection refused (4.4.1)",
+        "pc-b: connect to mail.b.example:465: Connection refused (4.4.1)",
+    }

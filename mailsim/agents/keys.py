@@ -53,12 +53,12 @@ def transfer_key(
     cfg = server.config
     if cfg.rcpt_check is not None and not sure:
         return None
-    refuses: bool | None = None
+    refusal: Any = "no sender checks"
     if cfg.end_check is not None:  # the sender checks: their verdict known in advance
-        preview = getattr(cfg.end_check, "refuses", None)
+        preview = getattr(cfg.end_check, "refusal", None)
         if preview is None:
             return None
-        refuses = preview()
+        refusal = preview()  # a reject's text, whose length its wait depends on
     try:
         out = world.network.path(client, server_node)
         back = world.network.path(server_node, client)
@@ -78,7 +78,7 @@ def transfer_key(
         "smtp", cfg.kind, cfg.tls, cfg.auth, cfg.pipelining, cfg.size_limit, _octets(cfg.host),
         config.port, config.tls, config.implicit, config.pipelining, config.data_in_group,
         config.lmtp, config.quit_with_dot, _octets(config.helo), login,
-        _octets(envelope.sender), envelope.size, rcpts, refuses, work,
+        _octets(envelope.sender), envelope.size, rcpts, refusal, work,
         out.latency, out.bottleneck, back.latency, back.bottleneck,
     )  # fmt: skip
 
@@ -120,7 +120,7 @@ class SmtpResume:
     def escapes(self, result: Any, content: list[Any]) -> bool:
         assert isinstance(result, Transcript)
         replies = [r for r in (*result.replies.values(), result.final) if r is not None]
-        return _names(self.own()[1:], [r for r in replies if not any(r is c for c in content)])
+        return _names(self.own(), [r for r in replies if not any(r is c for c in content)])
 
 
 def check_key(

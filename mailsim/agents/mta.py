@@ -54,7 +54,7 @@ class SenderCheck:
     """SPF, DKIM and DMARC at the end of DATA: the verdict goes on the copies
     (Authentication-Results, spam folder), a DMARC reject is the reply. The verdict comes
     from the scenario's records and the copies as they arrived, so it is known before the
-    session plays: a compiled session's key reads it (:meth:`refuses`)."""
+    session plays: a compiled session's key reads it (:meth:`refusal`)."""
 
     def __init__(self, world: WorldView, host: str, client: str, mine: list[Copy]) -> None:
         self.world, self.host, self.client, self.mine = world, host, client, mine
@@ -65,8 +65,9 @@ class SenderCheck:
             self._verdict = self.world.authenticate(self.host, self.client, self.mine[0])
         return self._verdict
 
-    def refuses(self) -> bool:
-        return self.verdict().reply is not None
+    def refusal(self) -> tuple[str, str] | None:
+        """The reply a DMARC reject gives (it names the From: domain), or None."""
+        return self.verdict().reply
 
     def __call__(self) -> Reply | None:
         verdict = self.verdict()

@@ -151,6 +151,7 @@ class Template:
         plan = self._plans.get(full)
         if plan is not None:
             return plan
+        assert self.ops, "a template kept without its ops has only its run's plan"
         costs = dict.fromkeys(COSTS, 0.0)
         marks = {op[1] for op in self.ops if op[0] == SLOT}  # where a deadline was set
         out: list[tuple[Any, ...]] = []

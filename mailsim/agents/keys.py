@@ -16,7 +16,6 @@ server says in it names anyone (:class:`Pop3Resume`).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -101,13 +100,12 @@ class SmtpResume:
         return (self.server.tls_active, self.server.authenticated is not None)
 
     def restore(self, snapshot: Hashable) -> list[Reply]:
-        server = self.server
-        server.tls_active, logged_in = snapshot  # type: ignore[misc]
-        server.helo = sys.intern(self.helo)
-        server.authenticated = self.user if logged_in else None
-        server.sender = self.envelope.sender
-        server.recipients = list(self.envelope.recipients)
-        return server.end_of_data()
+        tls, logged_in = snapshot  # type: ignore[misc]
+        envelope = self.envelope
+        return self.server.end_of_transaction(
+            self.helo, tls, self.user if logged_in else None, envelope.sender,
+            list(envelope.recipients),
+        )  # fmt: skip
 
     def own(self) -> tuple[str, ...]:
         envelope, server = self.envelope, self.server

@@ -215,6 +215,17 @@ class SmtpServer:
             return Reply("554", ("5.5.1 Error: no valid recipients",))
         return Reply("354", ("End data with <CR><LF>.<CR><LF>",))
 
+    def end_of_transaction(
+        self, helo: str, tls: str | None, user: str | None, sender: str, recipients: list[str]
+    ) -> list[Reply]:
+        """:meth:`end_of_data` in the state the commands before it leave: EHLO's name,
+        TLS, the login, MAIL's sender and the recipients RCPT accepted. A compiled
+        session's replay gives them instead of playing the commands."""
+        self.helo = sys.intern(helo)  # as EHLO keeps it
+        self.tls_active, self.authenticated = tls, user
+        self.sender, self.recipients = sender, recipients
+        return self.end_of_data()
+
     def end_of_data(self) -> list[Reply]:
         """Replies to the final ``.``: one under SMTP, one per recipient under LMTP."""
         self.last_recipients = list(self.recipients)

@@ -20,17 +20,13 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from mailsim.network import NoRoute
-from mailsim.protocols import Content, Reply, Transcript, smtp
+from mailsim.protocols import Content, Reply, Transcript, octets, smtp
 
 if TYPE_CHECKING:
     from mailsim.agents.context import WorldView
     from mailsim.agents.pop import MailboxServer
     from mailsim.message import Copy
     from mailsim.session import Work
-
-
-def _octets(text: str) -> int:
-    return len(text.encode())
 
 
 def transfer_key(
@@ -69,15 +65,15 @@ def transfer_key(
         login = (len(smtp.auth_plain(user, password)), cfg.credentials.get(user) == password)
     sender = envelope.sender
     rcpts = tuple(  # … and whether it is the sender: check mode tells names apart by text
-        (_octets(r), server.refusal(r, True) is None, server.refusal(r, False) is None,
+        (octets(r), server.refusal(r, True) is None, server.refusal(r, False) is None,
          r == sender)
         for r in envelope.recipients
     )  # fmt: skip
     return (
-        "smtp", cfg.kind, cfg.tls, cfg.auth, cfg.pipelining, cfg.size_limit, _octets(cfg.host),
+        "smtp", cfg.kind, cfg.tls, cfg.auth, cfg.pipelining, cfg.size_limit, octets(cfg.host),
         config.port, config.tls, config.implicit, config.pipelining, config.data_in_group,
-        config.lmtp, config.quit_with_dot, _octets(config.helo), login,
-        _octets(envelope.sender), envelope.size, rcpts, refusal, work,
+        config.lmtp, config.quit_with_dot, octets(config.helo), login,
+        octets(envelope.sender), envelope.size, rcpts, refusal, work,
         out.latency, out.bottleneck, back.latency, back.bottleneck,
     )  # fmt: skip
 
@@ -141,7 +137,7 @@ def check_key(
     except NoRoute:
         return None
     return (
-        "pop3", mailbox.tls, mailbox.work, _octets(address), _octets(password),
+        "pop3", mailbox.tls, mailbox.work, octets(address), octets(password),
         address == password, security,
         tuple(copy.message.size for copy in held),
         out.latency, out.bottleneck, back.latency, back.bottleneck,

@@ -96,6 +96,10 @@ class Mta:
         self._cut: dict[Copy, int] = {}  # copy → the session a crash cut
         self._acknowledged: set[Copy] = set()  # 250 read before a crash cut the session
         self.up_at = 0.0  # when it is back after a crash
+        proc, tls = spec.processing, None if spec.tls == "none" else spec.tls
+        self.work = Work(proc.command, proc.data, proc.tls, tls)
+        # Server settings for a kind of session from a client, without per-session checks.
+        self._configs: dict[tuple[str, str], smtp.ServerConfig] = {}
 
     @functools.cached_property
     def schedule(self) -> Schedule:
@@ -125,12 +129,28 @@ class Mta:
     ) -> tuple[smtp.SmtpServer, Work]:
         """A fresh server state machine for one incoming session from node ``client``
         (carrying ``incoming``: the copies the sender will offer, for the sender checks)."""
+        rcpt_check = self._greylist_check(client) if kind == "relay" else None
+        end_check = self._sender_check(client, incoming) if kind == "relay" else None
+        config = self._configs.get((kind, client)) if rcpt_check is end_check is None else None
+        if config is None:
+            config = self._config(kind, client, rcpt_check, end_check)
+            if rcpt_check is end_check is None:  # the rest is fixed for the run: made once
+                self._configs[(kind, client)] = config
+        self.serial += 1
+        return smtp.SmtpServer(config, smtp.queue_id(self.host, self.serial)), self.work
+
+    def _config(
+        self,
+        kind: smtp.Kind,
+        client: str,
+        rcpt_check: smtp.RcptCheck | None,
+        end_check: SenderCheck | None,
+    ) -> smtp.ServerConfig:
         spec = self.spec
-        tls = None if spec.tls == "none" else spec.tls
-        config = smtp.ServerConfig(
+        return smtp.ServerConfig(
             host=self.host,
             kind=kind,
-            tls=tls,
+            tls=self.work.tls_version,
             auth=spec.auth if kind == "submission" else "none",
             pipelining=spec.pipelining,
             size_limit=int(spec.message_size_limit),
@@ -139,12 +159,9 @@ class Mta:
             relay_allowed=spec.open_relay or client in spec.mynetworks,
             credentials=self.world.credentials,
             local_users=self.world.mailbox_users,
-            rcpt_check=self._greylist_check(client) if kind == "relay" else None,
-            end_check=self._sender_check(client, incoming) if kind == "relay" else None,
+            rcpt_check=rcpt_check,
+            end_check=end_check,
         )
-        self.serial += 1
-        work = Work(spec.processing.command, spec.processing.data, spec.processing.tls, tls)
-        return smtp.SmtpServer(config, smtp.queue_id(self.host, self.serial)), work
 
     def front_end(self, client: str, version: http.Version) -> tuple[http.FrontEnd, Work]:
         """The webmail front end on this machine, for one browser connection from node

@@ -16,7 +16,8 @@ from typing import Literal
 Cost = Literal["network", "tls"]
 
 
-def _octets(text: str) -> int:
+def octets(text: str) -> int:
+    """Bytes of ``text`` in UTF-8 (SMTPUTF8 addresses), without encoding ASCII."""
     return len(text) if text.isascii() else len(text.encode())
 
 
@@ -65,18 +66,18 @@ class Reply:
         for every reply a session carries)."""
         code = len(self.code)
         if self.tag is not None:
-            untagged = sum(_octets(line) + 4 for line in self.data) + self.payload
+            untagged = sum(octets(line) + 4 for line in self.data) + self.payload
             if not self.tag:
                 return untagged
-            text = sum(_octets(line) + 1 for line in self.lines)
+            text = sum(octets(line) + 1 for line in self.lines)
             return untagged + len(self.tag) + 1 + code + text + 2
         if self.code.startswith(("+", "-")):
-            first = code + 2 + (_octets(self.lines[0]) + 1 if self.lines else 0)
-            body = sum(_octets(line) + 2 for line in self.data) + 3 if self.data else 0
+            first = code + 2 + (octets(self.lines[0]) + 1 if self.lines else 0)
+            body = sum(octets(line) + 2 for line in self.data) + 3 if self.data else 0
             return first + body + self.payload
         if not self.lines:
             return code + 2 + self.payload
-        return sum(code + 3 + _octets(line) for line in self.lines) + self.payload
+        return sum(code + 3 + octets(line) for line in self.lines) + self.payload
 
     def __str__(self) -> str:
         if self.local:

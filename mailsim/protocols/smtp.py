@@ -319,9 +319,17 @@ def tls_required(what: str) -> Reply:
     return Reply("421", (f"TLS is required, but {what} (4.7.4)",), local=True)
 
 
-def capabilities(ehlo: Reply) -> set[str]:
-    """EHLO keywords (first word of each line after the greeting line)."""
-    return {line.split(" ", 1)[0].upper() for line in ehlo.lines[1:]}
+def capabilities(ehlo: Reply) -> frozenset[str]:
+    """EHLO keywords (first word of each line after the greeting line). A server says
+    the same few EHLO replies over and over: each is read once."""
+    caps = _CAPABILITIES.get(ehlo.lines)
+    if caps is None:
+        caps = frozenset(line.split(" ", 1)[0].upper() for line in ehlo.lines[1:])
+        _CAPABILITIES[ehlo.lines] = caps
+    return caps
+
+
+_CAPABILITIES: dict[tuple[str, ...], frozenset[str]] = {}
 
 
 def auth_plain(user: str, password: str) -> str:

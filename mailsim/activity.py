@@ -1,8 +1,8 @@
 """Activities that grade themselves: a starting scenario, what the student may change, and
 goals checked on the result of the student's scenario.
 
-A teacher writes goals as a few words of YAML, not Python — four kinds, each about what a
-class looks at in a result:
+A teacher writes goals as a few words of YAML, not Python — five kinds, each about what a
+class looks at in a result or in the student's scenario:
 
 * ``arrive``: every copy that matches (``message``, ``from``, ``to``; addresses may use
   the scenario's globs) reaches its reader (``reach: mailbox``: its mailbox), and, with
@@ -14,7 +14,11 @@ class looks at in a result:
   log in) or the message itself (``carrying: message``) travels inside TLS (``protocols``
   to look at some hops only: ``[submission, smtp, pop3]``);
 * ``unread``: an eavesdropper (``by: eve``) reads nothing of ``what`` (default: passwords,
-  envelopes, headers and bodies).
+  envelopes, headers and bodies);
+* ``setting``: a value of the student's scenario (``key``, as ``--set`` names it) stays
+  ``at_least`` and/or ``at_most`` a bound (a number, or a duration such as ``1min``), so
+  that the answer is the right amount, not as much as possible: the fewest sessions that
+  keep up, a mail program that does not check every second.
 
 ``mailsim check ACTIVITY [SCENARIO]`` plays the student's scenario (the activity's own,
 unchanged, without one), says for each goal whether it is met with the value measured,
@@ -25,6 +29,7 @@ is met, 1 when not.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,13 +37,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mailsim.errors import InputError, Problem, ScenarioError, at_most_shown, key_path
 from mailsim.fields import Duration
 from mailsim.model import Scenario, _Model
-from mailsim.units import format_duration
+from mailsim.overrides import lookup
+from mailsim.units import format_duration, parse_duration
 
+KINDS = ("arrive", "outcome", "encrypted", "unread", "setting")
 ENDS = ("inbox", "spam", "bounced", "refused", "expired", "in_flight")
 SECRETS = ("password", "envelope", "headers and body")
 
@@ -92,6 +99,48 @@ class Unread(_Model):
     say: str | None = None
 
 
+class Setting(_Model):
+    key: str = Field(description="a key path of the scenario, as --set writes it")
+    at_least: float | str | None = Field(None, description="a number or a duration")
+    at_most: float | str | None = Field(None, description="a number or a duration")
+    say: str | None = None
+
+    @field_validator("at_least", "at_most")
+    @classmethod
+    def _bound(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, str):
+            parse_duration(value)  # raises ValueError naming what it expects
+        return value
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Setting:
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("give at_least, at_most or both")
+        return self
+
+    def bounds(self) -> tuple[float, float]:
+        low, high = (
+            -math.inf if b is None else parse_duration(b) if isinstance(b, str) else float(b)
+            for b in (self.at_least, self.at_most)
+        )
+        return low, high
+
+    def shown(self, value: Any) -> str:
+        """A value as the bounds are written: a duration if either is one."""
+        if isinstance(self.at_least, str) or isinstance(self.at_most, str):
+            return _as_written(float(value))
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _as_written(seconds: float) -> str:
+    """A duration as a scenario writes it when it is a whole number of one unit ("30 s",
+    "5 min"), else as reports do."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{seconds / size:.0f} {unit}"
+    return format_duration(seconds)
+
+
 class Goal(_Model):
     """One goal: exactly one of its kinds."""
 
@@ -99,9 +148,11 @@ class Goal(_Model):
     outcome: Outcome | None = None
     encrypted: Encrypted | None = None
     unread: Unread | None = None
+    setting: Setting | None = None
 
-    def kind(self) -> Arrive | Outcome | Encrypted | Unread:
-        (found,) = [v for v in (self.arrive, self.outcome, self.encrypted, self.unread) if v]
+    def kind(self) -> Arrive | Outcome | Encrypted | Unread | Setting:
+        given = (self.arrive, self.outcome, self.encrypted, self.unread, self.setting)
+        (found,) = [v for v in given if v]
         return found
 
 
@@ -205,10 +256,10 @@ def load(path: str | Path) -> tuple[Activity, Path]:
         raise ScenarioError(at_most_shown(problems, exc.error_count(), name)) from None
     problems = []
     for i, goal in enumerate(activity.goals):
-        given = [k for k in ("arrive", "outcome", "encrypted", "unread") if getattr(goal, k)]
+        given = [k for k in KINDS if getattr(goal, k)]
         if len(given) != 1:
             problems.append(Problem(name, key_path(("goals", i)),
-                                    "give exactly one of arrive, outcome, encrypted, unread"))  # fmt: skip
+                                    f"give exactly one of {', '.join(KINDS)}"))  # fmt: skip
     if problems:
         raise ScenarioError(problems)
     start = Path(path).parent / activity.scenario
@@ -217,6 +268,20 @@ def load(path: str | Path) -> tuple[Activity, Path]:
         if shipped is None:
             raise ScenarioError([Problem(name, "scenario", f"no scenario {activity.scenario!r}")])
         start = shipped
+    settings = [(i, g.setting) for i, g in enumerate(activity.goals) if g.setting is not None]
+    if settings:  # a key the starting scenario does not have is a slip of the teacher's
+        import mailsim
+
+        data = mailsim.load(start).model_dump(by_alias=True)
+        for i, setting in settings:
+            try:
+                lookup(data, setting.key)
+            except InputError as exc:
+                where = key_path(("goals", i, "setting", "key"))
+                problems += [Problem(name, where, f"{p.message} of {start.name}")
+                             for p in exc.problems]  # fmt: skip
+        if problems:
+            raise ScenarioError(problems)
     return activity, start
 
 
@@ -324,8 +389,22 @@ def check(activity: Activity, start: Scenario, scenario: Scenario, seed: int = 0
     changed = differences(start, scenario)
     forbidden = [key for key in changed if not _allowed(key, activity.change)]
     result = mailsim.run(scenario, seed=seed)
-    verdicts = [_verdict(goal.kind(), result) for goal in activity.goals]
+    verdicts = [
+        _setting(goal.setting, scenario) if goal.setting else _verdict(goal.kind(), result)
+        for goal in activity.goals
+    ]
     return Grade(activity, verdicts, changed, forbidden)
+
+
+def _setting(goal: Setting, scenario: Scenario) -> Verdict:
+    low, high = goal.bounds()
+    said = [f"at least {goal.shown(low)}"] if goal.at_least is not None else []
+    said += [f"at most {goal.shown(high)}"] if goal.at_most is not None else []
+    words = goal.say or f"{goal.key} is {' and '.join(said)}"
+    value = lookup(scenario.model_dump(by_alias=True), goal.key)
+    if value is None:
+        return Verdict(words, False, "not set")
+    return Verdict(words, bool(low <= float(value) <= high), goal.shown(value))
 
 
 def _verdict(goal: Any, result: Any) -> Verdict:

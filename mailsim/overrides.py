@@ -16,6 +16,7 @@ bad value gets the same message a bad file would.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from typing import Any
@@ -82,6 +83,18 @@ def apply(
     if problems:
         raise InputError(problems)
     return locations
+
+
+def lookup(data: dict[str, Any], key: str) -> Any:
+    """The value at ``key`` in ``data`` (a scenario as ``model_dump`` gives it), found
+    as ``--set`` finds it; raises InputError when there is no such key."""
+    _, _, loc = _resolve(copy.deepcopy(data), key)  # _resolve fills in missing sections
+    node: Any = data
+    for i, step in enumerate(loc):
+        if (isinstance(node, dict) and step not in node) or node is None:
+            raise _error(key, f"there is no {step!r} in {_dotted(list(loc[:i]))}")
+        node = node[step]
+    return node
 
 
 def _resolve(data: dict[str, Any], key: str) -> tuple[Any, Any, tuple[Any, ...]]:

@@ -156,7 +156,70 @@ def test_a_bad_activity_file_exits_2_one_line_per_problem(tmp_path: Path, capsys
     path.write_text("title: t\nscenario: nowhere.yaml\ngoals: [{}]\n")
     assert main(["check", str(path)]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"mailsim: {path}: goals.0: give exactly one of arrive, outcome, encrypted, unread"
+        f"mailsim: {path}: goals.0: give exactly one of arrive, outcome, encrypted, unread, setting"
+    ]
+
+
+def test_every_answer_in_time_passes_with_the_fewest_sessions_only(capsys: Any):
+    """Four sessions are the fewest that get every answer in within 3 s; five and six
+    meet the time too, and fail the setting goal: the task asks for the fewest."""
+    activity = ACTIVITIES / "every-answer-in-time.yaml"
+    start = mailsim.load(SCENARIOS / "slow-server.yaml")
+    grades = {
+        n: mailsim.activity.check(
+            mailsim.activity.load(activity)[0], start,
+            mailsim.load(SCENARIOS / "slow-server.yaml", [f"nodes.mx-home.concurrency={n}"]),
+        )
+        for n in (3, 4, 5)
+    }  # fmt: skip
+    assert {n: [v.met for v in g.verdicts] for n, g in grades.items()} == {
+        3: [False, True], 4: [True, True], 5: [True, False]
+    }  # fmt: skip
+    assert [g.passed for g in grades.values()] == [False, True, False]
+    assert [v.measured for v in grades[5].verdicts] == ["slowest 2.528 s", "5"]
+    assert list(grades[5].lines())[-2:] == [
+        "  ✗ mx-home runs no more sessions at once than that needs — 5",
+        "1 of 2 goals met",
+    ]
+
+
+def test_a_setting_goal_shows_its_bounds_as_written(tmp_path: Path):
+    """Bounds written as durations show the value as one; the words name both bounds."""
+    path = tmp_path / "poll.yaml"
+    path.write_text(
+        f"title: t\nscenario: {SCENARIOS / 'classroom.yaml'}\nchange: [users]\ngoals:\n"
+        "  - setting: {key: 'users[\"bob@home.example\"].poll', at_least: 1min, at_most: 10min}\n"
+    )
+    (verdict,) = mailsim.grade(path).verdicts  # bob checks every 5 minutes
+    assert verdict == mailsim.activity.Verdict(
+        'users["bob@home.example"].poll is at least 1 min and at most 10 min', True, "5 min"
+    )
+    mine = tmp_path / "mine.yaml"
+    text = (SCENARIOS / "classroom.yaml").read_text()
+    mine.write_text(text.replace("password: builder, poll: 5min", "password: builder, poll: 30s"))
+    assert mailsim.grade(path, mine).verdicts[0].measured == "30 s"
+    assert not mailsim.grade(path, mine).passed
+
+
+def test_a_setting_goal_with_a_slip_is_refused_naming_it(tmp_path: Path, capsys: Any):
+    path = tmp_path / "slips.yaml"
+    path.write_text(
+        f"title: t\nscenario: {SCENARIOS / 'slow-server.yaml'}\ngoals:\n"
+        "  - setting: {key: nodes.mx-home.concurency, at_most: 4}\n"
+        "  - setting: {key: nodes.mx-home.concurrency}\n"
+        "  - setting: {key: nodes.mx-home.concurrency, at_least: soon}\n"
+    )
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"mailsim: {path}:5: goals.1.setting: give at_least, at_most or both",
+        f"mailsim: {path}:6: goals.2.setting.at_least: 'soon' is not a duration; write it like"
+        ' "20ms", "5min" or "2h"',
+    ]
+    path.write_text(path.read_text().rsplit("  - setting: {key: nodes.mx-home.concurrency}", 1)[0])
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"mailsim: {path}: goals.0.setting.key: there is no 'concurency' in nodes.mx-home"
+        " of slow-server.yaml"
     ]
 
 

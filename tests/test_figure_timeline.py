@@ -176,6 +176,7 @@ def test_busy_office_shows_its_busiest_hour():
         title = ax.get_title(loc="left")
         assert f"Journeys of {len(copies)} of 17,004 messages, sent " in title
         assert "the busiest" in title
+        assert milestones(ax) == []  # a sample of a day: no words on its bars
     finally:
         plt.close(ax.figure)
 
@@ -750,3 +751,35 @@ def test_a_retry_schedule_in_words(starts, words):
     from mailsim.plot.timeline import _schedule
 
     assert _schedule(starts, 60.0, "min") == words
+
+
+def milestones(ax: Axes) -> list[str]:
+    return [t.get_text() for t in ax.texts if t.get_gid() == "milestone"]
+
+
+def test_a_few_journeys_say_when_they_reached_the_mailbox_and_the_reader(page):
+    """classroom: a second in the mailbox, five minutes to the reader — said above the
+    bar, each where it happened; far apart, two labels."""
+    result = run("classroom")
+    plot.timeline(result, ax=page)
+    (copy,) = result.copies
+    into = format_duration(copy.delivered_at - copy.submitted_at)
+    read = format_duration(copy.retrieved_at - copy.submitted_at)
+    assert (into, read) == ("1.043 s", "4 min 50 s")
+    assert milestones(page) == [
+        f"in the mailbox {into} after sending",
+        f"read {read} after sending",
+    ]
+    first, second = (t for t in page.texts if t.get_gid() == "milestone")
+    assert first.get_position()[0] == pytest.approx(copy.delivered_at / 60)
+    assert second.get_position()[0] == pytest.approx(copy.retrieved_at / 60)
+
+
+def test_a_milestone_gives_way_to_the_reply_codes(page):
+    """mx-down: five refused tries are labelled above the bar; the one label of the
+    delivery and the reading, 2 h 30 min after sending, goes under it."""
+    plot.timeline(run("mx-down"), ax=page)
+    (label,) = [t for t in page.texts if t.get_gid() == "milestone"]
+    assert label.get_text() == "in the mailbox 2 h 30 min, read 2 h 30 min after sending"
+    assert label.get_verticalalignment() == "top"  # under the bar: the codes are above
+    assert not problems(page.figure)

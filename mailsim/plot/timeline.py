@@ -26,10 +26,12 @@ from mailsim.plot.route import gist
 from mailsim.plot.waits import waiting
 from mailsim.result import Result
 from mailsim.traffic import seconds_into_day
+from mailsim.units import format_duration
 
 # Words in the failure colours, darkened to 4.5:1 or more on white (orange is 2.0:1).
 TEXT = {"temporary": "#8A5A00", "permanent": "#A84300"}
 MIN_PX = 3.5  # the narrowest hop drawn, in pixels
+MILESTONE_ROWS = 3  # journeys this few say in words when they reached the mailbox and reader
 WAITS = {
     "queued": ("#d9d9d9", ""),
     "retry": (style.OUTCOME["temporary"], "///"),
@@ -163,12 +165,57 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
         _rows(ax, len(copies), ZOOM_SHARE)
     _codes(ax, attempts, scale, unit)
     widen(ax, [p for p in ax.patches if p.get_gid() == "hop"], chain=True)
+    if len(copies) <= MILESTONE_ROWS and not zoom and busiest is None:
+        _milestones(ax, copies, scale, shape)
     if zoom:
         # The journeys' time axis above them: at the bottom it would read as the panel's.
         ax.xaxis.set_label_position("top")
         ax.xaxis.tick_top()
         _zoom(ax, relays, queued)
     return ax
+
+
+def _milestones(ax: Axes, copies: list, scale: float, shape: Geometry) -> None:
+    """A few journeys say in words what their bars show: when the copy was in the
+    mailbox and when it was read, counted from sending — accepted is not delivered is
+    not read, and a second in the mailbox can be minutes before the reader has it."""
+    renderer = labels_._renderer(ax.figure)
+    for row, copy in enumerate(copies):
+        if copy.delivered_at is None:
+            continue
+        y = row + shape.centre - shape.hop / 2 - 0.04  # just above the bars
+        into = format_duration(copy.delivered_at - copy.submitted_at)
+        words = [ax.text(copy.delivered_at / scale, y, f"in the mailbox {into} after sending",
+                         ha="left", va="bottom", fontsize=FONT, gid="milestone")]  # fmt: skip
+        if copy.retrieved_at is not None:
+            read = format_duration(copy.retrieved_at - copy.submitted_at)
+            end = ax.text(copy.retrieved_at / scale, y, f"read {read} after sending",
+                          ha="right", va="bottom", fontsize=FONT, gid="milestone")  # fmt: skip
+            first, second = (t.get_window_extent(renderer) for t in (words[0], end))
+            if first.x1 + 8 > second.x0:  # too close to say apart: one label
+                end.remove()
+                words[0].set_text(f"in the mailbox {into}, read {read} after sending")
+            else:
+                words.append(end)
+        frame = ax.get_window_extent(renderer)
+        last = max(copy.delivered_at, copy.retrieved_at or 0.0) / scale
+        for text in words:
+            if text.get_window_extent(renderer).x1 > frame.x1 - 4:  # keep it inside
+                text.set_position((last, y))
+                text.set_horizontalalignment("right")
+            if _crowded(ax, text, renderer) and row == len(copies) - 1:
+                below = row + shape.centre + shape.hop / 2 + 0.04  # the last row: under it
+                text.set_position((text.get_position()[0], below))
+                text.set_verticalalignment("top")
+            if _crowded(ax, text, renderer):
+                text.remove()  # where the reply codes are: they say more
+
+
+def _crowded(ax: Axes, text: Text, renderer: object) -> bool:
+    """Does ``text`` stick out of the axes or cover a reply code's label?"""
+    box, frame = text.get_window_extent(renderer), ax.get_window_extent(renderer)
+    others = [t for t in ax.texts if t is not text and t.get_gid() != "milestone"]
+    return box.x0 < frame.x0 or any(box.overlaps(t.get_window_extent(renderer)) for t in others)
 
 
 @dataclass

@@ -78,6 +78,50 @@ def write_to(
     return n
 
 
+# A capture carried inside the page: a classroom's exchanges are kilobytes; a day's
+# traffic belongs in a file (Result.to_pcap), not in a notebook.
+DOWNLOAD_LIMIT = 10_000_000
+
+
+class Download:
+    """A capture as a link that saves it: the file travels inside the page (a data: URL),
+    so that it downloads wherever the page is shown — JupyterLab, Voilà (which serves no
+    file but pictures from the lesson's folder), an exported HTML page."""
+
+    def __init__(self, name: str, data: bytes, packets: int) -> None:
+        self.name, self.data, self.packets = name, data, packets
+
+    def _repr_html_(self) -> str:
+        import base64
+        import html
+
+        url = "data:application/vnd.tcpdump.pcap;base64," + base64.b64encode(self.data).decode()
+        name = html.escape(self.name)
+        return (
+            f'<p><a download="{name}" href="{url}">⬇ {name}</a> — {self.packets:,} packets,'
+            f" {len(self.data) / 1000:,.1f} kB: save it and open it in Wireshark</p>"
+        )
+
+    def __repr__(self) -> str:
+        return f"<{self.name}: {self.packets:,} packets, {len(self.data):,} bytes>"
+
+
+def download(result: Result, name: str, on: Where = None) -> Download:
+    """The capture of :func:`write` as a link to save it (see :class:`Download`)."""
+    import io
+
+    link = point(result.scenario, on)
+    _needs_steps(result)
+    buffer = io.BytesIO()
+    packets = write_to(result, buffer, link)
+    if buffer.tell() > DOWNLOAD_LIMIT:
+        raise ValueError(
+            f"the capture is {buffer.tell():,} bytes, too large to carry in the page: write"
+            " it to a file with result.to_pcap(path)"
+        )
+    return Download(name, buffer.getvalue(), packets)
+
+
 def write_links(result: Result, folder: str | FilePath) -> list[FilePath]:
     """One file per link that carried packets, named after its two nodes."""
     _needs_steps(result)

@@ -88,6 +88,13 @@ class Result:
 
         return capture.write(self, path, on, progress)
 
+    def pcap_download(self, name: str, on: str | tuple[str, str] | None = None) -> Any:
+        """The capture of :meth:`to_pcap` as a link in a notebook that saves it as
+        ``name``: it works where the notebook's folder cannot be reached (Voilà)."""
+        from mailsim import capture
+
+        return capture.download(self, name, on)
+
     def packet_list(self, on: str | tuple[str, str] | None = None) -> pd.DataFrame:
         """The capture as Wireshark's packet list shows it (number, time, source,
         destination, protocol, bytes, info), read from the bytes alone: what someone

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+import mailsim
 from tests.conftest import ROOT, chromium
 
 # Flags for a closed network and a root user: no sandbox (root), no background fetches
@@ -345,3 +346,29 @@ def test_a_quiz_answers_each_try_in_the_browser(browser, tmp_path):
         page.get_by_role("button", name="Check").nth(2).click()
         page.locator(".widget-html", has_text="✓ Right. 4 min 50 s").wait_for(timeout=30_000)
         page.get_by_text("1 of 4 right at the first try").wait_for(timeout=30_000)
+
+
+def test_a_capture_link_saves_the_file_in_voila(browser, tmp_path):
+    """Voilà serves no file from the lesson's folder but pictures: the school lesson's
+    eve.pcap comes as a link that carries the file, and Chromium saves it whole."""
+    import nbformat
+
+    scenario = ROOT / "scenarios" / "free-vs-paid-provider.yaml"
+    code = (f"import mailsim\nresult = mailsim.run(mailsim.load({str(scenario)!r}))\n"
+            'result.pcap_download("eve.pcap", on="eve")')  # fmt: skip
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                   "language": "python"}  # fmt: skip
+    nbformat.write(book, tmp_path / "capture.ipynb")
+    expected = tmp_path / "expected.pcap"
+    mailsim.run(mailsim.load(scenario)).to_pcap(expected, on="eve")
+    with served("capture.ipynb", tmp_path) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        page.goto(url, timeout=LOAD_SECONDS * 1000)
+        link = page.get_by_role("link", name="⬇ eve.pcap")
+        link.wait_for(timeout=LOAD_SECONDS * 1000)
+        with page.expect_download() as saving:
+            link.click()
+        saved = saving.value
+        assert saved.suggested_filename == "eve.pcap"
+        assert Path(saved.path()).read_bytes() == expected.read_bytes()

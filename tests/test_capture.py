@@ -419,3 +419,30 @@ def test_the_packet_list_reads_what_tshark_reads_on_eves_line(tmp_path):
     tls = {int(n) for n, *_ in tshark(path, "-Y", "tls", *fields("frame.number"))}
     assert set(listed.loc[listed["protocol"] == "TLS", "no"]) <= tls
     assert "C: PASS wonderland" in set(listed["info"])  # Alice's POP3 password, as sent
+
+
+def test_a_capture_as_a_link_in_the_page_holds_the_file_to_the_byte(tmp_path):
+    """pcap_download: the file travels inside the page as a data: URL, the bytes to_pcap
+    writes; its words say how many packets and how large."""
+    import base64
+    import re
+
+    from mailsim import capture
+
+    result = mailsim.run(mailsim.load(ROOT / "scenarios" / "free-vs-paid-provider.yaml"))
+    packets = result.to_pcap(tmp_path / "eve.pcap", on="eve")
+    link = result.pcap_download("eve.pcap", on="eve")
+    data = (tmp_path / "eve.pcap").read_bytes()
+    page = link._repr_html_()
+    (encoded,) = re.findall(r'<a download="eve.pcap" href="data:application/vnd\.tcpdump\.pcap;'
+                            r'base64,([A-Za-z0-9+/=]+)">⬇ eve.pcap</a>', page)  # fmt: skip
+    assert base64.b64decode(encoded) == data
+    assert f"— {packets:,} packets, {len(data) / 1000:,.1f} kB:" in page
+    assert (link.packets, link.data) == (packets, data)
+    old = capture.DOWNLOAD_LIMIT
+    capture.DOWNLOAD_LIMIT = len(data) - 1
+    try:
+        with pytest.raises(ValueError, match=f"the capture is {len(data):,} bytes, too large"):
+            result.pcap_download("eve.pcap", on="eve")
+    finally:
+        capture.DOWNLOAD_LIMIT = old

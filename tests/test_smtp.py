@@ -257,3 +257,22 @@ def test_a_phone_sends_nothing_when_one_recipient_is_refused():
     refusal = out.replies["nobody@school.example"]
     assert refusal.code == "550"
     assert out.replies["alice@school.example"] is refusal
+
+
+def test_the_mailbox_server_answers_lmtp_with_a_dovecot_session_id():
+    """classroom's LMTP hop: Dovecot's "250 2.0.0 <rcpt> <id> Saved" with a 22-character
+    base64 id (not a Postfix queue id), the same in the Received line it adds."""
+    import re
+
+    from mailsim.protocols.smtp import dovecot_id
+    from tests.conftest import run
+
+    result = run("classroom")
+    hops = result.hops
+    (saved,) = hops.loc[hops["protocol"] == "lmtp", "outcome"]
+    (session,) = re.fullmatch(r"250 2\.0\.0 <bob@home\.example> ([A-Za-z0-9+/]{22}) Saved",
+                              saved).groups()  # fmt: skip
+    assert session == dovecot_id("pop.home.example", 1) == "mrXlB7vfIzhvB2IIZyQQ/w"
+    (copy,) = result.copies
+    assert (copy.stamps[-1].protocol, copy.stamps[-1].queue_id) == ("LMTP", session)
+    assert dovecot_id("pop.home.example", 2) != session

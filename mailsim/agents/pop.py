@@ -74,7 +74,7 @@ class MailboxServer:
             local_users=self.world.mailbox_users,
             rcpt_check=self._quota,
         )
-        return smtp.SmtpServer(config, smtp.queue_id(self.host, self.serial)), self.work
+        return smtp.SmtpServer(config, smtp.dovecot_id(self.host, self.serial)), self.work
 
     def _quota(self, sender: str, rcpt: str) -> Reply | None:
         """Dovecot's quota check at RCPT (lmtp_rcpt_check_quota = yes): a full mailbox

@@ -8,6 +8,7 @@ real log or transcript recognises every line.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import sys
 import zlib
@@ -257,6 +258,15 @@ class SmtpServer:
 def queue_id(host: str, serial: int) -> str:
     """A Postfix-looking queue id (hex), stable for a given host and serial number."""
     return f"{zlib.crc32(host.encode()) & 0xFFFFF:05X}{serial & 0xFFFFF:05X}"
+
+
+def dovecot_id(host: str, serial: int) -> str:
+    """A Dovecot-looking LMTP session id, stable for a given host and serial number: 16
+    bytes in base64 without its padding, 22 characters. Dovecot's LMTP says it after the
+    recipient ("250 2.0.0 <bob@home.example> 8AbxLd+Ta1zwHgAAX4ErOA Saved", lmtp-local.c)
+    and in the Received line it adds ("with LMTP id …")."""
+    digest = hashlib.blake2b(f"{host}#{serial}".encode(), digest_size=16).digest()
+    return base64.b64encode(digest).decode().rstrip("=")
 
 
 @dataclass(frozen=True)

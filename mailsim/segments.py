@@ -4,9 +4,11 @@ Derived from the events, never a second model. A step's bytes (:mod:`mailsim.wir
 as the segments the timing model sent them in: steps sent together (a pipelined MAIL,
 RCPT, DATA; the message and its QUIT) share a flight; a flight longer than one segment
 is paced by slow start as :func:`mailsim.network.sending_time` paces it, each segment
-acknowledged when it arrives (the model's ACK clock); the last one rides on the
-receiver's next packet, or goes alone after Linux's 40 ms delayed-ACK timer when that
-comes later. Sequence numbers start from random initial ones (RFC 6528), the seed's. A
+acknowledged when it arrives (the model's ACK clock): a mail session's connection is new,
+and Linux acknowledges every segment at once in its quick-ACK mode for up to 16 segments
+after it starts (TCP_MAX_QUICKACKS, tcp_input.c), rather than every second one (RFC 5681
+§4.2) — a 20 KB message is 14 segments. The last one rides on the receiver's next
+packet, or goes alone after Linux's 40 ms delayed-ACK timer when that comes later. Sequence numbers start from random initial ones (RFC 6528), the seed's. A
 flight a lossy link dropped is sent again after each retransmission timeout the model
 waited (RFC 6298: 1 s, doubling). The side that answered QUIT closes first (FIN, FIN,
 ACK); a refused connection is a RST, a connect that timed out its SYN retransmissions.

@@ -7,7 +7,8 @@ is paced by slow start as :func:`mailsim.network.sending_time` paces it, each se
 acknowledged when it arrives (the model's ACK clock): a mail session's connection is new,
 and Linux acknowledges every segment at once in its quick-ACK mode for up to 16 segments
 after it starts (TCP_MAX_QUICKACKS, tcp_input.c), rather than every second one (RFC 5681
-§4.2) — a 20 KB message is 14 segments. The last one rides on the receiver's next
+§4.2) — a 20 KB message is 14 segments; a larger one shows more ACKs than Linux sends
+after its 16th segment, at the times the model's pacing gives. The last one rides on the receiver's next
 packet, or goes alone after Linux's 40 ms delayed-ACK timer when that comes later. Sequence numbers start from random initial ones (RFC 6528), the seed's. A
 flight a lossy link dropped is sent again after each retransmission timeout the model
 waited (RFC 6298: 1 s, doubling). The side that answered QUIT closes first (FIN, FIN,

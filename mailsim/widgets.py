@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 import textwrap
 from typing import Any
 
@@ -28,6 +29,7 @@ from mailsim.plot.sequence import exchanges, sequence
 from mailsim.plot.topology import positions
 from mailsim.protocols import meaning
 from mailsim.result import Result
+from mailsim.units import format_duration
 
 WINDOW = 6  # exchanges shown before and after the current one: room for 14 px words
 
@@ -36,9 +38,16 @@ class StepViewer:
     """The exchanges of one message (default: the first), one step at a time."""
 
     def __init__(
-        self, result: Result, message: str | None = None, protocols: tuple[str, ...] | None = None
+        self,
+        result: Result,
+        message: str | None = None,
+        protocols: tuple[str, ...] | None = None,
+        simple: bool = False,
     ) -> None:
+        """``simple``, for a school class: each step in words — who says what to whom, what
+        it means, how long it takes — without addresses, ports, bytes or the event list."""
         self.result = result
+        self.simple = simple
         self.message = message or result.copies[0].message.id
         self._all = exchanges(result, self.message)
         self.protocols = protocols
@@ -68,12 +77,20 @@ class StepViewer:
         """What happens at ``step``, in words: who sends what to whom, and what it means."""
         row = self.rows.iloc[step]
         took = row["arrive"] - row["time"]
-        lines = [
-            f"Step {step + 1} of {len(self)} · t = {row['time']:.6f} s · {row['protocol'].upper()}",
-            f"{row['src']} → {row['dst']}: {row['label']}",
-            self._wire_line(row),
-            f"arrives {took * 1000:.3f} ms later" if took > 0 else "",
-        ]
+        if self.simple:
+            lines = [
+                f"Step {step + 1} of {len(self)} · {row['protocol'].upper()}",
+                f"{row['src']} → {row['dst']}: {row['label']}",
+                f"it takes {format_duration(took)} to arrive" if took > 0 else "",
+            ]
+        else:
+            lines = [
+                f"Step {step + 1} of {len(self)} · t = {row['time']:.6f} s ·"
+                f" {row['protocol'].upper()}",
+                f"{row['src']} → {row['dst']}: {row['label']}",
+                self._wire_line(row),
+                f"arrives {took * 1000:.3f} ms later" if took > 0 else "",
+            ]
         # A pipelined group carries several commands or replies: explain each once.
         seen = []
         for one_step, code in zip(row["steps"], row["codes"], strict=True):
@@ -83,6 +100,9 @@ class StepViewer:
                 seen.append((label, what))
         for label, what in seen:
             prefix = f"{label}: " if len(seen) > 1 else ""
+            if self.simple:  # no RFC numbers; "SMTP: hello, …" repeats the first line
+                what = re.sub(r" \(RFC [^)]*\)", "", what)
+                what = what.removeprefix(f"{str(row['protocol']).upper()}: ")
             lines.append(f"meaning: {prefix}{what}")
         return "\n".join(line for line in lines if line)
 
@@ -166,7 +186,8 @@ class StepViewer:
     # -- the widgets -----------------------------------------------------------------------
 
     def widget(self) -> Any:
-        """Next, Back, Play, a slider and a protocol filter, redrawing the step."""
+        """Next, Back, Play, a slider and a protocol filter, redrawing the step, with the
+        event list and the packet's layers and bytes (not in the simple viewer)."""
         try:
             import ipywidgets as w
         except ModuleNotFoundError:
@@ -206,6 +227,8 @@ class StepViewer:
             picture.value = png(fig)
             if len(self) and events.value != step:
                 events.value = step
+            if self.simple:
+                return
             pdu = self.pdu(step - 1) if len(self) else None
             packet.value = (
                 f"<pre style='font-size:14px'>{html.escape(str(pdu))}</pre>"
@@ -245,6 +268,8 @@ class StepViewer:
             "events": events,
             "packet": packet,
         }
+        if self.simple:
+            return w.VBox([w.HBox([back, forward, play, slider]), picture])
         return w.VBox(
             [w.HBox([back, forward, play, slider]), w.HBox(list(toggles.values())), events,
              picture, packet]

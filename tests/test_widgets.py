@@ -123,6 +123,35 @@ def test_widget_buttons_move_the_step_and_the_slider_counts_as_the_text(classroo
     assert controls["picture"].layout.width == "100%"  # as wide as the notebook
 
 
+def test_the_simple_viewer_says_each_step_in_words_for_a_school_class(classroom_result):
+    """No addresses, ports, microseconds, RFC numbers, event list or packet bytes: who
+    says what to whom, what it means, how long it takes; the same steps and pictures."""
+    import re
+
+    simple, full = StepViewer(classroom_result, simple=True), StepViewer(classroom_result)
+    assert len(simple) == len(full)
+    ehlo = next(k for k, row in enumerate(simple.rows.itertuples())
+                if str(row.label).startswith("EHLO"))  # fmt: skip
+    assert simple.detail(ehlo).splitlines() == [
+        f"Step {ehlo + 1} of {len(full)} · SMTP",
+        "alice-pc → msa-school: EHLO alice-pc.school.example",
+        "it takes 2.0 ms to arrive",
+        "meaning: hello, and tell me your extensions",
+    ]
+    for step in range(len(simple)):
+        first, _message, *rest = simple.detail(step).splitlines()  # it may name one: DNS
+        words = "\n".join([first, *rest])
+        assert not re.search(r"RFC|\d+\.\d+\.\d+\.\d+|:\d{2,5}\b|t = ", words), words
+    box = simple.widget()
+    controls = simple._controls
+    assert [type(child).__name__ for child in box.children] == ["HBox", "Image"]
+    assert box.children[1] is controls["picture"]
+    controls["next"].click()
+    assert simple.step == 1
+    assert controls["packet"].value == ""  # never filled: no bytes in the simple viewer
+    assert png_size(controls["picture"].value) == (1280, 720)
+
+
 def test_the_protocol_filter_is_one_click_per_protocol(classroom_result):
     viewer = StepViewer(classroom_result)
     viewer.widget()

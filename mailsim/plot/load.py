@@ -28,6 +28,10 @@ BINS = (60, 300, 900, 1800, 3600)  # seconds; the first that gives at most 60 ba
 # fewer, np.percentile interpolates between the top two, and the line would claim more
 # than the bin supports.
 PERCENTILE_MIN = 20
+SLOWEST = "#333333"  # the slowest message of a window: a mark, not a line
+# End-of-DATA work from this much on is a scan (SpamAssassin, a virus check), which sets
+# how many messages a server can take; below it, a queue file's fsync (5 ms by default).
+SCAN = 0.1
 
 
 def load(result: Result, *, ax: Axes | None = None, width: float | None = None) -> Axes:
@@ -62,6 +66,7 @@ def load(result: Result, *, ax: Axes | None = None, width: float | None = None) 
         below = below + part
     top.set_ylabel("messages sent\nper hour")
     top.grid(axis="both", alpha=0.3)
+    _capacity(top, result, float(below.max()) if len(below) else 0.0)
 
     done = frame[frame["delivered_at"].notna()]
     delay = (done["delivered_at"] - done["submitted_at"]).to_numpy()
@@ -76,23 +81,33 @@ def load(result: Result, *, ax: Axes | None = None, width: float | None = None) 
     if rows:
         x, mean, p95, wait = map(np.array, zip(*rows, strict=True))
         means = _means(done, groups, which, delay, queue, middle)
-        longest = float(np.nanmax(np.concatenate([mean, p95, *(m for _, m, _ in means.values())])))
+        drawn = [mean, p95, *(m for _, m, _ in means.values())]
+        if not groups:
+            drawn.append(np.array([delay[which == b].max() for b in np.unique(which)]))
+        longest = float(np.nanmax(np.concatenate(drawn)))
         scale, unit = style.time_unit(longest if longest > 0 else 1.0)
         if groups:
             handles += _grouped(
                 bottom, means, sender_domains(frame).value_counts().to_dict(), scale
             )
+            handles += _grouped_p95(bottom, done, groups, which, delay, middle, scale)
         else:
             bottom.plot(x, mean / scale, color=style.OUTCOME["ok"], lw=2.4, gid="load-mean")
             handles.append(Line2D([], [], color=style.OUTCOME["ok"], lw=2.4,
                                   label="in the mailbox after: mean"))  # fmt: skip
-        if np.isfinite(p95).any():
+        if np.isfinite(p95).any() and not groups:  # a group's own: in _grouped
             # Markers too: a window with enough messages between two without is a point.
             bottom.plot(x, p95 / scale, color=style.OUTCOME["permanent"], lw=1.6, ls="--",
                         marker="o", ms=4, gid="load-p95")  # fmt: skip
             handles.append(Line2D([], [], color=style.OUTCOME["permanent"], lw=1.6, ls="--",
-                                  label=f"in the mailbox after: 95th percentile{', all' if groups else ''}"
+                                  label=f"in the mailbox after: 95th percentile"
                                   f" (windows of {PERCENTILE_MIN} messages or more)"))  # fmt: skip
+        if not groups:  # the unlucky message a mean hides, window by window
+            slowest = np.array([delay[which == b].max() for b in np.unique(which)])
+            bottom.plot(x, slowest / scale, ls="none", marker="^", ms=6, color=SLOWEST,
+                        gid="load-max")  # fmt: skip
+            handles.append(Line2D([], [], ls="none", marker="^", ms=6, color=SLOWEST,
+                                  label="the slowest message of each window"))  # fmt: skip
         if wait.max() > 0 and not groups:
             bottom.plot(x, wait / scale, color=style.COST["queue"], lw=2.4, ls=":",
                         gid="load-queue")  # fmt: skip
@@ -180,6 +195,56 @@ def _grouped(bottom: Axes, means: Means, counts: dict[str, int], scale: float) -
         handles.append(Line2D([], [], color="#000000", lw=2.4, ls=":",
                               label="dotted: of which waiting for a free session"))  # fmt: skip
     return handles
+
+
+def _grouped_p95(bottom: Axes, done: pd.DataFrame, groups: list[str], which: np.ndarray,
+                 delay: np.ndarray, middle: np.ndarray, scale: float) -> list[Any]:  # fmt: skip
+    """Each group's 95th percentile, dashed in its colour, in the windows where it sent
+    enough messages to tell one: one over all groups would read as any one group's."""
+    domains = sender_domains(done).to_numpy()
+    drawn = False
+    for k, group in enumerate(groups):
+        mine = domains == group
+        windows = np.unique(which[mine])
+        p95 = np.array([_p95(delay[mine & (which == b)]) for b in windows])
+        if np.isfinite(p95).any():
+            bottom.plot(middle[windows], p95 / scale, color=_colour(k), lw=1.6, ls="--",
+                        marker=GROUP_MARKERS[k], ms=4, gid="load-p95")  # fmt: skip
+            drawn = True
+    if not drawn:
+        return []
+    return [Line2D([], [], color="#000000", lw=1.6, ls="--",
+                   label=f"dashed: 95th percentile (windows of {PERCENTILE_MIN} messages or more)")]  # fmt: skip
+
+
+def _capacity(top: Axes, result: Result, highest: float) -> None:
+    """The most messages an hour the slowest-scanning mail server can take (its sessions
+    × one message per end-of-DATA work): a line where the bars reach near it, else the
+    figure in words — a server far above its load keeps everyone from waiting."""
+    servers = {str(n) for n in result.hops["dst"]} if len(result.hops) else set()
+    nodes = result.scenario.nodes
+    rates = [
+        (node.concurrency * 3600 / node.processing.data, name)
+        for name, node in nodes.items()
+        if node.role == "smtp" and (name in servers or not servers)
+        and node.processing.data >= SCAN
+    ]  # fmt: skip
+    if not rates:
+        return
+    rate, name = min(rates)
+    node = nodes[name]
+    words = (f"{name} can take at most {rate:,.0f} an hour ({node.concurrency} at once,"
+             f" {node.processing.data:g} s each)")  # fmt: skip
+    if rate <= highest * 2.5:  # the bars still fill a third of the panel and more
+        top.axhline(rate, color=style.OUTCOME["permanent"], lw=1.6, gid="load-capacity")
+        top.set_ylim(0, rate * 1.2)
+        top.text(0.99, rate, words, transform=top.get_yaxis_transform(), ha="right",
+                 va="bottom", fontsize=11, color=style.OUTCOME["permanent"])  # fmt: skip
+    else:  # room above the bars for the words
+        top.set_ylim(0, max(top.get_ylim()[1], highest * 1.3))
+        top.text(0.99, 0.95, f"{words}: far above these bars", transform=top.transAxes,
+                 ha="right", va="top", fontsize=11, gid="load-capacity",
+                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85})  # fmt: skip
 
 
 def _key(entries: list[Any]) -> tuple[list[Any], list[str]]:

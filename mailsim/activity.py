@@ -43,7 +43,7 @@ from mailsim.errors import InputError, Problem, ScenarioError, at_most_shown, ke
 from mailsim.fields import Duration
 from mailsim.model import Scenario, _Model
 from mailsim.overrides import lookup
-from mailsim.units import format_duration, parse_duration
+from mailsim.units import format_duration, parse_duration, parse_rate, parse_size
 
 KINDS = ("arrive", "outcome", "encrypted", "unread", "setting")
 ENDS = ("inbox", "spam", "bounced", "refused", "expired", "in_flight")
@@ -101,15 +101,15 @@ class Unread(_Model):
 
 class Setting(_Model):
     key: str = Field(description="a key path of the scenario, as --set writes it")
-    at_least: float | str | None = Field(None, description="a number or a duration")
-    at_most: float | str | None = Field(None, description="a number or a duration")
+    at_least: float | str | None = Field(None, description="a number, duration, size or bandwidth")
+    at_most: float | str | None = Field(None, description="a number, duration, size or bandwidth")
     say: str | None = None
 
     @field_validator("at_least", "at_most")
     @classmethod
     def _bound(cls, value: float | str | None) -> float | str | None:
         if isinstance(value, str):
-            parse_duration(value)  # raises ValueError naming what it expects
+            _quantity(value)  # raises ValueError saying what to write
         return value
 
     @model_validator(mode="after")
@@ -119,26 +119,52 @@ class Setting(_Model):
         return self
 
     def bounds(self) -> tuple[float, float]:
-        low, high = (
-            -math.inf if b is None else parse_duration(b) if isinstance(b, str) else float(b)
-            for b in (self.at_least, self.at_most)
-        )
+        low = -math.inf if self.at_least is None else _quantity(self.at_least)[0]
+        high = math.inf if self.at_most is None else _quantity(self.at_most)[0]
         return low, high
 
     def shown(self, value: Any) -> str:
-        """A value as the bounds are written: a duration if either is one."""
-        if isinstance(self.at_least, str) or isinstance(self.at_most, str):
-            return _as_written(float(value))
-        return f"{value:g}" if isinstance(value, float) else str(value)
+        """A value as its bounds are written: "5 min", "1 Gbps", "20 KB", or a number."""
+        kinds = {_quantity(b)[1] for b in (self.at_least, self.at_most) if b is not None}
+        kind = next(iter(kinds - {"number"}), "number")
+        if kind == "number":
+            return f"{value:g}" if isinstance(value, float) else str(value)
+        return _as_written(float(value), QUANTITIES[kind][1])
 
 
-def _as_written(seconds: float) -> str:
-    """A duration as a scenario writes it when it is a whole number of one unit ("30 s",
-    "5 min"), else as reports do."""
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if seconds >= size and (seconds / size).is_integer():
-            return f"{seconds / size:.0f} {unit}"
-    return format_duration(seconds)
+# What a bound may be written as: its reader, and the units it is shown in, largest first.
+QUANTITIES: dict[str, tuple[Any, tuple[tuple[str, float], ...]]] = {
+    "duration": (parse_duration, (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))),
+    "bandwidth": (parse_rate, (("Gbps", 1e9), ("Mbps", 1e6), ("kbps", 1e3), ("bps", 1))),
+    "size": (parse_size, (("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1))),
+}
+
+
+def _quantity(bound: float | str) -> tuple[float, str]:
+    """A bound's value and its kind: a number, or a duration, bandwidth or size."""
+    if not isinstance(bound, str):
+        return float(bound), "number"
+    for kind, (read, _) in QUANTITIES.items():
+        try:
+            return read(bound), kind
+        except ValueError:
+            continue
+    raise ValueError(
+        f"{bound!r} is not a number, a duration, a bandwidth or a size; write it like"
+        ' "1min", "1Gbps" or "20KB"'
+    )
+
+
+def _as_written(value: float, units: tuple[tuple[str, float], ...]) -> str:
+    """A value as a scenario writes it when it is a whole number of one unit ("30 s",
+    "5 min", "1 Gbps"); a duration that is not, as reports write it."""
+    for unit, size in units:
+        if value >= size and (value / size).is_integer():
+            return f"{value / size:.0f} {unit}"
+    if units[-1][0] == "s":
+        return format_duration(value)
+    unit, size = next(((u, z) for u, z in units if value >= z), units[-1])
+    return f"{value / size:g} {unit}"
 
 
 class Goal(_Model):

@@ -212,8 +212,8 @@ def test_a_setting_goal_with_a_slip_is_refused_naming_it(tmp_path: Path, capsys:
     assert main(["check", str(path)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"mailsim: {path}:5: goals.1.setting: give at_least, at_most or both",
-        f"mailsim: {path}:6: goals.2.setting.at_least: 'soon' is not a duration; write it like"
-        ' "20ms", "5min" or "2h"',
+        f"mailsim: {path}:6: goals.2.setting.at_least: 'soon' is not a number, a duration, a"
+        ' bandwidth or a size; write it like "1min", "1Gbps" or "20KB"',
     ]
     path.write_text(path.read_text().rsplit("  - setting: {key: nodes.mx-home.concurrency}", 1)[0])
     assert main(["check", str(path)]) == 2
@@ -384,3 +384,17 @@ def test_survive_mx_outage_is_not_passed_by_the_school_server_claiming_home_exam
     out = capsys.readouterr().out
     assert "  ✗ nodes.msa-school.domains may not be changed in this activity" in out
     assert "✓ alice's message is in bob's mailbox within 10 min" in out  # it would have passed
+
+
+def test_fewer_round_trips_fails_the_bandwidth_box_even_with_the_right_two():
+    """TLS 1.3 and PIPELINING pass; with ten times the ocean's bandwidth as well the time
+    still passes, and the setting goal fails: bandwidth is not the answer."""
+    activity, start_path = mailsim.activity.load(ACTIVITIES / "fewer-round-trips.yaml")
+    start = mailsim.load(start_path)
+    right = ["nodes.mx-college.tls=1.3", "nodes.mx-college.pipelining=true"]
+    wide = [*right, "links.r-london/r-newyork.bandwidth=10Gbps"]
+    graded = [mailsim.activity.check(activity, start, mailsim.load(start_path, c))
+              for c in (right, wide)]  # fmt: skip
+    assert [[v.met for v in g.verdicts] for g in graded] == [[True] * 3, [True, True, False]]
+    assert [g.verdicts[2].measured for g in graded] == ["1 Gbps", "10 Gbps"]
+    assert [g.verdicts[0].measured for g in graded] == ["1.068 s", "1.068 s"]

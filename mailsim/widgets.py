@@ -33,6 +33,36 @@ from mailsim.units import format_duration
 
 WINDOW = 6  # exchanges shown before and after the current one: room for 14 px words
 
+# The simple viewer's words, for a school class, where the reference words of
+# :data:`mailsim.protocols.MEANINGS` speak a standard's language.
+PLAIN: dict[str, str] = {
+    "SYN": "the computer that calls asks to open a connection",
+    "SYN-ACK": "the other side agrees",
+    "ACK": "the caller confirms: the connection is open",
+    "220": "the server is ready: it greets the computer that called (or is ready for encryption)",
+    "221": "goodbye: the server closes the connection",
+    "235": "the password is right: logged in",
+    "250": "OK, done",
+    "354": "go ahead: send the message, and end it with a line holding only a dot",
+    "EHLO": "hello: the computer says its name and asks what the server can do",
+    "LHLO": "hello, from one mail server to the mailbox server",
+    "STARTTLS": "let us switch to encryption",
+    "AUTH": "logging in: name and password",
+    "MAIL": "who the message is from (bounces go back there)",
+    "RCPT": "who the message is for",
+    "DATA": "the message comes next",
+    "message": "the message itself",
+    "QUIT": "goodbye",
+    "ClientHello": "encryption starts: the two sides agree on a secret key",
+    "ServerHello": "encryption starts: the two sides agree on a secret key",
+    "+OK": "OK",
+    "-ERR": "no: something is wrong",
+    "RETR": "send me this message",
+    "DELE": "delete this message from the server",
+    "USER": "my user name is…",
+    "PASS": "my password is…",
+}
+
 
 class StepViewer:
     """The exchanges of one message (default: the first), one step at a time."""
@@ -95,6 +125,9 @@ class StepViewer:
         seen = []
         for one_step, code in zip(row["steps"], row["codes"], strict=True):
             what = meaning(one_step, code)
+            if self.simple:
+                word = str(one_step).split(" ", 1)[0].removesuffix(",")
+                what = PLAIN.get(code) or PLAIN.get(word) or what
             label = code or one_step
             if what and (label, what) not in seen:
                 seen.append((label, what))
@@ -145,7 +178,9 @@ class StepViewer:
         # panel's final size, which the other panels' contents decide.
         if len(rows):
             current = rows.iloc[step]
-            steps = rows.iloc[max(0, step - WINDOW) : step + WINDOW + 1]
+            # The simple viewer shows what has happened so far, not what comes next.
+            ahead = 1 if self.simple else WINDOW + 1
+            steps = rows.iloc[max(0, step - WINDOW) : step + ahead]
             # The notes between the first and the last step drawn go with them.
             window = self.shown.loc[steps.index[0] : steps.index[-1]]
             # Every lifeline of the whole journey, in its order: stepping or filtering

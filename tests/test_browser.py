@@ -372,3 +372,26 @@ def test_a_capture_link_saves_the_file_in_voila(browser, tmp_path):
         saved = saving.value
         assert saved.suggested_filename == "eve.pcap"
         assert Path(saved.path()).read_bytes() == expected.read_bytes()
+
+
+def test_a_glossary_word_opens_in_a_new_tab_and_the_lesson_keeps_its_answers(browser):
+    """Voilà serving the school folder: a word of lesson 1 opens the glossary at that
+    word in a new tab; the lesson's tab stays where it was, its revealed answer shown."""
+    with served(".", ROOT / "notebooks" / "school") as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url + "voila/render/01-first-email.ipynb", timeout=LOAD_SECONDS * 1000)
+        shown = page.get_by_role("button", name="I have guessed: show me").first
+        shown.wait_for(timeout=LOAD_SECONDS * 1000)
+        shown.click()
+        answer = page.locator(".widget-output img").first
+        answer.wait_for(timeout=60_000)
+        word = page.locator('a[href^="glossary.ipynb#"]').first
+        anchor = word.get_attribute("href").split("#")[1]
+        with page.context.expect_page() as opening:
+            word.click()
+        glossary = opening.value
+        glossary.wait_for_load_state(timeout=LOAD_SECONDS * 1000)
+        glossary.locator(f'[id="{anchor}"]').wait_for(state="attached", timeout=60_000)
+        assert glossary.url.endswith(f"glossary.ipynb#{anchor}")
+        assert page.url.endswith("01-first-email.ipynb")  # the lesson did not move
+        assert answer.is_visible()  # and kept what it showed

@@ -154,12 +154,15 @@ def test_its_teachers_page_states_its_words_and_its_time(path):
 
 
 def test_every_glossary_link_of_the_school_track_lands_on_a_word():
-    """Links are to glossary.ipynb#word: a notebook, which Voilà shows (it refuses .md)."""
+    """Links are to glossary.ipynb#word: a notebook, which Voilà shows (it refuses .md),
+    opened in a new tab: going back would run the lesson again and lose its answers."""
     anchors = set(re.findall(r'<a id="([\w-]+)"></a>', read(GLOSSARY).cells[0].source))
     for path in SCHOOL:
         for cell in read(path).cells:
-            for target in re.findall(r"\]\((?:\.\./)?glossary[^)#]*#?([\w-]*)\)", cell.source):
-                assert not target or target in anchors, (
-                    f"{name(path)}: #{target} is not in the glossary"
-                )
+            assert not re.search(r"\]\((?:\.\./)?glossary", cell.source), (
+                f"{name(path)}: a Markdown link to the glossary opens in the lesson's tab"
+            )
+            for target in re.findall(r'<a href="glossary\.ipynb#([\w-]+)" target="_blank">',
+                                     cell.source):  # fmt: skip
+                assert target in anchors, f"{name(path)}: #{target} is not in the glossary"
             assert "glossary.md" not in cell.source

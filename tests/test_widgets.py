@@ -136,8 +136,17 @@ def test_the_simple_viewer_says_each_step_in_words_for_a_school_class(classroom_
         f"Step {ehlo + 1} of {len(full)} · SMTP",
         "alice-pc → msa-school: EHLO alice-pc.school.example",
         "it takes 2.0 ms to arrive",
-        "meaning: hello, and tell me your extensions",
+        "meaning: hello: the computer says its name and asks what the server can do",
     ]
+    # Plain words where the reference's are a standard's, and no step ahead on the ladder.
+    assert simple.detail(ehlo + 1).endswith("meaning: OK, done")
+    fig = simple.draw(0)
+    try:
+        ladder = fig.axes[1]
+        shown = [t.get_text() for t in ladder.texts if t.get_gid() == "label"]
+        assert shown == ["SYN"]  # who speaks first is not given away
+    finally:
+        plt.close(fig)
     for step in range(len(simple)):
         first, _message, *rest = simple.detail(step).splitlines()  # it may name one: DNS
         words = "\n".join([first, *rest])

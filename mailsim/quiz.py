@@ -2,7 +2,8 @@
 
 A teacher writes a quiz as YAML (``notebooks/quizzes/*.yaml``): multiple-choice questions,
 where each wrong choice may say what misconception it reveals (``says``), and numeric
-ones, with a tolerance (``within``) and a unit the student may type or leave out. Every
+ones, with a tolerance (``within``), a unit the student may type or leave out, and the
+wrong numbers a student is likely to give with what each misunderstands (``slips``). Every
 question explains its answer (``why``). ``from`` holds a Python expression that the
 lesson's tests evaluate in the lesson's kernel, so that an answer cannot drift away from
 what the simulation shows; this module only keeps it.
@@ -66,6 +67,14 @@ class Choice(_Text):
     says: Words | None = Field(None, description="feedback for this wrong choice")
 
 
+class Slip(_Text):
+    """A wrong number a student is likely to give, and what it misunderstands."""
+
+    number: float
+    within: float = Field(0, ge=0)
+    says: Words
+
+
 class Question(_Text):
     """A multiple-choice question (``choices``) or a numeric one (``number``)."""
 
@@ -76,6 +85,9 @@ class Question(_Text):
     unit: Words | None = Field(None, description="the number's unit; typing it is optional")
     why: Words
     source: str | None = Field(None, alias="from", description="the answer, computed")
+    slips: list[Slip] = Field(
+        default_factory=list, description="wrong numbers likely given, each with its feedback"
+    )
 
     @field_validator("choices")
     @classmethod
@@ -98,8 +110,8 @@ class Question(_Text):
             raise ValueError("give either choices or number, not both")
         if self.choices is None and self.number is None:
             raise ValueError("give choices (multiple choice) or number (a numeric answer)")
-        if self.choices is not None and self.model_fields_set & {"within", "unit"}:
-            raise ValueError("within and unit belong to a number question, not to choices")
+        if self.choices is not None and self.model_fields_set & {"within", "unit", "slips"}:
+            raise ValueError("within, unit and slips belong to a number question, not to choices")
         return self
 
     def shown(self) -> list[Choice]:
@@ -285,6 +297,9 @@ def judge(question: Question, index: int, answer: str | None, tally: Tally) -> F
         slack = question.within + 1e-9 * max(1.0, abs(target))  # 0.1 + 0.2 is 0.3 here
         right = abs(value - target) <= slack
         wrong = "That is too high." if value > target else "That is too low."
+        slip = next((x for x in question.slips if abs(value - x.number) <= x.within + 1e-9), None)
+        if slip is not None:
+            wrong = slip.says
     tally.first.setdefault(index, right)
     if right:
         return Feedback(True, f"✓ Right. {question.why}")

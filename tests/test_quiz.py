@@ -90,7 +90,7 @@ CHOICES = """\
           "quizzes/x.yaml:1: titel: unknown key; did you mean 'title'?"]),
         ("questions:\n- {ask: a?, number: 3, why: w, zzz: h}\n",
          ["quizzes/x.yaml:2: questions.0.zzz: unknown key (allowed: ask, choices, number,"
-          " within, unit, why, from)"]),
+          " within, unit, why, from, slips)"]),
         ("questions:\n- ask: a?\n  choices:\n  - {text: Yes, right: true}\n  - text: 4\n"
          "  why: w\n",
          ["quizzes/x.yaml:4: questions.0.choices.0.text: put the text in quotes: unquoted,"
@@ -107,8 +107,8 @@ CHOICES = """\
          ["quizzes/x.yaml:2: questions.0.choices: two choices say the same: a student could"
           " not tell them apart"]),
         (f"questions:\n- ask: a?\n  unit: s\n  choices:\n{CHOICES}  why: w\n",
-         ["quizzes/x.yaml:2: questions.0: within and unit belong to a number question, not"
-          " to choices"]),
+         ["quizzes/x.yaml:2: questions.0: within, unit and slips belong to a number question,"
+          " not to choices"]),
         ("questions:\n- {ask: a?, number: 2, within: -1, why: w}\n",
          ["quizzes/x.yaml:2: questions.0.within: must not be negative (got -1)"]),
         ("questions:\n- {ask: a?, number: 2}\n- {ask: '', number: 2, why: w}\n",
@@ -156,6 +156,24 @@ def test_a_wrong_choice_without_words_says_look_again():
     assert quiz.check(0, "y") == Feedback(False, "✗ Not quite. Look again. The answer: x. w")
     with pytest.raises(ValueError, match="'z' is not one of question 0's choices"):
         quiz.check(0, "z")
+
+
+def test_a_likely_wrong_number_says_what_it_misunderstands():
+    """A slip: 110 s counts from Send where the question counts from the start."""
+    quiz = Quiz.loads(textwrap.dedent("""\
+        questions:
+        - ask: When, from the start?
+          number: 120
+          within: 1
+          unit: s
+          slips: [{number: 110, within: 1, says: That counts from Send.}]
+          why: w
+        """))  # fmt: skip
+    assert quiz.check(0, "110") == Feedback(False, "✗ Not quite. That counts from Send.")
+    assert quiz.check(0, "100").text == "✗ Not quite. That is too low. The answer: 120 s. w"
+    with pytest.raises(InputError, match="slips belong to a number question"):
+        Quiz.loads("questions:\n- {ask: a?, choices: [{text: x, right: true}, {text: y}],"
+                   " slips: [{number: 1, says: s}], why: w}")  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
                     drawn.add("session")
             if outcome != "ok":
                 attempts.setdefault(row, []).append(
-                    Attempt(hop.start, hop.end, _reply(hop), outcome, y - shape.hop / 2)
+                    Attempt(hop.start, hop.end, _reply(hop), outcome, y - shape.hop / 2, hop.src)
                 )
             elif hop.protocol == "smtp":
                 relays.append(hop)
@@ -227,6 +227,7 @@ class Attempt:
     words: str  # its reply code and what it says: "450 greylisted"
     outcome: str  # temporary / permanent
     top: float  # its bar's top edge, in rows
+    sender: str = ""  # the server that tried: its own retries make a run
 
 
 def _reply(hop: object) -> str:
@@ -433,10 +434,12 @@ def _codes(ax: Axes, attempts: dict[int, list[Attempt]], scale: float, unit: str
 
 
 def _runs(row: list[Attempt]) -> list[list[Attempt]]:
-    """A row's failed attempts in runs: one after another with the same reply."""
+    """A row's failed attempts in runs: one after another with the same reply, by the
+    same server (its retry schedule; a backup MX's own tries are a run of their own)."""
     runs: list[list[Attempt]] = []
     for attempt in row:
-        if runs and runs[-1][-1].words == attempt.words:
+        last = runs[-1][-1] if runs else None
+        if last is not None and (last.words, last.sender) == (attempt.words, attempt.sender):
             runs[-1].append(attempt)
         else:
             runs.append([attempt])
@@ -449,21 +452,32 @@ def _label(ax: Axes, run: list[Attempt], scale: float, unit: str) -> Text:
     words = first.words
     if len(run) > 1:
         words = words if all(a.words == words for a in run) else f"{words} and others"
-        words += f" ×{len(run)}, {_schedule([a.start for a in run], scale, unit)}"
+        words += f" ×{len(run)}"
+        counts = [(s, len(list(g))) for s, g in itertools.groupby(a.sender for a in run)]
+        if len(counts) > 1:  # joined for want of room: whose tries (the ticks say when)
+            words += ": " + ", then ".join(f"{s} {_times(n)}" for s, n in counts)
+        else:
+            words += f", {_schedule([a.start for a in run], scale, unit)}"
     return ax.text(first.start / scale, first.top - 0.03, words, fontsize=FONT,
                    color=TEXT[first.outcome], ha="left", va="bottom", gid="code")  # fmt: skip
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
 def _schedule(starts: list[float], scale: float, unit: str) -> str:
     """The gaps between attempts in the axis's unit: "every 30 min" when two or more
     are equal, else "again after 9.8, 10, 20, 40 min"; a gap under a tenth of the unit in
-    seconds ("again after 1 s, 6.8, 10, 20 min": another server tried at once)."""
+    seconds, each number then with its unit ("again after 1 s, 6.8 min, 10 min")."""
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     words = [style.number(g / scale) if g / scale >= 0.1 else f"{g:.0f} s" for g in gaps]
     if len(words) > 1 and len(set(words)) == 1 and not words[0].endswith(" s"):
         return f"every {words[0]} {unit}"
-    tail = "" if words[-1].endswith(" s") else f" {unit}"
-    return "again after " + ", ".join(words) + tail
+    if any(w.endswith(" s") for w in words):  # two units: each number says its own
+        words = [w if w.endswith(" s") else f"{w} {unit}" for w in words]
+        return "again after " + ", ".join(words)
+    return "again after " + ", ".join(words) + f" {unit}"
 
 
 def _put(

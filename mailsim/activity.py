@@ -231,8 +231,8 @@ class Grade:
         for v in self.verdicts:
             yield f"  {'✓' if v.met else '✗'} {v.goal} — {v.measured}"
         met = sum(v.met for v in self.verdicts)
-        yield f"{met} of {len(self.verdicts)} goals met" + (
-            "" if not self.forbidden else f"; {len(self.forbidden)} change(s) not allowed"
+        yield _count(met, len(self.verdicts)) + (
+            "" if not self.forbidden else f"; {_plural(len(self.forbidden), 'change')} not allowed"
         )
 
     def _repr_html_(self) -> str:
@@ -251,8 +251,17 @@ class Grade:
         return (
             f"{style}<h4>{_html(self.activity.title)}</h4>{extra}"
             f"<table class='mailsim-grade'>{head}{rows}</table>"
-            f"<p><b>{met} of {len(self.verdicts)} goals met</b></p>"
+            f"<p><b>{_count(met, len(self.verdicts))}</b></p>"
         )
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _count(met: int, goals: int) -> str:
+    """ "1 of 1 goal met", "2 of 3 goals met": as the total reads."""
+    return f"{met} of {_plural(goals, 'goal')} met"
 
 
 def _html(text: str) -> str:
@@ -491,7 +500,7 @@ def _encrypted(goal: Encrypted, hops: pd.DataFrame) -> Verdict:
     )
     plain = rows[rows["tls"].fillna("") == ""]
     if plain.empty:
-        return Verdict(words, True, f"{len(rows)} hop(s), all inside TLS")
+        return Verdict(words, True, f"{_plural(len(rows), 'hop')}, all inside TLS")
     first = plain.iloc[0]
     return Verdict(
         words,

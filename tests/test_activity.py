@@ -38,7 +38,7 @@ def test_the_start_fails_and_the_solution_passes(name: str, capsys: Any):
     solved = capsys.readouterr().out
     assert "✗" not in solved
     goals = len(mailsim.grade(activity).verdicts)
-    assert solved.rstrip().endswith(f"{goals} of {goals} goals met")
+    assert solved.rstrip().endswith(f"{goals} of {goals} goal{'s' if goals > 1 else ''} met")
 
 
 def test_faster_mail_says_what_was_measured(capsys: Any):
@@ -47,8 +47,8 @@ def test_faster_mail_says_what_was_measured(capsys: Any):
     assert capsys.readouterr().out == (
         "Activity: Make Bob's mail arrive faster\n"
         '  changed: users["bob@home.example"].poll\n'
-        "  ✓ bob has alice's homework within 60 s of her pressing Send — 20.163 s\n"
-        "1 of 1 goals met\n"
+        "  ✓ Bob has Alice's homework within 60 s of her pressing Send — 20.163 s\n"
+        "1 of 1 goal met\n"
     )
     # 20.163 s: sent at 10 s, fetched by the poll at 30 s, 0.163 s into that session
     grade = mailsim.grade(activity)
@@ -69,8 +69,8 @@ def test_a_change_the_activity_does_not_allow_fails_the_check(capsys: Any):
         for key in ("name", "duration", "nodes.backup-mx", 'users["alice@school.example"].poll',
                     "messages.0.subject", "faults.0.end")
     ]  # fmt: skip
-    assert out[-2] == "  ✗ alice's message is in bob's mailbox within 10 min — 1 h 17 min"
-    assert out[-1] == "0 of 1 goals met; 6 change(s) not allowed"
+    assert out[-2] == "  ✗ Alice's message is in Bob's mailbox within 10 min — 1 h 17 min"
+    assert out[-1] == "0 of 1 goal met; 6 changes not allowed"
 
 
 def test_differences_name_keys_as_set_writes_them():
@@ -236,7 +236,7 @@ def test_push_to_phone_allows_the_way_of_reading_not_a_faster_poll(tmp_path: Pat
     assert main(["check", str(ACTIVITIES / "push-to-phone.yaml"), str(path)]) == 1
     out = capsys.readouterr().out
     assert 'users["dan@home.example"].poll may not be changed in this activity' in out
-    assert "✓ dan's phone has alice's message within 2 s" in out  # met, but not allowed
+    assert "✓ Dan's phone has Alice's message within 2 s" in out  # met, but not allowed
 
 
 def test_a_scenario_given_where_the_activity_goes_is_named_so(capsys: Any):
@@ -271,11 +271,11 @@ def test_the_notebook_checker_shows_the_grade_at_each_click():
     mine, press = row.children
     press.click()
     assert "<td>✗</td>" in shown.value
-    assert "0 of 1 goals met" in shown.value
+    assert "0 of 1 goal met" in shown.value
     mine.value = str(ACTIVITIES / "solutions" / "faster-mail.yaml")
     press.click()
-    assert "<td>✓</td><td>bob has alice's homework within 60 s" in shown.value
-    assert "1 of 1 goals met" in shown.value
+    assert "<td>✓</td><td>Bob has Alice's homework within 60 s" in shown.value
+    assert "1 of 1 goal met" in shown.value
     mine.value = "nowhere.yaml"
     press.click()
     assert shown.value == "nowhere.yaml: no such file"
@@ -296,7 +296,7 @@ def test_refused_tries_carry_no_message(tmp_path: Path):
     )
     grade = mailsim.grade(path)
     assert [(v.met, v.measured) for v in grade.verdicts] == [
-        (True, "1 hop(s), all inside TLS"),
+        (True, "1 hop, all inside TLS"),
         (False, "1 in plaintext, e.g. mx-home → pop-home (lmtp)"),
     ]
 
@@ -313,11 +313,11 @@ def test_the_chooser_grades_the_value_picked_from_its_menu():
     menu, press = row.children
     assert list(menu.options) == ["5 minutes", "30 seconds"]
     press.click()
-    assert "<td>✗</td><td>bob has alice's homework within 60 s of her pressing Send</td>" \
+    assert "<td>✗</td><td>Bob has Alice's homework within 60 s of her pressing Send</td>" \
         "<td>4 min 50 s</td>" in shown.value  # fmt: skip
     menu.value = "30 seconds"
     press.click()
-    assert "1 of 1 goals met" in shown.value
+    assert "1 of 1 goal met" in shown.value
     slower = {"slow backbone": "100ms"}
     with pytest.raises(
         ValueError, match=re.escape("'slow backbone' changes links.3.latency, which the")
@@ -336,10 +336,10 @@ def test_the_chooser_takes_a_short_form_key_the_activity_allows_in_the_full_form
     (row, shown) = box.children
     menu, press = row.children
     press.click()
-    assert "0 of 1 goals met" in shown.value
+    assert "0 of 1 goal met" in shown.value
     menu.value = "mx-home"
     press.click()
-    assert "<td>✓</td><td>alice's message is in bob's mailbox within a minute</td>" in shown.value
+    assert "<td>✓</td><td>Alice's message is in Bob's mailbox within a minute</td>" in shown.value
 
 
 def test_switches_grade_the_changes_ticked_together():
@@ -356,7 +356,7 @@ def test_switches_grade_the_changes_ticked_together():
     assert "0 of 2 goals met" in shown.value
     ticks[0].value = ticks[2].value = True
     press.click()
-    assert "<td>✗</td><td>eve reads no password, envelope or message</td>" \
+    assert "<td>✗</td><td>Eve reads no password, envelope or message</td>" \
         "<td>2 × envelope, 1 × headers and body</td>" in shown.value  # fmt: skip
     assert "1 of 2 goals met" in shown.value
     ticks[1].value = True
@@ -383,7 +383,7 @@ def test_survive_mx_outage_is_not_passed_by_the_school_server_claiming_home_exam
     assert main(["check", str(ACTIVITIES / "survive-mx-outage.yaml"), str(mine)]) == 1
     out = capsys.readouterr().out
     assert "  ✗ nodes.msa-school.domains may not be changed in this activity" in out
-    assert "✓ alice's message is in bob's mailbox within 10 min" in out  # it would have passed
+    assert "✓ Alice's message is in Bob's mailbox within 10 min" in out  # it would have passed
 
 
 def test_fewer_round_trips_fails_the_bandwidth_box_even_with_the_right_two():

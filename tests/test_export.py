@@ -28,7 +28,7 @@ def test_saved_widgets_are_drawn_as_they_were():
                 _options_labels=["5 minutes", "30 seconds"]),
         _widget("press", "ButtonModel", description="Check"),
         _widget("tick", "CheckboxModel", description="TLS", value=True),
-        _widget("said", "HTMLModel", value="<b>1 of 1 goals met</b>"),
+        _widget("said", "HTMLModel", value="<b>1 of 1 goal met</b>"),
         _widget("pick", "RadioButtonsModel", index=0, _options_labels=["yes", "no"]),
     ])  # fmt: skip
     nb = nbformat.v4.new_notebook()
@@ -45,7 +45,7 @@ def test_saved_widgets_are_drawn_as_they_were():
     assert drawn[0] == {"text/html": (
         "<div class='w-column'><div class='w-row'><span class='w-label'>checks every</span> "
         "<span class='w-field'>30 seconds ▾</span><span class='w-button'>Check</span>"
-        "<div class='w-check'>☑ TLS</div></div><div class='w-html'><b>1 of 1 goals met</b>"
+        "<div class='w-check'>☑ TLS</div></div><div class='w-html'><b>1 of 1 goal met</b>"
         f"</div>{UNSAVED}</div>"
     )}  # fmt: skip
     assert drawn[1] == {"text/html": "<div class='w-choices'><div>◉ yes</div><div>○ no</div></div>"}
@@ -83,7 +83,7 @@ def test_a_lesson_exported_after_a_class_used_it_shows_what_they_did(tmp_path: P
     page = out.read_text()
     # (nbconvert writes the drawn HTML back with double quotes and plain apostrophes)
     assert '<span class="w-field">30 seconds ▾</span>' in page
-    assert "<td>✓</td><td>bob has alice's homework within 60 s of her pressing Send</td>" \
+    assert "<td>✓</td><td>Bob has Alice's homework within 60 s of her pressing Send</td>" \
         "<td>20.163 s</td>" in page  # fmt: skip
     assert "◉ Her school's mail server has accepted it and will pass it on" in page  # as picked
     assert "✓ Right. Accepted is not delivered is not read" in page
@@ -104,7 +104,7 @@ def test_a_lesson_exported_after_a_class_used_it_shows_what_they_did(tmp_path: P
         shown = page_in.inner_text("body")
         browser.close()
     assert [url for url in asked if not url.startswith(("file:", "data:"))] == []
-    assert "1 of 1 goals met" in shown
+    assert "1 of 1 goal met" in shown
 
 
 def test_export_names_a_missing_or_broken_lesson(tmp_path: Path, capsys):

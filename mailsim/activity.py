@@ -465,7 +465,8 @@ def _arrive(goal: Arrive, messages: pd.DataFrame) -> Verdict:
     missing = rows[~rows["status"].isin(done)]
     if not missing.empty:
         first = missing.iloc[0]
-        return Verdict(words, False, f"{first['id']} to {first['recipient']}: {first['status']}"
+        status = str(first["status"]).replace("_", " ")  # "in flight": still on its way
+        return Verdict(words, False, f"{first['id']} to {first['recipient']}: {status}"
                                      + (f" ({first['reason']})" if first["reason"] else ""))  # fmt: skip
     column = "delay" if goal.reach == "reader" else "to_mailbox"
     slowest = rows[column].max()

@@ -367,6 +367,7 @@ class World:
         costs: dict[str, float],
         retrieval: str = "pop3",
         since: float | None = None,
+        reply: Reply | None = None,
     ) -> None:
         """``copy`` has reached its reader's program by ``retrieval`` (pop3, imap,
         imap-idle or webmail). ``costs`` are its own parts of the session: the setup (or,
@@ -381,7 +382,11 @@ class World:
         ok = {"pop3": "+OK", "https": "200"}.get(protocol, "OK")
         if copy.retrieved_at is not None:
             # Downloaded again: the last session ended before QUIT, so the server kept it.
-            again = Reply(ok, ("retrieved again",))
+            again = (
+                Reply(reply.code, (*reply.lines, "(retrieved again)"))
+                if reply is not None
+                else Reply(ok, ("retrieved again",))
+            )
             self.record_hop(copy, session, protocol, now, 2, again, tls, True, down=True)
             return
         # In the mailbox until the session began, or until it came, if it came during it
@@ -391,7 +396,8 @@ class World:
         copy.account(now, costs, "poll")
         copy.retrieved_at = now
         copy.retrieval = retrieval
-        retrieved = Reply(ok, ("retrieved",))
+        # The server's answer to the fetch, as it said it: Dovecot's "+OK 20000 octets".
+        retrieved = reply if reply is not None else Reply(ok, ("retrieved",))
         self.record_hop(copy, session, protocol, now, 1, retrieved, tls, True, begun, down=True)
         self.finish(copy, "retrieved", "")
 

@@ -205,7 +205,8 @@ class MailClient:
             fetched = replies[0] if replies else None
             if " FETCH " in line and fetched is not None and fetched.payload:
                 copy = box[int(line.split()[2]) - 1]
-                world.retrieve(copy, s, server.tls_active, shares.own(now), retrieval)
+                world.retrieve(copy, s, server.tls_active, shares.own(now), retrieval,
+                               reply=fetched)  # fmt: skip
             shares.last = now
 
         dialogue = imap.idle if idle else imap.client
@@ -305,7 +306,7 @@ class MailClient:
             elif line.startswith("RETR ") and replies[0].code == "+OK":
                 copy = held[int(line.split()[1]) - 1]
                 taken.append(copy)
-                world.retrieve(copy, s, tls, shares.own(now))
+                world.retrieve(copy, s, tls, shares.own(now), reply=replies[0])
             shares.last = now
 
         key = (

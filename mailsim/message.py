@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.message import Message as MimeMessage
+from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.mime.text import MIMEText
@@ -220,7 +221,8 @@ class Copy:
 
 def _dsn(message: Message, report: Report, epoch: datetime) -> MimeMessage:
     """RFC 3464 multipart/report: a text for people, message/delivery-status for
-    programs, and the original's headers."""
+    programs, and the original: the message itself up to bounce_size_limit, or for a
+    delay warning its headers."""
     original = report.original
     mta = report.reporting_mta
     dsn = MIMEMultipart("report", report_type="delivery-status")
@@ -257,12 +259,26 @@ def _dsn(message: Message, report: Report, epoch: datetime) -> MimeMessage:
     status = MIMENonMultipart("message", "delivery-status")
     status.set_payload(blocks)  # type: ignore[arg-type]
     dsn.attach(status)
-    headers = MIMENonMultipart("text", "rfc822-headers")
-    headers.set_payload(
+    head = (
         f"From: {original.sender}\nTo: {', '.join(original.recipients)}\n"
         f"Subject: {original.subject}\nMessage-ID: {original.message_id}\n"
     )
-    dsn.attach(headers)
+    if delayed:  # a delay warning returns the headers alone (Postfix's RET=HDRS for them)
+        headers = MIMENonMultipart("text", "rfc822-headers")
+        headers.set_payload(head)
+        dsn.attach(headers)
+        return dsn
+    # A bounce returns the message itself, cut at bounce_size_limit (Postfix's bounce(8)).
+    returned = EmailMessage()
+    for line in head.splitlines():
+        name, _, value = line.partition(": ")
+        returned[name] = value
+    body = _body(original)
+    cut = BOUNCE_SIZE_LIMIT - len(head)
+    if len(body) > cut:
+        body = body[:cut] + "[… cut at bounce_size_limit, 50,000 bytes]\n"
+    returned.set_content(body)
+    dsn.attach(MIMEMessage(returned))
     return dsn
 
 

@@ -319,7 +319,12 @@ def test_bounce_is_an_rfc_3464_report_from_the_null_sender():
     assert parsed.get_content_type() == "multipart/report"
     assert parsed.get_param("report-type") == "delivery-status"
     parts = [part.get_content_type() for part in parsed.iter_parts()]
-    assert parts == ["text/plain", "message/delivery-status", "text/rfc822-headers"]
+    assert parts == ["text/plain", "message/delivery-status", "message/rfc822"]
+    # The failed message itself comes back (Postfix's bounce_size_limit: 50,000 bytes).
+    (returned,) = list(parsed.iter_parts())[2].iter_parts()
+    assert (returned["Subject"], returned["To"]) == ("Homework", "bobby@home.example")
+    body = returned.get_content()
+    assert len(body) == pytest.approx(20_000, abs=100)  # the 20 KB message, under the limit
     assert "Action: failed" in text
     assert "Status: 5.1.1" in text
     assert "Final-Recipient: rfc822; bobby@home.example" in text
@@ -527,3 +532,16 @@ def test_a_backup_mx_that_is_the_best_mx_says_the_mail_loops_back():
     copy = result.copy("m1")
     assert copy.status == "bounced"
     assert copy.reason == "5.4.6 mail for home.example loops back to myself"
+
+
+def test_a_bounce_returns_at_most_bounce_size_limit_of_the_message():
+    """A 1 MB message to no one comes back cut at Postfix's 50,000 bytes, and says so."""
+    data = load("unknown-user")
+    data["messages"][0]["size"] = "1MB"
+    result = run(data)
+    parsed = email.message_from_string(result.email("m1.dsn1").as_string(),
+                                       policy=email.policy.default)  # fmt: skip
+    (returned,) = list(parsed.iter_parts())[2].iter_parts()
+    body = returned.get_content()
+    assert body.endswith("[… cut at bounce_size_limit, 50,000 bytes]\n")
+    assert 49_000 < len(body.encode()) < 50_100

@@ -231,15 +231,23 @@ def outcome_of_colour(patch) -> str:
 @pytest.mark.parametrize("kind", ["timeline", "servers"])
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_figures_fit_a_projector_with_readable_text(kind, path):
-    """1280×720, every word at 10.5 pt or more (14.6 px at dpi 100), a legend that
-    names only what is drawn and covers none of it."""
+    """1280×720 — a timeline of a few journeys as tall as they and its key need, and no
+    taller — every word at 10.5 pt or more (14.6 px at dpi 100), a legend that names
+    only what is drawn and covers none of it."""
     from tests.test_figure_layout import drawn_texts
 
-    ax = getattr(plot, kind)(shipped(path))
+    result = shipped(path)
+    ax = getattr(plot, kind)(result)
     try:
         figure = ax.figure
         width, height = figure.get_size_inches() * figure.dpi
-        assert (round(width), round(height)) == (1280, 720)
+        few = kind == "timeline" and len(result.copies) <= 3
+        assert round(width) == 1280
+        assert 250 <= round(height) < 720 if few else round(height) == 720
+        if few:  # the key fits beside the journeys
+            renderer = figure.canvas.get_renderer()
+            figure.canvas.draw()
+            assert ax.get_legend().get_window_extent(renderer).y0 >= 0
         with drawn_texts() as texts:
             figure.canvas.draw()
         small = {t.get_text() for t in texts if t.get_fontsize() < 10.5}

@@ -76,6 +76,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     """Draw the copies' journeys against time on a 1280×720 page: all of them when they
     fit at a readable size, else as many as fit (or ``limit``), sent around the run's
     busiest moment."""
+    own = ax is None
     if ax is None:
         _, ax = plt.subplots(figsize=PAGE, layout="constrained")
     hops = result.hops
@@ -149,11 +150,15 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     ax.tick_params(axis="x", labelsize=FONT)
     left = start_time - (end_time - start_time) * 0.01 if busiest else 0.0
     ax.set_xlim(left / scale, end_time / scale + (end_time - start_time) * 0.02 / scale)
-    _rows(ax, len(copies), 0.0)
     legend = _legend("imap" in drawn, "page" in drawn)
     shown = [patch for key, patch in legend.items() if key in drawn]
     handles = list({patch.get_label(): patch for patch in shown}.values())  # SMTP once
     handles += _outages(ax, result, scale, unit, (left, end_time))
+    page = ax.figure.get_size_inches()
+    few = own and len(copies) <= MILESTONE_ROWS and busiest is None
+    if few:  # a few bars on a page of empty rows: as tall as they and the key need
+        ax.figure.set_size_inches(PAGE[0], _few_height(len(copies), handles))
+    _rows(ax, len(copies), 0.0)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=FONT,
               frameon=False)  # fmt: skip
     ax.set_title(f"Journeys of {_how_many(result, copies, busiest)} — scenario"
@@ -162,6 +167,8 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     ax.set_axisbelow(True)
     zoom = _zooms(ax, relays, journeys, scale)
     if zoom:
+        if few:  # the relay panel needs the whole page
+            ax.figure.set_size_inches(*page)
         _rows(ax, len(copies), ZOOM_SHARE)
     _codes(ax, attempts, scale, unit)
     widen(ax, [p for p in ax.patches if p.get_gid() == "hop"], chain=True)
@@ -173,6 +180,14 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
         ax.xaxis.tick_top()
         _zoom(ax, relays, queued)
     return ax
+
+
+def _few_height(rows: int, handles: list) -> float:
+    """Inches of a page for ``rows`` journeys: a roomy row each, with room for their
+    words, and for the key beside them (one line per entry, two for a long one)."""
+    lines = sum(2 if "\n" in h.get_label() else 1 for h in handles)
+    inside = max(rows * ROOMY * 1.25 + 50, lines * 23 + 10)  # pixels of the axes
+    return min(PAGE[1], (inside + PAGE[1] * 100 - AXES_PX) / 100)
 
 
 def _milestones(ax: Axes, copies: list, scale: float, shape: Geometry) -> None:

@@ -16,9 +16,10 @@ class looks at in a result or in the student's scenario:
 * ``unread``: an eavesdropper (``by: eve``) reads nothing of ``what`` (default: passwords,
   envelopes, headers and bodies);
 * ``setting``: a value of the student's scenario (``key``, as ``--set`` names it) stays
-  ``at_least`` and/or ``at_most`` a bound (a number, or a duration such as ``1min``), so
-  that the answer is the right amount, not as much as possible: the fewest sessions that
-  keep up, a mail program that does not check every second.
+  ``at_least`` and/or ``at_most`` a bound (a number, or a duration, bandwidth or size as
+  a scenario writes them: ``1min``, ``1Gbps``), so that the answer is the right amount,
+  not as much as possible: the fewest sessions that keep up, no bandwidth bought for
+  nothing.
 
 ``mailsim check ACTIVITY [SCENARIO]`` plays the student's scenario (the activity's own,
 unchanged, without one), says for each goal whether it is met with the value measured,
@@ -100,6 +101,8 @@ class Unread(_Model):
 
 
 class Setting(_Model):
+    """A value of the student's scenario and the bounds it must keep."""
+
     key: str = Field(description="a key path of the scenario, as --set writes it")
     at_least: float | str | None = Field(None, description="a number, duration, size or bandwidth")
     at_most: float | str | None = Field(None, description="a number, duration, size or bandwidth")
@@ -260,7 +263,7 @@ def _plural(n: int, noun: str) -> str:
 
 
 def _count(met: int, goals: int) -> str:
-    """ "1 of 1 goal met", "2 of 3 goals met": as the total reads."""
+    """Says "1 of 1 goal met" or "2 of 3 goals met", as the total reads."""
     return f"{met} of {_plural(goals, 'goal')} met"
 
 

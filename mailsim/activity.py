@@ -15,7 +15,8 @@ class looks at in a result or in the student's scenario:
   to look at some hops only: ``[submission, smtp, pop3]``);
 * ``unread``: an eavesdropper (``by: eve``) reads nothing of ``what`` (default: passwords,
   envelopes, headers and bodies);
-* ``setting``: a value of the student's scenario (``key``, as ``--set`` names it) stays
+* ``setting``: a number of the student's scenario (``key``, as ``--set`` names it in the
+  scenario's full form: ``nodes.…``, ``links.…``, also for a file written by sites) stays
   ``at_least`` and/or ``at_most`` a bound (a number, or a duration, bandwidth or size as
   a scenario writes them: ``1min``, ``1Gbps``), so that the answer is the right amount,
   not as much as possible: the fewest sessions that keep up, no bandwidth bought for
@@ -41,6 +42,7 @@ import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mailsim.errors import InputError, Problem, ScenarioError, at_most_shown, key_path
+from mailsim.errors import shown as quoted
 from mailsim.fields import Duration
 from mailsim.model import Scenario, _Model
 from mailsim.overrides import lookup
@@ -119,6 +121,12 @@ class Setting(_Model):
     def _bounded(self) -> Setting:
         if self.at_least is None and self.at_most is None:
             raise ValueError("give at_least, at_most or both")
+        if self.at_least is not None and self.at_most is not None:
+            (low, one), (high, other) = _quantity(self.at_least), _quantity(self.at_most)
+            if one != other:
+                raise ValueError(f"at_least is a {one} and at_most a {other}: give both alike")
+            if low > high:
+                raise ValueError("at_least is above at_most: no value could meet the goal")
         return self
 
     def bounds(self) -> tuple[float, float]:
@@ -128,8 +136,7 @@ class Setting(_Model):
 
     def shown(self, value: Any) -> str:
         """A value as its bounds are written: "5 min", "1 Gbps", "20 KB", or a number."""
-        kinds = {_quantity(b)[1] for b in (self.at_least, self.at_most) if b is not None}
-        kind = next(iter(kinds - {"number"}), "number")
+        kind = _quantity(self.at_least if self.at_least is not None else self.at_most)[1]  # type: ignore[arg-type]
         if kind == "number":
             return f"{value:g}" if isinstance(value, float) else str(value)
         return _as_written(float(value), QUANTITIES[kind][1])
@@ -147,6 +154,10 @@ def _quantity(bound: float | str) -> tuple[float, str]:
     """A bound's value and its kind: a number, or a duration, bandwidth or size."""
     if not isinstance(bound, str):
         return float(bound), "number"
+    try:
+        return float(bound), "number"  # "4", quoted
+    except ValueError:
+        pass
     for kind, (read, _) in QUANTITIES.items():
         try:
             return read(bound), kind
@@ -312,12 +323,16 @@ def load(path: str | Path) -> tuple[Activity, Path]:
 
         data = mailsim.load(start).model_dump(by_alias=True)
         for i, setting in settings:
+            where = key_path(("goals", i, "setting", "key"))
             try:
-                lookup(data, setting.key)
+                value = lookup(data, setting.key)
             except InputError as exc:
-                where = key_path(("goals", i, "setting", "key"))
                 problems += [Problem(name, where, f"{p.message} of {start.name}")
                              for p in exc.problems]  # fmt: skip
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                problems.append(Problem(name, where, f"{setting.key} of {start.name} is"
+                                        f" {quoted(value)}, not a number a bound can hold"))  # fmt: skip
         if problems:
             raise ScenarioError(problems)
     return activity, start

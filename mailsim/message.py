@@ -24,8 +24,10 @@ from typing import Any
 # lost to failed attempts and to waiting for the next one.
 COSTS = ("network", "tls", "dns", "server", "queue", "retry", "poll")
 
-# Postfix's bounce_size_limit: a bounce carries at most this much of the original.
+# Postfix's bounce_size_limit: a bounce carries the original whole up to this size, and
+# beyond it (or in a delay warning) its headers alone, about this many bytes.
 BOUNCE_SIZE_LIMIT = 50_000
+RETURNED_HEADERS = 500
 
 # Every (message, recipient) ends in exactly one of these (DESIGN.md principle 5).
 # "refused": the sender's own server said no at submission — the mail program shows the
@@ -100,7 +102,8 @@ def bounce_message(id: str, report: Report, now: float, delayed: bool = False) -
     subject = (
         "Delayed Mail (still being retried)" if delayed else "Undelivered Mail Returned to Sender"
     )
-    size = 2500 + min(original.size, BOUNCE_SIZE_LIMIT)
+    returned = original.size if returns_whole(original) and not delayed else RETURNED_HEADERS
+    size = 2500 + returned
     return Message(id, "", (original.sender,), size, subject, now, report)
 
 
@@ -221,8 +224,8 @@ class Copy:
 
 def _dsn(message: Message, report: Report, epoch: datetime) -> MimeMessage:
     """RFC 3464 multipart/report: a text for people, message/delivery-status for
-    programs, and the original: the message itself up to bounce_size_limit, or for a
-    delay warning its headers."""
+    programs, and the original: the message itself up to bounce_size_limit, else (and in
+    a delay warning) its headers."""
     original = report.original
     mta = report.reporting_mta
     dsn = MIMEMultipart("report", report_type="delivery-status")
@@ -263,23 +266,26 @@ def _dsn(message: Message, report: Report, epoch: datetime) -> MimeMessage:
         f"From: {original.sender}\nTo: {', '.join(original.recipients)}\n"
         f"Subject: {original.subject}\nMessage-ID: {original.message_id}\n"
     )
-    if delayed:  # a delay warning returns the headers alone (Postfix's RET=HDRS for them)
+    if delayed or not returns_whole(original):
+        # Headers alone: a delay warning, or a message over bounce_size_limit, which
+        # Postfix does not cut: cutting would break its MIME structure (bounce(8),
+        # bounce_notify_util.c, bounce_original).
         headers = MIMENonMultipart("text", "rfc822-headers")
         headers.set_payload(head)
         dsn.attach(headers)
         return dsn
-    # A bounce returns the message itself, cut at bounce_size_limit (Postfix's bounce(8)).
-    returned = EmailMessage()
+    returned = EmailMessage()  # a bounce returns the message itself
     for line in head.splitlines():
         name, _, value = line.partition(": ")
         returned[name] = value
-    body = _body(original)
-    cut = BOUNCE_SIZE_LIMIT - len(head)
-    if len(body) > cut:
-        body = body[:cut] + "[… cut at bounce_size_limit, 50,000 bytes]\n"
-    returned.set_content(body)
+    returned.set_content(_body(original))
     dsn.attach(MIMEMessage(returned))
     return dsn
+
+
+def returns_whole(original: Message) -> bool:
+    """Does a bounce carry the message itself (else its headers alone)?"""
+    return original.size <= BOUNCE_SIZE_LIMIT
 
 
 # An .eml file stands for a message; it need not weigh what the message weighs. Up to

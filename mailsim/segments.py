@@ -4,11 +4,11 @@ Derived from the events, never a second model. A step's bytes (:mod:`mailsim.wir
 as the segments the timing model sent them in: steps sent together (a pipelined MAIL,
 RCPT, DATA; the message and its QUIT) share a flight; a flight longer than one segment
 is paced by slow start as :func:`mailsim.network.sending_time` paces it, each segment
-acknowledged when it arrives (the model's ACK clock): a mail session's connection is new,
-and Linux acknowledges every segment at once in its quick-ACK mode for up to 16 segments
-after it starts (TCP_MAX_QUICKACKS, tcp_input.c), rather than every second one (RFC 5681
-§4.2) — a 20 KB message is 14 segments; a larger one shows more ACKs than Linux sends
-after its 16th segment, at the times the model's pacing gives. The last one rides on the receiver's next
+acknowledged when it arrives (the model's ACK clock). A real receiver acknowledges every
+second full-sized segment (RFC 5681 §4.2): a server that has been answering the client
+at once is out of Linux's quick-ACK mode by the time the message comes. So a capture of
+the message shows about twice as many ACKs as a real one would, at the times the
+model's pacing gives; the timing does not depend on them. The last one rides on the receiver's next
 packet, or goes alone after Linux's 40 ms delayed-ACK timer when that comes later. Sequence numbers start from random initial ones (RFC 6528), the seed's. A
 flight a lossy link dropped is sent again after each retransmission timeout the model
 waited (RFC 6298: 1 s, doubling). The side that answered QUIT closes first (FIN, FIN,

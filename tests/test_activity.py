@@ -386,6 +386,33 @@ def test_survive_mx_outage_is_not_passed_by_the_school_server_claiming_home_exam
     assert "✓ Alice's message is in Bob's mailbox within 10 min" in out  # it would have passed
 
 
+def test_a_setting_goal_on_no_number_or_with_bounds_that_cannot_hold_is_refused(
+    tmp_path: Path, capsys: Any
+):
+    path = tmp_path / "bounds.yaml"
+    path.write_text(
+        f"title: t\nscenario: {SCENARIOS / 'slow-server.yaml'}\ngoals:\n"
+        "  - setting: {key: nodes.mx-home.concurrency, at_least: 5, at_most: 2}\n"
+        "  - setting: {key: nodes.mx-home.concurrency, at_least: 1min, at_most: 1Gbps}\n"
+    )
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"mailsim: {path}:4: goals.0.setting: at_least is above at_most: no value could"
+        " meet the goal",
+        f"mailsim: {path}:5: goals.1.setting: at_least is a duration and at_most a"
+        " bandwidth: give both alike",
+    ]
+    path.write_text(
+        f"title: t\nscenario: {SCENARIOS / 'slow-server.yaml'}\ngoals:\n"
+        "  - setting: {key: nodes.mx-home.host, at_most: 4}\n"
+    )
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"mailsim: {path}: goals.0.setting.key: nodes.mx-home.host of slow-server.yaml is"
+        " 'mx.home.example', not a number a bound can hold"
+    ]
+
+
 def test_fewer_round_trips_fails_the_bandwidth_box_even_with_the_right_two():
     """TLS 1.3 and PIPELINING pass; with ten times the ocean's bandwidth as well the time
     still passes, and the setting goal fails: bandwidth is not the answer."""

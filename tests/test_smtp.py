@@ -175,7 +175,8 @@ def test_lmtp_answers_once_per_recipient_after_the_dot():
     assert transcript[0] == ("connect:24", ("220",))
     assert transcript[1][0] == "LHLO mx.home.example"
     assert transcript[3] == ("content", ("250", "250"))
-    assert str(out.replies["b@h.example"]) == "250 2.0.0 <b@h.example> Q1 Saved"
+    assert str(out.replies["a@h.example"]) == "250 2.0.0 <a@h.example> Q1 Saved"
+    assert str(out.replies["b@h.example"]) == "250 2.0.0 <b@h.example> Q1:R2 Saved"  # Dovecot
 
 
 @pytest.mark.parametrize(

@@ -237,7 +237,7 @@ def _capacity(top: Axes, result: Result, highest: float) -> None:
              f" {node.processing.data:g} s each)")  # fmt: skip
     if rate <= highest * 2.5:  # the bars still fill a third of the panel and more
         top.axhline(rate, color=style.OUTCOME["permanent"], lw=1.6, gid="load-capacity")
-        top.set_ylim(0, rate * 1.2)
+        top.set_ylim(0, max(rate, highest) * 1.2)  # an overloaded server: bars above it
         top.text(0.99, rate, words, transform=top.get_yaxis_transform(), ha="right",
                  va="bottom", fontsize=11, color=style.OUTCOME["permanent"])  # fmt: skip
     else:  # room above the bars for the words

@@ -236,8 +236,11 @@ class SmtpServer:
             self._reset()
             return [refusal]
         if self.lmtp:
+            # Dovecot's LMTP numbers the second recipient on of a session "<id>:R2", … (its
+            # lmtp-recipient.c), each reply naming its own delivery.
             replies = [
-                Reply("250", (f"2.0.0 <{rcpt}> {self.queue_id} Saved",)) for rcpt in self.recipients
+                Reply("250", (f"2.0.0 <{rcpt}> {self.queue_id}{f':R{n}' if n > 1 else ''} Saved",))
+                for n, rcpt in enumerate(self.recipients, 1)
             ]
         else:
             replies = [Reply("250", (f"2.0.0 Ok: queued as {self.queue_id}",))]

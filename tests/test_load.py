@@ -266,3 +266,19 @@ def test_a_server_far_above_its_load_is_said_in_words(day):
         assert {a.get_color() for a in p95} <= {a.get_color() for a in means}
     finally:
         plt.close(ax.figure)
+
+
+def test_an_overloaded_servers_bars_rise_above_its_capacity_unclipped():
+    """slow-server with an 8-second scan takes at most 450 an hour; the busiest minute
+    sends 960 an hour: the line is drawn under the bars, and the bars are whole."""
+    result = mailsim.run(
+        mailsim.load(SCENARIOS / "slow-server.yaml", ["nodes.mx-home.processing.data=8s"]),
+        detail="outcomes",
+    )
+    ax = plot.load(result)
+    try:
+        (line,) = [a for a in ax.get_lines() if a.get_gid() == "load-capacity"]
+        assert list(line.get_ydata()) == [450.0, 450.0]
+        assert ax.get_ylim()[1] >= max(bar.get_height() for bar in ax.patches) == 960.0
+    finally:
+        plt.close(ax.figure)

@@ -365,12 +365,13 @@ class World:
         session: Session,
         tls: str | None,
         costs: dict[str, float],
+        reply: Reply,
         retrieval: str = "pop3",
         since: float | None = None,
-        reply: Reply | None = None,
     ) -> None:
         """``copy`` has reached its reader's program by ``retrieval`` (pop3, imap,
-        imap-idle or webmail). ``costs`` are its own parts of the session: the setup (or,
+        imap-idle or webmail), in the server's ``reply`` to the fetch (Dovecot's "+OK 20000
+        octets", the hop's deciding reply). ``costs`` are its own parts of the session: the setup (or,
         pushed, the push and what followed it) and its own fetch. The time spent fetching
         the messages ahead of it in the same session is neither its network nor a busy
         server's queue: it is still waiting for the reader's program to get to it, as it
@@ -379,14 +380,9 @@ class World:
         web page's refresh), where the hop begins."""
         now = self.env.now
         protocol = READ_OVER.get(retrieval, "imap")
-        ok = {"pop3": "+OK", "https": "200"}.get(protocol, "OK")
         if copy.retrieved_at is not None:
             # Downloaded again: the last session ended before QUIT, so the server kept it.
-            again = (
-                Reply(reply.code, (*reply.lines, "(retrieved again)"))
-                if reply is not None
-                else Reply(ok, ("retrieved again",))
-            )
+            again = Reply(reply.code, (*reply.lines, "(retrieved again)"))
             self.record_hop(copy, session, protocol, now, 2, again, tls, True, down=True)
             return
         # In the mailbox until the session began, or until it came, if it came during it
@@ -396,9 +392,7 @@ class World:
         copy.account(now, costs, "poll")
         copy.retrieved_at = now
         copy.retrieval = retrieval
-        # The server's answer to the fetch, as it said it: Dovecot's "+OK 20000 octets".
-        retrieved = reply if reply is not None else Reply(ok, ("retrieved",))
-        self.record_hop(copy, session, protocol, now, 1, retrieved, tls, True, begun, down=True)
+        self.record_hop(copy, session, protocol, now, 1, reply, tls, True, begun, down=True)
         self.finish(copy, "retrieved", "")
 
     def finish(self, copy: Copy, status: str, reason: str) -> None:

@@ -205,8 +205,7 @@ class MailClient:
             fetched = replies[0] if replies else None
             if " FETCH " in line and fetched is not None and fetched.payload:
                 copy = box[int(line.split()[2]) - 1]
-                world.retrieve(copy, s, server.tls_active, shares.own(now), retrieval,
-                               reply=fetched)  # fmt: skip
+                world.retrieve(copy, s, server.tls_active, shares.own(now), fetched, retrieval)
             shares.last = now
 
         dialogue = imap.idle if idle else imap.client
@@ -276,7 +275,8 @@ class MailClient:
             if path.startswith(http.MESSAGE_PATH) and replies[0].code == "200":
                 copy = box[int(path.removeprefix(http.MESSAGE_PATH)) - 1]
                 own = shares.own(now)
-                world.retrieve(copy, s, server.tls_active, own, "webmail", shares.began)
+                world.retrieve(copy, s, server.tls_active, own, replies[0], "webmail",
+                               shares.began)  # fmt: skip
             shares.last = now
 
         yield from session.play(
@@ -306,7 +306,7 @@ class MailClient:
             elif line.startswith("RETR ") and replies[0].code == "+OK":
                 copy = held[int(line.split()[1]) - 1]
                 taken.append(copy)
-                world.retrieve(copy, s, tls, shares.own(now), reply=replies[0])
+                world.retrieve(copy, s, tls, shares.own(now), replies[0])
             shares.last = now
 
         key = (

@@ -69,7 +69,7 @@ class WorldView(Protocol):
     def deliver(self, copy: Copy) -> None: ...
     def retrieve(
         self, copy: Copy, session: Session, tls: str | None, costs: dict[str, float],
-        retrieval: str = "pop3", since: float | None = None,
+        reply: Reply, retrieval: str = "pop3", since: float | None = None,
     ) -> None: ...  # fmt: skip
     def finish(self, copy: Copy, status: str, reason: str) -> None: ...
     def send_report(

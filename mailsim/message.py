@@ -262,21 +262,18 @@ def _dsn(message: Message, report: Report, epoch: datetime) -> MimeMessage:
     status = MIMENonMultipart("message", "delivery-status")
     status.set_payload(blocks)  # type: ignore[arg-type]
     dsn.attach(status)
-    head = (
-        f"From: {original.sender}\nTo: {', '.join(original.recipients)}\n"
-        f"Subject: {original.subject}\nMessage-ID: {original.message_id}\n"
-    )
+    head = [("From", original.sender), ("To", ", ".join(original.recipients)),
+            ("Subject", original.subject), ("Message-ID", original.message_id)]  # fmt: skip
     if delayed or not returns_whole(original):
         # Headers alone: a delay warning, or a message over bounce_size_limit, which
         # Postfix does not cut: cutting would break its MIME structure (bounce(8),
         # bounce_notify_util.c, bounce_original).
         headers = MIMENonMultipart("text", "rfc822-headers")
-        headers.set_payload(head)
+        headers.set_payload("".join(f"{name}: {value}\n" for name, value in head))
         dsn.attach(headers)
         return dsn
     returned = EmailMessage()  # a bounce returns the message itself
-    for line in head.splitlines():
-        name, _, value = line.partition(": ")
+    for name, value in head:
         returned[name] = value
     returned.set_content(_body(original))
     dsn.attach(MIMEMessage(returned))

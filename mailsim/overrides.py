@@ -16,7 +16,6 @@ bad value gets the same message a bad file would.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from typing import Any
@@ -88,18 +87,16 @@ def apply(
 def lookup(data: dict[str, Any], key: str) -> Any:
     """The value at ``key`` in ``data`` (a scenario as ``model_dump`` gives it), found
     as ``--set`` finds it; raises InputError when there is no such key."""
-    _, _, loc = _resolve(copy.deepcopy(data), key)  # _resolve fills in missing sections
-    node: Any = data
-    for i, step in enumerate(loc):
-        if (isinstance(node, dict) and step not in node) or node is None:
-            raise _error(key, f"there is no {step!r} in {_dotted(list(loc[:i]))}")
-        node = node[step]
-    return node
+    parent, last, loc = _resolve(data, key, fill=False)
+    if isinstance(parent, dict) and last not in parent:
+        raise _error(key, f"there is no {last!r} in {_dotted(list(loc[:-1]))}")
+    return parent[last]
 
 
-def _resolve(data: dict[str, Any], key: str) -> tuple[Any, Any, tuple[Any, ...]]:
+def _resolve(data: dict[str, Any], key: str, fill: bool = True) -> tuple[Any, Any, tuple[Any, ...]]:
     """Walk ``key`` through ``data``: the container holding the last part, that part
-    (a mapping key or a list index) and the whole location, for error messages."""
+    (a mapping key or a list index) and the whole location, for error messages. A
+    section the file leaves out is filled in on the way (``fill``), else it is an error."""
     parts = segments(key)
     node: Any = data
     loc: list[Any] = []
@@ -119,6 +116,8 @@ def _resolve(data: dict[str, Any], key: str) -> tuple[Any, Any, tuple[Any, ...]]
         if i == len(parts):
             return node, step, tuple(loc)
         if isinstance(node, dict) and node.get(step) is None:
+            if not fill:
+                raise _error(key, f"there is no {step!r} in {_dotted(loc[:-1])}")
             node[step] = {}  # a section the file leaves out: fill it in
         node = node[step]
 

@@ -124,18 +124,16 @@ class StepViewer:
         # A pipelined group carries several commands or replies: explain each once.
         seen = []
         for one_step, code in zip(row["steps"], row["codes"], strict=True):
-            what = meaning(one_step, code)
-            if self.simple:
-                word = str(one_step).split(" ", 1)[0].removesuffix(",")
-                what = PLAIN.get(code) or PLAIN.get(word) or what
+            what = (
+                _in_plain_words(str(one_step), code, str(row["protocol"]))
+                if self.simple
+                else meaning(one_step, code)
+            )
             label = code or one_step
             if what and (label, what) not in seen:
                 seen.append((label, what))
         for label, what in seen:
             prefix = f"{label}: " if len(seen) > 1 else ""
-            if self.simple:  # no RFC numbers; "SMTP: hello, …" repeats the first line
-                what = re.sub(r" \(RFC [^)]*\)", "", what)
-                what = what.removeprefix(f"{str(row['protocol']).upper()}: ")
             lines.append(f"meaning: {prefix}{what}")
         return "\n".join(line for line in lines if line)
 
@@ -313,6 +311,16 @@ class StepViewer:
     def _choices(self) -> list[tuple[str, int]]:
         """The event list's rows, each with its step number (counted from 1)."""
         return [(line, k + 1) for k, line in enumerate(self.event_list())]
+
+
+def _in_plain_words(step: str, code: str, protocol: str) -> str:
+    """A step's meaning for a school class: :data:`PLAIN`'s words, else the reference's
+    without RFC numbers or the protocol's name the step's first line already says."""
+    plain = PLAIN.get(code) or PLAIN.get(step.split(" ", 1)[0].removesuffix(","))
+    if plain:
+        return plain
+    what = re.sub(r" \(RFC [^)]*\)", "", meaning(step, code))
+    return what.removeprefix(f"{protocol.upper()}: ")
 
 
 def png(fig: Figure) -> bytes:

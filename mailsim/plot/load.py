@@ -74,17 +74,16 @@ def load(result: Result, *, ax: Axes | None = None, width: float | None = None) 
     which = (done["submitted_at"].to_numpy() // width).astype(int)
     middle = starts + width / 7200
     rows = [
-        (middle[b], delay[which == b].mean(), _p95(delay[which == b]), queue[which == b].mean())
+        (middle[b], mine.mean(), _p95(mine), queue[which == b].mean(), mine.max())
         for b in np.unique(which)
+        for mine in [delay[which == b]]
     ]
     longest = 0.0
     if rows:
-        x, mean, p95, wait = map(np.array, zip(*rows, strict=True))
+        x, mean, p95, wait, slowest = map(np.array, zip(*rows, strict=True))
         means = _means(done, groups, which, delay, queue, middle)
         drawn = [mean, p95, *(m for _, m, _ in means.values())]
-        if not groups:
-            drawn.append(np.array([delay[which == b].max() for b in np.unique(which)]))
-        longest = float(np.nanmax(np.concatenate(drawn)))
+        longest = float(np.nanmax(np.concatenate(drawn if groups else [*drawn, slowest])))
         scale, unit = style.time_unit(longest if longest > 0 else 1.0)
         if groups:
             handles += _grouped(
@@ -103,7 +102,6 @@ def load(result: Result, *, ax: Axes | None = None, width: float | None = None) 
                                   label=f"in the mailbox after: 95th percentile"
                                   f" (windows of {PERCENTILE_MIN} messages or more)"))  # fmt: skip
         if not groups:  # the unlucky message a mean hides, window by window
-            slowest = np.array([delay[which == b].max() for b in np.unique(which)])
             bottom.plot(x, slowest / scale, ls="none", marker="^", ms=6, color=SLOWEST,
                         gid="load-max")  # fmt: skip
             handles.append(Line2D([], [], ls="none", marker="^", ms=6, color=SLOWEST,

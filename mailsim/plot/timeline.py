@@ -155,7 +155,8 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
     handles = list({patch.get_label(): patch for patch in shown}.values())  # SMTP once
     handles += _outages(ax, result, scale, unit, (left, end_time))
     page = ax.figure.get_size_inches()
-    few = own and len(copies) <= MILESTONE_ROWS and busiest is None
+    told = len(copies) <= MILESTONE_ROWS and busiest is None  # journeys said in words
+    few = own and told
     if few:  # a few bars on a page of empty rows: as tall as they and the key need
         ax.figure.set_size_inches(PAGE[0], _few_height(len(copies), handles))
     _rows(ax, len(copies), 0.0)
@@ -172,7 +173,7 @@ def timeline(result: Result, *, ax: Axes | None = None, limit: int | None = None
         _rows(ax, len(copies), ZOOM_SHARE)
     _codes(ax, attempts, scale, unit)
     widen(ax, [p for p in ax.patches if p.get_gid() == "hop"], chain=True)
-    if len(copies) <= MILESTONE_ROWS and not zoom and busiest is None:
+    if told and not zoom:
         _milestones(ax, copies, scale, shape)
     if zoom:
         # The journeys' time axis above them: at the bottom it would read as the panel's.

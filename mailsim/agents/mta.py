@@ -96,6 +96,7 @@ class Mta:
         self._cut: dict[Copy, int] = {}  # copy → the session a crash cut
         self._acknowledged: set[Copy] = set()  # 250 read before a crash cut the session
         self.up_at = 0.0  # when it is back after a crash
+        self._client_configs: dict[tuple[bool, str], smtp.ClientConfig] = {}
         proc, tls = spec.processing, None if spec.tls == "none" else spec.tls
         self.work = Work(proc.command, proc.data, proc.tls, tls)
         # Server settings for a kind of session from a client, without per-session checks.
@@ -439,6 +440,20 @@ class Mta:
             return "none"
         return policy
 
+    def _client_config(self, lmtp: bool, tls: smtp.TlsPolicy) -> smtp.ClientConfig:
+        """This MTA's client settings for LMTP or SMTP with a TLS policy: made once each
+        (a long run opens a session for every copy)."""
+        config = self._client_configs.get((lmtp, tls))
+        if config is None:
+            config = self._client_configs[lmtp, tls] = smtp.ClientConfig(
+                helo=self.host,
+                port=smtp.LMTP_PORT if lmtp else smtp.RELAY_PORT,
+                tls=tls,
+                lmtp=lmtp,
+                **smtp.PROFILES["postfix"],
+            )
+        return config
+
     def _transfer(
         self, kind: str, target: str, copies: list[Copy], pre: dict[str, float], attempt: int
     ) -> Generator[simpy.Event, Any, dict[str, Reply]]:
@@ -488,13 +503,7 @@ class Mta:
                     self.queue.remove(copy)  # Postfix deletes the queue file now
 
         acknowledged: set[Copy] = set()
-        config = smtp.ClientConfig(
-            helo=self.host,
-            port=smtp.LMTP_PORT if lmtp else smtp.RELAY_PORT,
-            tls="none" if lmtp else self._tls_policy(copies),
-            lmtp=lmtp,
-            **smtp.PROFILES["postfix"],
-        )
+        config = self._client_config(lmtp, "none" if lmtp else self._tls_policy(copies))
         envelope = smtp.Envelope(message.sender, tuple(by_rcpt), message.size)
         key = None
         if agent is not None:

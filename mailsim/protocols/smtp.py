@@ -8,6 +8,7 @@ real log or transcript recognises every line.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import sys
@@ -260,7 +261,12 @@ class SmtpServer:
 
 def queue_id(host: str, serial: int) -> str:
     """A Postfix-looking queue id (hex), stable for a given host and serial number."""
-    return f"{zlib.crc32(host.encode()) & 0xFFFFF:05X}{serial & 0xFFFFF:05X}"
+    return f"{_host_part(host)}{serial & 0xFFFFF:05X}"
+
+
+@functools.cache
+def _host_part(host: str) -> str:
+    return f"{zlib.crc32(host.encode()) & 0xFFFFF:05X}"
 
 
 def dovecot_id(host: str, serial: int) -> str:

@@ -103,20 +103,50 @@ class StepViewer:
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def conversations(self) -> list[int]:
+        """The step each conversation starts at (a TCP connection with what is said over
+        it, or one DNS query), in order: a journey of 80 steps is six of them."""
+        first: dict[int, int] = {}
+        for k, session in enumerate(self.rows["session"].tolist()):
+            first.setdefault(session, k)
+        return sorted(first.values())
+
+    def conversation(self, step: int) -> int:
+        """Which conversation ``step`` belongs to, counted from 0 (a DNS query may come
+        in the middle of another: the steps after it go on with that one)."""
+        return self.conversations.index(self._start_of(step))
+
+    def _start_of(self, step: int) -> int:
+        sessions = self.rows["session"]
+        return int((sessions == sessions.iloc[step]).to_numpy().argmax())
+
+    def next_conversation(self, step: int) -> int:
+        """The first step of the conversation that starts after ``step`` (or ``step``)."""
+        return next((k for k in self.conversations if k > step), step)
+
+    def previous_conversation(self, step: int) -> int:
+        """The start of ``step``'s conversation, or of the one before if it is there."""
+        start = self._start_of(step)
+        if start < step:
+            return start
+        return max((k for k in self.conversations if k < step), default=0)
+
     def detail(self, step: int) -> str:
         """What happens at ``step``, in words: who sends what to whom, and what it means."""
         row = self.rows.iloc[step]
         took = row["arrive"] - row["time"]
+        talk = f"conversation {self.conversation(step) + 1} of {len(self.conversations)}"
         if self.simple:
             lines = [
-                f"Step {step + 1} of {len(self)} · {row['protocol'].upper()}",
+                f"Step {step + 1} of {len(self)} · {row['protocol'].upper()} · {talk}",
                 f"{row['src']} → {row['dst']}: {row['label']}",
                 f"it takes {format_duration(took)} to arrive" if took > 0 else "",
             ]
         else:
             lines = [
                 f"Step {step + 1} of {len(self)} · t = {row['time']:.6f} s ·"
-                f" {row['protocol'].upper()}",
+                f" {row['protocol'].upper()} · {talk}",
                 f"{row['src']} → {row['dst']}: {row['label']}",
                 self._wire_line(row),
                 f"arrives {took * 1000:.3f} ms later" if took > 0 else "",
@@ -238,6 +268,15 @@ class StepViewer:
         play = w.Play(value=1, min=1, max=count, interval=800, description="Play")
         w.jslink((play, "value"), (slider, "value"))
         back, forward = w.Button(description="◀ Back"), w.Button(description="Next ▶")
+        # A journey is a few conversations of many steps: jump from one to the next.
+        wide = w.Layout(width="auto")
+        earlier = w.Button(
+            description="◀◀ Previous conversation",
+            layout=wide,
+            tooltip="to the start of this conversation, or of the one before",
+        )
+        later = w.Button(description="Next conversation ▶▶", layout=wide,
+                         tooltip="to the first step of the next conversation")  # fmt: skip
         # One toggle per protocol, in the order they first appear: a click shows or hides
         # it (a multiple-choice list would need Ctrl-click, which nobody guesses).
         choices = list(dict.fromkeys(self._all["protocol"]))
@@ -290,22 +329,31 @@ class StepViewer:
             toggle.observe(on_filter, names="value")
         back.on_click(lambda _: setattr(slider, "value", max(slider.value - 1, 1)))
         forward.on_click(lambda _: setattr(slider, "value", min(slider.value + 1, slider.max)))
+        earlier.on_click(
+            lambda _: setattr(slider, "value", self.previous_conversation(slider.value - 1) + 1)
+        )
+        later.on_click(
+            lambda _: setattr(slider, "value", self.next_conversation(slider.value - 1) + 1)
+        )
         show(1)
         self._controls = {
             "slider": slider,
             "play": play,
             "back": back,
             "next": forward,
+            "previous conversation": earlier,
+            "next conversation": later,
             "protocols": toggles,
             "picture": picture,
             "events": events,
             "packet": packet,
         }
+        buttons = w.HBox([back, forward, earlier, later, play, slider],
+                         layout=w.Layout(flex_flow="row wrap"))  # fmt: skip
         if self.simple:
-            return w.VBox([w.HBox([back, forward, play, slider]), picture])
+            return w.VBox([buttons, picture])
         return w.VBox(
-            [w.HBox([back, forward, play, slider]), w.HBox(list(toggles.values())), events,
-             picture, packet]
+            [buttons, w.HBox(list(toggles.values())), events, picture, packet]
         )  # fmt: skip
 
     def _choices(self) -> list[tuple[str, int]]:

@@ -133,7 +133,7 @@ def test_the_simple_viewer_says_each_step_in_words_for_a_school_class(classroom_
     ehlo = next(k for k, row in enumerate(simple.rows.itertuples())
                 if str(row.label).startswith("EHLO"))  # fmt: skip
     assert simple.detail(ehlo).splitlines() == [
-        f"Step {ehlo + 1} of {len(full)} · SMTP",
+        f"Step {ehlo + 1} of {len(full)} · SMTP · conversation 1 of 6",
         "alice-pc → msa-school: EHLO alice-pc.school.example",
         "it takes 2.0 ms to arrive",
         "meaning: hello: the computer says its name and asks what the server can do",
@@ -159,6 +159,42 @@ def test_the_simple_viewer_says_each_step_in_words_for_a_school_class(classroom_
     assert simple.step == 1
     assert controls["packet"].value == ""  # never filled: no bytes in the simple viewer
     assert png_size(controls["picture"].value) == (1280, 720)
+
+
+def test_a_journey_of_many_steps_is_a_few_conversations_to_jump_between(classroom_result):
+    """Alice's message takes 80 steps: Next conversation goes from one connection (or DNS
+    query) to the next, and every step says which conversation it is part of."""
+    viewer = StepViewer(classroom_result, simple=True)
+    rows = viewer.rows
+    starts = viewer.conversations
+    first = [(rows["protocol"].iloc[k], rows["src"].iloc[k], rows["dst"].iloc[k]) for k in starts]
+    assert first == [
+        ("tcp", "alice-pc", "msa-school"),  # the submission
+        ("dns", "msa-school", "dns"),  # MX?
+        ("dns", "msa-school", "dns"),  # A?
+        ("tcp", "msa-school", "mx-home"),  # the relay
+        ("tcp", "mx-home", "pop-home"),  # LMTP
+        ("tcp", "bob-pc", "pop-home"),  # Bob's check
+    ]
+    assert len(viewer) == 80
+    # The MX query is asked before the submission's last replies: they go on with it.
+    queued = next(k for k in range(len(viewer)) if "queued as" in rows["label"].iloc[k])
+    assert starts[1] < queued < starts[2]
+    assert viewer.detail(queued).splitlines()[0].endswith("· conversation 1 of 6")
+    assert viewer.detail(starts[3]).splitlines()[0].endswith("· conversation 4 of 6")
+    viewer.widget()
+    controls = viewer._controls
+    visited = []
+    for _ in range(7):
+        controls["next conversation"].click()
+        visited.append(controls["slider"].value)
+    assert visited == [k + 1 for k in starts[1:]] + [starts[-1] + 1] * 2  # stays at the last
+    controls["slider"].value = queued + 1
+    controls["previous conversation"].click()  # to the start of its own: the submission
+    assert controls["slider"].value == 1
+    controls["slider"].value = starts[3] + 1
+    controls["previous conversation"].click()  # at a start: the one before
+    assert controls["slider"].value == starts[2] + 1
 
 
 def test_the_protocol_filter_is_one_click_per_protocol(classroom_result):

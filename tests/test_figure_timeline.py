@@ -792,3 +792,28 @@ def test_a_milestone_gives_way_to_the_reply_codes(page):
     assert label.get_text() == "in the mailbox 2 h 30 min, read 2 h 30 min after sending"
     assert label.get_verticalalignment() == "top"  # under the bar: the codes are above
     assert not problems(page.figure)
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        # Each journey's tries are labelled above its bar: its words go under it, the
+        # first two rows' too (between their bar and the next row's labels).
+        (
+            "retry-policies",
+            [
+                "2 h 30 min, read 2 h 35 min",
+                "3 h 0 min, read 3 h 5 min",
+                "2 h 0 min, read 2 h 5 min",
+            ],
+        ),
+        ("server-crash", ["10 min 1 s, read 14 min 51 s", "17 min 44 s, read 18 min 1 s"]),
+    ],
+)
+def test_every_journey_told_in_words_keeps_its_words_under_the_reply_codes(page, name, said):
+    result = run(name)
+    plot.timeline(result, ax=page)
+    assert milestones(page) == [f"in the mailbox {words} after sending" for words in said]
+    words = [t for t in page.texts if t.get_gid() == "milestone"]
+    assert all(t.get_verticalalignment() == "top" for t in words)
+    assert not problems(page.figure)  # nothing overlaps, nothing leaves the page

@@ -219,8 +219,8 @@ def _milestones(ax: Axes, copies: list, scale: float, shape: Geometry) -> None:
             if text.get_window_extent(renderer).x1 > frame.x1 - 4:  # keep it inside
                 text.set_position((last, y))
                 text.set_horizontalalignment("right")
-            if _crowded(ax, text, renderer) and row == len(copies) - 1:
-                below = row + shape.centre + shape.hop / 2 + 0.04  # the last row: under it
+            if _crowded(ax, text, renderer):  # the reply codes are above: under the bar
+                below = row + shape.centre + shape.hop / 2 + 0.04
                 text.set_position((text.get_position()[0], below))
                 text.set_verticalalignment("top")
             if _crowded(ax, text, renderer):
@@ -230,8 +230,9 @@ def _milestones(ax: Axes, copies: list, scale: float, shape: Geometry) -> None:
 def _crowded(ax: Axes, text: Text, renderer: object) -> bool:
     """Does ``text`` stick out of the axes or cover a reply code's label?"""
     box, frame = text.get_window_extent(renderer), ax.get_window_extent(renderer)
-    others = [t for t in ax.texts if t is not text and t.get_gid() != "milestone"]
-    return box.x0 < frame.x0 or any(box.overlaps(t.get_window_extent(renderer)) for t in others)
+    others = [t for t in ax.texts if t is not text]
+    outside = box.x0 < frame.x0 or box.y0 < frame.y0 or box.y1 > frame.y1
+    return outside or any(box.overlaps(t.get_window_extent(renderer)) for t in others)
 
 
 @dataclass

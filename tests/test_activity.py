@@ -425,3 +425,18 @@ def test_fewer_round_trips_fails_the_bandwidth_box_even_with_the_right_two():
     assert [[v.met for v in g.verdicts] for g in graded] == [[True] * 3, [True, True, False]]
     assert [g.verdicts[2].measured for g in graded] == ["1 Gbps", "10 Gbps"]
     assert [g.verdicts[0].measured for g in graded] == ["1.068 s", "1.068 s"]
+
+
+def test_one_tick_of_stop_eve_leaves_all_three_secrets_readable():
+    """School lesson 5's quiz: with TLS on freemail's sending server alone, eve still
+    reads passwords (the checks for mail), envelopes and messages (the relay onwards)."""
+    from mailsim.activity import switches
+
+    changes = {"submission": "nodes.msa-free.tls=1.3", "relay": "nodes.msa-free.outgoing_tls=may",
+               "mailbox": "nodes.pop-free.tls=1.3"}  # fmt: skip
+    box = switches(ACTIVITIES / "stop-eve.yaml", changes)
+    *ticks, press, shown = box.children
+    ticks[0].value = True
+    press.click()
+    assert "<td>✗</td><td>Eve reads no password, envelope or message</td>" \
+        "<td>3 × password, 2 × envelope, 2 × headers and body</td>" in shown.value  # fmt: skip

@@ -9,6 +9,10 @@ State Automatically*, or what ``--run`` stores after running the lesson) is draw
 HTML: boxes in boxes, the picture the viewer showed, a menu with its choice, the answer
 ticked, the feedback a quiz or an activity gave. The page embeds its pictures and keeps
 no ``<script src>`` and no remote stylesheet; the school track's folded code stays out.
+Every answer stays folded: a Markdown answer in its ``<details>``, an answer behind a
+button (``--run`` presses them all last) under the button's words, a quiz nobody answered
+as its questions with each answer folded. A link to another lesson or to the glossary
+points to its page exported beside this one (``glossary.ipynb`` → ``glossary.html``).
 
     mailsim export notebooks/school/01-first-email.ipynb -o lesson-1.html --run
 """
@@ -29,6 +33,10 @@ UNSAVED = "<p><i>(an interactive part: run the lesson in JupyterLab to use it)</
 # from the internet, or would.
 SCRIPTS = re.compile(r"<script\b[^>]*>.*?</script>", re.I | re.S)
 REMOTE = re.compile(r"<link[^>]*\bhref=[\"']https?://[^>]*>", re.I)
+REVEAL = "mailsim-reveal"  # an answer behind a button (mailsim.reveal.CLASS)
+QUIZ = 'class="mailsim-quiz"'  # a quiz's own HTML, each answer folded (Quiz.html)
+# A link to another lesson or to the glossary, to its page exported beside this one.
+LESSON_LINK = re.compile(r"""(href=["'])(?!https?://)([^"'#]+)\.ipynb([#"'])""")
 
 
 def _e(value: Any) -> str:
@@ -53,6 +61,8 @@ class _Drawing:
             and name not in ("ButtonModel", "ToggleButtonModel", "CheckboxModel")
             else ""
         )
+        if name == "VBoxModel" and REVEAL in state.get("_dom_classes", []):
+            return self._folded(state)
         if name in ("VBoxModel", "HBoxModel", "BoxModel", "GridBoxModel"):
             kind = "row" if name == "HBoxModel" else "column"
             inner = "".join(self.draw(child) for child in state.get("children", []))
@@ -101,6 +111,27 @@ class _Drawing:
             return "".join(_output(o) for o in state.get("outputs", []))
         return ""  # Play, links, styles: nothing a page at rest shows
 
+    def _folded(self, state: dict[str, Any]) -> str:
+        """An answer behind a button (:func:`mailsim.reveal.reveal`): folded under the
+        button's words, as a Markdown answer is, if the lesson ran with it shown."""
+        press, out = (self.states.get(str(c).removeprefix("IPY_MODEL_")) for c in state["children"])
+        if press is None or out is None or not out["state"].get("outputs"):
+            return "".join(self.draw(child) for child in state["children"])
+        words = _e(press["state"].get("description", ""))
+        inside = "".join(_output(o) for o in out["state"]["outputs"])
+        return f"<details class='w-reveal'><summary>{words}</summary>{inside}</details>"
+
+    def unanswered(self, model_id: str) -> bool:
+        """A quiz's widgets that nobody checked an answer in: its score, the last line,
+        is still empty (:meth:`mailsim.quiz.Quiz.widget`)."""
+        children = self.states.get(model_id, {}).get("state", {}).get("children") or [None]
+        last = self.states.get(str(children[-1]).removeprefix("IPY_MODEL_"))
+        return (
+            last is not None
+            and last["model_name"] == "HTMLModel"
+            and not last["state"].get("value")
+        )
+
     def _image(self, saved: dict[str, Any], state: dict[str, Any]) -> str:
         for buffer in saved.get("buffers", []):
             if buffer.get("path") == ["value"]:
@@ -137,6 +168,8 @@ CSS = """
 .w-list { max-height: 9em; overflow: auto; border: 1px solid #999; font-size: 90%; }
 .w-picked { background: #cde; }
 .w-image { max-width: 100%; }
+.w-reveal > summary { border: 1px solid #999; border-radius: 3px; padding: 2px 10px;
+                      background: #cde; cursor: pointer; }
 </style>
 """
 
@@ -155,9 +188,10 @@ def static(notebook: Any) -> Any:
                 continue
             model = data[VIEW].get("model_id", "")
             drawn = drawing.draw(f"IPY_MODEL_{model}") if model in saved else None
-            output["data"] = {
-                "text/html": drawn if drawn is not None else data.get("text/html", UNSAVED)
-            }
+            fallback = data.get("text/html", UNSAVED)
+            if QUIZ in fallback and drawing.unanswered(model):
+                drawn = None  # its questions with each answer folded: a page to work from
+            output["data"] = {"text/html": drawn if drawn is not None else fallback}
     out.metadata.pop("widgets", None)
     return out
 
@@ -176,18 +210,30 @@ def export(path: str | Path, out: str | Path, run: bool = False) -> Path:
 
         import nbclient
 
+        # Last, every answer behind a button is shown, so that the page can fold it
+        # under the button's words; the cell that does it is not part of the page.
+        notebook.cells.append(
+            nbformat.v4.new_code_cell("import mailsim.reveal\nmailsim.reveal.show_all();")
+        )
+
         # Figures as pictures in the outputs, whatever backend this process was told of.
         inline = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
         nbclient.NotebookClient(
             notebook, timeout=120, kernel_name="python3", store_widget_state=True,
             resources={"metadata": {"path": str(source.parent)}},
         ).execute(env=inline)  # fmt: skip
-    exporter = HTMLExporter(template_name="lab", embed_images=True)
+        notebook.cells.pop()
+    # Without embed_images: nbconvert would re-parse each HTML fragment of the Markdown
+    # alone and close it there, so a folded answer's <details> or a glossary link's <a>
+    # would close before its text, showing every answer. The lessons' pictures are
+    # outputs, embedded either way; a lesson's Markdown holds no picture (tested).
+    exporter = HTMLExporter(template_name="lab", embed_images=False)
     exporter.register_preprocessor(
         TagRemovePreprocessor(remove_input_tags={"hide-input"}, enabled=True), enabled=True
     )
     body, _ = exporter.from_notebook_node(static(notebook))
     page = REMOTE.sub("", SCRIPTS.sub("", body)).replace("</head>", CSS + "</head>", 1)
+    page = LESSON_LINK.sub(r"\1\2.html\3", page)
     target = Path(out)
     target.write_text(page, encoding="utf-8")
     return target

@@ -8,8 +8,12 @@ prints or draws appears when it is pressed, not before.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
+
+CLASS = "mailsim-reveal"  # the box's class: an exported page folds its answer (export.py)
+_waiting: weakref.WeakSet[Any] = weakref.WeakSet()  # the buttons not pressed yet
 
 
 def reveal(show: Callable[[], Any], label: str = "I have guessed: show me") -> Any:
@@ -22,6 +26,9 @@ def reveal(show: Callable[[], Any], label: str = "I have guessed: show me") -> A
     out = w.Output()
 
     def clicked(_: Any) -> None:
+        if press.disabled:  # shown already
+            return
+        _waiting.discard(press)
         press.disabled = True
         with out:
             shown = show()
@@ -30,4 +37,17 @@ def reveal(show: Callable[[], Any], label: str = "I have guessed: show me") -> A
             plt.show()
 
     press.on_click(clicked)
-    return w.VBox([press, out])
+    _waiting.add(press)
+    box = w.VBox([press, out])
+    box.add_class(CLASS)
+    return box
+
+
+def show_all() -> int:
+    """Press every button not pressed yet; how many. An exported lesson runs this last,
+    so that its page holds each answer, folded under its button's words."""
+    pressed = 0
+    for press in list(_waiting):
+        press.click()
+        pressed += 1
+    return pressed

@@ -121,3 +121,100 @@ def test_export_names_a_missing_or_broken_lesson(tmp_path: Path, capsys):
     nbformat.write(nbformat.v4.new_notebook(), lesson)
     assert main(["export", str(lesson), "-o", str(lesson)]) == 2
     assert "is the lesson itself; give another name" in capsys.readouterr().err
+
+
+def test_an_answer_behind_a_button_is_folded_under_its_words():
+    """reveal's box: shown when the lesson ran, its output folded under the button's
+    words; never shown, the button alone."""
+    states = dict([
+        _widget("box", "VBoxModel", children=["IPY_MODEL_press", "IPY_MODEL_out"],
+                _dom_classes=["mailsim-reveal"]),
+        _widget("press", "ButtonModel", description="I have guessed: show me"),
+        _widget("out", "OutputModel", outputs=[{"output_type": "stream", "name": "stdout",
+                                                "text": "4 hops\n"}]),
+        _widget("idle", "VBoxModel", children=["IPY_MODEL_press", "IPY_MODEL_none"],
+                _dom_classes=["mailsim-reveal"]),
+        _widget("none", "OutputModel", outputs=[]),
+    ])  # fmt: skip
+    from mailsim.export import _Drawing
+
+    drawing = _Drawing(states)
+    assert drawing.draw("IPY_MODEL_box") == (
+        "<details class='w-reveal'><summary>I have guessed: show me</summary>"
+        "<pre>4 hops\n</pre></details>"
+    )
+    assert drawing.draw("IPY_MODEL_idle") == "<span class='w-button'>I have guessed: show me</span>"
+
+
+@pytest.mark.timeout(180)
+def test_an_exported_lesson_keeps_every_answer_folded(tmp_path: Path):
+    """The page of a lesson run for export: a folded Markdown answer stays inside its
+    <details> (nbconvert's image embedding used to close it before its text), a glossary
+    link keeps its word and points to the glossary's page, an answer behind a button is
+    folded under its words, and a quiz nobody answered shows its questions with each
+    answer folded; in a real browser, none of the answers shows until opened."""
+    (tmp_path / "quizzes").mkdir()
+    (tmp_path / "quizzes" / "q.yaml").write_text(
+        "title: Check\nquestions:\n- {ask: How many hops?, number: 4, why: Four hand-overs.}\n"
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            'How many <a href="glossary.ipynb#hop" target="_blank">hops</a>? Guess.\n\n'
+            "<details><summary><b>The answer</b></summary>\n\nThe message made **four**"
+            " hops.\n\n</details>"
+        ),
+        nbformat.v4.new_code_cell(
+            "from mailsim.reveal import reveal\nreveal(lambda: print('Bob read it at 290 s'))"
+        ),
+        nbformat.v4.new_code_cell("from mailsim.quiz import Quiz\nQuiz.load('quizzes/q.yaml')"),
+    ]
+    for cell in nb.cells[1:]:
+        cell.metadata = {"jupyter": {"source_hidden": True}, "tags": ["hide-input"]}
+    lesson = tmp_path / "lesson.ipynb"
+    nbformat.write(nb, lesson)
+    out = tmp_path / "lesson.html"
+    assert main(["export", str(lesson), "-o", str(out), "--run"]) == 0
+    page = out.read_text()
+    assert re.search(
+        r"<details><summary><b>The answer</b></summary>\s*<p>The message made <strong>four"
+        r"</strong> hops.</p>\s*</details>",
+        page,
+    )
+    assert '<a href="glossary.html#hop" target="_blank">hops</a>' in page
+    assert re.search(
+        r"<details class=\"w-reveal\"><summary>I have guessed: show me</summary>"
+        r"<pre>Bob read it at 290 s\s*</pre></details>",
+        page,
+    )
+    assert '<div class="mailsim-quiz">' in page
+    assert "<details><summary>Answer</summary><p><b>4</b></p><p>Four hand-overs.</p>" in page
+    assert "show_all" not in page  # the cell that pressed the buttons is not on the page
+    browser_path = chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=browser_path, args=["--no-sandbox"], headless=True
+        )
+        shown = browser.new_page()
+        shown.goto(out.as_uri())
+        hidden = ["The message made", "Bob read it at 290 s", "Four hand-overs."]
+        assert [shown.get_by_text(words).is_visible() for words in hidden] == [False] * 3
+        shown.locator("details.w-reveal > summary").click()
+        assert shown.get_by_text("Bob read it at 290 s").is_visible()
+        browser.close()
+
+
+def test_no_lesson_holds_a_picture_in_its_text():
+    """The export does not embed pictures of the Markdown (see mailsim.export): every
+    picture of a lesson is an output, which the page holds whole."""
+    lessons = sorted((ROOT / "notebooks").glob("**/*.ipynb"))
+    assert len(lessons) >= 15
+    pictured = [
+        path.name
+        for path in lessons
+        for cell in nbformat.read(path, as_version=4).cells
+        if cell.cell_type == "markdown" and re.search(r"!\[|<img\b", cell.source)
+    ]
+    assert pictured == []

@@ -78,17 +78,30 @@ def quizzes(notebook: Any, folder: Path) -> list[Path]:
     ]
 
 
-def words(notebook: Any) -> int:
+def words(notebook: Any, folder: Path | None = None) -> int:
     """The words a student reads: the Markdown, folded answers included, without marks,
-    HTML tags and fenced code; a word is a run of non-space characters with a letter or
-    a digit in it."""
-    count = 0
-    for cell in notebook.cells:
-        if cell.cell_type != "markdown":
-            continue
-        text = re.sub(r"<[^>]+>", " ", FENCED.sub("", MARK.sub("", cell.source)))
-        count += sum(1 for word in text.split() if re.search(r"[^\W_]", word))
-    return count
+    HTML tags and fenced code; with the lesson's ``folder``, its quizzes' title,
+    questions and choices too (not the feedback a check gives, as for an activity). A
+    word is a run of non-space characters with a letter or a digit in it."""
+    texts = [
+        FENCED.sub("", MARK.sub("", cell.source))
+        for cell in notebook.cells
+        if cell.cell_type == "markdown"
+    ]
+    if folder is not None:
+        from mailsim.quiz import Quiz
+
+        for path in quizzes(notebook, folder):
+            quiz = Quiz.load(path)
+            texts.append(quiz.title)
+            for question in quiz.questions:
+                texts += [question.ask, *(c.text for c in question.shown())]
+    return sum(
+        1
+        for text in texts
+        for word in re.sub(r"<[^>]+>", " ", text).split()
+        if re.search(r"[^\W_]", word)
+    )
 
 
 def _probe(kind: str, items: list[tuple[Any, str]]) -> str:

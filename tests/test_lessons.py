@@ -95,3 +95,19 @@ def test_words_count_what_a_student_reads():
     # Lesson, 1, Mail, It, took, 1.2, s, see, EHLO / Solutions, six, words, a, student, may,
     # open / Two, 250, queued: "#", "·", "—", "…", tags, marks and fenced code are not words
     assert lessons.words(nb) == 19
+
+
+def test_a_lessons_words_include_its_quiz_questions_and_choices(tmp_path):
+    """What every student reads of a quiz: its title, the questions and the choices;
+    not the feedback that one answer or another brings."""
+    (tmp_path / "q.yaml").write_text(
+        "title: Check it\nquestions:\n"
+        "- ask: Who speaks first?\n  choices:\n"
+        "  - {text: The server, right: true}\n  - {text: The client, says: It waits.}\n"
+        "  why: The server greets with 220.\n"
+        "- {ask: How many hops?, number: 4, why: Four hand-overs.}\n"
+    )
+    nb = lesson(("md", "Two words."), ("code", "Quiz.load('q.yaml')"))
+    assert lessons.words(nb) == 2
+    # Check it / Who speaks first? / The server / The client / How many hops?
+    assert lessons.words(nb, tmp_path) == 2 + 2 + 3 + 2 + 2 + 3

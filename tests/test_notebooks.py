@@ -127,7 +127,7 @@ def test_a_school_lesson_folds_its_code_and_fits_a_period(path):
         else:
             found = re.search(r"\bRFC\s*\d+", lessons.MARK.sub("", cell.source))
             assert found is None, f"cell {i} cites {found[0]}: the school track cites no RFC"
-    assert lessons.words(lesson) <= SCHOOL_WORDS
+    assert lessons.words(lesson, path.parent) <= SCHOOL_WORDS  # its quiz too
     assert "Quiz.load(" in lesson.cells[-1].source  # it ends with its quiz
     assert any("activity import" in c.source for c in lesson.cells if c.cell_type == "code")
 
@@ -141,7 +141,8 @@ def test_its_teachers_page_states_its_words_and_its_time(path):
     minutes = re.search(r"^\*\*Time:\*\* (\d+) min$", text, re.M)
     assert words, f"{page.name}: give a line **Words:** N"
     assert minutes, f"{page.name}: give a line **Time:** N min"
-    assert int(words[1].replace(",", "")) == lessons.words(read(path)), f"{page.name}: words"
+    stated, counted = int(words[1].replace(",", "")), lessons.words(read(path), path.parent)
+    assert stated == counted, f"{page.name}: words"
     plan = re.search(r"^## Plan\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     assert plan, f"{page.name}: a ## Plan table, one row per part: | minutes | what |"
     parts = [int(m) for m in re.findall(r"^\| (\d+) \|", plan[1], re.M)]
@@ -166,3 +167,15 @@ def test_every_glossary_link_of_the_school_track_lands_on_a_word():
                                      cell.source):  # fmt: skip
                 assert target in anchors, f"{name(path)}: #{target} is not in the glossary"
             assert "glossary.md" not in cell.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
+def test_a_lessons_links_to_other_notebooks_land_on_one(path):
+    """A link to the glossary or to another lesson names a notebook that is there (a
+    link to a glossary.md that never existed once sent the lecturer nowhere)."""
+    for cell in read(path).cells:
+        if cell.cell_type != "markdown":
+            continue
+        for target in re.findall(r"""(?:href=["']|\]\()([^"')#]+\.(?:ipynb|md))""", cell.source):
+            if not target.startswith("http"):
+                assert (path.parent / target).is_file(), f"{name(path)}: {target} is not there"

@@ -313,7 +313,7 @@ def test_a_quiz_answers_each_try_in_the_browser(browser, tmp_path):
     says so, a number is read as typed, and the score line counts the first tries."""
     import nbformat
 
-    quiz = ROOT / "notebooks" / "quizzes" / "first-email.yaml"
+    quiz = ROOT / "tests" / "data" / "quiz.yaml"
     cells = [f"from mailsim.quiz import Quiz\nQuiz.load({str(quiz)!r})"]
     book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",

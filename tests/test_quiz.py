@@ -12,7 +12,7 @@ from mailsim.errors import InputError
 from mailsim.quiz import Feedback, Quiz, number_in
 from tests.conftest import ROOT
 
-EXAMPLE = ROOT / "notebooks" / "quizzes" / "first-email.yaml"
+EXAMPLE = ROOT / "tests" / "data" / "quiz.yaml"
 RIGHT_1 = "The school's server has taken the message and will pass it on"
 WHY_1 = (
     "Accepted is not delivered is not read: with `250` the school's server takes"

@@ -245,7 +245,7 @@ class Quiz(_Text):
                 asked = f'<ol type="a">{asked}</ol>'
             else:
                 unit = f" {_inline(question.unit)}" if question.unit else ""
-                asked = f"<p>Your answer: ____{unit}</p>"
+                asked = f"<p>Your answer: ____________{unit}</p>"  # room to write on a print
             items.append(
                 f"<li><p>{_inline(question.ask)}</p>{asked}<details><summary>Answer</summary>"
                 f"<p><b>{_inline(question.answer)}</b></p><p>{_inline(question.why)}</p>"

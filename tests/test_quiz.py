@@ -325,7 +325,7 @@ def test_the_html_shows_every_question_and_folds_each_answer_away(quiz):
         assert question.ask.replace("'", "&#x27;").split("`")[0] in page
     assert (
         "<li><p>How many mail hops (handovers of the message from one computer to the next)"
-        " take Alice&#x27;s message to Bob&#x27;s mail program?</p><p>Your answer: ____ hops"
+        " take Alice&#x27;s message to Bob&#x27;s mail program?</p><p>Your answer: ____________ hops"
         "</p><details><summary>Answer</summary><p><b>4 hops</b></p>"
     ) in page
     assert '<ol type="a"><li>Bob has read her message</li>' in page

@@ -221,6 +221,8 @@ class Templates:
             if script.drives and key not in self.known:
                 self.spoiled.add(key)
             return
+        if key in self.spoiled:  # an overlapping play of it was spoiled: always played
+            return
         if script.drives:
             result = None
         known = self.known.get(key)

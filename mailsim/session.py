@@ -254,8 +254,8 @@ class Session:
         try:
             step = next(dialogue)
             replies: list[Reply] | None = None
-            # A key is known or spoiled, never both: the common case, a replay, hashes
-            # the key once.
+            # A key is known or spoiled, never both (Templates.keep): the common case, a
+            # replay, hashes the key once.
             template = templates.known.get(key) if key is not None else None
             if template is None and key is not None and key in templates.spoiled:
                 key = None

@@ -11,8 +11,10 @@ ticked, the feedback a quiz or an activity gave. The page embeds its pictures an
 no ``<script src>`` and no remote stylesheet; the school track's folded code stays out.
 Every answer stays folded: a Markdown answer in its ``<details>``, an answer behind a
 button (``--run`` presses them all last) under the button's words, a quiz nobody answered
-as its questions with each answer folded. A link to another lesson or to the glossary
-points to its page exported beside this one (``glossary.ipynb`` → ``glossary.html``).
+as its questions with each answer folded. A relative link to another lesson or to the
+glossary points to that notebook's page, exported where the link says
+(``glossary.ipynb`` → ``glossary.html``, ``school/glossary.ipynb`` →
+``school/glossary.html``).
 
     mailsim export notebooks/school/01-first-email.ipynb -o lesson-1.html --run
 """
@@ -36,7 +38,9 @@ REMOTE = re.compile(r"<link[^>]*\bhref=[\"']https?://[^>]*>", re.I)
 REVEAL = "mailsim-reveal"  # an answer behind a button (mailsim.reveal.CLASS)
 QUIZ = 'class="mailsim-quiz"'  # a quiz's own HTML, each answer folded (Quiz.html)
 # A link to another lesson or to the glossary, to its page exported beside this one.
-LESSON_LINK = re.compile(r"""(href=["'])(?!https?://)([^"'#]+)\.ipynb([#"'])""")
+LESSON_LINK = re.compile(  # relative only: no scheme (https:, file:, mailto:…), no //host
+    r"""(href=["'])(?![a-z][a-z0-9+.-]*:|//)([^"'#]+)\.ipynb([#"'])""", re.I
+)
 
 
 def _e(value: Any) -> str:

@@ -8,12 +8,13 @@ prints or draws appears when it is pressed, not before.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 CLASS = "mailsim-reveal"  # the box's class: an exported page folds its answer (export.py)
-_waiting: weakref.WeakSet[Any] = weakref.WeakSet()  # the buttons not pressed yet
+# The buttons not pressed yet, in the order they were made (a dict keeps it; the widgets
+# keep them alive until they are closed).
+_waiting: dict[Any, None] = {}
 
 
 def reveal(show: Callable[[], Any], label: str = "I have guessed: show me") -> Any:
@@ -28,7 +29,7 @@ def reveal(show: Callable[[], Any], label: str = "I have guessed: show me") -> A
     def clicked(_: Any) -> None:
         if press.disabled:  # shown already
             return
-        _waiting.discard(press)
+        _waiting.pop(press, None)
         press.disabled = True
         with out:
             shown = show()
@@ -37,17 +38,22 @@ def reveal(show: Callable[[], Any], label: str = "I have guessed: show me") -> A
             plt.show()
 
     press.on_click(clicked)
-    _waiting.add(press)
+    _waiting[press] = None
     box = w.VBox([press, out])
     box.add_class(CLASS)
     return box
 
 
 def show_all() -> int:
-    """Press every button not pressed yet; how many. An exported lesson runs this last,
-    so that its page holds each answer, folded under its button's words."""
+    """Press every button not pressed yet, in the order they were made; how many. An
+    exported lesson runs this last, in its own kernel, so that its page holds each
+    answer, folded under its button's words. A button whose widget was closed (its cell
+    cleared) is let go."""
     pressed = 0
     for press in list(_waiting):
+        if press.comm is None:  # closed: nobody sees it any more
+            _waiting.pop(press, None)
+            continue
         press.click()
         pressed += 1
     return pressed

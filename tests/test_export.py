@@ -218,3 +218,51 @@ def test_no_lesson_holds_a_picture_in_its_text():
         if cell.cell_type == "markdown" and re.search(r"!\[|<img\b", cell.source)
     ]
     assert pictured == []
+
+
+def test_a_quiz_shows_its_folded_key_until_someone_answers_it():
+    """A quiz's widgets with an empty score line: nobody checked an answer, and the page
+    shows the quiz's own HTML, each answer folded; with a score, the widgets as left."""
+    view = "application/vnd.jupyter.widget-view+json"
+    fallback = '<div class="mailsim-quiz"><h4>Check</h4>…</div>'
+
+    def exported(score: str) -> str:
+        states = dict([
+            _widget("quiz", "VBoxModel", children=["IPY_MODEL_title", "IPY_MODEL_score"]),
+            _widget("title", "HTMLModel", value="<h4>Check</h4>"),
+            _widget("score", "HTMLModel", value=score),
+        ])  # fmt: skip
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell("Quiz.load('q.yaml')")
+        cell.outputs = [nbformat.v4.new_output(
+            "display_data", {view: {"model_id": "quiz"}, "text/html": fallback}
+        )]  # fmt: skip
+        nb.cells.append(cell)
+        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": states}}
+        return static(nb).cells[0].outputs[0]["data"]["text/html"]
+
+    assert exported("") == fallback
+    assert exported("<b>1 of 1 right</b>") == (
+        "<div class='w-column'><div class='w-html'><h4>Check</h4></div>"
+        "<div class='w-html'><b>1 of 1 right</b></div></div>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("link", "page"),
+    [
+        ('href="glossary.ipynb#hop"', 'href="glossary.html#hop"'),
+        ("href='school/glossary.ipynb'", "href='school/glossary.html'"),
+        ('href="../02-dns.ipynb"', 'href="../02-dns.html"'),
+        # Not a lesson beside this one: left as it is.
+        ('href="https://example.org/a.ipynb"', None),
+        ('href="HTTPS://example.org/a.ipynb"', None),
+        ('href="//cdn.example/a.ipynb"', None),
+        ('href="file:///srv/a.ipynb"', None),
+        ('href="mailto:a.ipynb"', None),
+    ],
+)
+def test_only_links_to_notebooks_beside_the_lesson_point_to_their_pages(link, page):
+    from mailsim.export import LESSON_LINK
+
+    assert LESSON_LINK.sub(r"\1\2.html\3", link) == (page or link)

@@ -249,8 +249,9 @@ class StepViewer:
     # -- the widgets -----------------------------------------------------------------------
 
     def widget(self) -> Any:
-        """Next, Back, Play, a slider and a protocol filter, redrawing the step, with the
-        event list and the packet's layers and bytes (not in the simple viewer)."""
+        """Next, Back, the conversation jumps, Play, a slider and a protocol filter,
+        redrawing the step, with the event list and the packet's layers and bytes (not in
+        the simple viewer)."""
         try:
             import ipywidgets as w
         except ModuleNotFoundError:

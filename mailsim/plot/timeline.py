@@ -228,7 +228,8 @@ def _milestones(ax: Axes, copies: list, scale: float, shape: Geometry) -> None:
 
 
 def _crowded(ax: Axes, text: Text, renderer: object) -> bool:
-    """Does ``text`` stick out of the axes or cover a reply code's label?"""
+    """Does ``text`` stick out of the axes or cover another text (a reply code's label,
+    another journey's words)?"""
     box, frame = text.get_window_extent(renderer), ax.get_window_extent(renderer)
     others = [t for t in ax.texts if t is not text]
     outside = box.x0 < frame.x0 or box.y0 < frame.y0 or box.y1 > frame.y1

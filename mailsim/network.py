@@ -233,14 +233,26 @@ def sending_time(nbytes: int, bandwidth: float, rtt: float) -> float:
     at most 16 for a gigabyte (17 flights). Delayed ACKs (one for every second segment,
     RFC 1122 §4.2.3.2, RFC 5681 §4.2) are not modelled.
     """
+    start, rest = flights(nbytes, bandwidth, rtt)[-1]
+    return start + rest * 8 / bandwidth
+
+
+def flights(nbytes: int, bandwidth: float, rtt: float) -> list[tuple[float, int]]:
+    """The flights :func:`sending_time` sends ``nbytes`` in: when each starts (seconds
+    from the first bit) and how many bytes it carries. The last one takes the rest,
+    however long: the link never idles once a flight takes longer to send than an ACK
+    takes to come back. The ladder draws them (:mod:`mailsim.plot.sequence`)."""
     segment = MSS * 8 / bandwidth
     ack = segment + rtt  # from a flight's first bit to the ACK of its first segment
+    out: list[tuple[float, int]] = []
     start, sent, flight = 0.0, 0, INITIAL_WINDOW * MSS  # seconds, bytes, bytes
     while sent + flight < nbytes and flight * 8 / bandwidth < ack:
+        out.append((start, flight))
         start += ack
         sent += flight
         flight *= 2
-    return start + (nbytes - sent) * 8 / bandwidth
+    out.append((start, nbytes - sent))
+    return out
 
 
 def departures(segments: int, path: Path) -> list[float]:

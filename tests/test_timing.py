@@ -7,7 +7,11 @@ times, and compared with what the simulation measured.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import mailsim
 from mailsim.network import MSS, sending_time
@@ -152,3 +156,26 @@ def test_delay_parts_add_up_to_the_end_to_end_delay(classroom_result):
     assert row["poll_time"] == pytest.approx(300.0 - row["delivered_at"], abs=1e-9)
     # Two DNS look-ups, both cache misses: 2 × (RTT to the resolver + recursion) + bytes.
     assert row["dns_time"] == pytest.approx(2 * (0.002 + 0.08), abs=1e-5)
+
+
+@given(
+    nbytes=st.integers(1, 50_000_000),
+    bandwidth=st.sampled_from([1e6, 10e6, 50e6, 100e6, 1e9, 10e9]),
+    rtt=st.floats(0.0001, 0.5),
+)
+def test_slow_starts_flights_carry_every_byte_in_windows_that_double(nbytes, bandwidth, rtt):
+    """The flights the ladder draws are sending_time's: 10, 20, 40… full segments, the
+    last one the rest; each starts one segment's sending plus a round trip after the one
+    before; the last ends when sending_time says."""
+    from mailsim.network import INITIAL_WINDOW, flights
+
+    parts = flights(nbytes, bandwidth, rtt)
+    assert sum(size for _, size in parts) == nbytes
+    assert [size for _, size in parts[:-1]] == [
+        INITIAL_WINDOW * MSS * 2**k for k in range(len(parts) - 1)
+    ]
+    assert [b - a for (a, _), (b, _) in pairwise(parts)] == pytest.approx(
+        [MSS * 8 / bandwidth + rtt] * (len(parts) - 1)
+    )
+    start, rest = parts[-1]
+    assert sending_time(nbytes, bandwidth, rtt) == start + rest * 8 / bandwidth

@@ -71,7 +71,7 @@ def measure(ax: Axes) -> Measured:
     frame = ax.get_window_extent()
     lowest = frame.y1
     for arrow in ax.texts:
-        if arrow.get_gid() == "exchange":
+        if arrow.get_gid() in ("exchange", "flight", "ack"):
             for point in (arrow.xy, arrow.xyann):  # type: ignore[attr-defined]
                 lowest = min(lowest, ax.transData.transform(point)[1])
     for band in ax.patches:
@@ -335,10 +335,11 @@ def test_a_stripped_ehlo_reply_shows_its_whole_list_and_says_it_was_stripped():
     assert not any("stripped" in t for t in later)
 
 
-def test_a_page_break_in_the_content_scan_says_so_in_words():
-    """slow-server: mx-home works 2 s at the end of DATA. Where a page break falls in
-    those 2 s, the next page starts with the words of it, in a band above its first row;
-    inside a page they stand in the space the 2 s take."""
+def test_a_page_break_in_a_pause_says_so_in_words():
+    """slow-server: mx-home works 2 s at the end of DATA, and connections wait for one of
+    its busy sessions. Where a page break falls in such a pause, the next page starts
+    with the words of it, in a band above its first row; inside a page the words stand
+    in the space the pause takes."""
     from mailsim.plot.sequence import _layout
 
     path = SCENARIOS / "slow-server.yaml"
@@ -351,12 +352,14 @@ def test_a_page_break_in_the_content_scan_says_so_in_words():
     assert found, "no page break in a pause: the check checks nothing"
     message, number, page = found[0]
     t0, t1 = page.pause
-    assert t1 - t0 == pytest.approx(2.0, abs=0.01)  # the scan: processing.data = 2 s
+    rows = _layout(result, message, 5.0)[0]
+    assert rows.iloc[page.first]["label"] == "220 mx.home.example ESMTP Postfix"
     words = book(path, message)[number - 1].pauses
     assert words == [
-        f"⋯ {format_duration(t1 - t0)}: mx-home works on the message it received (end of DATA) ⋯"
+        f"⋯ {format_duration(t1 - t0)}: connected, waiting for a free session at mx-home"
+        " (all busy) ⋯"
     ]
-    # Where the scan is inside a page, the words are there too, between its two rows.
+    # Where the scan is inside a page, its words are there too, between its two rows.
     inside = [t for page in book(path) for t in page.pauses]
     assert any("mx-home works on the message it received (end of DATA)" in t for t in inside)
 
@@ -387,3 +390,53 @@ def test_a_connection_waiting_for_a_free_session_says_so():
         said += [t.get_text() for t in ax.texts if t.get_gid() in ("pause", "wait")]
         plt.close(ax.figure)
     assert "⋯ 6.474 s waiting for a free session at mx-home (all busy) ⋯" in said
+
+
+def test_a_message_slow_start_sends_in_two_flights_is_drawn_as_them():
+    """classroom's 20 KB: 14 packets of 1,460 bytes; TCP's first window holds 10, so the
+    other 4 leave when the ACK of the first comes back — on Alice's 2 ms, 100 Mbit/s
+    link, 0.1168 ms of sending plus a 4 ms round trip after the first. The ladder draws
+    the two flights and that ACK, with the times the scenario's numbers give."""
+    from mailsim.plot.sequence import collapse_repeats, flights
+
+    result = mailsim.run(SCENARIOS / "classroom.yaml", seed=0)
+    rows, _ = collapse_repeats(exchanges(result, "m1"))
+    found = flights(result, rows)
+    submission = rows[(rows["step"] == "message") & (rows["src"] == "alice-pc")]
+    (k,) = submission.index
+    row = submission.loc[k]
+    first, second = found[k]
+    link, latency = 1460 * 8 / 100e6, 0.002
+    assert (first.first, first.last, first.of, second.first, second.last) == (1, 10, 14, 11, 14)
+    assert first.start == row["time"]
+    assert first.end == pytest.approx(row["time"] + 10 * link + latency, abs=1e-12)
+    assert first.ack == pytest.approx(
+        (row["time"] + link + latency, row["time"] + link + 2 * latency), abs=1e-12
+    )
+    assert second.start == pytest.approx(row["time"] + link + 2 * latency, abs=1e-12)
+    assert second.end == row["arrive"]  # the model's own arrival, to the bit
+    assert second.ack is None
+    # The relay over the ocean and LMTP into the mailbox go in two flights as well.
+    assert sorted(rows.loc[list(found), "src"]) == ["alice-pc", "msa-school", "mx-home"]
+    for page in range(1, pages(result, "m1") + 1):
+        ax = plot.sequence(result, "m1", page=page)
+        if "packets 1–10 of 14" in " ".join(t.get_text() for t in ax.texts):
+            break
+    assert page == 2  # where Alice's message goes up
+    words = [t.get_text() for t in ax.texts if t.get_gid() == "label"]
+    assert "(20000 bytes) .\npackets 1–10 of 14" in words
+    assert "packets 11–14 of 14" in words
+    assert "ACK" in words
+    acks = [a for a in ax.texts if a.get_gid() == "ack"]
+    assert [(a.xyann[0] > a.xy[0]) for a in acks] == [True]  # back from the server
+    plt.close("all")
+
+
+def test_a_message_of_one_flight_keeps_its_one_arrow():
+    """10 KB fit in TCP's first window: nothing waits for an ACK, nothing is split."""
+    from mailsim.plot.sequence import collapse_repeats, flights
+
+    small = mailsim.load(SCENARIOS / "classroom.yaml", ["messages.0.size=10KB"])
+    result = mailsim.run(small, seed=0)
+    rows, _ = collapse_repeats(exchanges(result, "m1"))
+    assert flights(result, rows) == {}

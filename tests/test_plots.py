@@ -46,7 +46,8 @@ def test_sequence_has_one_arrow_per_exchange(result, ax):
     labels = [t.get_text() for t in ax.texts]
     for label in rows[~rows["step"].isin(["timeout", "note"])]["label"]:
         shown = shown_label(label)
-        assert shown in labels or f"{shown}\n{crossing(rows, label)}" in labels, shown
+        split = any(t.startswith(f"{shown}\npackets 1–") for t in labels)  # slow start's flights
+        assert split or shown in labels or f"{shown}\n{crossing(rows, label)}" in labels, shown
         assert all(len(line) <= 72 for line in shown.split("\n"))
         assert shown.split(" ")[0] == label.split(" ")[0]  # the same command or code
     assert ax.get_title(loc="left").startswith(f"Every exchange of message {message!r}")

@@ -18,6 +18,7 @@ top of the page it leads into.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import re
 import textwrap
@@ -59,6 +60,7 @@ WAIT = "#eeeeee"  # the grey band of a cut wait
 # its sky blue, darkened to be read on white, from SMTP's blue.
 DASHED = {"dns": (0, (4, 2))}
 KEY = {"pop3": "POP3", "imap": "IMAP", "dns": "DNS (UDP)", "https": "HTTP (inside TLS)"}
+FLIGHTS = 3  # a message in more flights (its window doubling on) is drawn as one arrow
 MUTED = "#555555"  # the words of a cut wait and of a note (7.5:1 on white)
 
 
@@ -180,6 +182,75 @@ COLUMNS = ["time", "arrive", "src", "dst", "protocol", "step", "code", "label", 
            "codes", "session"]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Flight:
+    """One flight of a message that TCP's slow start sends in several: its first
+    packet's sending, its last packet's arrival, which packets it carries, and the ACK
+    that releases the next one (it leaves as the first packet arrives)."""
+
+    start: float
+    end: float
+    first: int  # packets, counted from 1
+    last: int
+    of: int
+    ack: tuple[float, float] | None  # leaves the receiver, reaches the sender
+
+
+def flights(result: Result, rows: pd.DataFrame) -> dict[int, list[Flight]]:
+    """The messages among ``rows`` that go in two or three flights (:data:`FLIGHTS`),
+    by row: a 20 KB message waits one round trip for the first ACK, which the ladder
+    shows. As
+    :func:`mailsim.network.sending_time` times them; a path whose timing has jitter or
+    loss in it, or a row whose arrival is not the model's, keeps its one arrow."""
+    from mailsim.faults import Faults
+    from mailsim.network import MSS, NoRoute, Topology, sending_time
+    from mailsim.network import flights as slow_start
+
+    messages = rows[rows["step"] == "message"]
+    if messages.empty:
+        return {}
+    faults = Faults(result.scenario)
+    if faults.links_can_fail:
+        return {}
+    network = Topology(result.scenario, result.seed, faults)
+    events = result.events
+    found: dict[int, list[Flight]] = {}
+    for row in messages.itertuples():
+        sent = events[(events["session"] == row.session) & (events["time"] == row.time)
+                      & (events["src"] == row.src)]  # fmt: skip
+        try:
+            path = network.path(str(row.src), str(row.dst), float(row.time))
+        except NoRoute:
+            continue
+        nbytes = int(sent["bytes"].sum())
+        parts = slow_start(nbytes, path.bottleneck, path.rtt)
+        bits = 8 / path.bottleneck
+        took = path.latency + sending_time(nbytes, path.bottleneck, path.rtt)
+        if (
+            not 2 <= len(parts) <= FLIGHTS
+            or path.jittery
+            or abs(row.arrive - row.time - took) > 1e-9
+        ):
+            continue  # one flight, too many to read, noise on the way: one arrow
+        total, done, drawn = -(-nbytes // MSS), 0, []
+        for k, (start, size) in enumerate(parts):
+            count = -(-size // MSS)
+            end = row.time + start + size * bits + path.latency
+            ack = None
+            if k + 1 < len(parts):
+                ack = (row.time + start + MSS * bits + path.latency, row.time + parts[k + 1][0])
+            drawn.append(Flight(row.time + start, end, done + 1, done + count, total, ack))
+            done += count
+        found[row.Index] = [*drawn[:-1], dataclasses.replace(drawn[-1], end=row.arrive)]
+    return found
+
+
+def flight_moments(found: dict[int, list[Flight]]) -> list[float]:
+    """The moments the ladder's time scale must give room to: each flight's ends and its
+    ACK's."""
+    return [t for parts in found.values() for f in parts for t in (f.start, f.end, *(f.ack or ()))]
+
+
 def _imap_wait(result: Result, message: str, starting: pd.DataFrame) -> str:
     """Before an IMAP retrieval: the next check, or, for a phone on IDLE, the renewal
     that found its connection forgotten (its push was lost on the way)."""
@@ -268,15 +339,23 @@ class TimeScale:
         return self.points[-1][1] if self.points else 0.0
 
 
-def time_scale(rows: pd.DataFrame, cut: float) -> TimeScale:
+def time_scale(
+    rows: pd.DataFrame, cut: float, found: dict[int, list[Flight]] | None = None
+) -> TimeScale:
     """The scale of a ladder: a label of two lines gets a line's more room after its
-    arrow, so that the next exchange's words do not land on it."""
+    arrow, so that the next exchange's words do not land on it; a message's flights
+    (``found``, see :func:`flights`) each get the room of an exchange."""
+    found = found or {}
     room: dict[float, float] = {}
     for row in rows.itertuples():
         lines = shown_label(str(row.label)).count("\n")
+        if row.Index in found:  # its words go with its first flight, a line longer
+            at, lines = found[row.Index][0].end, lines + 1
+        else:
+            at = row.arrive
         if lines:
-            room[row.arrive] = max(room.get(row.arrive, 0.0), LINE * lines)
-    return TimeScale([*rows["time"], *rows["arrive"]], cut, room)
+            room[at] = max(room.get(at, 0.0), LINE * lines)
+    return TimeScale([*rows["time"], *rows["arrive"], *flight_moments(found)], cut, room)
 
 
 @dataclass(frozen=True)
@@ -361,7 +440,7 @@ def _layout(
 ) -> tuple[pd.DataFrame, list[tuple[float, str]], TimeScale, list[Page]]:
     """The rows of the ladder, its collapsed repeats, its one time scale and its pages."""
     rows, repeats = collapse_repeats(exchanges(result, message), cut)
-    scale = time_scale(rows, cut)
+    scale = time_scale(rows, cut, flights(result, rows))
     return rows, repeats, scale, paginate(rows, scale)
 
 
@@ -404,7 +483,8 @@ def sequence(
     if lanes is None:
         lanes = list(dict.fromkeys([*rows["src"], *rows["dst"]]))  # the same on every page
     lanes = list(lanes)
-    scale = time_scale(rows, cut)
+    flown = flights(result, rows)
+    scale = time_scale(rows, cut, flown)
     every = rows
     book = paginate(rows, scale)
     if page is not None and not 1 <= page <= len(book):
@@ -510,54 +590,34 @@ def sequence(
         if failures:
             colour = ink(style.OUTCOME[failures[0]])
             used.add(failures[0])
-        arrow = ax.annotate(
-            "", xy=(x[row.dst], y1), xytext=(x[row.src], y0),
-            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.6 if current else 1.4,
-                        "shrinkA": 0, "shrinkB": 0, "ls": DASHED.get(row.protocol, "-")},
-            zorder=3,
-        )  # fmt: skip
-        arrow.set_gid("exchange")
         # An opaque white box above every arrow: no arrow runs through the words.
         words = short_label(row.label, PANEL_WIDTH) if embedded else shown_label(row.label)
-        if not embedded and _crosses(every, row):
-            way = format_duration(row.arrive - row.time)
-            words += f"\n({way} on the way)"
-        text = ax.text((x[row.src] + x[row.dst]) / 2, (y0 + y1) / 2, words,
-                       ha="center", va="bottom", fontsize=font, color=colour, zorder=6 if current else 5,
-                       linespacing=1.1, gid="label",
-                       bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
-        # On the arrow, at its middle if that is free, else further along it; above the
-        # arrow first, then below; last, starting at its left end or ending at its right
-        # one (a long label on an arrow near the edge of the diagram).
-        x0, x1 = x[row.src], x[row.dst]
-        spots = [
-            (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va, "center")  # ha too: the last
-            for va in ("bottom", "top")  # spot tried must not leave its ha on the chosen one
-            for t in (0.5, 0.35, 0.65, 0.2, 0.8)
-        ]
-        (xl, yl), (xr, yr) = sorted([(x0, y0), (x1, y1)])
-        spots += [(xl + 0.15, yl + (yr - yl) * 0.1, va, "left") for va in ("bottom", "top")]
-        spots += [(xr - 0.15, yr - (yr - yl) * 0.1, va, "right") for va in ("bottom", "top")]
-        # Crowded (a reply and the next command at once): hung from a point along the
-        # arrow, to its left or its right.
-        spots += [
-            (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va, ha)
-            for t in (0.5, 0.25, 0.75, 0.1, 0.9)
-            for va in ("bottom", "top")
-            for ha in ("left", "right")
-        ]
-        # Last, a line clear of the arrow, above or below it.
-        spots += [
-            (x0 + t * (x1 - x0), y0 + t * (y1 - y0) + dy, va, ha)
-            for dy, va in ((-0.45, "bottom"), (0.45, "top"))
-            for t in (0.5, 0.2, 0.8)
-            for ha in ("center", "left", "right")
-        ]
-        # The current exchange first (what the step viewer explains); then in time
-        # order, long arrows last.
-        order = -1 if current else int(abs(y1 - y0) > 3 * MIN_STEP)
-        movable.append((order, labels.Movable(text, spots, own=(arrow.arrow_patch,))))
-        arrows.append(arrow.arrow_patch)
+        parts = flown.get(row.Index)
+        if parts is None:
+            if not embedded and _crosses(every, row):
+                words += f"\n({format_duration(row.arrive - row.time)} on the way)"
+            pieces = [(row.src, row.dst, y0, y1, words, "exchange", colour)]
+        else:  # slow start: a flight, the ACK that lets the next one go, the next…
+            pieces = []
+            for k, part in enumerate(parts):
+                said = f"packets {part.first}–{part.last} of {part.of}"
+                pieces.append((row.src, row.dst, scale(part.start), scale(part.end),
+                               f"{words}\n{said}" if k == 0 else said,
+                               "exchange" if k == 0 else "flight", colour))  # fmt: skip
+                if part.ack is not None:
+                    pieces.append((row.dst, row.src, scale(part.ack[0]), scale(part.ack[1]),
+                                   "ACK", "ack", MUTED))  # fmt: skip
+        for src, dst, a, b, said, gid, tint in pieces:
+            arrow, label = _arrow(ax, (x[src], a), (x[dst], b), said, tint, font,
+                                  lw=(2.6 if current else 1.4) if gid != "ack" else 1.0,
+                                  ls=DASHED.get(row.protocol, "-") if gid != "ack" else ":",
+                                  front=current)  # fmt: skip
+            arrow.set_gid(gid)
+            # The current exchange first (what the step viewer explains); then in time
+            # order, long arrows last.
+            order = -1 if current else int(abs(b - a) > 3 * MIN_STEP)
+            movable.append((order, label))
+            arrows.append(arrow.arrow_patch)
     crashes = _crashes(ax, result, x, scale, rows, marks, font)
     _time_ticks(ax, scale, rows, gaps, small)
     if embedded:  # the panel's title says what the ticks are; the words would cover them
@@ -584,6 +644,58 @@ def sequence(
     ordered = [m for _, m in sorted(movable, key=lambda pair: pair[0])]
     labels.place(ax, [*crashes, *ordered], fixed, arrows, marks)
     return ax
+
+
+def _arrow(
+    ax: Axes,
+    tail: tuple[float, float],
+    head: tuple[float, float],
+    words: str,
+    colour: str,
+    font: float,
+    lw: float,
+    ls: Any,
+    front: bool,
+) -> tuple[Any, labels.Movable]:
+    """One arrow of the ladder and its words, with the spots the words may take."""
+    (x0, y0), (x1, y1) = tail, head
+    arrow = ax.annotate(
+        "", xy=head, xytext=tail,
+        arrowprops={"arrowstyle": "-|>", "color": colour, "lw": lw, "shrinkA": 0,
+                    "shrinkB": 0, "ls": ls},
+        zorder=3,
+    )  # fmt: skip
+    text = ax.text((x0 + x1) / 2, (y0 + y1) / 2, words,
+                   ha="center", va="bottom", fontsize=font, color=colour, zorder=6 if front else 5,
+                   linespacing=1.1, gid="label",
+                   bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
+    # On the arrow, at its middle if that is free, else further along it; above the
+    # arrow first, then below; last, starting at its left end or ending at its right
+    # one (a long label on an arrow near the edge of the diagram).
+    spots = [
+        (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va, "center")  # ha too: the last
+        for va in ("bottom", "top")  # spot tried must not leave its ha on the chosen one
+        for t in (0.5, 0.35, 0.65, 0.2, 0.8)
+    ]
+    (xl, yl), (xr, yr) = sorted([(x0, y0), (x1, y1)])
+    spots += [(xl + 0.15, yl + (yr - yl) * 0.1, va, "left") for va in ("bottom", "top")]
+    spots += [(xr - 0.15, yr - (yr - yl) * 0.1, va, "right") for va in ("bottom", "top")]
+    # Crowded (a reply and the next command at once): hung from a point along the
+    # arrow, to its left or its right.
+    spots += [
+        (x0 + t * (x1 - x0), y0 + t * (y1 - y0), va, ha)
+        for t in (0.5, 0.25, 0.75, 0.1, 0.9)
+        for va in ("bottom", "top")
+        for ha in ("left", "right")
+    ]
+    # Last, a line clear of the arrow, above or below it.
+    spots += [
+        (x0 + t * (x1 - x0), y0 + t * (y1 - y0) + dy, va, ha)
+        for dy, va in ((-0.45, "bottom"), (0.45, "top"))
+        for t in (0.5, 0.2, 0.8)
+        for ha in ("center", "left", "right")
+    ]
+    return arrow, labels.Movable(text, spots, own=(arrow.arrow_patch,))
 
 
 def _crosses(rows: pd.DataFrame, row: Any) -> bool:

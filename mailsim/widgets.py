@@ -61,6 +61,10 @@ PLAIN: dict[str, str] = {
     "DELE": "delete this message from the server",
     "USER": "my user name is…",
     "PASS": "my password is…",
+    "query MX": "asks DNS, the internet's address book: which server takes mail for this name?",
+    "query A": "asks DNS, the internet's address book: what is this machine's address?",
+    "NOERROR": "DNS answers: here is what it knows about the name",
+    "NXDOMAIN": "DNS answers: there is no such name",
 }
 
 
@@ -112,25 +116,31 @@ class StepViewer:
             first.setdefault(session, k)
         return sorted(first.values())
 
-    def conversation(self, step: int) -> int:
-        """Which conversation ``step`` belongs to, counted from 0 (a DNS query may come
-        in the middle of another: the steps after it go on with that one)."""
-        return self.conversations.index(self._start_of(step))
+    @property
+    def turns(self) -> list[int]:
+        """The steps where the talk turns to another conversation: each one's start, and
+        where one goes on after another came in between (the school's server asks DNS
+        while its 250 is on the way to Alice): the conversation jumps stop at each, so
+        that no step of one is jumped over."""
+        sessions = self.rows["session"].tolist()
+        return [k for k in range(len(sessions)) if k == 0 or sessions[k] != sessions[k - 1]]
 
-    def _start_of(self, step: int) -> int:
+    def conversation(self, step: int) -> int:
+        """Which conversation ``step`` belongs to, counted from 0."""
         sessions = self.rows["session"]
-        return int((sessions == sessions.iloc[step]).to_numpy().argmax())
+        start = int((sessions == sessions.iloc[step]).to_numpy().argmax())
+        return self.conversations.index(start)
 
     def next_conversation(self, step: int) -> int:
-        """The first step of the conversation that starts after ``step`` (or ``step``)."""
-        return next((k for k in self.conversations if k > step), step)
+        """The first step after ``step`` where the talk turns (or ``step``, at the end)."""
+        return next((k for k in self.turns if k > step), step)
 
     def previous_conversation(self, step: int) -> int:
-        """The start of ``step``'s conversation, or of the one before if it is there."""
-        start = self._start_of(step)
-        if start < step:
-            return start
-        return max((k for k in self.conversations if k < step), default=0)
+        """Where the talk of ``step`` turned to its conversation, or the turn before if
+        ``step`` is one."""
+        turns = self.turns
+        began = max(k for k in turns if k <= step)
+        return began if began < step else max((k for k in turns if k < step), default=0)
 
     def detail(self, step: int) -> str:
         """What happens at ``step``, in words: who sends what to whom, and what it means."""
@@ -221,7 +231,9 @@ class StepViewer:
         ax_text.set_axis_off()
         ax_text.text(0.0, 1.0, self.detail(step) if len(rows) else "no exchange", va="top",
                      family="monospace", fontsize=12, transform=ax_text.transAxes)  # fmt: skip
-        route(self.result, self.message, ax=ax_route, key=False, words=False)
+        # A class steps through before it is told how long the message took.
+        route(self.result, self.message, ax=ax_route, key=False, words=False,
+              outcome=not self.simple)  # fmt: skip
         title = " ".join(ax_route.get_title(loc="left").split())  # wrapped to the panel
         ax_route.set_title(textwrap.fill(title, 64), loc="left", fontsize=11)
         if len(rows):
@@ -365,7 +377,7 @@ class StepViewer:
 def _in_plain_words(step: str, code: str, protocol: str) -> str:
     """A step's meaning for a school class: :data:`PLAIN`'s words, else the reference's
     without RFC numbers or the protocol's name the step's first line already says."""
-    plain = PLAIN.get(code) or PLAIN.get(step.split(" ", 1)[0].removesuffix(","))
+    plain = PLAIN.get(code) or PLAIN.get(step) or PLAIN.get(step.split(" ", 1)[0].removesuffix(","))
     if plain:
         return plain
     what = re.sub(r" \(RFC [^)]*\)", "", meaning(step, code))

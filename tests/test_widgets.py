@@ -162,8 +162,10 @@ def test_the_simple_viewer_says_each_step_in_words_for_a_school_class(classroom_
 
 
 def test_a_journey_of_many_steps_is_a_few_conversations_to_jump_between(classroom_result):
-    """Alice's message takes 80 steps: Next conversation goes from one connection (or DNS
-    query) to the next, and every step says which conversation it is part of."""
+    """Alice's message takes 80 steps in six conversations. Next conversation stops
+    wherever the talk turns to another one: a DNS query asked while the submission's
+    last replies are on their way does not make it jump over them (the 250 "queued"
+    is the lesson's "accepted")."""
     viewer = StepViewer(classroom_result, simple=True)
     rows = viewer.rows
     starts = viewer.conversations
@@ -177,24 +179,35 @@ def test_a_journey_of_many_steps_is_a_few_conversations_to_jump_between(classroo
         ("tcp", "bob-pc", "pop-home"),  # Bob's check
     ]
     assert len(viewer) == 80
-    # The MX query is asked before the submission's last replies: they go on with it.
     queued = next(k for k in range(len(viewer)) if "queued as" in rows["label"].iloc[k])
-    assert starts[1] < queued < starts[2]
+    assert starts[1] < queued < starts[2]  # the MX query goes out before it arrives
     assert viewer.detail(queued).splitlines()[0].endswith("· conversation 1 of 6")
     assert viewer.detail(starts[3]).splitlines()[0].endswith("· conversation 4 of 6")
+    assert viewer.detail(starts[1]).splitlines()[-1] == (
+        "meaning: asks DNS, the internet's address book: which server takes mail for this name?"
+    )
+    # Every turn from one conversation to another, and no other step, is a stop.
+    sessions = rows["session"].tolist()
+    turns = [k for k in range(1, 80) if sessions[k] != sessions[k - 1]]
+    assert viewer.turns == [0, *turns]
+    assert queued in viewer.turns
     viewer.widget()
     controls = viewer._controls
     visited = []
-    for _ in range(7):
+    for _ in range(len(turns) + 1):
         controls["next conversation"].click()
         visited.append(controls["slider"].value)
-    assert visited == [k + 1 for k in starts[1:]] + [starts[-1] + 1] * 2  # stays at the last
-    controls["slider"].value = queued + 1
-    controls["previous conversation"].click()  # to the start of its own: the submission
-    assert controls["slider"].value == 1
-    controls["slider"].value = starts[3] + 1
-    controls["previous conversation"].click()  # at a start: the one before
-    assert controls["slider"].value == starts[2] + 1
+    assert visited == [k + 1 for k in turns] + [turns[-1] + 1]  # stays at the last
+    controls["slider"].value = queued + 2
+    controls["previous conversation"].click()  # to where its stretch began: the 250
+    assert controls["slider"].value == queued + 1
+    controls["previous conversation"].click()  # at a turn: the turn before, the query
+    assert controls["slider"].value == starts[1] + 1
+    # The route says nothing of how long the message took: the lesson asks that first.
+    fig = viewer.draw(0)
+    assert "retrieved" not in fig.axes[0].get_title(loc="left")
+    assert "retrieved after" in StepViewer(classroom_result).draw(0).axes[0].get_title(loc="left")
+    plt.close("all")
 
 
 def test_the_protocol_filter_is_one_click_per_protocol(classroom_result):

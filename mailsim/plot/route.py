@@ -70,10 +70,12 @@ def route(
     ax: Axes | None = None,
     key: bool = True,
     words: bool = True,
+    outcome: bool = True,
 ) -> Axes:
     """Draw the network and the route of ``message`` (default: the first one). A panel
     too small for all of it (the step viewer's, whose ladder and text say each exchange)
-    may leave out the ``key`` and the hops' ``words``."""
+    may leave out the ``key`` and the hops' ``words``; a lesson that asks how long the
+    message took leaves its ``outcome`` out of the title."""
     if ax is None:
         _, ax = plt.subplots(figsize=(12.8, 7.2), layout="constrained")
     scenario = result.scenario
@@ -120,7 +122,7 @@ def route(
     if result.copies:
         copy = result.copy(message or result.copies[0].message.id, recipient)
         journey = _journey(result, copy.message.id, copy.recipient, pos)
-        title = _title(result, copy.message.id, copy.recipient)
+        title = _title(result, copy.message.id, copy.recipient, outcome)
     # A node's name goes below it, or where no hop arrow crosses it: above, right, left.
     name_labels = []
     for n in named:
@@ -647,14 +649,15 @@ def _corner(
     return [end, start]
 
 
-def _title(result: Result, message: str, recipient: str) -> str:
+def _title(result: Result, message: str, recipient: str, outcome: bool = True) -> str:
     """Whose message, to whom, and what became of it (and in which scenario)."""
     copy = result.copy(message, recipient)
     status = copy.status
     if copy.retrieved_at is not None:
         status += f" after {format_duration(copy.retrieved_at - copy.submitted_at)}"
     sender = copy.message.sender or "the mail system (a bounce)"
-    title = f"Route of message {message!r}: {sender} → {recipient} — {status}"
+    title = f"Route of message {message!r}: {sender} → {recipient}"
+    title += f" — {status}" if outcome else ""
     scenario = f"(scenario {result.scenario.name!r})"
     # One line where it fits the figure's width at 12 pt, else the scenario below.
     return f"{title} {scenario}" if len(title) + len(scenario) < 110 else f"{title}\n{scenario}"

@@ -47,7 +47,7 @@ def test_faster_mail_says_what_was_measured(capsys: Any):
     assert capsys.readouterr().out == (
         "Activity: Make Bob's mail arrive faster\n"
         '  changed: users["bob@home.example"].poll\n'
-        "  ✓ Bob has Alice's homework within 60 s of her pressing Send — 20.163 s\n"
+        "  ✓ Bob has Alice's message within 60 s of her pressing Send — 20.163 s\n"
         "1 of 1 goal met\n"
     )
     # 20.163 s: sent at 10 s, fetched by the poll at 30 s, 0.163 s into that session
@@ -274,7 +274,7 @@ def test_the_notebook_checker_shows_the_grade_at_each_click():
     assert "0 of 1 goal met" in shown.value
     mine.value = str(ACTIVITIES / "solutions" / "faster-mail.yaml")
     press.click()
-    assert "<td>✓</td><td>Bob has Alice's homework within 60 s" in shown.value
+    assert "<td>✓</td><td>Bob has Alice's message within 60 s" in shown.value
     assert "1 of 1 goal met" in shown.value
     mine.value = "nowhere.yaml"
     press.click()
@@ -313,7 +313,7 @@ def test_the_chooser_grades_the_value_picked_from_its_menu():
     menu, press = row.children
     assert list(menu.options) == ["5 minutes", "30 seconds"]
     press.click()
-    assert "<td>✗</td><td>Bob has Alice's homework within 60 s of her pressing Send</td>" \
+    assert "<td>✗</td><td>Bob has Alice's message within 60 s of her pressing Send</td>" \
         "<td>4 min 50 s</td>" in shown.value  # fmt: skip
     menu.value = "30 seconds"
     press.click()

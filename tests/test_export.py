@@ -83,7 +83,7 @@ def test_a_lesson_exported_after_a_class_used_it_shows_what_they_did(tmp_path: P
     page = out.read_text()
     # (nbconvert writes the drawn HTML back with double quotes and plain apostrophes)
     assert '<span class="w-field">30 seconds ▾</span>' in page
-    assert "<td>✓</td><td>Bob has Alice's homework within 60 s of her pressing Send</td>" \
+    assert "<td>✓</td><td>Bob has Alice's message within 60 s of her pressing Send</td>" \
         "<td>20.163 s</td>" in page  # fmt: skip
     assert "◉ Her school's mail server has accepted it and will pass it on" in page  # as picked
     assert "✓ Right. Accepted is not delivered is not read" in page

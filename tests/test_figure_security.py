@@ -118,3 +118,25 @@ def test_a_page_holds_six_cards_and_its_title_says_how_many_of_all(monkeypatch):
         )
     finally:
         plt.close(ax.figure)
+
+
+def test_every_word_of_what_eve_read_stays_inside_its_box():
+    """The envelope's two addresses are the longest words a cell holds: they fit their
+    coloured box at 1280 px, as every other cell does."""
+    ax = overheard(shipped(SCENARIOS / "free-vs-paid-provider.yaml"))
+    figure = ax.figure
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    boxes = [p.get_window_extent(renderer) for p in ax.patches]
+    cells = [t for t in ax.texts if (t.get_gid() or "").startswith("text-")]
+    checked = 0
+    for text in cells:
+        words = text.get_window_extent(renderer)
+        middle = (words.x0 + words.width / 2, words.y0 + words.height / 2)
+        for box in boxes:
+            if box.contains(*middle):
+                assert box.x0 <= words.x0, text.get_text()
+                assert words.x1 <= box.x1, text.get_text()
+                checked += 1
+    assert checked >= 30  # passwords, envelopes, messages, commands, records, connections
+    plt.close(figure)

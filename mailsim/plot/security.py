@@ -73,7 +73,7 @@ def overheard(result: Result, eavesdropper: str | None = None, *, ax: Axes | Non
         _, ax = plt.subplots(figsize=(12.8, height if len(rows) < 10 else 7.2),
                              layout="constrained")  # fmt: skip
     columns = ["session", *(kind.replace(" and ", "\nand ") for kind in KINDS)]
-    widths = [2.3, 2.1, 2.1, 1.7, 1.6, 1.5, 1.4]
+    widths = [2.3, 2.1, 2.35, 1.65, 1.45, 1.5, 1.35]  # the envelope: two addresses
     lefts = [sum(widths[:i]) for i in range(len(widths))]
     total = sum(widths)
     ax.set_xlim(0, total)

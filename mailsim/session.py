@@ -254,12 +254,14 @@ class Session:
         try:
             step = next(dialogue)
             replies: list[Reply] | None = None
+            if not templates.on:
+                key = None
             # A key is known or spoiled, never both (Templates.keep): the common case, a
             # replay, hashes the key once.
             template = templates.known.get(key) if key is not None else None
-            if template is None and key is not None and key in templates.spoiled:
+            if template is None and key in templates.spoiled:
                 key = None
-            if key is not None and templates.on:
+            if key is not None:
                 if template is None or templates.check:
                     self._script = Script(self.env.now, drives=resume is not None)
                     if resume is not None:

@@ -199,11 +199,10 @@ class Flight:
 def flights(result: Result, rows: pd.DataFrame) -> dict[int, list[Flight]]:
     """The messages among ``rows`` that go in two or three flights (:data:`FLIGHTS`),
     by row: a 20 KB message waits one round trip for the first ACK, which the ladder
-    shows. As
-    :func:`mailsim.network.sending_time` times them; a path whose timing has jitter or
-    loss in it, or a row whose arrival is not the model's, keeps its one arrow."""
+    shows. As :func:`mailsim.network.sending_time` times them; a path whose timing has
+    jitter or loss in it, or a row whose arrival is not the model's, keeps its one arrow."""
     from mailsim.faults import Faults
-    from mailsim.network import MSS, NoRoute, Topology, sending_time
+    from mailsim.network import MSS, NoRoute, Topology
     from mailsim.network import flights as slow_start
 
     messages = rows[rows["step"] == "message"]
@@ -225,7 +224,8 @@ def flights(result: Result, rows: pd.DataFrame) -> dict[int, list[Flight]]:
         nbytes = int(sent["bytes"].sum())
         parts = slow_start(nbytes, path.bottleneck, path.rtt)
         bits = 8 / path.bottleneck
-        took = path.latency + sending_time(nbytes, path.bottleneck, path.rtt)
+        last, rest = parts[-1]  # as sending_time ends: the last flight's start and bytes
+        took = path.latency + (last + rest * 8 / path.bottleneck)
         if (
             not 2 <= len(parts) <= FLIGHTS
             or path.jittery

@@ -27,6 +27,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mailsim import quiz, reveal
+
 VIEW = "application/vnd.jupyter.widget-view+json"
 STATE = "application/vnd.jupyter.widget-state+json"
 # A widget whose state the notebook did not keep (never displayed, or saved without it).
@@ -35,8 +37,7 @@ UNSAVED = "<p><i>(an interactive part: run the lesson in JupyterLab to use it)</
 # from the internet, or would.
 SCRIPTS = re.compile(r"<script\b[^>]*>.*?</script>", re.I | re.S)
 REMOTE = re.compile(r"<link[^>]*\bhref=[\"']https?://[^>]*>", re.I)
-REVEAL = "mailsim-reveal"  # an answer behind a button (mailsim.reveal.CLASS)
-QUIZ = 'class="mailsim-quiz"'  # a quiz's own HTML, each answer folded (Quiz.html)
+QUIZ = f'class="{quiz.CLASS}"'  # a quiz's own HTML, each answer folded (Quiz.html)
 # A link to another lesson or to the glossary, to its page exported beside this one.
 LESSON_LINK = re.compile(  # relative only: no scheme (https:, file:, mailto:…), no //host
     r"""(href=["'])(?![a-z][a-z0-9+.-]*:|//)([^"'#]+)\.ipynb([#"'])""", re.I
@@ -65,7 +66,7 @@ class _Drawing:
             and name not in ("ButtonModel", "ToggleButtonModel", "CheckboxModel")
             else ""
         )
-        if name == "VBoxModel" and REVEAL in state.get("_dom_classes", []):
+        if name == "VBoxModel" and reveal.CLASS in state.get("_dom_classes", []):
             return self._folded(state)
         if name in ("VBoxModel", "HBoxModel", "BoxModel", "GridBoxModel"):
             kind = "row" if name == "HBoxModel" else "column"

@@ -39,6 +39,7 @@ from mailsim.errors import InputError, Problem, ScenarioError, at_most_shown
 from mailsim.model import _Model
 
 MISSES_BEFORE_ANSWER = 2  # after the second wrong try the answer is shown, with why
+CLASS = "mailsim-quiz"  # the static quiz's class: an exported page tells it by it (export.py)
 _RIGHT, _WRONG = "#1a7f37", "#b3261e"  # GitHub's green, Material's red: readable on white
 
 
@@ -252,7 +253,7 @@ class Quiz(_Text):
                 "</details></li>"
             )
         title = f"<h4>{_inline(self.title)}</h4>"
-        return f'<div class="mailsim-quiz">{title}<ol>{"".join(items)}</ol></div>'
+        return f'<div class="{CLASS}">{title}<ol>{"".join(items)}</ol></div>'
 
     def __str__(self) -> str:
         lines = [self.title, ""]

@@ -286,10 +286,10 @@ class StepViewer:
         earlier = w.Button(
             description="◀◀ Previous conversation",
             layout=wide,
-            tooltip="to the start of this conversation, or of the one before",
+            tooltip="back to where the talk turned to this conversation, or the turn before",
         )
         later = w.Button(description="Next conversation ▶▶", layout=wide,
-                         tooltip="to the first step of the next conversation")  # fmt: skip
+                         tooltip="on to where the talk turns to another conversation")  # fmt: skip
         # One toggle per protocol, in the order they first appear: a click shows or hides
         # it (a multiple-choice list would need Ctrl-click, which nobody guesses).
         choices = list(dict.fromkeys(self._all["protocol"]))

@@ -12,13 +12,16 @@ and a run of waits moves it once when nothing else is due before the run ends
 
 A message session repeats another up to its addresses and queue id: the same lengths
 over a path as long, the same verdicts, give the same waits (the keys are in
-:mod:`mailsim.agents.keys`). Its template *drives* the dialogue: a replay sends the
-client's dialogue the replies the play was sent, so the dialogue builds its own result,
-and lets the server answer the message itself from the state the commands leave
-(:class:`Resume`), so the queue id, the recipients and the sender checks are the
-session's own. The other steps' texts are not replayed: at a level of detail that keeps
-them, message sessions are not compiled. A play whose result holds a reply naming its own
-addresses (a refused recipient) makes no template, and its key is not tried again.
+:mod:`mailsim.agents.keys`). Its replay lets the server answer the message itself from
+the state the commands leave (:class:`Resume`), so the queue id, the recipients and the
+sender checks are the session's own. The client's result is rebuilt from the template's
+*outline* of it: the replies to the message by their place, the recipients by theirs.
+Where that rebuild would not give the play's own result back, the template keeps no
+outline and its replays *drive* the dialogue instead: they send it the replies the play
+was sent, and it builds its result. The other steps' texts are not replayed: at a level
+of detail that keeps them, message sessions are not compiled. A play whose result holds
+a reply naming its own addresses (a refused recipient) makes no template, and its key
+is not tried again.
 
 A template is used only where its key can vouch for the outcome: no faults, no
 eavesdroppers, no jitter or loss on the way — the things that make two sessions of one
@@ -26,8 +29,9 @@ key differ. What still differs, a free server slot or a wait in the listen queue
 handled where it happens: a connection that finds every slot busy goes on as real play
 from that point. A play that gave up, or met a deadline closer than :data:`SLACK`, makes
 no template. In check mode every session of a known key is played for real as well and
-compared with its template, so a key that forgets a field fails a test instead of
-changing a result silently.
+compared with its template, and its result with the one its template's outline
+rebuilds for it, so a key that forgets a field fails a test instead of changing a
+result silently.
 """
 
 from __future__ import annotations
@@ -70,6 +74,18 @@ class Resume(Protocol):
 
     def watches(self, step: Any) -> bool:
         """Do the session's callbacks act at ``step``? A replay calls them only there."""
+        ...
+
+    def outline(self, result: Any, content: list[Any]) -> Hashable | None:
+        """``result`` as :meth:`rebuild` makes it again for another session of the key,
+        without playing the dialogue: the replies to the message by their place in
+        ``content``, the recipients by their place in the envelope. None where that
+        would not give ``result`` back: the replay drives the dialogue instead."""
+        ...
+
+    def rebuild(self, outline: Hashable, content: list[Any]) -> Any:
+        """This session's result from a template's ``outline`` and its own replies to
+        the message: what its dialogue would have returned."""
         ...
 
 
@@ -173,7 +189,8 @@ class Template:
                 out.append((ANSWERED, op[2]))
                 continue
             if kind == SENT:
-                out.append((SENT, anew(op[1])))
+                if self.result is None:  # no outline: the replay drives the dialogue
+                    out.append((SENT, anew(op[1])))
                 continue
             if kind == WAIT:
                 costs[op[2]] += op[1]
@@ -213,21 +230,26 @@ class Templates:
         self.replayed = 0  # sessions replayed to their end, for the benchmarks' figures
         self.handed = 0  # replays handed over to real play at a busy server slot
 
-    def keep(self, key: Hashable, script: Script, result: Any, dead: Any) -> None:
+    def keep(
+        self, key: Hashable, script: Script, result: Any, dead: Any, resume: Resume | None = None
+    ) -> None:
         """A play of ``key`` has ended: keep it as the key's template, or in check mode
-        compare it with the template kept. A driving template's result is not kept: its
-        replays get theirs from the dialogue."""
+        compare it with the template kept. A driving template keeps its result's outline
+        (:meth:`Resume.outline`), from which each replay rebuilds its own; or None, and
+        its replays get theirs from the dialogue."""
         if script.spoiled:
             if script.drives and key not in self.known:
                 self.spoiled.add(key)
             return
         if key in self.spoiled:  # an overlapping play of it was spoiled: always played
             return
-        if script.drives:
-            result = None
         known = self.known.get(key)
         if known is not None and not self.check:  # played alongside the first: kept already
             return
+        played = result
+        if script.drives:
+            assert resume is not None
+            result = resume.outline(result, script.content)
         made = Template(key, tuple(script.ops), result, dead, script.drives, script.own)
         if known is None:
             self.known[key] = made
@@ -235,8 +257,16 @@ class Templates:
                 made.plan(self.full)
                 made.ops = ()
             return
-        if made.shape != known.shape or result != known.result or dead != known.dead:
+        if made.shape != known.shape or dead != known.dead:
             raise TemplateMismatch(f"session key {key!r}: {_first_difference(known, made)}")
+        if not known.drives and result != known.result:
+            raise TemplateMismatch(f"session key {key!r}: the result {result!r}")
+        if known.drives and known.result is not None:  # what a replay would return
+            rebuilt = resume.rebuild(known.result, script.content)  # type: ignore[union-attr]
+            if rebuilt != played:
+                raise TemplateMismatch(
+                    f"session key {key!r}: rebuilt {rebuilt!r}, played {played!r}"
+                )
 
 
 def _shape(ops: tuple[tuple[Any, ...], ...], own: tuple[str, ...]) -> Any:

@@ -242,8 +242,9 @@ class Session:
         travels back); ``on_client`` when the reply has reached the client. ``key``, where
         the caller can give one, names everything that fixes the session's course (see
         :mod:`mailsim.compiled`): a later session of the same key replays this one. With
-        ``resume`` a replay drives the dialogue, the server answers the message, and the
-        callbacks are called where ``resume`` says they act (:meth:`_watched`)."""
+        ``resume`` the server answers the message in a replay, the result is rebuilt from
+        the template's outline (or the dialogue is driven), and the callbacks are called
+        where ``resume`` says they act (:meth:`_watched`)."""
         self._turn: simpy.Event | None = None  # waiting for a slot
         self._holds = False  # has a slot
         self._slot = slot
@@ -295,7 +296,7 @@ class Session:
                     script.spoil("a reply naming the session's own addresses")
                 if resume is not None and self.dead is not None:  # it names the server
                     script.spoil("a connection lost or refused")
-                templates.keep(key, script, stop.value, self.dead)
+                templates.keep(key, script, stop.value, self.dead, resume)
             return stop.value
         finally:
             opened.pop(self.id, None)
@@ -499,14 +500,15 @@ class Session:
         """Do what ``template`` did, from this moment; return the session's result. When
         every server slot is busy, return instead a :class:`Handover`: the deadline and
         the turn in the listen queue, for the caller to go on as real play from there
-        (:meth:`_accept`). A driving template sends the dialogue the replies its play
-        was sent, and the server's own replies to the message, made anew."""
+        (:meth:`_accept`). A driving template's replay has the server make its own
+        replies to the message; the result is rebuilt from the template's outline of it,
+        or, without one, the dialogue is sent the replies its play was sent."""
         env = self.env
         skip, timeout = env.skip, env.timeout
         clock = [env.now]  # the times of the positions
         tick = clock.append
         mark = env.now
-        result = template.result
+        result = None if template.drives else template.result
         content: list[Reply] = []
         for op in template.plan(self._full):
             kind = op[0]
@@ -556,6 +558,8 @@ class Session:
                     for reply in content if replies is None else replies:
                         self.arrived[id(reply)] = clock[position]
         self.dead = template.dead
+        if template.drives and template.result is not None:
+            return self._resume.rebuild(template.result, content)  # type: ignore[union-attr]
         return result
 
     def _release(self) -> None:

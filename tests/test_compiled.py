@@ -245,6 +245,90 @@ def test_message_sessions_are_replayed_to_the_bit(detail, monkeypatch):
     assert fast.templates.replayed - polls_only.templates.replayed == 30
 
 
+def test_a_replay_rebuilds_the_transcript_without_playing_the_dialogue(monkeypatch):
+    """Each message key keeps the outline of what its dialogue returned; a replay makes
+    the transcript again from it, with its own recipients and the queue id of its own
+    reply to the message: its dialogue never goes past the first step, the Connect.
+    An outline that kept the first play's queue id fails check mode."""
+    from mailsim.agents import keys
+    from mailsim.protocols import smtp
+
+    steps: list[str] = []
+    real_client = smtp.client
+
+    def counted(*args: Any) -> Any:
+        dialogue = real_client(*args)
+        step = next(dialogue)
+        while True:
+            steps.append(type(step).__name__)
+            try:
+                step = dialogue.send((yield step))
+            except StopIteration as stop:
+                return stop.value
+
+    monkeypatch.setattr(smtp, "client", counted)
+    scenario = validate(_two_offices())
+    fast = _run(scenario, detail="hops")
+    outlined = [t for t in fast.templates.known.values() if t.drives and t.key[0] == "smtp"]
+    assert len(outlined) == 6
+    assert all(t.result is not None for t in outlined)
+    # 36 message sessions: the 6 plays reach the message; the 30 replays, the Connect
+    assert steps.count("Content") == 6
+    assert steps.count("Connect") == 36
+    _same(fast, _run(scenario, detail="hops", fast_forward=False))
+
+    real_outline, real_rebuild = keys.SmtpResume.outline, keys.SmtpResume.rebuild
+
+    def first_id(self: Any, result: Any, content: Any) -> Any:  # the play's id, kept
+        outline = real_outline(self, result, content)
+        return None if outline is None else (*outline[:3], result.queue_id, outline[4])
+
+    def rebuild(self: Any, outline: Any, content: Any) -> Any:
+        out = real_rebuild(self, (*outline[:3], outline[3] is not None, outline[4]), content)
+        if isinstance(outline[3], str):
+            out.queue_id = outline[3]
+        return out
+
+    monkeypatch.setattr(keys.SmtpResume, "outline", first_id)
+    monkeypatch.setattr(keys.SmtpResume, "rebuild", rebuild)
+    with pytest.raises(TemplateMismatch, match="rebuilt"):
+        _run(scenario, detail="hops", check_templates=True)
+
+
+def test_an_outline_takes_each_recipient_once():
+    """A transcript of a message to one address twice holds one entry for two RCPTs: its
+    outline could not say which place each came from, so there is none (the replays of
+    such a template drive the dialogue). Two addresses outline, and rebuild for two
+    others with their own queue id."""
+    from mailsim.agents.keys import SmtpResume
+    from mailsim.protocols import Reply, Transcript, smtp
+
+    def said(queue_id: str) -> list[Reply]:
+        return [Reply("250", (f"2.0.0 Ok: queued as {queue_id}",))]
+
+    def session(*rcpts: str) -> SmtpResume:
+        envelope = smtp.Envelope("me@a.example", rcpts, 4000)
+        return SmtpResume(None, smtp.ClientConfig(helo="pc.a.example"), envelope)  # type: ignore[arg-type]
+
+    def transcript(content: list[Reply], *rcpts: str) -> Transcript:
+        reply = content[0]
+        return Transcript(dict.fromkeys(rcpts, reply), "TLSv1.3", True, reply.text[-6:], reply)
+
+    first = said("1A2B3C")
+    assert session("you@b.example", "you@b.example").outline(
+        transcript(first, "you@b.example"), first
+    ) is None  # fmt: skip
+    outline = session("you@b.example", "him@b.example").outline(
+        transcript(first, "you@b.example", "him@b.example"), first
+    )
+    assert outline == (((0, 0), (1, 0)), "TLSv1.3", True, True, 0)
+    second = said("9Z8Y7X")
+    rebuilt = session("ann@b.example", "bob@b.example").rebuild(outline, second)
+    assert rebuilt == transcript(second, "ann@b.example", "bob@b.example")
+    assert rebuilt.queue_id == "9Z8Y7X"
+    assert rebuilt.final is second[0]
+
+
 def test_a_recipient_the_server_refuses_makes_no_template():
     """The sender's own server refuses nobody@ (550 5.1.1 <nobody@a.example>: …): a
     replay could not say it for another address, so the key is spoiled — both ways, each

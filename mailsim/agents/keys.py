@@ -88,8 +88,8 @@ class SmtpResume:
     def __init__(self, server: smtp.SmtpServer, config: smtp.ClientConfig, envelope: smtp.Envelope):
         self.server = server
         self.helo = config.helo
+        self.auth = config.auth
         self.user = config.auth[0] if config.auth is not None else None
-        self.login = smtp.auth_plain(*config.auth) if config.auth is not None else ""
         self.envelope = envelope
 
     def snapshot(self) -> Hashable:
@@ -105,8 +105,9 @@ class SmtpResume:
 
     def own(self) -> tuple[str, ...]:
         envelope, server = self.envelope, self.server
+        login = smtp.auth_plain(*self.auth) if self.auth is not None else ""
         return (server.config.host, self.helo, envelope.sender, *envelope.recipients,
-                server.queue_id, self.user or "", self.login)  # fmt: skip
+                server.queue_id, self.user or "", login)  # fmt: skip
 
     def watches(self, step: Any) -> bool:
         return isinstance(step, Content)  # the callbacks take the message over
@@ -115,6 +116,38 @@ class SmtpResume:
         assert isinstance(result, Transcript)
         replies = [r for r in (*result.replies.values(), result.final) if r is not None]
         return _names(self.own(), [r for r in replies if not any(r is c for c in content)])
+
+    def outline(self, result: Any, content: list[Any]) -> Hashable | None:
+        # Recipients by their place: a dialogue fills its dict in their order, so a
+        # session whose list names someone twice (one entry) outlines nothing.
+        rcpts = self.envelope.recipients
+        place = {rcpt: i for i, rcpt in enumerate(rcpts)}
+        if len(place) != len(rcpts) or not place.keys() >= result.replies.keys():
+            return None
+
+        def mark(reply: Reply) -> int | Reply:  # a reply to the message by its place
+            return next((i for i, c in enumerate(content) if reply is c), reply)
+
+        outline = (
+            tuple((place[rcpt], mark(reply)) for rcpt, reply in result.replies.items()),
+            result.tls,
+            result.authenticated,
+            result.queue_id is not None,
+            None if result.final is None else mark(result.final),
+        )
+        return outline if self.rebuild(outline, content) == result else None
+
+    def rebuild(self, outline: Hashable, content: list[Any]) -> Transcript:
+        replies, tls, authenticated, queued, final = outline  # type: ignore[misc]
+        rcpts = self.envelope.recipients
+        out = Transcript(tls=tls, authenticated=authenticated)
+        for i, reply in replies:
+            out.replies[rcpts[i]] = content[reply] if type(reply) is int else reply
+        if final is not None:
+            out.final = content[final] if type(final) is int else final
+        if queued:
+            out.queue_id = smtp.queued_as(content[0])
+        return out
 
 
 def check_key(
@@ -166,6 +199,12 @@ class Pop3Resume:
 
     def escapes(self, result: Any, content: list[Any]) -> bool:
         return result.error is not None and _names(self.own(), [result.error])
+
+    def outline(self, result: Any, content: list[Any]) -> Hashable | None:
+        return None  # the callbacks act at every step: the dialogue is driven anyway
+
+    def rebuild(self, outline: Hashable, content: list[Any]) -> Any:
+        raise AssertionError("a POP3 check has no outline")
 
 
 def _names(own: tuple[str, ...], replies: list[Reply]) -> bool:

@@ -352,6 +352,16 @@ def capabilities(ehlo: Reply) -> frozenset[str]:
 _CAPABILITIES: dict[tuple[str, ...], frozenset[str]] = {}
 
 
+def queued_as(reply: Reply) -> str | None:
+    """The queue id a server names in its reply to the message ("… queued as 1A2B3C"),
+    which the client logs and the Received header of the next hop shows."""
+    match = _QUEUED.search(reply.text)
+    return match.group(1) if match else None
+
+
+_QUEUED = re.compile(r"queued as (\w+)")
+
+
 def auth_plain(user: str, password: str) -> str:
     """RFC 4616 PLAIN: base64 of authzid NUL authcid NUL password (authzid empty)."""
     return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
@@ -454,8 +464,7 @@ def client(config: ClientConfig, envelope: Envelope) -> Generator[Step, list[Rep
             for rcpt in accepted:
                 out.replies[rcpt] = finals[0]
         out.final = finals[-1]
-        match = re.search(r"queued as (\w+)", finals[0].text)
-        out.queue_id = match.group(1) if match else None
+        out.queue_id = queued_as(finals[0])
         if config.quit_with_dot:
             return out  # QUIT went with the "."; its 221 is not awaited
     elif accepted:

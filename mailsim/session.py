@@ -135,6 +135,8 @@ class Session:
         self.client_gone = False  # the client gave up while the server still worked
         self.closed = False  # nothing listens on the port: the SYN gets an RST
         self.arrived: dict[int, float] = {}  # id of a reply → when it reached the client
+        # … or, after a replay, its replies by position, and the positions' times
+        self._arrivals: tuple[Any, list[float], list[Reply]] | None = None
         rules = READERS.get(protocol, smtp)
         self._timeout = rules.timeout
         self._lost = rules.lost
@@ -214,6 +216,19 @@ class Session:
                 name, times[0], self.id, self.message, src, dst, self.service, what, detail,
                 nbytes,
             )  # fmt: skip
+
+    def arrival(self, reply: Reply, default: float) -> float:
+        """When ``reply`` reached the client, or ``default`` if it did not. A replay
+        leaves its replies by position, looked up here for the few that are asked for
+        (the deciding reply of each hop); the latest arrival of a reply counts."""
+        at = self.arrived.get(id(reply))
+        if at is not None or self._arrivals is None:
+            return default if at is None else at
+        positions, clock, content = self._arrivals
+        for position, replies in reversed(positions):
+            if any(r is reply for r in (content if replies is None else replies)):
+                return clock[position]
+        return default
 
     @property
     def label(self) -> str:
@@ -554,9 +569,7 @@ class Session:
                 self._holds = True
             elif kind == END:
                 self.costs = dict(op[1])
-                for position, replies in op[2]:
-                    for reply in content if replies is None else replies:
-                        self.arrived[id(reply)] = clock[position]
+                self._arrivals = (op[2], clock, content)  # looked up by arrival()
         self.dead = template.dead
         if template.drives and template.result is not None:
             return self._resume.rebuild(template.result, content)  # type: ignore[union-attr]

@@ -433,7 +433,7 @@ class World:
         src, dst = session.client, session.server_node
         if down:
             src, dst = dst, src
-        learned = end if reply is None or reply.local else session.arrived.get(id(reply), end)
+        learned = end if reply is None or reply.local else session.arrival(reply, end)
         self.record_attempt(
             copy, src, dst, protocol, session.id, session.start if start is None else start, end,
             attempts, reply, tls, auth, max(learned, end),

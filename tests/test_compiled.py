@@ -456,3 +456,13 @@ def test_a_refused_connection_makes_no_template():
         "pc-a: connect to mail.a.example:465: Connection refused (4.4.1)",
         "pc-b: connect to mail.b.example:465: Connection refused (4.4.1)",
     }
+
+
+@given(user=st.text(max_size=40), password=st.text(max_size=40))
+def test_a_key_counts_the_auth_plain_line_without_encoding_it(user, password):
+    """The key holds the length of AUTH PLAIN's base64 (a longer one takes longer on the
+    wire), counted from the name's and password's bytes: the same as encoding them."""
+    from mailsim.agents.keys import auth_plain_length
+    from mailsim.protocols import smtp
+
+    assert auth_plain_length(user, password) == len(smtp.auth_plain(user, password))

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 WAIT, RECORD, ON_SERVER, ON_CLIENT, ARRIVED, SLOT, SENT, ANSWERED = range(8)
-RUN, MARK, END = -1, -2, -3  # in a compiled plan: a run of waits, a time kept, the end
+# In a compiled plan: a run of waits, a time kept, the end, the dialogue started
+RUN, MARK, END, START = -1, -2, -3, -4
 SLACK = 1.0  # seconds: a deadline met by less than this does not vouch for later plays
 COSTS = ("network", "tls", "server", "queue")
 
@@ -161,9 +162,11 @@ class Template:
     def plan(self, full: bool) -> tuple[tuple[Any, ...], ...]:
         """The ops as a replay runs them: consecutive waits merged into runs, each
         callback with the session's costs at that moment, records only at full detail,
-        the replies' arrival times at the end (a dict nobody reads meanwhile). The costs
+        the replies' arrivals at the end (nobody asks for them meanwhile). The costs
         are summed here in the play's own order, so they equal the play's. In a driving
-        template the replies to the message are None: each replay makes its own."""
+        template the replies to the message are None: each replay makes its own; one
+        with an outline sends the dialogue nothing, one without starts it (START) before
+        its first reply is sent."""
         plan = self._plans.get(full)
         if plan is not None:
             return plan
@@ -175,6 +178,7 @@ class Template:
         arrived: list[tuple[int, Any]] = []  # no one reads them before the end: set then
         position = 0
         content: Any = None  # the replies to the message: made anew by each replay
+        started = False  # the dialogue, by a START before the first SENT
 
         def anew(replies: Any) -> Any:  # None stands for the replies a replay makes
             return None if replies is content else replies
@@ -190,7 +194,8 @@ class Template:
                 continue
             if kind == SENT:
                 if self.result is None:  # no outline: the replay drives the dialogue
-                    out.append((SENT, anew(op[1])))
+                    out += [(SENT, anew(op[1]))] if started else [(START,), (SENT, anew(op[1]))]
+                    started = True
                 continue
             if kind == WAIT:
                 costs[op[2]] += op[1]

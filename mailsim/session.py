@@ -36,6 +36,7 @@ from mailsim.compiled import (
     RUN,
     SENT,
     SLOT,
+    START,
     Resume,
     Script,
     Template,
@@ -268,7 +269,6 @@ class Session:
         opened[self.id] = self
         templates = self.world.templates
         try:
-            step = next(dialogue)
             replies: list[Reply] | None = None
             if not templates.on:
                 key = None
@@ -277,19 +277,22 @@ class Session:
             template = templates.known.get(key) if key is not None else None
             if template is None and key in templates.spoiled:
                 key = None
-            if key is not None:
-                if template is None or templates.check:
+            if template is not None and not templates.check:
+                # A replay starts the dialogue only if it drives it, or hands over.
+                done = yield from self._replay(template, on_server, on_client, dialogue)
+                if not isinstance(done, Handover):  # replayed to its end
+                    templates.replayed += 1
+                    self.replayed = True
+                    return done
+                templates.handed += 1
+                step = next(dialogue)
+                replies = yield from self._accept(step, server, work, done.deadline, done.turn)
+            else:
+                step = next(dialogue)
+                if key is not None:
                     self._script = Script(self.env.now, drives=resume is not None)
                     if resume is not None:
                         self._script.own = resume.own()
-                else:
-                    done = yield from self._replay(template, on_server, on_client, dialogue)
-                    if not isinstance(done, Handover):  # replayed to its end
-                        templates.replayed += 1
-                        self.replayed = True
-                        return done
-                    templates.handed += 1
-                    replies = yield from self._accept(step, server, work, done.deadline, done.turn)
             played = self._play_step
             if self._script is None and self.world.swift and self._plain_paths():
                 played = self._swift_step
@@ -544,6 +547,8 @@ class Session:
                         if not skip(seconds):
                             yield timeout(seconds)
                         tick(env.now)
+            elif kind == START:
+                next(dialogue)  # to its first step, the connection
             elif kind == SENT:
                 try:
                     dialogue.send(content if op[1] is None else op[1])

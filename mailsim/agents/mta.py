@@ -38,6 +38,7 @@ from mailsim.session import Session, Work
 from mailsim.slots import Slots
 
 NO_WORK = Work(0.0, 0.0, 0.0, None)  # a machine without a mail server: it never answers
+DEFERRED = Reply("451", ("4.3.0 deferred",))  # for a copy no host of the attempt decided
 
 if TYPE_CHECKING:
     from mailsim.agents.context import WorldView
@@ -358,7 +359,7 @@ class Mta:
             if any(not r.code.startswith("4") for r in decided.values()):
                 break  # this host decided (RFC 5321 §5.1: try the next only on failure)
             failure = next(iter(decided.values()), failure)
-        fallback = failure or Reply("451", ("4.3.0 deferred",))
+        fallback = failure or DEFERRED
         return {c.recipient: decided.get(c.recipient, fallback) for c in copies}
 
     def _stay(self, copy: Copy) -> Copy:

@@ -80,8 +80,9 @@ class Resume(Protocol):
     def outline(self, result: Any, content: list[Any]) -> Hashable | None:
         """``result`` as :meth:`rebuild` makes it again for another session of the key,
         without playing the dialogue: the replies to the message by their place in
-        ``content``, the recipients by their place in the envelope. None where that
-        would not give ``result`` back: the replay drives the dialogue instead."""
+        ``content``, the recipients by their place in the envelope; or None, and the
+        replays drive the dialogue. An outline whose rebuild does not give ``result``
+        back is not kept (:meth:`Templates.keep`)."""
         ...
 
     def rebuild(self, outline: Hashable, content: list[Any]) -> Any:
@@ -252,9 +253,11 @@ class Templates:
         if known is not None and not self.check:  # played alongside the first: kept already
             return
         played = result
-        if script.drives:
+        if script.drives:  # an outline that does not give the play's result back: none
             assert resume is not None
             result = resume.outline(result, script.content)
+            if result is not None and resume.rebuild(result, script.content) != played:
+                result = None
         made = Template(key, tuple(script.ops), result, dead, script.drives, script.own)
         if known is None:
             self.known[key] = made

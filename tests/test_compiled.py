@@ -295,6 +295,49 @@ def test_a_replay_rebuilds_the_transcript_without_playing_the_dialogue(monkeypat
         _run(scenario, detail="hops", check_templates=True)
 
 
+def test_a_pop3_replay_books_each_copy_without_playing_the_dialogue(monkeypatch):
+    """A check that finds mail keeps what its dialogue returned (the numbers retrieved,
+    TLS, the commit): a replay calls the callbacks that book each copy, and never starts
+    its dialogue. An outline that forgot the commit does not give the play's result
+    back: the template keeps none, and its replays drive the dialogue."""
+    from mailsim.agents import keys
+    from mailsim.protocols import pop3
+
+    started: list[str] = []
+    real_client = pop3.client
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        started.append(args[0])
+        return (yield from real_client(*args, **kwargs))
+
+    monkeypatch.setattr(pop3, "client", counted)
+    scenario = validate(_two_offices())
+    fast = _run(scenario, detail="hops")
+    fetched = [t for t in fast.templates.known.values() if t.key[0] == "pop3"]
+    assert [t.result[:3] for t in fetched] == [((1,), "1.3", True)] * 2
+    hops = mailsim.world_result(fast).hops
+    assert (hops.protocol == "pop3").sum() == 12  # every copy booked, replayed or played
+    # 228 checks, each played step by step without the fast paths; with them, the first
+    # of each of the 10 keys (8 finding the mailbox empty, 2 finding mail) alone
+    assert len(started) == 10
+    started.clear()
+    _same(fast, _run(scenario, detail="hops", fast_forward=False))
+    assert len(started) == 228
+
+    real_outline = keys.Pop3Resume.outline
+
+    def uncommitted(self: Any, result: Any, content: Any) -> Any:
+        retrieved, tls, _, error = real_outline(self, result, content)
+        return retrieved, tls, False, error
+
+    monkeypatch.setattr(keys.Pop3Resume, "outline", uncommitted)
+    started.clear()
+    driven = _run(scenario, detail="hops")
+    assert [t.result for t in driven.templates.known.values() if t.key[0] == "pop3"] == [None] * 2
+    assert len(started) == 10 + 10  # and the 10 replays of the two that find mail
+    _same(driven, fast)
+
+
 def test_an_outline_takes_each_recipient_once():
     """A transcript of a message to one address twice holds one entry for two RCPTs: its
     outline could not say which place each came from, so there is none (the replays of

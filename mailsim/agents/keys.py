@@ -20,7 +20,7 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from mailsim.network import NoRoute
-from mailsim.protocols import Content, Reply, Transcript, octets, smtp
+from mailsim.protocols import Content, Reply, Transcript, octets, pop3, smtp
 
 if TYPE_CHECKING:
     from mailsim.agents.context import WorldView
@@ -134,14 +134,13 @@ class SmtpResume:
         def mark(reply: Reply) -> int | Reply:  # a reply to the message by its place
             return next((i for i, c in enumerate(content) if reply is c), reply)
 
-        outline = (
+        return (
             tuple((place[rcpt], mark(reply)) for rcpt, reply in result.replies.items()),
             result.tls,
             result.authenticated,
             result.queue_id is not None,
             None if result.final is None else mark(result.final),
         )
-        return outline if self.rebuild(outline, content) == result else None
 
     def rebuild(self, outline: Hashable, content: list[Any]) -> Transcript:
         replies, tls, authenticated, queued, final = outline  # type: ignore[misc]
@@ -184,9 +183,9 @@ def check_key(
 
 
 class Pop3Resume:
-    """How a replay of a POP3 check drives its dialogue: the server's replies name no one
-    (the sizes are in the key), and the callbacks book each copy as its RETR ends, so
-    they are called at every step, as in a play."""
+    """How a POP3 check is replayed: the server's replies name no one (the sizes are in
+    the key), so the result is the play's; the callbacks book each copy as its RETR
+    ends, and are called at every step, as in a play."""
 
     def __init__(self, address: str, password: str) -> None:
         self.address, self.password = address, password
@@ -207,10 +206,12 @@ class Pop3Resume:
         return result.error is not None and _names(self.own(), [result.error])
 
     def outline(self, result: Any, content: list[Any]) -> Hashable | None:
-        return None  # the callbacks act at every step: the dialogue is driven anyway
+        # The numbers retrieved, TLS, whether QUIT committed: nobody is named in them
+        return (tuple(result.retrieved), result.tls, result.committed, result.error)
 
-    def rebuild(self, outline: Hashable, content: list[Any]) -> Any:
-        raise AssertionError("a POP3 check has no outline")
+    def rebuild(self, outline: Hashable, content: list[Any]) -> pop3.Retrieval:
+        retrieved, tls, committed, error = outline  # type: ignore[misc]
+        return pop3.Retrieval(list(retrieved), tls, committed, error)
 
 
 def _names(own: tuple[str, ...], replies: list[Reply]) -> bool:

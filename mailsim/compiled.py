@@ -18,10 +18,17 @@ sender checks are the session's own. The client's result is rebuilt from the tem
 *outline* of it: the replies to the message by their place, the recipients by theirs.
 Where that rebuild would not give the play's own result back, the template keeps no
 outline and its replays *drive* the dialogue instead: they send it the replies the play
-was sent, and it builds its result. The other steps' texts are not replayed: at a level
-of detail that keeps them, message sessions are not compiled. A play whose result holds
-a reply naming its own addresses (a refused recipient) makes no template, and its key
-is not tried again.
+was sent, and it builds its result. A play whose result holds a reply naming its own
+addresses (a refused recipient) makes no template, and its key is not tried again.
+
+At full detail, where every step is recorded, a replay drives the dialogue, and each
+record takes its texts from where the play took them (:data:`Source`): a command line
+from the step this session's dialogue has just taken (``MAIL FROM:<its sender>``, the
+login it sends), a reply to the message from this session's server, the rest — TCP,
+TLS, the server's greeting and capabilities, which the key then fixes with the two
+machines and their names — from the template. A play whose copied records hold one of
+the session's own texts (a server whose reply to MAIL names the sender) makes no
+template.
 
 A template is used only where its key can vouch for the outcome: no faults, no
 eavesdroppers, no jitter or loss on the way — the things that make two sessions of one
@@ -48,6 +55,12 @@ SLACK = 1.0  # seconds: a deadline met by less than this does not vouch for late
 COSTS = ("network", "tls", "server", "queue")
 
 
+# Where a record's texts come from in a replay at full detail: the template's own (None),
+# line i of the step the dialogue has just taken ("line", i), or the i-th reply to the
+# message, made anew ("content", i).
+Source = tuple[str, int] | None
+
+
 class Resume(Protocol):
     """What a session whose replay drives its dialogue gives to be replayed: the replies
     to the message cannot come from the template — they name the session's own queue id
@@ -71,6 +84,11 @@ class Resume(Protocol):
     def own(self) -> tuple[str, ...]:
         """The texts that are this session's own (addresses, password, queue id, host
         names), in a fixed order: check mode compares plays without them."""
+        ...
+
+    def personal(self) -> tuple[str, ...]:
+        """The texts of :meth:`own` that no key holds, even at full detail (addresses,
+        queue id, login): a template whose copied records hold one is not kept."""
         ...
 
     def watches(self, step: Any) -> bool:
@@ -129,8 +147,21 @@ class Script:
         self.spoil("a time between waits")
         return 0
 
-    def recorded(self, times: tuple[float, float], row: tuple[Any, ...]) -> None:
-        self.ops.append((RECORD, self.position(times[0]), self.position(times[1]), row))
+    def recorded(
+        self, times: tuple[float, float], row: tuple[Any, ...], source: Source = None
+    ) -> None:
+        """A record of ``row``; with ``source``, its texts are made anew by each replay
+        from the session's own step or reply (see :data:`Source`)."""
+        self.ops.append((RECORD, self.position(times[0]), self.position(times[1]), row, source))
+
+    def names(self, texts: tuple[str, ...]) -> bool:
+        """Does a record whose texts a replay would copy hold one of ``texts``?"""
+        texts = tuple(t for t in texts if t)
+        return any(
+            any(t in text for t in texts for text in op[3][5:8:2] if text)
+            for op in self.ops
+            if op[0] == RECORD and op[4] is None
+        )
 
     def spoil(self, why: str) -> None:
         self.spoiled = self.spoiled or why
@@ -194,7 +225,9 @@ class Template:
                 out.append((ANSWERED, op[2]))
                 continue
             if kind == SENT:
-                if self.result is None:  # no outline: the replay drives the dialogue
+                # Without an outline, or at full detail (the records of commands take
+                # their texts from the steps), the replay drives the dialogue.
+                if self.result is None or full:
                     out += [(SENT, anew(op[1]))] if started else [(START,), (SENT, anew(op[1]))]
                     started = True
                 continue

@@ -39,6 +39,7 @@ from mailsim.compiled import (
     START,
     Resume,
     Script,
+    Source,
     Template,
 )
 from mailsim.eavesdrop import read, taps_on
@@ -189,21 +190,39 @@ class Session:
         detail: str,
         nbytes: int,
         wire: str | None = None,
+        source: Source = None,
     ) -> None:
         self.world.recorder.event(
             times[0], times[1], self.message, self.id, src, dst, protocol, step, code, detail,
             nbytes, wire,
         )  # fmt: skip
         if self._script is not None and self._full:  # else a replay makes no records
-            self._script.recorded(times, (src, dst, protocol, step, code, detail, nbytes, wire))
+            row = (src, dst, protocol, step, code, detail, nbytes, wire)
+            self._script.recorded(times, row, source)
+
+    def _record_line(self, times: tuple[float, float], step: Commands, i: int) -> None:
+        """Command line ``i`` of ``step``, as the transcript shows it (AUTH's secret
+        masked) and, where that differs, as it went on the wire."""
+        line = step.lines[i]
+        text = (step.shown or step.lines)[i]
+        secret = line + "\r\n" if text != line else None
+        verb = _verb(line, self.protocol)
+        c, s = self.client, self.server_node
+        source = None if self._resume is None else ("line", i)  # a driving replay's own
+        self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2, secret, source)
 
     def _record_reply(self, times: tuple[float, float], reply: Reply) -> None:
         """A reply, with its wire form when it is not its transcript line (multi-line)."""
         detail, wire = str(reply), reply.wire()
         s, c = self.server_node, self.client
+        source = None
+        if self._script is not None and self._resume is not None:  # a reply made anew?
+            source = next(
+                (("content", i) for i, r in enumerate(self._script.content) if r is reply), None
+            )
         self._record(
             times, s, c, self.protocol, reply.code, reply.code, detail, reply.size,
-            None if wire == detail + "\r\n" else wire,
+            None if wire == detail + "\r\n" else wire, source,
         )  # fmt: skip
 
     def _overhear(
@@ -314,6 +333,8 @@ class Session:
                     script.spoil("a reply naming the session's own addresses")
                 if resume is not None and self.dead is not None:  # it names the server
                     script.spoil("a connection lost or refused")
+                if resume is not None and self._full and script.names(resume.personal()):
+                    script.spoil("a record a replay would copy naming the session's own")
                 templates.keep(key, script, stop.value, self.dead, resume)
             return stop.value
         finally:
@@ -527,6 +548,7 @@ class Session:
         tick = clock.append
         mark = env.now
         result = None if template.drives else template.result
+        step: Any = None  # the step the dialogue has just taken, when the replay drives it
         content: list[Reply] = []
         for op in template.plan(self._full):
             kind = op[0]
@@ -548,10 +570,10 @@ class Session:
                             yield timeout(seconds)
                         tick(env.now)
             elif kind == START:
-                next(dialogue)  # to its first step, the connection
+                step = next(dialogue)  # to its first step, the connection
             elif kind == SENT:
                 try:
-                    dialogue.send(content if op[1] is None else op[1])
+                    step = dialogue.send(content if op[1] is None else op[1])
                 except StopIteration as stop:
                     result = stop.value
             elif kind == ON_CLIENT:
@@ -565,7 +587,14 @@ class Session:
                 self.costs = dict(op[3])
                 on_server(op[1], content if op[2] is None else op[2], self)  # type: ignore[misc]
             elif kind == RECORD:
-                self.world.recorder.event(clock[op[1]], clock[op[2]], self.message, self.id, *op[3])
+                times = (clock[op[1]], clock[op[2]])
+                source = op[4]
+                if source is None:
+                    self.world.recorder.event(*times, self.message, self.id, *op[3])
+                elif source[0] == "line":  # the command as this session's dialogue said it
+                    self._record_line(times, step, source[1])  # type: ignore[arg-type]
+                else:  # a reply to the message, as this session's server made it
+                    self._record_reply(times, content[source[1]])
             elif kind == SLOT:
                 turn = self._slot.take()  # type: ignore[union-attr]
                 if turn is not None:
@@ -576,7 +605,7 @@ class Session:
                 self.costs = dict(op[1])
                 self._arrivals = (op[2], clock, content)  # looked up by arrival()
         self.dead = template.dead
-        if template.drives and template.result is not None:
+        if template.drives and template.result is not None and not self._full:
             return self._resume.rebuild(template.result, content)  # type: ignore[union-attr]
         return result
 
@@ -815,12 +844,10 @@ class Session:
         if times is None:
             return [self.dead] * len(step.lines)
         if self._full or self._taps:
-            shown = step.shown or step.lines
-            for line, text in zip(step.lines, shown, strict=True):
-                verb = _verb(line, self.protocol)
-                secret = line + "\r\n" if text != line else None
-                self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2, secret)
+            for i, line in enumerate(step.lines):
+                self._record_line(times, step, i)
                 if self._taps:
+                    verb = _verb(line, self.protocol)
                     if verb == "USER":
                         self._user = line.split(" ", 1)[-1]
                     what, detail = read(line, self._user)

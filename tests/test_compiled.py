@@ -101,10 +101,11 @@ def _office(users: int = 4, concurrency: int = 100) -> dict[str, Any]:
 
 def test_an_empty_mailbox_checked_again_is_replayed_to_the_bit():
     """Four users checking every minute: the first empty check of each is played and
-    kept; every later one is a replay; the check that finds the message is played."""
+    kept; every later one is a replay; the check that finds the message is played (and
+    the message's sessions, submission, LMTP and POP3, are the first of their keys)."""
     scenario = validate(_office())
     fast = _run(scenario)
-    assert len(fast.templates.known) == 4
+    assert _kinds(fast) == {"empty mailbox": 4, "submission": 1, "lmtp": 1, "mail to fetch": 1}
     events = mailsim.world_result(fast).events
     ended = events[(events.protocol == "pop3") & (events.detail == "+OK Logging out.")]
     empty = ended[ended.message == ""]
@@ -139,13 +140,14 @@ def test_check_mode_catches_a_key_that_forgets_a_field(monkeypatch):
         _run(scenario, check_templates=True)
 
 
+@pytest.mark.parametrize("detail", ["full", "hops"])
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
-def test_every_shipped_scenario_keeps_its_keys_honest(path):
+def test_every_shipped_scenario_keeps_its_keys_honest(path, detail):
     """Check mode on every shipped scenario (busy-office's first hour): every session of
-    a known key does exactly what its template does."""
+    a known key does exactly what its template does, records and all at full detail."""
     shorter = ["duration=1h"] if path.stem == "busy-office" else []
-    world = _run(mailsim.load(path, shorter), detail="hops", check_templates=True)
-    if path.stem == "busy-office":
+    world = _run(mailsim.load(path, shorter), detail=detail, check_templates=True)
+    if path.stem == "busy-office":  # at full detail too: one machine per office
         kinds = _kinds(world)
         # one key per person who finds the mailbox empty at least once in the hour: 512
         # of the 540 (24 office and 4 partner people find mail at every check); one per
@@ -215,7 +217,7 @@ def _two_offices(messages: int = 12, unknown: bool = False) -> dict[str, Any]:
             "dns": {"zones": zones}, "users": users, "messages": sent}  # fmt: skip
 
 
-@pytest.mark.parametrize("detail", ["hops", "outcomes"])
+@pytest.mark.parametrize("detail", ["full", "hops", "outcomes"])
 def test_message_sessions_are_replayed_to_the_bit(detail, monkeypatch):
     """Twelve messages, 36 message sessions, six keys: a.example writes 4,000 bytes to
     b.example, b.example 20,000 to a.example, and each way has one key of submission, one
@@ -336,6 +338,52 @@ def test_a_pop3_replay_books_each_copy_without_playing_the_dialogue(monkeypatch)
     assert [t.result for t in driven.templates.known.values() if t.key[0] == "pop3"] == [None] * 2
     assert len(started) == 10 + 10  # and the 10 replays of the two that find mail
     _same(driven, fast)
+
+
+def test_a_replay_at_full_detail_records_its_own_commands_and_replies():
+    """At full detail a replay records every step: the texts its own dialogue and server
+    made where they name the session (MAIL FROM, RCPT TO, AUTH's secret on the wire, the
+    replies to the message), the template's elsewhere; the events and what went on the
+    wire are those of the run played step by step."""
+    scenario = validate(_two_offices())
+    fast = _run(scenario, detail="full")
+    assert fast.templates.replayed > 0
+    events = mailsim.world_result(fast).events
+    mail = events[events.step == "MAIL"].detail
+    # every sender's own, replayed or played (with SIZE= where the server offers it)
+    assert set(mail.str.extract(r"<(.*)>")[0]) == {
+        f"user{u}@{o}.example" for u in range(4) for o in "ab"
+    }
+    saved = events[(events.protocol == "lmtp") & events.detail.str.endswith(" Saved")]
+    assert saved.detail.nunique() == 12  # each with its own recipient and queue id
+    slow = _run(scenario, detail="full", fast_forward=False)
+    _same(fast, slow)
+    assert fast.recorder.wire_texts() == slow.recorder.wire_texts()
+
+
+def test_a_record_naming_the_sender_makes_no_template_at_full_detail(monkeypatch):
+    """A server that names the sender in its reply to MAIL (sendmail says "250 2.1.0
+    <alice@example.org>... Sender ok"): a replay would copy the first sender's address
+    into the records of every later one, so at full detail no message session is kept
+    as a template; at outcomes, where no reply text is kept, they are."""
+    from mailsim.protocols import Reply, smtp
+
+    real = smtp.SmtpServer._cmd_mail
+
+    def sendmail(self: Any, line: str) -> Reply:
+        reply = real(self, line)
+        if reply.code != "250":
+            return reply
+        return Reply("250", (f"2.1.0 <{self.sender}>... Sender ok",))
+
+    monkeypatch.setattr(smtp.SmtpServer, "_cmd_mail", sendmail)
+    scenario = validate(_two_offices())
+    fast = _run(scenario, detail="full")
+    assert {k[1] for k in fast.templates.spoiled} == {"submission", "relay", "lmtp"}
+    assert not [k for k in fast.templates.known if k[0] == "smtp"]
+    _same(fast, _run(scenario, detail="full", fast_forward=False))
+    lean = _run(scenario, detail="outcomes")
+    assert {k[1] for k in lean.templates.known if k[0] == "smtp"} == {"submission", "relay", "lmtp"}
 
 
 def test_an_outline_takes_each_recipient_once():

@@ -11,7 +11,8 @@ writing to anyone at another replays the same template, whoever they are. What n
 session's own addresses — the replies to the message, the server's state that the
 Received header reads — is made anew by each replay (:class:`SmtpResume`). A POP3 check
 is fixed by the lengths of its address and password and the sizes it finds; nothing the
-server says in it names anyone (:class:`Pop3Resume`).
+server says in it names anyone (:class:`Pop3Resume`). At full detail the records show
+the machines and the server's and client's names: the keys hold them too.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ def transfer_key(
     sure: bool = False,
 ) -> Hashable | None:
     """The key of one SMTP or LMTP session, or None where it may not be compiled: where
-    steps are recorded (their texts name the addresses), where the world is not quiet,
-    or where the server has site checks at RCPT that the caller is not ``sure`` pass
-    (a mailbox server without a quota is)."""
-    if not world.swift:
+    the world is not quiet, or where the server has site checks at RCPT that the caller
+    is not ``sure`` pass (a mailbox server without a quota is). Where steps are recorded,
+    the key also holds the two machines and their names, which the records show (a
+    replay makes the texts naming the addresses from its own steps)."""
+    if not world.templates.on:
         return None
     cfg = server.config
     if cfg.rcpt_check is not None and not sure:
@@ -69,13 +71,16 @@ def transfer_key(
          r == sender)
         for r in envelope.recipients
     )  # fmt: skip
-    return (
+    key = (
         "smtp", cfg.kind, cfg.tls, cfg.auth, cfg.pipelining, cfg.size_limit, octets(cfg.host),
         config.port, config.tls, config.implicit, config.pipelining, config.data_in_group,
         config.lmtp, config.quit_with_dot, octets(config.helo), login,
         octets(envelope.sender), envelope.size, rcpts, refusal, work,
         out.latency, out.bottleneck, back.latency, back.bottleneck,
     )  # fmt: skip
+    if world.templates.full:
+        return (*key, client, server_node, cfg.host, config.helo)
+    return key
 
 
 def auth_plain_length(user: str, password: str) -> int:
@@ -114,6 +119,12 @@ class SmtpResume:
         login = smtp.auth_plain(*self.auth) if self.auth is not None else ""
         return (server.config.host, self.helo, envelope.sender, *envelope.recipients,
                 server.queue_id, self.user or "", login)  # fmt: skip
+
+    def personal(self) -> tuple[str, ...]:
+        envelope = self.envelope
+        login = smtp.auth_plain(*self.auth) if self.auth is not None else ""
+        return (envelope.sender, *envelope.recipients, self.server.queue_id, self.user or "",
+                login)  # fmt: skip
 
     def watches(self, step: Any) -> bool:
         return isinstance(step, Content)  # the callbacks take the message over
@@ -166,20 +177,24 @@ def check_key(
 ) -> Hashable | None:
     """The key of a POP3 check that finds mail: the mailbox server's settings and work,
     the lengths of the address and password, the security, the sizes of what it finds,
-    and the path each way. None where steps are recorded or the world is not quiet."""
-    if not world.swift or not held:
+    and the path each way; where steps are recorded, the two machines and the server's
+    name as well. None where the world is not quiet."""
+    if not world.templates.on or not held:
         return None
     try:
         out = world.network.path(client, mailbox.name)
         back = world.network.path(mailbox.name, client)
     except NoRoute:
         return None
-    return (
+    key = (
         "pop3", mailbox.tls, mailbox.work, octets(address), octets(password),
         address == password, security,
         tuple(copy.message.size for copy in held),
         out.latency, out.bottleneck, back.latency, back.bottleneck,
     )  # fmt: skip
+    if world.templates.full:
+        return (*key, client, mailbox.name, mailbox.host)
+    return key
 
 
 class Pop3Resume:
@@ -198,6 +213,9 @@ class Pop3Resume:
 
     def own(self) -> tuple[str, ...]:
         return (self.address, self.password)
+
+    def personal(self) -> tuple[str, ...]:
+        return self.own()
 
     def watches(self, step: Any) -> bool:
         return True

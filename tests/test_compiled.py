@@ -361,6 +361,33 @@ def test_a_replay_at_full_detail_records_its_own_commands_and_replies():
     assert fast.recorder.wire_texts() == slow.recorder.wire_texts()
 
 
+def test_check_mode_catches_a_full_detail_key_without_the_machines(monkeypatch):
+    """Two offices alike but for their names: at hops their sessions share keys; at full
+    detail the records show which machines talk, so a key without them fails check
+    mode at the first record that names another."""
+    from mailsim.agents import keys, mta
+
+    world = _two_offices()
+    for link in world["links"]:
+        if link["between"][0].startswith("mta-"):
+            link["latency"] = "5ms"
+    for message in world["messages"]:
+        message["size"] = 4000
+    scenario = validate(world)
+    assert _kinds(_run(scenario, detail="hops"))["submission"] == 1
+    assert _kinds(_run(scenario, detail="full", check_templates=True))["submission"] == 2
+    real = keys.transfer_key
+
+    def forgetful(*args: Any, **kwargs: Any) -> Any:
+        key = real(*args, **kwargs)
+        return None if key is None else key[:-4]  # without the machines and their names
+
+    monkeypatch.setattr(mail_client, "transfer_key", forgetful)
+    monkeypatch.setattr(mta, "transfer_key", forgetful)
+    with pytest.raises(TemplateMismatch, match=r"op 1 was .*'mta-a', 'tcp', 'SYN'.* now .*'mta-b'"):
+        _run(scenario, detail="full", check_templates=True)
+
+
 def test_a_record_naming_the_sender_makes_no_template_at_full_detail(monkeypatch):
     """A server that names the sender in its reply to MAIL (sendmail says "250 2.1.0
     <alice@example.org>... Sender ok"): a replay would copy the first sender's address

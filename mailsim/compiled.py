@@ -52,6 +52,7 @@ WAIT, RECORD, ON_SERVER, ON_CLIENT, ARRIVED, SLOT, SENT, ANSWERED = range(8)
 # In a compiled plan: a run of waits, a time kept, the end, the dialogue started
 RUN, MARK, END, START = -1, -2, -3, -4
 SLACK = 1.0  # seconds: a deadline met by less than this does not vouch for later plays
+SIGHTINGS = 2  # at full detail, a key is scripted at its play of this number
 COSTS = ("network", "tls", "server", "queue")
 
 
@@ -152,16 +153,22 @@ class Script:
     ) -> None:
         """A record of ``row``; with ``source``, its texts are made anew by each replay
         from the session's own step or reply (see :data:`Source`)."""
-        self.ops.append((RECORD, self.position(times[0]), self.position(times[1]), row, source))
+        clock = self.clock
+        last = len(clock) - 1  # most records end, and many begin, at the latest position
+        start = last if clock[last] == times[0] else self.position(times[0])
+        end = last if clock[last] == times[1] else self.position(times[1])
+        self.ops.append((RECORD, start, end, row, source))
 
     def names(self, texts: tuple[str, ...]) -> bool:
         """Does a record whose texts a replay would copy hold one of ``texts``?"""
-        texts = tuple(t for t in texts if t)
-        return any(
-            any(t in text for t in texts for text in op[3][5:8:2] if text)
+        copied = "\0".join(  # no text holds a NUL: none is found across two
+            text
             for op in self.ops
             if op[0] == RECORD and op[4] is None
+            for text in op[3][5:8:2]
+            if text
         )
+        return any(t in copied for t in texts if t)
 
     def spoil(self, why: str) -> None:
         self.spoiled = self.spoiled or why
@@ -203,6 +210,12 @@ class Template:
         if plan is not None:
             return plan
         assert self.ops, "a template kept without its ops has only its run's plan"
+        plan = self._plans[full] = self._compile(full)
+        self.ops = ()  # replayed, so not in check mode, which compares ops: the plan alone
+        return plan
+
+    def _compile(self, full: bool) -> tuple[tuple[Any, ...], ...]:
+        """The plan (see :meth:`plan`), made from the ops."""
         costs = dict.fromkeys(COSTS, 0.0)
         marks = {op[1] for op in self.ops if op[0] == SLOT}  # where a deadline was set
         out: list[tuple[Any, ...]] = []
@@ -253,8 +266,7 @@ class Template:
         if run:
             out.append((RUN, tuple(run)))
         out.append((END, dict(costs), tuple(arrived)))
-        plan = self._plans[full] = tuple(out)
-        return plan
+        return tuple(out)
 
 
 class Templates:
@@ -268,6 +280,22 @@ class Templates:
         self.spoiled: set[Hashable] = set()  # keys whose plays cannot be templates
         self.replayed = 0  # sessions replayed to their end, for the benchmarks' figures
         self.handed = 0  # replays handed over to real play at a busy server slot
+        # At full detail: how many times a key was played, unscripted, by its hash (a
+        # key holds objects the garbage collector would walk; two keys of one hash are
+        # at worst scripted early).
+        self.seen: dict[int, int] = {}
+
+    def worth(self, key: Hashable) -> bool:
+        """Is a play of a message session's ``key`` worth scripting? At full detail a
+        scripted play costs a fifth more than a play, and a replay saves less (it records
+        every step too): a key is scripted at its :data:`SIGHTINGS`-th play, so that the
+        many keys a large world plays once (one person's machine to a server at another
+        office) cost nothing."""
+        if not self.full:
+            return True
+        h = hash(key)
+        seen = self.seen[h] = self.seen.get(h, 0) + 1
+        return seen >= SIGHTINGS
 
     def keep(
         self, key: Hashable, script: Script, result: Any, dead: Any, resume: Resume | None = None
@@ -292,11 +320,8 @@ class Templates:
             if result is not None and resume.rebuild(result, script.content) != played:
                 result = None
         made = Template(key, tuple(script.ops), result, dead, script.drives, script.own)
-        if known is None:
+        if known is None:  # its plan is made when it is first replayed
             self.known[key] = made
-            if not self.check:  # only check mode compares ops: keep the plan alone
-                made.plan(self.full)
-                made.ops = ()
             return
         if made.shape != known.shape or dead != known.dead:
             raise TemplateMismatch(f"session key {key!r}: {_first_difference(known, made)}")

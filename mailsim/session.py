@@ -308,7 +308,7 @@ class Session:
                 replies = yield from self._accept(step, server, work, done.deadline, done.turn)
             else:
                 step = next(dialogue)
-                if key is not None:
+                if key is not None and (resume is None or templates.worth(key)):
                     self._script = Script(self.env.now, drives=resume is not None)
                     if resume is not None:
                         self._script.own = resume.own()

@@ -487,7 +487,8 @@ class World:
         # keeps long-lived ones (its templates): collecting after every 700, Python's
         # default, a full-detail run of 10,000 messages spent 1.0 s of 13.7 in the
         # collector, mostly walking the templates again; after every 20,000, 0.46 s.
-        gc.set_threshold(max(thresholds[0], GC_THRESHOLD), *thresholds[1:])
+        if thresholds[0]:  # 0: the process collects nothing by itself, and still won't
+            gc.set_threshold(max(thresholds[0], GC_THRESHOLD), *thresholds[1:])
         try:
             for stop in stops:
                 if self.done.triggered:

@@ -115,10 +115,7 @@ class SmtpResume:
         )  # fmt: skip
 
     def own(self) -> tuple[str, ...]:
-        envelope, server = self.envelope, self.server
-        login = smtp.auth_plain(*self.auth) if self.auth is not None else ""
-        return (server.config.host, self.helo, envelope.sender, *envelope.recipients,
-                server.queue_id, self.user or "", login)  # fmt: skip
+        return (self.server.config.host, self.helo, *self.personal())
 
     def personal(self) -> tuple[str, ...]:
         envelope = self.envelope

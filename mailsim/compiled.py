@@ -52,7 +52,7 @@ WAIT, RECORD, ON_SERVER, ON_CLIENT, ARRIVED, SLOT, SENT, ANSWERED = range(8)
 # In a compiled plan: a run of waits, a time kept, the end, the dialogue started
 RUN, MARK, END, START = -1, -2, -3, -4
 SLACK = 1.0  # seconds: a deadline met by less than this does not vouch for later plays
-SIGHTINGS = 2  # at full detail, a key is scripted at its play of this number
+SIGHTINGS = 3  # at full detail, a message session's key is scripted at its third play
 COSTS = ("network", "tls", "server", "queue")
 
 
@@ -191,6 +191,7 @@ class Template:
     drives: bool = False
     own: tuple[str, ...] = ()
     _plans: dict[bool, tuple[tuple[Any, ...], ...]] = field(default_factory=dict)
+    shared: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def shape(self) -> Any:
@@ -249,13 +250,13 @@ class Template:
                 run.append(op[1])
                 position += 1
                 if position in marks:
-                    out += [(RUN, tuple(run)), (MARK,)]
+                    out += [self._run(run), (MARK,)]
                     run = []
                 continue
             if kind == RECORD and not full:
                 continue
             if run:
-                out.append((RUN, tuple(run)))
+                out.append(self._run(run))
                 run = []
             if kind in (ON_SERVER, ON_CLIENT):
                 out.append((kind, op[1], anew(op[2]), dict(costs)))
@@ -264,9 +265,13 @@ class Template:
             else:
                 out.append(op)
         if run:
-            out.append((RUN, tuple(run)))
+            out.append(self._run(run))
         out.append((END, dict(costs), tuple(arrived)))
         return tuple(out)
+
+    def _run(self, waits: list[float]) -> tuple[Any, ...]:
+        run = (RUN, tuple(waits))
+        return self.shared.setdefault(run, run)
 
 
 class Templates:
@@ -278,6 +283,9 @@ class Templates:
         self.full = full  # the run's level of detail: the one plan its replays need
         self.known: dict[Hashable, Template] = {}
         self.spoiled: set[Hashable] = set()  # keys whose plays cannot be templates
+        # One copy of each record, wait and run of waits, whichever templates hold it:
+        # at full detail a world of many keys keeps thousands of templates.
+        self.shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.replayed = 0  # sessions replayed to their end, for the benchmarks' figures
         self.handed = 0  # replays handed over to real play at a busy server slot
         # At full detail: how many times a key was played, unscripted, by its hash (a
@@ -288,9 +296,9 @@ class Templates:
     def worth(self, key: Hashable) -> bool:
         """Is a play of a message session's ``key`` worth scripting? At full detail a
         scripted play costs a fifth more than a play, and a replay saves less (it records
-        every step too): a key is scripted at its :data:`SIGHTINGS`-th play, so that the
-        many keys a large world plays once (one person's machine to a server at another
-        office) cost nothing."""
+        every step too), and a template keeps its records: a key is scripted at its
+        :data:`SIGHTINGS`-th play, so that the many keys a large world plays once or
+        twice (one person's machine to a server at another office) cost nothing."""
         if not self.full:
             return True
         h = hash(key)
@@ -319,7 +327,9 @@ class Templates:
             result = resume.outline(result, script.content)
             if result is not None and resume.rebuild(result, script.content) != played:
                 result = None
-        made = Template(key, tuple(script.ops), result, dead, script.drives, script.own)
+        shared = self.shared.setdefault  # the records and waits many templates hold alike
+        ops = tuple(shared(op, op) if op[0] in (WAIT, RECORD) else op for op in script.ops)
+        made = Template(key, ops, result, dead, script.drives, script.own, shared=self.shared)
         if known is None:  # its plan is made when it is first replayed
             self.known[key] = made
             return

@@ -34,6 +34,7 @@ class Resolver:
         start = env.now
         session = world.new_session_id()
         size = dns.query_size(qname)
+        full = world.recorder.detail == "full"
         # The stub resolver asks, waits up to 5 s, asks again, waits 5 s more, and gives
         # up (glibc resolv.conf defaults: timeout 5 s, attempts 2).
         for attempt in range(STUB_ATTEMPTS):
@@ -47,11 +48,12 @@ class Resolver:
             if took >= STUB_TIMEOUT:
                 continue  # lost on the way: nothing to draw, the stub waits
             yield from world.wait(took)
-            again = f" (again, after {STUB_TIMEOUT:.0f} s)" if attempt else ""
-            world.recorder.event(
-                sent, env.now, message, session, asker, self.name, "dns", f"query {qtype}", "",
-                f"{qtype}? {qname}{again}", size,
-            )  # fmt: skip
+            if full:  # the steps' texts, made only where they are kept
+                again = f" (again, after {STUB_TIMEOUT:.0f} s)" if attempt else ""
+                world.recorder.event(
+                    sent, env.now, message, session, asker, self.name, "dns", f"query {qtype}",
+                    "", f"{qtype}? {qname}{again}", size,
+                )  # fmt: skip
             if not world.faults.resolver_down(self.name, env.now):
                 break
         else:
@@ -84,8 +86,9 @@ class Resolver:
             yield from world.wait(max(0.0, start + STUB_TIMEOUT * STUB_ATTEMPTS - env.now))
             return dns.Answer(qname, qtype, "SERVFAIL"), env.now - start
         yield from world.wait(back)
-        world.recorder.event(
-            sent, env.now, message, session, self.name, asker, "dns", "answer", answer.rcode,
-            f"{qname} {answer} ({how})", size,
-        )  # fmt: skip
+        if full:
+            world.recorder.event(
+                sent, env.now, message, session, self.name, asker, "dns", "answer",
+                answer.rcode, f"{qname} {answer} ({how})", size,
+            )  # fmt: skip
         return answer, env.now - start

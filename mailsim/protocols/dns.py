@@ -38,7 +38,14 @@ class Answer:
         """Bytes of the UDP answer as a resolver sends it: header, question, EDNS OPT
         record, and one resource record per record, names compressed (RFC 1035 §4.1.4):
         each owner a pointer to the question's name, an exchange's labels up to the
-        longest ending the message already holds, then a pointer."""
+        longest ending the message already holds, then a pointer. Counted once: a
+        cached answer is sent again and again."""
+        size = self.__dict__.get("_wire_size")
+        if size is None:
+            size = self.__dict__["_wire_size"] = self._count()
+        return size
+
+    def _count(self) -> int:
         size = query_size(self.name)
         if self.qtype == "A":
             return size + len(self.records) * (2 + 10 + 4)

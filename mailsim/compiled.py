@@ -63,9 +63,10 @@ Source = tuple[str, int] | None
 
 
 class Resume(Protocol):
-    """What a session whose replay drives its dialogue gives to be replayed: the replies
-    to the message cannot come from the template — they name the session's own queue id
-    and recipients — so the server makes them anew, from the state the play left it in."""
+    """What a message session gives to be replayed: the replies to the message cannot
+    come from the template — they name the session's own queue id and recipients — so
+    the server makes them anew, from the state the play left it in; the client's result
+    is rebuilt from the template's outline of it, or its dialogue is driven."""
 
     def snapshot(self) -> Hashable:
         """The server's state at the end of the message that the key does not fix
@@ -204,9 +205,10 @@ class Template:
         callback with the session's costs at that moment, records only at full detail,
         the replies' arrivals at the end (nobody asks for them meanwhile). The costs
         are summed here in the play's own order, so they equal the play's. In a driving
-        template the replies to the message are None: each replay makes its own; one
-        with an outline sends the dialogue nothing, one without starts it (START) before
-        its first reply is sent."""
+        template the replies to the message are None: each replay makes its own. One
+        with an outline sends the dialogue nothing, except at full detail, where the
+        records of commands take their texts from its steps; a replay that drives the
+        dialogue starts it (START) before its first reply is sent."""
         plan = self._plans.get(full)
         if plan is not None:
             return plan

@@ -41,6 +41,7 @@ from mailsim.compiled import (
     Script,
     Source,
     Template,
+    TemplateMismatch,
 )
 from mailsim.eavesdrop import read, taps_on
 from mailsim.network import TCP_ACK, TCP_SYN, NoRoute
@@ -310,8 +311,9 @@ class Session:
                 step = next(dialogue)
                 if key is not None and (resume is None or templates.worth(key)):
                     self._script = Script(self.env.now, drives=resume is not None)
-                    if resume is not None:
-                        self._script.own = resume.own()
+                    if resume is not None:  # what check mode compares without
+                        # (at full detail the key holds the two machines' names)
+                        self._script.own = resume.personal() if self._full else resume.own()
             played = self._play_step
             if self._script is None and self.world.swift and self._plain_paths():
                 played = self._swift_step
@@ -334,6 +336,11 @@ class Session:
                 if resume is not None and self.dead is not None:  # it names the server
                     script.spoil("a connection lost or refused")
                 if resume is not None and self._full and script.names(resume.personal()):
+                    if templates.check and key in templates.known:  # a replay would copy it
+                        raise TemplateMismatch(
+                            f"session key {key!r}: a record a replay would copy names the"
+                            " session's own"
+                        ) from None
                     script.spoil("a record a replay would copy naming the session's own")
                 templates.keep(key, script, stop.value, self.dead, resume)
             return stop.value

@@ -418,6 +418,25 @@ def test_a_record_naming_the_sender_makes_no_template_at_full_detail(monkeypatch
     assert {k[1] for k in lean.templates.known if k[0] == "smtp"} == {"submission", "relay", "lmtp"}
 
 
+def test_check_mode_catches_a_record_naming_one_session_only(monkeypatch):
+    """A server that names the sender in its reply to MAIL for one person alone: the
+    template, made from someone else's play, copies no name; check mode, playing that
+    person's session of the key, sees that a replay would copy the record, and says so."""
+    from mailsim.protocols import Reply, smtp
+
+    real = smtp.SmtpServer._cmd_mail
+
+    def now_and_then(self: Any, line: str) -> Reply:
+        reply = real(self, line)
+        if reply.code == "250" and self.sender == "user3@a.example":
+            return Reply("250", (f"2.1.0 <{self.sender}>... Sender ok",))
+        return reply
+
+    monkeypatch.setattr(smtp.SmtpServer, "_cmd_mail", now_and_then)
+    with pytest.raises(TemplateMismatch, match="a record a replay would copy names"):
+        _run(validate(_two_offices()), detail="full", check_templates=True)
+
+
 def test_an_outline_takes_each_recipient_once():
     """A transcript of a message to one address twice holds one entry for two RCPTs: its
     outline could not say which place each came from, so there is none (the replays of

@@ -154,11 +154,7 @@ class Script:
     ) -> None:
         """A record of ``row``; with ``source``, its texts are made anew by each replay
         from the session's own step or reply (see :data:`Source`)."""
-        clock = self.clock
-        last = len(clock) - 1  # most records end, and many begin, at the latest position
-        start = last if clock[last] == times[0] else self.position(times[0])
-        end = last if clock[last] == times[1] else self.position(times[1])
-        self.ops.append((RECORD, start, end, row, source))
+        self.ops.append((RECORD, self.position(times[0]), self.position(times[1]), row, source))
 
     def names(self, texts: tuple[str, ...]) -> bool:
         """Does a record whose texts a replay would copy hold one of ``texts``?"""

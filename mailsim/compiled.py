@@ -8,7 +8,9 @@ machine and the network step by step costs about 100 µs a session; replaying th
 and the few records and callbacks that touch shared state costs a fraction of that, with
 the same times to the last bit: the clock moves by the same additions in the same order,
 and a run of waits moves it once when nothing else is due before the run ends
-(:meth:`mailsim.clock.Clock.skip_to`).
+(:meth:`mailsim.clock.Clock.skip_to`). Below full detail the replay of an empty check
+only waits and holds a server slot: no server, dialogue or callbacks are made for it
+(:meth:`Template.quiet`).
 
 A message session repeats another up to its addresses and queue id: the same lengths
 over a path as long, the same verdicts, give the same waits (the keys are in
@@ -54,6 +56,7 @@ RUN, MARK, END, START = -1, -2, -3, -4
 SLACK = 1.0  # seconds: a deadline met by less than this does not vouch for later plays
 SIGHTINGS = 3  # at full detail, a message session's key is scripted at its third play
 COSTS = ("network", "tls", "server", "queue")
+_QUIET = (RUN, MARK, SLOT, END)  # the ops of a plan that only waits and holds a slot
 
 
 # Where a record's texts come from in a replay at full detail: the template's own (None),
@@ -188,6 +191,7 @@ class Template:
     drives: bool = False
     own: tuple[str, ...] = ()
     _plans: dict[bool, tuple[tuple[Any, ...], ...]] = field(default_factory=dict)
+    _quiet: dict[bool, bool] = field(default_factory=dict)
     shared: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict, repr=False)
 
     @property
@@ -212,6 +216,15 @@ class Template:
         plan = self._plans[full] = self._compile(full)
         self.ops = ()  # replayed, so not in check mode, which compares ops: the plan alone
         return plan
+
+    def quiet(self, full: bool) -> bool:
+        """Does a replay of the plan only wait and hold a server slot: no records, no
+        callbacks, no dialogue (a check that finds the mailbox empty, at outcomes and
+        hops)? Such a replay needs nothing made for it (:meth:`Session.replay_quietly`)."""
+        quiet = self._quiet.get(full)
+        if quiet is None:
+            quiet = self._quiet[full] = all(op[0] in _QUIET for op in self.plan(full))
+        return quiet
 
     def _compile(self, full: bool) -> tuple[tuple[Any, ...], ...]:
         """The plan (see :meth:`plan`), made from the ops."""
@@ -290,6 +303,15 @@ class Templates:
         # key holds objects the garbage collector would walk; two keys of one hash are
         # at worst scripted early).
         self.seen: dict[int, int] = {}
+
+    def quiet(self, key: Hashable) -> Template | None:
+        """The template of ``key`` if a replay of it only waits and holds a slot
+        (:meth:`Template.quiet`); None if the session must be played, or replayed with
+        its dialogue and server (in check mode, every session is played)."""
+        if not self.on or self.check:
+            return None
+        template = self.known.get(key)
+        return template if template is not None and template.quiet(self.full) else None
 
     def worth(self, key: Hashable) -> bool:
         """Is a play of a message session's ``key`` worth scripting? At full detail a

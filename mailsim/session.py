@@ -271,6 +271,7 @@ class Session:
         on_client: Observer | None = None,
         key: Hashable | None = None,
         resume: Resume | None = None,
+        handover: Handover | None = None,
     ) -> Events:
         """Run ``dialogue`` against ``server`` to its end; return the dialogue's result.
 
@@ -280,7 +281,9 @@ class Session:
         :mod:`mailsim.compiled`): a later session of the same key replays this one. With
         ``resume`` the server answers the message in a replay, the result is rebuilt from
         the template's outline (or the dialogue is driven), and the callbacks are called
-        where ``resume`` says they act (:meth:`_watched`)."""
+        where ``resume`` says they act (:meth:`_watched`). With ``handover``, the session
+        was replayed quietly up to a busy slot (:meth:`replay_quietly`): play goes on from
+        there."""
         self._turn: simpy.Event | None = None  # waiting for a slot
         self._holds = False  # has a slot
         self._slot = slot
@@ -297,16 +300,20 @@ class Session:
             template = templates.known.get(key) if key is not None else None
             if template is None and key in templates.spoiled:
                 key = None
-            if template is not None and not templates.check:
+            if template is not None and not templates.check and handover is None:
                 # A replay starts the dialogue only if it drives it, or hands over.
                 done = yield from self._replay(template, on_server, on_client, dialogue)
                 if not isinstance(done, Handover):  # replayed to its end
                     templates.replayed += 1
                     self.replayed = True
                     return done
+                handover = done
+            if handover is not None:
                 templates.handed += 1
                 step = next(dialogue)
-                replies = yield from self._accept(step, server, work, done.deadline, done.turn)
+                replies = yield from self._accept(
+                    step, server, work, handover.deadline, handover.turn
+                )
             else:
                 step = next(dialogue)
                 if key is not None and (resume is None or templates.worth(key)):
@@ -535,6 +542,57 @@ class Session:
             "network", deadline=deadline,
         )  # fmt: skip
         return [*hello, *greeting] if self.dead is None else greeting
+
+    def replay_quietly(self, template: Template, slot: Slots | None) -> Events:
+        """Replay a template whose plan only waits and holds a server slot (a check that
+        finds the mailbox empty, at outcomes and hops: :meth:`Template.quiet`), with no
+        dialogue, server or callbacks made for it: the same waits as :meth:`_replay` (its
+        runs, without the positions that only records and arrivals need), the same slot
+        taken at the same moment. Return the template's result, or the
+        :class:`Handover` when every slot is busy: the caller then makes the dialogue and
+        the server and goes on with :meth:`play` from there."""
+        env = self.env
+        skip, timeout = env.skip, env.timeout
+        opened = self.world.open_sessions
+        opened[self.id] = self
+        self._slot, self._holds, self._turn = slot, False, None
+        mark = env.now
+        handed = False
+        try:
+            for op in template.plan(self._full):
+                kind = op[0]
+                if kind == RUN:
+                    waits = op[1]
+                    if len(waits) == 1:
+                        if not skip(waits[0]):
+                            yield timeout(waits[0])
+                        continue
+                    at = env.now
+                    for seconds in waits:
+                        at += seconds
+                    if not env.skip_to(at):  # something else happens meanwhile
+                        for seconds in waits:
+                            if not skip(seconds):
+                                yield timeout(seconds)
+                elif kind == SLOT:
+                    turn = slot.take()  # type: ignore[union-attr]
+                    if turn is not None:
+                        self.costs = dict(op[2])
+                        handed = True
+                        return Handover(mark + op[1], turn)
+                    self._holds = True
+                elif kind == MARK:
+                    mark = env.now
+                else:  # END
+                    self.costs = dict(op[1])
+            self.dead = template.dead
+            self.world.templates.replayed += 1
+            self.replayed = True
+            return template.result
+        finally:
+            if not handed:  # else the session stays open, and play goes on with it
+                opened.pop(self.id, None)
+                self._release()
 
     def _replay(
         self,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import mailsim
 from mailsim.agents import client as mail_client
+from mailsim.agents.pop import MailboxServer
 from mailsim.compiled import TemplateMismatch
 from mailsim.scenario import validate
 from mailsim.world import World
@@ -123,6 +124,49 @@ def test_a_replay_finding_the_server_busy_goes_on_as_real_play(detail):
     # At 1, 2, … 25 min three replays wait for user0's slot; at 26 min two (user1 finds
     # the message: its check is played, not replayed).
     assert fast.templates.handed == 3 * 25 + 2
+    _same(fast, _run(scenario, detail=detail, fast_forward=False))
+
+
+@pytest.mark.parametrize("concurrency", [100, 1])
+@pytest.mark.parametrize("detail", ["full", "hops", "outcomes"])
+def test_an_empty_check_is_replayed_without_a_server_or_a_dialogue(
+    monkeypatch, detail, concurrency
+):
+    """Below full detail a check that finds the mailbox empty only waits and holds a
+    slot: its replay makes no POP3 server and no dialogue, unless every slot is busy and
+    real play goes on from there, with a server over the maildrop as the check found it
+    (empty). At full detail it records its steps: replayed with both."""
+    made: list[bool] = []
+    dialogues: list[str] = []
+    server, client = MailboxServer.pop3_server, mail_client.pop3.client
+
+    def counted_server(self: MailboxServer, user: str, password: str, empty: bool = False) -> Any:
+        made.append(empty)
+        return server(self, user, password, empty)
+
+    def counted_client(address: str, *args: Any, **kwargs: Any) -> Any:
+        dialogues.append(address)
+        return client(address, *args, **kwargs)
+
+    monkeypatch.setattr(MailboxServer, "pop3_server", counted_server)
+    monkeypatch.setattr(mail_client.pop3, "client", counted_client)
+    scenario = validate(_office(concurrency=concurrency))
+    fast = _run(scenario, detail=detail)
+    quiet = {(key[0], t.quiet(fast.templates.full)) for key, t in fast.templates.known.items()}
+    # 4 users × 27 checks (0, 1, … 26 min): 107 find the mailbox empty, 4 of them first
+    # plays; user1's check at 26 min finds the message. With one slot, three replays
+    # wait for user0's slot each minute, two at 26 min (test above).
+    handed = 0 if concurrency == 100 else 3 * 25 + 2
+    assert fast.templates.replayed == 107 - 4 - handed
+    assert fast.templates.handed == handed
+    if detail == "full":
+        assert quiet == {("empty mailbox", False)}  # the message's keys come once
+        assert made == [False] * 108
+    else:  # a message's sessions call back, or record its hops
+        assert quiet == {("empty mailbox", True), ("smtp", False), ("pop3", False)}
+        assert sorted(made) == [False] * 5 + [True] * handed
+    assert len(dialogues) == len(made)
+    monkeypatch.undo()
     _same(fast, _run(scenario, detail=detail, fast_forward=False))
 
 

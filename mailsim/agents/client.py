@@ -5,7 +5,7 @@ through its provider's webmail front end over HTTPS."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Hashable
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -26,10 +26,12 @@ from mailsim.protocols import (
     smtp,
 )
 from mailsim.scenario import User
-from mailsim.session import Session
+from mailsim.session import Handover, Session
 
 if TYPE_CHECKING:
     from mailsim.agents.context import WorldView
+    from mailsim.agents.pop import MailboxServer
+    from mailsim.compiled import Template
 
 
 class MailClient:
@@ -289,8 +291,15 @@ class MailClient:
         world = self.world
         assert user.mailbox is not None
         pop = world.pops[user.mailbox]
-        server, held = pop.pop3_server(address, user.password)
         security = _security(user, pop.spec.tls)
+        key: Hashable | None = None
+        if not pop.holds(address):
+            key = empty_mailbox(self.name, pop.name, address, user, security)
+            template = world.templates.quiet(key)
+            if template is not None:  # a quarter of a large world's sessions
+                yield from self._empty_check(address, user, pop, security, template)
+                return
+        server, held = pop.pop3_server(address, user.password)
         ids = " ".join(sorted({c.message.id for c in held}))
         session = Session(world, self.name, pop.name, "pop3", ids)
         taken: list[Copy] = []
@@ -309,18 +318,10 @@ class MailClient:
                 world.retrieve(copy, s, tls, shares.own(now), replies[0])
             shares.last = now
 
-        key = (
-            check_key(world, self.name, pop, address, user.password, security, held)
-            if held
-            else empty_mailbox(self.name, pop.name, address, user, security)
-        )
+        if held:
+            key = check_key(world, self.name, pop, address, user.password, security, held)
         retrieval: pop3.Retrieval = yield from session.play(
-            pop3.client(
-                address,
-                user.password,
-                tls="none" if security == "none" else "encrypt",
-                implicit=security == "tls",
-            ),
+            _pop3_client(address, user, security),
             server,
             pop.work,
             pop.slot,
@@ -330,6 +331,22 @@ class MailClient:
         )
         if retrieval.committed:
             pop.remove(address, taken)
+
+    def _empty_check(
+        self, address: str, user: User, pop: MailboxServer, security: str, template: Template
+    ) -> Generator[simpy.Event, Any, None]:
+        """A POP3 session that finds the mailbox empty, replayed from its quiet template
+        (:meth:`Session.replay_quietly`): no server, dialogue or callbacks are made unless
+        every server slot is busy, and then real play goes on from there with a server
+        over the maildrop as it was when the session began: empty."""
+        world = self.world
+        session = Session(world, self.name, pop.name, "pop3")
+        done = yield from session.replay_quietly(template, pop.slot)
+        if isinstance(done, Handover):
+            server, _ = pop.pop3_server(address, user.password, empty=True)
+            yield from session.play(
+                _pop3_client(address, user, security), server, pop.work, pop.slot, handover=done
+            )  # nothing found, nothing to remove
 
 
 class Shares:
@@ -364,6 +381,18 @@ def empty_mailbox(
     of this mailbox goes the same way (:mod:`mailsim.compiled`). The server's settings
     are the mailbox node's; the dialogue's are the address, password and security."""
     return ("empty mailbox", client, mailbox, address, user.password, security)
+
+
+def _pop3_client(
+    address: str, user: User, security: str
+) -> Generator[Step, list[Reply], pop3.Retrieval]:
+    """The user's program's POP3 dialogue, with the connection security it uses."""
+    return pop3.client(
+        address,
+        user.password,
+        tls="none" if security == "none" else "encrypt",
+        implicit=security == "tls",
+    )
 
 
 def _after(due: float, interval: float, now: float) -> float:

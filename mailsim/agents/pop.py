@@ -110,9 +110,17 @@ class MailboxServer:
             session.message = " ".join(sorted({*session.message.split(), copy.message.id}))
             session.push(news)
 
-    def pop3_server(self, user: str, password: str) -> tuple[pop3.Pop3Server, list[Copy]]:
-        """A POP3 server over a snapshot of ``user``'s maildrop, and the copies it holds."""
-        held = list(self.mailboxes.get(user.lower(), []))
+    def holds(self, user: str) -> bool:
+        """Is there mail in ``user``'s maildrop?"""
+        return bool(self.mailboxes.get(user.lower()))
+
+    def pop3_server(
+        self, user: str, password: str, empty: bool = False
+    ) -> tuple[pop3.Pop3Server, list[Copy]]:
+        """A POP3 server over a snapshot of ``user``'s maildrop, and the copies it holds;
+        ``empty``: over the empty maildrop a session found when it began, whatever has
+        come since."""
+        held = [] if empty else list(self.mailboxes.get(user.lower(), []))
         server = pop3.Pop3Server(
             self.host, [c.message.size for c in held], password=password, tls=self.tls
         )

@@ -9,11 +9,13 @@ time and its event queue); everywhere else the engine is plain SimPy.
 
 from __future__ import annotations
 
+import math
+
 import simpy
 
 
 class Clock(simpy.Environment):
-    """``simpy.Environment`` plus :meth:`skip`."""
+    """``simpy.Environment`` plus :meth:`skip` and :meth:`skip_run`."""
 
     def skip(self, seconds: float) -> bool:
         """Move the clock ``seconds`` on at once if no event is due before then, and say
@@ -26,11 +28,23 @@ class Clock(simpy.Environment):
             return True
         return False
 
-    def skip_to(self, at: float) -> bool:
-        """Move the clock to ``at`` at once if no event is due before then or at it (a
-        compiled session's run of waits, summed by the caller in the play's order)."""
-        queue = self._queue
-        if not queue or queue[0][0] > at:
-            self._now = at
-            return True
-        return False
+    def skip_run(self, waits: tuple[float, ...], first: int, clock: list[float]) -> int:
+        """Move the clock through ``waits[first:]``, one after another, for as long as no
+        event is due before the next one ends (:meth:`skip`, wait by wait, without a
+        call for each), and append each time reached to ``clock``; return the index of
+        the first wait the caller must yield a timeout for (``len(waits)`` when none).
+        A compiled session's run of waits: nothing else runs meanwhile, so the first
+        event due is the same for every wait of the run."""
+        now, queue = self._now, self._queue
+        due = queue[0][0] if queue else math.inf
+        end = len(waits)
+        i = first
+        while i < end:
+            at = now + waits[i]
+            if due <= at:
+                break
+            now = at
+            clock.append(at)
+            i += 1
+        self._now = now
+        return i

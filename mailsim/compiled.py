@@ -8,7 +8,7 @@ machine and the network step by step costs about 100 µs a session; replaying th
 and the few records and callbacks that touch shared state costs a fraction of that, with
 the same times to the last bit: the clock moves by the same additions in the same order,
 and a run of waits moves it once when nothing else is due before the run ends
-(:meth:`mailsim.clock.Clock.skip_to`). Below full detail the replay of an empty check
+(:meth:`mailsim.clock.Clock.skip_run`). Below full detail the replay of an empty check
 only waits and holds a server slot: no server, dialogue or callbacks are made for it
 (:meth:`Template.quiet`).
 

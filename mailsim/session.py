@@ -552,7 +552,8 @@ class Session:
         :class:`Handover` when every slot is busy: the caller then makes the dialogue and
         the server and goes on with :meth:`play` from there."""
         env = self.env
-        skip, timeout = env.skip, env.timeout
+        skip_run, timeout = env.skip_run, env.timeout
+        times: list[float] = []  # the positions, as _replay keeps them: nobody reads them
         opened = self.world.open_sessions
         opened[self.id] = self
         self._slot, self._holds, self._turn = slot, False, None
@@ -561,19 +562,13 @@ class Session:
         try:
             for op in template.plan(self._full):
                 kind = op[0]
-                if kind == RUN:
+                if kind == RUN:  # as in _replay
                     waits = op[1]
-                    if len(waits) == 1:
-                        if not skip(waits[0]):
-                            yield timeout(waits[0])
-                        continue
-                    at = env.now
-                    for seconds in waits:
-                        at += seconds
-                    if not env.skip_to(at):  # something else happens meanwhile
-                        for seconds in waits:
-                            if not skip(seconds):
-                                yield timeout(seconds)
+                    i = skip_run(waits, 0, times)
+                    while i < len(waits):  # something else happens meanwhile
+                        yield timeout(waits[i])
+                        times.append(env.now)
+                        i = skip_run(waits, i + 1, times)
                 elif kind == SLOT:
                     turn = slot.take()  # type: ignore[union-attr]
                     if turn is not None:
@@ -608,32 +603,21 @@ class Session:
         replies to the message; the result is rebuilt from the template's outline of it,
         or, without one, the dialogue is sent the replies its play was sent."""
         env = self.env
-        skip, timeout = env.skip, env.timeout
+        skip_run, timeout = env.skip_run, env.timeout
         clock = [env.now]  # the times of the positions
-        tick = clock.append
         mark = env.now
         result = None if template.drives else template.result
         step: Any = None  # the step the dialogue has just taken, when the replay drives it
         content: list[Reply] = []
         for op in template.plan(self._full):
             kind = op[0]
-            if kind == RUN:
+            if kind == RUN:  # the clock moved at once as far as nothing else is due
                 waits = op[1]
-                if len(waits) == 1:  # a third of the runs: one wait, as _wait makes it
-                    if not skip(waits[0]):
-                        yield timeout(waits[0])
-                    tick(env.now)
-                    continue
-                at = env.now
-                for seconds in waits:
-                    at += seconds
-                    tick(at)
-                if not env.skip_to(at):  # something else happens meanwhile
-                    del clock[len(clock) - len(waits) :]
-                    for seconds in waits:
-                        if not skip(seconds):
-                            yield timeout(seconds)
-                        tick(env.now)
+                i = skip_run(waits, 0, clock)
+                while i < len(waits):  # something else happens meanwhile
+                    yield timeout(waits[i])
+                    clock.append(env.now)
+                    i = skip_run(waits, i + 1, clock)
             elif kind == START:
                 step = next(dialogue)  # to its first step, the connection
             elif kind == SENT:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from mailsim.model import User
     from mailsim.scenario import Scenario
 
-# A million messages: the largest run measured (27 min and 346 MiB at --detail outcomes,
+# A million messages: the largest run measured (5.6 min and 300 MiB at --detail outcomes,
 # benchmarks/README.md); more is refused unless asked for with --max-messages.
 MAX_MESSAGES = 1_000_000
 # Sessions (submissions, relays, DNS queries, POP3 polls) per allowed message: the
@@ -51,7 +51,11 @@ WORKERS_PER_CORE = 4
 # quarter more at full; protocol events per session (149,412 / 8,857); bytes kept per
 # event at full (events table, copies with their Received stamps), per copy at hops and
 # full, per finished message at outcomes; the interpreter with its libraries; the tables
-# built for --out and --plots (pandas: about 240 B per event at full).
+# built for --out and --plots (pandas: about 240 B per event at full). The CPU figures
+# predate compiled sessions, which replay most sessions of a long run in 40–65 µs at
+# outcomes and 125–150 µs at full (2026-12-05): the estimate errs on the slow side, by
+# 2–6×, which the refusals it words can afford and which keeps the fuzz tests' examples
+# (bounded by it) small.
 SECONDS_PER_SESSION = 240e-6
 FULL_SLOWDOWN = 1.25
 EVENTS_PER_SESSION = 17

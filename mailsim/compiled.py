@@ -46,6 +46,7 @@ result silently.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -133,6 +134,10 @@ class Script:
     drives: bool = False  # a replay drives the dialogue: the replies it was sent are kept
     content: list[Any] = field(default_factory=list)  # the replies to the message
     own: tuple[str, ...] = ()  # a driving play's own texts (Resume.own)
+    connected: float = math.nan  # the deadline the connection set (for its greeting)
+    # How long before that deadline the play met it, at the closest: a replay that waits
+    # in the listen queue meets it later by as long (Template.margin).
+    margin: float = math.inf
 
     def __post_init__(self) -> None:
         self.clock.append(self.start)
@@ -178,6 +183,8 @@ class Script:
         another moment might fall on the other side of it."""
         if deadline - at < SLACK:
             self.spoil("a deadline met by less than SLACK")
+        if deadline == self.connected:
+            self.margin = min(self.margin, deadline - at)
 
 
 @dataclass
@@ -190,6 +197,9 @@ class Template:
     dead: Any
     drives: bool = False
     own: tuple[str, ...] = ()
+    # How long before the connection's deadline its play met it, at the closest: a replay
+    # that waits in the listen queue for less than this less SLACK goes on replaying.
+    margin: float = math.inf
     _plans: dict[bool, tuple[tuple[Any, ...], ...]] = field(default_factory=dict)
     _quiet: dict[bool, bool] = field(default_factory=dict)
     shared: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict, repr=False)
@@ -299,6 +309,7 @@ class Templates:
         self.shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.replayed = 0  # sessions replayed to their end, for the benchmarks' figures
         self.handed = 0  # replays handed over to real play at a busy server slot
+        self.queued = 0  # replays that waited in the listen queue and went on replaying
         # At full detail: how many times a key was played, unscripted, by its hash (a
         # key holds objects the garbage collector would walk; two keys of one hash are
         # at worst scripted early).
@@ -349,7 +360,9 @@ class Templates:
                 result = None
         shared = self.shared.setdefault  # the records and waits many templates hold alike
         ops = tuple(shared(op, op) if op[0] in (WAIT, RECORD) else op for op in script.ops)
-        made = Template(key, ops, result, dead, script.drives, script.own, shared=self.shared)
+        made = Template(
+            key, ops, result, dead, script.drives, script.own, script.margin, shared=self.shared
+        )
         if known is None:  # its plan is made when it is first replayed
             self.known[key] = made
             return

@@ -35,6 +35,7 @@ from mailsim.compiled import (
     RECORD,
     RUN,
     SENT,
+    SLACK,
     SLOT,
     START,
     Resume,
@@ -101,7 +102,9 @@ Observer = Callable[[Step, list[Reply], "Session"], None]
 
 @dataclass(frozen=True)
 class Handover:
-    """A replay that found every server slot busy: real play goes on from here."""
+    """A replay that found every server slot busy and waited in the listen queue, after
+    which its template cannot vouch for what follows (the client gave up, or its
+    greeting's deadline came too close): real play goes on from the end of that wait."""
 
     deadline: float
     turn: simpy.Event
@@ -282,10 +285,11 @@ class Session:
         ``resume`` the server answers the message in a replay, the result is rebuilt from
         the template's outline (or the dialogue is driven), and the callbacks are called
         where ``resume`` says they act (:meth:`_watched`). With ``handover``, the session
-        was replayed quietly up to a busy slot (:meth:`replay_quietly`): play goes on from
-        there."""
-        self._turn: simpy.Event | None = None  # waiting for a slot
-        self._holds = False  # has a slot
+        was replayed quietly up to the end of its wait in the listen queue
+        (:meth:`replay_quietly`): play goes on from there."""
+        if handover is None:  # else as the quiet replay that handed over left them
+            self._turn: simpy.Event | None = None  # waiting for a slot
+            self._holds = False  # has a slot
         self._slot = slot
         self._resume = resume
         opened = self.world.open_sessions
@@ -312,7 +316,7 @@ class Session:
                 templates.handed += 1
                 step = next(dialogue)
                 replies = yield from self._accept(
-                    step, server, work, handover.deadline, handover.turn
+                    step, server, work, handover.deadline, handover.turn, queued=True
                 )
             else:
                 step = next(dialogue)
@@ -548,9 +552,9 @@ class Session:
         finds the mailbox empty, at outcomes and hops: :meth:`Template.quiet`), with no
         dialogue, server or callbacks made for it: the same waits as :meth:`_replay` (its
         runs, without the positions that only records and arrivals need), the same slot
-        taken at the same moment. Return the template's result, or the
-        :class:`Handover` when every slot is busy: the caller then makes the dialogue and
-        the server and goes on with :meth:`play` from there."""
+        taken at the same moment, or the same wait in the listen queue. Return the
+        template's result, or a :class:`Handover` (:meth:`_wait_turn`): the caller then
+        makes the dialogue and the server and goes on with :meth:`play` from there."""
         env = self.env
         skip_run, timeout = env.skip_run, env.timeout
         times: list[float] = []  # the positions, as _replay keeps them: nobody reads them
@@ -559,6 +563,7 @@ class Session:
         self._slot, self._holds, self._turn = slot, False, None
         mark = env.now
         handed = False
+        queue = 0.0  # the wait in the listen queue
         try:
             for op in template.plan(self._full):
                 kind = op[0]
@@ -573,13 +578,17 @@ class Session:
                     turn = slot.take()  # type: ignore[union-attr]
                     if turn is not None:
                         self.costs = dict(op[2])
-                        handed = True
-                        return Handover(mark + op[1], turn)
+                        queue = yield from self._wait_turn(template, turn, mark + op[1])
+                        if queue is None:
+                            handed = True
+                            return Handover(mark + op[1], turn)
                     self._holds = True
                 elif kind == MARK:
                     mark = env.now
                 else:  # END
                     self.costs = dict(op[1])
+                    if queue:
+                        self.costs["queue"] = queue
             self.dead = template.dead
             self.world.templates.replayed += 1
             self.replayed = True
@@ -589,6 +598,20 @@ class Session:
                 opened.pop(self.id, None)
                 self._release()
 
+    def _wait_turn(self, template: Template, turn: simpy.Event, deadline: float) -> Events:
+        """A replay found every server slot busy: wait in the listen queue as a play
+        does (:meth:`_queue`). Return the wait, to go on replaying; or None, for real play
+        to go on from here — when the client gave up, or when the wait brings the
+        connection's deadline closer than its play met it less :data:`SLACK` (its
+        greeting might then come too late)."""
+        before = self.env.now
+        yield from self._queue(turn, deadline)
+        queue = self.env.now - before
+        if not turn.triggered or queue > template.margin - SLACK:
+            return None
+        self.world.templates.queued += 1
+        return queue
+
     def _replay(
         self,
         template: Template,
@@ -597,8 +620,9 @@ class Session:
         dialogue: Generator[Step, list[Reply], Any],
     ) -> Events:
         """Do what ``template`` did, from this moment; return the session's result. When
-        every server slot is busy, return instead a :class:`Handover`: the deadline and
-        the turn in the listen queue, for the caller to go on as real play from there
+        every server slot is busy, wait in the listen queue as a play does and go on; or,
+        where the template cannot vouch for what follows the wait (:meth:`_wait_turn`),
+        return a :class:`Handover`, for the caller to go on as real play from there
         (:meth:`_accept`). A driving template's replay has the server make its own
         replies to the message; the result is rebuilt from the template's outline of it,
         or, without one, the dialogue is sent the replies its play was sent."""
@@ -609,6 +633,7 @@ class Session:
         result = None if template.drives else template.result
         step: Any = None  # the step the dialogue has just taken, when the replay drives it
         content: list[Reply] = []
+        queue = 0.0  # the wait in the listen queue: the template's plays had none
         for op in template.plan(self._full):
             kind = op[0]
             if kind == RUN:  # the clock moved at once as far as nothing else is due
@@ -627,6 +652,8 @@ class Session:
                     result = stop.value
             elif kind == ON_CLIENT:
                 self.costs = dict(op[3])
+                if queue:
+                    self.costs["queue"] = queue
                 on_client(op[1], content if op[2] is None else op[2], self)  # type: ignore[misc]
             elif kind == MARK:
                 mark = env.now
@@ -634,6 +661,8 @@ class Session:
                 content = self._resume.restore(op[1])  # type: ignore[union-attr]
             elif kind == ON_SERVER:
                 self.costs = dict(op[3])
+                if queue:
+                    self.costs["queue"] = queue
                 on_server(op[1], content if op[2] is None else op[2], self)  # type: ignore[misc]
             elif kind == RECORD:
                 times = (clock[op[1]], clock[op[2]])
@@ -648,10 +677,14 @@ class Session:
                 turn = self._slot.take()  # type: ignore[union-attr]
                 if turn is not None:
                     self.costs = dict(op[2])
-                    return Handover(mark + op[1], turn)
+                    queue = yield from self._wait_turn(template, turn, mark + op[1])
+                    if queue is None:
+                        return Handover(mark + op[1], turn)
                 self._holds = True
             elif kind == END:
                 self.costs = dict(op[1])
+                if queue:
+                    self.costs["queue"] = queue
                 self._arrivals = (op[2], clock, content)  # looked up by arrival()
         self.dead = template.dead
         if template.drives and template.result is not None and not self._full:
@@ -841,6 +874,7 @@ class Session:
             # the position after the SYN-ACK, where the deadline was set (the ACK's wait
             # follows it when the server speaks first)
             script.deadline = len(script.clock) - (2 if step.greeting else 1)
+            script.connected = deadline
         turn = None
         if self._slot is not None:
             if script is not None:
@@ -849,22 +883,26 @@ class Session:
         return (yield from self._accept(step, server, work, deadline, turn))
 
     def _accept(
-        self, step: Connect, server: Server, work: Work, deadline: float, turn: simpy.Event | None
+        self,
+        step: Connect,
+        server: Server,
+        work: Work,
+        deadline: float,
+        turn: simpy.Event | None,
+        queued: bool = False,
     ) -> Events:
         """The server takes the connection: when every session slot is busy (``turn``)
-        it waits in the listen queue; then implicit TLS, if asked, and the greeting."""
+        it waits in the listen queue (unless a replay has ``queued`` already); then
+        implicit TLS, if asked, and the greeting."""
         env = self.env
         if self._slot is not None:
             if turn is not None:  # all sessions busy: the connection waits in the listen queue
-                self._turn = turn
-                before = env.now
-                yield turn | env.timeout(max(0.0, deadline - env.now))
-                self.costs["queue"] += env.now - before
+                if not queued:
+                    yield from self._queue(turn, deadline)
                 if not turn.triggered:
                     return (
                         yield from self._give_up(deadline, "no greeting: all server processes busy")
                     )
-                self._turn = None
             self._holds = True
         hello: list[Reply] = []
         if step.tls:  # implicit TLS: the handshake before anything else (RFC 8314 §3.3)
@@ -881,6 +919,17 @@ class Session:
 
         greeting = yield from self._answer(step, work.command, "server", greet, deadline, "network")
         return [*hello, *greeting] if self.dead is None else greeting
+
+    def _queue(self, turn: simpy.Event, deadline: float) -> Events:
+        """Wait in the listen queue for ``turn``, the client's patience lasting until
+        ``deadline``; the wait is the session's queue cost."""
+        env = self.env
+        self._turn = turn
+        before = env.now
+        yield turn | env.timeout(max(0.0, deadline - env.now))
+        self.costs["queue"] += env.now - before
+        if turn.triggered:
+            self._turn = None
 
     def _commands(
         self, step: Commands, server: Server, work: Work, on_server: Observer | None

@@ -35,8 +35,11 @@ template.
 A template is used only where its key can vouch for the outcome: no faults, no
 eavesdroppers, no jitter or loss on the way — the things that make two sessions of one
 key differ. What still differs, a free server slot or a wait in the listen queue, is
-handled where it happens: a connection that finds every slot busy goes on as real play
-from that point. A play that gave up, or met a deadline closer than :data:`SLACK`, makes
+handled where it happens: a connection that finds every slot busy waits in the listen
+queue as a play does; everything after the wait comes later by as long, which changes
+nothing unless the connection's deadline, set before the wait, is now too close — closer
+than its play met it (:attr:`Template.margin`), less :data:`SLACK` — or has passed: the
+session then goes on as real play from the end of the wait. A play that gave up, or met a deadline closer than :data:`SLACK`, makes
 no template. In check mode every session of a known key is played for real as well and
 compared with its template, and its result with the one its template's outline
 rebuilds for it, so a key that forgets a field fails a test instead of changing a

@@ -7,8 +7,7 @@ same links, so the same waits, every time. Playing the dialogue, the server's st
 machine and the network step by step costs about 100 µs a session; replaying the waits
 and the few records and callbacks that touch shared state costs a fraction of that, with
 the same times to the last bit: the clock moves by the same additions in the same order,
-and a run of waits moves it once when nothing else is due before the run ends
-(:meth:`mailsim.clock.Clock.skip_run`). Below full detail the replay of an empty check
+at once as far as nothing else is due (:meth:`mailsim.clock.Clock.skip_run`). Below full detail the replay of an empty check
 only waits and holds a server slot: no server, dialogue or callbacks are made for it
 (:meth:`Template.quiet`).
 
@@ -39,8 +38,8 @@ handled where it happens: a connection that finds every slot busy waits in the l
 queue as a play does; everything after the wait comes later by as long, which changes
 nothing unless the connection's deadline, set before the wait, is now too close — closer
 than its play met it (:attr:`Template.margin`), less :data:`SLACK` — or has passed: the
-session then goes on as real play from the end of the wait. A play that gave up, or met a deadline closer than :data:`SLACK`, makes
-no template. In check mode every session of a known key is played for real as well and
+session then goes on as real play from the end of the wait. A play that gave up, or met
+a deadline closer than :data:`SLACK`, makes no template. In check mode every session of a known key is played for real as well and
 compared with its template, and its result with the one its template's outline
 rebuilds for it, so a key that forgets a field fails a test instead of changing a
 result silently.

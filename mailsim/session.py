@@ -550,51 +550,22 @@ class Session:
     def replay_quietly(self, template: Template, slot: Slots | None) -> Events:
         """Replay a template whose plan only waits and holds a server slot (a check that
         finds the mailbox empty, at outcomes and hops: :meth:`Template.quiet`), with no
-        dialogue, server or callbacks made for it: the same waits as :meth:`_replay` (its
-        runs, without the positions that only records and arrivals need), the same slot
-        taken at the same moment, or the same wait in the listen queue. Return the
-        template's result, or a :class:`Handover` (:meth:`_wait_turn`): the caller then
-        makes the dialogue and the server and goes on with :meth:`play` from there."""
-        env = self.env
-        skip_run, timeout = env.skip_run, env.timeout
-        times: list[float] = []  # the positions, as _replay keeps them: nobody reads them
+        dialogue, server or callbacks made for it: :meth:`_replay` with none, opening
+        and closing the session as :meth:`play` does. Return the template's result, or a
+        :class:`Handover` (:meth:`_wait_turn`): the caller then makes the dialogue and
+        the server and goes on with :meth:`play` from there."""
         opened = self.world.open_sessions
         opened[self.id] = self
         self._slot, self._holds, self._turn = slot, False, None
-        mark = env.now
-        handed = False
-        queue = 0.0  # the wait in the listen queue
+        done: Any = None
         try:
-            for op in template.plan(self._full):
-                kind = op[0]
-                if kind == RUN:  # as in _replay
-                    waits = op[1]
-                    i = skip_run(waits, 0, times)
-                    while i < len(waits):  # something else happens meanwhile
-                        yield timeout(waits[i])
-                        times.append(env.now)
-                        i = skip_run(waits, i + 1, times)
-                elif kind == SLOT:
-                    turn = slot.take()  # type: ignore[union-attr]
-                    if turn is not None:
-                        self.costs = dict(op[2])
-                        queue = yield from self._wait_turn(template, turn, mark + op[1])
-                        if queue is None:
-                            handed = True
-                            return Handover(mark + op[1], turn)
-                    self._holds = True
-                elif kind == MARK:
-                    mark = env.now
-                else:  # END
-                    self.costs = dict(op[1])
-                    if queue:
-                        self.costs["queue"] = queue
-            self.dead = template.dead
-            self.world.templates.replayed += 1
-            self.replayed = True
-            return template.result
+            done = yield from self._replay(template, None, None, None)
+            if not isinstance(done, Handover):
+                self.world.templates.replayed += 1
+                self.replayed = True
+            return done
         finally:
-            if not handed:  # else the session stays open, and play goes on with it
+            if not isinstance(done, Handover):  # else play goes on with the session open
                 opened.pop(self.id, None)
                 self._release()
 
@@ -617,7 +588,7 @@ class Session:
         template: Template,
         on_server: Observer | None,
         on_client: Observer | None,
-        dialogue: Generator[Step, list[Reply], Any],
+        dialogue: Generator[Step, list[Reply], Any] | None,
     ) -> Events:
         """Do what ``template`` did, from this moment; return the session's result. When
         every server slot is busy, wait in the listen queue as a play does and go on; or,
@@ -625,7 +596,8 @@ class Session:
         return a :class:`Handover`, for the caller to go on as real play from there
         (:meth:`_accept`). A driving template's replay has the server make its own
         replies to the message; the result is rebuilt from the template's outline of it,
-        or, without one, the dialogue is sent the replies its play was sent."""
+        or, without one, the dialogue is sent the replies its play was sent. A quiet
+        template's replay has no dialogue (None): its plan never starts one."""
         env = self.env
         skip_run, timeout = env.skip_run, env.timeout
         clock = [env.now]  # the times of the positions

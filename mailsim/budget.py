@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mailsim.compiled import compilable
 from mailsim.errors import InputError, Problem
 from mailsim.protocols.http import KEEPALIVE
 from mailsim.protocols.imap import IDLE_RENEWAL
@@ -46,18 +47,25 @@ SWEEP_FACTOR = 10
 # Worker processes of a sweep per core: more only take turns, and each holds a run.
 WORKERS_PER_CORE = 4
 
-# Costs measured on the project's 2-core machine (benchmarks/README.md, 2026-12-01; the
-# busy office for memory): CPU per session at outcomes (2.14 s / 8,857 sessions), a
-# quarter more at full; protocol events per session (149,412 / 8,857); bytes kept per
-# event at full (events table, copies with their Received stamps), per copy at hops and
-# full, per finished message at outcomes; the interpreter with its libraries; the tables
-# built for --out and --plots (pandas: about 240 B per event at full). The CPU figures
-# predate compiled sessions, which replay most sessions of a long run in 40–65 µs at
-# outcomes and 125–150 µs at full (2026-12-05): the estimate errs on the slow side, by
-# 2–6×, which the refusals it words can afford and which keeps the fuzz tests' examples
-# (bounded by it) small.
-SECONDS_PER_SESSION = 240e-6
+# Costs measured on the project's 2-core machine (benchmarks/README.md; the busy office
+# for memory). CPU: a session played step by step costs 240 µs at outcomes (2.14 s /
+# 8,857 sessions of the throughput world, 2026-12-01, its building included; 80–470 µs
+# a session in the small shipped scenarios, 2026-12-05), a quarter more at full. Where
+# sessions are compiled (mailsim.compiled), that is the first of each kind, about three
+# kinds a person (565 for the busy office's 540 people, 2,469 for the throughput world's
+# 1,000); the later ones are replayed, in 45 µs at outcomes (a million messages: 333 s
+# for 8.1 million sessions, 2026-12-05) and 3.5 times that at full, which records their
+# every step (busy office 79 µs a session, the throughput world 157 µs: its records name
+# each person's machine, so fewer sessions are replayed). Events per session (149,412 /
+# 8,857); bytes kept per event at full (events table, copies with their Received
+# stamps), per copy at hops and full, per finished message at outcomes; the interpreter
+# with its libraries; the tables built for --out and --plots (pandas: about 240 B per
+# event at full).
+SECONDS_PER_PLAY = 240e-6
+SECONDS_PER_REPLAY = 45e-6
+KINDS_PER_PERSON = 3
 FULL_SLOWDOWN = 1.25
+FULL_REPLAY_SLOWDOWN = 3.5
 EVENTS_PER_SESSION = 17
 # A web page's refresh on the connection it keeps is a GET and its 200: two events, not a
 # session's seventeen (the connection is opened once).
@@ -176,7 +184,12 @@ def estimate(scenario: Scenario, detail: str = "full", tables: bool = False) -> 
         memory = BYTES_BASE + held + BYTES_PER_COPY * copies
     else:
         memory = BYTES_BASE + held + BYTES_PER_ROW * copies
-    seconds = SECONDS_PER_SESSION * sessions * (FULL_SLOWDOWN if detail == "full" else 1.0)
+    played = sessions
+    if compilable(scenario):
+        played = min(sessions, KINDS_PER_PERSON * len(accounts))
+    full = detail == "full"
+    seconds = SECONDS_PER_PLAY * played * (FULL_SLOWDOWN if full else 1.0)
+    seconds += SECONDS_PER_REPLAY * (sessions - played) * (FULL_REPLAY_SLOWDOWN if full else 1.0)
     return Estimate(messages, copies, polls, sessions, events, memory, seconds, detail)
 
 

@@ -51,7 +51,10 @@ import dataclasses
 import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from mailsim.scenario import Scenario
 
 WAIT, RECORD, ON_SERVER, ON_CLIENT, ARRIVED, SLOT, SENT, ANSWERED = range(8)
 # In a compiled plan: a run of waits, a time kept, the end, the dialogue started
@@ -66,6 +69,14 @@ _QUIET = (RUN, MARK, SLOT, END)  # the ops of a plan that only waits and holds a
 # line i of the step the dialogue has just taken ("line", i), or the i-th reply to the
 # message, made anew ("content", i).
 Source = tuple[str, int] | None
+
+
+def compilable(scenario: Scenario) -> bool:
+    """Can the world's sessions be compiled? Only where nothing makes two sessions of
+    one key differ: no faults, no eavesdroppers, no jitter on the way."""
+    return not (
+        scenario.faults or scenario.eavesdroppers or any(link.jitter for link in scenario.links)
+    )
 
 
 class Resume(Protocol):

@@ -22,7 +22,7 @@ from mailsim.agents.mta import Mta
 from mailsim.agents.pop import MailboxServer
 from mailsim.agents.resolver import Resolver
 from mailsim.clock import Clock
-from mailsim.compiled import Templates
+from mailsim.compiled import Templates, compilable
 from mailsim.eavesdrop import Tap
 from mailsim.endpoints import addresses
 from mailsim.faults import Faults
@@ -68,9 +68,7 @@ class World:
         self.recorder = Recorder(detail)
         self.taps = [Tap(spy.name, frozenset(spy.between)) for spy in scenario.eavesdroppers]
         # Compiled sessions, where nothing can make two sessions of a key differ.
-        quiet = (
-            not self.faults and not self.taps and not any(link.jitter for link in scenario.links)
-        )
+        quiet = compilable(scenario)
         self.templates = Templates(
             fast_forward and quiet, check=check_templates, full=detail == "full"
         )

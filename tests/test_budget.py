@@ -107,6 +107,30 @@ def test_a_web_page_that_keeps_its_connection_counts_two_events_a_refresh():
     assert anew.polls == pytest.approx(bob + horizon / 120)  # connects each time
 
 
+def test_sessions_after_the_first_kinds_cost_what_a_replay_costs(tmp_path):
+    """Three people writing once an hour and polling every minute for a day: 4,320
+    polls and 4 sessions a message, of which the first kinds (three a person) are
+    played and the rest replayed; with a crash in the world nothing is compiled, and
+    every session is played."""
+    path = world(tmp_path, duration="1d", poll="1min")
+    work = budget.estimate(mailsim.load(path), "outcomes")
+    assert (work.polls, work.sessions) == pytest.approx((3 * 1440, 3 * 1440 + 4 * 3 * 24))
+    played = budget.KINDS_PER_PERSON * 3
+    assert work.seconds == pytest.approx(
+        budget.SECONDS_PER_PLAY * played + budget.SECONDS_PER_REPLAY * (work.sessions - played)
+    )
+    full = budget.estimate(mailsim.load(path), "full")
+    assert full.seconds == pytest.approx(
+        budget.SECONDS_PER_PLAY * budget.FULL_SLOWDOWN * played
+        + budget.SECONDS_PER_REPLAY * budget.FULL_REPLAY_SLOWDOWN * (work.sessions - played)
+    )
+    crash = path.with_name("crash.yaml")
+    crash.write_text(path.read_text() + "faults:\n  - {kind: crash, node: mx, at: 1h}\n")
+    faulty = budget.estimate(mailsim.load(crash), "outcomes")
+    assert faulty.sessions == work.sessions
+    assert faulty.seconds == pytest.approx(budget.SECONDS_PER_PLAY * work.sessions)
+
+
 def test_rounded_counts_do_not_look_exact():
     assert [budget.rounded(v) for v in (7, 1234, 17094, 7.2e13)] == [
         "7",

@@ -26,10 +26,12 @@ At full detail, where every step is recorded, a replay drives the dialogue, and 
 record takes its texts from where the play took them (:data:`Source`): a command line
 from the step this session's dialogue has just taken (``MAIL FROM:<its sender>``, the
 login it sends), a reply to the message from this session's server, the rest — TCP,
-TLS, the server's greeting and capabilities, which the key then fixes with the two
-machines and their names — from the template. A play whose copied records hold one of
-the session's own texts (a server whose reply to MAIL names the sender) makes no
-template.
+TLS, the server's greeting and capabilities, which the key then fixes with the server's
+name — from the template. Each record keeps its direction, not its two machines: a
+replay puts its own client and server there, so people on machines of their own share
+templates. A play whose copied records hold one of the session's own texts (its
+addresses, its client's name, or a server whose reply to MAIL names the sender) makes
+no template.
 
 A template is used only where its key can vouch for the outcome: no faults, no
 eavesdroppers, no jitter or loss on the way — the things that make two sessions of one
@@ -107,7 +109,8 @@ class Resume(Protocol):
 
     def personal(self) -> tuple[str, ...]:
         """The texts of :meth:`own` that no key holds, even at full detail (addresses,
-        queue id, login): a template whose copied records hold one is not kept."""
+        queue id, login, the client's name): a template whose copied records hold one
+        is not kept."""
         ...
 
     def watches(self, step: Any) -> bool:
@@ -171,11 +174,13 @@ class Script:
         return 0
 
     def recorded(
-        self, times: tuple[float, float], row: tuple[Any, ...], source: Source = None
+        self, times: tuple[float, float], row: tuple[Any, ...], source: Source, outward: bool
     ) -> None:
-        """A record of ``row``; with ``source``, its texts are made anew by each replay
-        from the session's own step or reply (see :data:`Source`)."""
-        self.ops.append((RECORD, self.position(times[0]), self.position(times[1]), row, source))
+        """A record of ``row`` (its columns after the two ends) from the client to the
+        server if ``outward``, else back; with ``source``, its texts are made anew by
+        each replay from the session's own step or reply (see :data:`Source`)."""
+        at, to = self.position(times[0]), self.position(times[1])
+        self.ops.append((RECORD, at, to, row, source, outward))
 
     def names(self, texts: tuple[str, ...]) -> bool:
         """Does a record whose texts a replay would copy hold one of ``texts``?"""
@@ -183,7 +188,7 @@ class Script:
             text
             for op in self.ops
             if op[0] == RECORD and op[4] is None
-            for text in op[3][5:8:2]
+            for text in op[3][3:6:2]  # the detail and the text on the wire
             if text
         )
         return any(t in copied for t in texts if t)

@@ -201,8 +201,12 @@ class Session:
             nbytes, wire,
         )  # fmt: skip
         if self._script is not None and self._full:  # else a replay makes no records
-            row = (src, dst, protocol, step, code, detail, nbytes, wire)
-            self._script.recorded(times, row, source)
+            # The two ends by their role, put back by each replay as its own machines.
+            outward = (src, dst) == (self.client, self.server_node)
+            if not outward and (src, dst) != (self.server_node, self.client):
+                self._script.spoil("a record between other machines")
+            row = (protocol, step, code, detail, nbytes, wire)
+            self._script.recorded(times, row, source, outward)
 
     def _record_line(self, times: tuple[float, float], step: Commands, i: int) -> None:
         """Command line ``i`` of ``step``, as the transcript shows it (AUTH's secret
@@ -323,7 +327,7 @@ class Session:
                 if key is not None and (resume is None or templates.worth(key)):
                     self._script = Script(self.env.now, drives=resume is not None)
                     if resume is not None:  # what check mode compares without
-                        # (at full detail the key holds the two machines' names)
+                        # (at full detail the key holds the server's name)
                         self._script.own = resume.personal() if self._full else resume.own()
             played = self._play_step
             if self._script is None and self.world.swift and self._plain_paths():
@@ -606,6 +610,7 @@ class Session:
         step: Any = None  # the step the dialogue has just taken, when the replay drives it
         content: list[Reply] = []
         queue = 0.0  # the wait in the listen queue: the template's plays had none
+        out, back = (self.client, self.server_node), (self.server_node, self.client)
         for op in template.plan(self._full):
             kind = op[0]
             if kind == RUN:  # the clock moved at once as far as nothing else is due
@@ -639,8 +644,9 @@ class Session:
             elif kind == RECORD:
                 times = (clock[op[1]], clock[op[2]])
                 source = op[4]
-                if source is None:
-                    self.world.recorder.event(*times, self.message, self.id, *op[3])
+                if source is None:  # between this session's own two machines
+                    ends = out if op[5] else back
+                    self.world.recorder.event(*times, self.message, self.id, *ends, *op[3])
                 elif source[0] == "line":  # the command as this session's dialogue said it
                     self._record_line(times, step, source[1])  # type: ignore[arg-type]
                 else:  # a reply to the message, as this session's server made it

@@ -457,10 +457,43 @@ def test_a_replay_at_full_detail_records_its_own_commands_and_replies():
     assert fast.recorder.wire_texts() == slow.recorder.wire_texts()
 
 
-def test_check_mode_catches_a_full_detail_key_without_the_machines(monkeypatch):
+def test_at_full_detail_people_on_their_own_machines_share_templates():
+    """Each person on a machine of their own: the records of a replay at full detail name
+    this session's two machines and its own EHLO name, so the keys leave the machines
+    out, and people on different machines replay one template — with the events of the
+    run played step by step, and check mode content."""
+    world = _two_offices()
+    for office in "ab":
+        del world["nodes"][f"pc-{office}"]
+        world["links"] = [link for link in world["links"] if f"pc-{office}" not in link["between"]]
+        for u in range(4):
+            machine = f"pc{u}-{office}"
+            world["nodes"][machine] = {"role": "client", "host": f"pc{u}.{office}.example"}
+            world["links"].append({"between": [machine, "core"], "latency": "2ms"})
+            world["users"][f"user{u}@{office}.example"]["client"] = machine
+    scenario = validate(world)
+    fast = _run(scenario, detail="full")
+    hops = _run(scenario, detail="hops")
+    assert _kinds(fast) == _kinds(hops)  # as many templates as where nothing is recorded
+    events = mailsim.world_result(fast).events
+    ehlo = events[
+        (events.step == "EHLO")
+        & (events.protocol == "smtp")
+        & (events.dst.isin(["mta-a", "mta-b"]))
+    ]
+    submitted = ehlo[ehlo.src.str.startswith("pc")]
+    assert set(zip(submitted.src, submitted.detail, strict=True)) == {
+        (f"pc{u}-{o}", f"EHLO pc{u}.{o}.example") for u in range(4) for o in "ab"
+    }  # fmt: skip
+    assert fast.templates.replayed > 0
+    _same(fast, _run(scenario, detail="full", fast_forward=False))
+    _run(scenario, detail="full", check_templates=True)
+
+
+def test_check_mode_catches_a_full_detail_key_without_the_server_name(monkeypatch):
     """Two offices alike but for their names: at hops their sessions share keys; at full
-    detail the records show which machines talk, so a key without them fails check
-    mode at the first record that names another."""
+    detail the server's greeting names it, so a key without the server's name fails
+    check mode where the other server greets."""
     from mailsim.agents import keys, mta
 
     world = _two_offices()
@@ -476,11 +509,14 @@ def test_check_mode_catches_a_full_detail_key_without_the_machines(monkeypatch):
 
     def forgetful(*args: Any, **kwargs: Any) -> Any:
         key = real(*args, **kwargs)
-        return None if key is None else key[:-4]  # without the machines and their names
+        return None if key is None else key[:-1]  # without the server's name
 
     monkeypatch.setattr(mail_client, "transfer_key", forgetful)
     monkeypatch.setattr(mta, "transfer_key", forgetful)
-    with pytest.raises(TemplateMismatch, match=r"op 1 was .*'mta-.', 'tcp', 'SYN'.* now .*'mta-"):
+    with pytest.raises(
+        TemplateMismatch,
+        match=r"was .*'220', \('mail\.(.)\.example ESMTP Postfix'.* now .*'220', \('mail\.(?!\1)",
+    ):
         _run(scenario, detail="full", check_templates=True)
 
 

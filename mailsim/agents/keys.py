@@ -12,7 +12,8 @@ session's own addresses — the replies to the message, the server's state that 
 Received header reads — is made anew by each replay (:class:`SmtpResume`). A POP3 check
 is fixed by the lengths of its address and password and the sizes it finds; nothing the
 server says in it names anyone (:class:`Pop3Resume`). At full detail the records show
-the machines and the server's and client's names: the keys hold them too.
+the server's name, which the keys then hold; the two machines are each replay's own
+(:meth:`mailsim.compiled.Script.recorded`), and so is the client's name in EHLO.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def transfer_key(
     """The key of one SMTP or LMTP session, or None where it may not be compiled: where
     the world is not quiet, or where the server has site checks at RCPT that the caller
     is not ``sure`` pass (a mailbox server without a quota is). Where steps are recorded,
-    the key also holds the two machines and their names, which the records show (a
-    replay makes the texts naming the addresses from its own steps)."""
+    the key also holds the server's name, which its greeting shows, and whether the
+    two ends are one machine (a replay puts its own machines in its records, and
+    makes the texts naming its addresses and its client from its own steps)."""
     if not world.templates.on:
         return None
     cfg = server.config
@@ -78,8 +80,8 @@ def transfer_key(
         octets(envelope.sender), envelope.size, rcpts, refusal, work,
         out.latency, out.bottleneck, back.latency, back.bottleneck,
     )  # fmt: skip
-    if world.templates.full:
-        return (*key, client, server_node, cfg.host, config.helo)
+    if world.templates.full:  # the records name the server (a replay puts its machines)
+        return (*key, client == server_node, cfg.host)
     return key
 
 
@@ -115,13 +117,13 @@ class SmtpResume:
         )  # fmt: skip
 
     def own(self) -> tuple[str, ...]:
-        return (self.server.config.host, self.helo, *self.personal())
+        return (self.server.config.host, *self.personal())
 
     def personal(self) -> tuple[str, ...]:
         envelope = self.envelope
         login = smtp.auth_plain(*self.auth) if self.auth is not None else ""
-        return (envelope.sender, *envelope.recipients, self.server.queue_id, self.user or "",
-                login)  # fmt: skip
+        return (self.helo, envelope.sender, *envelope.recipients, self.server.queue_id,
+                self.user or "", login)  # fmt: skip
 
     def watches(self, step: Any) -> bool:
         return isinstance(step, Content)  # the callbacks take the message over
@@ -174,8 +176,8 @@ def check_key(
 ) -> Hashable | None:
     """The key of a POP3 check that finds mail: the mailbox server's settings and work,
     the lengths of the address and password, the security, the sizes of what it finds,
-    and the path each way; where steps are recorded, the two machines and the server's
-    name as well. None where the world is not quiet."""
+    and the path each way; where steps are recorded, the server's name as well, and
+    whether the two ends are one machine. None where the world is not quiet."""
     if not world.templates.on or not held:
         return None
     try:
@@ -190,7 +192,7 @@ def check_key(
         out.latency, out.bottleneck, back.latency, back.bottleneck,
     )  # fmt: skip
     if world.templates.full:
-        return (*key, client, mailbox.name, mailbox.host)
+        return (*key, client == mailbox.name, mailbox.host)
     return key
 
 

@@ -26,12 +26,14 @@ At full detail, where every step is recorded, a replay drives the dialogue, and 
 record takes its texts from where the play took them (:data:`Source`): a command line
 from the step this session's dialogue has just taken (``MAIL FROM:<its sender>``, the
 login it sends), a reply to the message from this session's server, the rest — TCP,
-TLS, the server's greeting and capabilities, which the key then fixes with the server's
-name — from the template. Each record keeps its direction, not its two machines: a
-replay puts its own client and server there, so people on machines of their own share
-templates. A play whose copied records hold one of the session's own texts (its
-addresses, its client's name, or a server whose reply to MAIL names the sender) makes
-no template.
+TLS, the server's capabilities — from the template, but for the server's name where a
+reply begins with it (the greeting, the reply to EHLO), which is this session's
+server's. Each record keeps its direction, not its two machines: a replay puts its own
+client and server there. So the keys hold no names, and a day of mail between many
+machines and servers replays as few templates as where nothing is recorded. A play
+whose copied records hold one of the session's own texts (its addresses, the names of
+its server or client, as a server whose reply to MAIL names the sender would) makes no
+template.
 
 A template is used only where its key can vouch for the outcome: no faults, no
 eavesdroppers, no jitter or loss on the way — the things that make two sessions of one
@@ -50,6 +52,7 @@ result silently.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -68,9 +71,39 @@ _QUIET = (RUN, MARK, SLOT, END)  # the ops of a plan that only waits and holds a
 
 
 # Where a record's texts come from in a replay at full detail: the template's own (None),
-# line i of the step the dialogue has just taken ("line", i), or the i-th reply to the
-# message, made anew ("content", i).
+# line i of the step the dialogue has just taken ("line", i), the i-th reply to the
+# message, made anew ("content", i), or the template's reply that begins with its
+# server's name, with this session's server's name in its place ("host", its length).
 Source = tuple[str, int] | None
+
+
+def begins_with_host(reply: Any, detail: str, wire: str | None, host: str) -> Source:
+    """Does ``reply`` begin with its server's name ``host``, as a greeting and a reply to
+    EHLO do (RFC 5321 §4.2, §4.1.1.1)? Then its texts ``detail`` and ``wire`` hold the
+    name right after the code and a space or hyphen, and a replay puts its own server's
+    name there (:func:`with_host`): ``("host", len(host))``; else None."""
+    lines = reply.lines
+    if not host or not lines or lines[0].split(" ", 1)[0] != host:
+        return None
+    at, end = len(reply.code) + 1, len(reply.code) + 1 + len(host)
+    if detail[at:end] != host or (wire is not None and wire[at:end] != host):
+        return None
+    return ("host", len(host))
+
+
+# A template's reply from each of a few servers, thousands of times in a run: kept,
+# within a bound (a notebook runs world after world in one process).
+@functools.lru_cache(maxsize=8192)
+def with_host(row: tuple[Any, ...], cut: int, host: str) -> tuple[Any, ...]:
+    """A reply's record ``row`` (protocol, step, code, detail, size, wire) whose texts
+    begin, after the code and one character, with a server's name ``cut`` long: with
+    ``host`` there instead."""
+    protocol, step, code, detail, size, wire = row
+    at = len(code) + 1
+    detail = detail[:at] + host + detail[at + cut :]
+    if wire is not None:
+        wire = wire[:at] + host + wire[at + cut :]
+    return protocol, step, code, detail, size, wire
 
 
 def compilable(scenario: Scenario) -> bool:
@@ -102,15 +135,13 @@ class Resume(Protocol):
         own addresses or queue id? Then a replay could not give it: no template."""
         ...
 
-    def own(self) -> tuple[str, ...]:
-        """The texts that are this session's own (addresses, password, queue id, host
-        names), in a fixed order: check mode compares plays without them."""
-        ...
+    host: str  # the server's name, which its greeting and reply to EHLO begin with
 
-    def personal(self) -> tuple[str, ...]:
-        """The texts of :meth:`own` that no key holds, even at full detail (addresses,
-        queue id, login, the client's name): a template whose copied records hold one
-        is not kept."""
+    def own(self) -> tuple[str, ...]:
+        """The texts that are this session's own (addresses, password, queue id, the
+        server's and client's names), in a fixed order: check mode compares plays
+        without them, and no key holds them, so a template whose copied records hold
+        one is not kept."""
         ...
 
     def watches(self, step: Any) -> bool:

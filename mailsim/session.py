@@ -43,6 +43,8 @@ from mailsim.compiled import (
     Source,
     Template,
     TemplateMismatch,
+    begins_with_host,
+    with_host,
 )
 from mailsim.eavesdrop import read, taps_on
 from mailsim.network import TCP_ACK, TCP_SYN, NoRoute
@@ -222,16 +224,18 @@ class Session:
     def _record_reply(self, times: tuple[float, float], reply: Reply) -> None:
         """A reply, with its wire form when it is not its transcript line (multi-line)."""
         detail, wire = str(reply), reply.wire()
+        shown = None if wire == detail + "\r\n" else wire
         s, c = self.server_node, self.client
-        source = None
+        source: Source = None
         if self._script is not None and self._resume is not None:  # a reply made anew?
             source = next(
                 (("content", i) for i, r in enumerate(self._script.content) if r is reply), None
             )
+            if source is None:
+                source = begins_with_host(reply, detail, shown, self._resume.host)
         self._record(
-            times, s, c, self.protocol, reply.code, reply.code, detail, reply.size,
-            None if wire == detail + "\r\n" else wire, source,
-        )  # fmt: skip
+            times, s, c, self.protocol, reply.code, reply.code, detail, reply.size, shown, source
+        )
 
     def _overhear(
         self, times: tuple[float, float], src: str, dst: str, what: str, detail: str, nbytes: int
@@ -327,8 +331,7 @@ class Session:
                 if key is not None and (resume is None or templates.worth(key)):
                     self._script = Script(self.env.now, drives=resume is not None)
                     if resume is not None:  # what check mode compares without
-                        # (at full detail the key holds the server's name)
-                        self._script.own = resume.personal() if self._full else resume.own()
+                        self._script.own = resume.own()
             played = self._play_step
             if self._script is None and self.world.swift and self._plain_paths():
                 played = self._swift_step
@@ -350,7 +353,7 @@ class Session:
                     script.spoil("a reply naming the session's own addresses")
                 if resume is not None and self.dead is not None:  # it names the server
                     script.spoil("a connection lost or refused")
-                if resume is not None and self._full and script.names(resume.personal()):
+                if resume is not None and self._full and script.names(resume.own()):
                     if templates.check and key in templates.known:  # a replay would copy it
                         raise TemplateMismatch(
                             f"session key {key!r}: a record a replay would copy names the"
@@ -644,9 +647,12 @@ class Session:
             elif kind == RECORD:
                 times = (clock[op[1]], clock[op[2]])
                 source = op[4]
-                if source is None:  # between this session's own two machines
-                    ends = out if op[5] else back
-                    self.world.recorder.event(*times, self.message, self.id, *ends, *op[3])
+                if source is None or source[0] == "host":  # the template's texts …
+                    row = op[3]
+                    if source is not None:  # … with this session's server's name first
+                        row = with_host(row, source[1], self._resume.host)  # type: ignore[union-attr]
+                    ends = out if op[5] else back  # between this session's own two machines
+                    self.world.recorder.event(*times, self.message, self.id, *ends, *row)
                 elif source[0] == "line":  # the command as this session's dialogue said it
                     self._record_line(times, step, source[1])  # type: ignore[arg-type]
                 else:  # a reply to the message, as this session's server made it

@@ -490,12 +490,10 @@ def test_at_full_detail_people_on_their_own_machines_share_templates():
     _run(scenario, detail="full", check_templates=True)
 
 
-def test_check_mode_catches_a_full_detail_key_without_the_server_name(monkeypatch):
-    """Two offices alike but for their names: at hops their sessions share keys; at full
-    detail the server's greeting names it, so a key without the server's name fails
-    check mode where the other server greets."""
-    from mailsim.agents import keys, mta
-
+def test_at_full_detail_offices_alike_but_for_their_names_share_templates():
+    """Two offices alike but for their names: their sessions share keys at full detail
+    as at hops, and each replay's greeting and reply to EHLO name its own server —
+    the events of the run played step by step, and check mode content."""
     world = _two_offices()
     for link in world["links"]:
         if link["between"][0].startswith("mta-"):
@@ -503,21 +501,33 @@ def test_check_mode_catches_a_full_detail_key_without_the_server_name(monkeypatc
     for message in world["messages"]:
         message["size"] = 4000
     scenario = validate(world)
-    assert _kinds(_run(scenario, detail="hops"))["submission"] == 1
-    assert _kinds(_run(scenario, detail="full", check_templates=True))["submission"] == 2
-    real = keys.transfer_key
+    fast = _run(scenario, detail="full")
+    assert _kinds(fast)["submission"] == _kinds(_run(scenario, detail="hops"))["submission"] == 1
+    events = mailsim.world_result(fast).events
+    greeted = events[(events.step == "220") & events.detail.str.endswith("ESMTP Postfix")]
+    assert set(zip(greeted.src, greeted.detail, strict=True)) == {
+        ("mta-a", "220 mail.a.example ESMTP Postfix"),
+        ("mta-b", "220 mail.b.example ESMTP Postfix"),
+    }
+    _same(fast, _run(scenario, detail="full", fast_forward=False))
+    _run(scenario, detail="full", check_templates=True)
 
-    def forgetful(*args: Any, **kwargs: Any) -> Any:
-        key = real(*args, **kwargs)
-        return None if key is None else key[:-1]  # without the server's name
 
-    monkeypatch.setattr(mail_client, "transfer_key", forgetful)
-    monkeypatch.setattr(mta, "transfer_key", forgetful)
-    with pytest.raises(
-        TemplateMismatch,
-        match=r"was .*'220', \('mail\.(.)\.example ESMTP Postfix'.* now .*'220', \('mail\.(?!\1)",
-    ):
-        _run(scenario, detail="full", check_templates=True)
+def test_a_record_naming_the_server_elsewhere_makes_no_template_at_full_detail(monkeypatch):
+    """A submission server that names itself in its goodbye as well ("221 2.0.0
+    mail.a.example closing connection"): a replay would copy the first server's name
+    into another's records, so at full detail no submission is kept as a template."""
+    from mailsim.protocols import Reply, smtp
+
+    def goodbye(self: Any, line: str) -> Reply:
+        return Reply("221", (f"2.0.0 {self.config.host} closing connection",))
+
+    monkeypatch.setattr(smtp.SmtpServer, "_cmd_quit", goodbye)
+    scenario = validate(_two_offices())
+    fast = _run(scenario, detail="full")
+    assert {k[1] for k in fast.templates.spoiled} == {"submission"}
+    assert "submission" not in _kinds(fast)
+    _same(fast, _run(scenario, detail="full", fast_forward=False))
 
 
 def test_a_record_naming_the_sender_makes_no_template_at_full_detail(monkeypatch):

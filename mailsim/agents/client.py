@@ -327,7 +327,7 @@ class MailClient:
             pop.slot,
             on_client=on_client if held else None,  # nothing to fetch, nothing to book
             key=key,
-            resume=Pop3Resume(address, user.password) if held and key else None,
+            resume=Pop3Resume(address, user.password, pop.host) if held and key else None,
         )
         if retrieval.committed:
             pop.remove(address, taken)

@@ -11,9 +11,10 @@ writing to anyone at another replays the same template, whoever they are. What n
 session's own addresses — the replies to the message, the server's state that the
 Received header reads — is made anew by each replay (:class:`SmtpResume`). A POP3 check
 is fixed by the lengths of its address and password and the sizes it finds; nothing the
-server says in it names anyone (:class:`Pop3Resume`). At full detail the records show
-the server's name, which the keys then hold; the two machines are each replay's own
-(:meth:`mailsim.compiled.Script.recorded`), and so is the client's name in EHLO.
+server says in it names anyone (:class:`Pop3Resume`). At full detail the records name
+the two machines, the server (its greeting) and the client (EHLO): a replay puts its
+own there (:data:`mailsim.compiled.Source`), so the keys need only say whether the two
+ends are one machine.
 """
 
 from __future__ import annotations
@@ -44,9 +45,8 @@ def transfer_key(
     """The key of one SMTP or LMTP session, or None where it may not be compiled: where
     the world is not quiet, or where the server has site checks at RCPT that the caller
     is not ``sure`` pass (a mailbox server without a quota is). Where steps are recorded,
-    the key also holds the server's name, which its greeting shows, and whether the
-    two ends are one machine (a replay puts its own machines in its records, and
-    makes the texts naming its addresses and its client from its own steps)."""
+    the key also says whether the two ends are one machine: a replay puts its own
+    machines and names in its records."""
     if not world.templates.on:
         return None
     cfg = server.config
@@ -80,8 +80,8 @@ def transfer_key(
         octets(envelope.sender), envelope.size, rcpts, refusal, work,
         out.latency, out.bottleneck, back.latency, back.bottleneck,
     )  # fmt: skip
-    if world.templates.full:  # the records name the server (a replay puts its machines)
-        return (*key, client == server_node, cfg.host)
+    if world.templates.full:
+        return (*key, client == server_node)
     return key
 
 
@@ -105,6 +105,10 @@ class SmtpResume:
         self.user = config.auth[0] if config.auth is not None else None
         self.envelope = envelope
 
+    @property
+    def host(self) -> str:
+        return self.server.config.host
+
     def snapshot(self) -> Hashable:
         return (self.server.tls_active, self.server.authenticated is not None)
 
@@ -117,13 +121,10 @@ class SmtpResume:
         )  # fmt: skip
 
     def own(self) -> tuple[str, ...]:
-        return (self.server.config.host, *self.personal())
-
-    def personal(self) -> tuple[str, ...]:
         envelope = self.envelope
         login = smtp.auth_plain(*self.auth) if self.auth is not None else ""
-        return (self.helo, envelope.sender, *envelope.recipients, self.server.queue_id,
-                self.user or "", login)  # fmt: skip
+        return (self.host, self.helo, envelope.sender, *envelope.recipients,
+                self.server.queue_id, self.user or "", login)  # fmt: skip
 
     def watches(self, step: Any) -> bool:
         return isinstance(step, Content)  # the callbacks take the message over
@@ -176,8 +177,8 @@ def check_key(
 ) -> Hashable | None:
     """The key of a POP3 check that finds mail: the mailbox server's settings and work,
     the lengths of the address and password, the security, the sizes of what it finds,
-    and the path each way; where steps are recorded, the server's name as well, and
-    whether the two ends are one machine. None where the world is not quiet."""
+    and the path each way; where steps are recorded, whether the two ends are one
+    machine. None where the world is not quiet."""
     if not world.templates.on or not held:
         return None
     try:
@@ -192,7 +193,7 @@ def check_key(
         out.latency, out.bottleneck, back.latency, back.bottleneck,
     )  # fmt: skip
     if world.templates.full:
-        return (*key, client == mailbox.name, mailbox.host)
+        return (*key, client == mailbox.name)
     return key
 
 
@@ -201,8 +202,8 @@ class Pop3Resume:
     the key), so the result is the play's; the callbacks book each copy as its RETR
     ends, and are called at every step, as in a play."""
 
-    def __init__(self, address: str, password: str) -> None:
-        self.address, self.password = address, password
+    def __init__(self, address: str, password: str, host: str) -> None:
+        self.address, self.password, self.host = address, password, host
 
     def snapshot(self) -> Hashable:
         return None
@@ -211,10 +212,7 @@ class Pop3Resume:
         raise AssertionError("a POP3 check carries no message up")
 
     def own(self) -> tuple[str, ...]:
-        return (self.address, self.password)
-
-    def personal(self) -> tuple[str, ...]:
-        return self.own()
+        return (self.address, self.password, self.host)
 
     def watches(self, step: Any) -> bool:
         return True

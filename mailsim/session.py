@@ -614,6 +614,7 @@ class Session:
         content: list[Reply] = []
         queue = 0.0  # the wait in the listen queue: the template's plays had none
         out, back = (self.client, self.server_node), (self.server_node, self.client)
+        event = self.world.recorder.event
         for op in template.plan(self._full):
             kind = op[0]
             if kind == RUN:  # the clock moved at once as far as nothing else is due
@@ -623,6 +624,19 @@ class Session:
                     yield timeout(waits[i])
                     clock.append(env.now)
                     i = skip_run(waits, i + 1, clock)
+            elif kind == RECORD:
+                times = (clock[op[1]], clock[op[2]])
+                source = op[4]
+                if source is None or source[0] == "host":  # the template's texts …
+                    row = op[3]
+                    if source is not None:  # … with this session's server's name first
+                        row = with_host(row, source[1], self._resume.host)  # type: ignore[union-attr]
+                    ends = out if op[5] else back  # between this session's own two machines
+                    event(*times, self.message, self.id, *ends, *row)
+                elif source[0] == "line":  # the command as this session's dialogue said it
+                    self._record_line(times, step, source[1])  # type: ignore[arg-type]
+                else:  # a reply to the message, as this session's server made it
+                    self._record_reply(times, content[source[1]])
             elif kind == START:
                 step = next(dialogue)  # to its first step, the connection
             elif kind == SENT:
@@ -644,19 +658,6 @@ class Session:
                 if queue:
                     self.costs["queue"] = queue
                 on_server(op[1], content if op[2] is None else op[2], self)  # type: ignore[misc]
-            elif kind == RECORD:
-                times = (clock[op[1]], clock[op[2]])
-                source = op[4]
-                if source is None or source[0] == "host":  # the template's texts …
-                    row = op[3]
-                    if source is not None:  # … with this session's server's name first
-                        row = with_host(row, source[1], self._resume.host)  # type: ignore[union-attr]
-                    ends = out if op[5] else back  # between this session's own two machines
-                    self.world.recorder.event(*times, self.message, self.id, *ends, *row)
-                elif source[0] == "line":  # the command as this session's dialogue said it
-                    self._record_line(times, step, source[1])  # type: ignore[arg-type]
-                else:  # a reply to the message, as this session's server made it
-                    self._record_reply(times, content[source[1]])
             elif kind == SLOT:
                 turn = self._slot.take()  # type: ignore[union-attr]
                 if turn is not None:

@@ -54,18 +54,17 @@ WORKERS_PER_CORE = 4
 # sessions are compiled (mailsim.compiled), that is the first of each kind, about three
 # kinds a person (565 for the busy office's 540 people, 2,469 for the throughput world's
 # 1,000); the later ones are replayed, in 45 µs at outcomes (a million messages: 333 s
-# for 8.1 million sessions, 2026-12-05) and 3.5 times that at full, which records their
-# every step (busy office 79 µs a session, the throughput world 157 µs: its records name
-# each person's machine, so fewer sessions are replayed). Events per session (149,412 /
-# 8,857); bytes kept per event at full (events table, copies with their Received
-# stamps), per copy at hops and full, per finished message at outcomes; the interpreter
-# with its libraries; the tables built for --out and --plots (pandas: about 240 B per
-# event at full).
+# for 8.1 million sessions, 2026-12-05) and 2.5 times that at full, which records their
+# every step (the busy office 77 µs a session, the throughput world 110 µs). Events per
+# session (149,412 / 8,857); bytes kept per event at full (events table, copies with
+# their Received stamps), per copy at hops and full, per finished message at outcomes;
+# the interpreter with its libraries; the tables built for --out and --plots (pandas:
+# about 240 B per event at full).
 SECONDS_PER_PLAY = 240e-6
 SECONDS_PER_REPLAY = 45e-6
 KINDS_PER_PERSON = 3
 FULL_SLOWDOWN = 1.25
-FULL_REPLAY_SLOWDOWN = 3.5
+FULL_REPLAY_SLOWDOWN = 2.5
 EVENTS_PER_SESSION = 17
 # A web page's refresh on the connection it keeps is a GET and its 200: two events, not a
 # session's seventeen (the connection is opened once).

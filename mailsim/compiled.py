@@ -378,7 +378,9 @@ class Templates:
         scripted play costs a fifth more than a play, and a replay saves less (it records
         every step too), and a template keeps its records: a key is scripted at its
         :data:`SIGHTINGS`-th play, so that the many keys a large world plays once or
-        twice (one person's machine to a server at another office) cost nothing."""
+        twice (a relay between two offices whose latency no other pair shares) cost
+        nothing. (Scripting at the second play instead: no faster, in the benchmark
+        world or busy-office, 2026-12-05.)"""
         if not self.full:
             return True
         h = hash(key)

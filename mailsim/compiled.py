@@ -26,14 +26,15 @@ At full detail, where every step is recorded, a replay drives the dialogue, and 
 record takes its texts from where the play took them (:data:`Source`): a command line
 from the step this session's dialogue has just taken (``MAIL FROM:<its sender>``, the
 login it sends), a reply to the message from this session's server, the rest — TCP,
-TLS, the server's capabilities — from the template, but for the server's name where a
-reply begins with it (the greeting, the reply to EHLO), which is this session's
-server's. Each record keeps its direction, not its two machines: a replay puts its own
-client and server there. So the keys hold no names, and a day of mail between many
-machines and servers replays as few templates as where nothing is recorded. A play
-whose copied records hold one of the session's own texts (its addresses, the names of
+TLS, the server's capabilities — from the template, but for the server's name that an
+SMTP or LMTP greeting and reply to EHLO begin with, which is this session's server's.
+Each record keeps its direction, not its two machines: a replay puts its own client
+and server there. So the keys hold no names, and a day of mail between many machines
+and servers replays as few templates as where nothing is recorded. A play whose copied
+records hold one of the session's own texts anywhere else (its addresses, the names of
 its server or client, as a server whose reply to MAIL names the sender would) makes no
-template.
+template; a short name that stands in a fixed text by chance (a machine called "Read",
+in "Ready to start TLS") costs its key's template too.
 
 A template is used only where its key can vouch for the outcome: no faults, no
 eavesdroppers, no jitter or loss on the way — the things that make two sessions of one
@@ -44,9 +45,11 @@ nothing unless the connection's deadline, set before the wait, is now too close 
 than its play met it (:attr:`Template.margin`), less :data:`SLACK` — or has passed: the
 session then goes on as real play from the end of the wait. A play that gave up, or met
 a deadline closer than :data:`SLACK`, makes no template. In check mode every session of a known key is played for real as well and
-compared with its template, and its result with the one its template's outline
-rebuilds for it, so a key that forgets a field fails a test instead of changing a
-result silently.
+compared with its template — the records a replay would copy text for text, the rest
+with the session's own names put as placeholders — and its result with the one its
+template's outline rebuilds for it, so a key that forgets a field fails a test instead
+of changing a result silently. (A placeholder is put wherever the name stands, so a
+name that is also a word of a fixed reply can be reported though a replay is exact.)
 """
 
 from __future__ import annotations
@@ -78,10 +81,11 @@ Source = tuple[str, int] | None
 
 
 def begins_with_host(reply: Any, detail: str, wire: str | None, host: str) -> Source:
-    """Does ``reply`` begin with its server's name ``host``, as a greeting and a reply to
-    EHLO do (RFC 5321 §4.2, §4.1.1.1)? Then its texts ``detail`` and ``wire`` hold the
-    name right after the code and a space or hyphen, and a replay puts its own server's
-    name there (:func:`with_host`): ``("host", len(host))``; else None."""
+    """Does ``reply``, a greeting or a reply to EHLO, begin with its server's name
+    ``host``, as RFC 5321 has them do (§4.2, §4.1.1.1)? Then its texts ``detail`` and
+    ``wire`` hold the name right after the code and a space or hyphen, and a replay puts
+    its own server's name there (:func:`with_host`): ``("host", len(host))``; else
+    None, and the reply's texts are the template's."""
     lines = reply.lines
     if not host or not lines or lines[0].split(" ", 1)[0] != host:
         return None
@@ -214,12 +218,13 @@ class Script:
         self.ops.append((RECORD, at, to, row, source, outward))
 
     def names(self, texts: tuple[str, ...]) -> bool:
-        """Does a record whose texts a replay would copy hold one of ``texts``?"""
+        """Does a record whose texts a replay would copy hold one of ``texts``? (As a
+        substring: a short name inside a longer word counts, and costs a template.)"""
         copied = "\0".join(  # no text holds a NUL: none is found across two
             text
             for op in self.ops
-            if op[0] == RECORD and op[4] is None
-            for text in op[3][3:6:2]  # the detail and the text on the wire
+            if _copied(op) is not None
+            for text in _copied(op)[3:6:2]  # type: ignore[index]  # the detail, the wire text
             if text
         )
         return any(t in copied for t in texts if t)
@@ -429,10 +434,21 @@ class Templates:
                 )
 
 
+def _copied(op: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The texts of a record that a replay copies from its template, with the server's
+    name that a greeting begins with left out (a NUL in its place); None for another op,
+    or a record whose texts each replay makes anew."""
+    if op[0] != RECORD or (op[4] is not None and op[4][0] != "host"):
+        return None
+    return op[3] if op[4] is None else with_host(op[3], op[4][1], "\0")
+
+
 def _shape(ops: tuple[tuple[Any, ...], ...], own: tuple[str, ...]) -> Any:
     """``ops`` with each of ``own`` in any text as ``<k>``, its place in ``own``; steps and
     replies as their fields. The longest first, so that one name inside another (an
-    address inside a reply) goes whole."""
+    address inside a reply) goes whole. The records a replay copies are compared as they
+    are: a name in them, by chance or not, is the same in every session of the key or
+    a replay would copy the wrong one."""
     names = sorted(((n, f"<{k}>") for k, n in enumerate(own) if n), key=lambda p: -len(p[0]))
 
     def plain(part: Any) -> Any:
@@ -447,7 +463,10 @@ def _shape(ops: tuple[tuple[Any, ...], ...], own: tuple[str, ...]) -> Any:
             return (type(part).__name__, *(plain(getattr(part, f.name)) for f in fields))
         return part
 
-    return plain(ops)
+    return tuple(
+        (*op[:3], copied, *op[4:]) if (copied := _copied(op)) is not None else plain(op)
+        for op in ops
+    )
 
 
 def _first_difference(known: Template, made: Template) -> str:

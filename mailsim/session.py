@@ -42,7 +42,6 @@ from mailsim.compiled import (
     Script,
     Source,
     Template,
-    TemplateMismatch,
     begins_with_host,
     with_host,
 )
@@ -221,8 +220,9 @@ class Session:
         source = None if self._resume is None else ("line", i)  # a driving replay's own
         self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2, secret, source)
 
-    def _record_reply(self, times: tuple[float, float], reply: Reply) -> None:
-        """A reply, with its wire form when it is not its transcript line (multi-line)."""
+    def _record_reply(self, times: tuple[float, float], reply: Reply, greets: bool = False) -> None:
+        """A reply, with its wire form when it is not its transcript line (multi-line);
+        ``greets``: a greeting or reply to EHLO, which begins with the server's name."""
         detail, wire = str(reply), reply.wire()
         shown = None if wire == detail + "\r\n" else wire
         s, c = self.server_node, self.client
@@ -231,10 +231,23 @@ class Session:
             source = next(
                 (("content", i) for i, r in enumerate(self._script.content) if r is reply), None
             )
-            if source is None:
+            if source is None and greets:
                 source = begins_with_host(reply, detail, shown, self._resume.host)
         self._record(
             times, s, c, self.protocol, reply.code, reply.code, detail, reply.size, shown, source
+        )
+
+    def _greets(self, step: Step, i: int) -> bool:
+        """Is reply ``i`` to ``step`` one that begins with the SMTP or LMTP server's name:
+        its greeting, or its reply to EHLO, HELO or LHLO (RFC 5321 §4.2, §4.1.1.1)?"""
+        if self.protocol not in ("smtp", "lmtp"):
+            return False
+        if isinstance(step, Connect):
+            return True
+        return (
+            isinstance(step, Commands)
+            and i < len(step.lines)
+            and _verb(step.lines[i], self.protocol) in _HELLOS
         )
 
     def _overhear(
@@ -353,12 +366,14 @@ class Session:
                     script.spoil("a reply naming the session's own addresses")
                 if resume is not None and self.dead is not None:  # it names the server
                     script.spoil("a connection lost or refused")
-                if resume is not None and self._full and script.names(resume.own()):
-                    if templates.check and key in templates.known:  # a replay would copy it
-                        raise TemplateMismatch(
-                            f"session key {key!r}: a record a replay would copy names the"
-                            " session's own"
-                        ) from None
+                # A record a replay would copy names the session's own: no template, but
+                # where check mode compares this play with the key's, record by record.
+                if (
+                    resume is not None
+                    and self._full
+                    and script.names(resume.own())
+                    and not (templates.check and key in templates.known)
+                ):
                     script.spoil("a record a replay would copy naming the session's own")
                 templates.keep(key, script, stop.value, self.dead, resume)
             return stop.value
@@ -759,8 +774,8 @@ class Session:
         if record is not None:
             record(times, replies)
         elif self._full:
-            for reply in replies:
-                self._record_reply(times, reply)
+            for i, reply in enumerate(replies):
+                self._record_reply(times, reply, self._greets(step, i))
         if self._taps:
             for reply in replies:
                 kind = "headers and body" if reply.payload else "commands"
@@ -1193,6 +1208,9 @@ def _no_replies() -> list[Reply]:
 def _pushed(news: Reply) -> str:
     """Untagged lines pushed during IDLE, as one line: "* 2 EXISTS · * 1 RECENT"."""
     return " · ".join(f"* {line}" for line in news.data)
+
+
+_HELLOS = frozenset({"EHLO", "HELO", "LHLO"})
 
 
 def _verb(line: str, protocol: str) -> str:

@@ -457,12 +457,8 @@ def test_a_replay_at_full_detail_records_its_own_commands_and_replies():
     assert fast.recorder.wire_texts() == slow.recorder.wire_texts()
 
 
-def test_at_full_detail_people_on_their_own_machines_share_templates():
-    """Each person on a machine of their own: the records of a replay at full detail name
-    this session's two machines and its own EHLO name, so the keys leave the machines
-    out, and people on different machines replay one template — with the events of the
-    run played step by step, and check mode content."""
-    world = _two_offices()
+def _machines_of_their_own(world: dict[str, Any]) -> dict[str, Any]:
+    """``world`` (two offices) with each person on a machine of their own, pc<u>.<office>."""
     for office in "ab":
         del world["nodes"][f"pc-{office}"]
         world["links"] = [link for link in world["links"] if f"pc-{office}" not in link["between"]]
@@ -471,6 +467,15 @@ def test_at_full_detail_people_on_their_own_machines_share_templates():
             world["nodes"][machine] = {"role": "client", "host": f"pc{u}.{office}.example"}
             world["links"].append({"between": [machine, "core"], "latency": "2ms"})
             world["users"][f"user{u}@{office}.example"]["client"] = machine
+    return world
+
+
+def test_at_full_detail_people_on_their_own_machines_share_templates():
+    """Each person on a machine of their own: the records of a replay at full detail name
+    this session's two machines and its own EHLO name, so the keys leave the machines
+    out, and people on different machines replay one template — with the events of the
+    run played step by step, and check mode content."""
+    world = _machines_of_their_own(_two_offices())
     scenario = validate(world)
     fast = _run(scenario, detail="full")
     hops = _run(scenario, detail="hops")
@@ -511,6 +516,57 @@ def test_at_full_detail_offices_alike_but_for_their_names_share_templates():
     }
     _same(fast, _run(scenario, detail="full", fast_forward=False))
     _run(scenario, detail="full", check_templates=True)
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        {"mta-a": "End", "mta-b": "Xyz"},  # names of one length: the offices share keys
+        {"mta-a": "Xyz", "mta-b": "End"},
+        {"pop-a": "Dovecot"},
+        {"pop-b": "Dovecot"},
+    ],
+)
+def test_a_server_named_like_a_word_of_its_replies_keeps_them(hosts):
+    """A server whose name is also a word its replies begin with ("354 End data with
+    …", "+OK Dovecot ready."): only a greeting or a reply to EHLO, and only SMTP's and
+    LMTP's, has its server's name put in by a replay; the rest are as played."""
+    world = _two_offices()
+    for link in world["links"]:
+        if link["between"][0].startswith("mta-"):
+            link["latency"] = "5ms"
+    for message in world["messages"]:
+        message["size"] = 4000
+    for node, host in hosts.items():
+        old, zone = world["nodes"][node]["host"], world["dns"]["zones"][f"{node[-1]}.example"]
+        world["nodes"][node]["host"] = host
+        zone["a"] = {(host if name == old else name): n for name, n in zone["a"].items()}
+        for mx in zone["mx"]:
+            mx["host"] = host if mx["host"] == old else mx["host"]
+    scenario = validate(world)
+    fast = _run(scenario, detail="full")
+    assert fast.templates.replayed > 0
+    _same(fast, _run(scenario, detail="full", fast_forward=False))
+
+
+def test_a_reply_to_ehlo_that_names_the_client_makes_no_template(monkeypatch):
+    """A server whose reply to EHLO names the client after its own name ("mail.a.example
+    Hello pc0.a.example", as sendmail's does): a replay puts its own server's name first,
+    but would copy the rest, so at full detail no submission is kept as a template."""
+    from mailsim.protocols import smtp
+
+    real = smtp.SmtpServer.capabilities
+
+    def hello(self: Any) -> list[str]:
+        first, *rest = real(self)
+        return [f"{first} Hello {self.helo}", *rest]
+
+    monkeypatch.setattr(smtp.SmtpServer, "capabilities", hello)
+    scenario = validate(_machines_of_their_own(_two_offices()))
+    fast = _run(scenario, detail="full")
+    assert "submission" not in _kinds(fast)
+    assert "submission" in {k[1] for k in fast.templates.spoiled}
+    _same(fast, _run(scenario, detail="full", fast_forward=False))
 
 
 def test_a_record_naming_the_server_elsewhere_makes_no_template_at_full_detail(monkeypatch):
@@ -558,7 +614,7 @@ def test_a_record_naming_the_sender_makes_no_template_at_full_detail(monkeypatch
 def test_check_mode_catches_a_record_naming_one_session_only(monkeypatch):
     """A server that names the sender in its reply to MAIL for one person alone: the
     template, made from someone else's play, copies no name; check mode, playing that
-    person's session of the key, sees that a replay would copy the record, and says so."""
+    person's session of the key, finds it differs (a longer reply, a longer wait)."""
     from mailsim.protocols import Reply, smtp
 
     real = smtp.SmtpServer._cmd_mail
@@ -570,8 +626,32 @@ def test_check_mode_catches_a_record_naming_one_session_only(monkeypatch):
         return reply
 
     monkeypatch.setattr(smtp.SmtpServer, "_cmd_mail", now_and_then)
-    with pytest.raises(TemplateMismatch, match="a record a replay would copy names"):
+    with pytest.raises(TemplateMismatch, match=r"op \d+ was \(0, "):
         _run(validate(_two_offices()), detail="full", check_templates=True)
+
+
+def test_check_mode_catches_a_reply_naming_part_of_the_sender(monkeypatch):
+    """A server that names part of the sender in its reply to MAIL ("250 2.1.0 Ok,
+    user0"): no session's whole address is in it, so the template is kept, and its
+    replays would copy the first sender's name; check mode, comparing each play with
+    the template text for text, says so at that reply."""
+    from mailsim.protocols import Reply, smtp
+
+    real = smtp.SmtpServer._cmd_mail
+
+    def by_name(self: Any, line: str) -> Reply:
+        reply = real(self, line)
+        if reply.code != "250":
+            return reply
+        return Reply("250", (f"2.1.0 Ok, {self.sender.split('@')[0]}",))
+
+    monkeypatch.setattr(smtp.SmtpServer, "_cmd_mail", by_name)
+    scenario = validate(_two_offices())
+    with pytest.raises(
+        TemplateMismatch,
+        match=r"was .*'2\.1\.0 Ok, user(\d)'.* now .*'2\.1\.0 Ok, user(?!\1)",
+    ):
+        _run(scenario, detail="full", check_templates=True)
 
 
 def test_an_outline_takes_each_recipient_once():

@@ -51,11 +51,14 @@ WORKERS_PER_CORE = 4
 # for memory). CPU: a session played step by step costs 240 µs at outcomes (2.14 s /
 # 8,857 sessions of the throughput world, 2026-12-01, its building included; 80–470 µs
 # a session in the small shipped scenarios, 2026-12-05), a quarter more at full. Where
-# sessions are compiled (mailsim.compiled), that is the first of each kind, about three
-# kinds a person (565 for the busy office's 540 people, 2,469 for the throughput world's
-# 1,000); the later ones are replayed, in 45 µs at outcomes (a million messages: 333 s
-# for 8.1 million sessions, 2026-12-05) and 2.5 times that at full, which records their
-# every step (the busy office 77 µs a session, the throughput world 110 µs). Events per
+# sessions are compiled (mailsim.compiled: SMTP, LMTP and POP3, not IMAP or webmail),
+# that is the first plays of each kind, about three a person (the throughput world 2.5 at
+# outcomes and 4.7 at full, where a kind is played three times before it is kept; the
+# busy office 1.1); the later ones are replayed, in 45 µs at outcomes (a million
+# messages: 333 s for 8.1 million sessions, 2026-12-05) and 2.5 times that at full,
+# which records their every step (the busy office 77 µs a session, the throughput world
+# 110 µs). A world of mostly empty POP3 checks is overestimated: such a replay takes
+# about 11 µs at outcomes. Events per
 # session (149,412 / 8,857); bytes kept per event at full (events table, copies with
 # their Received stamps), per copy at hops and full, per finished message at outcomes;
 # the interpreter with its libraries; the tables built for --out and --plots (pandas:
@@ -161,12 +164,14 @@ def estimate(scenario: Scenario, detail: str = "full", tables: bool = False) -> 
     if scenario.faults:
         tail += MAXIMAL_BACKOFF
     horizon = min(duration, last + tail) if copies else 0.0
-    polls = sum(
-        max(0.0, horizon - (user.poll_start if user.poll_start != "spread" else 0.0))
+    polls_of = {
+        address: max(0.0, horizon - (user.poll_start if user.poll_start != "spread" else 0.0))
         / (IDLE_RENEWAL if user.retrieval == "imap-idle" else user.poll)
         * (REFRESH_SHARE if _keeps_connection(user) else 1.0)
-        for user in polling
-    )
+        for address, user in accounts.items()
+        if user.mailbox
+    }
+    polls = sum(polls_of.values())
     sessions = SESSIONS_PER_COPY * copies + polls
     # Users who poll at the same moments (no `poll_start: spread`) are sessions at once.
     herd = max(
@@ -184,8 +189,9 @@ def estimate(scenario: Scenario, detail: str = "full", tables: bool = False) -> 
     else:
         memory = BYTES_BASE + held + BYTES_PER_ROW * copies
     played = sessions
-    if compilable(scenario):
-        played = min(sessions, KINDS_PER_PERSON * len(accounts))
+    if compilable(scenario):  # IMAP and webmail sessions are played all the same
+        uncompiled = sum(n for a, n in polls_of.items() if accounts[a].retrieval != "pop3")
+        played = uncompiled + min(sessions - uncompiled, KINDS_PER_PERSON * len(accounts))
     full = detail == "full"
     seconds = SECONDS_PER_PLAY * played * (FULL_SLOWDOWN if full else 1.0)
     seconds += SECONDS_PER_REPLAY * (sessions - played) * (FULL_REPLAY_SLOWDOWN if full else 1.0)

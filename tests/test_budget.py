@@ -111,7 +111,7 @@ def test_sessions_after_the_first_kinds_cost_what_a_replay_costs(tmp_path):
     """Three people writing once an hour and polling every minute for a day: 4,320
     polls and 4 sessions a message, of which the first kinds (three a person) are
     played and the rest replayed; with a crash in the world nothing is compiled, and
-    every session is played."""
+    every session is played; IMAP checks are played where POP3's are replayed."""
     path = world(tmp_path, duration="1d", poll="1min")
     work = budget.estimate(mailsim.load(path), "outcomes")
     assert (work.polls, work.sessions) == pytest.approx((3 * 1440, 3 * 1440 + 4 * 3 * 24))
@@ -129,6 +129,17 @@ def test_sessions_after_the_first_kinds_cost_what_a_replay_costs(tmp_path):
     faulty = budget.estimate(mailsim.load(crash), "outcomes")
     assert faulty.sessions == work.sessions
     assert faulty.seconds == pytest.approx(budget.SECONDS_PER_PLAY * work.sessions)
+    # IMAP checks are not compiled: played, every one
+    imap = path.with_name("imap.yaml")
+    imap.write_text(
+        path.read_text().replace("poll_start: spread", "poll_start: spread, retrieval: imap")
+    )
+    reading = budget.estimate(mailsim.load(imap), "outcomes")
+    assert reading.polls == work.polls
+    played = reading.polls + budget.KINDS_PER_PERSON * 3
+    assert reading.seconds == pytest.approx(
+        budget.SECONDS_PER_PLAY * played + budget.SECONDS_PER_REPLAY * (work.sessions - played)
+    )
 
 
 def test_rounded_counts_do_not_look_exact():

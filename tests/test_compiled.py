@@ -4,6 +4,7 @@ played step by step, to the bit; check mode catches a key that forgets a field."
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -470,6 +471,32 @@ def _machines_of_their_own(world: dict[str, Any]) -> dict[str, Any]:
     return world
 
 
+def _offices_alike() -> dict[str, Any]:
+    """Two offices alike but for their names: their servers as far away, every message
+    of one size."""
+    world = _two_offices()
+    for link in world["links"]:
+        if link["between"][0].startswith("mta-"):
+            link["latency"] = "5ms"
+    for message in world["messages"]:
+        message["size"] = 4000
+    return world
+
+
+def _answer_mail(monkeypatch: Any, said: Callable[[Any], str | None]) -> None:
+    """Have SMTP servers accept MAIL with the text ``said(server)``; None: as they do."""
+    from mailsim.protocols import Reply, smtp
+
+    real = smtp.SmtpServer._cmd_mail
+
+    def mail(self: Any, line: str) -> Reply:
+        reply = real(self, line)
+        text = said(self) if reply.code == "250" else None
+        return reply if text is None else Reply("250", (text,))
+
+    monkeypatch.setattr(smtp.SmtpServer, "_cmd_mail", mail)
+
+
 def test_at_full_detail_people_on_their_own_machines_share_templates():
     """Each person on a machine of their own: the records of a replay at full detail name
     this session's two machines and its own EHLO name, so the keys leave the machines
@@ -499,12 +526,7 @@ def test_at_full_detail_offices_alike_but_for_their_names_share_templates():
     """Two offices alike but for their names: their sessions share keys at full detail
     as at hops, and each replay's greeting and reply to EHLO name its own server —
     the events of the run played step by step, and check mode content."""
-    world = _two_offices()
-    for link in world["links"]:
-        if link["between"][0].startswith("mta-"):
-            link["latency"] = "5ms"
-    for message in world["messages"]:
-        message["size"] = 4000
+    world = _offices_alike()
     scenario = validate(world)
     fast = _run(scenario, detail="full")
     assert _kinds(fast)["submission"] == _kinds(_run(scenario, detail="hops"))["submission"] == 1
@@ -531,12 +553,7 @@ def test_a_server_named_like_a_word_of_its_replies_keeps_them(hosts):
     """A server whose name is also a word its replies begin with ("354 End data with
     …", "+OK Dovecot ready."): only a greeting or a reply to EHLO, and only SMTP's and
     LMTP's, has its server's name put in by a replay; the rest are as played."""
-    world = _two_offices()
-    for link in world["links"]:
-        if link["between"][0].startswith("mta-"):
-            link["latency"] = "5ms"
-    for message in world["messages"]:
-        message["size"] = 4000
+    world = _offices_alike()
     for node, host in hosts.items():
         old, zone = world["nodes"][node]["host"], world["dns"]["zones"][f"{node[-1]}.example"]
         world["nodes"][node]["host"] = host
@@ -591,17 +608,7 @@ def test_a_record_naming_the_sender_makes_no_template_at_full_detail(monkeypatch
     <alice@example.org>... Sender ok"): a replay would copy the first sender's address
     into the records of every later one, so at full detail no message session is kept
     as a template; at outcomes, where no reply text is kept, they are."""
-    from mailsim.protocols import Reply, smtp
-
-    real = smtp.SmtpServer._cmd_mail
-
-    def sendmail(self: Any, line: str) -> Reply:
-        reply = real(self, line)
-        if reply.code != "250":
-            return reply
-        return Reply("250", (f"2.1.0 <{self.sender}>... Sender ok",))
-
-    monkeypatch.setattr(smtp.SmtpServer, "_cmd_mail", sendmail)
+    _answer_mail(monkeypatch, lambda server: f"2.1.0 <{server.sender}>... Sender ok")
     scenario = validate(_two_offices())
     fast = _run(scenario, detail="full")
     assert {k[1] for k in fast.templates.spoiled} == {"submission", "relay", "lmtp"}
@@ -615,17 +622,13 @@ def test_check_mode_catches_a_record_naming_one_session_only(monkeypatch):
     """A server that names the sender in its reply to MAIL for one person alone: the
     template, made from someone else's play, copies no name; check mode, playing that
     person's session of the key, finds it differs (a longer reply, a longer wait)."""
-    from mailsim.protocols import Reply, smtp
 
-    real = smtp.SmtpServer._cmd_mail
+    def now_and_then(server: Any) -> str | None:
+        if server.sender == "user3@a.example":
+            return f"2.1.0 <{server.sender}>... Sender ok"
+        return None
 
-    def now_and_then(self: Any, line: str) -> Reply:
-        reply = real(self, line)
-        if reply.code == "250" and self.sender == "user3@a.example":
-            return Reply("250", (f"2.1.0 <{self.sender}>... Sender ok",))
-        return reply
-
-    monkeypatch.setattr(smtp.SmtpServer, "_cmd_mail", now_and_then)
+    _answer_mail(monkeypatch, now_and_then)
     with pytest.raises(TemplateMismatch, match=r"op \d+ was \(0, "):
         _run(validate(_two_offices()), detail="full", check_templates=True)
 
@@ -635,17 +638,7 @@ def test_check_mode_catches_a_reply_naming_part_of_the_sender(monkeypatch):
     user0"): no session's whole address is in it, so the template is kept, and its
     replays would copy the first sender's name; check mode, comparing each play with
     the template text for text, says so at that reply."""
-    from mailsim.protocols import Reply, smtp
-
-    real = smtp.SmtpServer._cmd_mail
-
-    def by_name(self: Any, line: str) -> Reply:
-        reply = real(self, line)
-        if reply.code != "250":
-            return reply
-        return Reply("250", (f"2.1.0 Ok, {self.sender.split('@')[0]}",))
-
-    monkeypatch.setattr(smtp.SmtpServer, "_cmd_mail", by_name)
+    _answer_mail(monkeypatch, lambda server: f"2.1.0 Ok, {server.sender.split('@')[0]}")
     scenario = validate(_two_offices())
     with pytest.raises(
         TemplateMismatch,

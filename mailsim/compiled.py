@@ -7,9 +7,9 @@ same links, so the same waits, every time. Playing the dialogue, the server's st
 machine and the network step by step costs about 100 µs a session; replaying the waits
 and the few records and callbacks that touch shared state costs a fraction of that, with
 the same times to the last bit: the clock moves by the same additions in the same order,
-at once as far as nothing else is due (:meth:`mailsim.clock.Clock.skip_run`). Below full detail the replay of an empty check
-only waits and holds a server slot: no server, dialogue or callbacks are made for it
-(:meth:`Template.quiet`).
+at once as far as nothing else is due (:meth:`mailsim.clock.Clock.skip_run`). Below full
+detail the replay of an empty check only waits and holds a server slot: no server,
+dialogue or callbacks are made for it (:meth:`Template.quiet`).
 
 A message session repeats another up to its addresses and queue id: the same lengths
 over a path as long, the same verdicts, give the same waits (the keys are in
@@ -44,12 +44,13 @@ queue as a play does; everything after the wait comes later by as long, which ch
 nothing unless the connection's deadline, set before the wait, is now too close — closer
 than its play met it (:attr:`Template.margin`), less :data:`SLACK` — or has passed: the
 session then goes on as real play from the end of the wait. A play that gave up, or met
-a deadline closer than :data:`SLACK`, makes no template. In check mode every session of a known key is played for real as well and
-compared with its template — the records a replay would copy text for text, the rest
-with the session's own names put as placeholders — and its result with the one its
-template's outline rebuilds for it, so a key that forgets a field fails a test instead
-of changing a result silently. (A placeholder is put wherever the name stands, so a
-name that is also a word of a fixed reply can be reported though a replay is exact.)
+a deadline closer than :data:`SLACK`, makes no template. In check mode every session of
+a known key is played for real as well and compared with its template — the records a
+replay would copy text for text, the rest with the session's own names put as
+placeholders — and its result with the one its template's outline rebuilds for it, so a
+key that forgets a field fails a test instead of changing a result silently. (A
+placeholder is put wherever the name stands, so a name that is also a word of a fixed
+reply can be reported though a replay is exact.)
 """
 
 from __future__ import annotations
@@ -223,8 +224,8 @@ class Script:
         copied = "\0".join(  # no text holds a NUL: none is found across two
             text
             for op in self.ops
-            if _copied(op) is not None
-            for text in _copied(op)[3:6:2]  # type: ignore[index]  # the detail, the wire text
+            if (row := _copied(op)) is not None
+            for text in row[3:6:2]  # the detail and the text on the wire
             if text
         )
         return any(t in copied for t in texts if t)

@@ -247,7 +247,7 @@ class Session:
         return (
             isinstance(step, Commands)
             and i < len(step.lines)
-            and _verb(step.lines[i], self.protocol) in _HELLOS
+            and _verb(step.lines[i], self.protocol) in smtp.HELLOS
         )
 
     def _overhear(
@@ -597,9 +597,7 @@ class Session:
         to go on from here — when the client gave up, or when the wait brings the
         connection's deadline closer than its play met it less :data:`SLACK` (its
         greeting might then come too late)."""
-        before = self.env.now
-        yield from self._queue(turn, deadline)
-        queue = self.env.now - before
+        queue = yield from self._queue(turn, deadline)
         if not turn.triggered or queue > template.margin - SLACK:
             return None
         self.world.templates.queued += 1
@@ -922,14 +920,16 @@ class Session:
 
     def _queue(self, turn: simpy.Event, deadline: float) -> Events:
         """Wait in the listen queue for ``turn``, the client's patience lasting until
-        ``deadline``; the wait is the session's queue cost."""
+        ``deadline``; return the wait, which is the session's queue cost."""
         env = self.env
         self._turn = turn
         before = env.now
         yield turn | env.timeout(max(0.0, deadline - env.now))
-        self.costs["queue"] += env.now - before
+        waited = env.now - before
+        self.costs["queue"] += waited
         if turn.triggered:
             self._turn = None
+        return waited
 
     def _commands(
         self, step: Commands, server: Server, work: Work, on_server: Observer | None
@@ -1208,9 +1208,6 @@ def _no_replies() -> list[Reply]:
 def _pushed(news: Reply) -> str:
     """Untagged lines pushed during IDLE, as one line: "* 2 EXISTS · * 1 RECENT"."""
     return " · ".join(f"* {line}" for line in news.data)
-
-
-_HELLOS = frozenset({"EHLO", "HELO", "LHLO"})
 
 
 def _verb(line: str, protocol: str) -> str:

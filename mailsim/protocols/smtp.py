@@ -50,6 +50,11 @@ class ServerConfig:
     credentials: dict[str, str] = field(default_factory=dict)
 
 
+# The commands that open a session, whose reply begins with the server's name as its
+# greeting does (RFC 5321 §4.1.1.1, §4.2; LHLO: RFC 2033 §4.1).
+HELLOS = frozenset({"EHLO", "HELO", "LHLO"})
+
+
 class SmtpServer:
     """One server side of one session: answers each command line with a Reply."""
 
@@ -105,7 +110,7 @@ class SmtpServer:
     def handle(self, line: str) -> Reply:
         verb = line.split(" ", 1)[0].upper()
         handler = getattr(self, f"_cmd_{verb.lower()}", None)
-        if handler is None or ((verb == "LHLO") != self.lmtp and verb in ("LHLO", "EHLO", "HELO")):
+        if handler is None or ((verb == "LHLO") != self.lmtp and verb in HELLOS):
             return Reply("502", ("5.5.2 Error: command not recognized",))
         return handler(line)
 

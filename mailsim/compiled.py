@@ -22,12 +22,15 @@ outline and its replays *drive* the dialogue instead: they send it the replies t
 was sent, and it builds its result. A play whose result holds a reply naming its own
 addresses (a refused recipient) makes no template, and its key is not tried again.
 
-At full detail, where every step is recorded, a replay drives the dialogue, and each
-record takes its texts from where the play took them (:data:`Source`): a command line
-from the step this session's dialogue has just taken (``MAIL FROM:<its sender>``, the
-login it sends), a reply to the message from this session's server, the rest — TCP,
-TLS, the server's capabilities — from the template, but for the server's name that an
-SMTP or LMTP greeting and reply to EHLO begin with, which is this session's server's.
+At full detail, where every step is recorded, each record of a replay takes its texts
+from where the play took them (:data:`Source`): a command line from its form, the
+places the client's grammar gives the session's own texts (``MAIL FROM:<its sender>``,
+the login it sends: :meth:`Resume.form`), filled with this session's; a reply to the
+message from this session's server; the rest — TCP, TLS, the server's capabilities —
+from the template, but for the server's name that an SMTP or LMTP greeting and reply to
+EHLO begin with, which is this session's server's. So a replay at full detail plays no
+more of the dialogue than one at outcomes, and writes the records of a run of waits as
+it goes through the run.
 Each record keeps its direction, not its two machines: a replay puts its own client
 and server there. So the keys hold no names, and a day of mail between many machines
 and servers replays as few templates as where nothing is recorded. A play whose copied
@@ -75,10 +78,26 @@ _QUIET = (RUN, MARK, SLOT, END)  # the ops of a plan that only waits and holds a
 
 
 # Where a record's texts come from in a replay at full detail: the template's own (None),
-# line i of the step the dialogue has just taken ("line", i), the i-th reply to the
-# message, made anew ("content", i), or the template's reply that begins with its
-# server's name, with this session's server's name in its place ("host", its length).
-Source = tuple[str, int] | None
+# the i-th reply to the message, made anew ("content", i), the template's reply that
+# begins with its server's name, with this session's server's name in its place ("host",
+# its length), or a command line made from this session's own texts ("line", its
+# str.format pattern over Resume.own(), whether the transcript shows the template's
+# text instead: AUTH's and PASS's secrets are masked there).
+Source = tuple[str, int] | tuple[str, str, bool] | None
+
+
+def line_source(parts: tuple[str | int, ...], shown: bool) -> Source:
+    """How a replay makes a command line whose literal texts and places in
+    :meth:`Resume.own` are ``parts`` (:meth:`Resume.form`): a pattern for
+    ``str.format``, or None where the line holds none of the session's own texts and
+    the template's is copied. ``shown``: the transcript shows a fixed text instead."""
+    if not shown and all(type(part) is str for part in parts):
+        return None
+    pattern = "".join(
+        part.replace("{", "{{").replace("}", "}}") if type(part) is str else f"{{{part}}}"
+        for part in parts
+    )
+    return ("line", pattern, shown)
 
 
 def begins_with_host(reply: Any, detail: str, wire: str | None, host: str) -> Source:
@@ -147,6 +166,15 @@ class Resume(Protocol):
         server's and client's names), in a fixed order: check mode compares plays
         without them, and no key holds them, so a template whose copied records hold
         one is not kept."""
+        ...
+
+    def form(self, line: str) -> tuple[str | int, ...]:
+        """Command ``line`` of this session's client as literal texts and, where the
+        client's grammar puts one of the session's own texts (EHLO's name, an address
+        after MAIL FROM or RCPT TO, a login), its place in :meth:`own`: a replay at full
+        detail makes its own line from it (:func:`line_source`). A place in the
+        grammar, not a search for the text: a name that stands in a fixed text by
+        chance stays fixed."""
         ...
 
     def watches(self, step: Any) -> bool:
@@ -267,13 +295,14 @@ class Template:
 
     def plan(self, full: bool) -> tuple[tuple[Any, ...], ...]:
         """The ops as a replay runs them: consecutive waits merged into runs, each
-        callback with the session's costs at that moment, records only at full detail,
-        the replies' arrivals at the end (nobody asks for them meanwhile). The costs
-        are summed here in the play's own order, so they equal the play's. In a driving
-        template the replies to the message are None: each replay makes its own. One
-        with an outline sends the dialogue nothing, except at full detail, where the
-        records of commands take their texts from its steps; a replay that drives the
-        dialogue starts it (START) before its first reply is sent."""
+        callback with the session's costs at that moment, the replies' arrivals at the
+        end (nobody asks for them meanwhile). At full detail a run holds the records
+        between its waits, each with the number of the run's waits before it: nothing
+        but waits and records comes between them. The costs are summed here in the
+        play's own order, so they equal the play's. In a driving template the replies
+        to the message are None: each replay makes its own. One with an outline sends
+        the dialogue nothing; a replay that drives the dialogue starts it (START)
+        before its first reply is sent."""
         plan = self._plans.get(full)
         if plan is not None:
             return plan
@@ -288,7 +317,9 @@ class Template:
         hops)? Such a replay needs nothing made for it (:meth:`Session.replay_quietly`)."""
         quiet = self._quiet.get(full)
         if quiet is None:
-            quiet = self._quiet[full] = all(op[0] in _QUIET for op in self.plan(full))
+            quiet = self._quiet[full] = all(
+                op[0] in _QUIET and not (op[0] == RUN and op[2]) for op in self.plan(full)
+            )
         return quiet
 
     def _compile(self, full: bool) -> tuple[tuple[Any, ...], ...]:
@@ -297,6 +328,7 @@ class Template:
         marks = {op[1] for op in self.ops if op[0] == SLOT}  # where a deadline was set
         out: list[tuple[Any, ...]] = []
         run: list[float] = []
+        writes: list[tuple[Any, ...]] = []  # the run's records, each after its waits
         arrived: list[tuple[int, Any]] = []  # no one reads them before the end: set then
         position = 0
         content: Any = None  # the replies to the message: made anew by each replay
@@ -314,10 +346,8 @@ class Template:
                 content = op[1]
                 out.append((ANSWERED, op[2]))
                 continue
-            if kind == SENT:
-                # Without an outline, or at full detail (the records of commands take
-                # their texts from the steps), the replay drives the dialogue.
-                if self.result is None or full:
+            if kind == SENT:  # without an outline, the replay drives the dialogue
+                if self.result is None:
                     out += [(SENT, anew(op[1]))] if started else [(START,), (SENT, anew(op[1]))]
                     started = True
                 continue
@@ -326,27 +356,29 @@ class Template:
                 run.append(op[1])
                 position += 1
                 if position in marks:
-                    out += [self._run(run), (MARK,)]
-                    run = []
+                    out += [self._run(run, writes), (MARK,)]
+                    run, writes = [], []
                 continue
-            if kind == RECORD and not full:
+            if kind == RECORD:
+                if full:  # after the waits of the run so far
+                    writes.append((len(run), *op[1:]))
                 continue
-            if run:
-                out.append(self._run(run))
-                run = []
+            if run or writes:
+                out.append(self._run(run, writes))
+                run, writes = [], []
             if kind in (ON_SERVER, ON_CLIENT):
                 out.append((kind, op[1], anew(op[2]), dict(costs)))
             elif kind == SLOT:
                 out.append((SLOT, op[2], dict(costs)))
             else:
                 out.append(op)
-        if run:
-            out.append(self._run(run))
+        if run or writes:
+            out.append(self._run(run, writes))
         out.append((END, dict(costs), tuple(arrived)))
         return tuple(out)
 
-    def _run(self, waits: list[float]) -> tuple[Any, ...]:
-        run = (RUN, tuple(waits))
+    def _run(self, waits: list[float], writes: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+        run = (RUN, tuple(waits), tuple(writes))
         return self.shared.setdefault(run, run)
 
 
@@ -437,11 +469,19 @@ class Templates:
 
 def _copied(op: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """The texts of a record that a replay copies from its template, with the server's
-    name that a greeting begins with left out (a NUL in its place); None for another op,
-    or a record whose texts each replay makes anew."""
-    if op[0] != RECORD or (op[4] is not None and op[4][0] != "host"):
+    name that a greeting begins with left out (a NUL in its place), and of a command line
+    only the fixed text its transcript shows; None for another op, or a record whose
+    texts each replay makes anew."""
+    if op[0] != RECORD:
         return None
-    return op[3] if op[4] is None else with_host(op[3], op[4][1], "\0")
+    source = op[4]
+    if source is None:
+        return op[3]
+    if source[0] == "host":
+        return with_host(op[3], source[1], "\0")
+    if source[0] == "line" and source[2]:
+        return (*op[3][:4], None, None)
+    return None
 
 
 def _shape(ops: tuple[tuple[Any, ...], ...], own: tuple[str, ...]) -> Any:
@@ -464,10 +504,15 @@ def _shape(ops: tuple[tuple[Any, ...], ...], own: tuple[str, ...]) -> Any:
             return (type(part).__name__, *(plain(getattr(part, f.name)) for f in fields))
         return part
 
-    return tuple(
-        (*op[:3], copied, *op[4:]) if (copied := _copied(op)) is not None else plain(op)
-        for op in ops
-    )
+    def shaped(op: tuple[Any, ...]) -> Any:
+        copied = _copied(op)
+        if copied is not None:
+            return (*op[:3], copied, *op[4:])
+        if op[0] == RECORD:  # its texts made anew; where they come from compared as it is
+            return (*op[:3], plain(op[3]), *op[4:])
+        return plain(op)
+
+    return tuple(shaped(op) for op in ops)
 
 
 def _first_difference(known: Template, made: Template) -> str:

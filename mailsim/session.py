@@ -32,7 +32,6 @@ from mailsim.compiled import (
     MARK,
     ON_CLIENT,
     ON_SERVER,
-    RECORD,
     RUN,
     SENT,
     SLACK,
@@ -43,6 +42,7 @@ from mailsim.compiled import (
     Source,
     Template,
     begins_with_host,
+    line_source,
     with_host,
 )
 from mailsim.eavesdrop import read, taps_on
@@ -217,7 +217,12 @@ class Session:
         secret = line + "\r\n" if text != line else None
         verb = _verb(line, self.protocol)
         c, s = self.client, self.server_node
-        source = None if self._resume is None else ("line", i)  # a driving replay's own
+        source: Source = None
+        script = self._script
+        if script is not None and self._resume is not None:  # where the line's own texts are
+            source = line_source(self._resume.form(line), step.shown is not None)
+            if source is not None and source[1].format(*script.own) != line:  # type: ignore[str-bytes-safe]
+                script.spoil("a command line not made as its form says")
         self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2, secret, source)
 
     def _record_reply(self, times: tuple[float, float], reply: Reply, greets: bool = False) -> None:
@@ -623,38 +628,47 @@ class Session:
         clock = [env.now]  # the times of the positions
         mark = env.now
         result = None if template.drives else template.result
-        step: Any = None  # the step the dialogue has just taken, when the replay drives it
         content: list[Reply] = []
         queue = 0.0  # the wait in the listen queue: the template's plays had none
         out, back = (self.client, self.server_node), (self.server_node, self.client)
-        event = self.world.recorder.event
+        event, message, session = self.world.recorder.event, self.message, self.id
+        own: tuple[str, ...] | None = None  # this session's texts, for its command lines
         for op in template.plan(self._full):
             kind = op[0]
             if kind == RUN:  # the clock moved at once as far as nothing else is due
                 waits = op[1]
                 i = skip_run(waits, 0, clock)
+                # At full detail its records, each once the waits before it are over
+                for at, p0, p1, row, source, outward in op[2]:
+                    while i < at:  # something else happens meanwhile
+                        yield timeout(waits[i])
+                        clock.append(env.now)
+                        i = skip_run(waits, i + 1, clock)
+                    ends = out if outward else back  # this session's own two machines
+                    if source is None:  # the template's texts
+                        event(clock[p0], clock[p1], message, session, *ends, *row)
+                    elif source[0] == "line":  # a command, with this session's own texts
+                        if own is None:
+                            own = self._resume.own()  # type: ignore[union-attr]
+                        line = source[1].format(*own)
+                        text = row[3] if source[2] else line
+                        secret = None if text == line else line + "\r\n"
+                        event(clock[p0], clock[p1], message, session, *ends, row[0], row[1],
+                              "", text, len(line) + 2, secret)  # fmt: skip
+                    elif source[0] == "host":  # … with this session's server's name first
+                        row = with_host(row, source[1], self._resume.host)  # type: ignore[union-attr]
+                        event(clock[p0], clock[p1], message, session, *ends, *row)
+                    else:  # a reply to the message, as this session's server made it
+                        self._record_reply((clock[p0], clock[p1]), content[source[1]])
                 while i < len(waits):  # something else happens meanwhile
                     yield timeout(waits[i])
                     clock.append(env.now)
                     i = skip_run(waits, i + 1, clock)
-            elif kind == RECORD:
-                times = (clock[op[1]], clock[op[2]])
-                source = op[4]
-                if source is None or source[0] == "host":  # the template's texts …
-                    row = op[3]
-                    if source is not None:  # … with this session's server's name first
-                        row = with_host(row, source[1], self._resume.host)  # type: ignore[union-attr]
-                    ends = out if op[5] else back  # between this session's own two machines
-                    event(*times, self.message, self.id, *ends, *row)
-                elif source[0] == "line":  # the command as this session's dialogue said it
-                    self._record_line(times, step, source[1])  # type: ignore[arg-type]
-                else:  # a reply to the message, as this session's server made it
-                    self._record_reply(times, content[source[1]])
             elif kind == START:
-                step = next(dialogue)  # to its first step, the connection
+                next(dialogue)  # to its first step, the connection
             elif kind == SENT:
                 try:
-                    step = dialogue.send(content if op[1] is None else op[1])
+                    dialogue.send(content if op[1] is None else op[1])
                 except StopIteration as stop:
                     result = stop.value
             elif kind == ON_CLIENT:
@@ -685,7 +699,7 @@ class Session:
                     self.costs["queue"] = queue
                 self._arrivals = (op[2], clock, content)  # looked up by arrival()
         self.dead = template.dead
-        if template.drives and template.result is not None and not self._full:
+        if template.drives and template.result is not None:
             return self._resume.rebuild(template.result, content)  # type: ignore[union-attr]
         return result
 

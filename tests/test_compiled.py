@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import mailsim
 from mailsim.agents import client as mail_client
 from mailsim.agents.pop import MailboxServer
-from mailsim.compiled import TemplateMismatch
+from mailsim.compiled import SIGHTINGS, TemplateMismatch, line_source
 from mailsim.scenario import validate
 from mailsim.session import Session
 from mailsim.world import World
@@ -344,10 +344,12 @@ def test_message_sessions_are_replayed_to_the_bit(detail, monkeypatch):
     )
 
 
-def test_a_replay_rebuilds_the_transcript_without_playing_the_dialogue(monkeypatch):
+@pytest.mark.parametrize("detail", ["hops", "full"])
+def test_a_replay_rebuilds_the_transcript_without_playing_the_dialogue(detail, monkeypatch):
     """Each message key keeps the outline of what its dialogue returned; a replay makes
     the transcript again from it, with its own recipients and the queue id of its own
-    reply to the message: its dialogue is never started.
+    reply to the message: its dialogue is never started, at full detail either (its
+    command lines are made from their forms).
     An outline that kept the first play's queue id fails check mode."""
     from mailsim.agents import keys
     from mailsim.protocols import smtp
@@ -367,14 +369,16 @@ def test_a_replay_rebuilds_the_transcript_without_playing_the_dialogue(monkeypat
 
     monkeypatch.setattr(smtp, "client", counted)
     scenario = validate(_two_offices())
-    fast = _run(scenario, detail="hops")
+    fast = _run(scenario, detail=detail)
     outlined = [t for t in fast.templates.known.values() if t.drives and t.key[0] == "smtp"]
     assert len(outlined) == 6
     assert all(t.result is not None for t in outlined)
-    # 36 message sessions: the 6 plays reach the message; the 30 replays take no step
-    assert steps.count("Content") == 6
-    assert steps.count("Connect") == 6
-    _same(fast, _run(scenario, detail="hops", fast_forward=False))
+    # 36 message sessions: the plays reach the message (at full detail a key is scripted
+    # at its SIGHTINGS-th play); the replays take no step
+    plays = 6 if detail == "hops" else 6 * SIGHTINGS
+    assert steps.count("Content") == plays
+    assert steps.count("Connect") == plays
+    _same(fast, _run(scenario, detail=detail, fast_forward=False))
 
     real_outline, real_rebuild = keys.SmtpResume.outline, keys.SmtpResume.rebuild
 
@@ -391,7 +395,7 @@ def test_a_replay_rebuilds_the_transcript_without_playing_the_dialogue(monkeypat
     monkeypatch.setattr(keys.SmtpResume, "outline", first_id)
     monkeypatch.setattr(keys.SmtpResume, "rebuild", rebuild)
     with pytest.raises(TemplateMismatch, match="rebuilt"):
-        _run(scenario, detail="hops", check_templates=True)
+        _run(scenario, detail=detail, check_templates=True)
 
 
 def test_a_pop3_replay_books_each_copy_without_playing_the_dialogue(monkeypatch):
@@ -843,3 +847,93 @@ def test_a_run_collects_garbage_less_often_and_leaves_the_setting_as_it_was(monk
         World(validate(_two_offices()), 0, "outcomes").run()
     assert set(seen) == {(world_module.GC_THRESHOLD, *before[1:])}
     assert gc.get_threshold() == before
+
+
+def _lines(dialogue: Any) -> list[tuple[str, bool]]:
+    """The command lines a client ``dialogue`` sends to a server that accepts all and
+    offers everything, each with whether its transcript masks it."""
+    from mailsim.protocols import Commands, Connect, Content, Reply
+
+    ehlo = Reply("250", ("mx.example", "SIZE 100000", "PIPELINING", "AUTH PLAIN", "STARTTLS"))
+    said = {"EHLO": ehlo, "LHLO": ehlo, "AUTH": Reply("235", ("ok",)),
+            "DATA": Reply("354", ("go on",)), "CAPA": Reply("+OK", ("",), data=("USER",)), "STAT": Reply("+OK", ("2 8000",))}  # fmt: skip
+    lines: list[tuple[str, bool]] = []
+    step = next(dialogue)
+    try:
+        while True:
+            if isinstance(step, Connect):
+                replies = [Reply("220" if step.port != 110 else "+OK", ("mx.example ready",))]
+            elif isinstance(step, Content):
+                replies = [Reply("250", ("queued",))] * step.replies
+            else:
+                assert isinstance(step, Commands)
+                lines += [(line, step.shown is not None) for line in step.lines]
+                ok = "+OK" if step.lines[0].split(" ")[0] in POP3_VERBS else "250"
+                replies = [said.get(line.split(" ")[0], Reply(ok, ("ok",))) for line in step.lines]
+            step = dialogue.send(replies)
+    except StopIteration:
+        return lines
+
+
+POP3_VERBS = {"CAPA", "USER", "PASS", "STAT", "LIST", "RETR", "DELE", "QUIT"}
+_text = st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=12)
+
+
+@given(
+    sessions=st.lists(
+        st.tuples(_text, _text, st.lists(_text, min_size=1, max_size=3), _text, _text),
+        min_size=2,
+        max_size=2,
+    ),
+    lmtp=st.booleans(),
+    pipelining=st.booleans(),
+)
+def test_a_command_line_made_from_its_form_is_the_one_the_client_sends(sessions, lmtp, pipelining):
+    """At full detail a replay makes its command lines from the template's forms
+    (:meth:`SmtpResume.form`): the grammar's places, filled with the session's own EHLO
+    name, addresses and login, give the very line its own client sends — whatever the
+    texts hold (braces, a name equal to another, a recipient named twice)."""
+    from types import SimpleNamespace
+
+    from mailsim.agents.keys import SmtpResume
+    from mailsim.protocols import smtp
+
+    server = SimpleNamespace(config=SimpleNamespace(host="mx.example"), queue_id="1A2B3C")
+    made = []
+    for helo, sender, rcpts, user, password in sessions:
+        rcpts = rcpts[: len(sessions[0][2])] + sessions[0][2][len(rcpts) :]  # as many
+        config = smtp.ClientConfig(
+            helo=helo, port=25, auth=(user, password), lmtp=lmtp, pipelining=pipelining,
+            tls="none",
+        )  # fmt: skip
+        envelope = smtp.Envelope(sender, tuple(rcpts), 4000)
+        resume = SmtpResume(server, config, envelope)  # type: ignore[arg-type]
+        lines = _lines(smtp.client(config, envelope))
+        made.append((resume, lines))
+    (first, template), (second, lines) = made
+    assert len(template) == len(lines)
+    own = second.own()
+    for (kept, shown), (line, _) in zip(template, lines, strict=True):
+        source = line_source(first.form(kept), shown)
+        assert (kept if source is None else source[1].format(*own)) == line  # type: ignore[str-bytes-safe]
+
+
+@given(
+    addresses=st.lists(_text, min_size=2, max_size=2),
+    passwords=st.lists(_text, min_size=2, max_size=2),
+)
+def test_a_pop3_command_line_made_from_its_form_is_the_one_the_client_sends(addresses, passwords):
+    """The same for a POP3 check: USER's address and PASS's password, a password of
+    eight stars included (the transcript masks PASS whatever it is)."""
+    from mailsim.agents.keys import Pop3Resume
+    from mailsim.protocols import pop3
+
+    (a, b), (p, q) = addresses, passwords
+    template = _lines(pop3.client(a, p, tls="none"))
+    lines = _lines(pop3.client(b, q, tls="none"))
+    own = Pop3Resume(b, q, "pop.example").own()
+    for (kept, shown), (line, _) in zip(template, lines, strict=True):
+        source = line_source(Pop3Resume(a, p, "pop.example").form(kept), shown)
+        assert (kept if source is None else source[1].format(*own)) == line  # type: ignore[str-bytes-safe]
+    assert ("PASS " + q, True) in lines
+    assert ("RETR 2", False) in lines

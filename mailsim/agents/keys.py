@@ -104,6 +104,7 @@ class SmtpResume:
         self.auth = config.auth
         self.user = config.auth[0] if config.auth is not None else None
         self.envelope = envelope
+        self._rcpt = 0  # the RCPT lines formed so far: the k-th names recipient k
 
     @property
     def host(self) -> str:
@@ -125,6 +126,21 @@ class SmtpResume:
         login = smtp.auth_plain(*self.auth) if self.auth is not None else ""
         return (self.host, self.helo, envelope.sender, *envelope.recipients,
                 self.server.queue_id, self.user or "", login)  # fmt: skip
+
+    def form(self, line: str) -> tuple[str | int, ...]:
+        # As smtp.client makes its lines: EHLO's (LHLO's) name, AUTH PLAIN's secret, the
+        # addresses of MAIL FROM and of each RCPT TO, in the recipients' order.
+        n = len(self.envelope.recipients)
+        if line[:5] in ("EHLO ", "LHLO ", "HELO "):
+            return (line[:5], 1)
+        if line.startswith("AUTH PLAIN "):
+            return ("AUTH PLAIN ", 5 + n)
+        if line.startswith("MAIL FROM:<"):
+            return ("MAIL FROM:<", 2, line[11 + len(self.envelope.sender) :])
+        if line.startswith("RCPT TO:<") and self._rcpt < n:
+            k, self._rcpt = self._rcpt, self._rcpt + 1
+            return ("RCPT TO:<", 3 + k, line[9 + len(self.envelope.recipients[k]) :])
+        return (line,)
 
     def watches(self, step: Any) -> bool:
         return isinstance(step, Content)  # the callbacks take the message over
@@ -213,6 +229,14 @@ class Pop3Resume:
 
     def own(self) -> tuple[str, ...]:
         return (self.address, self.password, self.host)
+
+    def form(self, line: str) -> tuple[str | int, ...]:
+        # As pop3.client makes its lines: the address after USER, the password after PASS
+        if line.startswith("USER "):
+            return ("USER ", 0)
+        if line.startswith("PASS "):
+            return ("PASS ", 1)
+        return (line,)
 
     def watches(self, step: Any) -> bool:
         return True

@@ -122,9 +122,9 @@ def session_floor(shape: list[tuple[float, int, list[float]]], servers: int) -> 
 
 
 def events_bytes(recorder: Any) -> tuple[int, int]:
-    """Bytes of the recorder's event columns (as allocated) and of its vocabulary of
+    """Bytes of the recorder's packed events (as allocated) and of its vocabulary of
     texts (the strings, their list and their index), counted object by object."""
-    arrays = sum(sys.getsizeof(column) for column in recorder.events.values())
+    arrays = sys.getsizeof(recorder.packed)
     words = recorder.words
     vocabulary = sys.getsizeof(words) + sys.getsizeof(recorder._code_of)
     vocabulary += sum(sys.getsizeof(word) for word in words)

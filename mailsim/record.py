@@ -1,9 +1,10 @@
 """The recorder: every protocol step, mail hop and outcome, appended to columns.
 
 Agents are handed one Recorder when the world is built and never keep records of their
-own. Protocol steps go into typed arrays — times as doubles, sessions and sizes as
-4-byte integers, every text (node, protocol, verb, code, the line itself) as a 4-byte code into
-one shared vocabulary, since the same texts recur — about 57 bytes a step (measured).
+own. Each protocol step is packed into one growing buffer, 64 bytes a step: its times as
+doubles, its session and size as 8-byte integers, every text (node, protocol, verb, code,
+the line itself) as a 4-byte code into one shared vocabulary, since the same texts recur.
+One packing call a step costs a third of appending to a typed array per column.
 At ``outcomes`` a copy that has finished its journey is kept the same way, as its row of
 the messages table, instead of as the copy itself. DataFrames are made only when a Result
 is asked for them.
@@ -12,6 +13,7 @@ is asked for them.
 from __future__ import annotations
 
 import math
+import struct
 from array import array
 from typing import TYPE_CHECKING, Any
 
@@ -78,9 +80,13 @@ OVERHEARD_COLUMNS = ("eavesdropper", "time", "session", "message", "src", "dst",
                      "what", "detail", "bytes")  # fmt: skip
 
 
-# Typed array codes of the numeric event columns; every other column is text, stored as
-# an "i" (4-byte) code into the recorder's vocabulary.
-_EVENT_TYPES = {"time": "d", "arrive": "d", "session": "i", "bytes": "i"}
+# A step as packed (little-endian, no padding): the columns of EVENT_COLUMNS, then the
+# text it put on the wire; the numbers as they are, every text as a 4-byte code into the
+# recorder's vocabulary (-1 for no wire text).
+_EVENT_TYPES = {"time": "d", "arrive": "d", "session": "q", "bytes": "q"}
+_PACKED = (*EVENT_COLUMNS, "wire")
+_STEP = struct.Struct("<" + "".join(_EVENT_TYPES.get(c, "i") for c in _PACKED))
+_pack = _STEP.pack
 
 # What is kept: every protocol step, one row per mail hop, or only each copy's outcome
 # (the messages table: made from the copies, or at ``outcomes`` from the finished copies'
@@ -96,14 +102,10 @@ class Recorder:
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
         self.detail = detail
-        # Events: one typed array per column; text columns hold codes into ``words``.
-        self.events: dict[str, array[Any]] = {
-            c: array(_EVENT_TYPES.get(c, "i")) for c in EVENT_COLUMNS
-        }
-        # The exact text a step put on the wire where it is not its ``detail`` and CRLF
-        # (a multi-line reply, a secret the transcript hides): a code into ``words``,
-        # -1 otherwise (see :meth:`wire_texts`).
-        self.wire = array("i")
+        # Events: each step packed (_STEP), its texts as codes into ``words``; among
+        # them the exact text it put on the wire where that is not its ``detail`` and
+        # CRLF (a multi-line reply, a secret the transcript hides: see :meth:`wire_texts`).
+        self.packed = bytearray()
         self.words: list[str] = []
         self._code_of: dict[str, int] = {}
         self.hops: dict[str, list[Any]] = {c: [] for c in HOP_COLUMNS}
@@ -142,33 +144,20 @@ class Recorder:
     ) -> None:
         """Append one protocol step (the columns of EVENT_COLUMNS, in order, then the
         text it put on the wire when that is not ``detail`` and CRLF)."""
-        e, codes = self.events, self._code_of
+        codes = self._code_of
         try:  # the texts' codes, looked up in place: this runs for every step
-            texts = (codes[message], codes[src], codes[dst], codes[protocol], codes[step],
-                     codes[code], codes[detail])  # fmt: skip
+            step_packed = _pack(
+                time, arrive, codes[message], session, codes[src], codes[dst], codes[protocol],
+                codes[step], codes[code], codes[detail], nbytes,
+                -1 if wire is None else codes[wire],
+            )  # fmt: skip
         except KeyError:  # a text not seen before
             word = self._word
-            texts = (word(message), word(src), word(dst), word(protocol), word(step),
-                     word(code), word(detail))  # fmt: skip
-        e["time"].append(time)
-        e["arrive"].append(arrive)
-        e["message"].append(texts[0])
-        try:
-            e["session"].append(session)
-            e["bytes"].append(nbytes)
-        except OverflowError:  # beyond 4-byte integers (a message over 2 GiB): widen
-            rows = len(e["time"]) - 1  # the complete rows before this one
-            for name in ("session", "bytes"):
-                e[name] = array("q", e[name][:rows])
-            e["session"].append(session)
-            e["bytes"].append(nbytes)
-        e["src"].append(texts[1])
-        e["dst"].append(texts[2])
-        e["protocol"].append(texts[3])
-        e["step"].append(texts[4])
-        e["code"].append(texts[5])
-        e["detail"].append(texts[6])
-        self.wire.append(-1 if wire is None else self._word(wire))
+            step_packed = _pack(
+                time, arrive, word(message), session, word(src), word(dst), word(protocol),
+                word(step), word(code), word(detail), nbytes, -1 if wire is None else word(wire),
+            )  # fmt: skip
+        self.packed += step_packed
 
     def _word(self, text: str) -> int:
         code = self._code_of.get(text)
@@ -221,29 +210,44 @@ class Recorder:
 
     @property
     def n_events(self) -> int:
-        return len(self.events["time"])
+        return len(self.packed) // _STEP.size
 
     def event_row(self, i: int) -> dict[str, Any]:
         words = self.words
+        values = _STEP.unpack_from(self.packed, i * _STEP.size)
         return {
-            c: self.events[c][i] if c in _EVENT_TYPES else words[self.events[c][i]]
-            for c in EVENT_COLUMNS
+            c: value if c in _EVENT_TYPES else words[value]
+            for c, value in zip(EVENT_COLUMNS, values, strict=False)  # without the wire
         }
 
-    def _sending_order(self, rows: int) -> Any:
+    def column(self, name: str) -> Any:
+        """One column of the events as recorded, in the order the steps arrived (a
+        NumPy array: numbers, or texts' codes into ``words``)."""
+        return self._steps()[name]
+
+    def _steps(self) -> Any:
+        """The packed steps as a NumPy record array, over a copy of the buffer: the run
+        may go on (a stepper) and the buffer grow."""
+        import numpy as np
+
+        dtype = np.dtype([(c, "<" + _EVENT_TYPES.get(c, "i")) for c in _PACKED])
+        return np.frombuffer(bytes(self.packed), dtype=dtype)
+
+    def _sending_order(self, times: Any) -> Any:
         """The events' rows in order of sending (stable: steps sent together keep theirs)."""
         import numpy as np
 
-        return np.argsort(np.asarray(self.events["time"][:rows]), kind="stable")
+        return np.argsort(times, kind="stable")
 
     def wire_texts(self) -> list[str]:
         """Each step's application text exactly as sent (commands and replies with their
         CRLFs, multi-line replies whole, secrets unmasked), in the rows of the events
         table; the content after DATA or RETR is not part of it."""
-        words, details, wire = self.words, self.events["detail"], self.wire
-        order = self._sending_order(len(wire))
+        steps = self._steps()
+        words, details, wire = self.words, steps["detail"].tolist(), steps["wire"].tolist()
         return [
-            words[details[i]] + "\r\n" if wire[i] < 0 else words[wire[i]] for i in order.tolist()
+            words[details[i]] + "\r\n" if wire[i] < 0 else words[wire[i]]
+            for i in self._sending_order(steps["time"]).tolist()
         ]
 
     def frame(self, table: str) -> pd.DataFrame:
@@ -254,14 +258,11 @@ class Recorder:
             return pd.DataFrame(self.heard, columns=list(OVERHEARD_COLUMNS))
         if table == "events":
             words = np.array(self.words, dtype=object)
-            # Copies (np.array reads each array's own item type): the run may go on (a
-            # stepper) and the arrays grow.
+            steps = self._steps()
             columns: dict[str, Any] = {
-                c: np.array(
-                    self.events[c], dtype=np.float64 if c in ("time", "arrive") else np.int64
-                )
+                c: steps[c].astype(np.float64 if c in ("time", "arrive") else np.int64)
                 if c in _EVENT_TYPES
-                else words[np.array(self.events[c], dtype=np.int64)]
+                else words[steps[c].astype(np.int64)]
                 for c in EVENT_COLUMNS
             }
         else:
@@ -269,7 +270,7 @@ class Recorder:
         frame = pd.DataFrame(columns)
         if table == "events":
             # Rows are appended when a step arrives; the table reads in order of sending.
-            frame = frame.iloc[self._sending_order(len(frame))].reset_index(drop=True)
+            frame = frame.iloc[self._sending_order(steps["time"])].reset_index(drop=True)
         else:
             # A hop is recorded when its session ends; number them in journey order.
             keys = ["message", "recipient", "duplicate"]

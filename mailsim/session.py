@@ -228,19 +228,22 @@ class Session:
     def _record_reply(self, times: tuple[float, float], reply: Reply, greets: bool = False) -> None:
         """A reply, with its wire form when it is not its transcript line (multi-line);
         ``greets``: a greeting or reply to EHLO, which begins with the server's name."""
-        detail, wire = str(reply), reply.wire()
-        shown = None if wire == detail + "\r\n" else wire
-        s, c = self.server_node, self.client
+        row = self._reply_row(reply)
         source: Source = None
         if self._script is not None and self._resume is not None:  # a reply made anew?
             source = next(
                 (("content", i) for i, r in enumerate(self._script.content) if r is reply), None
             )
             if source is None and greets:
-                source = begins_with_host(reply, detail, shown, self._resume.host)
-        self._record(
-            times, s, c, self.protocol, reply.code, reply.code, detail, reply.size, shown, source
-        )
+                source = begins_with_host(reply, row[3], row[5], self._resume.host)
+        self._record(times, self.server_node, self.client, *row, source)
+
+    def _reply_row(self, reply: Reply) -> tuple[Any, ...]:
+        """A reply's record after its two ends, with its wire form when that is not its
+        transcript line (a multi-line reply)."""
+        detail, wire = str(reply), reply.wire()
+        shown = None if wire == detail + "\r\n" else wire
+        return (self.protocol, reply.code, reply.code, detail, reply.size, shown)
 
     def _greets(self, step: Step, i: int) -> bool:
         """Is reply ``i`` to ``step`` one that begins with the SMTP or LMTP server's name:
@@ -633,6 +636,22 @@ class Session:
         out, back = (self.client, self.server_node), (self.server_node, self.client)
         event, message, session = self.world.recorder.event, self.message, self.id
         own: tuple[str, ...] | None = None  # this session's texts, for its command lines
+
+        def made(row: tuple[Any, ...], source: tuple[Any, ...]) -> tuple[Any, ...]:
+            """A record's texts as this session makes them (see Source): a command line
+            with its own texts, a reply with its server's name, its reply to the message."""
+            nonlocal own
+            if source[0] == "line":
+                if own is None:
+                    own = self._resume.own()  # type: ignore[union-attr]
+                line = source[1].format(*own)
+                text = row[3] if source[2] else line
+                secret = None if text == line else line + "\r\n"
+                return (row[0], row[1], "", text, len(line) + 2, secret)
+            if source[0] == "host":
+                return with_host(row, source[1], self._resume.host)  # type: ignore[union-attr]
+            return self._reply_row(content[source[1]])
+
         for op in template.plan(self._full):
             kind = op[0]
             if kind == RUN:  # the clock moved at once as far as nothing else is due
@@ -644,22 +663,11 @@ class Session:
                         yield timeout(waits[i])
                         clock.append(env.now)
                         i = skip_run(waits, i + 1, clock)
-                    ends = out if outward else back  # this session's own two machines
-                    if source is None:  # the template's texts
-                        event(clock[p0], clock[p1], message, session, *ends, *row)
-                    elif source[0] == "line":  # a command, with this session's own texts
-                        if own is None:
-                            own = self._resume.own()  # type: ignore[union-attr]
-                        line = source[1].format(*own)
-                        text = row[3] if source[2] else line
-                        secret = None if text == line else line + "\r\n"
-                        event(clock[p0], clock[p1], message, session, *ends, row[0], row[1],
-                              "", text, len(line) + 2, secret)  # fmt: skip
-                    elif source[0] == "host":  # … with this session's server's name first
-                        row = with_host(row, source[1], self._resume.host)  # type: ignore[union-attr]
-                        event(clock[p0], clock[p1], message, session, *ends, *row)
-                    else:  # a reply to the message, as this session's server made it
-                        self._record_reply((clock[p0], clock[p1]), content[source[1]])
+                    if source is not None:
+                        row = made(row, source)
+                    # … between this session's own two machines
+                    event(clock[p0], clock[p1], message, session, *(out if outward else back),
+                          *row)  # fmt: skip
                 while i < len(waits):  # something else happens meanwhile
                     yield timeout(waits[i])
                     clock.append(env.now)

@@ -92,9 +92,10 @@ def test_every_message_ends_once_and_time_never_goes_back(world, seed):
     assert not messages.duplicated(["id", "recipient"]).any()
     assert set(messages["status"]) == {"retrieved"}
     # Time never goes back: events are recorded as they arrive, in order.
-    arrive = result.recorder.events["arrive"]
+    arrive = result.recorder.column("arrive").tolist()
     assert all(a <= b for a, b in itertools.pairwise(arrive))
-    assert all(t <= a for t, a in zip(result.recorder.events["time"], arrive, strict=True))
+    sent = result.recorder.column("time").tolist()
+    assert all(t <= a for t, a in zip(sent, arrive, strict=True))
     # Along each copy's journey: submitted ≤ delivered ≤ retrieved, hops in order.
     assert (messages["submitted_at"] <= messages["delivered_at"]).all()
     assert (messages["delivered_at"] <= messages["retrieved_at"]).all()
@@ -225,7 +226,7 @@ def test_with_faults_nothing_is_lost_and_every_bounce_is_accounted_for(world, se
         summary[f"bounces_{s}"] for s in ("retrieved", "delivered", "undeliverable", "in_flight")
     )
     # Time never goes back.
-    arrive = result.recorder.events["arrive"]
+    arrive = result.recorder.column("arrive").tolist()
     assert all(a <= b for a, b in itertools.pairwise(arrive))
     assert (hops["start"] <= hops["end"] + 1e-9).all()
 

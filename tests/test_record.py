@@ -1,21 +1,34 @@
-"""The recorder: typed columns with one vocabulary, decoded exactly into DataFrames."""
+"""The recorder: packed steps with one vocabulary, decoded exactly into DataFrames."""
 
 from __future__ import annotations
 
 from mailsim.record import Recorder
 
 
-def test_rows_come_back_exactly_and_huge_sizes_widen_the_column():
+def test_rows_come_back_exactly_with_sizes_over_4_gb():
     recorder = Recorder("full")
     recorder.event(1.0, 1.5, "m1", 7, "a", "b", "smtp", "EHLO", "", "EHLO a", 20)
-    recorder.event(2.0, 2.5, "m1", 7, "b", "a", "smtp", "250", "250", "250 ok", 10)
-    recorder.event(3.0, 9.0, "m1", 2**33, "a", "b", "smtp", "message", "", "(3 GB) .", 3 * 10**9)
-    frame = recorder.frame("events")
-    assert list(frame["bytes"]) == [20, 10, 3 * 10**9]
-    assert list(frame["session"]) == [7, 7, 2**33]
-    assert list(frame["src"].astype(str)) == ["a", "b", "a"]
-    assert list(frame["detail"]) == ["EHLO a", "250 ok", "(3 GB) ."]
-    assert recorder.event_row(1)["code"] == "250"
+    recorder.event(2.0, 2.5, "m1", 7, "b", "a", "smtp", "250", "250", "250 ok", 10,
+                   "250-a\r\n250 ok\r\n")  # fmt: skip
+    recorder.event(3.0, 9.0, "m1", 2**33, "a", "b", "smtp", "message", "", "(5 GB) .", 5 * 10**9)
+    recorder.event(0.5, 9.5, "", 8, "c", "d", "dns", "query", "", "MX b.example", 33)
+    frame = recorder.frame("events")  # in order of sending
+    assert list(frame["time"]) == [0.5, 1.0, 2.0, 3.0]
+    assert list(frame["arrive"]) == [9.5, 1.5, 2.5, 9.0]
+    assert list(frame["bytes"]) == [33, 20, 10, 5 * 10**9]
+    assert list(frame["session"]) == [8, 7, 7, 2**33]
+    assert list(frame["src"].astype(str)) == ["c", "a", "b", "a"]
+    assert list(frame["detail"]) == ["MX b.example", "EHLO a", "250 ok", "(5 GB) ."]
+    assert recorder.wire_texts() == [
+        "MX b.example\r\n", "EHLO a\r\n", "250-a\r\n250 ok\r\n", "(5 GB) .\r\n"
+    ]  # fmt: skip
+    assert recorder.event_row(2) == {
+        "time": 3.0, "arrive": 9.0, "message": "m1", "session": 2**33, "src": "a",
+        "dst": "b", "protocol": "smtp", "step": "message", "code": "", "detail": "(5 GB) .",
+        "bytes": 5 * 10**9,
+    }  # fmt: skip
+    assert recorder.column("arrive").tolist() == [1.5, 2.5, 9.0, 9.5]  # as they arrived
+    assert recorder.n_events == 4
     assert len(recorder.words) == len(set(recorder.words))  # each text stored once
 
 

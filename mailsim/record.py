@@ -108,7 +108,7 @@ class Recorder:
         self.packed = bytearray()
         self.words: list[str] = []
         self._code_of: dict[str, int] = {}
-        self.hops: dict[str, list[Any]] = {c: [] for c in HOP_COLUMNS}
+        self.hops: list[tuple[Any, ...]] = []  # one tuple a hop, in HOP_COLUMNS order
         self.heard: list[tuple[Any, ...]] = []
         # Finished copies, at ``outcomes``: their rows, in place of the copies themselves
         # (each with its Received stamps, delay parts and message: 2 KB against 0.2 KB).
@@ -118,9 +118,8 @@ class Recorder:
             array("i" if kind == "w" else kind) for _, kind in _FINISHED_TYPES
         ]
         self._finished_words = [kind == "w" for _, kind in _FINISHED_TYPES]
-        self._hop_cols = [self.hops[c] for c in HOP_COLUMNS]
         if detail != "full":
-            self.event = self._skip  # type: ignore[method-assign]
+            self.event = self.step = self._skip  # type: ignore[method-assign]
         if detail == "outcomes":
             self.hop = self._skip  # type: ignore[method-assign]
 
@@ -144,7 +143,24 @@ class Recorder:
     ) -> None:
         """Append one protocol step (the columns of EVENT_COLUMNS, in order, then the
         text it put on the wire when that is not ``detail`` and CRLF)."""
+        self.step(time, arrive, message, session, (src, dst), (protocol, step, code, detail,
+                  nbytes, wire))  # fmt: skip
+
+    def step(
+        self,
+        time: float,
+        arrive: float,
+        message: str,
+        session: int,
+        ends: tuple[str, str],
+        row: tuple[Any, ...],
+    ) -> None:
+        """:meth:`event`, with its two ends and its columns after them (protocol, step,
+        code, detail, bytes, wire) as two tuples: a compiled session's replay keeps
+        them so and writes a million steps a run."""
         codes = self._code_of
+        src, dst = ends
+        protocol, step, code, detail, nbytes, wire = row
         try:  # the texts' codes, looked up in place: this runs for every step
             step_packed = _pack(
                 time, arrive, codes[message], session, codes[src], codes[dst], codes[protocol],
@@ -168,8 +184,8 @@ class Recorder:
 
     def hop(self, *values: Any) -> None:
         """Append one mail hop of one recipient's copy; values in HOP_COLUMNS order."""
-        for column, value in zip(self._hop_cols, values, strict=True):
-            column.append(value)
+        assert len(values) == len(HOP_COLUMNS)
+        self.hops.append(values)
 
     def finish(self, seq: int, outcome: tuple[Any, ...]) -> int:
         """Keep a finished copy's row (:meth:`Copy.outcome`, made ``seq``-th); its number."""
@@ -266,7 +282,8 @@ class Recorder:
                 for c in EVENT_COLUMNS
             }
         else:
-            columns = self.hops
+            columns = dict(zip(HOP_COLUMNS, map(list, zip(*self.hops, strict=True)), strict=False))
+            columns = columns or {c: [] for c in HOP_COLUMNS}
         frame = pd.DataFrame(columns)
         if table == "events":
             # Rows are appended when a step arrives; the table reads in order of sending.

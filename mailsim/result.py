@@ -124,9 +124,8 @@ class Result:
     def hop_rows(self) -> list[HopRow]:
         """The rows of :attr:`hops` as Python values, in the same order: each copy's hops
         in journey order (its duplicate's after), numbered from 1."""
-        columns = self.recorder.hops
         order = itemgetter(*(HOP_COLUMNS.index(c) for c in _JOURNEY))
-        rows = sorted(zip(*(columns[c] for c in HOP_COLUMNS), strict=True), key=order)
+        rows = sorted(self.recorder.hops, key=order)
         out: list[HopRow] = []
         number, last = 0, None
         for row in rows:

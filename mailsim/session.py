@@ -634,7 +634,7 @@ class Session:
         content: list[Reply] = []
         queue = 0.0  # the wait in the listen queue: the template's plays had none
         out, back = (self.client, self.server_node), (self.server_node, self.client)
-        event, message, session = self.world.recorder.event, self.message, self.id
+        record, message, session = self.world.recorder.step, self.message, self.id
         own: tuple[str, ...] | None = None  # this session's texts, for its command lines
 
         def made(row: tuple[Any, ...], source: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -666,8 +666,7 @@ class Session:
                     if source is not None:
                         row = made(row, source)
                     # … between this session's own two machines
-                    event(clock[p0], clock[p1], message, session, *(out if outward else back),
-                          *row)  # fmt: skip
+                    record(clock[p0], clock[p1], message, session, out if outward else back, row)
                 while i < len(waits):  # something else happens meanwhile
                     yield timeout(waits[i])
                     clock.append(env.now)

@@ -1,10 +1,11 @@
 """The recorder: every protocol step, mail hop and outcome, appended to columns.
 
 Agents are handed one Recorder when the world is built and never keep records of their
-own. Each protocol step is packed into one growing buffer, 64 bytes a step: its times as
-doubles, its session and size as 8-byte integers, every text (node, protocol, verb, code,
-the line itself) as a 4-byte code into one shared vocabulary, since the same texts recur.
-One packing call a step costs a third of appending to a typed array per column.
+own. Each protocol step is packed into one growing buffer, 56 bytes a step: its times as
+doubles, its session and size as 4-byte integers (8-byte for every step once a message
+over 2 GiB is sent), every text (node, protocol, verb, code, the line itself) as a 4-byte
+code into one shared vocabulary, since the same texts recur. One packing call a step
+costs a third of appending to a typed array per column.
 At ``outcomes`` a copy that has finished its journey is kept the same way, as its row of
 the messages table, instead of as the copy itself. DataFrames are made only when a Result
 is asked for them.
@@ -81,12 +82,19 @@ OVERHEARD_COLUMNS = ("eavesdropper", "time", "session", "message", "src", "dst",
 
 
 # A step as packed (little-endian, no padding): the columns of EVENT_COLUMNS, then the
-# text it put on the wire; the numbers as they are, every text as a 4-byte code into the
-# recorder's vocabulary (-1 for no wire text).
-_EVENT_TYPES = {"time": "d", "arrive": "d", "session": "q", "bytes": "q"}
+# text it put on the wire; times as doubles, session and size as 4-byte integers, every
+# text as a 4-byte code into the recorder's vocabulary (-1 for no wire text): 56 bytes.
+# A size beyond 4 bytes (a message over 2 GiB) widens every step to WIDE's 64 bytes.
+_EVENT_TYPES = {"time": "d", "arrive": "d", "session": "i", "bytes": "i"}
 _PACKED = (*EVENT_COLUMNS, "wire")
-_STEP = struct.Struct("<" + "".join(_EVENT_TYPES.get(c, "i") for c in _PACKED))
-_pack = _STEP.pack
+
+
+def _layout(numbers: dict[str, str]) -> struct.Struct:
+    return struct.Struct("<" + "".join(numbers.get(c, "i") for c in _PACKED))
+
+
+NARROW = _layout(_EVENT_TYPES)
+WIDE = _layout({**_EVENT_TYPES, "session": "q", "bytes": "q"})
 
 # What is kept: every protocol step, one row per mail hop, or only each copy's outcome
 # (the messages table: made from the copies, or at ``outcomes`` from the finished copies'
@@ -102,10 +110,12 @@ class Recorder:
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
         self.detail = detail
-        # Events: each step packed (_STEP), its texts as codes into ``words``; among
+        # Events: each step packed (NARROW, or WIDE), its texts as codes into ``words``; among
         # them the exact text it put on the wire where that is not its ``detail`` and
         # CRLF (a multi-line reply, a secret the transcript hides: see :meth:`wire_texts`).
         self.packed = bytearray()
+        self.layout = NARROW  # until a number does not fit: then WIDE (_widen)
+        self._pack = NARROW.pack
         self.words: list[str] = []
         self._code_of: dict[str, int] = {}
         self.hops: list[tuple[Any, ...]] = []  # one tuple a hop, in HOP_COLUMNS order
@@ -162,18 +172,35 @@ class Recorder:
         src, dst = ends
         protocol, step, code, detail, nbytes, wire = row
         try:  # the texts' codes, looked up in place: this runs for every step
-            step_packed = _pack(
+            step_packed = self._pack(
                 time, arrive, codes[message], session, codes[src], codes[dst], codes[protocol],
                 codes[step], codes[code], codes[detail], nbytes,
                 -1 if wire is None else codes[wire],
             )  # fmt: skip
-        except KeyError:  # a text not seen before
+        except (KeyError, struct.error):  # a text not seen before, a number too large
             word = self._word
-            step_packed = _pack(
-                time, arrive, word(message), session, word(src), word(dst), word(protocol),
-                word(step), word(code), word(detail), nbytes, -1 if wire is None else word(wire),
-            )  # fmt: skip
+            values = (time, arrive, word(message), session, word(src), word(dst),
+                      word(protocol), word(step), word(code), word(detail), nbytes,
+                      -1 if wire is None else word(wire))  # fmt: skip
+            try:
+                step_packed = self._pack(*values)
+            except struct.error:
+                if self.layout is WIDE:
+                    raise
+                self._widen()
+                step_packed = self._pack(*values)
         self.packed += step_packed
+
+    def _widen(self) -> None:
+        """Store sessions and sizes as 8-byte integers from now on, the steps so far too."""
+        import numpy as np
+
+        steps = self._steps()
+        wide = np.empty(len(steps), dtype=_dtype(WIDE))
+        for name in _PACKED:
+            wide[name] = steps[name]
+        self.packed = bytearray(wide.tobytes())
+        self.layout, self._pack = WIDE, WIDE.pack
 
     def _word(self, text: str) -> int:
         code = self._code_of.get(text)
@@ -226,11 +253,11 @@ class Recorder:
 
     @property
     def n_events(self) -> int:
-        return len(self.packed) // _STEP.size
+        return len(self.packed) // self.layout.size
 
     def event_row(self, i: int) -> dict[str, Any]:
         words = self.words
-        values = _STEP.unpack_from(self.packed, i * _STEP.size)
+        values = self.layout.unpack_from(self.packed, i * self.layout.size)
         return {
             c: value if c in _EVENT_TYPES else words[value]
             for c, value in zip(EVENT_COLUMNS, values, strict=False)  # without the wire
@@ -246,8 +273,7 @@ class Recorder:
         may go on (a stepper) and the buffer grow."""
         import numpy as np
 
-        dtype = np.dtype([(c, "<" + _EVENT_TYPES.get(c, "i")) for c in _PACKED])
-        return np.frombuffer(bytes(self.packed), dtype=dtype)
+        return np.frombuffer(bytes(self.packed), dtype=_dtype(self.layout))
 
     def _sending_order(self, times: Any) -> Any:
         """The events' rows in order of sending (stable: steps sent together keep theirs)."""
@@ -298,3 +324,10 @@ class Recorder:
             if name in frame:
                 frame[name] = frame[name].astype("category")
         return frame
+
+
+def _dtype(layout: struct.Struct) -> Any:
+    """The NumPy dtype of steps packed as ``layout``: one field a column, no padding."""
+    import numpy as np
+
+    return np.dtype(list(zip(_PACKED, ("<" + c for c in layout.format[1:]), strict=True)))

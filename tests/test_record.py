@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from mailsim.record import Recorder
+from mailsim.record import NARROW, WIDE, Recorder
 
 
-def test_rows_come_back_exactly_with_sizes_over_4_gb():
+def test_rows_come_back_exactly_and_huge_sizes_widen_every_step():
     recorder = Recorder("full")
     recorder.event(1.0, 1.5, "m1", 7, "a", "b", "smtp", "EHLO", "", "EHLO a", 20)
     recorder.event(2.0, 2.5, "m1", 7, "b", "a", "smtp", "250", "250", "250 ok", 10,
                    "250-a\r\n250 ok\r\n")  # fmt: skip
+    assert (recorder.layout, len(recorder.packed)) == (NARROW, 2 * 56)
     recorder.event(3.0, 9.0, "m1", 2**33, "a", "b", "smtp", "message", "", "(5 GB) .", 5 * 10**9)
     recorder.event(0.5, 9.5, "", 8, "c", "d", "dns", "query", "", "MX b.example", 33)
+    assert (recorder.layout, len(recorder.packed)) == (WIDE, 4 * 64)
     frame = recorder.frame("events")  # in order of sending
     assert list(frame["time"]) == [0.5, 1.0, 2.0, 3.0]
     assert list(frame["arrive"]) == [9.5, 1.5, 2.5, 9.0]

@@ -55,10 +55,10 @@ WORKERS_PER_CORE = 4
 # that is the first plays of each kind, about three a person (the throughput world 2.5 at
 # outcomes and 4.7 at full, where a kind is played three times before it is kept; the
 # busy office 1.1); the later ones are replayed, in 45 µs at outcomes (a million
-# messages: 333 s for 8.1 million sessions, 2026-12-05) and 2.5 times that at full,
-# which records their every step (the busy office 77 µs a session, the throughput world
-# 110 µs). A world of mostly empty POP3 checks is overestimated: such a replay takes
-# about 11 µs at outcomes. Events per
+# messages: 333 s for 8.1 million sessions, 2026-12-05) and 1.8 times that at full,
+# which records their every step (fitted 2026-12-05 to the throughput world's 10,000
+# messages, 6.4 s: 1.8; the busy office, 5.1 s, takes 1.25). A world of mostly empty POP3
+# checks is overestimated: such a replay takes about 11 µs at outcomes. Events per
 # session (149,412 / 8,857); bytes kept per event at full (events table, copies with
 # their Received stamps), per copy at hops and full, per finished message at outcomes;
 # the interpreter with its libraries; the tables built for --out and --plots (pandas:
@@ -67,7 +67,7 @@ SECONDS_PER_PLAY = 240e-6
 SECONDS_PER_REPLAY = 45e-6
 KINDS_PER_PERSON = 3
 FULL_SLOWDOWN = 1.25
-FULL_REPLAY_SLOWDOWN = 2.5
+FULL_REPLAY_SLOWDOWN = 1.8
 EVENTS_PER_SESSION = 17
 # A web page's refresh on the connection it keeps is a GET and its 200: two events, not a
 # session's seventeen (the connection is opened once).

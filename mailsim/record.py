@@ -1,4 +1,4 @@
-"""The recorder: every protocol step, mail hop and outcome, appended to columns.
+"""The recorder: every protocol step, mail hop and outcome, kept compactly as it comes.
 
 Agents are handed one Recorder when the world is built and never keep records of their
 own. Each protocol step is packed into one growing buffer, 56 bytes a step: its times as
@@ -110,9 +110,9 @@ class Recorder:
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
         self.detail = detail
-        # Events: each step packed (NARROW, or WIDE), its texts as codes into ``words``; among
-        # them the exact text it put on the wire where that is not its ``detail`` and
-        # CRLF (a multi-line reply, a secret the transcript hides: see :meth:`wire_texts`).
+        # Events: each step packed (NARROW, or WIDE), its texts as codes into ``words``;
+        # among them the exact text it put on the wire where that is not its ``detail``
+        # and CRLF (a multi-line reply, a secret the transcript hides: :meth:`wire_texts`).
         self.packed = bytearray()
         self.layout = NARROW  # until a number does not fit: then WIDE (_widen)
         self._pack = NARROW.pack
@@ -170,26 +170,26 @@ class Recorder:
         them so and writes a million steps a run."""
         codes = self._code_of
         src, dst = ends
-        protocol, step, code, detail, nbytes, wire = row
+        protocol, verb, code, detail, nbytes, wire = row
         try:  # the texts' codes, looked up in place: this runs for every step
-            step_packed = self._pack(
+            packed = self._pack(
                 time, arrive, codes[message], session, codes[src], codes[dst], codes[protocol],
-                codes[step], codes[code], codes[detail], nbytes,
+                codes[verb], codes[code], codes[detail], nbytes,
                 -1 if wire is None else codes[wire],
             )  # fmt: skip
         except (KeyError, struct.error):  # a text not seen before, a number too large
             word = self._word
             values = (time, arrive, word(message), session, word(src), word(dst),
-                      word(protocol), word(step), word(code), word(detail), nbytes,
+                      word(protocol), word(verb), word(code), word(detail), nbytes,
                       -1 if wire is None else word(wire))  # fmt: skip
             try:
-                step_packed = self._pack(*values)
+                packed = self._pack(*values)
             except struct.error:
                 if self.layout is WIDE:
                     raise
                 self._widen()
-                step_packed = self._pack(*values)
-        self.packed += step_packed
+                packed = self._pack(*values)
+        self.packed += packed
 
     def _widen(self) -> None:
         """Store sessions and sizes as 8-byte integers from now on, the steps so far too."""

@@ -221,7 +221,7 @@ class Session:
         script = self._script
         if script is not None and self._resume is not None:  # where the line's own texts are
             source = line_source(self._resume.form(line), step.shown is not None)
-            if source is not None and source[1].format(*script.own) != line:  # type: ignore[str-bytes-safe]
+            if source is not None and str(source[1]).format(*script.own) != line:
                 script.spoil("a command line not made as its form says")
         self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2, secret, source)
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import mailsim
 from mailsim.agents import client as mail_client
 from mailsim.agents.pop import MailboxServer
-from mailsim.compiled import SIGHTINGS, TemplateMismatch, line_source
+from mailsim.compiled import ON_CLIENT, SIGHTINGS, TemplateMismatch, line_source
 from mailsim.scenario import validate
 from mailsim.session import Session
 from mailsim.world import World
@@ -418,6 +418,14 @@ def test_a_pop3_replay_books_each_copy_without_playing_the_dialogue(monkeypatch)
     fast = _run(scenario, detail="hops")
     fetched = [t for t in fast.templates.known.values() if t.key[0] == "pop3"]
     assert [t.result[:3] for t in fetched] == [((1,), "1.3", True)] * 2
+    # The callbacks are called back where they read something: where TLS is learnt and
+    # where a copy is booked, with the costs since the step before it
+    called = [
+        op[1].lines[0].split()[0] if hasattr(op[1], "lines") else type(op[1]).__name__
+        for op in fetched[0].plan(False)
+        if op[0] == ON_CLIENT
+    ]
+    assert called == ["Connect", "TlsHandshake", "LIST", "RETR", "DELE"]
     hops = mailsim.world_result(fast).hops
     assert (hops.protocol == "pop3").sum() == 12  # every copy booked, replayed or played
     # 228 checks, each played step by step without the fast paths; with them, the first

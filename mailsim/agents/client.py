@@ -307,6 +307,7 @@ class MailClient:
         tls: str | None = None  # as the dialogue learns it: a replay plays no server
 
         def on_client(step: Step, replies: list[Reply], s: Session) -> None:
+            # A replay calls it only where it reads something (Pop3Resume.watches).
             nonlocal tls
             line = step.lines[0] if isinstance(step, Commands) else ""
             now = s.snapshot()

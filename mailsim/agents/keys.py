@@ -23,7 +23,17 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from mailsim.network import NoRoute
-from mailsim.protocols import Content, Reply, Transcript, octets, pop3, smtp
+from mailsim.protocols import (
+    Commands,
+    Connect,
+    Content,
+    Reply,
+    TlsHandshake,
+    Transcript,
+    octets,
+    pop3,
+    smtp,
+)
 
 if TYPE_CHECKING:
     from mailsim.agents.context import WorldView
@@ -216,7 +226,7 @@ def check_key(
 class Pop3Resume:
     """How a POP3 check is replayed: the server's replies name no one (the sizes are in
     the key), so the result is the play's; the callbacks book each copy as its RETR
-    ends, and are called at every step, as in a play."""
+    ends, and are called where they read something (:meth:`watches`)."""
 
     def __init__(self, address: str, password: str, host: str) -> None:
         self.address, self.password, self.host = address, password, host
@@ -239,7 +249,14 @@ class Pop3Resume:
         return (line,)
 
     def watches(self, step: Any) -> bool:
-        return True
+        # The mail program's callback (MailClient.check) learns TLS from the connection
+        # or the handshake, and books each copy as its RETR ends with the costs since
+        # the step before it, LIST or the last DELE or RETR: those steps. At CAPA, STLS,
+        # USER, PASS, STAT and QUIT it only notes the costs, which the next of those
+        # steps notes again before anyone reads them.
+        if isinstance(step, Commands):
+            return step.lines[0].split(" ", 1)[0] in _BOOKING
+        return isinstance(step, Connect | TlsHandshake)
 
     def escapes(self, result: Any, content: list[Any]) -> bool:
         return result.error is not None and _names(self.own(), [result.error])
@@ -251,6 +268,9 @@ class Pop3Resume:
     def rebuild(self, outline: Hashable, content: list[Any]) -> pop3.Retrieval:
         retrieved, tls, committed, error = outline  # type: ignore[misc]
         return pop3.Retrieval(list(retrieved), tls, committed, error)
+
+
+_BOOKING = ("LIST", "RETR", "DELE")  # the POP3 commands a check's callback reads after
 
 
 def _names(own: tuple[str, ...], replies: list[Reply]) -> bool:

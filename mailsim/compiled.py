@@ -469,9 +469,10 @@ class Templates:
 
 def _copied(op: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """The texts of a record that a replay copies from its template, with the server's
-    name that a greeting begins with left out (a NUL in its place), and of a command line
-    only the fixed text its transcript shows; None for another op, or a record whose
-    texts each replay makes anew."""
+    name that a greeting begins with left out (a NUL in its place); None for another op,
+    or a record whose texts each replay makes anew, or makes from the client's grammar
+    (a command line with the session's own texts: its form and masked text are fixed
+    where a name may stand by chance, PASS ******** for a password of eight stars)."""
     if op[0] != RECORD:
         return None
     source = op[4]
@@ -479,8 +480,6 @@ def _copied(op: tuple[Any, ...]) -> tuple[Any, ...] | None:
         return op[3]
     if source[0] == "host":
         return with_host(op[3], source[1], "\0")
-    if source[0] == "line" and source[2]:
-        return (*op[3][:4], None, None)
     return None
 
 
@@ -508,6 +507,11 @@ def _shape(ops: tuple[tuple[Any, ...], ...], own: tuple[str, ...]) -> Any:
         copied = _copied(op)
         if copied is not None:
             return (*op[:3], copied, *op[4:])
+        if op[0] == RECORD and op[4] is not None and op[4][0] == "line":
+            # a command line: its verb, size, form and masked text, as they are
+            protocol, verb, code, text, nbytes, _ = op[3]
+            shown = text if op[4][2] else None
+            return (*op[:3], (protocol, verb, code, shown, nbytes), *op[4:])
         if op[0] == RECORD:  # its texts made anew; where they come from compared as it is
             return (*op[:3], plain(op[3]), *op[4:])
         return plain(op)

@@ -187,9 +187,20 @@ class Recorder:
             except struct.error:
                 if self.layout is WIDE:
                     raise
+                packed = WIDE.pack(*values)  # or no layout takes it: raised, nothing changed
                 self._widen()
-                packed = self._pack(*values)
         self.packed += packed
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For pickling and copying: the layout by name (a Struct does not pickle)."""
+        state = dict(self.__dict__)
+        state["layout"], state["_pack"] = self.layout is WIDE, None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.layout = WIDE if state["layout"] else NARROW
+        self._pack = self.layout.pack
 
     def _widen(self) -> None:
         """Store sessions and sizes as 8-byte integers from now on, the steps so far too."""

@@ -945,3 +945,22 @@ def test_a_pop3_command_line_made_from_its_form_is_the_one_the_client_sends(addr
         assert (kept if source is None else source[1].format(*own)) == line  # type: ignore[str-bytes-safe]
     assert ("PASS " + q, True) in lines
     assert ("RETR 2", False) in lines
+
+
+def test_a_password_of_eight_stars_is_masked_and_keeps_its_template():
+    """PASS's transcript text is fixed by the client (``PASS ********``): a password that
+    reads the same keeps its key's template at full detail, and every replay shows the
+    masked text while it sends its own password — the run played step by step."""
+    world = _two_offices(messages=24)
+    for user in world["users"].values():
+        user["password"] = "********"
+    scenario = validate(world)
+    fast = _run(scenario, detail="full")
+    assert [key for key in fast.templates.known if key[0] == "pop3"]
+    assert not fast.templates.spoiled
+    events = mailsim.world_result(fast).events
+    assert set(events[events.step == "PASS"].detail) == {"PASS ********"}
+    slow = _run(scenario, detail="full", fast_forward=False)
+    _same(fast, slow)
+    assert fast.recorder.wire_texts() == slow.recorder.wire_texts()
+    _run(scenario, detail="full", check_templates=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import struct
+
+import pytest
+
 from mailsim.record import NARROW, WIDE, Recorder
 
 
@@ -56,3 +60,30 @@ def test_the_world_gives_the_agents_all_they_may_use(classroom):
     assert (len(attributes), len(methods)) == (19, 16)
     missing = sorted(name for name in members if not hasattr(world, name))
     assert missing == []
+
+
+def test_a_recorder_pickles_and_copies_whatever_its_layout():
+    """A Result goes between processes and is copied: its recorder too, narrow or wide."""
+    import copy
+    import pickle
+
+    recorder = Recorder("full")
+    recorder.event(1.0, 1.5, "m1", 7, "a", "b", "smtp", "EHLO", "", "EHLO a", 20)
+    for layout in (NARROW, WIDE):
+        assert recorder.layout is layout
+        for again in (pickle.loads(pickle.dumps(recorder)), copy.deepcopy(recorder)):
+            assert again.layout is layout
+            again.event(2.0, 2.5, "m1", 7, "b", "a", "smtp", "250", "250", "250 ok", 10)
+            assert again.n_events == recorder.n_events + 1
+            assert again.event_row(0) == recorder.event_row(0)
+        recorder.event(3.0, 9.0, "m1", 8, "a", "b", "smtp", "message", "", "(5 GB) .", 5 * 10**9)
+
+
+def test_a_size_no_layout_takes_is_refused_without_changing_the_steps():
+    recorder = Recorder("full")
+    recorder.event(1.0, 1.5, "m1", 7, "a", "b", "smtp", "EHLO", "", "EHLO a", 20)
+    with pytest.raises(struct.error):
+        recorder.event(2.0, 2.5, "m1", 7, "b", "a", "smtp", "250", "250", "250 ok", 8.0)
+    with pytest.raises(struct.error):
+        recorder.event(2.0, 2.5, "m1", 7, "b", "a", "smtp", "250", "250", "250 ok", 2**64)
+    assert (recorder.layout, recorder.n_events) == (NARROW, 1)

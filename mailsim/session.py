@@ -213,17 +213,16 @@ class Session:
         """Command line ``i`` of ``step``, as the transcript shows it (AUTH's secret
         masked) and, where that differs, as it went on the wire."""
         line = step.lines[i]
-        text = (step.shown or step.lines)[i]
-        secret = line + "\r\n" if text != line else None
-        verb = _verb(line, self.protocol)
-        c, s = self.client, self.server_node
+        row = _line_row(
+            self.protocol, _verb(line, self.protocol), line, (step.shown or step.lines)[i]
+        )
         source: Source = None
         script = self._script
         if script is not None and self._resume is not None:  # where the line's own texts are
             source = line_source(self._resume.form(line), step.shown is not None)
             if source is not None and str(source[1]).format(*script.own) != line:
                 script.spoil("a command line not made as its form says")
-        self._record(times, c, s, self.protocol, verb, "", text, len(line) + 2, secret, source)
+        self._record(times, self.client, self.server_node, *row, source)
 
     def _record_reply(self, times: tuple[float, float], reply: Reply, greets: bool = False) -> None:
         """A reply, with its wire form when it is not its transcript line (multi-line);
@@ -645,9 +644,7 @@ class Session:
                 if own is None:
                     own = self._resume.own()  # type: ignore[union-attr]
                 line = source[1].format(*own)
-                text = row[3] if source[2] else line
-                secret = None if text == line else line + "\r\n"
-                return (row[0], row[1], "", text, len(line) + 2, secret)
+                return _line_row(row[0], row[1], line, row[3] if source[2] else line)
             if source[0] == "host":
                 return with_host(row, source[1], self._resume.host)  # type: ignore[union-attr]
             return self._reply_row(content[source[1]])
@@ -1229,6 +1226,13 @@ def _no_replies() -> list[Reply]:
 def _pushed(news: Reply) -> str:
     """Untagged lines pushed during IDLE, as one line: "* 2 EXISTS · * 1 RECENT"."""
     return " · ".join(f"* {line}" for line in news.data)
+
+
+def _line_row(protocol: str, verb: str, line: str, text: str) -> tuple[Any, ...]:
+    """A command line's record after its two ends: the transcript's ``text`` (AUTH's
+    secret masked) and, where that differs, the line as it went on the wire; its size
+    as sent."""
+    return (protocol, verb, "", text, len(line) + 2, None if text == line else line + "\r\n")
 
 
 def _verb(line: str, protocol: str) -> str:

@@ -131,6 +131,10 @@ class SmtpResume:
             list(envelope.recipients),
         )  # fmt: skip
 
+    # own()'s places: the server's name, EHLO's name, the sender, the recipients from
+    # RCPTS on; after them the queue id, the user and the login (the last).
+    HELO, SENDER, RCPTS = 1, 2, 3
+
     def own(self) -> tuple[str, ...]:
         envelope = self.envelope
         login = smtp.auth_plain(*self.auth) if self.auth is not None else ""
@@ -140,16 +144,16 @@ class SmtpResume:
     def form(self, line: str) -> tuple[str | int, ...]:
         # As smtp.client makes its lines: EHLO's (LHLO's) name, AUTH PLAIN's secret, the
         # addresses of MAIL FROM and of each RCPT TO, in the recipients' order.
-        n = len(self.envelope.recipients)
+        rcpts = self.envelope.recipients
         if line[:5] in ("EHLO ", "LHLO ", "HELO "):
-            return (line[:5], 1)
+            return (line[:5], self.HELO)
         if line.startswith("AUTH PLAIN "):
-            return ("AUTH PLAIN ", 5 + n)
+            return ("AUTH PLAIN ", self.RCPTS + len(rcpts) + 2)  # the login, last
         if line.startswith("MAIL FROM:<"):
-            return ("MAIL FROM:<", 2, line[11 + len(self.envelope.sender) :])
-        if line.startswith("RCPT TO:<") and self._rcpt < n:
+            return ("MAIL FROM:<", self.SENDER, line[11 + len(self.envelope.sender) :])
+        if line.startswith("RCPT TO:<") and self._rcpt < len(rcpts):
             k, self._rcpt = self._rcpt, self._rcpt + 1
-            return ("RCPT TO:<", 3 + k, line[9 + len(self.envelope.recipients[k]) :])
+            return ("RCPT TO:<", self.RCPTS + k, line[9 + len(rcpts[k]) :])
         return (line,)
 
     def watches(self, step: Any) -> bool:

@@ -964,3 +964,20 @@ def test_a_password_of_eight_stars_is_masked_and_keeps_its_template():
     _same(fast, slow)
     assert fast.recorder.wire_texts() == slow.recorder.wire_texts()
     _run(scenario, detail="full", check_templates=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("server-crash", "faults"), ("webmail", "eavesdroppers"), ("transatlantic", "jitter"),
+     ("slow-server", None)],
+)  # fmt: skip
+def test_faults_eavesdroppers_or_jitter_keep_sessions_played(name, why):
+    """Faults, an eavesdropper or jitter on the way make two sessions of one key differ:
+    a world with one compiles nothing and replays no session; one without replays."""
+    from mailsim.compiled import compilable
+
+    scenario = mailsim.load(SCENARIOS / f"{name}.yaml")
+    world = _run(scenario, detail="hops")
+    assert compilable(scenario) is (why is None)
+    assert world.templates.on is (why is None)
+    assert (world.templates.replayed > 0) is (why is None)

@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mailsim import quiz, reveal
+from mailsim import notebooks, quiz, reveal
 
 VIEW = "application/vnd.jupyter.widget-view+json"
 STATE = "application/vnd.jupyter.widget-state+json"
@@ -213,8 +213,6 @@ def export(path: str | Path, out: str | Path, run: bool = False) -> Path:
     if run:
         import os
 
-        import nbclient
-
         # Last, every answer behind a button is shown, so that the page can fold it
         # under the button's words; the cell that does it is not part of the page.
         notebook.cells.append(
@@ -223,10 +221,7 @@ def export(path: str | Path, out: str | Path, run: bool = False) -> Path:
 
         # Figures as pictures in the outputs, whatever backend this process was told of.
         inline = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-        nbclient.NotebookClient(
-            notebook, timeout=120, kernel_name="python3", store_widget_state=True,
-            resources={"metadata": {"path": str(source.parent)}},
-        ).execute(env=inline)  # fmt: skip
+        notebooks.execute(notebook, source.parent, 120, env=inline, store_widget_state=True)
         notebook.cells.pop()
     # Without embed_images: nbconvert would re-parse each HTML fragment of the Markdown
     # alone and close it there, so a folded answer's <details> or a glossary link's <a>

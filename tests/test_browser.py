@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -44,34 +46,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _voila(notebook: str, folder: Path, out: IO[str]) -> tuple[subprocess.Popen, str]:
+    """Voilà started and answering; its URL as it says it. The port asked for can be taken
+    by another process before Voilà binds it: Voilà then takes the next one, and says so."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "voila", notebook, "--no-browser", f"--port={free_port()}",
+         "--Voila.ip=127.0.0.1", "--show_tracebacks=True",
+         # Kernels on Unix sockets: no TCP port for another worker's kernel to take.
+         "--KernelManager.transport=ipc"],
+        cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+        env={**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
+    )  # fmt: skip
+    log = Path(out.name)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        said = re.search(r"running at:\s*(http://127\.0\.0\.1:(\d+)/)", log.read_text("utf-8"))
+        if said:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", int(said[2]))) == 0:
+                    return server, said[1]
+        time.sleep(0.2)
+    server.terminate()
+    server.wait(timeout=30)
+    raise AssertionError(f"Voilà did not answer within 60 s:\n{log.read_text('utf-8')[-3000:]}")
+
+
 @contextlib.contextmanager
 def served(notebook: str, folder: Path = ROOT / "notebooks") -> Iterator[str]:
     """Voilà serving one lesson (or another notebook of ``folder``) on a free port; its
     URL while the test runs."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [sys.executable, "-m", "voila", notebook, "--no-browser", f"--port={port}",
-         "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
-        cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.seek(0)
-        said = log.read()
-        log.close()
-        if "Traceback" in said:  # a cell of the lesson failed in Voilà's kernel
-            print(said[-3000:])
+    with tempfile.NamedTemporaryFile("w+", suffix=".log") as out:
+        server, url = _voila(notebook, folder, out)
+        try:
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            said = Path(out.name).read_text("utf-8")
+            if "Traceback" in said:  # a cell of the lesson failed in Voilà's kernel
+                print(said[-3000:])
 
 
 @pytest.fixture

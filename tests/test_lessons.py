@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbclient
 import nbformat
 import pytest
 
-from mailsim import lessons
+from mailsim import lessons, notebooks
 
 
 def lesson(*cells: tuple[str, str]):
@@ -23,8 +22,7 @@ def lesson(*cells: tuple[str, str]):
 
 def checked(nb, folder: Path) -> list[str]:
     run = lessons.instrumented(nb, folder)
-    nbclient.NotebookClient(run, timeout=30, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(folder)}}).execute()  # fmt: skip
+    notebooks.execute(run, folder, timeout=30, allow_errors=True)
     return lessons.problems("x", nb, run, folder)
 
 

@@ -7,13 +7,15 @@ timing are the lesson's."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from mailsim import lessons
+from mailsim import lessons, notebooks
 from mailsim.notebooks import has_outputs
 from tests.conftest import ROOT
 
@@ -63,17 +65,10 @@ def test_runs_within_30_seconds_and_its_numbers_are_the_simulations(path):
     """One run per lesson: a failing cell fails the test; the time counts the lesson's
     own cells as the kernel timed them (not the kernel's start, nor the checks' cells run
     in the same kernel); then what the checks found, one line per problem."""
-    import nbclient
-
     lesson = read(path)
     checked = lessons.instrumented(lesson, path.parent)
-    nbclient.NotebookClient(
-        checked,
-        timeout=60,
-        kernel_name="python3",
-        allow_errors=True,  # the checks' cells report their errors themselves
-        resources={"metadata": {"path": str(path.parent)}},
-    ).execute()
+    # allow_errors: the checks' cells report their errors themselves
+    notebooks.execute(checked, path.parent, timeout=60, allow_errors=True)
     took = _spent(checked, checks=False)
     failed = [
         (i, o)
@@ -105,6 +100,25 @@ def _spent(executed, checks: bool) -> float:
 
 def _when(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+@pytest.mark.timeout(60)
+def test_a_notebook_runs_in_its_folder_on_unix_sockets_that_go_with_it(tmp_path: Path):
+    """Over TCP, another process's kernel can take a port between its choice and its bind
+    (a kernel died so in a parallel run); sockets in a folder of their own cannot collide."""
+    import nbformat
+
+    book = nbformat.v4.new_notebook()
+    book.cells.append(nbformat.v4.new_code_cell(
+        "import json, os\nfrom ipykernel.connect import get_connection_file\n"
+        "said = json.load(open(get_connection_file()))\n"
+        "print(json.dumps([said['transport'], said['ip'], os.getcwd(), os.environ['LESSON']]))"
+    ))  # fmt: skip
+    notebooks.execute(book, tmp_path, timeout=30, env={**os.environ, "LESSON": "one"})
+    transport, ip, folder, lesson = json.loads(book.cells[0].outputs[0]["text"])
+    assert (transport, folder, lesson) == ("ipc", str(tmp_path), "one")
+    assert Path(ip).parent.name.startswith("mailsim-kernel-")
+    assert not Path(ip).parent.exists()  # the sockets went with the kernel
 
 
 def test_no_solution_runs_with_run_all():

@@ -142,27 +142,48 @@ def _serving(binary: str, root: Path, users: dict[str, str]) -> Iterator[Dovecot
     for path in (root / "home").rglob("*"):
         _give_to_nobody(path)
     _give_to_nobody(root / "home")
-    pop3, imap, imaps = _free_port(), _free_port(), _free_port()
-    config = root / "dovecot.conf"
-    config.write_text(CONFIG.format(root=root, greeting=GREETING, uid=nobody.pw_uid,
-                                    gid=nobody.pw_gid, pop3=pop3, imap=imap,
-                                    imaps=imaps))  # fmt: skip
-    process = subprocess.Popen([binary, "-F", "-c", str(config)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)  # fmt: skip
+    process, (pop3, imap, imaps) = _started(binary, root, nobody)
     try:
-        _wait_for(pop3, process, root)
-        _wait_for(imap, process, root)
-        _wait_for(imaps, process, root)
         yield Dovecot(root, pop3, imap, ca, imaps)
     finally:
-        process.terminate()
+        _stop(process)
+
+
+def _started(
+    binary: str, root: Path, nobody: pwd.struct_passwd
+) -> tuple[subprocess.Popen[bytes], tuple[int, int, int]]:
+    """Dovecot listening on three ports found free. Another process can take a port between
+    its choice and Dovecot's bind ("Address already in use"): then three others are tried."""
+    for attempt in range(3):
+        ports = _free_port(), _free_port(), _free_port()
+        pop3, imap, imaps = ports
+        config = root / "dovecot.conf"
+        config.write_text(CONFIG.format(root=root, greeting=GREETING, uid=nobody.pw_uid,
+                                        gid=nobody.pw_gid, pop3=pop3, imap=imap,
+                                        imaps=imaps))  # fmt: skip
+        (root / "dovecot.log").unlink(missing_ok=True)
+        process = subprocess.Popen([binary, "-F", "-c", str(config)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+            for port in ports:
+                _wait_for(port, process, root)
+            return process, ports
+        except RuntimeError as failed:
+            _stop(process)
+            if attempt == 2 or "already in use" not in str(failed):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 def _give_to_nobody(path: Path) -> None:

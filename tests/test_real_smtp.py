@@ -9,6 +9,7 @@ the simulation recorded for it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import smtplib
 import socket
 import ssl
@@ -58,18 +59,24 @@ def real_server(ca, *, submission: bool) -> Iterator[tuple[int, Sink]]:
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
     sink = Sink()
-    port = free_port()
-    controller = aiosmtpd_controller.Controller(
-        sink,
-        hostname="127.0.0.1",
-        port=port,
-        tls_context=server_ctx,
-        require_starttls=submission,
-        auth_required=submission,
-        auth_require_tls=True,
-        authenticator=authenticator,
-    )
-    controller.start()
+    for attempt in range(3):
+        port = free_port()
+        controller = aiosmtpd_controller.Controller(
+            sink,
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=server_ctx,
+            require_starttls=submission,
+            auth_required=submission,
+            auth_require_tls=True,
+            authenticator=authenticator,
+        )
+        try:
+            controller.start()
+            break
+        except OSError as failed:  # the port was taken after it was found free
+            if attempt == 2 or failed.errno != errno.EADDRINUSE:
+                raise
     try:
         yield port, sink
     finally:

@@ -1,4 +1,4 @@
-"""The lesson notebooks' housekeeping: outputs are not committed.
+"""The lesson notebooks' housekeeping: outputs are not committed; a run gets its own kernel.
 
 python -m mailsim.notebooks strip notebooks/*.ipynb    # remove outputs in place
 python -m mailsim.notebooks check notebooks/*.ipynb    # exit 1 if any has outputs

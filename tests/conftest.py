@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,11 @@ def chromium() -> str:
             raise RuntimeError(why)  # in CI a missing tool fails the run, never skips
         pytest.skip(why, allow_module_level=True)
     return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now; another process (a parallel
+    test's) may take it before it is used."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 DOVECOT = shutil.which("dovecot") or (
     "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
 )
@@ -152,11 +154,12 @@ def _serving(binary: str, root: Path, users: dict[str, str]) -> Iterator[Dovecot
 def _started(
     binary: str, root: Path, nobody: pwd.struct_passwd
 ) -> tuple[subprocess.Popen[bytes], tuple[int, int, int]]:
-    """Dovecot listening on three ports found free. Another process can take a port between
-    its choice and Dovecot's bind ("Address already in use"): then three others are tried."""
-    for attempt in range(3):
-        ports = _free_port(), _free_port(), _free_port()
-        pop3, imap, imaps = ports
+    """Dovecot listening on three ports found free. Another process can take one before
+    Dovecot binds it ("Address already in use"): then it starts again on three others,
+    three times in all."""
+
+    def start() -> tuple[subprocess.Popen[bytes], tuple[int, int, int]]:
+        pop3, imap, imaps = ports = free_port(), free_port(), free_port()
         config = root / "dovecot.conf"
         config.write_text(CONFIG.format(root=root, greeting=GREETING, uid=nobody.pw_uid,
                                         gid=nobody.pw_gid, pop3=pop3, imap=imap,
@@ -167,12 +170,18 @@ def _started(
         try:
             for port in ports:
                 _wait_for(port, process, root)
-            return process, ports
-        except RuntimeError as failed:
+        except RuntimeError:
             _stop(process)
-            if attempt == 2 or "already in use" not in str(failed):
+            raise
+        return process, ports
+
+    for _ in range(2):
+        try:
+            return start()
+        except RuntimeError as failed:
+            if "already in use" not in str(failed):
                 raise
-    raise AssertionError("unreachable")
+    return start()
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -190,12 +199,6 @@ def _give_to_nobody(path: Path) -> None:
     nobody = pwd.getpwnam("nobody")
     with contextlib.suppress(PermissionError):
         os.chown(path, nobody.pw_uid, nobody.pw_gid)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for(port: int, process: subprocess.Popen[bytes], root: Path) -> None:

@@ -24,7 +24,7 @@ from typing import IO
 import pytest
 
 import mailsim
-from tests.conftest import ROOT, chromium
+from tests.conftest import ROOT, chromium, free_port
 
 # Flags for a closed network and a root user: no sandbox (root), no background fetches
 # that would only be refused, a fresh profile.
@@ -38,12 +38,6 @@ if os.environ.get("CI"):
     import playwright.sync_api as playwright  # in CI a missing test extra fails the run
 else:
     playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _voila(notebook: str, folder: Path, out: IO[str]) -> tuple[subprocess.Popen, str]:

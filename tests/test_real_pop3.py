@@ -147,3 +147,24 @@ def test_the_greeting_and_the_capabilities_are_dovecots(server):
         == ("STLS" in sim_before, "STLS" in sim_after)
         == (True, False)
     )
+
+
+def test_dovecot_whose_port_was_taken_first_starts_on_others(monkeypatch):
+    """Parallel tests bind ports too: one found free can be taken before Dovecot binds it.
+    Dovecot then starts again on others, and an empty mailbox is checked there."""
+    import socket
+
+    import tests.dovecot
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        held = taken.getsockname()[1]
+        found = iter([held])
+        free = tests.dovecot.free_port
+        monkeypatch.setattr(tests.dovecot, "free_port", lambda: next(found, None) or free())
+        with dovecot.running(USERS) as running:
+            got, seen = real(client("bob@home.example", "builder"), running)
+    assert held not in (running.pop3, running.imap, running.imaps)
+    assert seen[-2:] == [("STAT", ("+OK",)), ("QUIT", ("+OK",))]
+    assert got.committed

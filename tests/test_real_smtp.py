@@ -9,9 +9,7 @@ the simulation recorded for it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import smtplib
-import socket
 import ssl
 from collections.abc import Iterator
 
@@ -43,10 +41,19 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     return aiosmtpd_smtp.AuthResult(success=ok, handled=False)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class AnyPort(aiosmtpd_controller.Controller):
+    """aiosmtpd on a port the system gives it as it binds, read back before the controller
+    first connects to it: no port is found free beforehand for a parallel test to take."""
+
+    def _create_server(self):  # aiosmtpd's hook for subclasses: how to listen
+        async def listening():
+            server = await self.loop.create_server(
+                self._factory_invoker, host=self.hostname, port=0, ssl=self.ssl_context
+            )
+            self.port = server.sockets[0].getsockname()[1]
+            return server
+
+        return listening()
 
 
 @pytest.fixture(scope="module")
@@ -59,24 +66,17 @@ def real_server(ca, *, submission: bool) -> Iterator[tuple[int, Sink]]:
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
     sink = Sink()
-    for attempt in range(3):
-        port = free_port()
-        controller = aiosmtpd_controller.Controller(
-            sink,
-            hostname="127.0.0.1",
-            port=port,
-            tls_context=server_ctx,
-            require_starttls=submission,
-            auth_required=submission,
-            auth_require_tls=True,
-            authenticator=authenticator,
-        )
-        try:
-            controller.start()
-            break
-        except OSError as failed:  # the port was taken after it was found free
-            if attempt == 2 or failed.errno != errno.EADDRINUSE:
-                raise
+    controller = AnyPort(
+        sink,
+        hostname="127.0.0.1",
+        tls_context=server_ctx,
+        require_starttls=submission,
+        auth_required=submission,
+        auth_require_tls=True,
+        authenticator=authenticator,
+    )
+    controller.start()
+    port = controller.port
     try:
         yield port, sink
     finally:
